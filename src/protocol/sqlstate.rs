@@ -1,0 +1,354 @@
+//! The one place errors become PostgreSQL ErrorResponses with a SQLSTATE.
+//!
+//! Every layer's error enum is matched exhaustively (no wildcard arm), so a new
+//! variant forces a decision here. DataFusion's errors are unwrapped to their
+//! root first; errors of ours that travelled through DataFusion as `External`
+//! are downcast back.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+use pgwire::error::{ErrorInfo, PgWireError};
+
+use super::encode::EncodeError;
+use crate::query;
+use crate::session;
+use crate::storage;
+
+pub(super) const FEATURE_NOT_SUPPORTED: &str = "0A000";
+pub(super) const INVALID_CATALOG_NAME: &str = "3D000";
+pub(super) const INVALID_SCHEMA_NAME: &str = "3F000";
+pub(super) const DATA_EXCEPTION: &str = "22000";
+pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+pub(super) const DIVISION_BY_ZERO: &str = "22012";
+pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
+pub(super) const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+pub(super) const NOT_NULL_VIOLATION: &str = "23502";
+pub(super) const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
+pub(super) const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
+pub(super) const SYNTAX_ERROR: &str = "42601";
+pub(super) const UNDEFINED_COLUMN: &str = "42703";
+pub(super) const UNDEFINED_FUNCTION: &str = "42883";
+pub(super) const UNDEFINED_TABLE: &str = "42P01";
+pub(super) const UNDEFINED_OBJECT: &str = "42704";
+pub(super) const DUPLICATE_COLUMN: &str = "42701";
+pub(super) const AMBIGUOUS_COLUMN: &str = "42702";
+pub(super) const DUPLICATE_DATABASE: &str = "42P04";
+pub(super) const DUPLICATE_SCHEMA: &str = "42P06";
+pub(super) const DUPLICATE_TABLE: &str = "42P07";
+pub(super) const DATATYPE_MISMATCH: &str = "42804";
+pub(super) const INVALID_TABLE_DEFINITION: &str = "42P16";
+pub(super) const PROTOCOL_VIOLATION: &str = "08P01";
+pub(super) const OUT_OF_MEMORY: &str = "53200";
+pub(super) const OBJECT_IN_USE: &str = "55006";
+pub(super) const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+pub(super) const INTERNAL_ERROR: &str = "XX000";
+
+/// Whether an error is the server's fault (logged at `error!`) or the client's
+/// (logged at `debug!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    Client,
+    Server,
+}
+
+/// The ErrorResponse for a session error.
+pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
+    let (code, blame) = session_code(error);
+    let message = match error {
+        session::Error::Query(query::Error::DataFusion(e)) => datafusion_message(e),
+        other => other.to_string(),
+    };
+    match blame {
+        Blame::Server => tracing::error!(code, %message, "internal error"),
+        Blame::Client => tracing::debug!(code, %message, "statement failed"),
+    }
+    ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message)
+}
+
+/// A session error as pgwire's error type.
+pub(super) fn to_pgwire(error: &session::Error) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(error)))
+}
+
+/// An error with an explicit code (protocol-level problems).
+pub(super) fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_owned(),
+        code.to_owned(),
+        message.into(),
+    )))
+}
+
+/// A DataFusion error raised while rows stream.
+pub(super) fn stream_error(error: DataFusionError) -> PgWireError {
+    to_pgwire(&session::Error::Query(query::Error::DataFusion(error)))
+}
+
+/// An encoding error raised while rows stream.
+pub(super) fn encode_error(error: &EncodeError) -> PgWireError {
+    let code = match error {
+        EncodeError::OutOfRange { .. } => NUMERIC_VALUE_OUT_OF_RANGE,
+        EncodeError::Render(_) => INTERNAL_ERROR,
+    };
+    user_error(code, error.to_string())
+}
+
+fn session_code(error: &session::Error) -> (&'static str, Blame) {
+    use session::Error as E;
+    match error {
+        E::Parse(_) => (SYNTAX_ERROR, Blame::Client),
+        E::Query(e) => query_code(e),
+        E::UnknownSetting { .. } => (UNDEFINED_OBJECT, Blame::Client),
+        E::InvalidSettingValue { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
+        E::ReadOnlySetting { .. } => (CANT_CHANGE_RUNTIME_PARAM, Blame::Client),
+        E::DatabaseNotFound { .. } => (INVALID_CATALOG_NAME, Blame::Client),
+    }
+}
+
+fn query_code(error: &query::Error) -> (&'static str, Blame) {
+    use query::Error as E;
+    match error {
+        E::DataFusion(e) => datafusion_code(e),
+        E::Storage(e) => storage_code(e),
+        E::UndefinedTable { .. } => (UNDEFINED_TABLE, Blame::Client),
+        E::UndefinedColumn { .. } => (UNDEFINED_COLUMN, Blame::Client),
+        E::UndefinedType { .. } => (UNDEFINED_OBJECT, Blame::Client),
+        E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::UnknownTableOption { .. } | E::InvalidTableOption { .. } => {
+            (INVALID_PARAMETER_VALUE, Blame::Client)
+        }
+        E::CrossDatabase { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::DropCurrentDatabase => (OBJECT_IN_USE, Blame::Client),
+    }
+}
+
+fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
+    use storage::Error as E;
+    match error {
+        E::DatabaseExists { .. } => (DUPLICATE_DATABASE, Blame::Client),
+        E::DatabaseNotFound { .. } => (INVALID_CATALOG_NAME, Blame::Client),
+        E::DatabaseProtected { .. } => (OBJECT_IN_USE, Blame::Client),
+        E::SchemaExists { .. } => (DUPLICATE_SCHEMA, Blame::Client),
+        E::SchemaNotFound { .. } => (INVALID_SCHEMA_NAME, Blame::Client),
+        E::SchemaNotEmpty { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),
+        E::TableExists { .. } => (DUPLICATE_TABLE, Blame::Client),
+        E::TableNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
+        E::DuplicateColumn { .. } => (DUPLICATE_COLUMN, Blame::Client),
+        E::NoTimeColumn => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
+        E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
+        E::Arrow(e) => arrow_code(e),
+        E::Internal { .. } => (INTERNAL_ERROR, Blame::Server),
+    }
+}
+
+/// The innermost error of a DataFusion error chain.
+fn root(error: &DataFusionError) -> &DataFusionError {
+    match error {
+        DataFusionError::Context(_, inner) => root(inner),
+        DataFusionError::Shared(inner) => root(inner),
+        DataFusionError::Diagnostic(_, inner) => root(inner),
+        DataFusionError::Collection(errors) => errors.first().map_or(error, root),
+        other => other,
+    }
+}
+
+fn datafusion_message(error: &DataFusionError) -> String {
+    let root = root(error);
+    match root {
+        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::ArrowError(inner, _) => arrow_message(inner),
+        DataFusionError::SchemaError(error, _) => match error.as_ref() {
+            SchemaError::FieldNotFound { field, .. } => {
+                format!("column \"{}\" does not exist", field.name())
+            }
+            other => other.to_string(),
+        },
+        DataFusionError::SQL(inner, _) => inner.to_string(),
+        DataFusionError::Plan(message)
+        | DataFusionError::Execution(message)
+        | DataFusionError::NotImplemented(message)
+        | DataFusionError::Configuration(message)
+        | DataFusionError::ResourcesExhausted(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn arrow_message(error: &ArrowError) -> String {
+    match error {
+        ArrowError::CastError(m)
+        | ArrowError::ParseError(m)
+        | ArrowError::ComputeError(m)
+        | ArrowError::InvalidArgumentError(m) => m.clone(),
+        ArrowError::DivideByZero => "division by zero".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn datafusion_code(error: &DataFusionError) -> (&'static str, Blame) {
+    match root(error) {
+        DataFusionError::SQL(_, _) => (SYNTAX_ERROR, Blame::Client),
+        DataFusionError::SchemaError(e, _) => match e.as_ref() {
+            SchemaError::FieldNotFound { .. } => (UNDEFINED_COLUMN, Blame::Client),
+            SchemaError::AmbiguousReference { .. } => (AMBIGUOUS_COLUMN, Blame::Client),
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => (DUPLICATE_COLUMN, Blame::Client),
+        },
+        DataFusionError::ArrowError(e, _) => arrow_code(e),
+        DataFusionError::External(e) => external_code(e.as_ref()),
+        DataFusionError::NotImplemented(_) => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        DataFusionError::ResourcesExhausted(_) => (OUT_OF_MEMORY, Blame::Client),
+        DataFusionError::Plan(message) => (plan_code(message), Blame::Client),
+        DataFusionError::Execution(message) => (execution_code(message), Blame::Client),
+        DataFusionError::Configuration(_) => (INVALID_PARAMETER_VALUE, Blame::Client),
+        DataFusionError::ParquetError(_)
+        | DataFusionError::ObjectStore(_)
+        | DataFusionError::IoError(_)
+        | DataFusionError::Internal(_)
+        | DataFusionError::ExecutionJoin(_)
+        | DataFusionError::Substrait(_)
+        | DataFusionError::Context(_, _)
+        | DataFusionError::Shared(_)
+        | DataFusionError::Diagnostic(_, _)
+        | DataFusionError::Collection(_)
+        | DataFusionError::Ffi(_) => (INTERNAL_ERROR, Blame::Server),
+    }
+}
+
+/// Our own errors that crossed DataFusion as `External`.
+fn external_code(error: &(dyn std::error::Error + Send + Sync + 'static)) -> (&'static str, Blame) {
+    if let Some(e) = error.downcast_ref::<storage::Error>() {
+        return storage_code(e);
+    }
+    if let Some(e) = error.downcast_ref::<ArrowError>() {
+        return arrow_code(e);
+    }
+    if let Some(e) = error.downcast_ref::<DataFusionError>() {
+        return datafusion_code(e);
+    }
+    (INTERNAL_ERROR, Blame::Server)
+}
+
+fn arrow_code(error: &ArrowError) -> (&'static str, Blame) {
+    match error {
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
+            if m.contains("overflow") || m.contains("too large") || m.contains("out of range") {
+                (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client)
+            } else {
+                (INVALID_TEXT_REPRESENTATION, Blame::Client)
+            }
+        }
+        ArrowError::DivideByZero => (DIVISION_BY_ZERO, Blame::Client),
+        ArrowError::ArithmeticOverflow(_) => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
+        ArrowError::ComputeError(m) if m.contains("overflow") => {
+            (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client)
+        }
+        ArrowError::ComputeError(_) | ArrowError::InvalidArgumentError(_) => {
+            (DATA_EXCEPTION, Blame::Client)
+        }
+        ArrowError::ExternalError(inner) => external_code(inner.as_ref()),
+        _ => (INTERNAL_ERROR, Blame::Server),
+    }
+}
+
+/// DataFusion reports planning problems as text; these are the ones clients
+/// meet, mapped to what PostgreSQL would say.
+fn plan_code(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    if m.contains("cannot infer common")
+        || m.contains("cannot coerce")
+        || m.contains("can't coerce")
+        || m.contains("type coercion")
+        || m.contains("does not support")
+        || m.contains("cannot be cast")
+        || m.contains("unsupported cast")
+    {
+        DATATYPE_MISMATCH
+    } else if m.contains("invalid function")
+        || m.contains("no function matches")
+        || m.contains("function") && m.contains("not found")
+    {
+        UNDEFINED_FUNCTION
+    } else if m.contains("not found") && m.contains("table") {
+        UNDEFINED_TABLE
+    } else if m.contains("unsupported") || m.contains("not supported") {
+        FEATURE_NOT_SUPPORTED
+    } else if m.contains("invalid") && m.contains("interval") {
+        INVALID_TEXT_REPRESENTATION
+    } else {
+        SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION
+    }
+}
+
+fn execution_code(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    if m.contains("cannot cast") || m.contains("error parsing") || m.contains("invalid") {
+        INVALID_TEXT_REPRESENTATION
+    } else if m.contains("overflow") || m.contains("out of range") {
+        NUMERIC_VALUE_OUT_OF_RANGE
+    } else if m.contains("divide by zero") || m.contains("division by zero") {
+        DIVISION_BY_ZERO
+    } else if m.contains("non-nullable") || m.contains("null value") {
+        NOT_NULL_VIOLATION
+    } else {
+        DATA_EXCEPTION
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_storage_error_has_a_client_or_server_code() {
+        let cases = [
+            (
+                storage::Error::TableNotFound { name: "t".into() },
+                UNDEFINED_TABLE,
+            ),
+            (
+                storage::Error::TableExists { name: "t".into() },
+                DUPLICATE_TABLE,
+            ),
+            (storage::Error::NoTimeColumn, FEATURE_NOT_SUPPORTED),
+            (
+                storage::Error::NotNullViolation {
+                    table: "t".into(),
+                    column: "time".into(),
+                },
+                NOT_NULL_VIOLATION,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(storage_code(&error).0, code, "{error}");
+        }
+    }
+
+    #[test]
+    fn datafusion_errors_are_unwrapped_to_their_root() {
+        let wrapped = DataFusionError::Context(
+            "while planning".into(),
+            Box::new(DataFusionError::ArrowError(
+                Box::new(ArrowError::CastError(
+                    "Cannot cast string 'x' to value of Int32 type".into(),
+                )),
+                None,
+            )),
+        );
+        assert_eq!(datafusion_code(&wrapped).0, INVALID_TEXT_REPRESENTATION);
+        let external = DataFusionError::External(Box::new(storage::Error::NotNullViolation {
+            table: "cpu".into(),
+            column: "time".into(),
+        }));
+        assert_eq!(datafusion_code(&external).0, NOT_NULL_VIOLATION);
+        assert_eq!(
+            datafusion_message(&external),
+            "null value in column \"time\" of relation \"cpu\" violates not-null constraint"
+        );
+        let mismatch = DataFusionError::Plan(
+            "Cannot infer common argument type for comparison operation Boolean = Int64".into(),
+        );
+        assert_eq!(datafusion_code(&mismatch).0, DATATYPE_MISMATCH);
+    }
+}

@@ -1,0 +1,436 @@
+//! DDL: CREATE/DROP of tables, schemas and databases, translated from the SQL AST
+//! into storage operations.
+//!
+//! Column roles for `CREATE TABLE`: the first TIMESTAMP or TIMESTAMPTZ column is
+//! the time column, TEXT and VARCHAR columns are tags, and every other column is
+//! a field. `WITH (time_column = 'c', tags = 'a, b')` overrides the defaults.
+
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, Ident, ObjectName,
+    ObjectType, SchemaName, SqlOption, Statement, TimezoneInfo, Value,
+};
+
+use super::{Error, Output, Result};
+use crate::storage::{self, ColumnRole, ColumnSchema, ColumnType, Storage, TableSchema};
+
+/// A DDL statement, resolved enough to run against storage.
+#[derive(Debug, Clone)]
+pub enum Ddl {
+    CreateTable {
+        name: ObjectName,
+        columns: Vec<ColumnSchema>,
+        if_not_exists: bool,
+    },
+    DropTables {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+    },
+    CreateSchema {
+        name: ObjectName,
+        if_not_exists: bool,
+    },
+    DropSchemas {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+        cascade: bool,
+    },
+    CreateDatabase {
+        name: String,
+        if_not_exists: bool,
+    },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+    },
+}
+
+impl Ddl {
+    /// The DDL this statement is, if it is DDL we handle.
+    pub(super) fn from_statement(statement: &Statement) -> Result<Option<Self>> {
+        Ok(Some(match statement {
+            Statement::CreateTable(create) => create_table(create)?,
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => match schema_name {
+                SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _) => {
+                    Ddl::CreateSchema {
+                        name: name.clone(),
+                        if_not_exists: *if_not_exists,
+                    }
+                }
+                SchemaName::UnnamedAuthorization(_) => {
+                    return Err(Error::Unsupported {
+                        what: "CREATE SCHEMA AUTHORIZATION".into(),
+                    });
+                }
+            },
+            Statement::CreateDatabase {
+                db_name,
+                if_not_exists,
+                ..
+            } => Ddl::CreateDatabase {
+                name: single_name(db_name)?,
+                if_not_exists: *if_not_exists,
+            },
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => match object_type {
+                ObjectType::Table => Ddl::DropTables {
+                    names: names.clone(),
+                    if_exists: *if_exists,
+                },
+                ObjectType::Schema => Ddl::DropSchemas {
+                    names: names.clone(),
+                    if_exists: *if_exists,
+                    cascade: *cascade,
+                },
+                ObjectType::Database => match names.as_slice() {
+                    [name] => Ddl::DropDatabase {
+                        name: single_name(name)?,
+                        if_exists: *if_exists,
+                    },
+                    _ => {
+                        return Err(Error::Unsupported {
+                            what: "dropping several databases at once".into(),
+                        });
+                    }
+                },
+                other => {
+                    return Err(Error::Unsupported {
+                        what: format!("DROP {other}"),
+                    });
+                }
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Runs the DDL. `ctx` supplies the current database and schema.
+    pub(super) fn execute(&self, storage: &Storage, ctx: &SessionContext) -> Result<Output> {
+        let state = ctx.state();
+        let current_database = state.config_options().catalog.default_catalog.clone();
+        let current_schema = state.config_options().catalog.default_schema.clone();
+        let database = || {
+            storage
+                .database(&current_database)
+                .ok_or_else(|| storage::Error::DatabaseNotFound {
+                    name: current_database.clone(),
+                })
+        };
+        let (tag, _changed) = match self {
+            Ddl::CreateTable {
+                name,
+                columns,
+                if_not_exists,
+            } => {
+                let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                let namespace = database()?
+                    .schema(&schema)
+                    .ok_or(storage::Error::SchemaNotFound { name: schema })?;
+                let table_schema = TableSchema::try_new(columns.clone())?;
+                let created = namespace.create_table(&table, table_schema, *if_not_exists)?;
+                ("CREATE TABLE", created)
+            }
+            Ddl::DropTables { names, if_exists } => {
+                let db = database()?;
+                let mut targets = Vec::with_capacity(names.len());
+                for name in names {
+                    let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                    match db.schema(&schema).filter(|ns| ns.table(&table).is_some()) {
+                        Some(namespace) => targets.push((namespace, table)),
+                        None if *if_exists => {}
+                        None => return Err(storage::Error::TableNotFound { name: table }.into()),
+                    }
+                }
+                for (namespace, table) in &targets {
+                    namespace.drop_table(table, *if_exists)?;
+                }
+                ("DROP TABLE", !targets.is_empty())
+            }
+            Ddl::CreateSchema {
+                name,
+                if_not_exists,
+            } => {
+                let schema = schema_name(name, &current_database)?;
+                (
+                    "CREATE SCHEMA",
+                    database()?.create_schema(&schema, *if_not_exists)?,
+                )
+            }
+            Ddl::DropSchemas {
+                names,
+                if_exists,
+                cascade,
+            } => {
+                let db = database()?;
+                let mut dropped = false;
+                for name in names {
+                    let schema = schema_name(name, &current_database)?;
+                    dropped |= db.drop_schema(&schema, *if_exists, *cascade)?;
+                }
+                ("DROP SCHEMA", dropped)
+            }
+            Ddl::CreateDatabase {
+                name,
+                if_not_exists,
+            } => (
+                "CREATE DATABASE",
+                storage.create_database(name, *if_not_exists)?,
+            ),
+            Ddl::DropDatabase { name, if_exists } => {
+                if *name == current_database {
+                    return Err(Error::DropCurrentDatabase);
+                }
+                ("DROP DATABASE", storage.drop_database(name, *if_exists)?)
+            }
+        };
+        Ok(Output::Command { tag, rows: None })
+    }
+}
+
+/// PostgreSQL folds unquoted identifiers to lower case and keeps quoted ones.
+pub(super) fn normalize(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+fn parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(ident) => normalize(ident),
+            None => part.to_string(),
+        })
+        .collect()
+}
+
+fn single_name(name: &ObjectName) -> Result<String> {
+    match parts(name).as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(Error::Unsupported {
+            what: format!("the qualified name {name}"),
+        }),
+    }
+}
+
+/// `[[database.]schema.]table` resolved against the session's defaults.
+fn qualified(name: &ObjectName, database: &str, schema: &str) -> Result<(String, String)> {
+    match parts(name).as_slice() {
+        [table] => Ok((schema.to_owned(), table.clone())),
+        [s, table] => Ok((s.clone(), table.clone())),
+        [d, s, table] if d == database => Ok((s.clone(), table.clone())),
+        [_, _, _] => Err(Error::CrossDatabase {
+            name: name.to_string(),
+        }),
+        _ => Err(Error::Unsupported {
+            what: format!("the name {name}"),
+        }),
+    }
+}
+
+fn schema_name(name: &ObjectName, database: &str) -> Result<String> {
+    match parts(name).as_slice() {
+        [schema] => Ok(schema.clone()),
+        [d, schema] if d == database => Ok(schema.clone()),
+        [_, _] => Err(Error::CrossDatabase {
+            name: name.to_string(),
+        }),
+        _ => Err(Error::Unsupported {
+            what: format!("the name {name}"),
+        }),
+    }
+}
+
+fn create_table(create: &CreateTable) -> Result<Ddl> {
+    if create.query.is_some() {
+        return Err(Error::Unsupported {
+            what: "CREATE TABLE ... AS".into(),
+        });
+    }
+    if create.or_replace || create.temporary || create.external || create.like.is_some() {
+        return Err(Error::Unsupported {
+            what: "this form of CREATE TABLE".into(),
+        });
+    }
+    if let Some(constraint) = create.constraints.first() {
+        return Err(Error::Unsupported {
+            what: format!("table constraint {constraint}"),
+        });
+    }
+    let options = table_options(&create.table_options)?;
+
+    let mut columns = Vec::with_capacity(create.columns.len());
+    for column in &create.columns {
+        let name = normalize(&column.name);
+        let column_type = column_type(&column.data_type)?;
+        let mut nullable = true;
+        for option in &column.options {
+            match &option.option {
+                ColumnOption::NotNull => nullable = false,
+                ColumnOption::Null => nullable = true,
+                other => {
+                    return Err(Error::Unsupported {
+                        what: format!("column option {other}"),
+                    });
+                }
+            }
+        }
+        columns.push(ColumnSchema {
+            name,
+            column_type,
+            role: ColumnRole::Field,
+            nullable,
+        });
+    }
+
+    let time_index = match &options.time_column {
+        Some(time) => position(&columns, time)?,
+        None => columns
+            .iter()
+            .position(|c| matches!(c.column_type, ColumnType::Timestamp { .. }))
+            .ok_or(storage::Error::NoTimeColumn)?,
+    };
+    columns[time_index].role = ColumnRole::Time;
+    match &options.tags {
+        Some(tags) => {
+            for tag in tags {
+                let index = position(&columns, tag)?;
+                if index == time_index {
+                    return Err(Error::InvalidTableOption {
+                        name: "tags".into(),
+                        reason: format!("\"{tag}\" is the time column"),
+                    });
+                }
+                columns[index].role = ColumnRole::Tag;
+            }
+        }
+        None => {
+            for column in &mut columns {
+                if column.role == ColumnRole::Field && column.column_type == ColumnType::Utf8 {
+                    column.role = ColumnRole::Tag;
+                }
+            }
+        }
+    }
+    // Validate now, so the statement fails at prepare time rather than at execute.
+    TableSchema::try_new(columns.clone())?;
+    Ok(Ddl::CreateTable {
+        name: create.name.clone(),
+        columns,
+        if_not_exists: create.if_not_exists,
+    })
+}
+
+fn position(columns: &[ColumnSchema], name: &str) -> Result<usize> {
+    columns
+        .iter()
+        .position(|c| c.name == name)
+        .ok_or_else(|| Error::UndefinedColumn { name: name.into() })
+}
+
+#[derive(Debug, Default)]
+struct TableOptions {
+    time_column: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+fn table_options(options: &CreateTableOptions) -> Result<TableOptions> {
+    let list = match options {
+        CreateTableOptions::None => return Ok(TableOptions::default()),
+        CreateTableOptions::With(list) => list,
+        _ => {
+            return Err(Error::Unsupported {
+                what: "table options other than WITH (...)".into(),
+            });
+        }
+    };
+    let mut parsed = TableOptions::default();
+    for option in list {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(Error::Unsupported {
+                what: format!("table option {option}"),
+            });
+        };
+        let name = normalize(key);
+        let text = option_text(value).ok_or_else(|| Error::InvalidTableOption {
+            name: name.clone(),
+            reason: "expected a string".into(),
+        })?;
+        match name.as_str() {
+            "time_column" => parsed.time_column = Some(text.trim().to_owned()),
+            "tags" => {
+                parsed.tags = Some(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+            _ => return Err(Error::UnknownTableOption { name }),
+        }
+    }
+    Ok(parsed)
+}
+
+fn option_text(value: &Expr) -> Option<String> {
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        Expr::Identifier(ident) => Some(normalize(ident)),
+        _ => None,
+    }
+}
+
+fn column_type(data_type: &SqlType) -> Result<ColumnType> {
+    Ok(match data_type {
+        SqlType::Timestamp(_, tz) => ColumnType::Timestamp {
+            with_time_zone: matches!(tz, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz),
+        },
+        SqlType::DoublePrecision | SqlType::Float8 | SqlType::Float64 | SqlType::Double(_) => {
+            ColumnType::Float64
+        }
+        SqlType::Real | SqlType::Float4 | SqlType::Float32 => ColumnType::Float32,
+        SqlType::Float(info) => match info {
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::Precision(p)
+            | datafusion::sql::sqlparser::ast::ExactNumberInfo::PrecisionAndScale(p, _)
+                if *p <= 24 =>
+            {
+                ColumnType::Float32
+            }
+            _ => ColumnType::Float64,
+        },
+        SqlType::BigInt(_) | SqlType::Int8(_) | SqlType::Int64 => ColumnType::Int64,
+        SqlType::Int(_) | SqlType::Integer(_) | SqlType::Int4(_) | SqlType::Int32 => {
+            ColumnType::Int32
+        }
+        SqlType::SmallInt(_) | SqlType::Int2(_) | SqlType::Int16 => ColumnType::Int16,
+        SqlType::Boolean | SqlType::Bool => ColumnType::Boolean,
+        SqlType::Text
+        | SqlType::Varchar(_)
+        | SqlType::CharacterVarying(_)
+        | SqlType::CharVarying(_)
+        | SqlType::String(_) => ColumnType::Utf8,
+        SqlType::Custom(name, _) => {
+            return Err(Error::UndefinedType {
+                name: name.to_string(),
+            });
+        }
+        other => {
+            return Err(Error::Unsupported {
+                what: format!("column type {other}"),
+            });
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! Accepts PostgreSQL connections and shuts down gracefully.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::db::Db;
+use crate::protocol;
+
+/// Serves clients on `listener` until `shutdown` completes.
+///
+/// On shutdown it stops accepting, closes every connection (a query still
+/// running is cancelled with it) and returns once all connection tasks are gone.
+pub async fn run(listener: TcpListener, db: Db, shutdown: impl Future<Output = ()>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    tracing::debug!(%peer, "connection accepted");
+                    if let Err(e) = socket.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                    }
+                    let engine = db.engine().clone();
+                    let mut stop = stop_rx.clone();
+                    connections.spawn(async move {
+                        tokio::select! {
+                            result = protocol::serve(socket, engine) => {
+                                if let Err(e) = result {
+                                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                }
+                            }
+                            _ = stop.wait_for(|stopping| *stopping) => {
+                                tracing::debug!(%peer, "connection closed by shutdown");
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Running out of file descriptors and the like: keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    tracing::info!(connections = connections.len(), "shutting down");
+    let _ = stop_tx.send(true);
+    while connections.join_next().await.is_some() {}
+    tracing::info!("shutdown complete");
+}

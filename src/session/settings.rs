@@ -1,0 +1,233 @@
+//! Session settings (`SET`, `SHOW`, `RESET`): the run-time parameters clients read
+//! and change, with PostgreSQL's names and defaults.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::timezone::Tz;
+
+use super::{Error, Result};
+
+/// A parameter clients may read and set, with its default.
+struct Parameter {
+    /// Lower-case name; PostgreSQL's names are case-insensitive.
+    name: &'static str,
+    /// How `SHOW` spells it in the column header.
+    display: &'static str,
+    default: &'static str,
+    /// Whether a change is reported to the client with ParameterStatus.
+    reported: bool,
+}
+
+const PARAMETERS: &[Parameter] = &[
+    Parameter {
+        name: "application_name",
+        display: "application_name",
+        default: "",
+        reported: true,
+    },
+    Parameter {
+        name: "client_encoding",
+        display: "client_encoding",
+        default: "UTF8",
+        reported: true,
+    },
+    Parameter {
+        name: "datestyle",
+        display: "DateStyle",
+        default: "ISO, MDY",
+        reported: true,
+    },
+    Parameter {
+        name: "extra_float_digits",
+        display: "extra_float_digits",
+        default: "1",
+        reported: false,
+    },
+    Parameter {
+        name: "integer_datetimes",
+        display: "integer_datetimes",
+        default: "on",
+        reported: true,
+    },
+    Parameter {
+        name: "intervalstyle",
+        display: "IntervalStyle",
+        default: "postgres",
+        reported: true,
+    },
+    Parameter {
+        name: "search_path",
+        display: "search_path",
+        default: "\"$user\", public",
+        reported: false,
+    },
+    Parameter {
+        name: "server_encoding",
+        display: "server_encoding",
+        default: "UTF8",
+        reported: true,
+    },
+    Parameter {
+        name: "server_version",
+        display: "server_version",
+        default: crate::query::POSTGRES_VERSION,
+        reported: true,
+    },
+    Parameter {
+        name: "standard_conforming_strings",
+        display: "standard_conforming_strings",
+        default: "on",
+        reported: true,
+    },
+    Parameter {
+        name: "statement_timeout",
+        display: "statement_timeout",
+        default: "0",
+        reported: false,
+    },
+    Parameter {
+        name: "timezone",
+        display: "TimeZone",
+        default: "UTC",
+        reported: true,
+    },
+    Parameter {
+        name: "transaction_isolation",
+        display: "transaction_isolation",
+        default: "read committed",
+        reported: false,
+    },
+];
+
+/// Parameters that only the server sets.
+const READ_ONLY: &[&str] = &["integer_datetimes", "server_encoding", "server_version"];
+
+fn parameter(name: &str) -> Result<&'static Parameter> {
+    let lower = name.to_ascii_lowercase();
+    PARAMETERS
+        .iter()
+        .find(|p| p.name == lower)
+        .ok_or_else(|| Error::UnknownSetting {
+            name: name.to_owned(),
+        })
+}
+
+/// The current values of one session's parameters.
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Settings {
+    /// The value of `name`, or its default.
+    pub fn get(&self, name: &str) -> Result<String> {
+        let p = parameter(name)?;
+        Ok(self
+            .values
+            .get(p.name)
+            .cloned()
+            .unwrap_or_else(|| p.default.to_owned()))
+    }
+
+    /// The header `SHOW name` uses.
+    pub fn display_name(name: &str) -> Result<&'static str> {
+        Ok(parameter(name)?.display)
+    }
+
+    /// Sets `name`. Returns the (display name, value) to report to the client, if
+    /// the parameter is one PostgreSQL reports.
+    pub fn set(&mut self, name: &str, value: String) -> Result<Option<(&'static str, String)>> {
+        let p = parameter(name)?;
+        if READ_ONLY.contains(&p.name) {
+            return Err(Error::ReadOnlySetting {
+                name: p.name.to_owned(),
+            });
+        }
+        let value = validate(p.name, value)?;
+        self.values.insert(p.name, value.clone());
+        Ok(p.reported.then_some((p.display, value)))
+    }
+
+    /// Restores the default of `name`.
+    pub fn reset(&mut self, name: &str) -> Result<Option<(&'static str, String)>> {
+        let p = parameter(name)?;
+        self.values.remove(p.name);
+        Ok(p.reported.then(|| (p.display, p.default.to_owned())))
+    }
+
+    /// Restores every default; returns the reported parameters that changed.
+    pub fn reset_all(&mut self) -> Vec<(&'static str, String)> {
+        let changed = std::mem::take(&mut self.values);
+        PARAMETERS
+            .iter()
+            .filter(|p| p.reported && changed.contains_key(p.name))
+            .map(|p| (p.display, p.default.to_owned()))
+            .collect()
+    }
+}
+
+fn validate(name: &str, value: String) -> Result<String> {
+    let invalid = |value: &str| Error::InvalidSettingValue {
+        name: name.to_owned(),
+        value: value.to_owned(),
+    };
+    match name {
+        "timezone" => {
+            let tz = value.trim();
+            if tz.eq_ignore_ascii_case("utc") || tz.eq_ignore_ascii_case("gmt") || tz == "Z" {
+                return Ok("UTC".to_owned());
+            }
+            // Checked with the parser DataFusion renders time zones with.
+            match tz.parse::<Tz>() {
+                Ok(_) => Ok(tz.to_owned()),
+                Err(_) => Err(invalid(tz)),
+            }
+        }
+        "client_encoding" | "server_encoding" => {
+            let upper = value.trim().to_ascii_uppercase().replace('-', "");
+            if upper == "UTF8" || upper == "UNICODE" {
+                Ok("UTF8".to_owned())
+            } else {
+                Err(invalid(&value))
+            }
+        }
+        "extra_float_digits" => match value.trim().parse::<i32>() {
+            Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
+            _ => Err(invalid(&value)),
+        },
+        "standard_conforming_strings" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" | "yes" => Ok("on".to_owned()),
+            _ => Err(invalid(&value)),
+        },
+        _ => Ok(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_show_reset_round_trip() {
+        let mut s = Settings::default();
+        assert_eq!(s.get("TimeZone").unwrap(), "UTC");
+        assert_eq!(
+            s.set("timezone", "Europe/Berlin".into()).unwrap(),
+            Some(("TimeZone", "Europe/Berlin".to_owned()))
+        );
+        assert_eq!(s.get("TIMEZONE").unwrap(), "Europe/Berlin");
+        assert!(matches!(
+            s.set("timezone", "Mars/Base".into()),
+            Err(Error::InvalidSettingValue { .. })
+        ));
+        assert!(matches!(
+            s.set("server_version", "16".into()),
+            Err(Error::ReadOnlySetting { .. })
+        ));
+        assert!(matches!(
+            s.get("no_such_thing"),
+            Err(Error::UnknownSetting { .. })
+        ));
+        assert_eq!(s.reset_all(), vec![("TimeZone", "UTC".to_owned())]);
+    }
+}

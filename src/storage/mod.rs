@@ -1,0 +1,251 @@
+//! In-memory state: databases, schemas (namespaces) and time-series tables.
+//!
+//! Storage knows Arrow, not DataFusion: writes arrive as Arrow `RecordBatch`es
+//! and scans return them. Every object here is shared behind `Arc` and
+//! synchronised internally, so any number of sessions may read and write at once.
+//! Locks are `parking_lot` locks held only for in-memory work, never across an
+//! `.await`.
+
+mod head;
+mod schema;
+mod series;
+mod table;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub use schema::{ColumnRole, ColumnSchema, ColumnType, TableSchema};
+pub use series::{SeriesId, SeriesKey};
+pub use table::{Table, TableStats};
+
+/// The database that always exists, as on PostgreSQL.
+pub const DEFAULT_DATABASE: &str = "postgres";
+/// The schema every new database starts with.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("database \"{name}\" already exists")]
+    DatabaseExists { name: String },
+    #[error("database \"{name}\" does not exist")]
+    DatabaseNotFound { name: String },
+    #[error("database \"{name}\" cannot be dropped")]
+    DatabaseProtected { name: String },
+    #[error("schema \"{name}\" already exists")]
+    SchemaExists { name: String },
+    #[error("schema \"{name}\" does not exist")]
+    SchemaNotFound { name: String },
+    #[error("cannot drop schema \"{name}\" because other objects depend on it")]
+    SchemaNotEmpty { name: String },
+    #[error("relation \"{name}\" already exists")]
+    TableExists { name: String },
+    #[error("table \"{name}\" does not exist")]
+    TableNotFound { name: String },
+    #[error("column \"{column}\" specified more than once")]
+    DuplicateColumn { column: String },
+    #[error("a time-series table needs a TIMESTAMP or TIMESTAMPTZ column")]
+    NoTimeColumn,
+    #[error("invalid table definition: {reason}")]
+    InvalidSchema { reason: String },
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    NotNullViolation { table: String, column: String },
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("internal storage error: {reason}")]
+    Internal { reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The root of all in-memory state. Cheap to share as `Arc<Storage>`.
+#[derive(Debug)]
+pub struct Storage {
+    databases: RwLock<BTreeMap<String, Arc<Database>>>,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Storage {
+    /// Empty storage holding only the `postgres` database with its `public` schema.
+    pub fn new() -> Self {
+        let mut databases = BTreeMap::new();
+        databases.insert(
+            DEFAULT_DATABASE.to_owned(),
+            Arc::new(Database::new(DEFAULT_DATABASE.to_owned())),
+        );
+        Self {
+            databases: RwLock::new(databases),
+        }
+    }
+
+    pub fn database(&self, name: &str) -> Option<Arc<Database>> {
+        self.databases.read().get(name).cloned()
+    }
+
+    pub fn database_names(&self) -> Vec<String> {
+        self.databases.read().keys().cloned().collect()
+    }
+
+    /// Creates a database with a `public` schema. Returns `false` when it existed
+    /// and `if_not_exists` was set.
+    pub fn create_database(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+        let mut databases = self.databases.write();
+        if databases.contains_key(name) {
+            return if if_not_exists {
+                Ok(false)
+            } else {
+                Err(Error::DatabaseExists { name: name.into() })
+            };
+        }
+        databases.insert(name.to_owned(), Arc::new(Database::new(name.to_owned())));
+        Ok(true)
+    }
+
+    /// Drops a database and everything in it. Returns `false` when it did not
+    /// exist and `if_exists` was set.
+    pub fn drop_database(&self, name: &str, if_exists: bool) -> Result<bool> {
+        if name == DEFAULT_DATABASE {
+            return Err(Error::DatabaseProtected { name: name.into() });
+        }
+        match self.databases.write().remove(name) {
+            Some(_) => Ok(true),
+            None if if_exists => Ok(false),
+            None => Err(Error::DatabaseNotFound { name: name.into() }),
+        }
+    }
+}
+
+/// A database: a set of schemas.
+#[derive(Debug)]
+pub struct Database {
+    name: String,
+    schemas: RwLock<BTreeMap<String, Arc<Namespace>>>,
+}
+
+impl Database {
+    fn new(name: String) -> Self {
+        let mut schemas = BTreeMap::new();
+        schemas.insert(
+            DEFAULT_SCHEMA.to_owned(),
+            Arc::new(Namespace::new(DEFAULT_SCHEMA.to_owned())),
+        );
+        Self {
+            name,
+            schemas: RwLock::new(schemas),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn schema(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.schemas.read().get(name).cloned()
+    }
+
+    pub fn schema_names(&self) -> Vec<String> {
+        self.schemas.read().keys().cloned().collect()
+    }
+
+    pub fn create_schema(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+        let mut schemas = self.schemas.write();
+        if schemas.contains_key(name) {
+            return if if_not_exists {
+                Ok(false)
+            } else {
+                Err(Error::SchemaExists { name: name.into() })
+            };
+        }
+        schemas.insert(name.to_owned(), Arc::new(Namespace::new(name.to_owned())));
+        Ok(true)
+    }
+
+    /// Drops a schema. Without `cascade`, a schema that still holds tables stays.
+    pub fn drop_schema(&self, name: &str, if_exists: bool, cascade: bool) -> Result<bool> {
+        let mut schemas = self.schemas.write();
+        let Some(namespace) = schemas.get(name) else {
+            return if if_exists {
+                Ok(false)
+            } else {
+                Err(Error::SchemaNotFound { name: name.into() })
+            };
+        };
+        if !cascade && !namespace.tables.read().is_empty() {
+            return Err(Error::SchemaNotEmpty { name: name.into() });
+        }
+        schemas.remove(name);
+        Ok(true)
+    }
+}
+
+/// A schema (PostgreSQL's namespace): a set of tables.
+#[derive(Debug)]
+pub struct Namespace {
+    name: String,
+    tables: RwLock<BTreeMap<String, Arc<Table>>>,
+}
+
+impl Namespace {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            tables: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn table(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.read().get(name).cloned()
+    }
+
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.read().keys().cloned().collect()
+    }
+
+    /// Creates a table. Returns `false` when it existed and `if_not_exists` was set.
+    pub fn create_table(
+        &self,
+        name: &str,
+        schema: TableSchema,
+        if_not_exists: bool,
+    ) -> Result<bool> {
+        let mut tables = self.tables.write();
+        if tables.contains_key(name) {
+            return if if_not_exists {
+                Ok(false)
+            } else {
+                Err(Error::TableExists { name: name.into() })
+            };
+        }
+        tables.insert(
+            name.to_owned(),
+            Arc::new(Table::new(name.to_owned(), schema)),
+        );
+        Ok(true)
+    }
+
+    /// Drops a table. Scans that already hold it finish on their own copy.
+    pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<bool> {
+        match self.tables.write().remove(name) {
+            Some(_) => Ok(true),
+            None if if_exists => Ok(false),
+            None => Err(Error::TableNotFound { name: name.into() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

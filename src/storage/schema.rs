@@ -1,0 +1,219 @@
+//! Table schemas: which column is the time column, which are tags and which are fields.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::{Error, Result};
+
+/// The time zone given to `TIMESTAMPTZ` columns. Instants are stored in UTC; the
+/// session's `TimeZone` only changes how they are rendered.
+pub(super) const UTC: &str = "UTC";
+
+/// The value types a column can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Microseconds since the Unix epoch. `with_time_zone` is `TIMESTAMPTZ`.
+    Timestamp {
+        with_time_zone: bool,
+    },
+    Float64,
+    Float32,
+    Int64,
+    Int32,
+    Int16,
+    Boolean,
+    Utf8,
+}
+
+impl ColumnType {
+    /// The Arrow type the column is scanned as.
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            ColumnType::Timestamp { with_time_zone } => DataType::Timestamp(
+                TimeUnit::Microsecond,
+                with_time_zone.then(|| Arc::from(UTC)),
+            ),
+            ColumnType::Float64 => DataType::Float64,
+            ColumnType::Float32 => DataType::Float32,
+            ColumnType::Int64 => DataType::Int64,
+            ColumnType::Int32 => DataType::Int32,
+            ColumnType::Int16 => DataType::Int16,
+            ColumnType::Boolean => DataType::Boolean,
+            ColumnType::Utf8 => DataType::Utf8,
+        }
+    }
+}
+
+/// The part a column plays in the time-series model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnRole {
+    /// The designated time column: exactly one per table, never NULL.
+    Time,
+    /// A dimension. A distinct set of tag values identifies a series.
+    Tag,
+    /// A measured value; a point has several.
+    Field,
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSchema {
+    pub name: String,
+    pub column_type: ColumnType,
+    pub role: ColumnRole,
+    /// `false` for `NOT NULL` columns. The time column is never nullable.
+    pub nullable: bool,
+}
+
+/// The validated schema of a time-series table.
+#[derive(Debug, Clone)]
+pub struct TableSchema {
+    columns: Vec<ColumnSchema>,
+    time_index: usize,
+    tag_indices: Vec<usize>,
+    field_indices: Vec<usize>,
+    arrow: SchemaRef,
+}
+
+impl TableSchema {
+    /// Checks the invariants: unique names, exactly one time column of a timestamp
+    /// type, tags of a text type.
+    pub fn try_new(columns: Vec<ColumnSchema>) -> Result<Self> {
+        let mut seen = HashSet::new();
+        for column in &columns {
+            if !seen.insert(column.name.as_str()) {
+                return Err(Error::DuplicateColumn {
+                    column: column.name.clone(),
+                });
+            }
+        }
+        let mut time_index = None;
+        let mut tag_indices = Vec::new();
+        let mut field_indices = Vec::new();
+        for (index, column) in columns.iter().enumerate() {
+            match column.role {
+                ColumnRole::Time => {
+                    if time_index.replace(index).is_some() {
+                        return Err(Error::InvalidSchema {
+                            reason: "a table has exactly one time column".into(),
+                        });
+                    }
+                    if !matches!(column.column_type, ColumnType::Timestamp { .. }) {
+                        return Err(Error::InvalidSchema {
+                            reason: format!(
+                                "time column \"{}\" must be TIMESTAMP or TIMESTAMPTZ",
+                                column.name
+                            ),
+                        });
+                    }
+                }
+                ColumnRole::Tag => {
+                    if column.column_type != ColumnType::Utf8 {
+                        return Err(Error::InvalidSchema {
+                            reason: format!(
+                                "tag column \"{}\" must be TEXT or VARCHAR",
+                                column.name
+                            ),
+                        });
+                    }
+                    tag_indices.push(index);
+                }
+                ColumnRole::Field => field_indices.push(index),
+            }
+        }
+        let time_index = time_index.ok_or(Error::NoTimeColumn)?;
+        let mut columns = columns;
+        columns[time_index].nullable = false;
+        let arrow = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.column_type.arrow_type(), c.nullable))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(Self {
+            columns,
+            time_index,
+            tag_indices,
+            field_indices,
+            arrow,
+        })
+    }
+
+    pub fn columns(&self) -> &[ColumnSchema] {
+        &self.columns
+    }
+
+    pub fn time_index(&self) -> usize {
+        self.time_index
+    }
+
+    pub fn time_column(&self) -> &ColumnSchema {
+        &self.columns[self.time_index]
+    }
+
+    pub fn tag_indices(&self) -> &[usize] {
+        &self.tag_indices
+    }
+
+    pub fn field_indices(&self) -> &[usize] {
+        &self.field_indices
+    }
+
+    /// The Arrow schema that scans produce and writes must match.
+    pub fn arrow_schema(&self) -> &SchemaRef {
+        &self.arrow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, column_type: ColumnType, role: ColumnRole) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            column_type,
+            role,
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn time_column_is_required_and_never_nullable() {
+        let ts = ColumnType::Timestamp {
+            with_time_zone: true,
+        };
+        let schema = TableSchema::try_new(vec![
+            column("host", ColumnType::Utf8, ColumnRole::Tag),
+            column("time", ts, ColumnRole::Time),
+            column("v", ColumnType::Float64, ColumnRole::Field),
+        ])
+        .unwrap();
+        assert_eq!(schema.time_index(), 1);
+        assert_eq!(schema.tag_indices(), &[0]);
+        assert_eq!(schema.field_indices(), &[2]);
+        assert!(!schema.arrow_schema().field(1).is_nullable());
+
+        let missing = TableSchema::try_new(vec![column("v", ColumnType::Int64, ColumnRole::Field)]);
+        assert!(matches!(missing, Err(Error::NoTimeColumn)));
+    }
+
+    #[test]
+    fn rejects_duplicate_names_and_bad_roles() {
+        let ts = ColumnType::Timestamp {
+            with_time_zone: false,
+        };
+        let duplicate = TableSchema::try_new(vec![
+            column("t", ts, ColumnRole::Time),
+            column("t", ColumnType::Int64, ColumnRole::Field),
+        ]);
+        assert!(matches!(duplicate, Err(Error::DuplicateColumn { .. })));
+        let numeric_tag = TableSchema::try_new(vec![
+            column("t", ts, ColumnRole::Time),
+            column("n", ColumnType::Int64, ColumnRole::Tag),
+        ]);
+        assert!(matches!(numeric_tag, Err(Error::InvalidSchema { .. })));
+    }
+}

@@ -1,0 +1,107 @@
+//! The test harness shared by the integration tests and the sqllogictest runner:
+//! a real EpochDB server in-process on a free loopback port, with its own data
+//! directory, and real clients connected to it over TCP.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use epochdb::config::Config;
+use epochdb::db::Db;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long any single client operation in a test may take before the test fails
+/// instead of hanging.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running server. Dropping it stops the server.
+pub struct TestServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _data_dir: TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1 with a fresh data directory.
+    pub async fn start() -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = Config::for_data_dir(data_dir.path());
+        let db = Db::open(&config).expect("open db");
+        let listener = TcpListener::bind(&config.listen).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(epochdb::server::run(listener, db, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A connection string for `database`.
+    pub fn connection_string(&self, database: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=tester dbname={database} connect_timeout=10",
+            self.port()
+        )
+    }
+
+    /// Connects to the `postgres` database.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        self.connect_to("postgres").await.expect("connect")
+    }
+
+    /// Connects to `database`, returning the error a client would see.
+    pub async fn connect_to(
+        &self,
+        database: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) = tokio::time::timeout(
+            TIMEOUT,
+            tokio_postgres::connect(&self.connection_string(database), tokio_postgres::NoTls),
+        )
+        .await
+        .expect("connect timed out")?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Stops the server and waits until every connection is closed.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(TIMEOUT, task)
+                .await
+                .expect("server did not stop")
+                .expect("server task panicked");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real clients against a real server over TCP. One binary,
+//! so the suite links once.
+
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod binary;
+mod clients;
