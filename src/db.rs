@@ -35,7 +35,11 @@ impl Db {
             source,
         })?;
         let storage = Arc::new(Storage::new());
-        let engine = Arc::new(QueryEngine::try_new(storage, &QueryConfig::default())?);
+        let query = QueryConfig {
+            memory_limit: (config.query_memory_limit > 0).then_some(config.query_memory_limit),
+            ..QueryConfig::default()
+        };
+        let engine = Arc::new(QueryEngine::try_new(storage, &query)?);
         Ok(Self { engine })
     }
 

@@ -19,6 +19,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map.
 
+pub mod codec;
 pub mod config;
 pub mod db;
 pub mod protocol;

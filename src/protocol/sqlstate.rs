@@ -42,7 +42,9 @@ pub(super) const PROTOCOL_VIOLATION: &str = "08P01";
 pub(super) const OUT_OF_MEMORY: &str = "53200";
 pub(super) const OBJECT_IN_USE: &str = "55006";
 pub(super) const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+pub(super) const QUERY_CANCELED: &str = "57014";
 pub(super) const INTERNAL_ERROR: &str = "XX000";
+pub(super) const DATA_CORRUPTED: &str = "XX001";
 
 /// Whether an error is the server's fault (logged at `error!`) or the client's
 /// (logged at `debug!`).
@@ -103,6 +105,7 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::InvalidSettingValue { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
         E::ReadOnlySetting { .. } => (CANT_CHANGE_RUNTIME_PARAM, Blame::Client),
         E::DatabaseNotFound { .. } => (INVALID_CATALOG_NAME, Blame::Client),
+        E::StatementTimeout => (QUERY_CANCELED, Blame::Client),
     }
 }
 
@@ -139,6 +142,7 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::Arrow(e) => arrow_code(e),
+        E::Codec(_) => (DATA_CORRUPTED, Blame::Server),
         E::Internal { .. } => (INTERNAL_ERROR, Blame::Server),
     }
 }
@@ -157,7 +161,10 @@ fn root(error: &DataFusionError) -> &DataFusionError {
 fn datafusion_message(error: &DataFusionError) -> String {
     let root = root(error);
     match root {
-        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::External(inner) => match inner.downcast_ref::<session::Error>() {
+            Some(session::Error::Query(query::Error::DataFusion(e))) => datafusion_message(e),
+            _ => inner.to_string(),
+        },
         DataFusionError::ArrowError(inner, _) => arrow_message(inner),
         DataFusionError::SchemaError(error, _) => match error.as_ref() {
             SchemaError::FieldNotFound { field, .. } => {
@@ -220,6 +227,9 @@ fn datafusion_code(error: &DataFusionError) -> (&'static str, Blame) {
 fn external_code(error: &(dyn std::error::Error + Send + Sync + 'static)) -> (&'static str, Blame) {
     if let Some(e) = error.downcast_ref::<storage::Error>() {
         return storage_code(e);
+    }
+    if let Some(e) = error.downcast_ref::<session::Error>() {
+        return session_code(e);
     }
     if let Some(e) = error.downcast_ref::<ArrowError>() {
         return arrow_code(e);

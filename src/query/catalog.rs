@@ -3,7 +3,8 @@
 //! Nothing is registered with DataFusion: every lookup reads storage, so a table
 //! created by one session is visible to every other session at once. Each
 //! database also answers for `pg_catalog` (from datafusion-pg-catalog, scoped to
-//! that database); `information_schema` is added by DataFusion itself.
+//! that database) and for `epochdb` (our system tables); `information_schema`
+//! is added by DataFusion itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use parking_lot::Mutex;
 
+use super::system::{SYSTEM_SCHEMA, SystemSchema};
 use super::table::SeriesTableProvider;
 use crate::storage::{Database, Namespace, Storage};
 
@@ -107,6 +109,7 @@ struct DatabaseCatalog {
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = self.database.schema_names();
+        names.push(SYSTEM_SCHEMA.to_owned());
         if self.pg_catalog.is_some() {
             names.push(PG_CATALOG.to_owned());
         }
@@ -116,6 +119,9 @@ impl CatalogProvider for DatabaseCatalog {
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if name == PG_CATALOG {
             return self.pg_catalog.clone();
+        }
+        if name == SYSTEM_SCHEMA {
+            return Some(Arc::new(SystemSchema::new(self.database.clone())));
         }
         let namespace = self.database.schema(name)?;
         Some(Arc::new(NamespaceSchema { namespace }))

@@ -12,7 +12,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::{Error, Output, Result};
-use crate::storage::{self, ColumnRole, ColumnSchema, ColumnType, Storage, TableSchema};
+use crate::storage::{
+    self, ColumnRole, ColumnSchema, ColumnType, Storage, TableOptions, TableSchema,
+};
 
 /// A DDL statement, resolved enough to run against storage.
 #[derive(Debug, Clone)]
@@ -20,6 +22,7 @@ pub enum Ddl {
     CreateTable {
         name: ObjectName,
         columns: Vec<ColumnSchema>,
+        options: TableOptions,
         if_not_exists: bool,
     },
     DropTables {
@@ -128,6 +131,7 @@ impl Ddl {
             Ddl::CreateTable {
                 name,
                 columns,
+                options,
                 if_not_exists,
             } => {
                 let (schema, table) = qualified(name, &current_database, &current_schema)?;
@@ -135,7 +139,8 @@ impl Ddl {
                     .schema(&schema)
                     .ok_or(storage::Error::SchemaNotFound { name: schema })?;
                 let table_schema = TableSchema::try_new(columns.clone())?;
-                let created = namespace.create_table(&table, table_schema, *if_not_exists)?;
+                let created =
+                    namespace.create_table(&table, table_schema, *options, *if_not_exists)?;
                 ("CREATE TABLE", created)
             }
             Ddl::DropTables { names, if_exists } => {
@@ -159,6 +164,9 @@ impl Ddl {
                 if_not_exists,
             } => {
                 let schema = schema_name(name, &current_database)?;
+                if RESERVED_SCHEMAS.contains(&schema.as_str()) {
+                    return Err(storage::Error::SchemaExists { name: schema }.into());
+                }
                 (
                     "CREATE SCHEMA",
                     database()?.create_schema(&schema, *if_not_exists)?,
@@ -194,6 +202,13 @@ impl Ddl {
         Ok(Output::Command { tag, rows: None })
     }
 }
+
+/// Schemas every database has that are not storage schemas.
+const RESERVED_SCHEMAS: &[&str] = &[
+    super::system::SYSTEM_SCHEMA,
+    super::catalog::PG_CATALOG,
+    "information_schema",
+];
 
 /// PostgreSQL folds unquoted identifiers to lower case and keeps quoted ones.
 pub(super) fn normalize(ident: &Ident) -> String {
@@ -326,6 +341,7 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
     Ok(Ddl::CreateTable {
         name: create.name.clone(),
         columns,
+        options: options.storage,
         if_not_exists: create.if_not_exists,
     })
 }
@@ -337,15 +353,17 @@ fn position(columns: &[ColumnSchema], name: &str) -> Result<usize> {
         .ok_or_else(|| Error::UndefinedColumn { name: name.into() })
 }
 
+/// What `WITH (...)` on CREATE TABLE may set.
 #[derive(Debug, Default)]
-struct TableOptions {
+struct CreateOptions {
     time_column: Option<String>,
     tags: Option<Vec<String>>,
+    storage: TableOptions,
 }
 
-fn table_options(options: &CreateTableOptions) -> Result<TableOptions> {
+fn table_options(options: &CreateTableOptions) -> Result<CreateOptions> {
     let list = match options {
-        CreateTableOptions::None => return Ok(TableOptions::default()),
+        CreateTableOptions::None => return Ok(CreateOptions::default()),
         CreateTableOptions::With(list) => list,
         _ => {
             return Err(Error::Unsupported {
@@ -353,7 +371,7 @@ fn table_options(options: &CreateTableOptions) -> Result<TableOptions> {
             });
         }
     };
-    let mut parsed = TableOptions::default();
+    let mut parsed = CreateOptions::default();
     for option in list {
         let SqlOption::KeyValue { key, value } = option else {
             return Err(Error::Unsupported {
@@ -376,16 +394,57 @@ fn table_options(options: &CreateTableOptions) -> Result<TableOptions> {
                         .collect(),
                 )
             }
+            "shard_interval" => {
+                parsed.storage.shard_interval =
+                    parse_interval(&text).ok_or_else(|| Error::InvalidTableOption {
+                        name: name.clone(),
+                        reason: format!(
+                            "\"{text}\" is not a positive interval such as '1h' or '1 day'"
+                        ),
+                    })?;
+            }
+            "block_size" => {
+                parsed.storage.block_size = text
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (16..=65_536).contains(n))
+                    .ok_or_else(|| Error::InvalidTableOption {
+                        name: name.clone(),
+                        reason: "expected a number of points from 16 to 65536".into(),
+                    })?;
+            }
             _ => return Err(Error::UnknownTableOption { name }),
         }
     }
     Ok(parsed)
 }
 
+/// A positive interval in microseconds: `'90s'`, `'15m'`, `'1h'`, `'1d'`, `'1w'`,
+/// or PostgreSQL-style `'1 hour'`, `'2 days'`, `'30 minutes'`.
+fn parse_interval(text: &str) -> Option<i64> {
+    let text = text.trim().to_ascii_lowercase();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().ok()?;
+    let unit_micros: i64 = match unit.trim() {
+        "us" | "microsecond" | "microseconds" => 1,
+        "ms" | "millisecond" | "milliseconds" => 1_000,
+        "s" | "sec" | "second" | "seconds" => 1_000_000,
+        "m" | "min" | "minute" | "minutes" => 60_000_000,
+        "h" | "hour" | "hours" => 3_600_000_000,
+        "d" | "day" | "days" => 86_400_000_000,
+        "w" | "week" | "weeks" => 604_800_000_000,
+        _ => return None,
+    };
+    number.checked_mul(unit_micros).filter(|&v| v > 0)
+}
+
 fn option_text(value: &Expr) -> Option<String> {
     match value {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+            Value::Number(n, _) => Some(n.to_string()),
             _ => None,
         },
         Expr::Identifier(ident) => Some(normalize(ident)),
@@ -433,4 +492,20 @@ fn column_type(data_type: &SqlType) -> Result<ColumnType> {
             });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+
+    #[test]
+    fn intervals_parse_short_and_long_forms() {
+        assert_eq!(parse_interval("1h"), Some(3_600_000_000));
+        assert_eq!(parse_interval(" 2 days "), Some(172_800_000_000));
+        assert_eq!(parse_interval("15m"), Some(900_000_000));
+        assert_eq!(parse_interval("0h"), None);
+        assert_eq!(parse_interval("h"), None);
+        assert_eq!(parse_interval("1 fortnight"), None);
+        assert_eq!(parse_interval("99999999999999999w"), None);
+    }
 }

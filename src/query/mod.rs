@@ -13,6 +13,9 @@ mod catalog;
 mod column_names;
 mod ddl;
 mod functions;
+mod pushdown;
+mod scan_exec;
+mod system;
 mod table;
 
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
@@ -74,12 +78,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct QueryConfig {
     /// Parallelism of scans and operators.
     pub target_partitions: usize,
+    /// Memory one session's query may hold in operators; `None` for no limit.
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
         Self {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            memory_limit: None,
         }
     }
 }
@@ -89,6 +96,7 @@ impl Default for QueryConfig {
 pub struct QueryEngine {
     storage: Arc<Storage>,
     base: SessionState,
+    memory_limit: Option<usize>,
 }
 
 /// A statement ready to run, possibly many times with different parameters.
@@ -226,6 +234,7 @@ impl QueryEngine {
         Ok(Self {
             storage,
             base: ctx.state(),
+            memory_limit: config.memory_limit,
         })
     }
 
@@ -233,19 +242,26 @@ impl QueryEngine {
         self.storage.database(name).is_some()
     }
 
-    /// A fresh DataFusion context for a session connected to `database`.
-    pub fn new_context(&self, database: &str) -> SessionContext {
+    /// A fresh DataFusion context for a session connected to `database`, with
+    /// a memory pool of its own: a session runs one query at a time, so the
+    /// pool's limit is a per-query cap.
+    pub fn new_context(&self, database: &str) -> Result<SessionContext> {
         let config = self
             .base
             .config()
             .clone()
             .with_default_catalog_and_schema(database, storage::DEFAULT_SCHEMA);
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = self.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
         let state = SessionStateBuilder::new_from_existing(self.base.clone())
             .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
             .build();
         let ctx = SessionContext::new_with_state(state);
         functions::register_for_database(&ctx, database);
-        ctx
+        Ok(ctx)
     }
 
     /// Plans a statement. Table references are checked first, so an unknown

@@ -7,19 +7,19 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, SendableRecordBatchStream,
 };
 use futures::TryStreamExt;
 
-use crate::storage::Table;
+use super::pushdown;
+use super::scan_exec::SeriesScanExec;
+use crate::storage::{self, ScanRequest, Table};
 
 /// A time-series table as DataFusion sees it.
 #[derive(Debug)]
@@ -43,40 +43,70 @@ impl TableProvider for SeriesTableProvider {
         TableType::Base
     }
 
+    /// Which filters the storage applies; see [`super::pushdown`].
+    ///
+    /// Time ranges and tag predicates are `Exact` (the storage returns only
+    /// matching rows); numeric field bounds are `Inexact` (they only skip
+    /// blocks, DataFusion filters again); everything else is `Unsupported`.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| pushdown::support(self.table.schema(), f))
+            .collect())
+    }
+
     /// Scans a consistent snapshot of the table.
     ///
     /// # Projection
-    /// Only the projected columns are materialised.
+    /// Only the projected columns are decoded.
     ///
-    /// # Filters and limit
-    /// Neither is pushed down yet: DataFusion applies them above the scan.
+    /// # Filters
+    /// Pushed filters prune series (tag index) and blocks (time and value
+    /// statistics); time ranges are applied exactly at block edges.
+    ///
+    /// # Limit
+    /// DataFusion passes a limit only when every filter is `Exact`; each
+    /// partition then stops after that many rows.
     ///
     /// # Partitions
-    /// Series are spread round-robin over `target_partitions` partitions. Each
-    /// series is in time order within its partition; no global order is declared.
+    /// Series are spread over `target_partitions` partitions by series id; each
+    /// partition streams its series one at a time, each in time order, decoding
+    /// blocks as it goes.
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
+        filters: &[Expr],
+        limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batches = self
-            .table
-            .scan(projection.map(Vec::as_slice))
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let schema = match projection {
-            Some(p) => Arc::new(self.table.arrow_schema().project(p)?),
-            None => self.table.arrow_schema().clone(),
+        let mut request = ScanRequest {
+            projection: projection.cloned(),
+            ..ScanRequest::default()
         };
-        let partition_count = state.config().target_partitions().max(1);
-        let mut partitions = vec![Vec::new(); partition_count.min(batches.len().max(1))];
-        let slots = partitions.len();
-        for (i, batch) in batches.into_iter().enumerate() {
-            partitions[i % slots].push(batch);
-        }
-        let source = MemorySourceConfig::try_new(&partitions, schema, None)?;
-        Ok(DataSourceExec::from_data_source(source))
+        pushdown::apply(self.table.schema(), filters, &mut request);
+        let pushed = filters
+            .iter()
+            .filter(|f| {
+                pushdown::support(self.table.schema(), f)
+                    != TableProviderFilterPushDown::Unsupported
+            })
+            .map(ToString::to_string)
+            .collect();
+        let view = Arc::new(self.table.snapshot(&request).map_err(external)?);
+        let partitions = state
+            .config()
+            .target_partitions()
+            .clamp(1, view.len().max(1));
+        Ok(Arc::new(SeriesScanExec::new(
+            self.table.name().to_owned(),
+            view,
+            pushed,
+            partitions,
+            limit,
+        )))
     }
 
     /// Appends the rows `input` produces. The insert is atomic: rows are collected
@@ -97,6 +127,10 @@ impl TableProvider for SeriesTableProvider {
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
+}
+
+fn external(error: storage::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
 }
 
 /// Where `INSERT` rows go: the storage write path.
@@ -123,10 +157,7 @@ impl DataSink for TableSink {
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
         let batches: Vec<_> = data.try_collect().await?;
-        let written = self
-            .table
-            .write(&batches)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let written = self.table.write(&batches).map_err(external)?;
         Ok(written as u64)
     }
 }

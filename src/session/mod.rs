@@ -8,19 +8,26 @@
 mod compat;
 mod settings;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     Expr, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::parser::ParserError;
+use futures::Stream;
 use parking_lot::Mutex;
+use tokio::time::{Instant, Sleep};
 
 pub use settings::Settings;
 
@@ -42,6 +49,8 @@ pub enum Error {
     ReadOnlySetting { name: String },
     #[error("database \"{name}\" does not exist")]
     DatabaseNotFound { name: String },
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -161,7 +170,7 @@ impl Session {
                 name: database.to_owned(),
             });
         }
-        let ctx = engine.new_context(database);
+        let ctx = engine.new_context(database)?;
         Ok(Self {
             engine,
             ctx,
@@ -228,17 +237,44 @@ impl Session {
         }
     }
 
+    /// The session's `statement_timeout`, if one is set.
+    fn statement_timeout(&self) -> Option<Duration> {
+        let text = self.setting("statement_timeout").ok()?;
+        settings::parse_duration_millis(&text)
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis)
+    }
+
     /// Executes a prepared statement with the given `$n` parameters.
+    ///
+    /// Under a `statement_timeout`, both the execution and the streaming of its
+    /// rows are bounded: past the deadline the statement fails with 57014.
     pub async fn execute(
         &self,
         prepared: &Prepared,
         params: Option<ParamValues>,
     ) -> Result<Output> {
         match prepared {
-            Prepared::Query(q) => Ok(match self.engine.execute(&self.ctx, q, params).await? {
-                query::Output::Rows(stream) => Output::Rows(stream),
-                query::Output::Command { tag, rows } => Output::Command { tag, rows },
-            }),
+            Prepared::Query(q) => {
+                let execution = self.engine.execute(&self.ctx, q, params);
+                let (output, deadline) = match self.statement_timeout() {
+                    Some(timeout) => {
+                        let deadline = Instant::now() + timeout;
+                        let output = tokio::time::timeout_at(deadline, execution)
+                            .await
+                            .map_err(|_| Error::StatementTimeout)??;
+                        (output, Some(deadline))
+                    }
+                    None => (execution.await?, None),
+                };
+                Ok(match output {
+                    query::Output::Rows(stream) => Output::Rows(match deadline {
+                        Some(deadline) => Box::pin(Deadline::new(stream, deadline)),
+                        None => stream,
+                    }),
+                    query::Output::Command { tag, rows } => Output::Command { tag, rows },
+                })
+            }
             Prepared::Transaction(command) => Ok(Output::Transaction {
                 command: *command,
                 tag: match command {
@@ -308,6 +344,45 @@ impl Session {
         let state = self.ctx.state_ref();
         let mut state = state.write();
         state.config_mut().options_mut().execution.time_zone = Some(time_zone.to_owned());
+    }
+}
+
+/// A row stream that fails with a statement timeout once its deadline passes.
+struct Deadline {
+    inner: SendableRecordBatchStream,
+    sleep: Pin<Box<Sleep>>,
+    expired: bool,
+}
+
+impl Deadline {
+    fn new(inner: SendableRecordBatchStream, deadline: Instant) -> Self {
+        Self {
+            inner,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            expired: false,
+        }
+    }
+}
+
+impl Stream for Deadline {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            self.expired = true;
+            let error = DataFusionError::External(Box::new(Error::StatementTimeout));
+            return Poll::Ready(Some(Err(error)));
+        }
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl RecordBatchStream for Deadline {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
     }
 }
 

@@ -195,11 +195,50 @@ fn validate(name: &str, value: String) -> Result<String> {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid(&value)),
         },
+        "statement_timeout" => {
+            let millis = parse_duration_millis(&value).ok_or_else(|| invalid(&value))?;
+            Ok(format_duration_millis(millis))
+        }
         "standard_conforming_strings" => match value.trim().to_ascii_lowercase().as_str() {
             "on" | "true" | "1" | "yes" => Ok("on".to_owned()),
             _ => Err(invalid(&value)),
         },
         _ => Ok(value),
+    }
+}
+
+/// A PostgreSQL time setting in milliseconds: a bare number is milliseconds;
+/// `us`, `ms`, `s`, `min`, `h` and `d` suffixes are accepted.
+pub(super) fn parse_duration_millis(text: &str) -> Option<u64> {
+    let text = text.trim().trim_matches('\'').trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor_micros: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => 1_000,
+        "us" => 1,
+        "s" => 1_000_000,
+        "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        _ => return None,
+    };
+    let micros = number.checked_mul(factor_micros)?;
+    // PostgreSQL rounds sub-millisecond values up to 1 ms, except 0.
+    Some(micros.div_ceil(1_000))
+}
+
+/// How PostgreSQL shows a time setting: in the largest exact unit.
+fn format_duration_millis(millis: u64) -> String {
+    match millis {
+        0 => "0".to_owned(),
+        m if m % 86_400_000 == 0 => format!("{}d", m / 86_400_000),
+        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 => format!("{}min", m / 60_000),
+        m if m % 1_000 == 0 => format!("{}s", m / 1_000),
+        m => format!("{m}ms"),
     }
 }
 
@@ -229,5 +268,15 @@ mod tests {
             Err(Error::UnknownSetting { .. })
         ));
         assert_eq!(s.reset_all(), vec![("TimeZone", "UTC".to_owned())]);
+        s.set("statement_timeout", "5000".into()).unwrap();
+        assert_eq!(s.get("statement_timeout").unwrap(), "5s");
+        s.set("statement_timeout", "90s".into()).unwrap();
+        assert_eq!(s.get("statement_timeout").unwrap(), "90s");
+        s.set("statement_timeout", "2min".into()).unwrap();
+        assert_eq!(
+            parse_duration_millis(&s.get("statement_timeout").unwrap()),
+            Some(120_000)
+        );
+        assert!(s.set("statement_timeout", "soon".into()).is_err());
     }
 }

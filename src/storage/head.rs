@@ -1,9 +1,9 @@
-//! The mutable, uncompressed columnar head of one series.
+//! The mutable, uncompressed columnar head of one series in one shard.
 //!
 //! Points are appended in arrival order. The head remembers whether they are
-//! still in time order; if a late point arrived, a read sorts a copy (stably, so
-//! rows with equal timestamps keep their arrival order). The compressed sealed
-//! blocks of the storage-engine issue will sit behind this head.
+//! still in time order; reads and sealing sort a copy (stably, so rows with
+//! equal timestamps keep their arrival order). Sealing turns the head into an
+//! immutable, compressed [`SealedBlock`].
 
 use std::sync::Arc;
 
@@ -11,44 +11,61 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array,
     Int64Array, StringArray, TimestampMicrosecondArray,
 };
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
 };
 
+use super::block::SealedBlock;
 use super::schema::{ColumnType, UTC};
 use super::{Error, Result};
 
-/// Values of one field column, with NULLs.
+/// Values of one field column. NULL rows hold a default value; `validity`
+/// tells them apart.
 #[derive(Debug, Clone)]
-pub(crate) enum FieldValues {
-    Float64(Vec<Option<f64>>),
-    Float32(Vec<Option<f32>>),
-    Int64(Vec<Option<i64>>),
-    Int32(Vec<Option<i32>>),
-    Int16(Vec<Option<i16>>),
-    Boolean(Vec<Option<bool>>),
-    Utf8(Vec<Option<String>>),
+pub(crate) enum Values {
+    Float64(Vec<f64>),
+    Float32(Vec<f32>),
+    Int64(Vec<i64>),
+    Int32(Vec<i32>),
+    Int16(Vec<i16>),
+    Boolean(Vec<bool>),
+    Utf8(Vec<Box<str>>),
     /// Microseconds; `with_time_zone` picks TIMESTAMPTZ over TIMESTAMP.
     Timestamp {
-        values: Vec<Option<i64>>,
+        values: Vec<i64>,
         with_time_zone: bool,
     },
 }
 
-impl FieldValues {
-    pub(crate) fn new(column_type: ColumnType) -> Self {
-        match column_type {
-            ColumnType::Float64 => FieldValues::Float64(Vec::new()),
-            ColumnType::Float32 => FieldValues::Float32(Vec::new()),
-            ColumnType::Int64 => FieldValues::Int64(Vec::new()),
-            ColumnType::Int32 => FieldValues::Int32(Vec::new()),
-            ColumnType::Int16 => FieldValues::Int16(Vec::new()),
-            ColumnType::Boolean => FieldValues::Boolean(Vec::new()),
-            ColumnType::Utf8 => FieldValues::Utf8(Vec::new()),
-            ColumnType::Timestamp { with_time_zone } => FieldValues::Timestamp {
+/// One field column of a head: values plus validity.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldColumn {
+    pub(crate) values: Values,
+    /// `validity[i]` is false where row `i` is NULL.
+    pub(crate) validity: Vec<bool>,
+    pub(crate) null_count: usize,
+}
+
+impl FieldColumn {
+    fn new(column_type: ColumnType) -> Self {
+        let values = match column_type {
+            ColumnType::Float64 => Values::Float64(Vec::new()),
+            ColumnType::Float32 => Values::Float32(Vec::new()),
+            ColumnType::Int64 => Values::Int64(Vec::new()),
+            ColumnType::Int32 => Values::Int32(Vec::new()),
+            ColumnType::Int16 => Values::Int16(Vec::new()),
+            ColumnType::Boolean => Values::Boolean(Vec::new()),
+            ColumnType::Utf8 => Values::Utf8(Vec::new()),
+            ColumnType::Timestamp { with_time_zone } => Values::Timestamp {
                 values: Vec::new(),
                 with_time_zone,
             },
+        };
+        Self {
+            values,
+            validity: Vec::new(),
+            null_count: 0,
         }
     }
 
@@ -60,74 +77,108 @@ impl FieldValues {
                 let typed = array
                     .as_primitive_opt::<$t>()
                     .ok_or_else(|| type_mismatch(array))?;
-                $values.push(valid.then(|| typed.value(row)));
+                $values.push(if valid {
+                    typed.value(row)
+                } else {
+                    Default::default()
+                });
             }};
         }
-        match self {
-            FieldValues::Float64(values) => push_primitive!(values, Float64Type),
-            FieldValues::Float32(values) => push_primitive!(values, Float32Type),
-            FieldValues::Int64(values) => push_primitive!(values, Int64Type),
-            FieldValues::Int32(values) => push_primitive!(values, Int32Type),
-            FieldValues::Int16(values) => push_primitive!(values, Int16Type),
-            FieldValues::Timestamp { values, .. } => {
-                push_primitive!(values, TimestampMicrosecondType)
-            }
-            FieldValues::Boolean(values) => {
+        match &mut self.values {
+            Values::Float64(values) => push_primitive!(values, Float64Type),
+            Values::Float32(values) => push_primitive!(values, Float32Type),
+            Values::Int64(values) => push_primitive!(values, Int64Type),
+            Values::Int32(values) => push_primitive!(values, Int32Type),
+            Values::Int16(values) => push_primitive!(values, Int16Type),
+            Values::Timestamp { values, .. } => push_primitive!(values, TimestampMicrosecondType),
+            Values::Boolean(values) => {
                 let typed = array.as_boolean_opt().ok_or_else(|| type_mismatch(array))?;
-                values.push(valid.then(|| typed.value(row)));
+                values.push(valid && typed.value(row));
             }
-            FieldValues::Utf8(values) => {
+            Values::Utf8(values) => {
                 let typed = array
                     .as_string_opt::<i32>()
                     .ok_or_else(|| type_mismatch(array))?;
-                values.push(valid.then(|| typed.value(row).to_owned()));
+                values.push(if valid {
+                    Box::from(typed.value(row))
+                } else {
+                    Box::from("")
+                });
             }
         }
+        self.validity.push(valid);
+        self.null_count += usize::from(!valid);
         Ok(())
     }
 
-    /// Builds an Arrow array of the rows at `order`.
-    fn to_array(&self, order: &[usize]) -> ArrayRef {
-        fn pick<T: Clone>(values: &[Option<T>], order: &[usize]) -> Vec<Option<T>> {
+    /// The rows at `order`, as a new column.
+    pub(crate) fn reordered(&self, order: &[usize]) -> FieldColumn {
+        fn pick<T: Clone>(values: &[T], order: &[usize]) -> Vec<T> {
             order.iter().map(|&i| values[i].clone()).collect()
         }
-        match self {
-            FieldValues::Float64(v) => Arc::new(Float64Array::from(pick(v, order))),
-            FieldValues::Float32(v) => Arc::new(Float32Array::from(pick(v, order))),
-            FieldValues::Int64(v) => Arc::new(Int64Array::from(pick(v, order))),
-            FieldValues::Int32(v) => Arc::new(Int32Array::from(pick(v, order))),
-            FieldValues::Int16(v) => Arc::new(Int16Array::from(pick(v, order))),
-            FieldValues::Boolean(v) => Arc::new(BooleanArray::from(pick(v, order))),
-            FieldValues::Timestamp {
+        let values = match &self.values {
+            Values::Float64(v) => Values::Float64(pick(v, order)),
+            Values::Float32(v) => Values::Float32(pick(v, order)),
+            Values::Int64(v) => Values::Int64(pick(v, order)),
+            Values::Int32(v) => Values::Int32(pick(v, order)),
+            Values::Int16(v) => Values::Int16(pick(v, order)),
+            Values::Boolean(v) => Values::Boolean(pick(v, order)),
+            Values::Utf8(v) => Values::Utf8(pick(v, order)),
+            Values::Timestamp {
+                values,
+                with_time_zone,
+            } => Values::Timestamp {
+                values: pick(values, order),
+                with_time_zone: *with_time_zone,
+            },
+        };
+        FieldColumn {
+            values,
+            validity: pick(&self.validity, order),
+            null_count: self.null_count,
+        }
+    }
+
+    /// This column as an Arrow array.
+    pub(crate) fn to_array(&self) -> ArrayRef {
+        let nulls = (self.null_count > 0).then(|| NullBuffer::from(self.validity.clone()));
+        match &self.values {
+            Values::Float64(v) => Arc::new(Float64Array::new(v.clone().into(), nulls)),
+            Values::Float32(v) => Arc::new(Float32Array::new(v.clone().into(), nulls)),
+            Values::Int64(v) => Arc::new(Int64Array::new(v.clone().into(), nulls)),
+            Values::Int32(v) => Arc::new(Int32Array::new(v.clone().into(), nulls)),
+            Values::Int16(v) => Arc::new(Int16Array::new(v.clone().into(), nulls)),
+            Values::Boolean(v) => Arc::new(BooleanArray::new(v.as_slice().into(), nulls)),
+            Values::Utf8(v) => Arc::new(
+                v.iter()
+                    .zip(&self.validity)
+                    .map(|(s, &valid)| valid.then_some(s.as_ref()))
+                    .collect::<StringArray>(),
+            ),
+            Values::Timestamp {
                 values,
                 with_time_zone,
             } => Arc::new(
-                TimestampMicrosecondArray::from(pick(values, order))
+                TimestampMicrosecondArray::new(values.clone().into(), nulls)
                     .with_timezone_opt(with_time_zone.then_some(UTC)),
-            ),
-            FieldValues::Utf8(v) => Arc::new(
-                order
-                    .iter()
-                    .map(|&i| v[i].as_deref())
-                    .collect::<StringArray>(),
             ),
         }
     }
 
     fn approximate_bytes(&self) -> usize {
-        match self {
-            FieldValues::Float64(v) => v.capacity() * size_of::<Option<f64>>(),
-            FieldValues::Float32(v) => v.capacity() * size_of::<Option<f32>>(),
-            FieldValues::Int64(v) => v.capacity() * size_of::<Option<i64>>(),
-            FieldValues::Int32(v) => v.capacity() * size_of::<Option<i32>>(),
-            FieldValues::Int16(v) => v.capacity() * size_of::<Option<i16>>(),
-            FieldValues::Boolean(v) => v.capacity() * size_of::<Option<bool>>(),
-            FieldValues::Timestamp { values, .. } => values.capacity() * size_of::<Option<i64>>(),
-            FieldValues::Utf8(v) => {
-                v.capacity() * size_of::<Option<String>>()
-                    + v.iter().flatten().map(String::capacity).sum::<usize>()
+        let values = match &self.values {
+            Values::Float64(v) => v.capacity() * 8,
+            Values::Float32(v) => v.capacity() * 4,
+            Values::Int64(v) => v.capacity() * 8,
+            Values::Int32(v) => v.capacity() * 4,
+            Values::Int16(v) => v.capacity() * 2,
+            Values::Boolean(v) => v.capacity(),
+            Values::Timestamp { values, .. } => values.capacity() * 8,
+            Values::Utf8(v) => {
+                v.capacity() * size_of::<Box<str>>() + v.iter().map(|s| s.len()).sum::<usize>()
             }
-        }
+        };
+        values + self.validity.capacity()
     }
 }
 
@@ -137,11 +188,11 @@ fn type_mismatch(array: &dyn Array) -> Error {
     }
 }
 
-/// The points of one series that have not been sealed yet.
+/// The points of one series in one shard that have not been sealed yet.
 #[derive(Debug, Clone)]
 pub(crate) struct HeadBlock {
     times: Vec<i64>,
-    fields: Vec<FieldValues>,
+    fields: Vec<FieldColumn>,
     /// `true` while `times` is non-decreasing.
     in_order: bool,
 }
@@ -150,7 +201,7 @@ impl HeadBlock {
     pub(crate) fn new(field_types: &[ColumnType]) -> Self {
         Self {
             times: Vec::new(),
-            fields: field_types.iter().map(|&t| FieldValues::new(t)).collect(),
+            fields: field_types.iter().map(|&t| FieldColumn::new(t)).collect(),
             in_order: true,
         }
     }
@@ -159,11 +210,15 @@ impl HeadBlock {
         self.times.len()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+
     /// Appends one point: `time`, then `fields[i][row]` for each field column.
     pub(crate) fn push(&mut self, time: i64, fields: &[&dyn Array], row: usize) -> Result<()> {
         // `Table::write` has checked the column types, so `push` cannot fail half-way.
-        for (values, array) in self.fields.iter_mut().zip(fields) {
-            values.push(*array, row)?;
+        for (column, array) in self.fields.iter_mut().zip(fields) {
+            column.push(*array, row)?;
         }
         if self.times.last().is_some_and(|&last| time < last) {
             self.in_order = false;
@@ -172,42 +227,86 @@ impl HeadBlock {
         Ok(())
     }
 
-    /// The row order that yields the points sorted by time, stable for equal times.
-    fn time_order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.times.len()).collect();
-        if !self.in_order {
-            order.sort_by_key(|&i| self.times[i]);
+    /// The row order that sorts the points by time, stable for equal times.
+    fn time_order(&self) -> Option<Vec<usize>> {
+        if self.in_order {
+            return None;
         }
-        order
+        let mut order: Vec<usize> = (0..self.times.len()).collect();
+        order.sort_by_key(|&i| self.times[i]);
+        Some(order)
     }
 
-    /// The time column, then the field columns (those selected by `fields`, in that
-    /// order), sorted by time.
-    pub(crate) fn to_arrays(
-        &self,
-        time_zone: Option<&str>,
-        fields: &[usize],
-    ) -> (ArrayRef, Vec<ArrayRef>) {
-        let order = self.time_order();
-        let times = TimestampMicrosecondArray::from(
-            order.iter().map(|&i| self.times[i]).collect::<Vec<_>>(),
-        );
-        let times = Arc::new(times.with_timezone_opt(time_zone)) as ArrayRef;
-        let fields = fields
-            .iter()
-            .map(|&f| self.fields[f].to_array(&order))
-            .collect();
-        (times, fields)
+    /// A time-sorted copy of the points: times and the field columns selected
+    /// by `fields` (positions among the field columns), in that order.
+    pub(crate) fn sorted(&self, fields: &[usize]) -> (Vec<i64>, Vec<FieldColumn>) {
+        match self.time_order() {
+            None => (
+                self.times.clone(),
+                fields.iter().map(|&f| self.fields[f].clone()).collect(),
+            ),
+            Some(order) => (
+                order.iter().map(|&i| self.times[i]).collect(),
+                fields
+                    .iter()
+                    .map(|&f| self.fields[f].reordered(&order))
+                    .collect(),
+            ),
+        }
     }
 
-    pub(crate) fn approximate_bytes(&self) -> usize {
-        self.times.capacity() * size_of::<i64>()
-            + self
-                .fields
+    /// Compresses the points into an immutable block and empties the head.
+    pub(crate) fn seal(&mut self) -> Result<SealedBlock> {
+        let all: Vec<usize> = (0..self.fields.len()).collect();
+        let (times, fields) = self.sorted(&all);
+        let block = SealedBlock::encode(&times, &fields)?;
+        self.times = Vec::new();
+        for field in &mut self.fields {
+            *field = FieldColumn::new(field.values.column_type());
+        }
+        self.in_order = true;
+        Ok(block)
+    }
+
+    /// The smallest and largest time in the head.
+    pub(crate) fn time_bounds(&self) -> Option<(i64, i64)> {
+        let min = self.times.iter().min()?;
+        let max = self.times.iter().max()?;
+        Some((*min, *max))
+    }
+
+    /// Memory of each field column's values, in field order, and of the times.
+    pub(crate) fn column_bytes(&self) -> (usize, Vec<usize>) {
+        (
+            self.times.capacity() * size_of::<i64>(),
+            self.fields
                 .iter()
-                .map(FieldValues::approximate_bytes)
-                .sum::<usize>()
+                .map(FieldColumn::approximate_bytes)
+                .collect(),
+        )
     }
+}
+
+impl Values {
+    pub(crate) fn column_type(&self) -> ColumnType {
+        match self {
+            Values::Float64(_) => ColumnType::Float64,
+            Values::Float32(_) => ColumnType::Float32,
+            Values::Int64(_) => ColumnType::Int64,
+            Values::Int32(_) => ColumnType::Int32,
+            Values::Int16(_) => ColumnType::Int16,
+            Values::Boolean(_) => ColumnType::Boolean,
+            Values::Utf8(_) => ColumnType::Utf8,
+            Values::Timestamp { with_time_zone, .. } => ColumnType::Timestamp {
+                with_time_zone: *with_time_zone,
+            },
+        }
+    }
+}
+
+/// Times as an Arrow array of the table's time type.
+pub(crate) fn time_array(times: Vec<i64>, time_zone: Option<&str>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::new(times.into(), None).with_timezone_opt(time_zone))
 }
 
 #[cfg(test)]
@@ -221,13 +320,14 @@ mod tests {
         for (row, time) in [30, 10, 20, 10].into_iter().enumerate() {
             head.push(time, &[&values], row).unwrap();
         }
-        let (times, fields) = head.to_arrays(None, &[0]);
-        let times = times.as_primitive::<TimestampMicrosecondType>();
-        assert_eq!(times.values().to_vec(), vec![10, 10, 20, 30]);
-        let fields = fields[0].as_primitive::<Int64Type>();
+        let (times, fields) = head.sorted(&[0]);
+        assert_eq!(times, vec![10, 10, 20, 30]);
+        let array = fields[0].to_array();
+        let ints = array.as_primitive::<Int64Type>();
         assert_eq!(
-            fields.iter().collect::<Vec<_>>(),
+            ints.iter().collect::<Vec<_>>(),
             vec![Some(2), Some(4), None, Some(1)]
         );
+        assert_eq!(head.time_bounds(), Some((10, 30)));
     }
 }

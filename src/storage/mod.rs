@@ -1,24 +1,32 @@
 //! In-memory state: databases, schemas (namespaces) and time-series tables.
 //!
 //! Storage knows Arrow, not DataFusion: writes arrive as Arrow `RecordBatch`es
-//! and scans return them. Every object here is shared behind `Arc` and
+//! and scans return them. A table groups rows into series by tag set; each
+//! series keeps, per time shard, a mutable head and immutable compressed
+//! blocks (see [`table`](self::Table) for the layout). Every object here is shared behind `Arc` and
 //! synchronised internally, so any number of sessions may read and write at once.
 //! Locks are `parking_lot` locks held only for in-memory work, never across an
 //! `.await`.
 
+mod block;
 mod head;
+mod scan;
 mod schema;
 mod series;
 mod table;
+mod tag_index;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+pub use block::{FieldStats, SealedBlock, ValueStats};
+pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{ColumnRole, ColumnSchema, ColumnType, TableSchema};
 pub use series::{SeriesId, SeriesKey};
-pub use table::{Table, TableStats};
+pub use table::{ColumnUsage, DEFAULT_BLOCK_SIZE, DEFAULT_SHARD_INTERVAL, Table, TableOptions};
+pub use tag_index::{SeriesFilter, SeriesSet, TagPredicate};
 
 /// The database that always exists, as on PostgreSQL.
 pub const DEFAULT_DATABASE: &str = "postgres";
@@ -57,6 +65,8 @@ pub enum Error {
     NotNullViolation { table: String, column: String },
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+    #[error("corrupt block: {0}")]
+    Codec(#[from] crate::codec::Error),
     #[error("internal storage error: {reason}")]
     Internal { reason: String },
 }
@@ -220,6 +230,7 @@ impl Namespace {
         &self,
         name: &str,
         schema: TableSchema,
+        options: TableOptions,
         if_not_exists: bool,
     ) -> Result<bool> {
         let mut tables = self.tables.write();
@@ -230,9 +241,14 @@ impl Namespace {
                 Err(Error::TableExists { name: name.into() })
             };
         }
+        if options.shard_interval <= 0 || options.block_size == 0 {
+            return Err(Error::InvalidSchema {
+                reason: "shard_interval and block_size must be positive".into(),
+            });
+        }
         tables.insert(
             name.to_owned(),
-            Arc::new(Table::new(name.to_owned(), schema)),
+            Arc::new(Table::new(name.to_owned(), schema, options)),
         );
         Ok(true)
     }

@@ -1,96 +1,132 @@
-//! A time-series table: its series, keyed by tag set, and their points.
+//! A time-series table: its series (keyed by tag set, indexed by tag), and per
+//! time shard the series' sealed blocks and mutable heads.
+//!
+//! # Layout
+//! ```text
+//! Table ─ series: SeriesId → SeriesKey (interned tags) ─ tag index
+//!       └ shards: ShardId → { SeriesId → Chunk { sealed: [Arc<SealedBlock>], head } }
+//! ```
+//! A shard covers `shard_interval` of time, so old data goes by whole shards.
+//! Only the newest shard is open: when a write starts a newer one, the heads of
+//! the older ones are sealed at the end of that write. A late point into a
+//! closed shard is sealed at the end of its write, as a small block.
+//!
+//! # Late data
+//! A point goes to the head of its series in its own shard, whatever its time.
+//! Heads and sealing sort by time, so each block is sorted; blocks of a chunk
+//! may overlap in time when points arrive late, and a scan merges overlapping
+//! pieces (stably), so every series is returned in time order.
+//!
+//! # Concurrency
+//! One `RwLock` per table. A write checks its batches, then appends under the
+//! write lock (sealing any head that fills up). A scan takes the read lock only
+//! to pick the blocks it needs (cloning their `Arc`s) and copy the matching
+//! heads; decoding happens afterwards, without the lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::RwLock;
 
+use super::block::SealedBlock;
 use super::head::HeadBlock;
+use super::scan::{HeadCopy, Piece, ReadView, ScanRequest};
 use super::schema::{ColumnRole, ColumnType, TableSchema};
-use super::series::{SeriesId, SeriesKey};
+use super::series::{Interner, SeriesId, SeriesKey};
+use super::tag_index::TagIndex;
 use super::{Error, Result};
 
+/// Per-table storage settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableOptions {
+    /// Width of a time shard, in microseconds.
+    pub shard_interval: i64,
+    /// Points per sealed block.
+    pub block_size: usize,
+}
+
+/// One day, in microseconds.
+pub const DEFAULT_SHARD_INTERVAL: i64 = 86_400_000_000;
+/// Points per sealed block. 1024 points of a 10 s series cover 2.8 hours: a
+/// one-hour query decodes one or two blocks per series, a head stays small to
+/// copy, and the codecs already reach their asymptotic size (see the storage
+/// bench).
+pub const DEFAULT_BLOCK_SIZE: usize = 1024;
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        Self {
+            shard_interval: DEFAULT_SHARD_INTERVAL,
+            block_size: DEFAULT_BLOCK_SIZE,
+        }
+    }
+}
+
 /// A table of series. Cloning the `Arc<Table>` is how the query layer holds it.
-///
-/// Writers and readers share one lock per table. A write holds it for the append
-/// of its batch; a scan holds it for the copy of the points it returns, so a
-/// reader sees every write either entirely or not at all.
 #[derive(Debug)]
 pub struct Table {
     name: String,
     schema: Arc<TableSchema>,
-    data: RwLock<TableData>,
-}
-
-#[derive(Debug, Default)]
-struct TableData {
-    ids: HashMap<SeriesKey, SeriesId>,
-    series: Vec<Series>,
-}
-
-impl TableData {
-    fn append(
-        &mut self,
-        schema: &TableSchema,
-        field_types: &[ColumnType],
-        batch: &RecordBatch,
-    ) -> Result<()> {
-        let columns = batch.columns();
-        let times = columns[schema.time_index()].as_primitive::<TimestampMicrosecondType>();
-        let tags: Vec<&StringArray> = schema
-            .tag_indices()
-            .iter()
-            .map(|&i| columns[i].as_string::<i32>())
-            .collect();
-        let fields: Vec<&dyn Array> = schema
-            .field_indices()
-            .iter()
-            .map(|&i| columns[i].as_ref())
-            .collect();
-        for row in 0..batch.num_rows() {
-            let key = SeriesKey::from_row(&tags, row);
-            let id = match self.ids.get(&key) {
-                Some(&id) => id,
-                None => {
-                    let id = SeriesId(self.series.len() as u64);
-                    self.series.push(Series {
-                        key: key.clone(),
-                        head: HeadBlock::new(field_types),
-                    });
-                    self.ids.insert(key, id);
-                    id
-                }
-            };
-            self.series[id.0 as usize]
-                .head
-                .push(times.value(row), &fields, row)?;
-        }
-        Ok(())
-    }
+    options: TableOptions,
+    field_types: Vec<ColumnType>,
+    state: RwLock<TableState>,
 }
 
 #[derive(Debug)]
-struct Series {
-    key: SeriesKey,
+struct TableState {
+    interner: Interner,
+    ids: HashMap<SeriesKey, SeriesId>,
+    keys: Vec<SeriesKey>,
+    tags: TagIndex,
+    shards: BTreeMap<i64, Shard>,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    chunks: HashMap<SeriesId, Chunk>,
+}
+
+/// The points of one series in one shard.
+#[derive(Debug)]
+struct Chunk {
+    sealed: Vec<Arc<SealedBlock>>,
     head: HeadBlock,
 }
 
-/// Row counts and memory of a table, for accounting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableStats {
-    pub series: usize,
-    pub rows: usize,
-    pub bytes: usize,
+/// Memory and row counts of one column, for `epochdb.storage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnUsage {
+    pub column: String,
+    pub rows: u64,
+    pub sealed_blocks: u64,
+    pub head_rows: u64,
+    /// Memory held by the column's sealed blocks and heads.
+    pub bytes: u64,
 }
 
 impl Table {
-    pub(crate) fn new(name: String, schema: TableSchema) -> Self {
+    /// A standalone table; databases create theirs through [`super::Namespace::create_table`].
+    pub fn new(name: String, schema: TableSchema, options: TableOptions) -> Self {
+        let field_types = schema
+            .field_indices()
+            .iter()
+            .map(|&i| schema.columns()[i].column_type)
+            .collect();
+        let tags = TagIndex::new(schema.tag_indices().len());
         Self {
             name,
             schema: Arc::new(schema),
-            data: RwLock::new(TableData::default()),
+            options,
+            field_types,
+            state: RwLock::new(TableState {
+                interner: Interner::default(),
+                ids: HashMap::new(),
+                keys: Vec::new(),
+                tags,
+                shards: BTreeMap::new(),
+            }),
         }
     }
 
@@ -100,6 +136,10 @@ impl Table {
 
     pub fn schema(&self) -> &Arc<TableSchema> {
         &self.schema
+    }
+
+    pub fn options(&self) -> TableOptions {
+        self.options
     }
 
     pub fn arrow_schema(&self) -> &SchemaRef {
@@ -116,22 +156,108 @@ impl Table {
         for batch in batches {
             self.check_batch(batch)?;
         }
-        let field_types = self.field_types();
-        let mut data = self.data.write();
+        let mut state = self.state.write();
+        let newest_before = state.shards.keys().next_back().copied();
+        let mut late = HashSet::new();
         let mut written = 0;
         for batch in batches {
-            data.append(&self.schema, &field_types, batch)?;
+            self.append(&mut state, batch, &mut late)?;
             written += batch.num_rows();
         }
+        self.seal_closed(&mut state, newest_before, late)?;
         Ok(written)
     }
 
-    fn field_types(&self) -> Vec<ColumnType> {
-        self.schema
+    /// Seals the heads of shards that are closed: every shard older than the
+    /// newest. Those that were open before this write are sealed whole; of the
+    /// older ones, only the chunks this write added late points to.
+    fn seal_closed(
+        &self,
+        state: &mut TableState,
+        newest_before: Option<i64>,
+        late: HashSet<(i64, SeriesId)>,
+    ) -> Result<()> {
+        let Some(newest) = state.shards.keys().next_back().copied() else {
+            return Ok(());
+        };
+        let seal = |chunk: &mut Chunk| -> Result<()> {
+            if !chunk.head.is_empty() {
+                chunk.sealed.push(Arc::new(chunk.head.seal()?));
+            }
+            Ok(())
+        };
+        for (_, shard) in state
+            .shards
+            .range_mut(newest_before.unwrap_or(i64::MIN)..newest)
+        {
+            for chunk in shard.chunks.values_mut() {
+                seal(chunk)?;
+            }
+        }
+        for (shard, id) in late {
+            if shard < newest
+                && let Some(chunk) = state
+                    .shards
+                    .get_mut(&shard)
+                    .and_then(|s| s.chunks.get_mut(&id))
+            {
+                seal(chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append(
+        &self,
+        state: &mut TableState,
+        batch: &RecordBatch,
+        late: &mut HashSet<(i64, SeriesId)>,
+    ) -> Result<()> {
+        let columns = batch.columns();
+        let times = columns[self.schema.time_index()].as_primitive::<TimestampMicrosecondType>();
+        let tags: Vec<&StringArray> = self
+            .schema
+            .tag_indices()
+            .iter()
+            .map(|&i| columns[i].as_string::<i32>())
+            .collect();
+        let fields: Vec<&dyn Array> = self
+            .schema
             .field_indices()
             .iter()
-            .map(|&i| self.schema.columns()[i].column_type)
-            .collect()
+            .map(|&i| columns[i].as_ref())
+            .collect();
+        let mut newest = state.shards.keys().next_back().copied().unwrap_or(i64::MIN);
+        let mut previous: Option<SeriesId> = None;
+        for row in 0..batch.num_rows() {
+            // Rows of one series often come together: reuse the last lookup.
+            let id = match previous {
+                Some(id) if state.keys[id.0 as usize].matches_row(&tags, row) => id,
+                _ => state.series_id(&tags, row)?,
+            };
+            previous = Some(id);
+            let time = times.value(row);
+            let shard = time.div_euclid(self.options.shard_interval);
+            if shard < newest {
+                late.insert((shard, id));
+            }
+            newest = newest.max(shard);
+            let chunk = state
+                .shards
+                .entry(shard)
+                .or_default()
+                .chunks
+                .entry(id)
+                .or_insert_with(|| Chunk {
+                    sealed: Vec::new(),
+                    head: HeadBlock::new(&self.field_types),
+                });
+            chunk.head.push(time, &fields, row)?;
+            if chunk.head.len() >= self.options.block_size {
+                chunk.sealed.push(Arc::new(chunk.head.seal()?));
+            }
+        }
+        Ok(())
     }
 
     /// Checks types and NOT NULL constraints before anything is applied.
@@ -173,73 +299,190 @@ impl Table {
         Ok(())
     }
 
-    /// Returns one batch per series, each sorted by time, with the columns in
-    /// `projection` (all columns when `None`).
-    pub fn scan(&self, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
-        let all: Vec<usize>;
-        let projection = match projection {
-            Some(p) => p,
-            None => {
-                all = (0..self.schema.columns().len()).collect();
-                &all
-            }
+    /// Takes a consistent snapshot of what `request` needs: the matching
+    /// series, and of their shards in the time range the blocks whose
+    /// statistics can match, plus copies of their heads. Decoding is left to
+    /// the returned [`ReadView`].
+    pub fn snapshot(&self, request: &ScanRequest) -> Result<ReadView> {
+        let projection = match &request.projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.columns().len()).collect(),
         };
-        let schema = Arc::new(self.arrow_schema().project(projection)?);
-        // Map each projected column to its place among the tags or fields.
-        let field_positions: Vec<usize> = projection
+        let schema = Arc::new(self.arrow_schema().project(&projection)?);
+        // Field positions (among field columns) that the projection needs.
+        let fields: Vec<usize> = projection
             .iter()
             .filter_map(|&c| self.schema.field_indices().iter().position(|&f| f == c))
             .collect();
-        let time_zone = match self.schema.time_column().column_type {
-            ColumnType::Timestamp {
-                with_time_zone: true,
-            } => Some(super::schema::UTC),
-            _ => None,
-        };
+        let bounds: Vec<(usize, Option<f64>, Option<f64>)> = request
+            .field_bounds
+            .iter()
+            .filter_map(|b| {
+                let field = self
+                    .schema
+                    .field_indices()
+                    .iter()
+                    .position(|&f| f == b.column)?;
+                Some((field, b.min, b.max))
+            })
+            .collect();
+        let range = request.time_range;
+        let first_shard = range.start.div_euclid(self.options.shard_interval);
+        let last_shard = range.end.div_euclid(self.options.shard_interval);
 
-        let data = self.data.read();
-        let mut batches = Vec::with_capacity(data.series.len());
-        for series in &data.series {
-            let rows = series.head.len();
-            if rows == 0 {
-                continue;
-            }
-            let (times, fields) = series.head.to_arrays(time_zone, &field_positions);
-            let mut fields = fields.into_iter();
-            let mut columns: Vec<ArrayRef> = Vec::with_capacity(projection.len());
-            for &c in projection {
-                let column = &self.schema.columns()[c];
-                columns.push(match column.role {
-                    ColumnRole::Time => times.clone(),
-                    ColumnRole::Tag => {
-                        let tag = self.schema.tag_indices().iter().position(|&t| t == c);
-                        let value = tag.and_then(|t| series.key.value(t));
-                        Arc::new(StringArray::from(vec![value; rows]))
+        let mut view = ReadView::new(schema, self.schema.clone(), projection, fields);
+        view.time_range = range;
+        if range.is_empty() {
+            return Ok(view);
+        }
+        let state = self.state.read();
+        let series = state.tags.evaluate(&request.series);
+        view.stats.series_matched = series.len();
+        for (&shard_id, shard) in state.shards.range(first_shard..=last_shard) {
+            for &id in &series {
+                let Some(chunk) = shard.chunks.get(&id) else {
+                    continue;
+                };
+                let mut blocks = Vec::new();
+                for block in &chunk.sealed {
+                    view.stats.blocks_total += 1;
+                    let in_range = block.max_time() >= range.start && block.min_time() <= range.end;
+                    let values_match = bounds.iter().all(|&(field, min, max)| {
+                        block
+                            .field_stats(field)
+                            .is_none_or(|s| s.values.may_contain(min, max))
+                    });
+                    if in_range && values_match {
+                        blocks.push(block.clone());
+                    } else {
+                        view.stats.blocks_skipped += 1;
                     }
-                    ColumnRole::Field => fields.next().ok_or_else(|| Error::Internal {
-                        reason: "projection and field columns disagree".into(),
-                    })?,
+                }
+                let head = match chunk.head.time_bounds() {
+                    Some((min, max)) if max >= range.start && min <= range.end => {
+                        let (times, columns) = chunk.head.sorted(&view.field_positions);
+                        Some(HeadCopy { times, columns })
+                    }
+                    _ => None,
+                };
+                if blocks.is_empty() && head.is_none() {
+                    continue;
+                }
+                view.pieces.push(Piece {
+                    series: id,
+                    key: state.keys[id.0 as usize].clone(),
+                    shard: shard_id,
+                    blocks,
+                    head,
                 });
             }
-            batches.push(RecordBatch::try_new_with_options(
-                schema.clone(),
-                columns,
-                &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
-            )?);
+        }
+        drop(state);
+        // Each series in time order: by series, then shard (shards are disjoint
+        // in time and visited in order above).
+        view.pieces.sort_by_key(|p| (p.series, p.shard));
+        Ok(view)
+    }
+
+    /// All rows, one batch per series and shard, each in time order, with the
+    /// columns in `projection` (all columns when `None`).
+    pub fn scan(&self, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+        let request = ScanRequest {
+            projection: projection.map(<[usize]>::to_vec),
+            ..ScanRequest::default()
+        };
+        let view = self.snapshot(&request)?;
+        let mut batches = Vec::with_capacity(view.len());
+        for i in 0..view.len() {
+            if let Some(batch) = view.decode(i)? {
+                batches.push(batch);
+            }
         }
         Ok(batches)
     }
 
-    pub fn stats(&self) -> TableStats {
-        let data = self.data.read();
-        TableStats {
-            series: data.series.len(),
-            rows: data.series.iter().map(|s| s.head.len()).sum(),
-            bytes: data
-                .series
-                .iter()
-                .map(|s| s.head.approximate_bytes() + s.key.approximate_bytes())
-                .sum(),
+    /// Rows, blocks and memory per column.
+    pub fn usage(&self) -> Vec<ColumnUsage> {
+        let state = self.state.read();
+        let columns = self.schema.columns();
+        let mut usage: Vec<ColumnUsage> = columns
+            .iter()
+            .map(|c| ColumnUsage {
+                column: c.name.clone(),
+                rows: 0,
+                sealed_blocks: 0,
+                head_rows: 0,
+                bytes: 0,
+            })
+            .collect();
+        let (mut rows, mut head_rows, mut blocks) = (0u64, 0u64, 0u64);
+        let time = self.schema.time_index();
+        for shard in state.shards.values() {
+            for chunk in shard.chunks.values() {
+                head_rows += chunk.head.len() as u64;
+                rows += chunk.head.len() as u64;
+                let (time_bytes, field_bytes) = chunk.head.column_bytes();
+                usage[time].bytes += time_bytes as u64;
+                for (field, bytes) in self.schema.field_indices().iter().zip(field_bytes) {
+                    usage[*field].bytes += bytes as u64;
+                }
+                for block in &chunk.sealed {
+                    blocks += 1;
+                    rows += block.rows() as u64;
+                    let (time_bytes, field_bytes) = block.column_bytes();
+                    usage[time].bytes += time_bytes as u64;
+                    for (field, bytes) in self.schema.field_indices().iter().zip(field_bytes) {
+                        usage[*field].bytes += bytes as u64;
+                    }
+                }
+            }
         }
+        // Tags are stored once per series: the interned strings, the keys and
+        // the index, shared out evenly over the tag columns.
+        let tag_columns = self.schema.tag_indices();
+        if !tag_columns.is_empty() {
+            let shared = state.interner.approximate_bytes()
+                + state.tags.approximate_bytes()
+                + state
+                    .keys
+                    .iter()
+                    .map(SeriesKey::approximate_bytes)
+                    .sum::<usize>();
+            for &tag in tag_columns {
+                usage[tag].bytes += (shared / tag_columns.len()) as u64;
+            }
+        }
+        for (column, entry) in columns.iter().zip(&mut usage) {
+            entry.rows = rows;
+            entry.head_rows = head_rows;
+            entry.sealed_blocks = if column.role == ColumnRole::Tag {
+                0
+            } else {
+                blocks
+            };
+        }
+        usage
+    }
+
+    /// Number of series.
+    pub fn series_count(&self) -> usize {
+        self.state.read().keys.len()
+    }
+}
+
+impl TableState {
+    /// The id of the series of `row`, created (and indexed) if it is new.
+    fn series_id(&mut self, tags: &[&StringArray], row: usize) -> Result<SeriesId> {
+        let key = self.interner.key_of_row(tags, row);
+        if let Some(&id) = self.ids.get(&key) {
+            return Ok(id);
+        }
+        let id = SeriesId(u32::try_from(self.keys.len()).map_err(|_| Error::Internal {
+            reason: "too many series in one table".into(),
+        })?);
+        self.tags.insert(id, &key);
+        self.keys.push(key.clone());
+        self.ids.insert(key, id);
+        Ok(id)
     }
 }

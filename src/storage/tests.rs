@@ -64,7 +64,7 @@ fn rows(batches: &[RecordBatch]) -> Vec<(Option<String>, i64, Option<u64>)> {
 
 #[test]
 fn groups_rows_into_series_and_projects() {
-    let table = Table::new("cpu".into(), cpu_schema());
+    let table = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
     let b = batch(
         &table,
         &[
@@ -74,7 +74,7 @@ fn groups_rows_into_series_and_projects() {
         ],
     );
     assert_eq!(table.write(&[b]).unwrap(), 3);
-    assert_eq!(table.stats().series, 2);
+    assert_eq!(table.series_count(), 2);
     let scanned = table.scan(Some(&[2, 1])).unwrap();
     assert_eq!(scanned.len(), 2);
     assert_eq!(scanned[0].schema().field(0).name(), "v");
@@ -86,7 +86,7 @@ fn groups_rows_into_series_and_projects() {
 
 #[test]
 fn null_time_is_rejected_and_nothing_is_applied() {
-    let table = Table::new("cpu".into(), cpu_schema());
+    let table = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
     let times = TimestampMicrosecondArray::from(vec![Some(1), None]).with_timezone("UTC");
     let columns: Vec<ArrayRef> = vec![
         Arc::new(times),
@@ -111,7 +111,7 @@ fn null_time_is_rejected_and_nothing_is_applied() {
         table.write(&[b]),
         Err(Error::NotNullViolation { column, .. }) if column == "time"
     ));
-    assert_eq!(table.stats().rows, 0);
+    assert!(table.usage().iter().all(|c| c.rows == 0));
 }
 
 #[test]
@@ -127,9 +127,12 @@ fn catalog_objects_follow_postgres_rules() {
     let db = storage.database("metrics").unwrap();
     assert!(db.create_schema("s", false).unwrap());
     let ns = db.schema("s").unwrap();
-    assert!(ns.create_table("cpu", cpu_schema(), false).unwrap());
+    assert!(
+        ns.create_table("cpu", cpu_schema(), TableOptions::default(), false)
+            .unwrap()
+    );
     assert!(matches!(
-        ns.create_table("cpu", cpu_schema(), false),
+        ns.create_table("cpu", cpu_schema(), TableOptions::default(), false),
         Err(Error::TableExists { .. })
     ));
     assert!(matches!(
@@ -143,7 +146,11 @@ fn catalog_objects_follow_postgres_rules() {
 
 #[test]
 fn concurrent_writers_and_readers_see_whole_batches() {
-    let table = Arc::new(Table::new("cpu".into(), cpu_schema()));
+    let table = Arc::new(Table::new(
+        "cpu".into(),
+        cpu_schema(),
+        TableOptions::default(),
+    ));
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let table = table.clone();
@@ -172,14 +179,94 @@ fn concurrent_writers_and_readers_see_whole_batches() {
         w.join().unwrap();
     }
     reader.join().unwrap();
-    assert_eq!(table.stats().rows, 1600);
-    assert_eq!(table.stats().series, 5);
+    assert_eq!(table.usage()[0].rows, 1600);
+    assert_eq!(table.series_count(), 5);
+}
+
+fn small_blocks() -> TableOptions {
+    TableOptions {
+        shard_interval: 16,
+        block_size: 4,
+    }
+}
+
+#[test]
+fn full_heads_seal_and_closed_shards_seal_and_usage_counts_them() {
+    let table = Table::new("cpu".into(), cpu_schema(), small_blocks());
+    let points: Vec<_> = (0..10).map(|t| (t, Some("a"), Some(t as f64))).collect();
+    table.write(&[batch(&table, &points)]).unwrap();
+    let usage = table.usage();
+    assert_eq!(usage[0].rows, 10);
+    assert_eq!(usage[0].sealed_blocks, 2);
+    assert_eq!(usage[0].head_rows, 2);
+    // A point in the next shard closes the first one: its head is sealed.
+    table
+        .write(&[batch(&table, &[(20, Some("a"), None)])])
+        .unwrap();
+    let usage = table.usage();
+    assert_eq!(usage[2].sealed_blocks, 3);
+    assert_eq!(usage[2].head_rows, 1);
+    assert!(usage.iter().all(|c| c.bytes > 0), "{usage:?}");
+}
+
+#[test]
+fn snapshots_prune_by_time_series_and_value_statistics() {
+    let table = Table::new("cpu".into(), cpu_schema(), small_blocks());
+    let mut points = Vec::new();
+    for t in 0..64 {
+        points.push((t, Some("a"), Some(t as f64)));
+        points.push((t, Some("b"), Some(-(t as f64))));
+    }
+    table.write(&[batch(&table, &points)]).unwrap();
+    let request = ScanRequest {
+        time_range: TimeRange { start: 5, end: 6 },
+        series: SeriesFilter::Tag {
+            tag: 0,
+            predicate: TagPredicate::Eq("a".into()),
+        },
+        ..ScanRequest::default()
+    };
+    let view = table.snapshot(&request).unwrap();
+    assert_eq!(view.stats.series_matched, 1);
+    // Shard 0 holds blocks [0..4) [4..8) [8..12) [12..16): one is needed.
+    assert_eq!(view.stats.blocks_total, 4);
+    assert_eq!(view.stats.blocks_skipped, 3);
+    let got: Vec<_> = (0..view.len())
+        .filter_map(|i| view.decode(i).unwrap())
+        .flat_map(|b| rows(&[b]))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("a".into()), 5, Some(5f64.to_bits())),
+            (Some("a".into()), 6, Some(6f64.to_bits()))
+        ]
+    );
+    assert_eq!(
+        view.stats
+            .rows_decoded
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+    // Value bounds skip blocks whose min/max cannot match.
+    let request = ScanRequest {
+        field_bounds: vec![FieldBound {
+            column: 2,
+            min: Some(60.0),
+            max: None,
+        }],
+        ..ScanRequest::default()
+    };
+    let view = table.snapshot(&request).unwrap();
+    assert_eq!(view.stats.blocks_total, 32);
+    assert_eq!(view.stats.blocks_skipped, 31);
 }
 
 proptest! {
     /// The table returns exactly what a trivially correct model holds: every row
     /// written, grouped by series, each series in time order with ties in
-    /// arrival order.
+    /// arrival order, restricted to the requested time range and series. Tiny
+    /// blocks and shards make sealing, shard closing and late data frequent.
     #[test]
     fn scans_match_a_btreemap_model(
         writes in prop::collection::vec(
@@ -188,9 +275,12 @@ proptest! {
                 0..20,
             ),
             0..10,
-        )
+        ),
+        start in -60i64..60,
+        len in 0i64..80,
+        host in prop::option::of(0u8..3),
     ) {
-        let table = Table::new("cpu".into(), cpu_schema());
+        let table = Table::new("cpu".into(), cpu_schema(), small_blocks());
         // (host, time, arrival) -> value bits
         let mut model = BTreeMap::new();
         let mut arrival = 0u64;
@@ -212,5 +302,24 @@ proptest! {
             let want: Vec<_> = model.iter().map(|((h, t, _), v)| (h.clone(), *t, *v)).collect();
             prop_assert_eq!(got, want);
         }
+        let host = host.map(|h| format!("h{h}"));
+        let request = ScanRequest {
+            time_range: TimeRange { start, end: start + len },
+            series: match &host {
+                Some(h) => SeriesFilter::Tag { tag: 0, predicate: TagPredicate::Eq(h.clone()) },
+                None => SeriesFilter::All,
+            },
+            ..ScanRequest::default()
+        };
+        let view = table.snapshot(&request).unwrap();
+        let batches: Vec<_> = (0..view.len()).filter_map(|i| view.decode(i).unwrap()).collect();
+        let mut got = rows(&batches);
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let want: Vec<_> = model
+            .iter()
+            .filter(|((h, t, _), _)| *t >= start && *t <= start + len && (host.is_none() || *h == host))
+            .map(|((h, t, _), v)| (h.clone(), *t, *v))
+            .collect();
+        prop_assert_eq!(got, want);
     }
 }

@@ -29,8 +29,14 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on 127.0.0.1 with a fresh data directory.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server whose configuration `configure` adjusts first.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let config = Config::for_data_dir(data_dir.path());
+        let mut config = Config::for_data_dir(data_dir.path());
+        configure(&mut config);
         let db = Db::open(&config).expect("open db");
         let listener = TcpListener::bind(&config.listen).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");

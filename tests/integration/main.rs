@@ -8,3 +8,5 @@ mod common;
 
 mod binary;
 mod clients;
+mod guards;
+mod pruning;

@@ -1,0 +1,442 @@
+//! Sealed blocks: immutable, compressed, time-sorted points of one series in
+//! one shard, column by column, with statistics for pruning.
+//!
+//! Each field column is stored as its non-NULL values (compressed by the codec
+//! for its type) plus a validity bitmap, which is left out when the block has
+//! no NULLs.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
+    StringArray, TimestampMicrosecondArray,
+};
+use arrow::buffer::NullBuffer;
+
+use super::Result;
+use super::head::{FieldColumn, Values};
+use super::schema::{ColumnType, UTC};
+use crate::codec;
+
+/// Statistics of one field column in one block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldStats {
+    pub null_count: usize,
+    pub values: ValueStats,
+}
+
+/// Value statistics, where they are cheap to keep.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueStats {
+    /// Over the non-NaN values; `min`/`max` are `None` when there are none.
+    Float {
+        min: Option<f64>,
+        max: Option<f64>,
+        sum: f64,
+        nan_count: usize,
+    },
+    Int {
+        min: Option<i64>,
+        max: Option<i64>,
+        sum: i128,
+    },
+    Bool {
+        true_count: usize,
+    },
+    /// No value statistics (text).
+    None,
+}
+
+impl ValueStats {
+    /// Whether some value in `[min, max]` (inclusive, either side open when
+    /// `None`) may occur. Conservative: `true` unless the statistics rule it out.
+    pub fn may_contain(&self, min: Option<f64>, max: Option<f64>) -> bool {
+        let (lo, hi) = match self {
+            ValueStats::Float {
+                min: lo,
+                max: hi,
+                nan_count,
+                ..
+            } => {
+                // NaN sorts above every number, in PostgreSQL and in Arrow.
+                if *nan_count > 0 {
+                    return true;
+                }
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) => (*lo, *hi),
+                    _ => return false,
+                }
+            }
+            ValueStats::Int {
+                min: lo, max: hi, ..
+            } => match (lo, hi) {
+                (Some(lo), Some(hi)) => (*lo as f64, *hi as f64),
+                _ => return false,
+            },
+            ValueStats::Bool { .. } | ValueStats::None => return true,
+        };
+        min.is_none_or(|m| hi >= m) && max.is_none_or(|m| lo <= m)
+    }
+}
+
+/// One compressed field column.
+#[derive(Debug)]
+struct SealedColumn {
+    column_type: ColumnType,
+    data: Vec<u8>,
+    /// Absent when the block has no NULLs in this column.
+    validity: Option<Vec<u8>>,
+    stats: FieldStats,
+}
+
+/// An immutable block of points, sorted by time.
+#[derive(Debug)]
+pub struct SealedBlock {
+    rows: usize,
+    min_time: i64,
+    max_time: i64,
+    times: Vec<u8>,
+    fields: Vec<SealedColumn>,
+}
+
+impl SealedBlock {
+    /// Compresses time-sorted points.
+    pub(crate) fn encode(times: &[i64], fields: &[FieldColumn]) -> Result<Self> {
+        let mut encoded_times = Vec::new();
+        codec::timestamp::encode(times, &mut encoded_times);
+        let fields = fields.iter().map(encode_column).collect();
+        Ok(Self {
+            rows: times.len(),
+            min_time: times.first().copied().unwrap_or(0),
+            max_time: times.last().copied().unwrap_or(0),
+            times: encoded_times,
+            fields,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn min_time(&self) -> i64 {
+        self.min_time
+    }
+
+    pub fn max_time(&self) -> i64 {
+        self.max_time
+    }
+
+    /// Statistics of the `field`-th field column.
+    pub fn field_stats(&self, field: usize) -> Option<&FieldStats> {
+        self.fields.get(field).map(|c| &c.stats)
+    }
+
+    /// Compressed bytes of the times, then of each field column.
+    pub(crate) fn column_bytes(&self) -> (usize, Vec<usize>) {
+        (
+            self.times.capacity(),
+            self.fields
+                .iter()
+                .map(|c| c.data.capacity() + c.validity.as_ref().map_or(0, Vec::capacity))
+                .collect(),
+        )
+    }
+
+    /// Decodes the times.
+    pub(crate) fn decode_times(&self) -> Result<Vec<i64>> {
+        Ok(codec::timestamp::decode(&self.times)?)
+    }
+
+    /// Decodes the `field`-th field column as an Arrow array of `rows` values.
+    pub(crate) fn decode_field(&self, field: usize) -> Result<ArrayRef> {
+        let column = self.fields.get(field).ok_or(super::Error::Internal {
+            reason: "field index out of range".into(),
+        })?;
+        let validity = match &column.validity {
+            Some(bytes) => Some(codec::validity::decode(bytes)?),
+            None => None,
+        };
+        decode_column(column, validity, self.rows)
+    }
+}
+
+fn encode_column(column: &FieldColumn) -> SealedColumn {
+    let valid = |i: usize| column.validity[i];
+    let mut data = Vec::new();
+    let column_type = column.values.column_type();
+    let values = match &column.values {
+        Values::Float64(v) => {
+            let dense: Vec<f64> = dense(v, &column.validity);
+            codec::float::encode(&dense, &mut data);
+            float_stats(dense.iter().copied())
+        }
+        Values::Float32(v) => {
+            let dense: Vec<f32> = dense(v, &column.validity);
+            codec::float::encode_f32(&dense, &mut data);
+            float_stats(dense.iter().map(|&x| f64::from(x)))
+        }
+        Values::Int64(v) => int_column(dense(v, &column.validity), &mut data),
+        Values::Int32(v) => int_column(
+            dense(v, &column.validity)
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            &mut data,
+        ),
+        Values::Int16(v) => int_column(
+            dense(v, &column.validity)
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            &mut data,
+        ),
+        Values::Timestamp { values, .. } => int_column(dense(values, &column.validity), &mut data),
+        Values::Boolean(v) => {
+            let dense: Vec<bool> = dense(v, &column.validity);
+            codec::boolean::encode(&dense, &mut data);
+            ValueStats::Bool {
+                true_count: dense.iter().filter(|&&b| b).count(),
+            }
+        }
+        Values::Utf8(v) => {
+            let dense: Vec<&str> = (0..v.len())
+                .filter(|&i| valid(i))
+                .map(|i| v[i].as_ref())
+                .collect();
+            codec::text::encode(&dense, &mut data);
+            ValueStats::None
+        }
+    };
+    let validity = (column.null_count > 0).then(|| {
+        let mut bytes = Vec::new();
+        codec::validity::encode(&column.validity, &mut bytes);
+        bytes
+    });
+    data.shrink_to_fit();
+    SealedColumn {
+        column_type,
+        data,
+        validity,
+        stats: FieldStats {
+            null_count: column.null_count,
+            values,
+        },
+    }
+}
+
+fn dense<T: Copy>(values: &[T], validity: &[bool]) -> Vec<T> {
+    values
+        .iter()
+        .zip(validity)
+        .filter(|(_, valid)| **valid)
+        .map(|(v, _)| *v)
+        .collect()
+}
+
+fn int_column(values: Vec<i64>, data: &mut Vec<u8>) -> ValueStats {
+    codec::integer::encode(&values, data);
+    ValueStats::Int {
+        min: values.iter().min().copied(),
+        max: values.iter().max().copied(),
+        sum: values.iter().map(|&v| i128::from(v)).sum(),
+    }
+}
+
+fn float_stats(values: impl Iterator<Item = f64>) -> ValueStats {
+    let (mut min, mut max, mut sum, mut nan_count) = (None::<f64>, None::<f64>, 0.0, 0);
+    for v in values {
+        if v.is_nan() {
+            nan_count += 1;
+            continue;
+        }
+        min = Some(min.map_or(v, |m| m.min(v)));
+        max = Some(max.map_or(v, |m| m.max(v)));
+        sum += v;
+    }
+    ValueStats::Float {
+        min,
+        max,
+        sum,
+        nan_count,
+    }
+}
+
+/// Spreads dense values over `rows` slots following `validity`; NULL slots get
+/// the default value.
+fn spread<T: Copy + Default>(
+    dense: Vec<T>,
+    validity: Option<&[bool]>,
+    rows: usize,
+) -> Result<Vec<T>> {
+    let Some(validity) = validity else {
+        if dense.len() != rows {
+            return Err(corrupt("value count does not match the block's row count"));
+        }
+        return Ok(dense);
+    };
+    if validity.len() != rows || validity.iter().filter(|&&v| v).count() != dense.len() {
+        return Err(corrupt("validity does not match the values"));
+    }
+    let mut values = dense.into_iter();
+    Ok(validity
+        .iter()
+        .map(|&valid| {
+            if valid {
+                values.next().unwrap_or_default()
+            } else {
+                T::default()
+            }
+        })
+        .collect())
+}
+
+fn corrupt(reason: &'static str) -> super::Error {
+    super::Error::Codec(codec::Error::Corrupt { reason })
+}
+
+fn decode_column(
+    column: &SealedColumn,
+    validity: Option<Vec<bool>>,
+    rows: usize,
+) -> Result<ArrayRef> {
+    let nulls = validity.as_ref().map(|v| NullBuffer::from(v.as_slice()));
+    let validity = validity.as_deref();
+    let ints =
+        |data: &[u8]| -> Result<Vec<i64>> { spread(codec::integer::decode(data)?, validity, rows) };
+    let narrow = |values: Vec<i64>| values.into_iter();
+    Ok(match column.column_type {
+        ColumnType::Float64 => {
+            let values = spread(codec::float::decode(&column.data)?, validity, rows)?;
+            Arc::new(Float64Array::new(values.into(), nulls))
+        }
+        ColumnType::Float32 => {
+            let values = spread(codec::float::decode_f32(&column.data)?, validity, rows)?;
+            Arc::new(Float32Array::new(values.into(), nulls))
+        }
+        ColumnType::Int64 => Arc::new(Int64Array::new(ints(&column.data)?.into(), nulls)),
+        ColumnType::Int32 => {
+            let values = narrow(ints(&column.data)?)
+                .map(|v| i32::try_from(v).map_err(|_| corrupt("integer out of range")))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(Int32Array::new(values.into(), nulls))
+        }
+        ColumnType::Int16 => {
+            let values = narrow(ints(&column.data)?)
+                .map(|v| i16::try_from(v).map_err(|_| corrupt("integer out of range")))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(Int16Array::new(values.into(), nulls))
+        }
+        ColumnType::Timestamp { with_time_zone } => Arc::new(
+            TimestampMicrosecondArray::new(ints(&column.data)?.into(), nulls)
+                .with_timezone_opt(with_time_zone.then_some(UTC)),
+        ),
+        ColumnType::Boolean => {
+            let values = spread(codec::boolean::decode(&column.data)?, validity, rows)?;
+            Arc::new(BooleanArray::new(values.as_slice().into(), nulls))
+        }
+        ColumnType::Utf8 => {
+            let dense = codec::text::decode(&column.data)?;
+            let values = match validity {
+                None => {
+                    if dense.len() != rows {
+                        return Err(corrupt("value count does not match the block's row count"));
+                    }
+                    dense
+                        .iter()
+                        .map(|s| Some(s.as_str()))
+                        .collect::<StringArray>()
+                }
+                Some(validity) => {
+                    if validity.len() != rows
+                        || validity.iter().filter(|&&v| v).count() != dense.len()
+                    {
+                        return Err(corrupt("validity does not match the values"));
+                    }
+                    let mut values = dense.iter();
+                    validity
+                        .iter()
+                        .map(|&valid| {
+                            if valid {
+                                values.next().map(String::as_str)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect::<StringArray>()
+                }
+            };
+            Arc::new(values)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Float64Type;
+
+    use super::*;
+    use crate::storage::head::HeadBlock;
+
+    #[test]
+    fn a_sealed_block_decodes_to_what_was_written_with_stats() {
+        let mut head = HeadBlock::new(&[ColumnType::Float64, ColumnType::Utf8, ColumnType::Int32]);
+        let floats = Float64Array::from(vec![Some(1.5), None, Some(f64::NAN), Some(-2.0)]);
+        let texts = StringArray::from(vec![Some("a"), Some("b"), None, Some("a")]);
+        let ints = Int32Array::from(vec![Some(i32::MIN), Some(7), Some(i32::MAX), None]);
+        for (row, time) in [40, 10, 30, 20].into_iter().enumerate() {
+            head.push(time, &[&floats, &texts, &ints], row).unwrap();
+        }
+        let block = head.seal().unwrap();
+        assert!(head.is_empty());
+        assert_eq!(
+            (block.rows(), block.min_time(), block.max_time()),
+            (4, 10, 40)
+        );
+        assert_eq!(block.decode_times().unwrap(), vec![10, 20, 30, 40]);
+        let f = block.decode_field(0).unwrap();
+        let f = f.as_primitive::<Float64Type>();
+        assert!(f.is_null(0));
+        assert_eq!(f.value(1), -2.0);
+        assert!(f.value(2).is_nan());
+        assert_eq!(f.value(3), 1.5);
+        let t = block.decode_field(1).unwrap();
+        assert_eq!(
+            t.as_string::<i32>().iter().collect::<Vec<_>>(),
+            vec![Some("b"), Some("a"), None, Some("a")]
+        );
+        let i = block.decode_field(2).unwrap();
+        assert_eq!(
+            i.as_primitive::<arrow::datatypes::Int32Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(7), None, Some(i32::MAX), Some(i32::MIN)]
+        );
+        let stats = block.field_stats(0).unwrap();
+        assert_eq!(stats.null_count, 1);
+        assert_eq!(
+            stats.values,
+            ValueStats::Float {
+                min: Some(-2.0),
+                max: Some(1.5),
+                sum: -0.5,
+                nan_count: 1
+            }
+        );
+        assert!(
+            block
+                .field_stats(2)
+                .unwrap()
+                .values
+                .may_contain(Some(0.0), Some(10.0))
+        );
+        let ints_only = ValueStats::Int {
+            min: Some(1),
+            max: Some(5),
+            sum: 6,
+        };
+        assert!(!ints_only.may_contain(Some(6.0), None));
+        assert!(!ints_only.may_contain(None, Some(0.5)));
+        assert!(ints_only.may_contain(Some(5.0), Some(5.0)));
+    }
+}

@@ -1,0 +1,314 @@
+//! The read API: what a scan asks for ([`ScanRequest`]) and the consistent
+//! snapshot it gets ([`ReadView`]), decoded piece by piece into Arrow batches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
+use arrow::compute::{concat, interleave};
+use arrow::datatypes::SchemaRef;
+
+use super::Result;
+use super::block::SealedBlock;
+use super::head::{FieldColumn, time_array};
+use super::schema::{ColumnRole, ColumnType, TableSchema, UTC};
+use super::series::{SeriesId, SeriesKey};
+use super::tag_index::SeriesFilter;
+
+/// An inclusive range of microsecond timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl TimeRange {
+    pub const ALL: TimeRange = TimeRange {
+        start: i64::MIN,
+        end: i64::MAX,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.start > self.end
+    }
+}
+
+/// Inclusive bounds on a numeric field, used to skip blocks by their min/max.
+/// Rows are not filtered by it: the caller filters again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FieldBound {
+    /// The table column index of the field.
+    pub column: usize,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// What a scan needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanRequest {
+    /// Table column indexes to return, in order; `None` for all.
+    pub projection: Option<Vec<usize>>,
+    /// Rows outside it are not returned (applied exactly).
+    pub time_range: TimeRange,
+    /// Which series (applied exactly, through the tag index).
+    pub series: SeriesFilter,
+    /// Block pruning by field statistics (inexact).
+    pub field_bounds: Vec<FieldBound>,
+}
+
+impl Default for ScanRequest {
+    fn default() -> Self {
+        Self {
+            projection: None,
+            time_range: TimeRange::ALL,
+            series: SeriesFilter::All,
+            field_bounds: Vec::new(),
+        }
+    }
+}
+
+/// What a scan did, for EXPLAIN.
+#[derive(Debug, Default)]
+pub struct ScanStats {
+    pub series_matched: usize,
+    /// Sealed blocks of the matched series in the shards of the time range.
+    pub blocks_total: usize,
+    /// Of those, the ones skipped by their time or value statistics.
+    pub blocks_skipped: usize,
+    /// Rows decoded from sealed blocks so far.
+    pub rows_decoded: AtomicU64,
+}
+
+/// The time-sorted points of a head, copied under the table lock.
+#[derive(Debug)]
+pub(crate) struct HeadCopy {
+    pub(crate) times: Vec<i64>,
+    pub(crate) columns: Vec<FieldColumn>,
+}
+
+/// One series in one shard: the blocks that may match, and the head.
+#[derive(Debug)]
+pub(crate) struct Piece {
+    pub(crate) series: SeriesId,
+    pub(crate) key: SeriesKey,
+    pub(crate) shard: i64,
+    pub(crate) blocks: Vec<Arc<SealedBlock>>,
+    pub(crate) head: Option<HeadCopy>,
+}
+
+/// A consistent snapshot of the data a scan needs. Decoding it needs no lock.
+#[derive(Debug)]
+pub struct ReadView {
+    schema: SchemaRef,
+    table: Arc<TableSchema>,
+    projection: Vec<usize>,
+    /// Positions, among the field columns, of the projected fields in order.
+    pub(crate) field_positions: Vec<usize>,
+    pub(crate) time_range: TimeRange,
+    pub(crate) pieces: Vec<Piece>,
+    pub stats: ScanStats,
+}
+
+/// Decoded times and field arrays of one block or head, sliced to the range.
+struct Part {
+    times: Vec<i64>,
+    fields: Vec<ArrayRef>,
+}
+
+impl ReadView {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        table: Arc<TableSchema>,
+        projection: Vec<usize>,
+        field_positions: Vec<usize>,
+    ) -> Self {
+        Self {
+            schema,
+            table,
+            projection,
+            field_positions,
+            time_range: TimeRange::ALL,
+            pieces: Vec::new(),
+            stats: ScanStats::default(),
+        }
+    }
+
+    /// The schema of the decoded batches.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Number of pieces (series × shard).
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The series of piece `i`. Pieces of one series are adjacent, in time order.
+    pub fn series(&self, i: usize) -> Option<SeriesId> {
+        self.pieces.get(i).map(|p| p.series)
+    }
+
+    /// The tag values of piece `i`'s series.
+    pub fn key(&self, i: usize) -> Option<&SeriesKey> {
+        self.pieces.get(i).map(|p| &p.key)
+    }
+
+    /// The table schema the view was taken from.
+    pub fn table_schema(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    /// The table column indexes of the view's columns, in order.
+    pub fn projection(&self) -> &[usize] {
+        &self.projection
+    }
+
+    /// Decodes piece `i` into one time-sorted batch, or `None` if no row of it
+    /// falls in the time range.
+    pub fn decode(&self, i: usize) -> Result<Option<RecordBatch>> {
+        Ok(self.decode_counted(i)?.0)
+    }
+
+    /// As [`decode`](Self::decode), also returning how many rows were decoded
+    /// from sealed blocks.
+    pub fn decode_counted(&self, i: usize) -> Result<(Option<RecordBatch>, usize)> {
+        let Some(piece) = self.pieces.get(i) else {
+            return Ok((None, 0));
+        };
+        let mut parts = Vec::with_capacity(piece.blocks.len() + 1);
+        let mut decoded = 0;
+        for block in &piece.blocks {
+            if let Some(part) = self.decode_block(block)? {
+                decoded += block.rows();
+                parts.push(part);
+            }
+        }
+        if let Some(head) = &piece.head {
+            let (lo, hi) = self.row_range(&head.times);
+            if lo < hi {
+                parts.push(Part {
+                    times: head.times[lo..hi].to_vec(),
+                    fields: head
+                        .columns
+                        .iter()
+                        .map(|c| c.to_array().slice(lo, hi - lo))
+                        .collect(),
+                });
+            }
+        }
+        if parts.is_empty() {
+            return Ok((None, decoded));
+        }
+        let (times, fields) = merge(parts)?;
+        Ok((Some(self.assemble(piece, times, fields)?), decoded))
+    }
+
+    fn row_range(&self, times: &[i64]) -> (usize, usize) {
+        let lo = times.partition_point(|&t| t < self.time_range.start);
+        let hi = times.partition_point(|&t| t <= self.time_range.end);
+        (lo, hi.max(lo))
+    }
+
+    fn decode_block(&self, block: &SealedBlock) -> Result<Option<Part>> {
+        let times = block.decode_times()?;
+        let (lo, hi) = self.row_range(&times);
+        if lo >= hi {
+            return Ok(None);
+        }
+        self.stats
+            .rows_decoded
+            .fetch_add(block.rows() as u64, Ordering::Relaxed);
+        let fields = self
+            .field_positions
+            .iter()
+            .map(|&f| Ok(block.decode_field(f)?.slice(lo, hi - lo)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Part {
+            times: times[lo..hi].to_vec(),
+            fields,
+        }))
+    }
+
+    fn assemble(
+        &self,
+        piece: &Piece,
+        times: Vec<i64>,
+        fields: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let rows = times.len();
+        let time_zone = match self.table.time_column().column_type {
+            ColumnType::Timestamp {
+                with_time_zone: true,
+            } => Some(UTC),
+            _ => None,
+        };
+        let time = time_array(times, time_zone);
+        let mut fields = fields.into_iter();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.projection.len());
+        for &c in &self.projection {
+            let column = &self.table.columns()[c];
+            columns.push(match column.role {
+                ColumnRole::Time => time.clone(),
+                ColumnRole::Tag => {
+                    let tag = self.table.tag_indices().iter().position(|&t| t == c);
+                    let value = tag.and_then(|t| piece.key.value(t));
+                    Arc::new(StringArray::from(vec![value; rows]))
+                }
+                ColumnRole::Field => fields.next().ok_or(super::Error::Internal {
+                    reason: "projection and field columns disagree".into(),
+                })?,
+            });
+        }
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
+    }
+}
+
+/// Joins time-sorted parts into one time-sorted part. Parts that follow each
+/// other in time are concatenated; overlapping ones are merged stably (earlier
+/// parts first for equal times).
+fn merge(mut parts: Vec<Part>) -> Result<(Vec<i64>, Vec<ArrayRef>)> {
+    if parts.len() == 1 {
+        let part = parts.remove(0);
+        return Ok((part.times, part.fields));
+    }
+    let ordered = parts
+        .windows(2)
+        .all(|w| match (w[0].times.last(), w[1].times.first()) {
+            (Some(a), Some(b)) => a <= b,
+            _ => true,
+        });
+    let columns = parts.first().map_or(0, |p| p.fields.len());
+    if ordered {
+        let times = parts.iter().flat_map(|p| p.times.iter().copied()).collect();
+        let fields = (0..columns)
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = parts.iter().map(|p| p.fields[c].as_ref()).collect();
+                concat(&arrays)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        return Ok((times, fields));
+    }
+    let mut order: Vec<(i64, usize, usize)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(p, part)| part.times.iter().enumerate().map(move |(r, &t)| (t, p, r)))
+        .collect();
+    order.sort_by_key(|&(t, p, r)| (t, p, r));
+    let indices: Vec<(usize, usize)> = order.iter().map(|&(_, p, r)| (p, r)).collect();
+    let times = order.iter().map(|&(t, _, _)| t).collect();
+    let fields = (0..columns)
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = parts.iter().map(|p| p.fields[c].as_ref()).collect();
+            interleave(&arrays, &indices)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((times, fields))
+}
