@@ -24,7 +24,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 
-use crate::storage::ReadView;
+use crate::storage::{ReadView, SeriesKey};
 
 /// Scans a snapshot of a time-series table.
 #[derive(Debug)]
@@ -72,6 +72,27 @@ impl SeriesScanExec {
     }
 }
 
+/// Orders series keys as `ORDER BY tag1, tag2, ...` does on PostgreSQL:
+/// ascending, byte-wise (the C collation), NULLs last.
+fn compare_keys(a: Option<&SeriesKey>, b: Option<&SeriesKey>) -> std::cmp::Ordering {
+    let (a, b) = (
+        a.map_or(&[][..], SeriesKey::values),
+        b.map_or(&[][..], SeriesKey::values),
+    );
+    for (x, y) in a.iter().zip(b) {
+        let order = match (x, y) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// The order each partition produces: by the tag columns (all of them must be
 /// projected), then time. With at most one series, time order alone.
 fn output_ordering(view: &ReadView) -> Option<LexOrdering> {
@@ -96,7 +117,7 @@ fn sort_expr(view: &ReadView, index: usize) -> PhysicalSortExpr {
         Arc::new(Column::new(name, index)),
         SortOptions {
             descending: false,
-            nulls_first: true,
+            nulls_first: false,
         },
     )
 }
@@ -168,13 +189,9 @@ impl ExecutionPlan for SeriesScanExec {
                     .is_some_and(|s| s.0 as usize % count == partition)
             })
             .collect();
-        // Series in tag order (NULLs first, as declared), each one's pieces in
+        // Series in tag order (NULLs last, as declared), each one's pieces in
         // time order: the sort is stable and pieces come in time order.
-        pieces.sort_by(|&a, &b| {
-            view.key(a)
-                .map(|k| k.values())
-                .cmp(&view.key(b).map(|k| k.values()))
-        });
+        pieces.sort_by(|&a, &b| compare_keys(view.key(a), view.key(b)));
         let decoder = view.clone();
         let mut remaining = self.limit.unwrap_or(usize::MAX);
         let batches = pieces
