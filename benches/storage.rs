@@ -173,15 +173,16 @@ fn sizes() {
         // 100 hosts x 1 day at 10 s.
         let batches = cpu_batches(&table, 100, 8640, 42);
         table.write(&batches).unwrap();
-        report_size(
-            &format!("tsbs cpu, block_size {block_size}"),
-            &table,
-            FIELDS.len(),
-        );
+        let name = format!("tsbs cpu, block_size {block_size}");
+        report_size(&format!("{name}, with heads"), &table, FIELDS.len());
+        table.seal_heads().unwrap();
+        report_size(&format!("{name}, all sealed"), &table, FIELDS.len());
     }
     let (table, batches) = gauge(8640 * 7);
     table.write(&batches).unwrap();
-    report_size("regular gauge", &table, 1);
+    report_size("regular gauge, with heads", &table, 1);
+    table.seal_heads().unwrap();
+    report_size("regular gauge, all sealed", &table, 1);
 }
 
 fn append(c: &mut Criterion) {

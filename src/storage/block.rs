@@ -161,38 +161,32 @@ impl SealedBlock {
 }
 
 fn encode_column(column: &FieldColumn) -> SealedColumn {
-    let valid = |i: usize| column.validity[i];
+    let valid = |i: usize| column.is_valid(i);
     let mut data = Vec::new();
     let column_type = column.values.column_type();
     let values = match &column.values {
         Values::Float64(v) => {
-            let dense: Vec<f64> = dense(v, &column.validity);
+            let dense: Vec<f64> = dense(v, column);
             codec::float::encode(&dense, &mut data);
             float_stats(dense.iter().copied())
         }
         Values::Float32(v) => {
-            let dense: Vec<f32> = dense(v, &column.validity);
+            let dense: Vec<f32> = dense(v, column);
             codec::float::encode_f32(&dense, &mut data);
             float_stats(dense.iter().map(|&x| f64::from(x)))
         }
-        Values::Int64(v) => int_column(dense(v, &column.validity), &mut data),
+        Values::Int64(v) => int_column(dense(v, column), &mut data),
         Values::Int32(v) => int_column(
-            dense(v, &column.validity)
-                .into_iter()
-                .map(i64::from)
-                .collect(),
+            dense(v, column).into_iter().map(i64::from).collect(),
             &mut data,
         ),
         Values::Int16(v) => int_column(
-            dense(v, &column.validity)
-                .into_iter()
-                .map(i64::from)
-                .collect(),
+            dense(v, column).into_iter().map(i64::from).collect(),
             &mut data,
         ),
-        Values::Timestamp { values, .. } => int_column(dense(values, &column.validity), &mut data),
+        Values::Timestamp { values, .. } => int_column(dense(values, column), &mut data),
         Values::Boolean(v) => {
-            let dense: Vec<bool> = dense(v, &column.validity);
+            let dense: Vec<bool> = dense(v, column);
             codec::boolean::encode(&dense, &mut data);
             ValueStats::Bool {
                 true_count: dense.iter().filter(|&&b| b).count(),
@@ -224,10 +218,14 @@ fn encode_column(column: &FieldColumn) -> SealedColumn {
     }
 }
 
-fn dense<T: Copy>(values: &[T], validity: &[bool]) -> Vec<T> {
+/// The non-NULL values of a column.
+fn dense<T: Copy>(values: &[T], column: &FieldColumn) -> Vec<T> {
+    if column.null_count == 0 {
+        return values.to_vec();
+    }
     values
         .iter()
-        .zip(validity)
+        .zip(&column.validity)
         .filter(|(_, valid)| **valid)
         .map(|(v, _)| *v)
         .collect()

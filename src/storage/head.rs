@@ -42,7 +42,8 @@ pub(crate) enum Values {
 #[derive(Debug, Clone)]
 pub(crate) struct FieldColumn {
     pub(crate) values: Values,
-    /// `validity[i]` is false where row `i` is NULL.
+    /// `validity[i]` is false where row `i` is NULL. Empty while the column
+    /// has no NULL, so a column without NULLs pays nothing for it.
     pub(crate) validity: Vec<bool>,
     pub(crate) null_count: usize,
 }
@@ -106,9 +107,33 @@ impl FieldColumn {
                 });
             }
         }
-        self.validity.push(valid);
+        if self.null_count > 0 || !valid {
+            if self.null_count == 0 {
+                // The first NULL: every earlier row was valid.
+                self.validity = vec![true; self.len() - 1];
+            }
+            self.validity.push(valid);
+        }
         self.null_count += usize::from(!valid);
         Ok(())
+    }
+
+    fn len(&self) -> usize {
+        match &self.values {
+            Values::Float64(v) => v.len(),
+            Values::Float32(v) => v.len(),
+            Values::Int64(v) => v.len(),
+            Values::Int32(v) => v.len(),
+            Values::Int16(v) => v.len(),
+            Values::Boolean(v) => v.len(),
+            Values::Utf8(v) => v.len(),
+            Values::Timestamp { values, .. } => values.len(),
+        }
+    }
+
+    /// Whether row `i` is not NULL.
+    pub(crate) fn is_valid(&self, i: usize) -> bool {
+        self.validity.get(i).copied().unwrap_or(true)
     }
 
     /// The rows at `order`, as a new column.
@@ -134,7 +159,11 @@ impl FieldColumn {
         };
         FieldColumn {
             values,
-            validity: pick(&self.validity, order),
+            validity: if self.validity.is_empty() {
+                Vec::new()
+            } else {
+                pick(&self.validity, order)
+            },
             null_count: self.null_count,
         }
     }
@@ -151,8 +180,8 @@ impl FieldColumn {
             Values::Boolean(v) => Arc::new(BooleanArray::new(v.as_slice().into(), nulls)),
             Values::Utf8(v) => Arc::new(
                 v.iter()
-                    .zip(&self.validity)
-                    .map(|(s, &valid)| valid.then_some(s.as_ref()))
+                    .enumerate()
+                    .map(|(i, s)| self.is_valid(i).then_some(s.as_ref()))
                     .collect::<StringArray>(),
             ),
             Values::Timestamp {

@@ -299,6 +299,20 @@ impl Table {
         Ok(())
     }
 
+    /// Seals every non-empty head, open shards included: what a snapshot to
+    /// disk or a bench of the compressed size wants.
+    pub fn seal_heads(&self) -> Result<()> {
+        let mut state = self.state.write();
+        for shard in state.shards.values_mut() {
+            for chunk in shard.chunks.values_mut() {
+                if !chunk.head.is_empty() {
+                    chunk.sealed.push(Arc::new(chunk.head.seal()?));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Takes a consistent snapshot of what `request` needs: the matching
     /// series, and of their shards in the time range the blocks whose
     /// statistics can match, plus copies of their heads. Decoding is left to
