@@ -2,7 +2,9 @@
 //! the network:
 //! - latency of a one-host, one-hour `max()` as the data grows 1×, 10×, 100×
 //!   (pruning should keep it flat);
-//! - full-scan `sum()` throughput, in points/s.
+//! - full-scan `sum()` throughput, in points/s, answered from block statistics
+//!   and, with the column wrapped in an expression, by decoding every point;
+//! - `ORDER BY time DESC LIMIT 10` for one host (a backward scan).
 
 #![allow(clippy::unwrap_used)]
 
@@ -117,8 +119,23 @@ fn full_scan_sum(c: &mut Criterion) {
     group.throughput(Throughput::Elements(
         hosts as u64 * (days * DAY_POINTS) as u64,
     ));
-    group.bench_function("sum_usage_user", |b| {
+    group.bench_function("sum_from_statistics", |b| {
         b.iter(|| run(&runtime, &session, "SELECT sum(usage_user) FROM cpu"));
+    });
+    group.bench_function("sum_decoded", |b| {
+        b.iter(|| run(&runtime, &session, "SELECT sum(usage_user + 0) FROM cpu"));
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("newest_first");
+    group.bench_function("one_host_time_desc_limit_10", |b| {
+        b.iter(|| {
+            run(
+                &runtime,
+                &session,
+                "SELECT * FROM cpu WHERE hostname = 'host_3' ORDER BY time DESC LIMIT 10",
+            )
+        });
     });
     group.finish();
 }

@@ -185,14 +185,40 @@ fn sizes() {
     report_size("regular gauge, all sealed", &table, 1);
 }
 
+/// The rows of per-host `batches` (equal lengths) reordered by time, then
+/// host, cut into batches of the same size.
+fn time_major(table: &Table, batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let all = arrow::compute::concat_batches(table.arrow_schema(), batches).unwrap();
+    let (hosts, per_host) = (batches.len(), batches[0].num_rows());
+    let order: Vec<u32> = (0..per_host)
+        .flat_map(|i| (0..hosts).map(move |h| (h * per_host + i) as u32))
+        .collect();
+    let all =
+        arrow::compute::take_record_batch(&all, &arrow::array::UInt32Array::from(order)).unwrap();
+    (0..hosts)
+        .map(|b| all.slice(b * per_host, per_host))
+        .collect()
+}
+
 fn append(c: &mut Criterion) {
     sizes();
     let mut group = c.benchmark_group("append");
     let template = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
     let batches = cpu_batches(&template, 50, 1024, 7);
-    let points = (50 * 1024) as u64;
+    // A point is one field value, as in bytes/point: 10 per row here.
+    let points = (50 * 1024 * FIELDS.len()) as u64;
     group.throughput(Throughput::Elements(points));
     group.sample_size(10);
+    // As TSBS sends them: time-major, each row a different host.
+    let interleaved = time_major(&template, &batches);
+    group.bench_function("time_major/threads/1", |b| {
+        b.iter(|| {
+            let table = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
+            for batch in &interleaved {
+                table.write(std::slice::from_ref(batch)).unwrap();
+            }
+        });
+    });
     for threads in [1usize, 2] {
         group.bench_with_input(
             BenchmarkId::new("threads", threads),

@@ -9,6 +9,7 @@
 //! DataFusion; DDL is executed here against storage, because a time-series
 //! table is not something DataFusion can create.
 
+mod aggregate_exec;
 mod catalog;
 mod column_names;
 mod ddl;
@@ -225,6 +226,7 @@ impl QueryEngine {
             .with_catalog_list(catalogs)
             .with_default_features()
             .with_type_planner(Arc::new(PgOidTypePlanner))
+            .with_physical_optimizer_rule(Arc::new(aggregate_exec::StorageAggregates))
             .build();
         // The pg-catalog helpers are written against a SessionContext; apply them
         // once to the base state.

@@ -3,7 +3,7 @@
 //! | predicate | on | pushed as | exactness |
 //! | --- | --- | --- | --- |
 //! | `=`, `<`, `<=`, `>`, `>=`, `BETWEEN` with a timestamp literal | time column | time range | Exact |
-//! | `IN (timestamps)` | time column | time range hull | Inexact |
+//! | `IN (timestamps)` | time column | exact time points | Exact |
 //! | `=`, `<>`, `IN`, `NOT IN`, `IS [NOT] NULL`, `LIKE 'prefix%'`, and `OR`s of these | tag columns | series filter (tag index) | Exact |
 //! | `=`, `<`, `<=`, `>`, `>=`, `BETWEEN` with a numeric literal | numeric fields | block min/max pruning | Inexact |
 //!
@@ -25,7 +25,8 @@ use crate::storage::{
 /// What one filter contributes to a scan.
 #[derive(Debug, Clone, PartialEq)]
 enum Pushed {
-    Time(TimeRange, TableProviderFilterPushDown),
+    Time(TimeRange),
+    TimePoints(Vec<i64>),
     Series(SeriesFilter),
     Field(FieldBound),
 }
@@ -33,7 +34,7 @@ enum Pushed {
 /// How DataFusion must treat `filter` if it is pushed to this table.
 pub(super) fn support(schema: &TableSchema, filter: &Expr) -> TableProviderFilterPushDown {
     match classify(schema, filter) {
-        Some(Pushed::Time(_, exactness)) => exactness,
+        Some(Pushed::Time(_) | Pushed::TimePoints(_)) => TableProviderFilterPushDown::Exact,
         Some(Pushed::Series(_)) => TableProviderFilterPushDown::Exact,
         Some(Pushed::Field(_)) => TableProviderFilterPushDown::Inexact,
         None => TableProviderFilterPushDown::Unsupported,
@@ -45,11 +46,21 @@ pub(super) fn apply(schema: &TableSchema, filters: &[Expr], request: &mut ScanRe
     let mut series = Vec::new();
     for filter in filters {
         match classify(schema, filter) {
-            Some(Pushed::Time(range, _)) => {
+            Some(Pushed::Time(range)) => {
                 request.time_range = TimeRange {
                     start: request.time_range.start.max(range.start),
                     end: request.time_range.end.min(range.end),
                 };
+            }
+            Some(Pushed::TimePoints(points)) => {
+                request.time_points = Some(match request.time_points.take() {
+                    // Two IN lists: only times in both match.
+                    Some(mut previous) => {
+                        previous.retain(|t| points.contains(t));
+                        previous
+                    }
+                    None => points,
+                });
             }
             Some(Pushed::Series(filter)) => series.push(filter),
             Some(Pushed::Field(bound)) => request.field_bounds.push(bound),
@@ -170,17 +181,13 @@ fn is_time(schema: &TableSchema, expr: &Expr) -> bool {
 }
 
 fn time_filter(schema: &TableSchema, filter: &Expr) -> Option<Pushed> {
-    use TableProviderFilterPushDown::{Exact, Inexact};
     match filter {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (col, op, value) = comparison(left, *op, right)?;
             if !is_time(schema, col) {
                 return None;
             }
-            Some(Pushed::Time(
-                time_range(op, timestamp_nanos(value)?)?,
-                Exact,
-            ))
+            Some(Pushed::Time(time_range(op, timestamp_nanos(value)?)?))
         }
         Expr::Between(Between {
             expr,
@@ -190,13 +197,10 @@ fn time_filter(schema: &TableSchema, filter: &Expr) -> Option<Pushed> {
         }) if is_time(schema, expr) => {
             let low = time_range(Operator::GtEq, timestamp_nanos(literal(low)?)?)?;
             let high = time_range(Operator::LtEq, timestamp_nanos(literal(high)?)?)?;
-            Some(Pushed::Time(
-                TimeRange {
-                    start: low.start,
-                    end: high.end,
-                },
-                Exact,
-            ))
+            Some(Pushed::Time(TimeRange {
+                start: low.start,
+                end: high.end,
+            }))
         }
         Expr::InList(list) if !list.negated && is_time(schema, &list.expr) => {
             let values = list
@@ -204,15 +208,15 @@ fn time_filter(schema: &TableSchema, filter: &Expr) -> Option<Pushed> {
                 .iter()
                 .map(|e| literal(e).and_then(timestamp_nanos))
                 .collect::<Option<Vec<_>>>()?;
-            let start = values.iter().min()?;
-            let end = values.iter().max()?;
-            Some(Pushed::Time(
-                TimeRange {
-                    start: clamp(start.div_euclid(1_000)),
-                    end: clamp(end.div_euclid(1_000)),
-                },
-                Inexact,
-            ))
+            // A value between two microseconds matches no stored time.
+            let points = values
+                .into_iter()
+                .filter(|v| v.rem_euclid(1_000) == 0)
+                .map(|v| v.div_euclid(1_000))
+                .filter(|&v| i64::try_from(v).is_ok())
+                .map(clamp)
+                .collect();
+            Some(Pushed::TimePoints(points))
         }
         _ => None,
     }

@@ -5,11 +5,18 @@
 //! lazily, one series piece at a time, spread over partitions by series.
 //! EXPLAIN shows the pushed predicates and the pruning; EXPLAIN ANALYZE adds
 //! the rows decoded.
+//!
+//! Each partition returns its series in tag order, each series in time order,
+//! and declares it. Sort pushdown can turn the scan around ([`SeriesScanExec::
+//! try_pushdown_sort`]): each series then comes newest first, read from its
+//! newest block backwards, so `ORDER BY time DESC LIMIT n` decodes only the
+//! blocks it returns rows from.
 
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{SortOptions, take_record_batch};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -22,6 +29,7 @@ use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder,
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SortOrderPushdownResult,
 };
 
 use crate::storage::{ReadView, SeriesKey};
@@ -37,6 +45,8 @@ pub(super) struct SeriesScanExec {
     /// Rows each partition may stop after: set when every filter is applied
     /// by the scan itself, so the first rows are final.
     limit: Option<usize>,
+    /// Each series newest first.
+    reverse: bool,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -50,26 +60,63 @@ impl SeriesScanExec {
         limit: Option<usize>,
     ) -> Self {
         let partitions = partitions.max(1);
-        let mut equivalence = EquivalenceProperties::new(view.schema().clone());
-        if let Some(ordering) = output_ordering(&view) {
-            equivalence.add_orderings([ordering]);
-        }
-        let properties = Arc::new(PlanProperties::new(
-            equivalence,
-            Partitioning::UnknownPartitioning(partitions),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
         Self {
+            properties: properties(&view, partitions, false),
             table,
             view,
             pushed,
             partitions,
             limit,
-            properties,
+            reverse: false,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(super) fn pushed(&self) -> &[String] {
+        &self.pushed
+    }
+
+    pub(super) fn view(&self) -> &Arc<ReadView> {
+        &self.view
+    }
+
+    pub(super) fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    pub(super) fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    fn with(&self, limit: Option<usize>, reverse: bool) -> Self {
+        Self {
+            table: self.table.clone(),
+            view: self.view.clone(),
+            pushed: self.pushed.clone(),
+            partitions: self.partitions,
+            limit,
+            reverse,
+            properties: properties(&self.view, self.partitions, reverse),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+fn properties(view: &ReadView, partitions: usize, reverse: bool) -> Arc<PlanProperties> {
+    let mut equivalence = EquivalenceProperties::new(view.schema().clone());
+    if let Some(ordering) = output_ordering(view, reverse) {
+        equivalence.add_orderings([ordering]);
+    }
+    Arc::new(PlanProperties::new(
+        equivalence,
+        Partitioning::UnknownPartitioning(partitions),
+        EmissionType::Incremental,
+        Boundedness::Bounded,
+    ))
 }
 
 /// Orders series keys as `ORDER BY tag1, tag2, ...` does on PostgreSQL:
@@ -94,8 +141,9 @@ fn compare_keys(a: Option<&SeriesKey>, b: Option<&SeriesKey>) -> std::cmp::Order
 }
 
 /// The order each partition produces: by the tag columns (all of them must be
-/// projected), then time. With at most one series, time order alone.
-fn output_ordering(view: &ReadView) -> Option<LexOrdering> {
+/// projected), then time (descending when `reverse`). With at most one
+/// series, time order alone.
+fn output_ordering(view: &ReadView, reverse: bool) -> Option<LexOrdering> {
     let table = view.table_schema();
     let position = |column: usize| view.projection().iter().position(|&c| c == column);
     let time = position(table.time_index())?;
@@ -104,20 +152,21 @@ fn output_ordering(view: &ReadView) -> Option<LexOrdering> {
     if !single_series {
         for &tag in table.tag_indices() {
             let index = position(tag)?;
-            exprs.push(sort_expr(view, index));
+            exprs.push(sort_expr(view, index, false));
         }
     }
-    exprs.push(sort_expr(view, time));
+    exprs.push(sort_expr(view, time, reverse));
     LexOrdering::new(exprs)
 }
 
-fn sort_expr(view: &ReadView, index: usize) -> PhysicalSortExpr {
+/// PostgreSQL's defaults: ASC NULLS LAST, DESC NULLS FIRST.
+fn sort_expr(view: &ReadView, index: usize, descending: bool) -> PhysicalSortExpr {
     let name = view.schema().field(index).name();
     PhysicalSortExpr::new(
         Arc::new(Column::new(name, index)),
         SortOptions {
-            descending: false,
-            nulls_first: false,
+            descending,
+            nulls_first: descending,
         },
     )
 }
@@ -137,7 +186,11 @@ impl DisplayAs for SeriesScanExec {
             self.limit
                 .map(|l| format!(", limit={l}"))
                 .unwrap_or_default(),
-        )
+        )?;
+        if self.reverse {
+            write!(f, ", order=time_desc")?;
+        }
+        Ok(())
     }
 }
 
@@ -177,7 +230,7 @@ impl ExecutionPlan for SeriesScanExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let rows_decoded = MetricBuilder::new(&self.metrics).counter("rows_decoded", partition);
         let output_rows = MetricBuilder::new(&self.metrics).output_rows(partition);
@@ -190,20 +243,49 @@ impl ExecutionPlan for SeriesScanExec {
             })
             .collect();
         // Series in tag order (NULLs last, as declared), each one's pieces in
-        // time order: the sort is stable and pieces come in time order.
+        // time order (reversed, newest first): the sort is stable.
+        if self.reverse {
+            pieces.reverse();
+        }
         pieces.sort_by(|&a, &b| compare_keys(view.key(a), view.key(b)));
+        let reverse = self.reverse;
+        // What each batch decodes: one piece at a time when a limit may stop
+        // the scan early or the scan runs backwards, else runs of one series'
+        // pieces up to a batch.
+        let batch_size = context.session_config().batch_size();
+        let mut runs: Vec<Vec<usize>> = Vec::new();
+        let mut run_rows = 0;
+        for i in pieces {
+            let rows = view.piece_rows(i);
+            match runs.last_mut() {
+                Some(run)
+                    if self.limit.is_none()
+                        && !reverse
+                        && run_rows + rows <= batch_size
+                        && view.series(run[0]) == view.series(i) =>
+                {
+                    run.push(i);
+                    run_rows += rows;
+                }
+                _ => {
+                    runs.push(vec![i]);
+                    run_rows = rows;
+                }
+            }
+        }
         let decoder = view.clone();
         let mut remaining = self.limit.unwrap_or(usize::MAX);
-        let batches = pieces
+        let batches = runs
             .into_iter()
-            .map_while(move |i| {
+            .map_while(move |run| {
                 if remaining == 0 {
                     return None;
                 }
-                Some(match decoder.decode_counted(i) {
+                Some(match decoder.decode_run(&run) {
                     Ok((batch, decoded)) => {
                         rows_decoded.add(decoded);
                         batch.map(|batch| {
+                            let batch = if reverse { reversed(&batch)? } else { batch };
                             let batch = batch.slice(0, batch.num_rows().min(remaining));
                             remaining -= batch.num_rows();
                             output_rows.add(batch.num_rows());
@@ -223,4 +305,39 @@ impl ExecutionPlan for SeriesScanExec {
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        Some(Arc::new(self.with(limit, self.reverse)))
+    }
+
+    fn fetch(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// Runs the scan backwards when that yields the requested order: each
+    /// series newest first (after its tags, when there are several).
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+    ) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
+        let turned = self.with(self.limit, !self.reverse);
+        if turned
+            .properties
+            .eq_properties
+            .ordering_satisfy(order.iter().cloned())?
+        {
+            Ok(SortOrderPushdownResult::Exact {
+                inner: Arc::new(turned),
+            })
+        } else {
+            Ok(SortOrderPushdownResult::Unsupported)
+        }
+    }
+}
+
+/// `batch` with its rows in reverse order.
+fn reversed(batch: &RecordBatch) -> Result<RecordBatch> {
+    let rows = batch.num_rows() as u32;
+    let indices = UInt32Array::from_iter_values((0..rows).rev());
+    Ok(take_record_batch(batch, &indices)?)
 }

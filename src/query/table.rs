@@ -72,9 +72,9 @@ impl TableProvider for SeriesTableProvider {
     /// partition then stops after that many rows.
     ///
     /// # Partitions
-    /// Series are spread over `target_partitions` partitions by series id; each
-    /// partition streams its series one at a time, each in time order, decoding
-    /// blocks as it goes.
+    /// Series are spread over `target_partitions` partitions by series id (no
+    /// more partitions than series); each partition streams its series one at a
+    /// time, each in time order, decoding blocks as it goes.
     async fn scan(
         &self,
         state: &dyn Session,
@@ -99,7 +99,7 @@ impl TableProvider for SeriesTableProvider {
         let partitions = state
             .config()
             .target_partitions()
-            .clamp(1, view.len().max(1));
+            .clamp(1, view.stats.series_matched.max(1));
         Ok(Arc::new(SeriesScanExec::new(
             self.table.name().to_owned(),
             view,

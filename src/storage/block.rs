@@ -382,9 +382,10 @@ mod tests {
         let floats = Float64Array::from(vec![Some(1.5), None, Some(f64::NAN), Some(-2.0)]);
         let texts = StringArray::from(vec![Some("a"), Some("b"), None, Some("a")]);
         let ints = Int32Array::from(vec![Some(i32::MIN), Some(7), Some(i32::MAX), None]);
-        for (row, time) in [40, 10, 30, 20].into_iter().enumerate() {
-            head.push(time, &[&floats, &texts, &ints], row).unwrap();
-        }
+        let fields: [&dyn Array; 3] = [&floats, &texts, &ints];
+        head.extend(&[40, 10], &fields, 0..2).unwrap();
+        head.extend(&[30], &fields, 2..3).unwrap();
+        head.extend(&[20], &fields, 3..4).unwrap();
         let block = head.seal().unwrap();
         assert!(head.is_empty());
         assert_eq!(

@@ -70,51 +70,53 @@ impl FieldColumn {
         }
     }
 
-    /// Appends `array[row]`. The caller has checked that the array's type matches.
-    fn push(&mut self, array: &dyn Array, row: usize) -> Result<()> {
-        let valid = array.is_valid(row);
-        macro_rules! push_primitive {
+    /// Appends `array[range]`, a column at a time. The caller has checked
+    /// that the array's type matches.
+    fn extend(&mut self, array: &dyn Array, range: std::ops::Range<usize>) -> Result<()> {
+        let (start, len) = (range.start, range.len());
+        macro_rules! extend_primitive {
             ($values:expr, $t:ty) => {{
                 let typed = array
                     .as_primitive_opt::<$t>()
                     .ok_or_else(|| type_mismatch(array))?;
-                $values.push(if valid {
-                    typed.value(row)
-                } else {
-                    Default::default()
-                });
+                // NULL slots keep whatever Arrow holds there; validity says
+                // they are NULL.
+                $values.extend_from_slice(&typed.values()[range.clone()]);
             }};
         }
         match &mut self.values {
-            Values::Float64(values) => push_primitive!(values, Float64Type),
-            Values::Float32(values) => push_primitive!(values, Float32Type),
-            Values::Int64(values) => push_primitive!(values, Int64Type),
-            Values::Int32(values) => push_primitive!(values, Int32Type),
-            Values::Int16(values) => push_primitive!(values, Int16Type),
-            Values::Timestamp { values, .. } => push_primitive!(values, TimestampMicrosecondType),
+            Values::Float64(values) => extend_primitive!(values, Float64Type),
+            Values::Float32(values) => extend_primitive!(values, Float32Type),
+            Values::Int64(values) => extend_primitive!(values, Int64Type),
+            Values::Int32(values) => extend_primitive!(values, Int32Type),
+            Values::Int16(values) => extend_primitive!(values, Int16Type),
+            Values::Timestamp { values, .. } => {
+                extend_primitive!(values, TimestampMicrosecondType)
+            }
             Values::Boolean(values) => {
                 let typed = array.as_boolean_opt().ok_or_else(|| type_mismatch(array))?;
-                values.push(valid && typed.value(row));
+                values.extend(range.clone().map(|i| typed.value(i)));
             }
             Values::Utf8(values) => {
                 let typed = array
                     .as_string_opt::<i32>()
                     .ok_or_else(|| type_mismatch(array))?;
-                values.push(if valid {
-                    Box::from(typed.value(row))
-                } else {
-                    Box::from("")
-                });
+                values.extend(range.clone().map(|i| Box::from(typed.value(i))));
             }
         }
-        if self.null_count > 0 || !valid {
+        let nulls = array.nulls().map(|n| n.slice(start, len));
+        let new_nulls = nulls.as_ref().map_or(0, NullBuffer::null_count);
+        if self.null_count > 0 || new_nulls > 0 {
             if self.null_count == 0 {
                 // The first NULL: every earlier row was valid.
-                self.validity = vec![true; self.len() - 1];
+                self.validity = vec![true; self.len() - len];
             }
-            self.validity.push(valid);
+            match &nulls {
+                Some(nulls) => self.validity.extend(nulls.iter()),
+                None => self.validity.extend(std::iter::repeat_n(true, len)),
+            }
         }
-        self.null_count += usize::from(!valid);
+        self.null_count += new_nulls;
         Ok(())
     }
 
@@ -243,16 +245,25 @@ impl HeadBlock {
         self.times.is_empty()
     }
 
-    /// Appends one point: `time`, then `fields[i][row]` for each field column.
-    pub(crate) fn push(&mut self, time: i64, fields: &[&dyn Array], row: usize) -> Result<()> {
-        // `Table::write` has checked the column types, so `push` cannot fail half-way.
+    /// Appends the points `rows` of a batch: `times` are their times, then
+    /// `fields[i][rows]` for each field column.
+    pub(crate) fn extend(
+        &mut self,
+        times: &[i64],
+        fields: &[&dyn Array],
+        rows: std::ops::Range<usize>,
+    ) -> Result<()> {
+        // `Table::write` has checked the column types, so this cannot fail half-way.
         for (column, array) in self.fields.iter_mut().zip(fields) {
-            column.push(*array, row)?;
+            column.extend(*array, rows.clone())?;
         }
-        if self.times.last().is_some_and(|&last| time < last) {
-            self.in_order = false;
-        }
-        self.times.push(time);
+        let sorted = times.windows(2).all(|w| w[0] <= w[1]);
+        let follows = match (self.times.last(), times.first()) {
+            (Some(last), Some(first)) => last <= first,
+            _ => true,
+        };
+        self.in_order &= sorted && follows;
+        self.times.extend_from_slice(times);
         Ok(())
     }
 
@@ -346,9 +357,10 @@ mod tests {
     fn late_points_are_returned_in_time_order_and_ties_keep_arrival_order() {
         let mut head = HeadBlock::new(&[ColumnType::Int64]);
         let values = Int64Array::from(vec![Some(1), Some(2), None, Some(4)]);
-        for (row, time) in [30, 10, 20, 10].into_iter().enumerate() {
-            head.push(time, &[&values], row).unwrap();
-        }
+        // A run, then single rows: the first NULL arrives in a run of one.
+        head.extend(&[30, 10], &[&values], 0..2).unwrap();
+        head.extend(&[20], &[&values], 2..3).unwrap();
+        head.extend(&[10], &[&values], 3..4).unwrap();
         let (times, fields) = head.sorted(&[0]);
         assert_eq!(times, vec![10, 10, 20, 30]);
         let array = fields[0].to_array();

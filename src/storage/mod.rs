@@ -8,6 +8,7 @@
 //! Locks are `parking_lot` locks held only for in-memory work, never across an
 //! `.await`.
 
+mod aggregate;
 mod block;
 mod head;
 mod scan;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+pub use aggregate::{AggregateKind, AggregateRequest, AggregateStats, AggregateValue};
 pub use block::{FieldStats, SealedBlock, ValueStats};
 pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{ColumnRole, ColumnSchema, ColumnType, TableSchema};

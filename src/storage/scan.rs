@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
-use arrow::compute::{concat, interleave};
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray, UInt32Array};
+use arrow::compute::{concat, interleave, take};
 use arrow::datatypes::SchemaRef;
 
 use super::Result;
@@ -50,6 +50,9 @@ pub struct ScanRequest {
     pub projection: Option<Vec<usize>>,
     /// Rows outside it are not returned (applied exactly).
     pub time_range: TimeRange,
+    /// When set, only rows at exactly these times are returned (applied
+    /// exactly): `time IN (...)`.
+    pub time_points: Option<Vec<i64>>,
     /// Which series (applied exactly, through the tag index).
     pub series: SeriesFilter,
     /// Block pruning by field statistics (inexact).
@@ -61,6 +64,7 @@ impl Default for ScanRequest {
         Self {
             projection: None,
             time_range: TimeRange::ALL,
+            time_points: None,
             series: SeriesFilter::All,
             field_bounds: Vec::new(),
         }
@@ -105,14 +109,48 @@ pub struct ReadView {
     /// Positions, among the field columns, of the projected fields in order.
     pub(crate) field_positions: Vec<usize>,
     pub(crate) time_range: TimeRange,
+    /// Sorted and without duplicates.
+    pub(crate) time_points: Option<Vec<i64>>,
     pub(crate) pieces: Vec<Piece>,
     pub stats: ScanStats,
 }
 
-/// Decoded times and field arrays of one block or head, sliced to the range.
-struct Part {
-    times: Vec<i64>,
-    fields: Vec<ArrayRef>,
+/// Decoded times and field arrays of one block or head, cut to the rows the
+/// scan returns.
+pub(crate) struct Part {
+    pub(crate) times: Vec<i64>,
+    pub(crate) fields: Vec<ArrayRef>,
+}
+
+/// Which rows of a time-sorted run the scan returns.
+enum Selection {
+    /// `lo..hi`.
+    Range(usize, usize),
+    /// These rows, ascending.
+    Rows(Vec<u32>),
+}
+
+impl Selection {
+    fn is_empty(&self) -> bool {
+        match self {
+            Selection::Range(lo, hi) => lo >= hi,
+            Selection::Rows(rows) => rows.is_empty(),
+        }
+    }
+
+    fn times(&self, times: &[i64]) -> Vec<i64> {
+        match self {
+            Selection::Range(lo, hi) => times[*lo..*hi].to_vec(),
+            Selection::Rows(rows) => rows.iter().map(|&r| times[r as usize]).collect(),
+        }
+    }
+
+    fn array(&self, array: &ArrayRef) -> Result<ArrayRef> {
+        Ok(match self {
+            Selection::Range(lo, hi) => array.slice(*lo, hi - lo),
+            Selection::Rows(rows) => take(array.as_ref(), &UInt32Array::from(rows.clone()), None)?,
+        })
+    }
 }
 
 impl ReadView {
@@ -128,6 +166,7 @@ impl ReadView {
             projection,
             field_positions,
             time_range: TimeRange::ALL,
+            time_points: None,
             pieces: Vec::new(),
             stats: ScanStats::default(),
         }
@@ -176,47 +215,93 @@ impl ReadView {
     /// As [`decode`](Self::decode), also returning how many rows were decoded
     /// from sealed blocks.
     pub fn decode_counted(&self, i: usize) -> Result<(Option<RecordBatch>, usize)> {
-        let Some(piece) = self.pieces.get(i) else {
-            return Ok((None, 0));
-        };
-        let mut parts = Vec::with_capacity(piece.blocks.len() + 1);
+        self.decode_run(&[i])
+    }
+
+    /// Decodes consecutive pieces of one series (in time order, as the view
+    /// lists them) into one time-sorted batch, also returning how many rows
+    /// were decoded from sealed blocks. Fewer, larger batches cost DataFusion
+    /// less per row than one per block.
+    pub fn decode_run(&self, run: &[usize]) -> Result<(Option<RecordBatch>, usize)> {
+        let mut merged = Vec::with_capacity(run.len());
         let mut decoded = 0;
-        for block in &piece.blocks {
-            if let Some(part) = self.decode_block(block)? {
-                decoded += block.rows();
+        let mut first = None;
+        for &i in run {
+            let Some(piece) = self.pieces.get(i) else {
+                continue;
+            };
+            first = first.or(Some(piece));
+            let mut parts = Vec::with_capacity(piece.blocks.len() + 1);
+            for block in &piece.blocks {
+                if let Some(part) = self.decode_block(block)? {
+                    decoded += block.rows();
+                    parts.push(part);
+                }
+            }
+            if let Some(part) = self.head_part(piece)? {
                 parts.push(part);
             }
-        }
-        if let Some(head) = &piece.head {
-            let (lo, hi) = self.row_range(&head.times);
-            if lo < hi {
-                parts.push(Part {
-                    times: head.times[lo..hi].to_vec(),
-                    fields: head
-                        .columns
-                        .iter()
-                        .map(|c| c.to_array().slice(lo, hi - lo))
-                        .collect(),
-                });
+            if !parts.is_empty() {
+                // Blocks within a piece may overlap; pieces do not.
+                let (times, fields) = merge(parts)?;
+                merged.push(Part { times, fields });
             }
         }
-        if parts.is_empty() {
+        let Some(piece) = first.filter(|_| !merged.is_empty()) else {
             return Ok((None, decoded));
-        }
-        let (times, fields) = merge(parts)?;
+        };
+        let (times, fields) = merge(merged)?;
         Ok((Some(self.assemble(piece, times, fields)?), decoded))
     }
 
-    fn row_range(&self, times: &[i64]) -> (usize, usize) {
-        let lo = times.partition_point(|&t| t < self.time_range.start);
-        let hi = times.partition_point(|&t| t <= self.time_range.end);
-        (lo, hi.max(lo))
+    /// At most how many rows piece `i` holds.
+    pub fn piece_rows(&self, i: usize) -> usize {
+        self.pieces.get(i).map_or(0, |p| {
+            p.blocks.iter().map(|b| b.rows()).sum::<usize>()
+                + p.head.as_ref().map_or(0, |h| h.times.len())
+        })
     }
 
-    fn decode_block(&self, block: &SealedBlock) -> Result<Option<Part>> {
+    /// The rows of time-sorted `times` that the scan returns.
+    fn select(&self, times: &[i64]) -> Selection {
+        let lo = times.partition_point(|&t| t < self.time_range.start);
+        let hi = times.partition_point(|&t| t <= self.time_range.end).max(lo);
+        let Some(points) = &self.time_points else {
+            return Selection::Range(lo, hi);
+        };
+        let rows = (lo..hi)
+            .filter(|&r| points.binary_search(&times[r]).is_ok())
+            .map(|r| r as u32)
+            .collect();
+        Selection::Rows(rows)
+    }
+
+    /// The rows of `piece`'s head copy that the scan returns.
+    pub(crate) fn head_part(&self, piece: &Piece) -> Result<Option<Part>> {
+        let Some(head) = piece.head.as_ref() else {
+            return Ok(None);
+        };
+        let selection = self.select(&head.times);
+        if selection.is_empty() {
+            return Ok(None);
+        }
+        let fields = head
+            .columns
+            .iter()
+            .map(|c| selection.array(&c.to_array()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Part {
+            times: selection.times(&head.times),
+            fields,
+        }))
+    }
+
+    /// Decodes the rows of `block` that the scan returns, or `None` if there
+    /// are none.
+    pub(crate) fn decode_block(&self, block: &SealedBlock) -> Result<Option<Part>> {
         let times = block.decode_times()?;
-        let (lo, hi) = self.row_range(&times);
-        if lo >= hi {
+        let selection = self.select(&times);
+        if selection.is_empty() {
             return Ok(None);
         }
         self.stats
@@ -225,10 +310,10 @@ impl ReadView {
         let fields = self
             .field_positions
             .iter()
-            .map(|&f| Ok(block.decode_field(f)?.slice(lo, hi - lo)))
+            .map(|&f| selection.array(&block.decode_field(f)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(Part {
-            times: times[lo..hi].to_vec(),
+            times: selection.times(&times),
             fields,
         }))
     }

@@ -32,7 +32,7 @@ use parking_lot::RwLock;
 
 use super::block::SealedBlock;
 use super::head::HeadBlock;
-use super::scan::{HeadCopy, Piece, ReadView, ScanRequest};
+use super::scan::{HeadCopy, Piece, ReadView, ScanRequest, TimeRange};
 use super::schema::{ColumnRole, ColumnType, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey};
 use super::tag_index::TagIndex;
@@ -227,17 +227,25 @@ impl Table {
             .iter()
             .map(|&i| columns[i].as_ref())
             .collect();
+        let times = times.values();
+        let interval = self.options.shard_interval;
         let mut newest = state.shards.keys().next_back().copied().unwrap_or(i64::MIN);
         let mut previous: Option<SeriesId> = None;
-        for row in 0..batch.num_rows() {
+        let rows = batch.num_rows();
+        let mut row = 0;
+        while row < rows {
             // Rows of one series often come together: reuse the last lookup.
             let id = match previous {
                 Some(id) if state.keys[id.0 as usize].matches_row(&tags, row) => id,
                 _ => state.series_id(&tags, row)?,
             };
             previous = Some(id);
-            let time = times.value(row);
-            let shard = time.div_euclid(self.options.shard_interval);
+            let shard = times[row].div_euclid(interval);
+            // The run of rows of this series in this shard, appended at once.
+            let key = &state.keys[id.0 as usize];
+            let end = (row + 1..rows)
+                .find(|&r| times[r].div_euclid(interval) != shard || !key.matches_row(&tags, r))
+                .unwrap_or(rows);
             if shard < newest {
                 late.insert((shard, id));
             }
@@ -252,10 +260,23 @@ impl Table {
                     sealed: Vec::new(),
                     head: HeadBlock::new(&self.field_types),
                 });
-            chunk.head.push(time, &fields, row)?;
-            if chunk.head.len() >= self.options.block_size {
-                chunk.sealed.push(Arc::new(chunk.head.seal()?));
+            let mut start = row;
+            while start < end {
+                let room = self
+                    .options
+                    .block_size
+                    .saturating_sub(chunk.head.len())
+                    .max(1);
+                let stop = end.min(start + room);
+                chunk
+                    .head
+                    .extend(&times[start..stop], &fields, start..stop)?;
+                if chunk.head.len() >= self.options.block_size {
+                    chunk.sealed.push(Arc::new(chunk.head.seal()?));
+                }
+                start = stop;
             }
+            row = end;
         }
         Ok(())
     }
@@ -340,12 +361,30 @@ impl Table {
                 Some((field, b.min, b.max))
             })
             .collect();
-        let range = request.time_range;
+        let mut range = request.time_range;
+        let points = request.time_points.as_ref().map(|p| {
+            let mut p: Vec<i64> = p
+                .iter()
+                .copied()
+                .filter(|t| (range.start..=range.end).contains(t))
+                .collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        });
+        if let Some(points) = &points {
+            // The points' hull: no row outside it can match.
+            range = match (points.first(), points.last()) {
+                (Some(&start), Some(&end)) => TimeRange { start, end },
+                _ => TimeRange { start: 1, end: 0 },
+            };
+        }
         let first_shard = range.start.div_euclid(self.options.shard_interval);
         let last_shard = range.end.div_euclid(self.options.shard_interval);
 
         let mut view = ReadView::new(schema, self.schema.clone(), projection, fields);
         view.time_range = range;
+        view.time_points = points;
         if range.is_empty() {
             return Ok(view);
         }
@@ -360,7 +399,13 @@ impl Table {
                 let mut blocks = Vec::new();
                 for block in &chunk.sealed {
                     view.stats.blocks_total += 1;
-                    let in_range = block.max_time() >= range.start && block.min_time() <= range.end;
+                    let in_range = block.max_time() >= range.start
+                        && block.min_time() <= range.end
+                        && view.time_points.as_ref().is_none_or(|p| {
+                            // Some point within the block's time span.
+                            let i = p.partition_point(|&t| t < block.min_time());
+                            p.get(i).is_some_and(|&t| t <= block.max_time())
+                        });
                     let values_match = bounds.iter().all(|&(field, min, max)| {
                         block
                             .field_stats(field)
@@ -382,18 +427,19 @@ impl Table {
                 if blocks.is_empty() && head.is_none() {
                     continue;
                 }
-                view.pieces.push(Piece {
-                    series: id,
-                    key: state.keys[id.0 as usize].clone(),
-                    shard: shard_id,
+                view.pieces.extend(split_overlapping(
+                    id,
+                    &state.keys[id.0 as usize],
+                    shard_id,
                     blocks,
                     head,
-                });
+                ));
             }
         }
         drop(state);
         // Each series in time order: by series, then shard (shards are disjoint
-        // in time and visited in order above).
+        // in time and visited in order above), then segment (the sort is stable
+        // and segments come in time order).
         view.pieces.sort_by_key(|p| (p.series, p.shard));
         Ok(view)
     }
@@ -499,4 +545,62 @@ impl TableState {
         self.ids.insert(key, id);
         Ok(id)
     }
+}
+
+/// Cuts one series' blocks and head in one shard into pieces that do not
+/// overlap in time, in time order. Each piece decodes on its own (only the
+/// blocks of one piece are ever merged), so a scan with a limit, or one that
+/// runs backwards, decodes block by block. In-order data makes one piece per
+/// block; late data joins the pieces it overlaps. Within a piece, blocks keep
+/// their sealing order and the head comes last, so ties keep arrival order.
+fn split_overlapping(
+    series: SeriesId,
+    key: &SeriesKey,
+    shard: i64,
+    blocks: Vec<Arc<SealedBlock>>,
+    head: Option<HeadCopy>,
+) -> Vec<Piece> {
+    let head_span = head
+        .as_ref()
+        .and_then(|h| Some((*h.times.first()?, *h.times.last()?)));
+    // (min, max) of every block, then of the head.
+    let spans: Vec<(i64, i64)> = blocks
+        .iter()
+        .map(|b| (b.min_time(), b.max_time()))
+        .chain(head_span)
+        .collect();
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| spans[i].0);
+    // Sweep in time order; an item starting after everything so far ends
+    // opens a new group.
+    let mut group_of = vec![0; spans.len()];
+    let mut groups = 0;
+    let mut end = i64::MIN;
+    for &i in &order {
+        let (min, max) = spans[i];
+        if groups == 0 || min > end {
+            groups += 1;
+            end = max;
+        } else {
+            end = end.max(max);
+        }
+        group_of[i] = groups - 1;
+    }
+    let mut pieces: Vec<Piece> = (0..groups)
+        .map(|_| Piece {
+            series,
+            key: key.clone(),
+            shard,
+            blocks: Vec::new(),
+            head: None,
+        })
+        .collect();
+    let head_group = head_span.map(|_| group_of[blocks.len()]);
+    for (block, &group) in blocks.into_iter().zip(&group_of) {
+        pieces[group].blocks.push(block);
+    }
+    if let Some(group) = head_group {
+        pieces[group].head = head;
+    }
+    pieces
 }

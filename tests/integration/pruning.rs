@@ -1,5 +1,9 @@
 //! Pruning is visible and real: after loading many days of data, a one-hour,
-//! one-host query decodes only the blocks it needs.
+//! one-host query decodes only the blocks it needs; `ORDER BY time DESC LIMIT`
+//! reads backwards without sorting; ungrouped aggregates read whole blocks'
+//! statistics instead of decoding them.
+
+use tokio_postgres::Client;
 
 use crate::common::TestServer;
 
@@ -18,10 +22,8 @@ fn figure(text: &str, name: &str) -> u64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn one_hour_one_host_decodes_only_the_blocks_it_needs() {
-    let server = TestServer::start().await;
-    let client = server.connect().await;
+/// Five days at 10 s, four hosts, 1024-point blocks in daily shards.
+async fn load(client: &Client) {
     client
         .batch_execute(
             "CREATE TABLE cpu (time TIMESTAMPTZ NOT NULL, host TEXT, v DOUBLE PRECISION);
@@ -33,6 +35,32 @@ async fn one_hour_one_host_decodes_only_the_blocks_it_needs() {
         )
         .await
         .unwrap();
+}
+
+/// The EXPLAIN ANALYZE text of `query`.
+async fn explain_analyze(client: &Client, query: &str) -> String {
+    let plan: Vec<String> = client
+        .query(&format!("EXPLAIN ANALYZE {query}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(1))
+        .collect();
+    plan.join("\n")
+}
+
+/// The plan line of the node named `name`.
+fn node<'a>(plan: &'a str, name: &str) -> &'a str {
+    plan.lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("no {name} in {plan}"))
+}
+
+#[tokio::test]
+async fn one_hour_one_host_decodes_only_the_blocks_it_needs() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    load(&client).await;
     let total: i64 = client
         .query_one("SELECT count(*) FROM cpu", &[])
         .await
@@ -45,18 +73,10 @@ async fn one_hour_one_host_decodes_only_the_blocks_it_needs() {
     let row = client.query_one(query, &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(1), 90);
 
-    let plan: Vec<String> = client
-        .query(&format!("EXPLAIN ANALYZE {query}"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(1))
-        .collect();
-    let plan = plan.join("\n");
-    let scan = plan
-        .lines()
-        .find(|l| l.contains("SeriesScanExec"))
-        .unwrap_or_else(|| panic!("no scan in {plan}"));
+    // Answered by the storage: from statistics where a block is whole,
+    // decoded at the hour's edges.
+    let plan = explain_analyze(&client, query).await;
+    let scan = node(&plan, "SeriesAggregateExec");
     assert_eq!(figure(scan, "series"), 1, "{scan}");
     // host_1 has 10800 points over 5 daily shards: about 11 blocks of 1024.
     // One hour falls in one block, or two at a block edge.
@@ -65,5 +85,68 @@ async fn one_hour_one_host_decodes_only_the_blocks_it_needs() {
     assert!(figure(scan, "blocks_skipped") <= 2, "{scan}");
     assert!(figure(scan, "rows_decoded") <= 2048, "{scan}");
     assert!(scan.contains("pushed=["), "{scan}");
+
+    // The same with a plain scan.
+    let query = "SELECT v FROM cpu WHERE host = 'host_1' \
+                 AND time >= '2024-01-03 10:00:00+00' AND time < '2024-01-03 11:00:00+00'";
+    assert_eq!(client.query(query, &[]).await.unwrap().len(), 90);
+    let plan = explain_analyze(&client, query).await;
+    let scan = node(&plan, "SeriesScanExec");
+    assert!((1..=2).contains(&figure(scan, "blocks_scanned")), "{scan}");
+    assert!(figure(scan, "rows_decoded") <= 2048, "{scan}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn newest_first_reads_backwards_without_a_sort() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    load(&client).await;
+    let query = "SELECT time, v FROM cpu WHERE host = 'host_2' ORDER BY time DESC LIMIT 5";
+    let rows = client.query(query, &[]).await.unwrap();
+    let times: Vec<chrono::DateTime<chrono::Utc>> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(times.len(), 5);
+    assert!(times.windows(2).all(|w| w[0] > w[1]), "{times:?}");
+    assert_eq!(times[0].to_rfc3339(), "2024-01-05T23:59:40+00:00");
+
+    let plan = explain_analyze(&client, query).await;
+    assert!(!plan.contains("SortExec"), "{plan}");
+    let scan = node(&plan, "SeriesScanExec");
+    assert!(scan.contains("order=time_desc"), "{scan}");
+    // The newest rows are in the last shard's head or its last block: no more
+    // than one block is decoded, of the 11 the host has.
+    assert!(figure(scan, "rows_decoded") <= 1024, "{scan}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn whole_blocks_answer_aggregates_from_statistics() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    load(&client).await;
+    let query = "SELECT count(*), min(v), max(v), sum(v), max(time) FROM cpu \
+                 WHERE time >= '2024-01-02 00:00:00+00' AND time < '2024-01-04 00:00:00+00'";
+    let defeated = "SELECT count(*), min(v + 0), max(v + 0), sum(v + 0), \
+                    max(time + INTERVAL '0 seconds') FROM cpu \
+                    WHERE time >= '2024-01-02 00:00:00+00' AND time < '2024-01-04 00:00:00+00'";
+    let row = client.query_one(query, &[]).await.unwrap();
+    let want = client.query_one(defeated, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2 * 8640);
+    assert_eq!(row.get::<_, i64>(0), want.get::<_, i64>(0));
+    for i in 1..4 {
+        assert_eq!(row.get::<_, f64>(i), want.get::<_, f64>(i), "column {i}");
+    }
+    assert_eq!(
+        row.get::<_, chrono::DateTime<chrono::Utc>>(4),
+        want.get::<_, chrono::DateTime<chrono::Utc>>(4)
+    );
+
+    let plan = explain_analyze(&client, query).await;
+    assert!(!plan.contains("AggregateExec: mode"), "{plan}");
+    let aggregate = node(&plan, "SeriesAggregateExec");
+    // Two whole days are whole shards, sealed when the next day began: every
+    // block comes from its statistics and nothing is decoded.
+    assert!(figure(aggregate, "blocks_from_stats") >= 16, "{aggregate}");
+    assert_eq!(figure(aggregate, "rows_decoded"), 0, "{aggregate}");
     server.stop().await;
 }

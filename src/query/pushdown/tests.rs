@@ -65,13 +65,16 @@ fn time_comparisons_become_exact_ranges_at_microsecond_edges() {
     );
     let r = request(&[col("time").between(ts_ns(1_000), ts_ns(3_000))]);
     assert_eq!(r.time_range, TimeRange { start: 1, end: 3 });
+    let within = col("time").in_list(vec![ts_ns(1_000), ts_ns(9_000), ts_ns(9_500)], false);
+    assert_eq!(support(&s, &within), Exact);
+    // The value between two microseconds can match nothing and is dropped.
     assert_eq!(
-        support(
-            &s,
-            &col("time").in_list(vec![ts_ns(1_000), ts_ns(9_000)], false)
-        ),
-        Inexact
+        request(std::slice::from_ref(&within)).time_points,
+        Some(vec![1, 9])
     );
+    // Two lists intersect.
+    let other = col("time").in_list(vec![ts_ns(9_000), ts_ns(4_000)], false);
+    assert_eq!(request(&[within, other]).time_points, Some(vec![9]));
     // Not a literal, or not the time column: left to DataFusion.
     assert_eq!(support(&s, &col("time").gt(col("time"))), Unsupported);
 }
