@@ -147,6 +147,36 @@ pub(super) fn encode_batch(
     Ok(rows)
 }
 
+/// Encodes every value of `batch`, row by row, handing each to `visit` as
+/// (row, column, bytes), with `None` for NULL. For COPY TO, which frames the
+/// values itself.
+pub(super) fn encode_values(
+    batch: &RecordBatch,
+    fields: &[FieldInfo],
+    options: &RenderOptions,
+    mut visit: impl FnMut(usize, usize, Option<&[u8]>),
+) -> Result<(), EncodeError> {
+    let columns: Vec<ColumnEncoder<'_>> = batch
+        .columns()
+        .iter()
+        .zip(fields)
+        .map(|(array, field)| ColumnEncoder::new(array, field, options))
+        .collect::<Result<_, _>>()?;
+    let mut buf = BytesMut::with_capacity(64);
+    for row in 0..batch.num_rows() {
+        for (i, column) in columns.iter().enumerate() {
+            if column.array.is_null(row) {
+                visit(row, i, None);
+                continue;
+            }
+            buf.clear();
+            column.encode(row, &mut buf)?;
+            visit(row, i, Some(&buf));
+        }
+    }
+    Ok(())
+}
+
 /// Encodes one column; chosen once per batch.
 struct ColumnEncoder<'a> {
     array: &'a ArrayRef,

@@ -6,6 +6,8 @@
 //! here is per connection too. Errors become ErrorResponses in `sqlstate`, and
 //! only there.
 
+mod copy;
+mod copy_format;
 mod encode;
 mod params;
 mod query;
@@ -27,6 +29,8 @@ struct Connection {
     engine: Arc<QueryEngine>,
     /// Set once startup has chosen the database.
     session: OnceLock<Arc<Session>>,
+    /// The `COPY ... FROM STDIN` in progress, if any.
+    copy: parking_lot::Mutex<Option<copy::CopyState>>,
 }
 
 impl Connection {
@@ -52,6 +56,7 @@ impl ConnectionHandlers {
             connection: Arc::new(Connection {
                 engine,
                 session: OnceLock::new(),
+                copy: parking_lot::Mutex::new(None),
             }),
         }
     }
@@ -68,6 +73,10 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         Arc::new(startup::Startup::new(self.connection.clone()))
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        Arc::new(copy::CopyInHandler::new(self.connection.clone()))
     }
 }
 

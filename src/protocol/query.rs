@@ -18,6 +18,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::startup::ParameterStatus;
 
 use super::Connection;
+use super::copy;
 use super::encode::{self, RenderOptions};
 use super::params::{self, BoundParameter};
 use super::sqlstate::{self, error_info};
@@ -71,12 +72,19 @@ where
 /// Turns an output into a pgwire response. With `buffer`, rows are collected
 /// now (a later statement of the same simple query must not change them).
 async fn respond(
+    connection: &Connection,
     session: &Session,
     output: Output,
     format: &Format,
     buffer: bool,
 ) -> PgWireResult<Response> {
     Ok(match output {
+        Output::CopyIn {
+            writer,
+            options,
+            columns,
+        } => copy::start_copy_in(connection, writer, &options, columns)?,
+        Output::CopyOut { rows, options } => copy::copy_out(session, rows, &options)?,
         Output::Rows(stream) => {
             Response::Query(rows_response(session, stream, format, buffer).await?)
         }
@@ -157,7 +165,16 @@ impl SimpleQueryHandler for QueryHandler {
             match result {
                 Ok(output) => {
                     let buffer = i + 1 < count;
-                    responses.push(respond(&session, output, &Format::UnifiedText, buffer).await?);
+                    responses.push(
+                        respond(
+                            &self.connection,
+                            &session,
+                            output,
+                            &Format::UnifiedText,
+                            buffer,
+                        )
+                        .await?,
+                    );
                 }
                 Err(e) => {
                     // As PostgreSQL: the rest of a multi-statement query is skipped.
@@ -300,6 +317,13 @@ impl ExtendedQueryHandler for QueryHandler {
         let result = session.execute(&statement.prepared, params).await;
         report_settings(client, &session).await?;
         let output = result.map_err(|e| sqlstate::to_pgwire(&e))?;
-        respond(&session, output, &portal.result_column_format, false).await
+        respond(
+            &self.connection,
+            &session,
+            output,
+            &portal.result_column_format,
+            false,
+        )
+        .await
     }
 }

@@ -23,6 +23,9 @@ pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
 pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
 pub(super) const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+pub(super) const INVALID_BINARY_REPRESENTATION: &str = "22P03";
+pub(super) const BAD_COPY_FILE_FORMAT: &str = "22P04";
+pub(super) const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 pub(super) const NOT_NULL_VIOLATION: &str = "23502";
 pub(super) const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
 pub(super) const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
@@ -43,6 +46,7 @@ pub(super) const OUT_OF_MEMORY: &str = "53200";
 pub(super) const OBJECT_IN_USE: &str = "55006";
 pub(super) const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
 pub(super) const QUERY_CANCELED: &str = "57014";
+pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 pub(super) const INTERNAL_ERROR: &str = "XX000";
 pub(super) const DATA_CORRUPTED: &str = "XX001";
 
@@ -65,7 +69,24 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
         Blame::Server => tracing::error!(code, %message, "internal error"),
         Blame::Client => tracing::debug!(code, %message, "statement failed"),
     }
-    ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message)
+    let mut info = ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message);
+    if let session::Error::Query(e) = error {
+        info.where_context = e.context().map(str::to_owned);
+    }
+    info
+}
+
+/// The ErrorResponse for malformed COPY data: 22P04, with the line.
+pub(super) fn copy_error_info(error: &super::copy_format::CopyError) -> ErrorInfo {
+    tracing::debug!(%error, "COPY data rejected");
+    let mut info = ErrorInfo::new(
+        "ERROR".to_owned(),
+        BAD_COPY_FILE_FORMAT.to_owned(),
+        error.to_string(),
+    );
+    info.where_context = error.line().map(|line| format!("COPY, line {line}"));
+    info.hint = error.hint().map(str::to_owned);
+    info
 }
 
 /// A session error as pgwire's error type.
@@ -123,6 +144,12 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         }
         E::CrossDatabase { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::DropCurrentDatabase => (OBJECT_IN_USE, Blame::Client),
+        E::InvalidCopyOption { .. } => (SYNTAX_ERROR, Blame::Client),
+        E::CopyInvalidText { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
+        E::CopyOutOfRange { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
+        E::CopyInvalidBinary { .. } => (INVALID_BINARY_REPRESENTATION, Blame::Client),
+        E::CopyInvalidEncoding { .. } => (CHARACTER_NOT_IN_REPERTOIRE, Blame::Client),
+        E::CopyNotNull { .. } => (NOT_NULL_VIOLATION, Blame::Client),
     }
 }
 

@@ -238,7 +238,11 @@ fn single_name(name: &ObjectName) -> Result<String> {
 }
 
 /// `[[database.]schema.]table` resolved against the session's defaults.
-fn qualified(name: &ObjectName, database: &str, schema: &str) -> Result<(String, String)> {
+pub(super) fn qualified(
+    name: &ObjectName,
+    database: &str,
+    schema: &str,
+) -> Result<(String, String)> {
     match parts(name).as_slice() {
         [table] => Ok((schema.to_owned(), table.clone())),
         [s, table] => Ok((s.clone(), table.clone())),

@@ -12,6 +12,7 @@
 mod aggregate_exec;
 mod catalog;
 mod column_names;
+mod copy;
 mod ddl;
 mod functions;
 mod pushdown;
@@ -35,12 +36,18 @@ use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{
+    CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr as SqlExpr, Ident, ObjectName,
+    SelectItem, SetExpr, Statement,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
 use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 use futures::StreamExt;
 
+pub use copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions};
 pub use ddl::Ddl;
 pub use functions::{POSTGRES_VERSION, version_string};
 
@@ -70,6 +77,46 @@ pub enum Error {
     CrossDatabase { name: String },
     #[error("cannot drop the currently open database")]
     DropCurrentDatabase,
+    #[error("{reason}")]
+    InvalidCopyOption { reason: String },
+    #[error("invalid input syntax for type {type_name}: \"{value}\"")]
+    CopyInvalidText {
+        type_name: &'static str,
+        value: String,
+        context: String,
+    },
+    #[error("value \"{value}\" is out of range for type {type_name}")]
+    CopyOutOfRange {
+        type_name: &'static str,
+        value: String,
+        context: String,
+    },
+    #[error("incorrect binary data format")]
+    CopyInvalidBinary { context: String },
+    #[error("invalid byte sequence for encoding \"UTF8\"")]
+    CopyInvalidEncoding { context: String },
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    CopyNotNull {
+        table: String,
+        column: String,
+        context: String,
+    },
+}
+
+impl Error {
+    /// Where the error happened, for the ErrorResponse's context field.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Error::CopyInvalidText { context, .. }
+            | Error::CopyOutOfRange { context, .. }
+            | Error::CopyInvalidBinary { context }
+            | Error::CopyInvalidEncoding { context }
+            | Error::CopyNotNull { context, .. } => Some(context),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -114,6 +161,13 @@ pub enum Prepared {
     },
     /// DDL run against storage.
     Ddl(Ddl),
+    /// `COPY table FROM STDIN`.
+    CopyFrom(CopyFrom),
+    /// `COPY table TO STDOUT` or `COPY (query) TO STDOUT`: the query's rows.
+    CopyTo {
+        query: Box<Prepared>,
+        options: CopyOptions,
+    },
 }
 
 impl Prepared {
@@ -168,6 +222,17 @@ pub enum Output {
         tag: &'static str,
         rows: Option<u64>,
     },
+    /// A `COPY ... FROM STDIN` waiting for its data.
+    CopyIn {
+        writer: Box<CopyIn>,
+        options: CopyOptions,
+        columns: usize,
+    },
+    /// The rows of a `COPY ... TO STDOUT`.
+    CopyOut {
+        rows: SendableRecordBatchStream,
+        options: CopyOptions,
+    },
 }
 
 impl std::fmt::Debug for Output {
@@ -179,6 +244,8 @@ impl std::fmt::Debug for Output {
                 .field("tag", tag)
                 .field("rows", rows)
                 .finish(),
+            Output::CopyIn { options, .. } => f.debug_tuple("CopyIn").field(options).finish(),
+            Output::CopyOut { options, .. } => f.debug_tuple("CopyOut").field(options).finish(),
         }
     }
 }
@@ -272,6 +339,19 @@ impl QueryEngine {
         if let Some(ddl) = Ddl::from_statement(&statement)? {
             return Ok(Prepared::Ddl(ddl));
         }
+        if let Statement::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            ..
+        } = statement
+        {
+            return self
+                .prepare_copy(ctx, source, to, target, &options, &legacy_options)
+                .await;
+        }
         match &statement {
             Statement::Query(_) | Statement::Insert(_) | Statement::Explain { .. } => {}
             other => {
@@ -320,6 +400,119 @@ impl QueryEngine {
         })
     }
 
+    /// Plans `COPY`: from STDIN into a table, or to STDOUT from a table or a
+    /// query. Files and programs on the server are not offered.
+    async fn prepare_copy(
+        &self,
+        ctx: &SessionContext,
+        source: CopySource,
+        to: bool,
+        target: CopyTarget,
+        options: &[CopyOption],
+        legacy_options: &[CopyLegacyOption],
+    ) -> Result<Prepared> {
+        let options = CopyOptions::parse(options, legacy_options)?;
+        match (to, target) {
+            (false, CopyTarget::Stdin) => {}
+            (true, CopyTarget::Stdout) => {}
+            (_, CopyTarget::File { .. } | CopyTarget::Program { .. }) => {
+                return Err(Error::Unsupported {
+                    what: "COPY to or from a file or program on the server (use STDIN or STDOUT)"
+                        .into(),
+                });
+            }
+            (false, _) => {
+                return Err(Error::InvalidCopyOption {
+                    reason: "COPY FROM reads only from STDIN".into(),
+                });
+            }
+            (true, _) => {
+                return Err(Error::InvalidCopyOption {
+                    reason: "COPY TO writes only to STDOUT".into(),
+                });
+            }
+        }
+        let query = match source {
+            CopySource::Query(query) if to => Statement::Query(query),
+            CopySource::Query(_) => {
+                return Err(Error::InvalidCopyOption {
+                    reason: "COPY FROM needs a table, not a query".into(),
+                });
+            }
+            CopySource::Table {
+                table_name,
+                columns,
+            } => {
+                let table = self.copy_table(ctx, &table_name)?;
+                let schema = table.schema();
+                let indices = if columns.is_empty() {
+                    (0..schema.columns().len()).collect()
+                } else {
+                    columns
+                        .iter()
+                        .map(|c| {
+                            let name = ddl::normalize(c);
+                            schema
+                                .columns()
+                                .iter()
+                                .position(|s| s.name == name)
+                                .ok_or(Error::UndefinedColumn { name })
+                        })
+                        .collect::<Result<Vec<_>>>()?
+                };
+                if !to {
+                    return Ok(Prepared::CopyFrom(CopyFrom {
+                        table,
+                        columns: indices,
+                        options,
+                    }));
+                }
+                let projection = indices
+                    .iter()
+                    .map(|&i| {
+                        SelectItem::UnnamedExpr(SqlExpr::Identifier(Ident::with_quote(
+                            '"',
+                            schema.columns()[i].name.clone(),
+                        )))
+                    })
+                    .collect();
+                let select = format!("SELECT 1 FROM {table_name}");
+                let Some(Statement::Query(mut query)) =
+                    Parser::parse_sql(&PostgreSqlDialect {}, &select)
+                        .map_err(|e| Error::DataFusion(e.into()))?
+                        .pop()
+                else {
+                    return Err(Error::Unsupported {
+                        what: format!("COPY {table_name}"),
+                    });
+                };
+                if let SetExpr::Select(select) = query.body.as_mut() {
+                    select.projection = projection;
+                }
+                Statement::Query(query)
+            }
+        };
+        let query = Box::pin(self.prepare(ctx, query)).await?;
+        Ok(Prepared::CopyTo {
+            query: Box::new(query),
+            options,
+        })
+    }
+
+    /// The storage table `name` names, in the session's database.
+    fn copy_table(&self, ctx: &SessionContext, name: &ObjectName) -> Result<Arc<storage::Table>> {
+        let options = ctx.state().config().options().catalog.clone();
+        let (schema, table) =
+            ddl::qualified(name, &options.default_catalog, &options.default_schema)?;
+        self.storage
+            .database(&options.default_catalog)
+            .and_then(|db| db.schema(&schema))
+            .and_then(|namespace| namespace.table(&table))
+            .ok_or_else(|| Error::UndefinedTable {
+                name: name.to_string(),
+            })
+    }
+
     /// Runs a prepared statement. `params` binds `$1..$n`.
     pub async fn execute(
         &self,
@@ -329,6 +522,22 @@ impl QueryEngine {
     ) -> Result<Output> {
         match prepared {
             Prepared::Ddl(ddl) => ddl.execute(&self.storage, ctx),
+            Prepared::CopyFrom(copy) => Ok(Output::CopyIn {
+                writer: Box::new(copy.start()),
+                options: copy.options().clone(),
+                columns: copy.column_count(),
+            }),
+            Prepared::CopyTo { query, options } => {
+                match Box::pin(self.execute(ctx, query, params)).await? {
+                    Output::Rows(rows) => Ok(Output::CopyOut {
+                        rows,
+                        options: options.clone(),
+                    }),
+                    _ => Err(Error::Unsupported {
+                        what: "COPY of a statement that returns no rows".into(),
+                    }),
+                }
+            }
             Prepared::Plan {
                 plan,
                 names,

@@ -123,6 +123,17 @@ pub enum Output {
         command: TransactionCommand,
         tag: &'static str,
     },
+    /// `COPY ... FROM STDIN`: the protocol feeds `writer` the client's data.
+    CopyIn {
+        writer: Box<query::CopyIn>,
+        options: query::CopyOptions,
+        columns: usize,
+    },
+    /// `COPY ... TO STDOUT`: rows for the protocol to send in the COPY format.
+    CopyOut {
+        rows: SendableRecordBatchStream,
+        options: query::CopyOptions,
+    },
 }
 
 impl std::fmt::Debug for Output {
@@ -137,6 +148,8 @@ impl std::fmt::Debug for Output {
             Output::Transaction { command, .. } => {
                 f.debug_tuple("Transaction").field(command).finish()
             }
+            Output::CopyIn { options, .. } => f.debug_tuple("CopyIn").field(options).finish(),
+            Output::CopyOut { options, .. } => f.debug_tuple("CopyOut").field(options).finish(),
         }
     }
 }
@@ -273,6 +286,22 @@ impl Session {
                         None => stream,
                     }),
                     query::Output::Command { tag, rows } => Output::Command { tag, rows },
+                    query::Output::CopyIn {
+                        writer,
+                        options,
+                        columns,
+                    } => Output::CopyIn {
+                        writer,
+                        options,
+                        columns,
+                    },
+                    query::Output::CopyOut { rows, options } => Output::CopyOut {
+                        rows: match deadline {
+                            Some(deadline) => Box::pin(Deadline::new(rows, deadline)),
+                            None => rows,
+                        },
+                        options,
+                    },
                 })
             }
             Prepared::Transaction(command) => Ok(Output::Transaction {

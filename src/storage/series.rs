@@ -49,6 +49,34 @@ impl SeriesKey {
     }
 }
 
+/// A fast, non-cryptographic hash of `row`'s tag values (NULL distinct from
+/// every string), for finding a row's series without interning its strings.
+/// Equal rows have equal fingerprints; a match is confirmed with
+/// [`SeriesKey::matches_row`].
+pub(crate) fn row_fingerprint(tags: &[&StringArray], row: usize) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
+    let mut h = 0u64;
+    for tag in tags {
+        if tag.is_null(row) {
+            h = mix(h, u64::MAX);
+            continue;
+        }
+        let bytes = tag.value(row).as_bytes();
+        h = mix(h, bytes.len() as u64);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = mix(h, u64::from_le_bytes(word));
+        }
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        h = mix(h, u64::from_le_bytes(last));
+    }
+    h
+}
+
 /// Interns tag strings, one pool per table.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {

@@ -31,10 +31,10 @@ use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::RwLock;
 
 use super::block::SealedBlock;
-use super::head::HeadBlock;
+use super::head::{FieldColumn, HeadBlock};
 use super::scan::{HeadCopy, Piece, ReadView, ScanRequest, TimeRange};
 use super::schema::{ColumnRole, ColumnType, TableSchema};
-use super::series::{Interner, SeriesId, SeriesKey};
+use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
 use super::{Error, Result};
 
@@ -78,6 +78,9 @@ pub struct Table {
 struct TableState {
     interner: Interner,
     ids: HashMap<SeriesKey, SeriesId>,
+    /// Row fingerprint → series, the fast path of `series_id`; a fingerprint
+    /// two series share maps to the first, and the other takes the slow path.
+    fingerprints: HashMap<u64, SeriesId>,
     keys: Vec<SeriesKey>,
     tags: TagIndex,
     shards: BTreeMap<i64, Shard>,
@@ -93,6 +96,30 @@ struct Shard {
 struct Chunk {
     sealed: Vec<Arc<SealedBlock>>,
     head: HeadBlock,
+}
+
+impl Chunk {
+    /// Appends `rows` of a batch (`times` is the batch's whole time column),
+    /// sealing the head each time it reaches `block_size` points.
+    fn append(
+        &mut self,
+        times: &[i64],
+        fields: &[&dyn Array],
+        rows: std::ops::Range<usize>,
+        block_size: usize,
+    ) -> Result<()> {
+        let mut start = rows.start;
+        while start < rows.end {
+            let room = block_size.saturating_sub(self.head.len()).max(1);
+            let stop = rows.end.min(start + room);
+            self.head.extend(&times[start..stop], fields, start..stop)?;
+            if self.head.len() >= block_size {
+                self.sealed.push(Arc::new(self.head.seal()?));
+            }
+            start = stop;
+        }
+        Ok(())
+    }
 }
 
 /// Memory and row counts of one column, for `epochdb.storage`.
@@ -123,6 +150,7 @@ impl Table {
             state: RwLock::new(TableState {
                 interner: Interner::default(),
                 ids: HashMap::new(),
+                fingerprints: HashMap::new(),
                 keys: Vec::new(),
                 tags,
                 shards: BTreeMap::new(),
@@ -250,32 +278,12 @@ impl Table {
                 late.insert((shard, id));
             }
             newest = newest.max(shard);
-            let chunk = state
-                .shards
-                .entry(shard)
-                .or_default()
-                .chunks
-                .entry(id)
-                .or_insert_with(|| Chunk {
-                    sealed: Vec::new(),
-                    head: HeadBlock::new(&self.field_types),
-                });
-            let mut start = row;
-            while start < end {
-                let room = self
-                    .options
-                    .block_size
-                    .saturating_sub(chunk.head.len())
-                    .max(1);
-                let stop = end.min(start + room);
-                chunk
-                    .head
-                    .extend(&times[start..stop], &fields, start..stop)?;
-                if chunk.head.len() >= self.options.block_size {
-                    chunk.sealed.push(Arc::new(chunk.head.seal()?));
-                }
-                start = stop;
-            }
+            state.chunk(shard, id, &self.field_types).append(
+                times,
+                &fields,
+                row..end,
+                self.options.block_size,
+            )?;
             row = end;
         }
         Ok(())
@@ -318,6 +326,49 @@ impl Table {
             }
         }
         Ok(())
+    }
+
+    /// An empty table with this one's schema and options that no one else
+    /// sees: where a statement that must apply whole (`COPY`) stages its
+    /// rows, compressed as they arrive, until [`absorb`](Self::absorb).
+    pub fn staging(&self) -> Table {
+        Table::new(self.name.clone(), (*self.schema).clone(), self.options)
+    }
+
+    /// Adds every row of `staged`, a table from [`staging`](Self::staging), at
+    /// once: a scan sees all of them or none. Sealed blocks move over as they
+    /// are; head rows are appended. Returns the number of rows added.
+    pub fn absorb(&self, staged: Table) -> Result<usize> {
+        let staged = staged.state.into_inner();
+        let all_fields: Vec<usize> = (0..self.field_types.len()).collect();
+        let block_size = self.options.block_size;
+        let mut state = self.state.write();
+        let newest_before = state.shards.keys().next_back().copied();
+        let mut newest = newest_before.unwrap_or(i64::MIN);
+        let mut late = HashSet::new();
+        let mut rows = 0;
+        for (shard_id, shard) in staged.shards {
+            for (staged_id, chunk) in shard.chunks {
+                let id = state.series_id_of_key(&staged.keys[staged_id.0 as usize])?;
+                if shard_id < newest {
+                    late.insert((shard_id, id));
+                }
+                let target = state.chunk(shard_id, id, &self.field_types);
+                rows += chunk.sealed.iter().map(|b| b.rows()).sum::<usize>() + chunk.head.len();
+                if !chunk.sealed.is_empty() && !target.head.is_empty() {
+                    // Rows already in the head arrived first: keep them first.
+                    target.sealed.push(Arc::new(target.head.seal()?));
+                }
+                target.sealed.extend(chunk.sealed);
+                let (times, columns) = chunk.head.sorted(&all_fields);
+                let arrays: Vec<_> = columns.iter().map(FieldColumn::to_array).collect();
+                let fields: Vec<&dyn Array> = arrays.iter().map(AsRef::as_ref).collect();
+                target.append(&times, &fields, 0..times.len(), block_size)?;
+            }
+            newest = newest.max(shard_id);
+        }
+        self.seal_closed(&mut state, newest_before, late)?;
+        Ok(rows)
     }
 
     /// Seals every non-empty head, open shards included: what a snapshot to
@@ -532,8 +583,43 @@ impl Table {
 
 impl TableState {
     /// The id of the series of `row`, created (and indexed) if it is new.
+    /// The chunk of series `id` in `shard`, created empty if missing.
+    fn chunk(&mut self, shard: i64, id: SeriesId, field_types: &[ColumnType]) -> &mut Chunk {
+        self.shards
+            .entry(shard)
+            .or_default()
+            .chunks
+            .entry(id)
+            .or_insert_with(|| Chunk {
+                sealed: Vec::new(),
+                head: HeadBlock::new(field_types),
+            })
+    }
+
     fn series_id(&mut self, tags: &[&StringArray], row: usize) -> Result<SeriesId> {
+        let fingerprint = row_fingerprint(tags, row);
+        if let Some(&id) = self.fingerprints.get(&fingerprint)
+            && self.keys[id.0 as usize].matches_row(tags, row)
+        {
+            return Ok(id);
+        }
         let key = self.interner.key_of_row(tags, row);
+        let id = self.id_of_interned(key)?;
+        self.fingerprints.entry(fingerprint).or_insert(id);
+        Ok(id)
+    }
+
+    /// The id of a key from another table (its strings are interned here).
+    fn series_id_of_key(&mut self, key: &SeriesKey) -> Result<SeriesId> {
+        let values = key
+            .values()
+            .iter()
+            .map(|v| v.as_deref().map(|v| self.interner.intern(v)))
+            .collect();
+        self.id_of_interned(SeriesKey::new(values))
+    }
+
+    fn id_of_interned(&mut self, key: SeriesKey) -> Result<SeriesId> {
         if let Some(&id) = self.ids.get(&key) {
             return Ok(id);
         }

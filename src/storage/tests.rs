@@ -267,12 +267,16 @@ proptest! {
     /// written, grouped by series, each series in time order with ties in
     /// arrival order, restricted to the requested time range and series. Tiny
     /// blocks and shards make sealing, shard closing and late data frequent.
+    /// Some writes go through a staging table and `absorb`, as COPY does.
     #[test]
     fn scans_match_a_btreemap_model(
         writes in prop::collection::vec(
-            prop::collection::vec(
-                (-50i64..50, prop::option::of(0u8..3), prop::option::of(any::<f64>())),
-                0..20,
+            (
+                any::<bool>(),
+                prop::collection::vec(
+                    (-50i64..50, prop::option::of(0u8..3), prop::option::of(any::<f64>())),
+                    0..20,
+                ),
             ),
             0..10,
         ),
@@ -284,7 +288,7 @@ proptest! {
         // (host, time, arrival) -> value bits
         let mut model = BTreeMap::new();
         let mut arrival = 0u64;
-        for write in &writes {
+        for (staged, write) in &writes {
             let hosts: Vec<Option<String>> =
                 write.iter().map(|r| r.1.map(|h| format!("h{h}"))).collect();
             let points: Vec<_> = write
@@ -292,7 +296,16 @@ proptest! {
                 .zip(&hosts)
                 .map(|(r, h)| (r.0, h.as_deref(), r.2))
                 .collect();
-            table.write(&[batch(&table, &points)]).unwrap();
+            if *staged {
+                let staging = table.staging();
+                // In two writes, as COPY stages a batch at a time.
+                let (first, second) = points.split_at(points.len() / 2);
+                staging.write(&[batch(&table, first)]).unwrap();
+                staging.write(&[batch(&table, second)]).unwrap();
+                prop_assert_eq!(table.absorb(staging).unwrap(), points.len());
+            } else {
+                table.write(&[batch(&table, &points)]).unwrap();
+            }
             for (r, h) in write.iter().zip(hosts) {
                 model.insert((h, r.0, arrival), r.2.map(f64::to_bits));
                 arrival += 1;

@@ -8,5 +8,6 @@ mod common;
 
 mod binary;
 mod clients;
+mod copy;
 mod guards;
 mod pruning;
