@@ -49,14 +49,19 @@ impl CopyState {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
+        // Fields go straight from the decoder's buffers into the writer's
+        // column buffers: nothing is allocated per row.
         let result = loop {
-            match self.decoder.next_row() {
-                Ok(Some(row)) => {
-                    if let Err(e) = writer.push_row(row, self.decoder.line()) {
+            match self
+                .decoder
+                .next_row_with(|column, value| writer.push_field(column, value))
+            {
+                Ok(true) => {
+                    if let Err(e) = writer.end_row(self.decoder.line()) {
                         break Err(sqlstate::error_info(&session::Error::Query(e)));
                     }
                 }
-                Ok(None) => break Ok(()),
+                Ok(false) => break Ok(()),
                 Err(e) => break Err(sqlstate::copy_error_info(&e)),
             }
         };

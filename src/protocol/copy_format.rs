@@ -3,11 +3,12 @@
 //!
 //! CopyData messages cut the stream at arbitrary byte positions, so a
 //! [`CopyDecoder`] buffers what it is given ([`CopyDecoder::push`]), hands out
-//! each row once it is complete ([`CopyDecoder::next_row`]) and is told when
-//! the input has ended, at CopyDone ([`CopyDecoder::finish`]). A row is one
-//! `Option<Vec<u8>>` per column, `None` for NULL: text and CSV fields are
-//! de-escaped bytes, binary fields the bytes as sent. Checking UTF-8 and
-//! parsing each column's type is the caller's job.
+//! each row once it is complete ([`CopyDecoder::next_row_with`], or
+//! [`CopyDecoder::next_row`] as a [`CopyRow`]) and is told when the input has
+//! ended, at CopyDone ([`CopyDecoder::finish`]). A row is one value per
+//! column, `None` for NULL: text and CSV fields are de-escaped bytes, binary
+//! fields the bytes as sent. Checking UTF-8 and parsing each column's type is
+//! the caller's job.
 //!
 //! # Where the rules come from
 //!
@@ -64,12 +65,19 @@
 //! This is the bulk-load path. Searches go a word at a time (`find_any`);
 //! the line reader resumes where it stopped, so a line cut into many pieces
 //! is still scanned once; a binary tuple is checked complete before anything
-//! is copied; consumed input is dropped in amortised O(1) per byte. What is
-//! left is one allocation per field, which the row type requires.
+//! is copied; consumed input is dropped in amortised O(1) per byte.
+//! [`CopyDecoder::next_row_with`] allocates nothing per row once its buffers
+//! have grown: a field that needs no de-escaping (most do not: any binary
+//! field, a text field without a backslash, a CSV field unquoted or quoted
+//! once around its whole value with no escape inside) is lent straight from
+//! the input buffer, the others are de-escaped into one scratch buffer reused
+//! from row to row. [`CopyDecoder::next_row`] copies each field into a
+//! [`CopyRow`], one allocation per field.
 
 use std::fmt;
 
 /// One decoded row: one entry per column, `None` for NULL.
+#[cfg(test)]
 pub(crate) type CopyRow = Vec<Option<Vec<u8>>>;
 
 /// The largest binary field and the longest text or CSV line accepted: 1 GiB,
@@ -401,12 +409,13 @@ impl CopyError {
 /// A streaming decoder of COPY FROM data.
 ///
 /// Feed it with [`push`](Self::push) and drain it with
-/// [`next_row`](Self::next_row) until `None` after each push; at CopyDone
+/// [`next_row_with`](Self::next_row_with) until `false` (or
+/// [`next_row`](Self::next_row) until `None`) after each push; at CopyDone
 /// call [`finish`](Self::finish) and drain once more:
 ///
 /// ```text
-/// on CopyData(bytes): decoder.push(bytes); while let Some(row) = decoder.next_row()? { ... }
-/// on CopyDone:        decoder.finish()?;   while let Some(row) = decoder.next_row()? { ... }
+/// on CopyData(bytes): decoder.push(bytes); while decoder.next_row_with(|column, value| ...)? {}
+/// on CopyDone:        decoder.finish()?;   while decoder.next_row_with(|column, value| ...)? {}
 /// ```
 ///
 /// Once an error has been returned the decoder returns it again from every
@@ -432,10 +441,11 @@ pub(crate) struct CopyDecoder {
     header_pending: bool,
     /// Binary: how far the header has been read.
     binary: BinaryState,
-    /// Binary: field sizes of the tuple being decoded (reused).
-    sizes: Vec<i32>,
-    /// A row read ahead by `finish`, with its line number.
-    stash: Option<(CopyRow, u64)>,
+    /// Where the fields of the row last decoded are (reused).
+    row: RowSpans,
+    /// The line number of a row read ahead by `finish`, whose fields are in
+    /// `row`.
+    pending: Option<u64>,
     /// Longest line accepted (text, CSV); a field for tests to lower.
     max_line: usize,
 }
@@ -498,6 +508,32 @@ impl CsvSyntax {
     }
 }
 
+/// Where a decoded field's value is.
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    Null,
+    /// `buf[start..end]`: the value is the input's bytes as they stand.
+    Input(usize, usize),
+    /// `scratch[start..end]`: the value had to be de-escaped.
+    Scratch(usize, usize),
+}
+
+/// The fields of the row last decoded, as [`Span`]s: reused from row to row,
+/// so that once they have grown decoding a row allocates nothing.
+#[derive(Debug, Default)]
+struct RowSpans {
+    spans: Vec<Span>,
+    /// The values of the [`Span::Scratch`] fields, one after the other.
+    scratch: Vec<u8>,
+}
+
+impl RowSpans {
+    fn clear(&mut self) {
+        self.spans.clear();
+        self.scratch.clear();
+    }
+}
+
 /// How far the binary header has been read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BinaryState {
@@ -533,8 +569,8 @@ impl CopyDecoder {
             reader: LineReader::new(),
             header_pending,
             binary: BinaryState::Signature,
-            sizes: Vec::new(),
-            stash: None,
+            row: RowSpans::default(),
+            pending: None,
             max_line: MAX_SIZE,
         }
     }
@@ -568,21 +604,62 @@ impl CopyDecoder {
         self.buf.extend_from_slice(data);
     }
 
+    #[cfg(test)]
     /// The next complete row, if one is buffered: one entry per column, `None`
     /// for NULL. Text and CSV fields come back de-escaped, binary fields as
     /// sent (the caller decodes each type's binary format).
     ///
     /// Before [`finish`](Self::finish), `Ok(None)` means "push more"; after
     /// it, the end of the data.
+    ///
+    /// This copies each field; [`next_row_with`](Self::next_row_with) lends
+    /// them instead.
     pub(crate) fn next_row(&mut self) -> Result<Option<CopyRow>, CopyError> {
-        let next = match self.stash.take() {
-            Some(next) => Some(next),
-            None => self.advance()?,
+        let columns = self.columns;
+        let mut row = Vec::new();
+        let decoded = self.next_row_with(|_, value| {
+            if row.capacity() == 0 {
+                row.reserve_exact(columns);
+            }
+            row.push(value.map(<[u8]>::to_vec));
+        })?;
+        Ok(decoded.then_some(row))
+    }
+
+    /// Decodes the next complete row, if one is buffered, handing each field
+    /// to `field(column_index, value)` in order (`None` = NULL). The slices
+    /// borrow the decoder's buffers (de-escaped text/CSV, raw binary bytes)
+    /// and are valid only during the call. Returns `Ok(true)` if a row was
+    /// decoded, `Ok(false)` if more input is needed (or the data has ended).
+    /// Errors exactly as [`next_row`](Self::next_row) does.
+    ///
+    /// `field` is called once for each column, in order, and only once the
+    /// whole row has decoded without error: on `Err` it has not been called
+    /// for that row. In steady state this allocates nothing.
+    pub(crate) fn next_row_with(
+        &mut self,
+        mut field: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<bool, CopyError> {
+        let line = match self.pending.take() {
+            Some(line) => line,
+            None => match self.advance()? {
+                Some(line) => line,
+                None => return Ok(false),
+            },
         };
-        Ok(next.map(|(row, line)| {
-            self.line = line;
-            row
-        }))
+        self.line = line;
+        let RowSpans { spans, scratch } = &self.row;
+        for (column, span) in spans.iter().enumerate() {
+            field(
+                column,
+                match *span {
+                    Span::Null => None,
+                    Span::Input(start, end) => Some(&self.buf[start..end]),
+                    Span::Scratch(start, end) => Some(&scratch[start..end]),
+                },
+            );
+        }
+        Ok(true)
     }
 
     /// The input has ended (CopyDone). A last text or CSV line without a line
@@ -596,8 +673,8 @@ impl CopyDecoder {
     /// drain the remaining rows until `None`.
     pub(crate) fn finish(&mut self) -> Result<(), CopyError> {
         self.eof = true;
-        if self.stash.is_none() {
-            self.stash = self.advance()?;
+        if self.pending.is_none() {
+            self.pending = self.advance()?;
         }
         Ok(())
     }
@@ -611,13 +688,19 @@ impl CopyDecoder {
         self.line
     }
 
-    /// Decodes the next row, if complete; records an error as final.
-    fn advance(&mut self) -> Result<Option<(CopyRow, u64)>, CopyError> {
+    /// Decodes the next row, if complete, into `row`, and returns its line
+    /// number; records an error as final.
+    fn advance(&mut self) -> Result<Option<u64>, CopyError> {
         match &self.status {
             Status::Running => {}
-            Status::Ended => return Ok(None),
+            Status::Ended => {
+                // `decode_line` keeps the buffer for the last row's fields.
+                self.release();
+                return Ok(None);
+            }
             Status::Failed(e) => return Err(e.clone()),
         }
+        self.row.clear();
         let result = match self.syntax {
             Syntax::Binary => self.decode_binary(),
             Syntax::Text(_) | Syntax::Csv(_) => self.decode_line(),
@@ -633,15 +716,16 @@ impl CopyDecoder {
         self.release();
     }
 
-    /// Frees the buffer once nothing more will be read from it.
+    /// Frees the buffers once nothing more will be read from them.
     fn release(&mut self) {
         self.buf = Vec::new();
         self.pos = 0;
         self.reader.scan = 0;
+        self.row = RowSpans::default();
     }
 
     /// Text and CSV: reads lines until one is a row.
-    fn decode_line(&mut self) -> Result<Option<(CopyRow, u64)>, CopyError> {
+    fn decode_line(&mut self) -> Result<Option<u64>, CopyError> {
         loop {
             let start = self.pos;
             let end = match &self.syntax {
@@ -669,35 +753,42 @@ impl CopyDecoder {
                 });
             }
             let line = self.cur_line;
-            let row = if self.header_pending {
+            let is_row = if self.header_pending {
                 self.header_pending = false;
-                None
+                false
             } else if end.end_of_data && end.end == start {
-                None
+                false
             } else {
                 let content = &self.buf[start..end.end];
-                Some(match &self.syntax {
-                    Syntax::Text(o) => split_text(content, o, self.columns, line)?,
-                    Syntax::Csv(csv) => split_csv(content, csv, self.columns, line)?,
+                let row = &mut self.row;
+                match &self.syntax {
+                    Syntax::Text(o) => split_text(content, start, o, self.columns, line, row)?,
+                    Syntax::Csv(csv) => split_csv(content, start, csv, self.columns, line, row)?,
                     Syntax::Binary => return Ok(None),
-                })
+                }
+                true
             };
             if end.end_of_data {
                 self.status = Status::Ended;
-                self.release();
+                // With a row, the buffer is released by the next call, once
+                // the row's fields have been read from it.
+                if !is_row {
+                    self.release();
+                }
             } else {
                 self.pos = end.next;
             }
-            match row {
-                Some(row) => return Ok(Some((row, line))),
-                None if end.end_of_data => return Ok(None),
-                None => {}
+            if is_row {
+                return Ok(Some(line));
+            }
+            if end.end_of_data {
+                return Ok(None);
             }
         }
     }
 
     /// Binary: reads the header, then one tuple.
-    fn decode_binary(&mut self) -> Result<Option<(CopyRow, u64)>, CopyError> {
+    fn decode_binary(&mut self) -> Result<Option<u64>, CopyError> {
         loop {
             let avail = &self.buf[self.pos..];
             match self.binary {
@@ -760,7 +851,7 @@ impl CopyDecoder {
     }
 
     /// Binary: one tuple, or the trailer.
-    fn decode_tuple(&mut self) -> Result<Option<(CopyRow, u64)>, CopyError> {
+    fn decode_tuple(&mut self) -> Result<Option<u64>, CopyError> {
         let tuple = self.cur_line + 1;
         let data = &self.buf[self.pos..];
         let truncated = CopyError::UnexpectedEof { line: tuple };
@@ -790,40 +881,33 @@ impl CopyDecoder {
                 expected: self.columns,
             });
         }
-        // First check the whole tuple is here, without copying anything: a
-        // tuple may arrive in many pieces.
-        self.sizes.clear();
+        // Note where each field is, without copying anything; a tuple not
+        // yet whole (it may arrive in many pieces) is noted again in full
+        // next time.
         let mut at = 2;
         for _ in 0..count {
             let Some(size) = read_i32(&data[at..]) else {
                 return self.wait_or(truncated);
             };
             at += 4;
-            if size != -1 {
-                let length = match usize::try_from(size) {
-                    Ok(length) if length <= MAX_SIZE => length,
-                    _ => return Err(CopyError::InvalidFieldSize { line: tuple, size }),
-                };
-                if data.len() - at < length {
-                    return self.wait_or(truncated);
-                }
-                at += length;
+            if size == -1 {
+                self.row.spans.push(Span::Null);
+                continue;
             }
-            self.sizes.push(size);
-        }
-        let mut row = Vec::with_capacity(self.sizes.len());
-        let mut field = 2;
-        for &size in &self.sizes {
-            field += 4;
-            row.push(usize::try_from(size).ok().map(|length| {
-                let value = data[field..field + length].to_vec();
-                field += length;
-                value
-            }));
+            let length = match usize::try_from(size) {
+                Ok(length) if length <= MAX_SIZE => length,
+                _ => return Err(CopyError::InvalidFieldSize { line: tuple, size }),
+            };
+            if data.len() - at < length {
+                return self.wait_or(truncated);
+            }
+            let start = self.pos + at;
+            self.row.spans.push(Span::Input(start, start + length));
+            at += length;
         }
         self.pos += at;
         self.cur_line = tuple;
-        Ok(Some((row, tuple)))
+        Ok(Some(tuple))
     }
 }
 
@@ -1157,18 +1241,20 @@ impl LineReader {
 }
 
 /// Text format: splits a line into fields and de-escapes them
-/// (`CopyReadAttributesText`), then checks the count.
+/// (`CopyReadAttributesText`), then checks the count. `line` starts at
+/// `base` in the input buffer.
 fn split_text(
     line: &[u8],
+    base: usize,
     options: &TextOptions,
     columns: usize,
     line_no: u64,
-) -> Result<CopyRow, CopyError> {
+    row: &mut RowSpans,
+) -> Result<(), CopyError> {
     let delimiter = options.delimiter;
     if columns == 0 {
         return empty_row(line, line_no);
     }
-    let mut row = Vec::with_capacity(columns.min(line.len() + 1));
     let mut start = 0;
     loop {
         // The field's raw end, and whether a delimiter follows it.
@@ -1191,35 +1277,38 @@ fn split_text(
                 }
             }
         };
-        if row.len() == columns {
+        if row.spans.len() == columns {
             return Err(CopyError::ExtraData { line: line_no });
         }
         let raw = &line[start..end];
-        row.push(if raw == options.null.as_slice() {
-            None
+        let span = if raw == options.null.as_slice() {
+            Span::Null
         } else if escaped {
-            Some(unescape(raw))
+            let from = row.scratch.len();
+            unescape(raw, &mut row.scratch);
+            Span::Scratch(from, row.scratch.len())
         } else {
-            Some(raw.to_vec())
-        });
+            Span::Input(base + start, base + end)
+        };
+        row.spans.push(span);
         if !more {
             break;
         }
         start = end + 1;
     }
-    if row.len() < columns {
+    if row.spans.len() < columns {
         return Err(CopyError::MissingData {
             line: line_no,
-            column: row.len(),
+            column: row.spans.len(),
         });
     }
-    Ok(row)
+    Ok(())
 }
 
 /// Zero columns: the line must be empty.
-fn empty_row(line: &[u8], line_no: u64) -> Result<CopyRow, CopyError> {
+fn empty_row(line: &[u8], line_no: u64) -> Result<(), CopyError> {
     if line.is_empty() {
-        Ok(Vec::new())
+        Ok(())
     } else {
         Err(CopyError::ExtraData { line: line_no })
     }
@@ -1266,85 +1355,135 @@ fn fold_digits(digits: &[u8], radix: u32) -> u8 {
     (value & 0xff) as u8
 }
 
-/// De-escapes a text field's raw bytes.
-fn unescape(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
+/// De-escapes a text field's raw bytes onto the end of `out`.
+fn unescape(raw: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while let Some(offset) = find_any(&raw[i..], [b'\\']) {
         out.extend_from_slice(&raw[i..i + offset]);
         let seq = &raw[i + offset + 1..];
         if seq.is_empty() {
-            return out;
+            return;
         }
         let len = escape_len(seq);
         out.push(escape_value(&seq[..len]));
         i += offset + 1 + len;
     }
     out.extend_from_slice(&raw[i..]);
-    out
 }
 
 /// CSV: splits a line into fields and removes their quoting
-/// (`CopyReadAttributesCSV`), then checks the count.
+/// (`CopyReadAttributesCSV`), then checks the count. `line` starts at `base`
+/// in the input buffer.
 fn split_csv(
     line: &[u8],
+    base: usize,
     csv: &CsvSyntax,
     columns: usize,
     line_no: u64,
-) -> Result<CopyRow, CopyError> {
+    row: &mut RowSpans,
+) -> Result<(), CopyError> {
     if columns == 0 {
         return empty_row(line, line_no);
     }
     let (delimiter, quote) = (csv.delimiter, csv.quote);
-    let mut row = Vec::with_capacity(columns.min(line.len() + 1));
+    let mut fields = 0;
     let mut start = 0;
     loop {
         let found = find_any(&line[start..], [delimiter, quote]);
-        let (value, next) = match found.map(|offset| start + offset) {
-            Some(at) if line[at] == delimiter => (csv_plain(&line[start..at], csv), Some(at + 1)),
-            None => (csv_plain(&line[start..], csv), None),
-            Some(at) => {
-                let (value, next) = csv_quoted(line, start, at, csv, line_no)?;
-                (Some(value), next)
+        let (span, next) = match found.map(|offset| start + offset) {
+            Some(at) if line[at] == delimiter => {
+                (csv_plain(line, base, start, at, csv), Some(at + 1))
             }
+            None => (csv_plain(line, base, start, line.len(), csv), None),
+            Some(at) => csv_quoted(line, base, start, at, csv, line_no, &mut row.scratch)?,
         };
         // Unlike text, keep going past the last column: an unterminated
-        // quote later on the line is the error PostgreSQL reports.
-        row.push(value);
+        // quote later on the line is the error PostgreSQL reports. Only the
+        // fields there are columns for are kept.
+        fields += 1;
+        if fields <= columns {
+            row.spans.push(span);
+        }
         match next {
             Some(next) => start = next,
             None => break,
         }
     }
-    if row.len() > columns {
+    if fields > columns {
         return Err(CopyError::ExtraData { line: line_no });
     }
-    if row.len() < columns {
+    if fields < columns {
         return Err(CopyError::MissingData {
             line: line_no,
-            column: row.len(),
+            column: fields,
         });
     }
-    Ok(row)
+    Ok(())
 }
 
-/// An unquoted CSV field: NULL if it equals the NULL string.
-fn csv_plain(raw: &[u8], csv: &CsvSyntax) -> Option<Vec<u8>> {
-    (raw != csv.null.as_slice()).then(|| raw.to_vec())
+/// A CSV field's value, assembled from pieces of its line: a range of the
+/// line as long as the pieces are contiguous (an unquoted field, or one
+/// quoted around its whole value with no escape inside), copied to the
+/// scratch buffer from the first gap on.
+#[derive(Debug, Clone, Copy)]
+enum CsvValue {
+    /// `line[start..end]`.
+    Line(usize, usize),
+    /// `scratch[start..]`.
+    Scratch(usize),
 }
 
-/// A CSV field from `start` with a quote at `quote_at`: its value, and where
-/// the next field starts if a delimiter follows.
+impl CsvValue {
+    /// Appends `line[from..to]` to the value.
+    fn extend(&mut self, line: &[u8], from: usize, to: usize, scratch: &mut Vec<u8>) {
+        match self {
+            _ if from == to => {}
+            Self::Line(start, end) if start == end => (*start, *end) = (from, to),
+            Self::Line(_, end) if *end == from => *end = to,
+            Self::Line(start, end) => {
+                let at = scratch.len();
+                scratch.extend_from_slice(&line[*start..*end]);
+                scratch.extend_from_slice(&line[from..to]);
+                *self = Self::Scratch(at);
+            }
+            Self::Scratch(_) => scratch.extend_from_slice(&line[from..to]),
+        }
+    }
+
+    /// Where the complete value is, for a line starting at `base` in the
+    /// input buffer.
+    fn span(self, base: usize, scratch: &[u8]) -> Span {
+        match self {
+            Self::Line(start, end) => Span::Input(base + start, base + end),
+            Self::Scratch(start) => Span::Scratch(start, scratch.len()),
+        }
+    }
+}
+
+/// An unquoted CSV field, `line[start..end]`: NULL if it equals the NULL
+/// string.
+fn csv_plain(line: &[u8], base: usize, start: usize, end: usize, csv: &CsvSyntax) -> Span {
+    if line[start..end] == *csv.null {
+        Span::Null
+    } else {
+        Span::Input(base + start, base + end)
+    }
+}
+
+/// A CSV field from `start` with a quote at `quote_at`: where its value is,
+/// and where the next field starts if a delimiter follows.
 fn csv_quoted(
     line: &[u8],
+    base: usize,
     start: usize,
     quote_at: usize,
     csv: &CsvSyntax,
     line_no: u64,
-) -> Result<(Vec<u8>, Option<usize>), CopyError> {
+    scratch: &mut Vec<u8>,
+) -> Result<(Span, Option<usize>), CopyError> {
     let (delimiter, quote, escape) = (csv.delimiter, csv.quote, csv.escape);
-    let mut out = Vec::with_capacity((line.len() - start).min(64));
-    out.extend_from_slice(&line[start..quote_at]);
+    // Quoted, even empty, it is never NULL.
+    let mut value = CsvValue::Line(start, quote_at);
     let mut i = quote_at + 1;
     loop {
         // Inside quotes.
@@ -1352,31 +1491,29 @@ fn csv_quoted(
             return Err(CopyError::UnterminatedCsvQuote { line: line_no });
         };
         let at = i + offset;
-        out.extend_from_slice(&line[i..at]);
+        value.extend(line, i, at, scratch);
         let c = line[at];
         i = at + 1;
-        if c == escape
-            && let Some(&next) = line.get(i).filter(|&&n| n == escape || n == quote)
-        {
-            out.push(next);
+        if c == escape && line.get(i).is_some_and(|&n| n == escape || n == quote) {
+            value.extend(line, i, i + 1, scratch);
             i += 1;
             continue;
         }
         if c != quote {
-            out.push(c);
+            value.extend(line, at, at + 1, scratch);
             continue;
         }
         // Outside quotes again, until a delimiter, the line's end or a quote.
         match find_any(&line[i..], [delimiter, quote]) {
             None => {
-                out.extend_from_slice(&line[i..]);
-                return Ok((out, None));
+                value.extend(line, i, line.len(), scratch);
+                return Ok((value.span(base, scratch), None));
             }
             Some(offset) => {
                 let at = i + offset;
-                out.extend_from_slice(&line[i..at]);
+                value.extend(line, i, at, scratch);
                 if line[at] == delimiter {
-                    return Ok((out, Some(at + 1)));
+                    return Ok((value.span(base, scratch), Some(at + 1)));
                 }
                 i = at + 1;
             }

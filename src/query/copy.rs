@@ -15,6 +15,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array,
 };
+use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
@@ -156,7 +157,7 @@ impl CopyFrom {
         CopyIn {
             staging: self.table.staging(),
             table: self.table.clone(),
-            pending: vec![Vec::with_capacity(BATCH_ROWS); self.columns.len()],
+            pending: (0..self.columns.len()).map(|_| RawColumn::new()).collect(),
             lines: Vec::with_capacity(BATCH_ROWS),
             binary: self.options.format == CopyFormat::Binary,
             not_null: self
@@ -188,36 +189,40 @@ pub struct CopyIn {
     /// A NOT NULL column the copy leaves out: every row violates it.
     missing_not_null: Option<String>,
     /// Raw fields of the rows not yet written, per copied column.
-    pending: Vec<Vec<Option<Vec<u8>>>>,
+    pending: Vec<RawColumn>,
     /// The input line of each pending row, for error messages.
     lines: Vec<u64>,
     rows: u64,
 }
 
 impl CopyIn {
-    /// Adds one row of raw fields (text, or binary values in PostgreSQL's
-    /// binary format), from input line `line`.
-    pub fn push_row(&mut self, row: Vec<Option<Vec<u8>>>, line: u64) -> Result<()> {
+    /// Adds field `column` of the current row: its raw bytes (text, or a
+    /// value in PostgreSQL's binary format), or `None` for NULL. Fields come in
+    /// column order; [`end_row`](Self::end_row) closes the row.
+    pub fn push_field(&mut self, column: usize, value: Option<&[u8]>) {
+        if let Some(pending) = self.pending.get_mut(column) {
+            pending.push(value);
+        }
+    }
+
+    /// Closes the current row, read from input line `line`.
+    pub fn end_row(&mut self, line: u64) -> Result<()> {
+        let row = self.lines.len();
         if let Some(column) = &self.missing_not_null {
             return Err(self.not_null_error(column.clone(), line));
         }
-        if row.len() != self.columns.len() {
+        if let Some(position) = self.pending.iter().position(|p| p.len() != row + 1) {
             return Err(Error::Storage(crate::storage::Error::Internal {
-                reason: format!(
-                    "COPY row has {} fields, expected {}",
-                    row.len(),
-                    self.columns.len()
-                ),
+                reason: format!("COPY row is missing field {}", position + 1),
             }));
         }
-        if let Some(position) = (0..row.len()).find(|&i| self.not_null[i] && row[i].is_none()) {
+        if let Some(position) =
+            (0..self.pending.len()).find(|&i| self.not_null[i] && !self.pending[i].is_valid(row))
+        {
             let column = self.table.schema().columns()[self.columns[position]]
                 .name
                 .clone();
             return Err(self.not_null_error(column, line));
-        }
-        for (pending, field) in self.pending.iter_mut().zip(row) {
-            pending.push(field);
         }
         self.lines.push(line);
         if self.lines.len() >= BATCH_ROWS {
@@ -255,7 +260,7 @@ impl CopyIn {
             .map(|c| new_null_array(&c.column_type.arrow_type(), rows))
             .collect();
         for (position, &column) in self.columns.iter().enumerate() {
-            let values = std::mem::take(&mut self.pending[position]);
+            let values = &mut self.pending[position];
             let column_schema = &schema.columns()[column];
             let context = |row: usize| CopyContext {
                 table: self.table.name(),
@@ -263,10 +268,11 @@ impl CopyIn {
                 column: &column_schema.name,
             };
             arrays[column] = if self.binary {
-                binary_array(&values, column_schema.column_type, &context)?
+                binary_array(values, column_schema.column_type, &context)?
             } else {
-                text_array(&values, column_schema.column_type, &context)?
+                text_array(values, column_schema.column_type, &context)?
             };
+            values.clear();
         }
         let batch = RecordBatch::try_new(self.table.arrow_schema().clone(), arrays)
             .map_err(|e| Error::Storage(e.into()))?;
@@ -274,6 +280,88 @@ impl CopyIn {
         self.rows += rows as u64;
         self.lines.clear();
         Ok(())
+    }
+}
+
+/// The raw fields of one copied column, end to end in one buffer: no
+/// allocation per field.
+#[derive(Debug)]
+struct RawColumn {
+    bytes: Vec<u8>,
+    /// `offsets[i]..offsets[i + 1]` holds field `i`.
+    offsets: Vec<usize>,
+    valid: Vec<bool>,
+}
+
+impl RawColumn {
+    fn new() -> Self {
+        Self {
+            bytes: Vec::new(),
+            offsets: vec![0],
+            valid: Vec::with_capacity(BATCH_ROWS),
+        }
+    }
+
+    fn push(&mut self, value: Option<&[u8]>) {
+        if let Some(value) = value {
+            self.bytes.extend_from_slice(value);
+        }
+        self.offsets.push(self.bytes.len());
+        self.valid.push(value.is_some());
+    }
+
+    fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    fn is_valid(&self, row: usize) -> bool {
+        self.valid.get(row).copied().unwrap_or(false)
+    }
+
+    fn get(&self, row: usize) -> Option<&[u8]> {
+        if !self.is_valid(row) {
+            return None;
+        }
+        self.bytes.get(self.offsets[row]..self.offsets[row + 1])
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.offsets.truncate(1);
+        self.valid.clear();
+    }
+
+    /// The column as UTF-8 text, without copying the bytes; PostgreSQL
+    /// rejects NUL bytes too.
+    fn to_strings<'a>(&self, context: &dyn Fn(usize) -> CopyContext<'a>) -> Result<StringArray> {
+        let invalid = |row: usize| Error::CopyInvalidEncoding {
+            context: context(row).without_value(),
+        };
+        if std::str::from_utf8(&self.bytes).is_err() || self.bytes.contains(&0) {
+            let row = (0..self.len())
+                .find(|&r| {
+                    self.get(r)
+                        .is_some_and(|v| v.contains(&0) || std::str::from_utf8(v).is_err())
+                })
+                .unwrap_or(0);
+            return Err(invalid(row));
+        }
+        let offsets = self
+            .offsets
+            .iter()
+            .map(|&o| i32::try_from(o))
+            .collect::<std::result::Result<Vec<i32>, _>>()
+            .map_err(|_| {
+                Error::Storage(crate::storage::Error::Internal {
+                    reason: "COPY batch larger than 2 GiB".into(),
+                })
+            })?;
+        StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_slice_ref(&self.bytes),
+            Some(NullBuffer::from(self.valid.clone())),
+        )
+        .map_err(|e| Error::Storage(e.into()))
     }
 }
 
@@ -318,26 +406,6 @@ fn type_name(column_type: ColumnType) -> &'static str {
     }
 }
 
-/// Text fields as UTF-8 strings; PostgreSQL rejects NUL bytes too.
-fn utf8<'a>(
-    values: &'a [Option<Vec<u8>>],
-    context: &dyn Fn(usize) -> CopyContext<'a>,
-) -> Result<Vec<Option<&'a str>>> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(row, v)| match v {
-            None => Ok(None),
-            Some(bytes) => match std::str::from_utf8(bytes) {
-                Ok(s) if !s.contains('\0') => Ok(Some(s)),
-                _ => Err(Error::CopyInvalidEncoding {
-                    context: context(row).without_value(),
-                }),
-            },
-        })
-        .collect()
-}
-
 fn invalid_text(column_type: ColumnType, value: &str, context: &CopyContext<'_>) -> Error {
     Error::CopyInvalidText {
         type_name: type_name(column_type),
@@ -349,7 +417,7 @@ fn invalid_text(column_type: ColumnType, value: &str, context: &CopyContext<'_>)
 /// Parses each text field with `parse`, as PostgreSQL's input function for the
 /// type would: surrounding whitespace is allowed.
 fn parse_each<'a, T>(
-    strings: &[Option<&str>],
+    strings: &StringArray,
     column_type: ColumnType,
     context: &dyn Fn(usize) -> CopyContext<'a>,
     parse: impl Fn(&str) -> std::result::Result<T, ParseFailure>,
@@ -422,13 +490,13 @@ fn boolean(s: &str) -> std::result::Result<bool, ParseFailure> {
 }
 
 fn text_array<'a>(
-    values: &'a [Option<Vec<u8>>],
+    values: &RawColumn,
     column_type: ColumnType,
     context: &dyn Fn(usize) -> CopyContext<'a>,
 ) -> Result<ArrayRef> {
-    let strings = utf8(values, context)?;
+    let strings = values.to_strings(context)?;
     Ok(match column_type {
-        ColumnType::Utf8 => Arc::new(StringArray::from(strings)),
+        ColumnType::Utf8 => Arc::new(strings),
         ColumnType::Float64 => Arc::new(Float64Array::from(parse_each(
             &strings,
             column_type,
@@ -476,7 +544,7 @@ fn text_array<'a>(
         ColumnType::Timestamp { .. } => {
             // Arrow's timestamp parser reads PostgreSQL's output formats
             // (ISO 8601, with a space or a `T`, with or without an offset).
-            let input = StringArray::from(strings.clone());
+            let input = strings;
             let target = column_type.arrow_type();
             let parsed = cast_with_options(&input, &target, &CastOptions::default())
                 .map_err(|e| Error::Storage(e.into()))?;
@@ -490,20 +558,19 @@ fn text_array<'a>(
 
 /// Binary fields in PostgreSQL's binary format for the column's type.
 fn binary_array<'a>(
-    values: &'a [Option<Vec<u8>>],
+    values: &RawColumn,
     column_type: ColumnType,
     context: &dyn Fn(usize) -> CopyContext<'a>,
 ) -> Result<ArrayRef> {
     fn fixed<'a, const N: usize, T>(
-        values: &'a [Option<Vec<u8>>],
+        values: &RawColumn,
         context: &dyn Fn(usize) -> CopyContext<'a>,
         convert: impl Fn([u8; N]) -> T,
     ) -> Result<Vec<Option<T>>> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(row, v)| {
-                v.as_deref()
+        (0..values.len())
+            .map(|row| {
+                values
+                    .get(row)
                     .map(|bytes| {
                         <[u8; N]>::try_from(bytes).map(&convert).map_err(|_| {
                             Error::CopyInvalidBinary {
@@ -516,7 +583,7 @@ fn binary_array<'a>(
             .collect()
     }
     Ok(match column_type {
-        ColumnType::Utf8 => Arc::new(StringArray::from(utf8(values, context)?)),
+        ColumnType::Utf8 => Arc::new(values.to_strings(context)?),
         ColumnType::Float64 => Arc::new(Float64Array::from(fixed(
             values,
             context,

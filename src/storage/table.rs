@@ -26,7 +26,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::RwLock;
 
@@ -241,38 +242,67 @@ impl Table {
         batch: &RecordBatch,
         late: &mut HashSet<(i64, SeriesId)>,
     ) -> Result<()> {
+        let rows = batch.num_rows();
+        let interval = self.options.shard_interval;
+        let (mut ids, mut shards) = {
+            let columns = batch.columns();
+            let times = columns[self.schema.time_index()]
+                .as_primitive::<TimestampMicrosecondType>()
+                .values();
+            let tags: Vec<&StringArray> = self
+                .schema
+                .tag_indices()
+                .iter()
+                .map(|&i| columns[i].as_string::<i32>())
+                .collect();
+            let mut ids = Vec::with_capacity(rows);
+            let mut previous: Option<SeriesId> = None;
+            for row in 0..rows {
+                // Rows of one series often come together: reuse the last lookup.
+                let id = match previous {
+                    Some(id) if state.keys[id.0 as usize].matches_row(&tags, row) => id,
+                    _ => state.series_id(&tags, row)?,
+                };
+                previous = Some(id);
+                ids.push(id);
+            }
+            let shards: Vec<i64> = times.iter().map(|t| t.div_euclid(interval)).collect();
+            (ids, shards)
+        };
+        let run_starts = |ids: &[SeriesId], shards: &[i64]| {
+            (1..ids.len())
+                .filter(|&r| ids[r] != ids[r - 1] || shards[r] != shards[r - 1])
+                .count()
+        };
+        // Rows that interleave series (time-major, as most collectors send
+        // them) are regrouped by series first, stably, so each series' rows
+        // are appended a column at a time rather than a row at a time.
+        let mut reordered = None;
+        if run_starts(&ids, &shards) * 4 > rows {
+            let mut order: Vec<u32> = (0..rows as u32).collect();
+            order.sort_by_key(|&r| (ids[r as usize], shards[r as usize]));
+            ids = order.iter().map(|&r| ids[r as usize]).collect();
+            shards = order.iter().map(|&r| shards[r as usize]).collect();
+            reordered = Some(take_record_batch(batch, &UInt32Array::from(order))?);
+        }
+        let batch = reordered.as_ref().unwrap_or(batch);
         let columns = batch.columns();
-        let times = columns[self.schema.time_index()].as_primitive::<TimestampMicrosecondType>();
-        let tags: Vec<&StringArray> = self
-            .schema
-            .tag_indices()
-            .iter()
-            .map(|&i| columns[i].as_string::<i32>())
-            .collect();
+        let times = columns[self.schema.time_index()]
+            .as_primitive::<TimestampMicrosecondType>()
+            .values();
         let fields: Vec<&dyn Array> = self
             .schema
             .field_indices()
             .iter()
             .map(|&i| columns[i].as_ref())
             .collect();
-        let times = times.values();
-        let interval = self.options.shard_interval;
         let mut newest = state.shards.keys().next_back().copied().unwrap_or(i64::MIN);
-        let mut previous: Option<SeriesId> = None;
-        let rows = batch.num_rows();
         let mut row = 0;
         while row < rows {
-            // Rows of one series often come together: reuse the last lookup.
-            let id = match previous {
-                Some(id) if state.keys[id.0 as usize].matches_row(&tags, row) => id,
-                _ => state.series_id(&tags, row)?,
-            };
-            previous = Some(id);
-            let shard = times[row].div_euclid(interval);
+            let (id, shard) = (ids[row], shards[row]);
             // The run of rows of this series in this shard, appended at once.
-            let key = &state.keys[id.0 as usize];
             let end = (row + 1..rows)
-                .find(|&r| times[r].div_euclid(interval) != shard || !key.matches_row(&tags, r))
+                .find(|&r| ids[r] != id || shards[r] != shard)
                 .unwrap_or(rows);
             if shard < newest {
                 late.insert((shard, id));

@@ -45,6 +45,55 @@ fn run(format: &CopyFormat, columns: usize, chunks: &[&[u8]]) -> Decoded {
     Ok(rows)
 }
 
+/// Like [`run`], reading the rows with `next_row_with`, and checking it calls
+/// back once per column, in order, and never for a row it fails.
+fn run_with(format: &CopyFormat, columns: usize, chunks: &[&[u8]]) -> Decoded {
+    let limit = chunks.iter().map(|c| c.len()).sum::<usize>() + 2;
+    let mut decoder = CopyDecoder::new(format.clone(), columns);
+    let mut rows = Vec::new();
+    let mut take = |decoder: &mut CopyDecoder| -> Result<(), CopyError> {
+        loop {
+            let mut row = Vec::new();
+            let result = decoder.next_row_with(|column, value| {
+                assert_eq!(column, row.len(), "columns out of order");
+                row.push(value.map(<[u8]>::to_vec));
+            });
+            match result {
+                Ok(true) => {
+                    assert_eq!(row.len(), columns, "wrong number of fields");
+                    rows.push((decoder.line(), row));
+                    assert!(
+                        rows.len() <= limit,
+                        "more rows than input bytes: no progress"
+                    );
+                }
+                Ok(false) => {
+                    assert!(row.is_empty(), "fields without a row");
+                    return Ok(());
+                }
+                Err(e) => {
+                    assert!(row.is_empty(), "fields of a failed row");
+                    return Err(e);
+                }
+            }
+        }
+    };
+    for chunk in chunks {
+        decoder.push(chunk);
+        take(&mut decoder)?;
+    }
+    decoder.finish()?;
+    take(&mut decoder)?;
+    Ok(rows)
+}
+
+/// The next row, read with `next_row_with`.
+fn next_row_with(decoder: &mut CopyDecoder) -> Result<Option<CopyRow>, CopyError> {
+    let mut row = Vec::new();
+    let decoded = decoder.next_row_with(|_, value| row.push(value.map(<[u8]>::to_vec)))?;
+    Ok(decoded.then_some(row))
+}
+
 /// Decodes `input` whole, byte by byte and split in two at every position,
 /// checks all agree, and returns the rows with their line numbers.
 fn decode_lines(format: &CopyFormat, columns: usize, input: &[u8]) -> Decoded {
@@ -843,6 +892,105 @@ fn binary_zero_columns() {
     );
 }
 
+// ------------------------------------------------------- next_row_with
+
+#[test]
+fn next_row_with_field_spanning_two_pushes() {
+    // Text: a plain field (lent from the input) and an escaped one
+    // (de-escaped), each cut in two, the second just after its backslash;
+    // then a row that the next push moves to the front of the buffer.
+    let mut decoder = CopyDecoder::new(text(), 4);
+    decoder.push(b"1\tab");
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.push(b"cd\tx\\");
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.push(b"ty\t\\N\n2\tz");
+    assert_eq!(
+        next_row_with(&mut decoder),
+        Ok(Some(row(&[Some("1"), Some("abcd"), Some("x\ty"), None])))
+    );
+    assert_eq!(decoder.line(), 1);
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.push(b"z\t\\N\tend\n");
+    assert_eq!(
+        next_row_with(&mut decoder),
+        Ok(Some(row(&[Some("2"), Some("zz"), None, Some("end")])))
+    );
+    assert_eq!(decoder.line(), 2);
+    decoder.finish().unwrap();
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+
+    // CSV: quoted fields cut inside, one between the quotes of a doubled
+    // quote; the last row completes only at `finish`.
+    let mut decoder = CopyDecoder::new(csv(), 3);
+    decoder.push(b"\"a,");
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.push(b"b\",\"c\"");
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.push(b"\"d\",e\nf,\"g");
+    assert_eq!(
+        next_row_with(&mut decoder),
+        Ok(Some(row(&[Some("a,b"), Some("c\"d"), Some("e")])))
+    );
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.push(b"h\",");
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.finish().unwrap();
+    assert_eq!(
+        next_row_with(&mut decoder),
+        Ok(Some(row(&[Some("f"), Some("gh"), None])))
+    );
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+
+    // Binary: a field cut inside its length, then inside its bytes.
+    let input = binary(&[row(&[Some("hello"), None])], 0, b"", true);
+    let field = header().len() + 2;
+    let mut decoder = CopyDecoder::new(CopyFormat::Binary, 2);
+    for piece in [&input[..field + 2], &input[field + 2..field + 7]] {
+        decoder.push(piece);
+        assert_eq!(next_row_with(&mut decoder), Ok(None));
+    }
+    decoder.push(&input[field + 7..]);
+    assert_eq!(
+        next_row_with(&mut decoder),
+        Ok(Some(row(&[Some("hello"), None])))
+    );
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+    decoder.finish().unwrap();
+    assert_eq!(next_row_with(&mut decoder), Ok(None));
+}
+
+#[test]
+fn next_row_with_lends_plain_fields_from_the_input() {
+    // For each field: whether it points into the input buffer.
+    let lent = |format: CopyFormat, columns: usize, input: &[u8]| {
+        let mut decoder = CopyDecoder::new(format, columns);
+        decoder.push(input);
+        let mut at = Vec::new();
+        assert_eq!(
+            decoder.next_row_with(|_, value| at.push(value.map(|v| v.as_ptr_range()))),
+            Ok(true)
+        );
+        let buf = decoder.buf.as_ptr_range();
+        at.iter()
+            .map(|f| f.as_ref().map(|f| buf.start <= f.start && f.end <= buf.end))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lent(text(), 4, b"abc\tx\\ty\t\\N\tend\n"),
+        [Some(true), Some(false), None, Some(true)]
+    );
+    assert_eq!(
+        lent(csv(), 5, b"\"a,b\",c,\"d\"\"e\",,x\"y\"\n"),
+        [Some(true), Some(true), Some(false), None, Some(false)]
+    );
+    let input = binary(&[row(&[Some("abc"), None, Some("d")])], 0, b"", true);
+    assert_eq!(
+        lent(CopyFormat::Binary, 3, &input),
+        [Some(true), None, Some(true)]
+    );
+}
+
 // ------------------------------------------------------------- general
 
 #[test]
@@ -1228,6 +1376,39 @@ proptest! {
             run(&CopyFormat::Binary, columns, &cut(&input, &cuts)),
             Ok(numbered(&rows, 1))
         );
+    }
+
+    #[test]
+    fn next_row_with_agrees_with_next_row(
+        (columns, rows) in rows(),
+        format in prop_oneof![
+            prop::sample::select(b"\t,|".to_vec())
+                .prop_map(|delimiter| CopyFormat::Text(TextOptions { delimiter, ..TextOptions::default() })),
+            csv_options().prop_map(CopyFormat::Csv),
+            Just(CopyFormat::Binary),
+        ],
+        // Rows encoded, or any bytes (binary: plausible tokens).
+        encoded in any::<bool>(),
+        eol in prop::sample::select(EOLS.to_vec()),
+        escaping in prop::sample::select(vec![Escaping::Minimal, Escaping::Hex, Escaping::Octal]),
+        quote_all in any::<bool>(),
+        bytes in prop::collection::vec(data_byte(), 0..64),
+        tokens in prop::collection::vec(binary_token(), 0..12),
+        cuts in cuts(),
+    ) {
+        let input = match (&format, encoded) {
+            (CopyFormat::Text(o), true) => encode_text(&rows, o.delimiter, eol, escaping),
+            (CopyFormat::Csv(o), true) => encode_csv(&rows, o, eol, quote_all),
+            (CopyFormat::Binary, true) => binary(&rows, 0, b"", true),
+            (CopyFormat::Binary, false) => [header(), tokens.concat()].concat(),
+            (_, false) => bytes,
+        };
+        // Any bytes: 0 to 4 columns.
+        let columns = if encoded { columns } else { columns - 1 };
+        let chunks = cut(&input, &cuts);
+        let with = run_with(&format, columns, &chunks);
+        prop_assert_eq!(&with, &run(&format, columns, &chunks));
+        prop_assert_eq!(&with, &run(&format, columns, &[&input]));
     }
 
     #[test]
