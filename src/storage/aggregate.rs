@@ -369,21 +369,26 @@ impl ReadView {
         step: usize,
     ) -> Result<(Vec<Acc>, AggregateStats)> {
         let mut accs: Vec<Acc> = requests.iter().map(|r| self.empty_acc(r)).collect();
+        // What each request reads, resolved once rather than per block.
+        let sources: Vec<Option<Source>> = requests
+            .iter()
+            .map(|r| r.column.and_then(|c| self.source(c)))
+            .collect();
         let mut stats = AggregateStats::default();
         for piece in self.pieces.iter().skip(first).step_by(step) {
             for block in &piece.blocks {
                 if self.covers(block)
-                    && self.fold_stats(block, piece.key.values(), requests, &mut accs)
+                    && self.fold_stats(block, piece.key.values(), &sources, &mut accs)
                 {
                     stats.blocks_from_stats += 1;
                 } else if let Some(part) = self.decode_block(block)? {
                     stats.rows_decoded += block.rows();
-                    self.fold_part(&part, piece.key.values(), requests, &mut accs)?;
+                    self.fold_part(&part, piece.key.values(), &sources, &mut accs)?;
                 }
             }
             if let Some(part) = self.head_part(piece)? {
                 stats.rows_decoded += part.times.len();
-                self.fold_part(&part, piece.key.values(), requests, &mut accs)?;
+                self.fold_part(&part, piece.key.values(), &sources, &mut accs)?;
             }
         }
         Ok((accs, stats))
@@ -403,13 +408,13 @@ impl ReadView {
         &self,
         block: &SealedBlock,
         key: &[Option<Arc<str>>],
-        requests: &[AggregateRequest],
+        sources: &[Option<Source>],
         accs: &mut [Acc],
     ) -> bool {
         let partials: Option<Vec<Acc>> = accs
             .iter()
-            .zip(requests)
-            .map(|(acc, request)| self.stats_acc(block, key, acc, request))
+            .zip(sources)
+            .map(|(acc, &source)| stats_acc(block, key, acc, source))
             .collect();
         let Some(partials) = partials else {
             return false;
@@ -420,79 +425,17 @@ impl ReadView {
         true
     }
 
-    /// The partial of `request` over `block` alone, from its statistics, in
-    /// the shape of `acc`.
-    fn stats_acc(
-        &self,
-        block: &SealedBlock,
-        key: &[Option<Arc<str>>],
-        acc: &Acc,
-        request: &AggregateRequest,
-    ) -> Option<Acc> {
-        let rows = block.rows() as u64;
-        let source = request.column.and_then(|c| self.source(c));
-        let non_null = |field: usize| -> Option<(u64, &ValueStats)> {
-            let stats = block.field_stats(field)?;
-            Some((rows - stats.null_count as u64, &stats.values))
-        };
-        Some(match (acc, source) {
-            (Acc::Count(_), None | Some(Source::Time)) => Acc::Count(rows),
-            (Acc::Count(_), Some(Source::Tag(t))) => {
-                Acc::Count(if key.get(t).is_some_and(Option::is_some) {
-                    rows
-                } else {
-                    0
-                })
-            }
-            (Acc::Count(_), Some(Source::Field { field, .. })) => Acc::Count(non_null(field)?.0),
-            (Acc::Int { .. }, Some(Source::Time)) => Acc::Int {
-                min: Some(block.min_time()),
-                max: Some(block.max_time()),
-                sum: 0,
-                count: rows,
-            },
-            (Acc::Int { .. }, Some(Source::Field { field, .. })) => match non_null(field)? {
-                (count, &ValueStats::Int { min, max, sum }) => Acc::Int {
-                    min,
-                    max,
-                    sum,
-                    count,
-                },
-                _ => return None,
-            },
-            (Acc::Float { .. }, Some(Source::Field { field, .. })) => match non_null(field)? {
-                (
-                    count,
-                    &ValueStats::Float {
-                        min,
-                        max,
-                        sum,
-                        nan_count,
-                    },
-                ) => Acc::Float {
-                    min,
-                    max,
-                    sum,
-                    nan: nan_count as u64,
-                    count,
-                },
-                _ => return None,
-            },
-            _ => return None,
-        })
-    }
-
     /// Folds decoded rows into `accs`.
     fn fold_part(
         &self,
         part: &Part,
         key: &[Option<Arc<str>>],
-        requests: &[AggregateRequest],
+        sources: &[Option<Source>],
         accs: &mut [Acc],
     ) -> Result<()> {
         let rows = part.times.len() as u64;
-        for (acc, request) in accs.iter_mut().zip(requests) {
-            match (request.column.and_then(|c| self.source(c)), &mut *acc) {
+        for (acc, &source) in accs.iter_mut().zip(sources) {
+            match (source, &mut *acc) {
                 (None, Acc::Count(n)) => *n += rows,
                 (Some(Source::Time), Acc::Count(n)) => *n += rows,
                 (Some(Source::Tag(t)), Acc::Count(n)) => {
@@ -519,6 +462,66 @@ impl ReadView {
         }
         Ok(())
     }
+}
+
+/// The partial of one aggregate (reading `source`) over `block` alone, from
+/// its statistics, in the shape of `acc`.
+fn stats_acc(
+    block: &SealedBlock,
+    key: &[Option<Arc<str>>],
+    acc: &Acc,
+    source: Option<Source>,
+) -> Option<Acc> {
+    let rows = block.rows() as u64;
+    let non_null = |field: usize| -> Option<(u64, &ValueStats)> {
+        let stats = block.field_stats(field)?;
+        Some((rows - stats.null_count as u64, &stats.values))
+    };
+    Some(match (acc, source) {
+        (Acc::Count(_), None | Some(Source::Time)) => Acc::Count(rows),
+        (Acc::Count(_), Some(Source::Tag(t))) => {
+            Acc::Count(if key.get(t).is_some_and(Option::is_some) {
+                rows
+            } else {
+                0
+            })
+        }
+        (Acc::Count(_), Some(Source::Field { field, .. })) => Acc::Count(non_null(field)?.0),
+        (Acc::Int { .. }, Some(Source::Time)) => Acc::Int {
+            min: Some(block.min_time()),
+            max: Some(block.max_time()),
+            sum: 0,
+            count: rows,
+        },
+        (Acc::Int { .. }, Some(Source::Field { field, .. })) => match non_null(field)? {
+            (count, &ValueStats::Int { min, max, sum }) => Acc::Int {
+                min,
+                max,
+                sum,
+                count,
+            },
+            _ => return None,
+        },
+        (Acc::Float { .. }, Some(Source::Field { field, .. })) => match non_null(field)? {
+            (
+                count,
+                &ValueStats::Float {
+                    min,
+                    max,
+                    sum,
+                    nan_count,
+                },
+            ) => Acc::Float {
+                min,
+                max,
+                sum,
+                nan: nan_count as u64,
+                count,
+            },
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 fn field(part: &Part, index: usize) -> Result<&ArrayRef> {
