@@ -56,7 +56,8 @@ fn load(runtime: &Runtime, hosts: usize, days: i64) -> Session {
         .unwrap();
     namespace
         .create_table("cpu", schema(), TableOptions::default(), false)
-        .unwrap();
+        .unwrap()
+        .without_waiting();
     let table = namespace.table("cpu").unwrap();
     let points = (days * DAY_POINTS) as usize;
     for host in 0..hosts {
@@ -71,7 +72,7 @@ fn load(runtime: &Runtime, hosts: usize, days: i64) -> Session {
             Arc::new(Float64Array::from(system)),
         ];
         let batch = RecordBatch::try_new(table.arrow_schema().clone(), columns).unwrap();
-        table.write(&[batch]).unwrap();
+        table.write(&[batch]).unwrap().without_waiting();
     }
     let engine = Arc::new(QueryEngine::try_new(storage, &QueryConfig::default()).unwrap());
     let session = Session::new(engine, DEFAULT_DATABASE, "bench").unwrap();

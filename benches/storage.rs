@@ -172,14 +172,14 @@ fn sizes() {
         let table = Table::new("cpu".into(), cpu_schema(), options);
         // 100 hosts x 1 day at 10 s.
         let batches = cpu_batches(&table, 100, 8640, 42);
-        table.write(&batches).unwrap();
+        table.write(&batches).unwrap().without_waiting();
         let name = format!("tsbs cpu, block_size {block_size}");
         report_size(&format!("{name}, with heads"), &table, FIELDS.len());
         table.seal_heads().unwrap();
         report_size(&format!("{name}, all sealed"), &table, FIELDS.len());
     }
     let (table, batches) = gauge(8640 * 7);
-    table.write(&batches).unwrap();
+    table.write(&batches).unwrap().without_waiting();
     report_size("regular gauge, with heads", &table, 1);
     table.seal_heads().unwrap();
     report_size("regular gauge, all sealed", &table, 1);
@@ -215,7 +215,10 @@ fn append(c: &mut Criterion) {
         b.iter(|| {
             let table = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
             for batch in &interleaved {
-                table.write(std::slice::from_ref(batch)).unwrap();
+                table
+                    .write(std::slice::from_ref(batch))
+                    .unwrap()
+                    .without_waiting();
             }
         });
     });
@@ -237,7 +240,10 @@ fn append(c: &mut Criterion) {
                                 batches.iter().skip(t).step_by(threads).cloned().collect();
                             scope.spawn(move || {
                                 for batch in &mine {
-                                    table.write(std::slice::from_ref(batch)).unwrap();
+                                    table
+                                        .write(std::slice::from_ref(batch))
+                                        .unwrap()
+                                        .without_waiting();
                                 }
                             });
                         }

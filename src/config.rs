@@ -2,6 +2,7 @@
 //! environment (every flag has an `EPOCHDB_*` variable) in `main`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -25,6 +26,82 @@ pub struct Config {
     /// `4GiB`; `0` for no limit. A query over it fails with SQLSTATE 53200.
     #[arg(long, env = "EPOCHDB_QUERY_MEMORY_LIMIT", default_value = "4GiB", value_parser = parse_bytes)]
     pub query_memory_limit: usize,
+
+    /// When a write is acknowledged. `sync`: after an fsync of the write-ahead
+    /// log (concurrent writes share fsyncs); nothing acknowledged is ever lost.
+    /// `interval:<ms>`: once written to the operating system, with an fsync at
+    /// least every <ms>; a crash of EpochDB loses nothing acknowledged, a crash
+    /// of the machine loses at most the last <ms>. `none`: memory only, no
+    /// files; a restart starts empty.
+    #[arg(long, env = "EPOCHDB_DURABILITY", default_value = "sync", value_parser = parse_durability)]
+    pub durability: Durability,
+
+    /// How often a snapshot of all data is written (and the WAL it covers
+    /// removed), e.g. `30s`, `5m`; `0` for only by WAL size and at shutdown.
+    #[arg(long, env = "EPOCHDB_SNAPSHOT_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub snapshot_interval: Duration,
+
+    /// A snapshot is also written once the WAL has grown by this much since the last.
+    #[arg(long, env = "EPOCHDB_SNAPSHOT_WAL_SIZE", default_value = "256MiB", value_parser = parse_bytes)]
+    pub snapshot_wal_size: usize,
+
+    /// WAL segment files are closed, and a new one started, at this size.
+    #[arg(long, env = "EPOCHDB_WAL_SEGMENT_SIZE", default_value = "64MiB", value_parser = parse_bytes)]
+    pub wal_segment_size: usize,
+
+    /// Start even when a WAL record in the middle of the log is corrupt:
+    /// keep everything before it, and discard it and everything after.
+    #[arg(long, env = "EPOCHDB_RECOVER_TRUNCATE")]
+    pub recover_truncate: bool,
+}
+
+/// The `--durability` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Sync,
+    Interval(Duration),
+    None,
+}
+
+/// `sync`, `interval:<ms>` or `none`.
+pub fn parse_durability(text: &str) -> Result<Durability, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "sync" => Ok(Durability::Sync),
+        "none" => Ok(Durability::None),
+        other => {
+            let ms = other
+                .strip_prefix("interval:")
+                .and_then(|ms| ms.trim().trim_end_matches("ms").parse::<u64>().ok())
+                .filter(|&ms| ms > 0)
+                .ok_or_else(|| {
+                    format!("\"{text}\" is not a durability mode: use sync, interval:<ms> or none")
+                })?;
+            Ok(Durability::Interval(Duration::from_millis(ms)))
+        }
+    }
+}
+
+/// A duration: a number with a unit `ms`, `s`, `m` or `h` (seconds without one).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a duration such as 30s or 5m"))?;
+    let millis = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        other => return Err(format!("unknown duration unit \"{other}\"")),
+    };
+    number
+        .checked_mul(millis)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("\"{text}\" is too long"))
 }
 
 /// A byte size: a number with an optional `B`, `KiB`, `MiB`, `GiB`, `TiB`
@@ -60,13 +137,36 @@ impl Config {
             data_dir: data_dir.into(),
             log_level: "warn".to_owned(),
             query_memory_limit: 1 << 30,
+            durability: Durability::Sync,
+            snapshot_interval: Duration::from_secs(300),
+            snapshot_wal_size: 256 << 20,
+            wal_segment_size: 64 << 20,
+            recover_truncate: false,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use std::time::Duration;
+
+    use super::{Durability, parse_bytes, parse_durability, parse_duration};
+
+    #[test]
+    fn durability_modes_and_durations_parse() {
+        assert_eq!(parse_durability("sync"), Ok(Durability::Sync));
+        assert_eq!(parse_durability("none"), Ok(Durability::None));
+        assert_eq!(
+            parse_durability("interval:250"),
+            Ok(Durability::Interval(Duration::from_millis(250)))
+        );
+        assert!(parse_durability("interval:0").is_err());
+        assert!(parse_durability("always").is_err());
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5 fortnights").is_err());
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {

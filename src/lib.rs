@@ -27,3 +27,4 @@ pub mod query;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod wal;

@@ -44,7 +44,11 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "listening for PostgreSQL clients");
-    epochdb::server::run(listener, db, shutdown_signal()).await;
+    epochdb::server::run(listener, db.clone(), shutdown_signal()).await;
+    // Every connection is closed: no write is in flight.
+    db.shutdown()
+        .map_err(|e| format!("shutdown could not write its snapshot: {e}"))?;
+    tracing::info!("stopped");
     Ok(())
 }
 

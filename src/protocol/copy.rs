@@ -204,6 +204,7 @@ impl CopyHandler for CopyInHandler {
             (Some(error), _) => return Err(PgWireError::UserError(Box::new(error))),
             (None, Some(writer)) => writer
                 .finish()
+                .await
                 .map_err(|e| sqlstate::to_pgwire(&session::Error::Query(e)))?,
             (None, None) => 0,
         };

@@ -47,6 +47,8 @@ pub(super) const OBJECT_IN_USE: &str = "55006";
 pub(super) const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
 pub(super) const QUERY_CANCELED: &str = "57014";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+pub(super) const ADMIN_SHUTDOWN: &str = "57P01";
+pub(super) const IO_ERROR: &str = "58030";
 pub(super) const INTERNAL_ERROR: &str = "XX000";
 pub(super) const DATA_CORRUPTED: &str = "XX001";
 
@@ -171,6 +173,17 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::Arrow(e) => arrow_code(e),
         E::Codec(_) => (DATA_CORRUPTED, Blame::Server),
         E::Internal { .. } => (INTERNAL_ERROR, Blame::Server),
+        E::Corrupt { .. } => (DATA_CORRUPTED, Blame::Server),
+        E::Wal(e) => wal_code(e),
+    }
+}
+
+fn wal_code(error: &crate::wal::Error) -> (&'static str, Blame) {
+    use crate::wal::Error as E;
+    match error {
+        E::Failed(_) | E::Io { .. } => (IO_ERROR, Blame::Server),
+        E::Closed => (ADMIN_SHUTDOWN, Blame::Server),
+        E::Corrupt { .. } => (DATA_CORRUPTED, Blame::Server),
     }
 }
 

@@ -232,10 +232,10 @@ impl CopyIn {
     }
 
     /// Writes the remaining rows and applies the whole copy to the table.
-    /// Returns the number of rows copied.
-    pub fn finish(mut self) -> Result<u64> {
+    /// Returns the number of rows copied, once they are durable.
+    pub async fn finish(mut self) -> Result<u64> {
         self.flush()?;
-        self.table.absorb(self.staging)?;
+        self.table.absorb(self.staging)?.durable().await?;
         Ok(self.rows)
     }
 
@@ -276,7 +276,8 @@ impl CopyIn {
         }
         let batch = RecordBatch::try_new(self.table.arrow_schema().clone(), arrays)
             .map_err(|e| Error::Storage(e.into()))?;
-        self.staging.write(&[batch])?;
+        // A staging table has no log: nothing to wait for.
+        self.staging.write(&[batch])?.without_waiting();
         self.rows += rows as u64;
         self.lines.clear();
         Ok(())

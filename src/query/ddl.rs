@@ -116,7 +116,21 @@ impl Ddl {
     }
 
     /// Runs the DDL. `ctx` supplies the current database and schema.
-    pub(super) fn execute(&self, storage: &Storage, ctx: &SessionContext) -> Result<Output> {
+    /// Returns once the change is durable.
+    pub(super) async fn execute(&self, storage: &Storage, ctx: &SessionContext) -> Result<Output> {
+        let (tag, change) = self.apply(storage, ctx)?;
+        for durable in change {
+            durable.durable().await?;
+        }
+        Ok(Output::Command { tag, rows: None })
+    }
+
+    /// Applies the DDL in memory; the tickets say when it is durable.
+    fn apply(
+        &self,
+        storage: &Storage,
+        ctx: &SessionContext,
+    ) -> Result<(&'static str, Vec<storage::Durable<bool>>)> {
         let state = ctx.state();
         let current_database = state.config_options().catalog.default_catalog.clone();
         let current_schema = state.config_options().catalog.default_schema.clone();
@@ -127,7 +141,7 @@ impl Ddl {
                     name: current_database.clone(),
                 })
         };
-        let (tag, _changed) = match self {
+        let change = match self {
             Ddl::CreateTable {
                 name,
                 columns,
@@ -141,7 +155,7 @@ impl Ddl {
                 let table_schema = TableSchema::try_new(columns.clone())?;
                 let created =
                     namespace.create_table(&table, table_schema, *options, *if_not_exists)?;
-                ("CREATE TABLE", created)
+                ("CREATE TABLE", vec![created])
             }
             Ddl::DropTables { names, if_exists } => {
                 let db = database()?;
@@ -154,10 +168,11 @@ impl Ddl {
                         None => return Err(storage::Error::TableNotFound { name: table }.into()),
                     }
                 }
+                let mut dropped = Vec::with_capacity(targets.len());
                 for (namespace, table) in &targets {
-                    namespace.drop_table(table, *if_exists)?;
+                    dropped.push(namespace.drop_table(table, *if_exists)?);
                 }
-                ("DROP TABLE", !targets.is_empty())
+                ("DROP TABLE", dropped)
             }
             Ddl::CreateSchema {
                 name,
@@ -169,7 +184,7 @@ impl Ddl {
                 }
                 (
                     "CREATE SCHEMA",
-                    database()?.create_schema(&schema, *if_not_exists)?,
+                    vec![database()?.create_schema(&schema, *if_not_exists)?],
                 )
             }
             Ddl::DropSchemas {
@@ -178,10 +193,10 @@ impl Ddl {
                 cascade,
             } => {
                 let db = database()?;
-                let mut dropped = false;
+                let mut dropped = Vec::with_capacity(names.len());
                 for name in names {
                     let schema = schema_name(name, &current_database)?;
-                    dropped |= db.drop_schema(&schema, *if_exists, *cascade)?;
+                    dropped.push(db.drop_schema(&schema, *if_exists, *cascade)?);
                 }
                 ("DROP SCHEMA", dropped)
             }
@@ -190,16 +205,19 @@ impl Ddl {
                 if_not_exists,
             } => (
                 "CREATE DATABASE",
-                storage.create_database(name, *if_not_exists)?,
+                vec![storage.create_database(name, *if_not_exists)?],
             ),
             Ddl::DropDatabase { name, if_exists } => {
                 if *name == current_database {
                     return Err(Error::DropCurrentDatabase);
                 }
-                ("DROP DATABASE", storage.drop_database(name, *if_exists)?)
+                (
+                    "DROP DATABASE",
+                    vec![storage.drop_database(name, *if_exists)?],
+                )
             }
         };
-        Ok(Output::Command { tag, rows: None })
+        Ok(change)
     }
 }
 

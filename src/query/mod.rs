@@ -521,7 +521,7 @@ impl QueryEngine {
         params: Option<ParamValues>,
     ) -> Result<Output> {
         match prepared {
-            Prepared::Ddl(ddl) => ddl.execute(&self.storage, ctx),
+            Prepared::Ddl(ddl) => ddl.execute(&self.storage, ctx).await,
             Prepared::CopyFrom(copy) => Ok(Output::CopyIn {
                 writer: Box::new(copy.start()),
                 options: copy.options().clone(),

@@ -158,6 +158,7 @@ impl DataSink for TableSink {
     ) -> Result<u64> {
         let batches: Vec<_> = data.try_collect().await?;
         let written = self.table.write(&batches).map_err(external)?;
+        let written = written.durable().await.map_err(external)?;
         Ok(written as u64)
     }
 }

@@ -14,6 +14,7 @@ use arrow::array::{
 use arrow::buffer::NullBuffer;
 
 use super::Result;
+use super::bytes::{Reader, Writer, corrupt as corrupt_record};
 use super::head::{FieldColumn, Values};
 use super::schema::{ColumnType, UTC};
 use crate::codec;
@@ -366,6 +367,168 @@ fn decode_column(
             Arc::new(values)
         }
     })
+}
+
+/// The one-byte tag of a column type in records and snapshots.
+pub(super) fn type_tag(column_type: ColumnType) -> u8 {
+    match column_type {
+        ColumnType::Timestamp {
+            with_time_zone: false,
+        } => 1,
+        ColumnType::Timestamp {
+            with_time_zone: true,
+        } => 2,
+        ColumnType::Float64 => 3,
+        ColumnType::Float32 => 4,
+        ColumnType::Int64 => 5,
+        ColumnType::Int32 => 6,
+        ColumnType::Int16 => 7,
+        ColumnType::Boolean => 8,
+        ColumnType::Utf8 => 9,
+    }
+}
+
+pub(super) fn type_of_tag(tag: u8) -> Result<ColumnType> {
+    Ok(match tag {
+        1 => ColumnType::Timestamp {
+            with_time_zone: false,
+        },
+        2 => ColumnType::Timestamp {
+            with_time_zone: true,
+        },
+        3 => ColumnType::Float64,
+        4 => ColumnType::Float32,
+        5 => ColumnType::Int64,
+        6 => ColumnType::Int32,
+        7 => ColumnType::Int16,
+        8 => ColumnType::Boolean,
+        9 => ColumnType::Utf8,
+        other => return Err(corrupt_record(format!("unknown column type tag {other}"))),
+    })
+}
+
+impl SealedBlock {
+    /// Appends the block as it is held: compressed columns and statistics.
+    pub(super) fn write_to(&self, w: &mut Writer) {
+        w.len(self.rows);
+        w.i64(self.min_time);
+        w.i64(self.max_time);
+        w.bytes(&self.times);
+        w.len(self.fields.len());
+        for column in &self.fields {
+            w.u8(type_tag(column.column_type));
+            w.bytes(&column.data);
+            match &column.validity {
+                Some(validity) => {
+                    w.u8(1);
+                    w.bytes(validity);
+                }
+                None => w.u8(0),
+            }
+            w.len(column.stats.null_count);
+            match &column.stats.values {
+                ValueStats::None => w.u8(0),
+                ValueStats::Float {
+                    min,
+                    max,
+                    sum,
+                    nan_count,
+                } => {
+                    w.u8(1);
+                    for bound in [min, max] {
+                        w.u8(u8::from(bound.is_some()));
+                        w.f64(bound.unwrap_or(0.0));
+                    }
+                    w.f64(*sum);
+                    w.len(*nan_count);
+                }
+                ValueStats::Int { min, max, sum } => {
+                    w.u8(2);
+                    for bound in [min, max] {
+                        w.u8(u8::from(bound.is_some()));
+                        w.i64(bound.unwrap_or(0));
+                    }
+                    w.i128(*sum);
+                }
+                ValueStats::Bool { true_count } => {
+                    w.u8(3);
+                    w.len(*true_count);
+                }
+            }
+        }
+    }
+
+    /// Reads a block that [`write_to`](Self::write_to) wrote, for a table
+    /// whose field columns have `field_types`. The column bytes are checked
+    /// when they are decoded, as always.
+    pub(super) fn read_from(r: &mut Reader<'_>, field_types: &[ColumnType]) -> Result<Self> {
+        let rows = r.varint()? as usize;
+        let min_time = r.i64()?;
+        let max_time = r.i64()?;
+        let times = r.bytes()?.to_vec();
+        if r.len()? != field_types.len() {
+            return Err(corrupt_record(
+                "block has the wrong number of field columns",
+            ));
+        }
+        let mut fields = Vec::with_capacity(field_types.len());
+        for &expected in field_types {
+            let column_type = type_of_tag(r.u8()?)?;
+            if column_type != expected {
+                return Err(corrupt_record("block column has the wrong type"));
+            }
+            let data = r.bytes()?.to_vec();
+            let validity = r
+                .bool()?
+                .then(|| r.bytes().map(<[u8]>::to_vec))
+                .transpose()?;
+            let null_count = r.varint()? as usize;
+            let bound_f64 = |r: &mut Reader<'_>| -> Result<Option<f64>> {
+                let present = r.bool()?;
+                let value = r.f64()?;
+                Ok(present.then_some(value))
+            };
+            let values = match r.u8()? {
+                0 => ValueStats::None,
+                1 => ValueStats::Float {
+                    min: bound_f64(r)?,
+                    max: bound_f64(r)?,
+                    sum: r.f64()?,
+                    nan_count: r.varint()? as usize,
+                },
+                2 => {
+                    let mut bound = || -> Result<Option<i64>> {
+                        let present = r.bool()?;
+                        let value = r.i64()?;
+                        Ok(present.then_some(value))
+                    };
+                    let (min, max) = (bound()?, bound()?);
+                    ValueStats::Int {
+                        min,
+                        max,
+                        sum: r.i128()?,
+                    }
+                }
+                3 => ValueStats::Bool {
+                    true_count: r.varint()? as usize,
+                },
+                other => return Err(corrupt_record(format!("unknown statistics tag {other}"))),
+            };
+            fields.push(SealedColumn {
+                column_type,
+                data,
+                validity,
+                stats: FieldStats { null_count, values },
+            });
+        }
+        Ok(Self {
+            rows,
+            min_time,
+            max_time,
+            times,
+            fields,
+        })
+    }
 }
 
 #[cfg(test)]

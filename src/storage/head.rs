@@ -295,16 +295,31 @@ impl HeadBlock {
         }
     }
 
-    /// Compresses the points into an immutable block and empties the head.
-    pub(crate) fn seal(&mut self) -> Result<SealedBlock> {
+    /// The points, compressed into a block; the head stays as it is.
+    pub(crate) fn to_block(&self) -> Result<SealedBlock> {
         let all: Vec<usize> = (0..self.fields.len()).collect();
         let (times, fields) = self.sorted(&all);
-        let block = SealedBlock::encode(&times, &fields)?;
-        self.times = Vec::new();
-        for field in &mut self.fields {
-            *field = FieldColumn::new(field.values.column_type());
+        SealedBlock::encode(&times, &fields)
+    }
+
+    /// An empty head for the same field columns.
+    pub(crate) fn empty_like(&self) -> Self {
+        Self {
+            times: Vec::new(),
+            fields: self
+                .fields
+                .iter()
+                .map(|f| FieldColumn::new(f.values.column_type()))
+                .collect(),
+            in_order: true,
         }
-        self.in_order = true;
+    }
+
+    /// Compresses the points into an immutable block and empties the head.
+    #[cfg(test)]
+    pub(crate) fn seal(&mut self) -> Result<SealedBlock> {
+        let block = self.to_block()?;
+        *self = self.empty_like();
         Ok(block)
     }
 

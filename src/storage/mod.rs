@@ -10,7 +10,11 @@
 
 mod aggregate;
 mod block;
+mod bytes;
+mod durability;
 mod head;
+mod image;
+mod journal;
 mod scan;
 mod schema;
 mod series;
@@ -22,8 +26,12 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use journal::{Journal, Record, create_table_record};
+
 pub use aggregate::{AggregateKind, AggregateRequest, AggregateStats, AggregateValue};
 pub use block::{FieldStats, SealedBlock, ValueStats};
+pub use durability::{DurabilityOptions, Recovery, SnapshotReport};
+pub use journal::Durable;
 pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{ColumnRole, ColumnSchema, ColumnType, TableSchema};
 pub use series::{SeriesId, SeriesKey};
@@ -71,6 +79,10 @@ pub enum Error {
     Codec(#[from] crate::codec::Error),
     #[error("internal storage error: {reason}")]
     Internal { reason: String },
+    #[error(transparent)]
+    Wal(#[from] crate::wal::Error),
+    #[error("corrupt record: {reason}")]
+    Corrupt { reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -79,6 +91,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub struct Storage {
     databases: RwLock<BTreeMap<String, Arc<Database>>>,
+    journal: Arc<Journal>,
+    /// Where snapshots go; `None` for purely in-memory storage.
+    durability: Option<durability::Files>,
 }
 
 impl Default for Storage {
@@ -88,15 +103,22 @@ impl Default for Storage {
 }
 
 impl Storage {
-    /// Empty storage holding only the `postgres` database with its `public` schema.
+    /// Empty, purely in-memory storage holding only the `postgres` database
+    /// with its `public` schema.
     pub fn new() -> Self {
+        Self::with_journal(Arc::new(Journal::default()), None)
+    }
+
+    fn with_journal(journal: Arc<Journal>, durability: Option<durability::Files>) -> Self {
         let mut databases = BTreeMap::new();
         databases.insert(
             DEFAULT_DATABASE.to_owned(),
-            Arc::new(Database::new(DEFAULT_DATABASE.to_owned())),
+            Arc::new(Database::new(DEFAULT_DATABASE.to_owned(), journal.clone())),
         );
         Self {
             databases: RwLock::new(databases),
+            journal,
+            durability,
         }
     }
 
@@ -110,30 +132,44 @@ impl Storage {
 
     /// Creates a database with a `public` schema. Returns `false` when it existed
     /// and `if_not_exists` was set.
-    pub fn create_database(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+    pub fn create_database(&self, name: &str, if_not_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
         let mut databases = self.databases.write();
         if databases.contains_key(name) {
             return if if_not_exists {
-                Ok(false)
+                Ok(Durable::new(false, None))
             } else {
                 Err(Error::DatabaseExists { name: name.into() })
             };
         }
-        databases.insert(name.to_owned(), Arc::new(Database::new(name.to_owned())));
-        Ok(true)
+        let record = Record::CreateDatabase { name: name.into() };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        databases.insert(
+            name.to_owned(),
+            Arc::new(Database::new(name.to_owned(), self.journal.clone())),
+        );
+        Ok(logged)
     }
 
     /// Drops a database and everything in it. Returns `false` when it did not
     /// exist and `if_exists` was set.
-    pub fn drop_database(&self, name: &str, if_exists: bool) -> Result<bool> {
+    pub fn drop_database(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
         if name == DEFAULT_DATABASE {
             return Err(Error::DatabaseProtected { name: name.into() });
         }
-        match self.databases.write().remove(name) {
-            Some(_) => Ok(true),
-            None if if_exists => Ok(false),
-            None => Err(Error::DatabaseNotFound { name: name.into() }),
+        let _change = self.journal.change();
+        let mut databases = self.databases.write();
+        if !databases.contains_key(name) {
+            return if if_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::DatabaseNotFound { name: name.into() })
+            };
         }
+        let record = Record::DropDatabase { name: name.into() };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        databases.remove(name);
+        Ok(logged)
     }
 }
 
@@ -142,18 +178,24 @@ impl Storage {
 pub struct Database {
     name: String,
     schemas: RwLock<BTreeMap<String, Arc<Namespace>>>,
+    journal: Arc<Journal>,
 }
 
 impl Database {
-    fn new(name: String) -> Self {
+    fn new(name: String, journal: Arc<Journal>) -> Self {
         let mut schemas = BTreeMap::new();
         schemas.insert(
             DEFAULT_SCHEMA.to_owned(),
-            Arc::new(Namespace::new(DEFAULT_SCHEMA.to_owned())),
+            Arc::new(Namespace::new(
+                name.clone(),
+                DEFAULT_SCHEMA.to_owned(),
+                journal.clone(),
+            )),
         );
         Self {
             name,
             schemas: RwLock::new(schemas),
+            journal,
         }
     }
 
@@ -169,25 +211,39 @@ impl Database {
         self.schemas.read().keys().cloned().collect()
     }
 
-    pub fn create_schema(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+    pub fn create_schema(&self, name: &str, if_not_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
         let mut schemas = self.schemas.write();
         if schemas.contains_key(name) {
             return if if_not_exists {
-                Ok(false)
+                Ok(Durable::new(false, None))
             } else {
                 Err(Error::SchemaExists { name: name.into() })
             };
         }
-        schemas.insert(name.to_owned(), Arc::new(Namespace::new(name.to_owned())));
-        Ok(true)
+        let record = Record::CreateSchema {
+            database: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        schemas.insert(
+            name.to_owned(),
+            Arc::new(Namespace::new(
+                self.name.clone(),
+                name.to_owned(),
+                self.journal.clone(),
+            )),
+        );
+        Ok(logged)
     }
 
     /// Drops a schema. Without `cascade`, a schema that still holds tables stays.
-    pub fn drop_schema(&self, name: &str, if_exists: bool, cascade: bool) -> Result<bool> {
+    pub fn drop_schema(&self, name: &str, if_exists: bool, cascade: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
         let mut schemas = self.schemas.write();
         let Some(namespace) = schemas.get(name) else {
             return if if_exists {
-                Ok(false)
+                Ok(Durable::new(false, None))
             } else {
                 Err(Error::SchemaNotFound { name: name.into() })
             };
@@ -195,23 +251,32 @@ impl Database {
         if !cascade && !namespace.tables.read().is_empty() {
             return Err(Error::SchemaNotEmpty { name: name.into() });
         }
+        let record = Record::DropSchema {
+            database: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log(&[record.encode()], true)?;
         schemas.remove(name);
-        Ok(true)
+        Ok(logged)
     }
 }
 
 /// A schema (PostgreSQL's namespace): a set of tables.
 #[derive(Debug)]
 pub struct Namespace {
+    database: String,
     name: String,
     tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    journal: Arc<Journal>,
 }
 
 impl Namespace {
-    fn new(name: String) -> Self {
+    fn new(database: String, name: String, journal: Arc<Journal>) -> Self {
         Self {
+            database,
             name,
             tables: RwLock::new(BTreeMap::new()),
+            journal,
         }
     }
 
@@ -234,11 +299,12 @@ impl Namespace {
         schema: TableSchema,
         options: TableOptions,
         if_not_exists: bool,
-    ) -> Result<bool> {
+    ) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
         let mut tables = self.tables.write();
         if tables.contains_key(name) {
             return if if_not_exists {
-                Ok(false)
+                Ok(Durable::new(false, None))
             } else {
                 Err(Error::TableExists { name: name.into() })
             };
@@ -248,20 +314,69 @@ impl Namespace {
                 reason: "shard_interval and block_size must be positive".into(),
             });
         }
-        tables.insert(
+        let id = self.journal.next_table_id();
+        self.insert_table(&mut tables, name, schema, options, id)
+    }
+
+    /// Creates table `id` under the lock of the table map, logging it.
+    fn insert_table(
+        &self,
+        tables: &mut BTreeMap<String, Arc<Table>>,
+        name: &str,
+        schema: TableSchema,
+        options: TableOptions,
+        id: u64,
+    ) -> Result<Durable<bool>> {
+        let record = create_table_record(&self.database, &self.name, name, id, options, &schema);
+        let logged = self.journal.log(&[record.encode()], true)?;
+        let table = Table::attached(
             name.to_owned(),
-            Arc::new(Table::new(name.to_owned(), schema, options)),
+            schema,
+            options,
+            id,
+            Some(self.journal.clone()),
         );
-        Ok(true)
+        tables.insert(name.to_owned(), Arc::new(table));
+        Ok(logged)
+    }
+
+    /// Creates table `id` as recovery found it (nothing is logged: the WAL is
+    /// not attached yet).
+    fn restore_table(
+        &self,
+        name: &str,
+        schema: TableSchema,
+        options: TableOptions,
+        id: u64,
+    ) -> Result<Arc<Table>> {
+        let mut tables = self.tables.write();
+        let _ = self
+            .insert_table(&mut tables, name, schema, options, id)?
+            .without_waiting();
+        tables.get(name).cloned().ok_or_else(|| Error::Internal {
+            reason: "restored table vanished".into(),
+        })
     }
 
     /// Drops a table. Scans that already hold it finish on their own copy.
-    pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<bool> {
-        match self.tables.write().remove(name) {
-            Some(_) => Ok(true),
-            None if if_exists => Ok(false),
-            None => Err(Error::TableNotFound { name: name.into() }),
+    pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut tables = self.tables.write();
+        if !tables.contains_key(name) {
+            return if if_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::TableNotFound { name: name.into() })
+            };
         }
+        let record = Record::DropTable {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        tables.remove(name);
+        Ok(logged)
     }
 }
 

@@ -32,7 +32,10 @@ use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::RwLock;
 
 use super::block::SealedBlock;
+use super::bytes::corrupt;
 use super::head::{FieldColumn, HeadBlock};
+use super::image::{self, Capture, CapturedChunk};
+use super::journal::{Durable, Journal, data_record_header, mark_last};
 use super::scan::{HeadCopy, Piece, ReadView, ScanRequest, TimeRange};
 use super::schema::{ColumnRole, ColumnType, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
@@ -69,6 +72,11 @@ impl Default for TableOptions {
 #[derive(Debug)]
 pub struct Table {
     name: String,
+    /// Unique for the life of the data directory; WAL records name tables by it.
+    id: u64,
+    /// The log of the storage tree the table belongs to; `None` for staging
+    /// and standalone tables, whose changes are nobody's business.
+    journal: Option<Arc<Journal>>,
     schema: Arc<TableSchema>,
     options: TableOptions,
     field_types: Vec<ColumnType>,
@@ -96,7 +104,9 @@ struct Shard {
 #[derive(Debug)]
 struct Chunk {
     sealed: Vec<Arc<SealedBlock>>,
-    head: HeadBlock,
+    /// Shared with a snapshot in progress, if any; the next write to it then
+    /// copies it first (`Arc::make_mut`), so taking a snapshot copies nothing.
+    head: Arc<HeadBlock>,
 }
 
 impl Chunk {
@@ -113,11 +123,21 @@ impl Chunk {
         while start < rows.end {
             let room = block_size.saturating_sub(self.head.len()).max(1);
             let stop = rows.end.min(start + room);
-            self.head.extend(&times[start..stop], fields, start..stop)?;
+            Arc::make_mut(&mut self.head).extend(&times[start..stop], fields, start..stop)?;
             if self.head.len() >= block_size {
-                self.sealed.push(Arc::new(self.head.seal()?));
+                self.seal_head()?;
             }
             start = stop;
+        }
+        Ok(())
+    }
+
+    /// Seals the head into a block, if it has points.
+    fn seal_head(&mut self) -> Result<()> {
+        if !self.head.is_empty() {
+            let block = self.head.to_block()?;
+            self.head = Arc::new(self.head.empty_like());
+            self.sealed.push(Arc::new(block));
         }
         Ok(())
     }
@@ -137,6 +157,17 @@ pub struct ColumnUsage {
 impl Table {
     /// A standalone table; databases create theirs through [`super::Namespace::create_table`].
     pub fn new(name: String, schema: TableSchema, options: TableOptions) -> Self {
+        Self::attached(name, schema, options, 0, None)
+    }
+
+    /// A table of a storage tree, whose changes go to `journal`.
+    pub(super) fn attached(
+        name: String,
+        schema: TableSchema,
+        options: TableOptions,
+        id: u64,
+        journal: Option<Arc<Journal>>,
+    ) -> Self {
         let field_types = schema
             .field_indices()
             .iter()
@@ -145,6 +176,8 @@ impl Table {
         let tags = TagIndex::new(schema.tag_indices().len());
         Self {
             name,
+            id,
+            journal,
             schema: Arc::new(schema),
             options,
             field_types,
@@ -163,6 +196,10 @@ impl Table {
         &self.name
     }
 
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn schema(&self) -> &Arc<TableSchema> {
         &self.schema
     }
@@ -179,12 +216,23 @@ impl Table {
     /// order. All batches are checked before any row is applied, so a write
     /// either applies entirely or, on error, not at all.
     ///
-    /// Visible to scans that start after this returns. Nothing is durable yet:
-    /// the write-ahead log arrives with the durability issue.
-    pub fn write(&self, batches: &[RecordBatch]) -> Result<usize> {
+    /// Visible to scans that start after this returns; acknowledge it once
+    /// the returned ticket is [durable](Durable::durable). With a log, the
+    /// rows are staged and logged as an image, which replay absorbs the same way.
+    pub fn write(&self, batches: &[RecordBatch]) -> Result<Durable<usize>> {
         for batch in batches {
             self.check_batch(batch)?;
         }
+        if self.journal.as_ref().is_some_and(|j| j.wal().is_some()) {
+            let staging = self.staging();
+            staging.append_checked(batches)?;
+            return self.absorb(staging);
+        }
+        Ok(Durable::new(self.append_checked(batches)?, None))
+    }
+
+    /// Applies batches that [`check_batch`](Self::check_batch) accepted.
+    fn append_checked(&self, batches: &[RecordBatch]) -> Result<usize> {
         let mut state = self.state.write();
         let newest_before = state.shards.keys().next_back().copied();
         let mut late = HashSet::new();
@@ -209,12 +257,7 @@ impl Table {
         let Some(newest) = state.shards.keys().next_back().copied() else {
             return Ok(());
         };
-        let seal = |chunk: &mut Chunk| -> Result<()> {
-            if !chunk.head.is_empty() {
-                chunk.sealed.push(Arc::new(chunk.head.seal()?));
-            }
-            Ok(())
-        };
+        let seal = Chunk::seal_head;
         for (_, shard) in state
             .shards
             .range_mut(newest_before.unwrap_or(i64::MIN)..newest)
@@ -367,12 +410,36 @@ impl Table {
 
     /// Adds every row of `staged`, a table from [`staging`](Self::staging), at
     /// once: a scan sees all of them or none. Sealed blocks move over as they
-    /// are; head rows are appended. Returns the number of rows added.
-    pub fn absorb(&self, staged: Table) -> Result<usize> {
+    /// are; head rows are appended. Returns the number of rows added, once
+    /// durable. With a log, the staged rows are logged as an image first.
+    pub fn absorb(&self, staged: Table) -> Result<Durable<usize>> {
+        let Some(journal) = self.journal.as_ref().filter(|j| j.wal().is_some()) else {
+            let mut state = self.state.write();
+            return Ok(Durable::new(self.absorb_into(&mut state, staged)?, None));
+        };
+        let capture = staged.capture();
+        if capture.chunks.is_empty() {
+            return Ok(Durable::new(0, None));
+        }
+        let mut records = capture.encode(|w| data_record_header(w, self.id))?;
+        mark_last(&mut records);
+        let _change = journal.change();
+        let mut state = self.state.write();
+        let logged = journal.log(&records, ())?;
+        let rows = self.absorb_into(&mut state, staged)?;
+        Ok(logged.map(|()| rows))
+    }
+
+    /// [`absorb`](Self::absorb) without logging: for replay.
+    pub(super) fn absorb_replayed(&self, staged: Table) -> Result<usize> {
+        let mut state = self.state.write();
+        self.absorb_into(&mut state, staged)
+    }
+
+    fn absorb_into(&self, state: &mut TableState, staged: Table) -> Result<usize> {
         let staged = staged.state.into_inner();
         let all_fields: Vec<usize> = (0..self.field_types.len()).collect();
         let block_size = self.options.block_size;
-        let mut state = self.state.write();
         let newest_before = state.shards.keys().next_back().copied();
         let mut newest = newest_before.unwrap_or(i64::MIN);
         let mut late = HashSet::new();
@@ -385,9 +452,9 @@ impl Table {
                 }
                 let target = state.chunk(shard_id, id, &self.field_types);
                 rows += chunk.sealed.iter().map(|b| b.rows()).sum::<usize>() + chunk.head.len();
-                if !chunk.sealed.is_empty() && !target.head.is_empty() {
+                if !chunk.sealed.is_empty() {
                     // Rows already in the head arrived first: keep them first.
-                    target.sealed.push(Arc::new(target.head.seal()?));
+                    target.seal_head()?;
                 }
                 target.sealed.extend(chunk.sealed);
                 let (times, columns) = chunk.head.sorted(&all_fields);
@@ -397,8 +464,64 @@ impl Table {
             }
             newest = newest.max(shard_id);
         }
-        self.seal_closed(&mut state, newest_before, late)?;
+        self.seal_closed(state, newest_before, late)?;
         Ok(rows)
+    }
+
+    /// Everything the table holds, by cloning pointers: the heads are shared
+    /// until their next write.
+    pub(super) fn capture(&self) -> Capture {
+        let state = self.state.read();
+        let mut chunks = Vec::new();
+        for (&shard, chunks_of_shard) in &state.shards {
+            let mut ids: Vec<&SeriesId> = chunks_of_shard.chunks.keys().collect();
+            ids.sort_unstable();
+            for id in ids {
+                let chunk = &chunks_of_shard.chunks[id];
+                if chunk.sealed.is_empty() && chunk.head.is_empty() {
+                    continue;
+                }
+                chunks.push(CapturedChunk {
+                    shard,
+                    series: *id,
+                    sealed: chunk.sealed.clone(),
+                    head: chunk.head.clone(),
+                });
+            }
+        }
+        Capture {
+            keys: state.keys.clone(),
+            chunks,
+        }
+    }
+
+    /// A staging table holding the rows of an image fragment.
+    pub(super) fn staging_from_image(&self, image: &[u8]) -> Result<Table> {
+        let staged = self.staging();
+        let chunks = image::decode(image, self.schema.tag_indices().len(), &self.field_types)?;
+        {
+            let mut state = staged.state.write();
+            for chunk in chunks {
+                if chunk.key.values().len() != self.schema.tag_indices().len() {
+                    return Err(corrupt("series key has the wrong number of tags"));
+                }
+                let id = state.series_id_of_key(&chunk.key)?;
+                let target = state.chunk(chunk.shard, id, &self.field_types);
+                target.sealed.extend(chunk.sealed.into_iter().map(Arc::new));
+                if let Some(head) = chunk.head {
+                    let times = head.decode_times()?;
+                    let arrays = (0..self.field_types.len())
+                        .map(|f| head.decode_field(f))
+                        .collect::<Result<Vec<_>>>()?;
+                    if times.len() != head.rows() || arrays.iter().any(|a| a.len() != head.rows()) {
+                        return Err(corrupt("head block columns differ in length"));
+                    }
+                    let fields: Vec<&dyn Array> = arrays.iter().map(AsRef::as_ref).collect();
+                    Arc::make_mut(&mut target.head).extend(&times, &fields, 0..times.len())?;
+                }
+            }
+        }
+        Ok(staged)
     }
 
     /// Seals every non-empty head, open shards included: what a snapshot to
@@ -407,9 +530,7 @@ impl Table {
         let mut state = self.state.write();
         for shard in state.shards.values_mut() {
             for chunk in shard.chunks.values_mut() {
-                if !chunk.head.is_empty() {
-                    chunk.sealed.push(Arc::new(chunk.head.seal()?));
-                }
+                chunk.seal_head()?;
             }
         }
         Ok(())
@@ -622,7 +743,7 @@ impl TableState {
             .entry(id)
             .or_insert_with(|| Chunk {
                 sealed: Vec::new(),
-                head: HeadBlock::new(field_types),
+                head: Arc::new(HeadBlock::new(field_types)),
             })
     }
 

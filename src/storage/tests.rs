@@ -73,7 +73,7 @@ fn groups_rows_into_series_and_projects() {
             (5, None, Some(1.5)),
         ],
     );
-    assert_eq!(table.write(&[b]).unwrap(), 3);
+    assert_eq!(table.write(&[b]).unwrap().without_waiting(), 3);
     assert_eq!(table.series_count(), 2);
     let scanned = table.scan(Some(&[2, 1])).unwrap();
     assert_eq!(scanned.len(), 2);
@@ -122,14 +122,25 @@ fn catalog_objects_follow_postgres_rules() {
         storage.drop_database(DEFAULT_DATABASE, false),
         Err(Error::DatabaseProtected { .. })
     ));
-    assert!(storage.create_database("metrics", false).unwrap());
-    assert!(!storage.create_database("metrics", true).unwrap());
+    assert!(
+        storage
+            .create_database("metrics", false)
+            .unwrap()
+            .without_waiting()
+    );
+    assert!(
+        !storage
+            .create_database("metrics", true)
+            .unwrap()
+            .without_waiting()
+    );
     let db = storage.database("metrics").unwrap();
-    assert!(db.create_schema("s", false).unwrap());
+    assert!(db.create_schema("s", false).unwrap().without_waiting());
     let ns = db.schema("s").unwrap();
     assert!(
         ns.create_table("cpu", cpu_schema(), TableOptions::default(), false)
             .unwrap()
+            .without_waiting()
     );
     assert!(matches!(
         ns.create_table("cpu", cpu_schema(), TableOptions::default(), false),
@@ -139,9 +150,19 @@ fn catalog_objects_follow_postgres_rules() {
         db.drop_schema("s", false, false),
         Err(Error::SchemaNotEmpty { .. })
     ));
-    assert!(db.drop_schema("s", false, true).unwrap());
-    assert!(storage.drop_database("metrics", false).unwrap());
-    assert!(!storage.drop_database("metrics", true).unwrap());
+    assert!(db.drop_schema("s", false, true).unwrap().without_waiting());
+    assert!(
+        storage
+            .drop_database("metrics", false)
+            .unwrap()
+            .without_waiting()
+    );
+    assert!(
+        !storage
+            .drop_database("metrics", true)
+            .unwrap()
+            .without_waiting()
+    );
 }
 
 #[test]
@@ -161,7 +182,7 @@ fn concurrent_writers_and_readers_see_whole_batches() {
                         &table,
                         &[(i, Some(&host), Some(1.0)), (i, Some("shared"), None)],
                     );
-                    table.write(&[b]).unwrap();
+                    table.write(&[b]).unwrap().without_waiting();
                 }
             })
         })
@@ -194,7 +215,10 @@ fn small_blocks() -> TableOptions {
 fn full_heads_seal_and_closed_shards_seal_and_usage_counts_them() {
     let table = Table::new("cpu".into(), cpu_schema(), small_blocks());
     let points: Vec<_> = (0..10).map(|t| (t, Some("a"), Some(t as f64))).collect();
-    table.write(&[batch(&table, &points)]).unwrap();
+    table
+        .write(&[batch(&table, &points)])
+        .unwrap()
+        .without_waiting();
     let usage = table.usage();
     assert_eq!(usage[0].rows, 10);
     assert_eq!(usage[0].sealed_blocks, 2);
@@ -202,7 +226,8 @@ fn full_heads_seal_and_closed_shards_seal_and_usage_counts_them() {
     // A point in the next shard closes the first one: its head is sealed.
     table
         .write(&[batch(&table, &[(20, Some("a"), None)])])
-        .unwrap();
+        .unwrap()
+        .without_waiting();
     let usage = table.usage();
     assert_eq!(usage[2].sealed_blocks, 3);
     assert_eq!(usage[2].head_rows, 1);
@@ -217,7 +242,10 @@ fn snapshots_prune_by_time_series_and_value_statistics() {
         points.push((t, Some("a"), Some(t as f64)));
         points.push((t, Some("b"), Some(-(t as f64))));
     }
-    table.write(&[batch(&table, &points)]).unwrap();
+    table
+        .write(&[batch(&table, &points)])
+        .unwrap()
+        .without_waiting();
     let request = ScanRequest {
         time_range: TimeRange { start: 5, end: 6 },
         series: SeriesFilter::Tag {
@@ -300,11 +328,11 @@ proptest! {
                 let staging = table.staging();
                 // In two writes, as COPY stages a batch at a time.
                 let (first, second) = points.split_at(points.len() / 2);
-                staging.write(&[batch(&table, first)]).unwrap();
-                staging.write(&[batch(&table, second)]).unwrap();
-                prop_assert_eq!(table.absorb(staging).unwrap(), points.len());
+                staging.write(&[batch(&table, first)]).unwrap().without_waiting();
+                staging.write(&[batch(&table, second)]).unwrap().without_waiting();
+                prop_assert_eq!(table.absorb(staging).unwrap().without_waiting(), points.len());
             } else {
-                table.write(&[batch(&table, &points)]).unwrap();
+                table.write(&[batch(&table, &points)]).unwrap().without_waiting();
             }
             for (r, h) in write.iter().zip(hosts) {
                 model.insert((h, r.0, arrival), r.2.map(f64::to_bits));

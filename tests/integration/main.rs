@@ -9,5 +9,6 @@ mod common;
 mod binary;
 mod clients;
 mod copy;
+mod crash;
 mod guards;
 mod pruning;

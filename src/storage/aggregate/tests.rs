@@ -45,7 +45,7 @@ fn write(table: &Table, rows: &[Row]) {
         Arc::new(rows.iter().map(|r| r.3).collect::<Int64Array>()),
     ];
     let batch = RecordBatch::try_new(table.arrow_schema().clone(), columns).unwrap();
-    table.write(&[batch]).unwrap();
+    table.write(&[batch]).unwrap().without_waiting();
 }
 
 /// The same aggregates, the slow and obvious way.

@@ -1,0 +1,473 @@
+//! Snapshots and recovery: how storage reaches disk and comes back.
+//!
+//! A snapshot is a compacted log: the records that rebuild the state as of
+//! one LSN (the catalog, then each table's image), in a file of the WAL's
+//! framing. Recovery replays the newest snapshot, then the WAL from its LSN
+//! on, through one function, so a snapshot and the log can never disagree on
+//! what a record means.
+//!
+//! ```text
+//! data_dir/snapshot-<lsn, 20 digits>.snap:  file header | record frames | SnapshotEnd frame
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::journal::{Journal, Record, create_table_record, data_record_header};
+use super::schema::TableSchema;
+use super::{DEFAULT_DATABASE, DEFAULT_SCHEMA, Error, Result, Storage, Table};
+use crate::wal::{self, FileSystem, OnCorruption, SyncMode, Wal, WalOptions, frame};
+
+/// The magic number of snapshot files.
+pub(super) const SNAPSHOT_MAGIC: &[u8; 8] = b"EPOCHSNP";
+
+/// Where and how storage persists.
+#[derive(Debug, Clone)]
+pub struct DurabilityOptions {
+    pub dir: PathBuf,
+    pub fs: Arc<dyn FileSystem>,
+    pub mode: SyncMode,
+    /// WAL segments are closed at this size.
+    pub segment_size: u64,
+    /// What recovery does about a corrupt record in the middle of the WAL.
+    pub on_corruption: OnCorruption,
+}
+
+/// What recovery found, for the start-up log.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// The LSN of the snapshot loaded, if any.
+    pub snapshot_lsn: Option<u64>,
+    pub snapshot_bytes: u64,
+    pub snapshot_time: Duration,
+    pub wal_records: u64,
+    pub wal_time: Duration,
+    /// Where the log continues.
+    pub end_lsn: u64,
+    pub tables: usize,
+}
+
+/// What a snapshot wrote.
+#[derive(Debug, Clone)]
+pub struct SnapshotReport {
+    pub lsn: u64,
+    pub bytes: u64,
+    pub tables: usize,
+    pub rows: u64,
+    /// How long writers waited while the state was captured.
+    pub pause: Duration,
+    pub elapsed: Duration,
+    pub segments_removed: usize,
+}
+
+/// The files of durable storage.
+#[derive(Debug)]
+pub(super) struct Files {
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    /// One snapshot at a time.
+    snapshotting: Mutex<()>,
+    /// The LSN the newest snapshot covers.
+    snapshot_lsn: AtomicU64,
+}
+
+fn snapshot_name(lsn: u64) -> String {
+    format!("snapshot-{lsn:020}.snap")
+}
+
+fn parse_snapshot_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?;
+    (digits.len() == 20).then(|| digits.parse().ok()).flatten()
+}
+
+fn io(action: &'static str, path: &Path, error: &std::io::Error) -> Error {
+    Error::Wal(wal::Error::Io {
+        action,
+        path: path.to_owned(),
+        reason: error.to_string().into(),
+    })
+}
+
+impl Storage {
+    /// Opens durable storage in `options.dir`: loads the newest snapshot,
+    /// replays the WAL after it (cutting off a torn tail), and starts a new
+    /// WAL segment where the log ends.
+    pub fn open(options: &DurabilityOptions) -> Result<(Self, Recovery)> {
+        let fs = options.fs.as_ref();
+        let dir = &options.dir;
+        let names = fs.list(dir).map_err(|e| io("list", dir, &e))?;
+        for name in names.iter().filter(|n| n.ends_with(".tmp")) {
+            let path = dir.join(name);
+            fs.remove(&path).map_err(|e| io("remove", &path, &e))?;
+        }
+        let mut snapshots: Vec<u64> = names
+            .iter()
+            .filter_map(|n| parse_snapshot_name(n))
+            .collect();
+        snapshots.sort_unstable();
+
+        let journal = Arc::new(Journal::default());
+        let files = Files {
+            dir: dir.clone(),
+            fs: options.fs.clone(),
+            snapshotting: Mutex::new(()),
+            snapshot_lsn: AtomicU64::new(0),
+        };
+        let storage = Storage::with_journal(journal.clone(), Some(files));
+        let mut recovery = Recovery::default();
+        let mut replayer = Replayer::new(&storage);
+
+        let from = match snapshots.last() {
+            Some(&lsn) => {
+                let started = Instant::now();
+                let path = dir.join(snapshot_name(lsn));
+                let bytes = fs.read(&path).map_err(|e| io("read", &path, &e))?;
+                load_snapshot(&bytes, lsn, &mut replayer).map_err(|e| {
+                    Error::Corrupt {
+                        reason: format!(
+                            "snapshot {} cannot be loaded: {e}; move it away to start from the WAL alone",
+                            path.display()
+                        ),
+                    }
+                })?;
+                recovery.snapshot_lsn = Some(lsn);
+                recovery.snapshot_bytes = bytes.len() as u64;
+                recovery.snapshot_time = started.elapsed();
+                tracing::info!(
+                    file = %path.display(),
+                    bytes = bytes.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "loaded snapshot"
+                );
+                lsn
+            }
+            None => 0,
+        };
+        if let Some(files) = &storage.durability {
+            files.snapshot_lsn.store(from, Ordering::Relaxed);
+        }
+
+        let started = Instant::now();
+        let replayed = wal::replay(dir, fs, from, options.on_corruption, |lsn, payload| {
+            let record = Record::decode(payload).map_err(|e| Error::Corrupt {
+                reason: format!("WAL record at LSN {lsn}: {e}"),
+            })?;
+            replayer.apply(lsn, record)
+        })??;
+        let mut replayed = replayed;
+        if let Some(lsn) = replayer.pending_since {
+            // Cut it off, or a later write's last record would complete it.
+            tracing::warn!(
+                lsn,
+                "discarding a write whose last WAL record is missing; it was never acknowledged"
+            );
+            wal::cut(dir, fs, &mut replayed.segments, lsn)?;
+            replayed.end = lsn;
+        }
+        drop(replayer);
+        recovery.wal_records = replayed.records;
+        recovery.wal_time = started.elapsed();
+        recovery.end_lsn = replayed.end;
+        recovery.tables = storage.tables().len();
+        tracing::info!(
+            records = replayed.records,
+            end_lsn = replayed.end,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "replayed the write-ahead log"
+        );
+
+        let wal = Wal::open(
+            dir,
+            options.fs.clone(),
+            WalOptions {
+                mode: options.mode,
+                segment_size: options.segment_size,
+            },
+            replayed.end,
+            replayed.segments,
+        )?;
+        journal.attach(Arc::new(wal));
+        // Snapshots older than the newest one are of no more use.
+        for &old in &snapshots[..snapshots.len().saturating_sub(1)] {
+            let path = dir.join(snapshot_name(old));
+            fs.remove(&path).map_err(|e| io("remove", &path, &e))?;
+        }
+        Ok((storage, recovery))
+    }
+
+    /// Every table, with its database and schema names.
+    fn tables(&self) -> Vec<(String, String, Arc<Table>)> {
+        let mut tables = Vec::new();
+        for database in self.databases.read().values() {
+            for namespace in database.schemas.read().values() {
+                for table in namespace.tables.read().values() {
+                    tables.push((database.name.clone(), namespace.name.clone(), table.clone()));
+                }
+            }
+        }
+        tables
+    }
+
+    /// Bytes logged since the newest snapshot.
+    pub fn wal_bytes_since_snapshot(&self) -> u64 {
+        match (self.journal.wal(), &self.durability) {
+            (Some(wal), Some(files)) => wal
+                .end()
+                .saturating_sub(files.snapshot_lsn.load(Ordering::Relaxed)),
+            _ => 0,
+        }
+    }
+
+    /// Writes a snapshot of everything, then removes the WAL segments and
+    /// snapshots it makes redundant. `None` for in-memory storage.
+    ///
+    /// Writers wait only while the state is captured (pointer clones); the
+    /// file is written afterwards: temp file, fsync, rename, fsync of the
+    /// directory.
+    pub fn snapshot(&self) -> Result<Option<SnapshotReport>> {
+        let (Some(files), Some(wal)) = (&self.durability, self.journal.wal()) else {
+            return Ok(None);
+        };
+        let _one = files.snapshotting.lock();
+        let started = Instant::now();
+        let (lsn, mut records, captures) = {
+            let _frozen = self.journal.freeze();
+            let lsn = wal.end();
+            let mut records = Vec::new();
+            let mut captures = Vec::new();
+            for database in self.databases.read().values() {
+                if database.name != DEFAULT_DATABASE {
+                    records.push(Record::CreateDatabase {
+                        name: database.name.clone(),
+                    });
+                }
+                let schemas = database.schemas.read();
+                if !schemas.contains_key(DEFAULT_SCHEMA) {
+                    records.push(Record::DropSchema {
+                        database: database.name.clone(),
+                        name: DEFAULT_SCHEMA.into(),
+                    });
+                }
+                for namespace in schemas.values() {
+                    if namespace.name != DEFAULT_SCHEMA {
+                        records.push(Record::CreateSchema {
+                            database: database.name.clone(),
+                            name: namespace.name.clone(),
+                        });
+                    }
+                    for (name, table) in namespace.tables.read().iter() {
+                        records.push(create_table_record(
+                            &database.name,
+                            &namespace.name,
+                            name,
+                            table.id(),
+                            table.options(),
+                            table.schema(),
+                        ));
+                        captures.push((table.id(), table.capture()));
+                    }
+                }
+            }
+            (lsn, records, captures)
+        };
+        let pause = started.elapsed();
+
+        let tmp = files.dir.join(format!("{}.tmp", snapshot_name(lsn)));
+        let path = files.dir.join(snapshot_name(lsn));
+        let fs = files.fs.as_ref();
+        let mut file = fs.create(&tmp).map_err(|e| io("create", &tmp, &e))?;
+        let mut buffer = Vec::with_capacity(1 << 20);
+        frame::encode_file_header(SNAPSHOT_MAGIC, lsn, &mut buffer);
+        let mut count = 0u64;
+        let mut bytes = 0u64;
+        let mut write = |buffer: &mut Vec<u8>, force: bool| -> Result<()> {
+            if force || buffer.len() >= 1 << 20 {
+                file.write_all(buffer).map_err(|e| io("write", &tmp, &e))?;
+                bytes += buffer.len() as u64;
+                buffer.clear();
+            }
+            Ok(())
+        };
+        for record in records.drain(..) {
+            frame::encode_frame(&record.encode(), &mut buffer);
+            count += 1;
+        }
+        let mut rows = 0u64;
+        for (id, capture) in &captures {
+            rows += capture.rows() as u64;
+            if capture.chunks.is_empty() {
+                continue;
+            }
+            // Each fragment stands alone: all are marked last.
+            for mut fragment in capture.encode(|w| data_record_header(w, *id))? {
+                if let Some(flag) = fragment.get_mut(9) {
+                    *flag = 1;
+                }
+                frame::encode_frame(&fragment, &mut buffer);
+                count += 1;
+                write(&mut buffer, false)?;
+            }
+        }
+        frame::encode_frame(
+            &Record::SnapshotEnd { records: count }.encode(),
+            &mut buffer,
+        );
+        write(&mut buffer, true)?;
+        file.sync().map_err(|e| io("fsync", &tmp, &e))?;
+        drop(file);
+        fs.rename(&tmp, &path).map_err(|e| io("rename", &tmp, &e))?;
+        fs.sync_dir(&files.dir)
+            .map_err(|e| io("sync", &files.dir, &e))?;
+        let previous = files.snapshot_lsn.swap(lsn, Ordering::Relaxed);
+        if previous != lsn
+            && let Err(e) = fs.remove(&files.dir.join(snapshot_name(previous)))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, "cannot remove an old snapshot");
+        }
+        let segments_removed = wal.remove_before(lsn)?;
+        Ok(Some(SnapshotReport {
+            lsn,
+            bytes,
+            tables: captures.len(),
+            rows,
+            pause,
+            elapsed: started.elapsed(),
+            segments_removed,
+        }))
+    }
+
+    /// Flushes and fsyncs the WAL and stops its thread. Later writes fail.
+    pub fn close(&self) -> Result<()> {
+        if let Some(wal) = self.journal.wal() {
+            wal.close()?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a snapshot file: every record must be intact, and the last must be
+/// the `SnapshotEnd` that counts them.
+fn load_snapshot(bytes: &[u8], lsn: u64, replayer: &mut Replayer<'_>) -> Result<()> {
+    let named = frame::decode_file_header(SNAPSHOT_MAGIC, bytes).map_err(super::bytes::corrupt)?;
+    if named != lsn {
+        return Err(super::bytes::corrupt("header names another LSN"));
+    }
+    let body = &bytes[frame::FILE_HEADER..];
+    let (frames, end) = frame::scan(body);
+    if end != frame::End::Clean {
+        return Err(super::bytes::corrupt(format!("damaged record ({end:?})")));
+    }
+    let Some((last, records)) = frames.split_last() else {
+        return Err(super::bytes::corrupt("no records"));
+    };
+    match Record::decode(&body[last.clone()])? {
+        Record::SnapshotEnd { records: count } if count == records.len() as u64 => {}
+        _ => {
+            return Err(super::bytes::corrupt(
+                "the file ends before its last record",
+            ));
+        }
+    }
+    for range in records {
+        replayer.apply(0, Record::decode(&body[range.clone()])?)?;
+    }
+    Ok(())
+}
+
+/// Applies records to storage that has no WAL attached yet, so nothing is
+/// logged again. A record whose object no longer exists is skipped, just as
+/// the change it records reached nothing live (a write to a table that a
+/// concurrent DROP removed).
+struct Replayer<'a> {
+    storage: &'a Storage,
+    tables: HashMap<u64, Weak<Table>>,
+    /// Fragments of a write whose last record has not come yet.
+    pending: Vec<(Arc<Table>, Table)>,
+    /// The LSN of the first of them.
+    pending_since: Option<u64>,
+}
+
+impl<'a> Replayer<'a> {
+    fn new(storage: &'a Storage) -> Self {
+        Self {
+            storage,
+            tables: HashMap::new(),
+            pending: Vec::new(),
+            pending_since: None,
+        }
+    }
+
+    /// Applies the record at `lsn` (0 in a snapshot).
+    fn apply(&mut self, lsn: u64, record: Record) -> Result<()> {
+        let storage = self.storage;
+        let database = |name: &str| storage.database(name);
+        match record {
+            Record::CreateDatabase { name } => {
+                let _ = storage.create_database(&name, true)?.without_waiting();
+            }
+            Record::DropDatabase { name } => {
+                let _ = storage.drop_database(&name, true)?.without_waiting();
+            }
+            Record::CreateSchema { database: db, name } => {
+                if let Some(db) = database(&db) {
+                    let _ = db.create_schema(&name, true)?.without_waiting();
+                }
+            }
+            Record::DropSchema { database: db, name } => {
+                if let Some(db) = database(&db) {
+                    let _ = db.drop_schema(&name, true, true)?.without_waiting();
+                }
+            }
+            Record::CreateTable {
+                database: db,
+                schema,
+                name,
+                id,
+                options,
+                columns,
+            } => {
+                storage.journal.saw_table_id(id);
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    let table_schema = TableSchema::try_new(columns)?;
+                    let table = namespace.restore_table(&name, table_schema, options, id)?;
+                    self.tables.insert(id, Arc::downgrade(&table));
+                }
+            }
+            Record::DropTable {
+                database: db,
+                schema,
+                name,
+            } => {
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    let _ = namespace.drop_table(&name, true)?.without_waiting();
+                }
+            }
+            Record::Data { table, last, image } => {
+                self.pending_since.get_or_insert(lsn);
+                if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {
+                    let staged = table.staging_from_image(&image)?;
+                    self.pending.push((table, staged));
+                }
+                if last {
+                    for (table, staged) in self.pending.drain(..) {
+                        table.absorb_replayed(staged)?;
+                    }
+                    self.pending_since = None;
+                }
+            }
+            Record::SnapshotEnd { .. } => {
+                return Err(super::bytes::corrupt("a snapshot end record in the WAL"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,266 @@
+//! Recovery against a model: what storage holds after a crash and a restart
+//! is exactly a prefix of the writes, holding every acknowledged one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::TimestampMicrosecondArray;
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use proptest::prelude::*;
+
+use super::*;
+use crate::storage::{ColumnRole, ColumnSchema, ColumnType, Durable, TableOptions};
+use crate::wal::tests::{MemFs, SharedMemFs};
+
+fn options(fs: &SharedMemFs) -> DurabilityOptions {
+    DurabilityOptions {
+        dir: PathBuf::from("/data"),
+        fs: Arc::new(fs.clone()),
+        mode: SyncMode::Sync,
+        segment_size: 4096,
+        on_corruption: OnCorruption::Fail,
+    }
+}
+
+fn schema() -> TableSchema {
+    let column = |name: &str, column_type, role| ColumnSchema {
+        name: name.into(),
+        column_type,
+        role,
+        nullable: true,
+    };
+    TableSchema::try_new(vec![
+        ColumnSchema {
+            nullable: false,
+            ..column(
+                "time",
+                ColumnType::Timestamp {
+                    with_time_zone: true,
+                },
+                ColumnRole::Time,
+            )
+        },
+        column("host", ColumnType::Utf8, ColumnRole::Tag),
+        column("v", ColumnType::Float64, ColumnRole::Field),
+        column("w", ColumnType::Int64, ColumnRole::Field),
+    ])
+    .unwrap()
+}
+
+/// One write: rows of (time, host, v), all tagged with the write's number.
+type Write = Vec<(i64, Option<String>, Option<f64>)>;
+
+fn batch(table: &Table, write: usize, rows: &Write) -> RecordBatch {
+    let times = TimestampMicrosecondArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(times.with_timezone("UTC")),
+        Arc::new(rows.iter().map(|r| r.1.as_deref()).collect::<StringArray>()),
+        Arc::new(rows.iter().map(|r| r.2).collect::<Float64Array>()),
+        Arc::new(Int64Array::from(vec![write as i64; rows.len()])),
+    ];
+    RecordBatch::try_new(table.arrow_schema().clone(), columns).unwrap()
+}
+
+type Row = (i64, i64, Option<String>, Option<u64>);
+
+fn contents(table: &Table) -> Vec<Row> {
+    let mut out = Vec::new();
+    for b in table.scan(None).unwrap() {
+        let times = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        let hosts = b.column(1).as_string::<i32>();
+        let values = b.column(2).as_primitive::<Float64Type>();
+        let writes = b.column(3).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.push((
+                writes.value(i),
+                times.value(i),
+                hosts.is_valid(i).then(|| hosts.value(i).to_owned()),
+                values.is_valid(i).then(|| values.value(i).to_bits()),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn model(writes: &[Write]) -> Vec<Row> {
+    let mut out: Vec<Row> = writes
+        .iter()
+        .enumerate()
+        .flat_map(|(w, rows)| {
+            rows.iter()
+                .map(move |r| (w as i64, r.0, r.1.clone(), r.2.map(f64::to_bits)))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn table_of(storage: &Storage) -> Arc<Table> {
+    storage
+        .database("metrics")
+        .and_then(|db| db.schema("m"))
+        .and_then(|ns| ns.table("cpu"))
+        .expect("table recovered")
+}
+
+fn create(storage: &Storage, rt: &tokio::runtime::Runtime) -> Arc<Table> {
+    rt.block_on(storage.create_database("metrics", false).unwrap().durable())
+        .unwrap();
+    let db = storage.database("metrics").unwrap();
+    rt.block_on(db.create_schema("m", false).unwrap().durable())
+        .unwrap();
+    let ns = db.schema("m").unwrap();
+    let small = TableOptions {
+        shard_interval: 1_000,
+        block_size: 4,
+    };
+    rt.block_on(
+        ns.create_table("cpu", schema(), small, false)
+            .unwrap()
+            .durable(),
+    )
+    .unwrap();
+    table_of(storage)
+}
+
+/// Applies write `i`, through `write` or as a staged copy, alternately.
+fn apply(table: &Table, i: usize, rows: &Write) -> Durable<usize> {
+    let batch = batch(table, i, rows);
+    if i.is_multiple_of(2) {
+        table.write(&[batch]).unwrap()
+    } else {
+        let staging = table.staging();
+        staging.write(&[batch]).unwrap().without_waiting();
+        table.absorb(staging).unwrap()
+    }
+}
+
+#[test]
+fn a_clean_restart_rebuilds_catalog_and_data() {
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let rt = runtime();
+    let writes: Vec<Write> = (0..20)
+        .map(|w| {
+            (0..7)
+                .map(|r| {
+                    let host = ["a", "b", "c"][(w + r) % 3].to_owned();
+                    (
+                        ((w * 7 + r) * 97 % 3000) as i64,
+                        Some(host),
+                        Some(r as f64 / 4.0),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    {
+        let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
+        assert_eq!(recovery.snapshot_lsn, None);
+        let table = create(&storage, &rt);
+        for (i, rows) in writes.iter().enumerate() {
+            rt.block_on(apply(&table, i, rows).durable()).unwrap();
+            if i == 9 {
+                let report = storage.snapshot().unwrap().unwrap();
+                assert_eq!(report.rows, 70);
+            }
+        }
+        // A table that is dropped, and a schema dropped with `public`.
+        let db = storage.database("metrics").unwrap();
+        let ns = db.schema("m").unwrap();
+        let _ = ns
+            .create_table("gone", schema(), TableOptions::default(), false)
+            .unwrap();
+        let _ = ns.drop_table("gone", false).unwrap();
+        let _ = db.drop_schema("public", false, true).unwrap();
+        storage.close().unwrap();
+    }
+    let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
+    assert!(recovery.snapshot_lsn.is_some());
+    assert!(recovery.wal_records > 0);
+    let table = table_of(&storage);
+    assert_eq!(contents(&table), model(&writes));
+    let db = storage.database("metrics").unwrap();
+    assert_eq!(db.schema_names(), vec!["m".to_owned()]);
+    assert!(db.schema("m").unwrap().table("gone").is_none());
+
+    // A snapshot of the recovered state, and a third start from it alone.
+    storage.snapshot().unwrap().unwrap();
+    storage.close().unwrap();
+    drop(storage);
+    let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
+    assert_eq!(recovery.wal_records, 0);
+    assert_eq!(contents(&table_of(&storage)), model(&writes));
+    // New tables get new ids: a write to it is not mistaken for another's.
+    let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+    let _ = ns
+        .create_table("other", schema(), TableOptions::default(), false)
+        .unwrap();
+    assert_ne!(ns.table("other").unwrap().id(), table_of(&storage).id());
+}
+
+fn arb_write() -> impl Strategy<Value = Write> {
+    prop::collection::vec(
+        (
+            0i64..5_000,
+            prop::option::of(prop::sample::select(vec!["a", "b", "c", "d"])),
+            prop::option::of(prop_oneof![any::<f64>(), Just(f64::NAN)]),
+        )
+            .prop_map(|(t, h, v)| (t, h.map(str::to_owned), v)),
+        1..12,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// After a crash at any point, with snapshots at any points, recovery
+    /// yields exactly the first k writes, for some k at least the number
+    /// acknowledged; and a second crash-free restart agrees.
+    #[test]
+    fn recovery_yields_a_prefix_holding_every_acknowledged_write(
+        writes in prop::collection::vec(arb_write(), 1..16),
+        acknowledged in 0usize..16,
+        snapshots in prop::collection::vec(any::<bool>(), 16),
+        keep in any::<prop::sample::Index>(),
+    ) {
+        let acknowledged = acknowledged.min(writes.len());
+        let mem = Arc::new(MemFs::default());
+        let fs = SharedMemFs(mem.clone());
+        let rt = runtime();
+        {
+            let (storage, _) = Storage::open(&options(&fs)).unwrap();
+            let table = create(&storage, &rt);
+            for (i, rows) in writes.iter().enumerate() {
+                let durable = apply(&table, i, rows);
+                if i < acknowledged {
+                    rt.block_on(durable.durable()).unwrap();
+                }
+                if snapshots[i] {
+                    storage.snapshot().unwrap();
+                }
+            }
+            mem.crash(|unsynced| keep.index(unsynced + 1));
+            drop(storage);
+            mem.restart();
+        }
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        let recovered = contents(&table_of(&storage));
+        let k = (acknowledged..=writes.len()).find(|&k| model(&writes[..k]) == recovered);
+        prop_assert!(k.is_some(), "recovered {} rows, not a prefix of {} writes holding the first {}",
+            recovered.len(), writes.len(), acknowledged);
+        storage.close().unwrap();
+        drop(storage);
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        prop_assert_eq!(contents(&table_of(&storage)), recovered);
+    }
+}

@@ -1,0 +1,181 @@
+//! Table images: a table's contents (series keys, sealed blocks, heads) as
+//! bytes, for WAL records and snapshots.
+//!
+//! A write is logged as the image of the staging table it built, and a
+//! snapshot as the images of whole tables, so both are read back the same
+//! way: into a staging table that [`Table::absorb`](super::Table::absorb)
+//! moves in. Sealed blocks travel as they are held (already compressed);
+//! heads travel as blocks and become heads again.
+//!
+//! ```text
+//! image:  chunk*
+//! chunk:  series | shard i64 | block count | block* | head rows | [head as a block]
+//! series: varint 0, then a key (per tag: varint 0 = NULL or 1 + len, bytes),
+//!         which takes the next index of this image; or varint 1 + index
+//! ```
+//! Images are cut into fragments of about [`FRAGMENT_BYTES`], each standing
+//! alone (its own series indexes).
+
+use std::sync::Arc;
+
+use super::Result;
+use super::block::SealedBlock;
+use super::bytes::{Reader, Writer, corrupt};
+use super::head::HeadBlock;
+use super::schema::ColumnType;
+use super::series::{SeriesId, SeriesKey};
+
+/// The size a fragment is cut at.
+pub(super) const FRAGMENT_BYTES: usize = 8 << 20;
+
+/// A consistent view of a table's contents, taken by cloning pointers.
+#[derive(Debug, Default)]
+pub(super) struct Capture {
+    pub(super) keys: Vec<SeriesKey>,
+    /// By shard, then series.
+    pub(super) chunks: Vec<CapturedChunk>,
+}
+
+#[derive(Debug)]
+pub(super) struct CapturedChunk {
+    pub(super) shard: i64,
+    pub(super) series: SeriesId,
+    pub(super) sealed: Vec<Arc<SealedBlock>>,
+    pub(super) head: Arc<HeadBlock>,
+}
+
+impl Capture {
+    pub(super) fn rows(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.head.len() + c.sealed.iter().map(|b| b.rows()).sum::<usize>())
+            .sum()
+    }
+
+    /// Encodes the capture as fragments, each started by `start` (which
+    /// writes a record header) on a fresh writer.
+    pub(super) fn encode(&self, start: impl Fn(&mut Writer)) -> Result<Vec<Vec<u8>>> {
+        let mut fragments = Vec::new();
+        let mut w = Writer::default();
+        start(&mut w);
+        let header = w.bytes.len();
+        // Series index within the current fragment, by series id.
+        let mut local: Vec<Option<u64>> = vec![None; self.keys.len()];
+        let mut next_local = 0u64;
+        for chunk in &self.chunks {
+            if w.bytes.len() >= FRAGMENT_BYTES {
+                fragments.push(std::mem::take(&mut w.bytes));
+                start(&mut w);
+                local.iter_mut().for_each(|l| *l = None);
+                next_local = 0;
+            }
+            let id = chunk.series.0 as usize;
+            match local.get(id).copied().flatten() {
+                Some(index) => w.varint(index + 1),
+                None => {
+                    let key = self
+                        .keys
+                        .get(id)
+                        .ok_or_else(|| corrupt("captured chunk of an unknown series"))?;
+                    w.varint(0);
+                    for value in key.values() {
+                        match value {
+                            None => w.varint(0),
+                            Some(v) => {
+                                w.varint(v.len() as u64 + 1);
+                                w.bytes.extend_from_slice(v.as_bytes());
+                            }
+                        }
+                    }
+                    local[id] = Some(next_local);
+                    next_local += 1;
+                }
+            }
+            w.i64(chunk.shard);
+            w.len(chunk.sealed.len());
+            for block in &chunk.sealed {
+                block.write_to(&mut w);
+            }
+            w.len(chunk.head.len());
+            if !chunk.head.is_empty() {
+                chunk.head.to_block()?.write_to(&mut w);
+            }
+        }
+        if w.bytes.len() > header || fragments.is_empty() {
+            fragments.push(w.bytes);
+        }
+        Ok(fragments)
+    }
+}
+
+/// One chunk read back from an image.
+#[derive(Debug)]
+pub(super) struct ImageChunk {
+    pub(super) key: SeriesKey,
+    pub(super) shard: i64,
+    pub(super) sealed: Vec<SealedBlock>,
+    /// The head's points, as a block.
+    pub(super) head: Option<SealedBlock>,
+}
+
+/// Reads the chunks of an image fragment for a table with `tag_count` tags
+/// and field columns of `field_types`.
+pub(super) fn decode(
+    image: &[u8],
+    tag_count: usize,
+    field_types: &[ColumnType],
+) -> Result<Vec<ImageChunk>> {
+    let mut r = Reader::new(image);
+    let mut keys: Vec<SeriesKey> = Vec::new();
+    let mut chunks = Vec::new();
+    while !r.is_empty() {
+        let key = match r.varint()? {
+            0 => {
+                let mut values = Vec::with_capacity(tag_count);
+                for _ in 0..tag_count {
+                    values.push(match r.varint()? {
+                        0 => None,
+                        n => {
+                            let len = usize::try_from(n - 1)
+                                .map_err(|_| corrupt("tag value length overflows"))?;
+                            let bytes = r.exact(len)?;
+                            let text = std::str::from_utf8(bytes)
+                                .map_err(|_| corrupt("tag value is not valid UTF-8"))?;
+                            Some(Arc::<str>::from(text))
+                        }
+                    });
+                }
+                let key = SeriesKey::new(values);
+                keys.push(key.clone());
+                key
+            }
+            n => keys
+                .get(n as usize - 1)
+                .cloned()
+                .ok_or_else(|| corrupt("image refers to an unknown series"))?,
+        };
+        let shard = r.i64()?;
+        let count = r.len()?;
+        let mut sealed = Vec::with_capacity(count);
+        for _ in 0..count {
+            sealed.push(SealedBlock::read_from(&mut r, field_types)?);
+        }
+        let head = match r.varint()? {
+            0 => None,
+            rows => {
+                let block = SealedBlock::read_from(&mut r, field_types)?;
+                if block.rows() as u64 != rows {
+                    return Err(corrupt("head row count does not match its block"));
+                }
+                Some(block)
+            }
+        };
+        chunks.push(ImageChunk {
+            key,
+            shard,
+            sealed,
+            head,
+        });
+    }
+    Ok(chunks)
+}

@@ -1,0 +1,419 @@
+//! How storage changes reach the write-ahead log: the records, the commit
+//! lock that orders logging against snapshots, and the ticket a writer waits
+//! on before it acknowledges.
+//!
+//! Every change is logged and applied in one critical section of the object
+//! it changes (a table's write lock, a namespace's table map, ...), so the
+//! log holds each object's changes in the order they were applied, and
+//! replaying it rebuilds the same state. Writers hold the commit lock shared
+//! while they log and apply; a snapshot holds it exclusively for as long as
+//! it takes to clone pointers, so it sees exactly the records before one LSN.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{RwLock, RwLockReadGuard};
+
+use super::Result;
+use super::block::{type_of_tag, type_tag};
+use super::bytes::{Reader, Writer, corrupt};
+use super::schema::{ColumnRole, ColumnSchema, TableSchema};
+use super::table::TableOptions;
+use crate::wal::Wal;
+
+/// A change, applied in memory, that is acknowledged once [`durable`](Self::durable)
+/// returns: only then is it in the log as the durability mode promises.
+#[must_use = "a change may be acknowledged only once it is durable"]
+#[derive(Debug)]
+pub struct Durable<T> {
+    value: T,
+    wait: Option<(Arc<Wal>, u64)>,
+}
+
+impl<T> Durable<T> {
+    pub(super) fn new(value: T, wait: Option<(Arc<Wal>, u64)>) -> Self {
+        Self { value, wait }
+    }
+
+    /// Waits until the change is durable, then returns its result. Fails if
+    /// the log failed: the change may then be visible now but lost on restart.
+    pub async fn durable(self) -> Result<T> {
+        if let Some((wal, lsn)) = &self.wait {
+            wal.durable(*lsn).await?;
+        }
+        Ok(self.value)
+    }
+
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Durable<U> {
+        Durable {
+            value: f(self.value),
+            wait: self.wait,
+        }
+    }
+
+    /// The result, without waiting: for storage without a log (tests, benches,
+    /// `--durability none`), or when the caller does not acknowledge anything.
+    pub fn without_waiting(self) -> T {
+        self.value
+    }
+}
+
+/// The log side of a storage tree, shared by every object in it.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    /// Attached once recovery has replayed the log: nothing replay applies
+    /// is logged again.
+    wal: OnceLock<Arc<Wal>>,
+    commit: RwLock<()>,
+    next_table_id: AtomicU64,
+}
+
+impl Journal {
+    pub(super) fn attach(&self, wal: Arc<Wal>) {
+        let _ = self.wal.set(wal);
+    }
+
+    pub(super) fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.get()
+    }
+
+    /// Held while a change is logged and applied.
+    pub(super) fn change(&self) -> RwLockReadGuard<'_, ()> {
+        self.commit.read()
+    }
+
+    /// Held while a snapshot clones the state: no change is half done.
+    pub(super) fn freeze(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.commit.write()
+    }
+
+    pub(super) fn next_table_id(&self) -> u64 {
+        self.next_table_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Table ids continue after `id` (replay saw it).
+    pub(super) fn saw_table_id(&self, id: u64) {
+        self.next_table_id.fetch_max(id + 1, Ordering::Relaxed);
+    }
+
+    /// Logs `records` (nothing without a WAL) and returns the ticket to wait on.
+    pub(super) fn log<T>(&self, records: &[Vec<u8>], value: T) -> Result<Durable<T>> {
+        match self.wal.get() {
+            Some(wal) if !records.is_empty() => {
+                let lsn = wal.append(records)?;
+                Ok(Durable::new(value, Some((wal.clone(), lsn))))
+            }
+            _ => Ok(Durable::new(value, None)),
+        }
+    }
+}
+
+/// One logged change.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Record {
+    CreateDatabase {
+        name: String,
+    },
+    DropDatabase {
+        name: String,
+    },
+    CreateSchema {
+        database: String,
+        name: String,
+    },
+    DropSchema {
+        database: String,
+        name: String,
+    },
+    CreateTable {
+        database: String,
+        schema: String,
+        name: String,
+        id: u64,
+        options: TableOptions,
+        columns: Vec<ColumnSchema>,
+    },
+    DropTable {
+        database: String,
+        schema: String,
+        name: String,
+    },
+    /// Rows for table `table`, as a table image fragment (see `image`). The
+    /// fragments of one write are contiguous; `last` closes the write, which
+    /// applies all of them or, when the log ends first, none.
+    Data {
+        table: u64,
+        last: bool,
+        image: Vec<u8>,
+    },
+    /// The last record of a snapshot file: how many came before it.
+    SnapshotEnd {
+        records: u64,
+    },
+}
+
+mod kind {
+    pub(super) const CREATE_DATABASE: u8 = 1;
+    pub(super) const DROP_DATABASE: u8 = 2;
+    pub(super) const CREATE_SCHEMA: u8 = 3;
+    pub(super) const DROP_SCHEMA: u8 = 4;
+    pub(super) const CREATE_TABLE: u8 = 5;
+    pub(super) const DROP_TABLE: u8 = 6;
+    pub(super) const DATA: u8 = 7;
+    pub(super) const SNAPSHOT_END: u8 = 8;
+}
+
+fn role_tag(role: ColumnRole) -> u8 {
+    match role {
+        ColumnRole::Time => 0,
+        ColumnRole::Tag => 1,
+        ColumnRole::Field => 2,
+    }
+}
+
+impl Record {
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        match self {
+            Record::CreateDatabase { name } => {
+                w.u8(kind::CREATE_DATABASE);
+                w.str(name);
+            }
+            Record::DropDatabase { name } => {
+                w.u8(kind::DROP_DATABASE);
+                w.str(name);
+            }
+            Record::CreateSchema { database, name } => {
+                w.u8(kind::CREATE_SCHEMA);
+                w.str(database);
+                w.str(name);
+            }
+            Record::DropSchema { database, name } => {
+                w.u8(kind::DROP_SCHEMA);
+                w.str(database);
+                w.str(name);
+            }
+            Record::CreateTable {
+                database,
+                schema,
+                name,
+                id,
+                options,
+                columns,
+            } => {
+                w.u8(kind::CREATE_TABLE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+                w.u64(*id);
+                w.i64(options.shard_interval);
+                w.len(options.block_size);
+                w.len(columns.len());
+                for column in columns {
+                    w.str(&column.name);
+                    w.u8(type_tag(column.column_type));
+                    w.u8(role_tag(column.role));
+                    w.u8(u8::from(column.nullable));
+                }
+            }
+            Record::DropTable {
+                database,
+                schema,
+                name,
+            } => {
+                w.u8(kind::DROP_TABLE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+            }
+            Record::Data { table, last, image } => {
+                w.bytes.reserve(image.len() + 10);
+                w.u8(kind::DATA);
+                w.u64(*table);
+                w.u8(u8::from(*last));
+                w.bytes.extend_from_slice(image);
+            }
+            Record::SnapshotEnd { records } => {
+                w.u8(kind::SNAPSHOT_END);
+                w.u64(*records);
+            }
+        }
+        w.bytes
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        let name = |r: &mut Reader<'_>| r.str().map(str::to_owned);
+        let record = match r.u8()? {
+            kind::CREATE_DATABASE => Record::CreateDatabase {
+                name: name(&mut r)?,
+            },
+            kind::DROP_DATABASE => Record::DropDatabase {
+                name: name(&mut r)?,
+            },
+            kind::CREATE_SCHEMA => Record::CreateSchema {
+                database: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::DROP_SCHEMA => Record::DropSchema {
+                database: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::CREATE_TABLE => {
+                let database = name(&mut r)?;
+                let schema = name(&mut r)?;
+                let table = name(&mut r)?;
+                let id = r.u64()?;
+                let options = TableOptions {
+                    shard_interval: r.i64()?,
+                    block_size: r.varint()? as usize,
+                };
+                let count = r.len()?;
+                let mut columns = Vec::with_capacity(count);
+                for _ in 0..count {
+                    columns.push(ColumnSchema {
+                        name: name(&mut r)?,
+                        column_type: type_of_tag(r.u8()?)?,
+                        role: match r.u8()? {
+                            0 => ColumnRole::Time,
+                            1 => ColumnRole::Tag,
+                            2 => ColumnRole::Field,
+                            other => return Err(corrupt(format!("unknown column role {other}"))),
+                        },
+                        nullable: r.bool()?,
+                    });
+                }
+                Record::CreateTable {
+                    database,
+                    schema,
+                    name: table,
+                    id,
+                    options,
+                    columns,
+                }
+            }
+            kind::DROP_TABLE => Record::DropTable {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::DATA => {
+                let table = r.u64()?;
+                let last = r.bool()?;
+                // The image is the rest of the record.
+                let image = bytes[bytes.len() - r.remaining()..].to_vec();
+                return Ok(Record::Data { table, last, image });
+            }
+            kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
+            other => return Err(corrupt(format!("unknown record kind {other}"))),
+        };
+        if !r.is_empty() {
+            return Err(corrupt("record has trailing bytes"));
+        }
+        Ok(record)
+    }
+}
+
+/// Starts a `Data` record for `table`, not yet marked last; the image follows.
+pub(super) fn data_record_header(w: &mut Writer, table: u64) {
+    w.u8(kind::DATA);
+    w.u64(table);
+    w.u8(0);
+}
+
+/// Marks the last of a write's `Data` records.
+pub(super) fn mark_last(records: &mut [Vec<u8>]) {
+    if let Some(last) = records.last_mut()
+        && let Some(flag) = last.get_mut(9)
+    {
+        *flag = 1;
+    }
+}
+
+/// The `CreateTable` record of a table that exists.
+pub(super) fn create_table_record(
+    database: &str,
+    schema: &str,
+    name: &str,
+    id: u64,
+    options: TableOptions,
+    table_schema: &TableSchema,
+) -> Record {
+    Record::CreateTable {
+        database: database.to_owned(),
+        schema: schema.to_owned(),
+        name: name.to_owned(),
+        id,
+        options,
+        columns: table_schema.columns().to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::ColumnType;
+
+    #[test]
+    fn records_round_trip() {
+        let records = vec![
+            Record::CreateDatabase { name: "db".into() },
+            Record::DropDatabase { name: "db".into() },
+            Record::CreateSchema {
+                database: "db".into(),
+                name: "s".into(),
+            },
+            Record::DropSchema {
+                database: "db".into(),
+                name: "s".into(),
+            },
+            Record::CreateTable {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+                id: 42,
+                options: TableOptions::default(),
+                columns: vec![
+                    ColumnSchema {
+                        name: "time".into(),
+                        column_type: ColumnType::Timestamp {
+                            with_time_zone: true,
+                        },
+                        role: ColumnRole::Time,
+                        nullable: false,
+                    },
+                    ColumnSchema {
+                        name: "v".into(),
+                        column_type: ColumnType::Float64,
+                        role: ColumnRole::Field,
+                        nullable: true,
+                    },
+                ],
+            },
+            Record::DropTable {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+            },
+            Record::Data {
+                table: 3,
+                last: true,
+                image: vec![1, 2, 3],
+            },
+            Record::SnapshotEnd { records: 9 },
+        ];
+        for record in records {
+            let bytes = record.encode();
+            assert_eq!(Record::decode(&bytes).unwrap(), record);
+            for cut in 0..bytes.len() {
+                if !matches!(record, Record::Data { .. }) || cut < 10 {
+                    assert!(
+                        Record::decode(&bytes[..cut]).is_err(),
+                        "{record:?} cut {cut}"
+                    );
+                }
+            }
+        }
+        assert!(Record::decode(&[99]).is_err());
+    }
+}
