@@ -237,6 +237,11 @@ fn choose_exponent<F: Float>(values: &[F]) -> Option<usize> {
         if best.is_none_or(|(best_cost, _, _)| cost < best_cost) {
             best = Some((cost, exponent, conforming));
         }
+        // With every sampled value exact at this exponent, a larger one only
+        // scales the integers (and their deltas) by 10: it cannot cost less.
+        if conforming == sampled {
+            break;
+        }
     }
     best.filter(|&(_, _, conforming)| conforming > 0 && conforming * 2 >= sampled)
         .map(|(_, exponent, _)| exponent)

@@ -122,32 +122,48 @@ impl Storage {
         let mut recovery = Recovery::default();
         let mut replayer = Replayer::new(&storage);
 
-        let from = match snapshots.last() {
-            Some(&lsn) => {
-                let started = Instant::now();
-                let path = dir.join(snapshot_name(lsn));
-                let bytes = fs.read(&path).map_err(|e| io("read", &path, &e))?;
-                load_snapshot(&bytes, lsn, &mut replayer).map_err(|e| {
-                    Error::Corrupt {
+        // The newest snapshot that checks whole; an older one only if the
+        // newest is damaged (replay then needs the WAL back to its LSN).
+        let mut from = 0;
+        let mut damaged: Option<Error> = None;
+        for &lsn in snapshots.iter().rev() {
+            let started = Instant::now();
+            let path = dir.join(snapshot_name(lsn));
+            let bytes = fs.read(&path).map_err(|e| io("read", &path, &e))?;
+            let records = match check_snapshot(&bytes, lsn) {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "snapshot is damaged");
+                    damaged.get_or_insert(Error::Corrupt {
                         reason: format!(
-                            "snapshot {} cannot be loaded: {e}; move it away to start from the WAL alone",
+                            "snapshot {} is damaged ({e}) and no older snapshot is intact; \
+                             move it away to start from the WAL alone",
                             path.display()
                         ),
-                    }
-                })?;
-                recovery.snapshot_lsn = Some(lsn);
-                recovery.snapshot_bytes = bytes.len() as u64;
-                recovery.snapshot_time = started.elapsed();
-                tracing::info!(
-                    file = %path.display(),
-                    bytes = bytes.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "loaded snapshot"
-                );
-                lsn
+                    });
+                    continue;
+                }
+            };
+            let body = &bytes[frame::FILE_HEADER..];
+            for range in records {
+                replayer.apply(0, Record::decode(&body[range])?)?;
             }
-            None => 0,
-        };
+            recovery.snapshot_lsn = Some(lsn);
+            recovery.snapshot_bytes = bytes.len() as u64;
+            recovery.snapshot_time = started.elapsed();
+            tracing::info!(
+                file = %path.display(),
+                bytes = bytes.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "loaded snapshot"
+            );
+            from = lsn;
+            damaged = None;
+            break;
+        }
+        if let Some(error) = damaged {
+            return Err(error);
+        }
         if let Some(files) = &storage.durability {
             files.snapshot_lsn.store(from, Ordering::Relaxed);
         }
@@ -192,8 +208,12 @@ impl Storage {
             replayed.segments,
         )?;
         journal.attach(Arc::new(wal));
-        // Snapshots older than the newest one are of no more use.
-        for &old in &snapshots[..snapshots.len().saturating_sub(1)] {
+        // Snapshots older than the one loaded are of no more use; a damaged
+        // newer one stays for inspection until the next snapshot replaces it.
+        for &old in snapshots
+            .iter()
+            .filter(|&&s| Some(s) < recovery.snapshot_lsn)
+        {
             let path = dir.join(snapshot_name(old));
             fs.remove(&path).map_err(|e| io("remove", &path, &e))?;
         }
@@ -351,33 +371,28 @@ impl Storage {
     }
 }
 
-/// Reads a snapshot file: every record must be intact, and the last must be
-/// the `SnapshotEnd` that counts them.
-fn load_snapshot(bytes: &[u8], lsn: u64, replayer: &mut Replayer<'_>) -> Result<()> {
+/// Checks a snapshot file whole before anything of it is applied: every
+/// frame must be intact, and the last record must be the `SnapshotEnd` that
+/// counts the others. Returns the payload ranges of those (after the header).
+fn check_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<std::ops::Range<usize>>> {
     let named = frame::decode_file_header(SNAPSHOT_MAGIC, bytes).map_err(super::bytes::corrupt)?;
     if named != lsn {
         return Err(super::bytes::corrupt("header names another LSN"));
     }
     let body = &bytes[frame::FILE_HEADER..];
-    let (frames, end) = frame::scan(body);
+    let (mut frames, end) = frame::scan(body);
     if end != frame::End::Clean {
         return Err(super::bytes::corrupt(format!("damaged record ({end:?})")));
     }
-    let Some((last, records)) = frames.split_last() else {
+    let Some(last) = frames.pop() else {
         return Err(super::bytes::corrupt("no records"));
     };
-    match Record::decode(&body[last.clone()])? {
-        Record::SnapshotEnd { records: count } if count == records.len() as u64 => {}
-        _ => {
-            return Err(super::bytes::corrupt(
-                "the file ends before its last record",
-            ));
-        }
+    match Record::decode(&body[last])? {
+        Record::SnapshotEnd { records } if records == frames.len() as u64 => Ok(frames),
+        _ => Err(super::bytes::corrupt(
+            "the file ends before its last record",
+        )),
     }
-    for range in records {
-        replayer.apply(0, Record::decode(&body[range.clone()])?)?;
-    }
-    Ok(())
 }
 
 /// Applies records to storage that has no WAL attached yet, so nothing is

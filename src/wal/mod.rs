@@ -408,6 +408,7 @@ pub fn replay<E>(
         let path = dir.join(segment_name(start));
         let last = index + 1 == segments.len();
         let bytes = fs.read(&path).map_err(|e| io_error("read", &path, &e))?;
+        tracing::info!(file = %path.display(), bytes = bytes.len(), "replaying WAL segment");
         let corrupt = |offset: usize, reason: String| Error::Corrupt {
             path: path.clone(),
             offset: offset as u64,

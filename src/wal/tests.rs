@@ -140,6 +140,25 @@ impl MemFs {
         }
     }
 
+    /// Flips the bits of byte `offset` of the first file whose name starts
+    /// with `prefix`; returns that file's name.
+    pub(crate) fn flip_byte(&self, prefix: &str, offset: usize) -> String {
+        let mut files = self.files.lock();
+        let (path, file) = files
+            .iter_mut()
+            .find(|(p, _)| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .expect("a file with that prefix");
+        file.data[offset] ^= 0xff;
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// After a crash, a new process may use the files again.
     pub(crate) fn restart(&self) {
         self.frozen.store(false, Ordering::SeqCst);

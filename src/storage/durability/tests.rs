@@ -208,6 +208,28 @@ fn a_clean_restart_rebuilds_catalog_and_data() {
     assert_ne!(ns.table("other").unwrap().id(), table_of(&storage).id());
 }
 
+#[test]
+fn a_damaged_snapshot_refuses_to_start_and_names_the_file() {
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let rt = runtime();
+    {
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        let table = create(&storage, &rt);
+        let rows: Write = (0..50)
+            .map(|t| (t, Some("a".to_owned()), Some(1.5)))
+            .collect();
+        rt.block_on(apply(&table, 0, &rows).durable()).unwrap();
+        storage.snapshot().unwrap().unwrap();
+        storage.close().unwrap();
+    }
+    let name = mem.flip_byte("snapshot-", 100);
+    let error = Storage::open(&options(&fs)).expect_err("a damaged snapshot is refused");
+    let message = error.to_string();
+    assert!(message.contains(&name), "{message}");
+    assert!(message.contains("damaged"), "{message}");
+}
+
 fn arb_write() -> impl Strategy<Value = Write> {
     prop::collection::vec(
         (
