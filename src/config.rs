@@ -42,9 +42,9 @@ pub struct Config {
     pub snapshot_interval: Duration,
 
     /// A snapshot is also written once the WAL has grown by this much since the
-    /// last. This bounds the WAL replayed on start: about 10 bytes per TSBS
+    /// last. This bounds the WAL replayed on start: about 90 bytes per TSBS
     /// row, replayed at about a million rows per second.
-    #[arg(long, env = "EPOCHDB_SNAPSHOT_WAL_SIZE", default_value = "32MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "EPOCHDB_SNAPSHOT_WAL_SIZE", default_value = "256MiB", value_parser = parse_bytes)]
     pub snapshot_wal_size: usize,
 
     /// WAL segment files are closed, and a new one started, at this size.
@@ -141,7 +141,7 @@ impl Config {
             query_memory_limit: 1 << 30,
             durability: Durability::Sync,
             snapshot_interval: Duration::from_secs(300),
-            snapshot_wal_size: 32 << 20,
+            snapshot_wal_size: 256 << 20,
             wal_segment_size: 64 << 20,
             recover_truncate: false,
         }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::image::Heads;
 use super::journal::{Journal, Record, create_table_record, data_record_header};
 use super::schema::TableSchema;
 use super::{DEFAULT_DATABASE, DEFAULT_SCHEMA, Error, Result, Storage, Table};
@@ -324,7 +325,7 @@ impl Storage {
                 continue;
             }
             // Each fragment stands alone: all are marked last.
-            for mut fragment in capture.encode(|w| data_record_header(w, *id))? {
+            for mut fragment in capture.encode(Heads::Block, |w| data_record_header(w, *id))? {
                 if let Some(flag) = fragment.get_mut(9) {
                     *flag = 1;
                 }

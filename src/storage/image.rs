@@ -5,11 +5,12 @@
 //! snapshot as the images of whole tables, so both are read back the same
 //! way: into a staging table that [`Table::absorb`](super::Table::absorb)
 //! moves in. Sealed blocks travel as they are held (already compressed);
-//! heads travel as blocks and become heads again.
+//! heads travel as plain columns (the WAL) or as blocks (snapshots), and
+//! become heads again.
 //!
 //! ```text
 //! image:  chunk*
-//! chunk:  series | shard i64 | block count | block* | head rows | [head as a block]
+//! chunk:  series | shard i64 | block count | block* | head rows | [head encoding u8, head]
 //! series: varint 0, then a key (per tag: varint 0 = NULL or 1 + len, bytes),
 //!         which takes the next index of this image; or varint 1 + index
 //! ```
@@ -24,6 +25,18 @@ use super::bytes::{Reader, Writer, corrupt};
 use super::head::HeadBlock;
 use super::schema::ColumnType;
 use super::series::{SeriesId, SeriesKey};
+
+/// How an image holds heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Heads {
+    /// Compressed, as a block: small, for snapshots.
+    Block,
+    /// Plain columns: fast to write, for the WAL.
+    Raw,
+}
+
+const HEAD_BLOCK: u8 = 1;
+const HEAD_RAW: u8 = 2;
 
 /// The size a fragment is cut at.
 pub(super) const FRAGMENT_BYTES: usize = 8 << 20;
@@ -54,7 +67,7 @@ impl Capture {
 
     /// Encodes the capture as fragments, each started by `start` (which
     /// writes a record header) on a fresh writer.
-    pub(super) fn encode(&self, start: impl Fn(&mut Writer)) -> Result<Vec<Vec<u8>>> {
+    pub(super) fn encode(&self, heads: Heads, start: impl Fn(&mut Writer)) -> Result<Vec<Vec<u8>>> {
         let mut fragments = Vec::new();
         let mut w = Writer::default();
         start(&mut w);
@@ -98,7 +111,16 @@ impl Capture {
             }
             w.len(chunk.head.len());
             if !chunk.head.is_empty() {
-                chunk.head.to_block()?.write_to(&mut w);
+                match heads {
+                    Heads::Block => {
+                        w.u8(HEAD_BLOCK);
+                        chunk.head.to_block()?.write_to(&mut w);
+                    }
+                    Heads::Raw => {
+                        w.u8(HEAD_RAW);
+                        chunk.head.write_raw(&mut w);
+                    }
+                }
             }
         }
         if w.bytes.len() > header || fragments.is_empty() {
@@ -114,8 +136,14 @@ pub(super) struct ImageChunk {
     pub(super) key: SeriesKey,
     pub(super) shard: i64,
     pub(super) sealed: Vec<SealedBlock>,
-    /// The head's points, as a block.
-    pub(super) head: Option<SealedBlock>,
+    pub(super) head: Option<HeadImage>,
+}
+
+/// A head as an image holds it.
+#[derive(Debug)]
+pub(super) enum HeadImage {
+    Block(SealedBlock),
+    Raw(HeadBlock),
 }
 
 /// Reads the chunks of an image fragment for a table with `tag_count` tags
@@ -162,13 +190,27 @@ pub(super) fn decode(
         }
         let head = match r.varint()? {
             0 => None,
-            rows => {
-                let block = SealedBlock::read_from(&mut r, field_types)?;
-                if block.rows() as u64 != rows {
-                    return Err(corrupt("head row count does not match its block"));
+            rows => match r.u8()? {
+                HEAD_BLOCK => {
+                    let block = SealedBlock::read_from(&mut r, field_types)?;
+                    if block.rows() as u64 != rows {
+                        return Err(corrupt("head row count does not match its block"));
+                    }
+                    Some(HeadImage::Block(block))
                 }
-                Some(block)
-            }
+                HEAD_RAW => {
+                    let rows = usize::try_from(rows)
+                        .ok()
+                        .filter(|&n| n <= r.remaining())
+                        .ok_or_else(|| corrupt("head row count exceeds the record"))?;
+                    Some(HeadImage::Raw(HeadBlock::read_raw(
+                        &mut r,
+                        rows,
+                        field_types,
+                    )?))
+                }
+                other => return Err(corrupt(format!("unknown head encoding {other}"))),
+            },
         };
         chunks.push(ImageChunk {
             key,

@@ -34,7 +34,7 @@ use parking_lot::RwLock;
 use super::block::SealedBlock;
 use super::bytes::corrupt;
 use super::head::{FieldColumn, HeadBlock};
-use super::image::{self, Capture, CapturedChunk};
+use super::image::{self, Capture, CapturedChunk, HeadImage, Heads};
 use super::journal::{Durable, Journal, data_record_header, mark_last};
 use super::scan::{HeadCopy, Piece, ReadView, ScanRequest, TimeRange};
 use super::schema::{ColumnRole, ColumnType, TableSchema};
@@ -421,7 +421,7 @@ impl Table {
         if capture.chunks.is_empty() {
             return Ok(Durable::new(0, None));
         }
-        let mut records = capture.encode(|w| data_record_header(w, self.id))?;
+        let mut records = capture.encode(Heads::Raw, |w| data_record_header(w, self.id))?;
         mark_last(&mut records);
         let _change = journal.change();
         let mut state = self.state.write();
@@ -508,16 +508,25 @@ impl Table {
                 let id = state.series_id_of_key(&chunk.key)?;
                 let target = state.chunk(chunk.shard, id, &self.field_types);
                 target.sealed.extend(chunk.sealed.into_iter().map(Arc::new));
-                if let Some(head) = chunk.head {
-                    let times = head.decode_times()?;
-                    let arrays = (0..self.field_types.len())
-                        .map(|f| head.decode_field(f))
-                        .collect::<Result<Vec<_>>>()?;
-                    if times.len() != head.rows() || arrays.iter().any(|a| a.len() != head.rows()) {
-                        return Err(corrupt("head block columns differ in length"));
+                if !target.head.is_empty() {
+                    return Err(corrupt("an image holds a chunk twice"));
+                }
+                match chunk.head {
+                    None => {}
+                    Some(HeadImage::Raw(head)) => target.head = Arc::new(head),
+                    Some(HeadImage::Block(head)) => {
+                        let times = head.decode_times()?;
+                        let arrays = (0..self.field_types.len())
+                            .map(|f| head.decode_field(f))
+                            .collect::<Result<Vec<_>>>()?;
+                        if times.len() != head.rows()
+                            || arrays.iter().any(|a| a.len() != head.rows())
+                        {
+                            return Err(corrupt("head block columns differ in length"));
+                        }
+                        let fields: Vec<&dyn Array> = arrays.iter().map(AsRef::as_ref).collect();
+                        Arc::make_mut(&mut target.head).extend(&times, &fields, 0..times.len())?;
                     }
-                    let fields: Vec<&dyn Array> = arrays.iter().map(AsRef::as_ref).collect();
-                    Arc::make_mut(&mut target.head).extend(&times, &fields, 0..times.len())?;
                 }
             }
         }
