@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::config::{Config, Durability};
 use crate::query::{QueryConfig, QueryEngine};
 use crate::storage::{self, DurabilityOptions, Storage};
-use crate::wal::{OnCorruption, OsFileSystem, SyncMode};
+use crate::wal::{FileSystem, OnCorruption, OsFileSystem, SyncMode};
 
 /// Errors while opening the database.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,12 @@ impl Db {
     /// directory holds (unless durability is `none`) and starts the thread
     /// that takes snapshots.
     pub fn open(config: &Config) -> Result<Self, Error> {
+        Self::open_with(config, Arc::new(OsFileSystem))
+    }
+
+    /// [`open`](Self::open), with the WAL and snapshots going through `fs`:
+    /// how tests inject failed writes and fsyncs.
+    pub fn open_with(config: &Config, fs: Arc<dyn FileSystem>) -> Result<Self, Error> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -64,7 +70,7 @@ impl Db {
                 let started = Instant::now();
                 let options = DurabilityOptions {
                     dir: config.data_dir.clone(),
-                    fs: Arc::new(OsFileSystem),
+                    fs,
                     mode,
                     segment_size: config.wal_segment_size as u64,
                     on_corruption: if config.recover_truncate {

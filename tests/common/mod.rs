@@ -5,10 +5,12 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use epochdb::config::Config;
 use epochdb::db::Db;
+use epochdb::wal::{FileSystem, OsFileSystem};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -34,10 +36,18 @@ impl TestServer {
 
     /// Starts a server whose configuration `configure` adjusts first.
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_fs(configure, Arc::new(OsFileSystem)).await
+    }
+
+    /// Starts a server whose WAL and snapshots go through `fs`.
+    pub async fn start_with_fs(
+        configure: impl FnOnce(&mut Config),
+        fs: Arc<dyn FileSystem>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_data_dir(data_dir.path());
         configure(&mut config);
-        let db = Db::open(&config).expect("open db");
+        let db = Db::open_with(&config, fs).expect("open db");
         let listener = TcpListener::bind(&config.listen).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,6 +1,12 @@
-//! Guards on queries: statement_timeout and the per-query memory cap. Both end
-//! the query with an error and leave the server and the session usable.
+//! Guards: statement_timeout, the per-query memory cap, and a failed fsync of
+//! the WAL. Each ends the statement with an error and leaves the server and
+//! the session usable.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use epochdb::wal::{FileSystem, OsFileSystem, WalFile};
 use tokio_postgres::error::SqlState;
 
 use crate::common::TestServer;
@@ -51,4 +57,90 @@ async fn a_query_over_the_memory_cap_fails_with_53200() {
     let row = client.query_one("SELECT 1::bigint", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 1);
     server.stop().await;
+}
+
+/// The operating system's file system, with fsyncs that fail on demand.
+#[derive(Debug, Default)]
+struct FailingFsync {
+    fail: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct FailingFile {
+    inner: Box<dyn WalFile>,
+    fail: Arc<AtomicBool>,
+}
+
+impl WalFile for FailingFile {
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(data)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
+        self.inner.sync()
+    }
+}
+
+impl FileSystem for FailingFsync {
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn WalFile>> {
+        Ok(Box::new(FailingFile {
+            inner: OsFileSystem.create(path)?,
+            fail: self.fail.clone(),
+        }))
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        OsFileSystem.read(path)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        OsFileSystem.list(dir)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        OsFileSystem.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        OsFileSystem.remove(path)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        OsFileSystem.truncate(path, len)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        OsFileSystem.sync_dir(dir)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_fsync_stops_writes_with_58030_and_reads_go_on() {
+    let fs = FailingFsync::default();
+    let fail = fs.fail.clone();
+    let server = TestServer::start_with_fs(|_| {}, Arc::new(fs)).await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (time TIMESTAMPTZ NOT NULL, v DOUBLE PRECISION); \
+             INSERT INTO t VALUES ('2024-01-01 00:00:00+00', 1)",
+        )
+        .await
+        .unwrap();
+    fail.store(true, Ordering::SeqCst);
+    let insert = "INSERT INTO t VALUES ('2024-01-01 00:00:01+00', 2)";
+    let error = client.batch_execute(insert).await.unwrap_err();
+    assert_eq!(error.code().map(|c| c.code()), Some("58030"), "{error:?}");
+    // No retry that pretends: even once fsync works again, writes stay refused.
+    fail.store(false, Ordering::SeqCst);
+    let error = client.batch_execute(insert).await.unwrap_err();
+    assert_eq!(error.code().map(|c| c.code()), Some("58030"), "{error:?}");
+    let message = error
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    assert!(message.contains("accepts no more writes"), "{message}");
+    // Reads go on, on the same connection.
+    let row = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap();
+    assert!(row.get::<_, i64>(0) >= 1);
 }
