@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::image::Heads;
-use super::journal::{Journal, Record, create_table_record, data_record_header};
+use super::journal::{Journal, Record, create_table_record, data_record_header, mark_last};
 use super::schema::TableSchema;
 use super::{DEFAULT_DATABASE, DEFAULT_SCHEMA, Error, Result, Storage, Table};
 use crate::wal::{self, FileSystem, OnCorruption, SyncMode, Wal, WalOptions, frame};
@@ -326,9 +326,7 @@ impl Storage {
             }
             // Each fragment stands alone: all are marked last.
             for mut fragment in capture.encode(Heads::Block, |w| data_record_header(w, *id))? {
-                if let Some(flag) = fragment.get_mut(9) {
-                    *flag = 1;
-                }
+                mark_last(&mut fragment);
                 frame::encode_frame(&fragment, &mut buffer);
                 count += 1;
                 write(&mut buffer, false)?;

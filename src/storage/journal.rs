@@ -321,11 +321,12 @@ pub(super) fn data_record_header(w: &mut Writer, table: u64) {
     w.u8(0);
 }
 
-/// Marks the last of a write's `Data` records.
-pub(super) fn mark_last(records: &mut [Vec<u8>]) {
-    if let Some(last) = records.last_mut()
-        && let Some(flag) = last.get_mut(9)
-    {
+/// Where `data_record_header` puts the `last` flag: after the kind and the id.
+const LAST_FLAG: usize = 1 + 8;
+
+/// Marks a `Data` record as the last of its write.
+pub(super) fn mark_last(record: &mut [u8]) {
+    if let Some(flag) = record.get_mut(LAST_FLAG) {
         *flag = 1;
     }
 }

@@ -422,7 +422,9 @@ impl Table {
             return Ok(Durable::new(0, None));
         }
         let mut records = capture.encode(Heads::Raw, |w| data_record_header(w, self.id))?;
-        mark_last(&mut records);
+        if let Some(last) = records.last_mut() {
+            mark_last(last);
+        }
         let _change = journal.change();
         let mut state = self.state.write();
         let logged = journal.log(&records, ())?;
