@@ -16,6 +16,7 @@ use crate::protocol;
 pub async fn run(listener: TcpListener, db: Db, shutdown: impl Future<Output = ()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let backends = std::sync::Arc::new(protocol::Backends::default());
     tokio::pin!(shutdown);
     loop {
         // Reap finished connections so the set does not grow without bound.
@@ -29,10 +30,11 @@ pub async fn run(listener: TcpListener, db: Db, shutdown: impl Future<Output = (
                         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
                     }
                     let engine = db.engine().clone();
+                    let backends = backends.clone();
                     let mut stop = stop_rx.clone();
                     connections.spawn(async move {
                         tokio::select! {
-                            result = protocol::serve(socket, engine) => {
+                            result = protocol::serve(socket, engine, backends) => {
                                 if let Err(e) = result {
                                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                                 }

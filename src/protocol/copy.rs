@@ -178,6 +178,12 @@ impl CopyHandler for CopyInHandler {
             ));
         };
         if state.writer.is_some() {
+            // A cancel request ends the copy like bad data does: nothing applies.
+            if let Err(e) = self.connection.session()?.check_canceled() {
+                state.writer = None;
+                state.error = Some(sqlstate::error_info(&e));
+                return Ok(());
+            }
             state.decoder.push(&copy_data.data);
             state.drain();
         }
@@ -190,6 +196,40 @@ impl CopyHandler for CopyInHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let result = self.finish_copy().await;
+        // pgwire reports the client's status in ReadyForQuery; an error fails
+        // the block afterwards, in the connection's error handler.
+        if let Ok(session) = self.connection.session() {
+            super::query::sync_transaction_status(client, &session);
+        }
+        let tag = Tag::new("COPY").with_rows(result? as usize);
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Dropping the state drops the staged rows.
+        drop(self.connection.copy.lock().take());
+        if let Ok(session) = self.connection.session() {
+            super::query::sync_transaction_status(client, &session);
+        }
+        sqlstate::user_error(
+            sqlstate::QUERY_CANCELED,
+            format!("COPY from stdin failed: {}", fail.message),
+        )
+    }
+}
+
+impl CopyInHandler {
+    /// Decodes the last of the data and applies (or stages) the copy.
+    async fn finish_copy(&self) -> PgWireResult<u64> {
         let mut state = self.take_state()?;
         if state.writer.is_some() {
             match state.decoder.finish() {
@@ -208,25 +248,7 @@ impl CopyHandler for CopyInHandler {
                 .map_err(|e| sqlstate::to_pgwire(&session::Error::Query(e)))?,
             (None, None) => 0,
         };
-        let tag = Tag::new("COPY").with_rows(rows as usize);
-        client
-            .send(PgWireBackendMessage::CommandComplete(tag.into()))
-            .await?;
-        Ok(())
-    }
-
-    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        // Dropping the state drops the staged rows.
-        drop(self.connection.copy.lock().take());
-        sqlstate::user_error(
-            sqlstate::QUERY_CANCELED,
-            format!("COPY from stdin failed: {}", fail.message),
-        )
+        Ok(rows)
     }
 }
 

@@ -6,6 +6,7 @@
 //! here is per connection too. Errors become ErrorResponses in `sqlstate`, and
 //! only there.
 
+mod cancel;
 mod copy;
 mod copy_format;
 mod encode;
@@ -14,11 +15,14 @@ mod query;
 mod sqlstate;
 mod startup;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
-use pgwire::api::PgWireServerHandlers;
-use pgwire::error::PgWireResult;
+use pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers};
+use pgwire::error::{PgWireError, PgWireResult};
 use tokio::net::TcpStream;
+
+pub use cancel::Backends;
 
 use crate::query::QueryEngine;
 use crate::session::Session;
@@ -31,6 +35,12 @@ struct Connection {
     session: OnceLock<Arc<Session>>,
     /// The `COPY ... FROM STDIN` in progress, if any.
     copy: parking_lot::Mutex<Option<copy::CopyState>>,
+    backends: Arc<Backends>,
+    /// Keeps the session reachable by cancel requests while the connection lives.
+    registration: parking_lot::Mutex<Option<cancel::Registration>>,
+    /// Bumped by `DEALLOCATE ALL` and `DISCARD ALL`: statements parsed
+    /// before the current epoch no longer exist.
+    statement_epoch: AtomicU64,
 }
 
 impl Connection {
@@ -51,13 +61,31 @@ pub struct ConnectionHandlers {
 }
 
 impl ConnectionHandlers {
-    pub fn new(engine: Arc<QueryEngine>) -> Self {
+    pub fn new(engine: Arc<QueryEngine>, backends: Arc<Backends>) -> Self {
         Self {
             connection: Arc::new(Connection {
                 engine,
                 session: OnceLock::new(),
                 copy: parking_lot::Mutex::new(None),
+                backends,
+                registration: parking_lot::Mutex::new(None),
+                statement_epoch: AtomicU64::new(0),
             }),
+        }
+    }
+}
+
+/// Sees every error a handler returns before it is sent: an error inside a
+/// transaction block fails the block, whichever layer raised it.
+#[derive(Debug)]
+struct FailTransaction {
+    connection: Arc<Connection>,
+}
+
+impl ErrorHandler for FailTransaction {
+    fn on_error<C: ClientInfo>(&self, _client: &C, _error: &mut PgWireError) {
+        if let Some(session) = self.connection.session.get() {
+            session.statement_failed();
         }
     }
 }
@@ -78,9 +106,27 @@ impl PgWireServerHandlers for ConnectionHandlers {
     fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
         Arc::new(copy::CopyInHandler::new(self.connection.clone()))
     }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(cancel::CancelRequests {
+            backends: self.connection.backends.clone(),
+        })
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(FailTransaction {
+            connection: self.connection.clone(),
+        })
+    }
 }
 
-/// Serves one client socket until it disconnects.
-pub async fn serve(socket: TcpStream, engine: Arc<QueryEngine>) -> std::io::Result<()> {
-    pgwire::tokio::process_socket(socket, None, ConnectionHandlers::new(engine)).await
+/// Serves one client socket until it disconnects. `backends` holds the
+/// server's sessions for cancel requests.
+pub async fn serve(
+    socket: TcpStream,
+    engine: Arc<QueryEngine>,
+    backends: Arc<Backends>,
+) -> std::io::Result<()> {
+    let handlers = ConnectionHandlers::new(engine, backends);
+    pgwire::tokio::process_socket(socket, None, handlers).await
 }

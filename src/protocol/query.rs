@@ -2,19 +2,27 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Sink, SinkExt, StreamExt, TryStreamExt, stream};
-use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::copy::{send_copy_in_response, send_copy_out_response};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
+    send_ready_for_query,
+};
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
-use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, Type};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::api::store::{Entry, MemPortalStore, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::extendedquery::{Execute, PortalSuspended, Sync as SyncMessage};
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 
 use super::Connection;
@@ -22,7 +30,7 @@ use super::copy;
 use super::encode::{self, RenderOptions};
 use super::params::{self, BoundParameter};
 use super::sqlstate::{self, error_info};
-use crate::session::{self, Output, Prepared, Session, TransactionCommand};
+use crate::session::{self, Output, Prepared, Session, TransactionEffect, TransactionState};
 
 /// A statement prepared through Parse, with what Describe reports about it.
 #[derive(Debug, Clone)]
@@ -33,6 +41,8 @@ pub(super) struct PreparedStatement {
     /// Types of `$1..$n` the plan expects.
     expected_types: Vec<Option<DataType>>,
     output: Option<SchemaRef>,
+    /// The connection's statement epoch when parsed: `DEALLOCATE ALL` ends it.
+    epoch: u64,
 }
 
 #[derive(Debug)]
@@ -52,8 +62,9 @@ impl QueryHandler {
     }
 }
 
-/// Sends ParameterStatus for settings the last statement changed.
-async fn report_settings<C>(client: &mut C, session: &Session) -> PgWireResult<()>
+/// Sends ParameterStatus for settings the last statement changed, and its
+/// warnings as NoticeResponses.
+async fn report_session<C>(client: &mut C, session: &Session) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
@@ -66,7 +77,61 @@ where
             )))
             .await?;
     }
+    for notice in session.take_notices() {
+        let info = ErrorInfo::new("WARNING".to_owned(), notice.code.to_owned(), notice.message);
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+            .await?;
+    }
     Ok(())
+}
+
+/// Makes the status ReadyForQuery reports the session's transaction state.
+/// The session, not pgwire, tracks it: only the session knows, for example,
+/// that `ROLLBACK TO SAVEPOINT` revived a failed block.
+pub(super) fn sync_transaction_status<C: ClientInfo>(client: &mut C, session: &Session) {
+    client.set_transaction_status(match session.transaction_state() {
+        TransactionState::Idle => TransactionStatus::Idle,
+        TransactionState::InBlock => TransactionStatus::Transaction,
+        TransactionState::Failed => TransactionStatus::Error,
+    });
+}
+
+/// `DEALLOCATE name`: drops a prepared statement, which must exist;
+/// `DEALLOCATE ALL` (`None`) ends every statement parsed so far.
+fn deallocate<S: PortalStore + ?Sized>(
+    connection: &Connection,
+    store: &S,
+    name: Option<&str>,
+) -> PgWireResult<()> {
+    let epoch = connection.statement_epoch.load(Ordering::Acquire);
+    let Some(name) = name else {
+        connection.statement_epoch.fetch_add(1, Ordering::AcqRel);
+        return Ok(());
+    };
+    let exists = match store
+        .as_any()
+        .downcast_ref::<MemPortalStore<PreparedStatement>>()
+    {
+        Some(store) => match store.get_statement(name) {
+            Some(Entry::Value(stored)) => stored.statement.epoch == epoch,
+            Some(Entry::Empty) => true,
+            None => false,
+        },
+        None => store.get_statement(name).is_some(),
+    };
+    if !exists {
+        return Err(statement_not_found(name));
+    }
+    store.rm_statement(name);
+    Ok(())
+}
+
+fn statement_not_found(name: &str) -> PgWireError {
+    sqlstate::user_error(
+        sqlstate::INVALID_SQL_STATEMENT_NAME,
+        format!("prepared statement \"{name}\" does not exist"),
+    )
 }
 
 /// Turns an output into a pgwire response. With `buffer`, rows are collected
@@ -98,12 +163,13 @@ async fn respond(
             }
             Response::Execution(tag_message)
         }
-        Output::Transaction { command, tag } => match command {
-            TransactionCommand::Begin => Response::TransactionStart(Tag::new(tag)),
-            TransactionCommand::Commit | TransactionCommand::Rollback => {
-                Response::TransactionEnd(Tag::new(tag))
-            }
+        Output::Transaction { effect, tag } => match effect {
+            TransactionEffect::Began => Response::TransactionStart(Tag::new(tag)),
+            TransactionEffect::Ended => Response::TransactionEnd(Tag::new(tag)),
+            TransactionEffect::Continued => Response::Execution(Tag::new(tag)),
         },
+        // Handled by the caller, which holds the statement store.
+        Output::Deallocate { tag, .. } => Response::Execution(Tag::new(tag)),
     })
 }
 
@@ -138,6 +204,29 @@ async fn rows_response(
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    /// As pgwire's, but ReadyForQuery reports the session's transaction state.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let session = self.connection.session()?;
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self.send_responses(client, &query.query).await;
+        sync_transaction_status(client, &session);
+        if matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            return result;
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        result?;
+        send_ready_for_query(client, client.transaction_status()).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -161,7 +250,14 @@ impl SimpleQueryHandler for QueryHandler {
                 session.execute(&prepared, None).await
             }
             .await;
-            report_settings(client, &session).await?;
+            report_session(client, &session).await?;
+            if let Ok(Output::Deallocate { name, .. }) = &result
+                && let Err(e) = deallocate(&self.connection, client.portal_store(), name.as_deref())
+            {
+                session.statement_failed();
+                responses.push(Response::Error(Box::new(e.into())));
+                break;
+            }
             match result {
                 Ok(output) => {
                     let buffer = i + 1 < count;
@@ -184,6 +280,142 @@ impl SimpleQueryHandler for QueryHandler {
             }
         }
         Ok(responses)
+    }
+}
+
+impl QueryHandler {
+    /// Runs a portal (the first Execute) and streams up to `max_rows` of its
+    /// rows (0: all); PortalSuspended tells the client that more remain.
+    async fn execute_portal<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PreparedStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        // Zero or less: no limit.
+        let max_rows = usize::try_from(message.max_rows).unwrap_or(0);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => portal,
+            Some(Entry::Empty) => {
+                return Ok(client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?);
+            }
+            None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+        };
+        let state = portal.state();
+        let mut state = state.lock().await;
+        if matches!(*state, PortalExecutionState::Initial) {
+            match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
+                Response::Query(rows) => *state = PortalExecutionState::Suspended(rows),
+                Response::EmptyQuery => {
+                    return Ok(client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            EmptyQueryResponse::new(),
+                        ))
+                        .await?);
+                }
+                Response::Execution(tag) | Response::TransactionStart(tag) => {
+                    return send_execution_response(client, tag).await;
+                }
+                Response::TransactionEnd(tag) => {
+                    client.portal_store().rm_portal(DEFAULT_NAME);
+                    return send_execution_response(client, tag).await;
+                }
+                Response::Error(error) => return Err(PgWireError::UserError(error)),
+                Response::CopyIn(copy) => {
+                    client.set_state(PgWireConnectionState::CopyInProgress(true));
+                    return send_copy_in_response(client, copy).await;
+                }
+                Response::CopyOut(copy) => return send_copy_out_response(client, copy).await,
+                Response::CopyBoth(_) => {
+                    return Err(sqlstate::user_error(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        "COPY BOTH is not supported",
+                    ));
+                }
+            }
+        }
+        let PortalExecutionState::Suspended(response) = &mut *state else {
+            // Run to completion already: like PostgreSQL, no more rows.
+            let tag = Tag::new("SELECT").with_rows(0);
+            return Ok(client
+                .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                .await?);
+        };
+        let tag = response.command_tag().to_owned();
+        let rows = response.data_rows();
+        let mut sent = 0;
+        let finished = loop {
+            if max_rows > 0 && sent == max_rows {
+                break false;
+            }
+            match rows.next().await {
+                Some(row) => {
+                    client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                    sent += 1;
+                }
+                None => break true,
+            }
+        };
+        if finished {
+            *state = PortalExecutionState::Finished;
+            let tag = Tag::new(&tag).with_rows(sent);
+            client
+                .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                .await?;
+        } else {
+            client
+                .send(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a simple query's statements and sends their responses.
+    async fn send_responses<C>(&self, client: &mut C, query: &str) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        for response in SimpleQueryHandler::do_query(self, client, query).await? {
+            match response {
+                Response::EmptyQuery => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                }
+                Response::Query(rows) => send_query_response(client, rows, true).await?,
+                Response::Execution(tag)
+                | Response::TransactionStart(tag)
+                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                Response::Error(e) => {
+                    client
+                        .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                        .await?;
+                }
+                Response::CopyIn(copy) => {
+                    send_copy_in_response(client, copy).await?;
+                    client.set_state(PgWireConnectionState::CopyInProgress(false));
+                }
+                Response::CopyOut(copy) => send_copy_out_response(client, copy).await?,
+                Response::CopyBoth(_) => {
+                    return Err(sqlstate::user_error(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        "COPY BOTH is not supported",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -246,6 +478,7 @@ impl QueryParser for StatementParser {
             parameter_types,
             expected_types,
             output,
+            epoch: self.connection.statement_epoch.load(Ordering::Acquire),
         }))
     }
 
@@ -276,6 +509,47 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    /// As pgwire's, but rows go to the client as they are produced, however
+    /// many there are: pgwire collects a whole result before sending it.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self.execute_portal(client, message).await;
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+        }
+        result
+    }
+
+    /// As pgwire's, but ReadyForQuery reports the session's transaction state.
+    async fn on_sync<C>(&self, client: &mut C, _message: SyncMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        if let Ok(session) = self.connection.session() {
+            sync_transaction_status(client, &session);
+        }
+        let status = client.transaction_status();
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -290,6 +564,9 @@ impl ExtendedQueryHandler for QueryHandler {
     {
         let session = self.connection.session()?;
         let statement = &portal.statement.statement;
+        if statement.epoch != self.connection.statement_epoch.load(Ordering::Acquire) {
+            return Err(statement_not_found(&portal.statement.id));
+        }
         if portal.parameters.len() != statement.parameter_types.len() {
             return Err(sqlstate::user_error(
                 sqlstate::PROTOCOL_VIOLATION,
@@ -315,8 +592,11 @@ impl ExtendedQueryHandler for QueryHandler {
             .then(|| params::decode_all(&bound))
             .transpose()?;
         let result = session.execute(&statement.prepared, params).await;
-        report_settings(client, &session).await?;
+        report_session(client, &session).await?;
         let output = result.map_err(|e| sqlstate::to_pgwire(&e))?;
+        if let Output::Deallocate { name, .. } = &output {
+            deallocate(&self.connection, client.portal_store(), name.as_deref())?;
+        }
         respond(
             &self.connection,
             &session,

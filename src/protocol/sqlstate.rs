@@ -46,6 +46,11 @@ pub(super) const OUT_OF_MEMORY: &str = "53200";
 pub(super) const OBJECT_IN_USE: &str = "55006";
 pub(super) const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
 pub(super) const QUERY_CANCELED: &str = "57014";
+pub(super) const ACTIVE_SQL_TRANSACTION: &str = "25001";
+pub(super) const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+pub(super) const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+pub(super) const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
+pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 pub(super) const ADMIN_SHUTDOWN: &str = "57P01";
 pub(super) const IO_ERROR: &str = "58030";
@@ -128,7 +133,11 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::InvalidSettingValue { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
         E::ReadOnlySetting { .. } => (CANT_CHANGE_RUNTIME_PARAM, Blame::Client),
         E::DatabaseNotFound { .. } => (INVALID_CATALOG_NAME, Blame::Client),
-        E::StatementTimeout => (QUERY_CANCELED, Blame::Client),
+        E::StatementTimeout | E::Canceled => (QUERY_CANCELED, Blame::Client),
+        E::TransactionAborted => (IN_FAILED_SQL_TRANSACTION, Blame::Client),
+        E::NoTransaction(_) => (NO_ACTIVE_SQL_TRANSACTION, Blame::Client),
+        E::InTransaction(_) => (ACTIVE_SQL_TRANSACTION, Blame::Client),
+        E::SavepointNotFound { .. } => (INVALID_SAVEPOINT_SPECIFICATION, Blame::Client),
     }
 }
 

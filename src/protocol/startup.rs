@@ -78,8 +78,7 @@ impl Startup {
                 }
             }
         }
-        // Startup reports every parameter anyway; drop the queued changes.
-        session.take_reported_settings();
+        session.keep_settings_as_defaults();
         Ok(Arc::new(session))
     }
 }
@@ -111,6 +110,11 @@ impl StartupHandler for Startup {
         save_startup_parameters_to_metadata(client, startup);
         let session = self.open_session(client)?;
         let (pid, secret_key) = self.pids.generate(client);
+        let registration = self
+            .connection
+            .backends
+            .register(pid, &secret_key, session.canceller());
+        *self.connection.registration.lock() = Some(registration);
         client.set_pid_and_secret_key(pid, secret_key);
         let parameters = ServerParameters {
             session: session.clone(),

@@ -20,6 +20,7 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
+use super::transaction::PendingWrites;
 use super::{Error, Result};
 use crate::storage::{ColumnType, Table};
 
@@ -151,10 +152,12 @@ impl CopyFrom {
         self.columns.len()
     }
 
-    /// A writer for one run of the copy.
-    pub fn start(&self) -> CopyIn {
+    /// A writer for one run of the copy; inside an open transaction block of
+    /// `pending`, its rows are staged there when it finishes.
+    pub fn start(&self, pending: Option<Arc<PendingWrites>>) -> CopyIn {
         let schema = self.table.schema();
         CopyIn {
+            pending_writes: pending,
             staging: self.table.staging(),
             table: self.table.clone(),
             pending: (0..self.columns.len()).map(|_| RawColumn::new()).collect(),
@@ -181,6 +184,7 @@ impl CopyFrom {
 #[derive(Debug)]
 pub struct CopyIn {
     table: Arc<Table>,
+    pending_writes: Option<Arc<PendingWrites>>,
     staging: Table,
     columns: Vec<usize>,
     binary: bool,
@@ -231,11 +235,18 @@ impl CopyIn {
         Ok(())
     }
 
-    /// Writes the remaining rows and applies the whole copy to the table.
-    /// Returns the number of rows copied, once they are durable.
+    /// Writes the remaining rows and applies the whole copy to the table, or
+    /// stages it in the open transaction block. Returns the number of rows
+    /// copied, once they are durable.
     pub async fn finish(mut self) -> Result<u64> {
         self.flush()?;
-        self.table.absorb(self.staging)?.durable().await?;
+        let staging = match &self.pending_writes {
+            Some(pending) => pending.stage_table(&self.table, self.staging),
+            None => Some(self.staging),
+        };
+        if let Some(staging) = staging {
+            self.table.absorb(staging)?.durable().await?;
+        }
         Ok(self.rows)
     }
 

@@ -19,6 +19,7 @@ mod pushdown;
 mod scan_exec;
 mod system;
 mod table;
+mod transaction;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ use futures::StreamExt;
 pub use copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions};
 pub use ddl::Ddl;
 pub use functions::{POSTGRES_VERSION, version_string};
+pub use transaction::{PendingWrites, WriteMark};
 
 use crate::storage::{self, Storage};
 
@@ -314,12 +316,20 @@ impl QueryEngine {
     /// A fresh DataFusion context for a session connected to `database`, with
     /// a memory pool of its own: a session runs one query at a time, so the
     /// pool's limit is a per-query cap.
-    pub fn new_context(&self, database: &str) -> Result<SessionContext> {
+    ///
+    /// `INSERT` and `COPY` in the context stage their rows in `pending` while
+    /// it holds an open transaction block.
+    pub fn new_context(
+        &self,
+        database: &str,
+        pending: Arc<PendingWrites>,
+    ) -> Result<SessionContext> {
         let config = self
             .base
             .config()
             .clone()
-            .with_default_catalog_and_schema(database, storage::DEFAULT_SCHEMA);
+            .with_default_catalog_and_schema(database, storage::DEFAULT_SCHEMA)
+            .with_extension(pending);
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
@@ -523,7 +533,7 @@ impl QueryEngine {
         match prepared {
             Prepared::Ddl(ddl) => ddl.execute(&self.storage, ctx).await,
             Prepared::CopyFrom(copy) => Ok(Output::CopyIn {
-                writer: Box::new(copy.start()),
+                writer: Box::new(copy.start(ctx.state().config().get_extension())),
                 options: copy.options().clone(),
                 columns: copy.column_count(),
             }),

@@ -19,6 +19,7 @@ use futures::TryStreamExt;
 
 use super::pushdown;
 use super::scan_exec::SeriesScanExec;
+use super::transaction::PendingWrites;
 use crate::storage::{self, ScanRequest, Table};
 
 /// A time-series table as DataFusion sees it.
@@ -113,7 +114,7 @@ impl TableProvider for SeriesTableProvider {
     /// first and then applied together, or not at all.
     async fn insert_into(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -124,6 +125,7 @@ impl TableProvider for SeriesTableProvider {
         }
         let sink = TableSink {
             table: self.table.clone(),
+            pending: state.config().get_extension::<PendingWrites>(),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
@@ -133,10 +135,12 @@ fn external(error: storage::Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
 
-/// Where `INSERT` rows go: the storage write path.
+/// Where `INSERT` rows go: the storage write path, or the session's open
+/// transaction block.
 #[derive(Debug)]
 struct TableSink {
     table: Arc<Table>,
+    pending: Option<Arc<PendingWrites>>,
 }
 
 impl DisplayAs for TableSink {
@@ -157,6 +161,13 @@ impl DataSink for TableSink {
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
         let batches: Vec<_> = data.try_collect().await?;
+        if let Some(staged) = self
+            .pending
+            .as_ref()
+            .and_then(|p| p.stage_batches(&self.table, &batches))
+        {
+            return staged.map(|rows| rows as u64).map_err(external);
+        }
         let written = self.table.write(&batches).map_err(external)?;
         let written = written.durable().await.map_err(external)?;
         Ok(written as u64)

@@ -7,6 +7,7 @@
 
 mod compat;
 mod settings;
+mod transaction;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,16 +23,19 @@ use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
+    DiscardObject, Expr, Ident, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::parser::ParserError;
 use futures::Stream;
 use parking_lot::Mutex;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 pub use settings::Settings;
+pub use transaction::{Notice, TransactionCommand, TransactionEffect, TransactionState};
 
-use crate::query::{self, QueryEngine};
+use crate::query::{self, PendingWrites, QueryEngine};
+use transaction::Transaction;
 
 /// Errors of the session layer.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,16 @@ pub enum Error {
     DatabaseNotFound { name: String },
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    #[error("canceling statement due to user request")]
+    Canceled,
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    TransactionAborted,
+    #[error("{0} can only be used in transaction blocks")]
+    NoTransaction(&'static str),
+    #[error("{0} cannot run inside a transaction block")]
+    InTransaction(&'static str),
+    #[error("savepoint \"{name}\" does not exist")]
+    SavepointNotFound { name: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -60,15 +74,6 @@ fn parser_message(error: &ParserError) -> String {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
         ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_owned(),
     }
-}
-
-/// Transaction control. EpochDB applies every statement on its own, so these
-/// only move the session between PostgreSQL's transaction states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransactionCommand {
-    Begin,
-    Commit,
-    Rollback,
 }
 
 /// A statement ready to execute.
@@ -89,6 +94,15 @@ pub enum Prepared {
         name: String,
     },
     Transaction(TransactionCommand),
+    /// `DISCARD ALL` (`all`), or `DISCARD PLANS | SEQUENCES | TEMP`.
+    Discard {
+        all: bool,
+        tag: &'static str,
+    },
+    /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `name` is `None`.
+    Deallocate {
+        name: Option<String>,
+    },
 }
 
 impl Prepared {
@@ -119,8 +133,15 @@ pub enum Output {
         tag: &'static str,
         rows: Option<u64>,
     },
+    /// A transaction control statement: how it moved the transaction.
     Transaction {
-        command: TransactionCommand,
+        effect: TransactionEffect,
+        tag: &'static str,
+    },
+    /// Prepared statements to drop (`name`, or all of them for `None`); the
+    /// protocol layer holds them.
+    Deallocate {
+        name: Option<String>,
         tag: &'static str,
     },
     /// `COPY ... FROM STDIN`: the protocol feeds `writer` the client's data.
@@ -145,8 +166,13 @@ impl std::fmt::Debug for Output {
                 .field("tag", tag)
                 .field("rows", rows)
                 .finish(),
-            Output::Transaction { command, .. } => {
-                f.debug_tuple("Transaction").field(command).finish()
+            Output::Transaction { effect, tag } => f
+                .debug_tuple("Transaction")
+                .field(effect)
+                .field(tag)
+                .finish(),
+            Output::Deallocate { name, tag } => {
+                f.debug_tuple("Deallocate").field(name).field(tag).finish()
             }
             Output::CopyIn { options, .. } => f.debug_tuple("CopyIn").field(options).finish(),
             Output::CopyOut { options, .. } => f.debug_tuple("CopyOut").field(options).finish(),
@@ -163,6 +189,11 @@ pub struct Session {
     settings: Mutex<Settings>,
     /// ParameterStatus changes not yet sent to the client.
     reported: Mutex<Vec<(&'static str, String)>>,
+    /// Warnings not yet sent to the client.
+    notices: Mutex<Vec<Notice>>,
+    transaction: Mutex<Transaction>,
+    writes: Arc<PendingWrites>,
+    canceller: Canceller,
 }
 
 impl std::fmt::Debug for Session {
@@ -183,7 +214,8 @@ impl Session {
                 name: database.to_owned(),
             });
         }
-        let ctx = engine.new_context(database)?;
+        let writes = Arc::new(PendingWrites::default());
+        let ctx = engine.new_context(database, writes.clone())?;
         Ok(Self {
             engine,
             ctx,
@@ -191,7 +223,42 @@ impl Session {
             user: user.to_owned(),
             settings: Mutex::new(Settings::default()),
             reported: Mutex::new(Vec::new()),
+            notices: Mutex::new(Vec::new()),
+            transaction: Mutex::new(Transaction::new(writes.clone())),
+            writes,
+            canceller: Canceller::default(),
         })
+    }
+
+    /// Where the session stands: idle, in a transaction block, or in a failed one.
+    pub fn transaction_state(&self) -> TransactionState {
+        self.transaction.lock().state()
+    }
+
+    /// Records that a statement failed: a transaction block becomes failed.
+    /// The session calls this for its own errors; the protocol layer calls it
+    /// for errors it raises itself (binding, encoding, COPY data).
+    pub fn statement_failed(&self) {
+        self.transaction.lock().fail();
+    }
+
+    /// The handle another connection uses to cancel this session's statement.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
+    /// Fails with 57014 if the running statement was cancelled: for work the
+    /// protocol layer drives itself, such as the data of a `COPY FROM STDIN`.
+    pub fn check_canceled(&self) -> Result<()> {
+        if self.canceller.current.lock().is_cancelled() {
+            return Err(Error::Canceled);
+        }
+        Ok(())
+    }
+
+    /// Warnings to send to the client, oldest first.
+    pub fn take_notices(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.notices.lock())
     }
 
     pub fn database(&self) -> &str {
@@ -208,20 +275,49 @@ impl Session {
     }
 
     /// Parses SQL text into statements; an empty or comment-only text has none.
+    /// A syntax error inside a transaction block fails the block.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        compat::parse(sql)
+        let parsed = compat::parse(sql);
+        if parsed.is_err() {
+            self.statement_failed();
+        }
+        parsed
     }
 
-    /// Prepares one statement for execution.
+    /// Prepares one statement for execution. In a failed transaction block
+    /// only the statements that end the failure may be prepared.
     pub async fn prepare(&self, statement: Statement) -> Result<Prepared> {
+        let command = transaction_command(&statement);
+        let checked = self.transaction.lock().check(command.as_ref());
+        let result = match (checked, command) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(command)) => Ok(Prepared::Transaction(command)),
+            (Ok(()), None) => self.prepare_statement(statement).await,
+        };
+        if result.is_err() {
+            self.statement_failed();
+        }
+        result
+    }
+
+    async fn prepare_statement(&self, statement: Statement) -> Result<Prepared> {
         match statement {
-            Statement::StartTransaction { .. } => {
-                Ok(Prepared::Transaction(TransactionCommand::Begin))
+            Statement::Discard { object_type } => {
+                let all = matches!(object_type, DiscardObject::ALL);
+                Ok(Prepared::Discard {
+                    all,
+                    tag: match object_type {
+                        DiscardObject::ALL => "DISCARD ALL",
+                        DiscardObject::PLANS => "DISCARD PLANS",
+                        DiscardObject::SEQUENCES => "DISCARD SEQUENCES",
+                        DiscardObject::TEMP => "DISCARD TEMP",
+                    },
+                })
             }
-            Statement::Commit { .. } => Ok(Prepared::Transaction(TransactionCommand::Commit)),
-            Statement::Rollback {
-                savepoint: None, ..
-            } => Ok(Prepared::Transaction(TransactionCommand::Rollback)),
+            Statement::Deallocate { name, .. } => Ok(Prepared::Deallocate {
+                name: (!(name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all")))
+                    .then(|| identifier(&name)),
+            }),
             Statement::Set(set) => prepare_set(set),
             Statement::Reset(ResetStatement { reset }) => Ok(match reset {
                 Reset::ALL => Prepared::Reset { name: None },
@@ -260,31 +356,57 @@ impl Session {
 
     /// Executes a prepared statement with the given `$n` parameters.
     ///
-    /// Under a `statement_timeout`, both the execution and the streaming of its
-    /// rows are bounded: past the deadline the statement fails with 57014.
+    /// The statement, and the streaming of its rows, end with 57014 when a
+    /// cancel request arrives or a `statement_timeout` passes. An error inside
+    /// a transaction block fails the block.
     pub async fn execute(
+        &self,
+        prepared: &Prepared,
+        params: Option<ParamValues>,
+    ) -> Result<Output> {
+        let command = match prepared {
+            Prepared::Transaction(command) => Some(command),
+            _ => None,
+        };
+        let checked = self.transaction.lock().check(command);
+        let result = match checked {
+            Ok(()) => self.execute_statement(prepared, params).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.statement_failed();
+        }
+        result
+    }
+
+    async fn execute_statement(
         &self,
         prepared: &Prepared,
         params: Option<ParamValues>,
     ) -> Result<Output> {
         match prepared {
             Prepared::Query(q) => {
+                let token = self.canceller.start();
+                let deadline = self.statement_timeout().map(|t| Instant::now() + t);
                 let execution = self.engine.execute(&self.ctx, q, params);
-                let (output, deadline) = match self.statement_timeout() {
-                    Some(timeout) => {
-                        let deadline = Instant::now() + timeout;
-                        let output = tokio::time::timeout_at(deadline, execution)
+                let run = async {
+                    match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline, execution)
                             .await
-                            .map_err(|_| Error::StatementTimeout)??;
-                        (output, Some(deadline))
+                            .map_err(|_| Error::StatementTimeout)?
+                            .map_err(Error::from),
+                        None => execution.await.map_err(Error::from),
                     }
-                    None => (execution.await?, None),
+                };
+                let output = tokio::select! {
+                    output = run => output?,
+                    () = token.clone().cancelled_owned() => return Err(Error::Canceled),
+                };
+                let guard = |stream| -> SendableRecordBatchStream {
+                    Box::pin(Interruptible::new(stream, deadline, token.clone()))
                 };
                 Ok(match output {
-                    query::Output::Rows(stream) => Output::Rows(match deadline {
-                        Some(deadline) => Box::pin(Deadline::new(stream, deadline)),
-                        None => stream,
-                    }),
+                    query::Output::Rows(stream) => Output::Rows(guard(stream)),
                     query::Output::Command { tag, rows } => Output::Command { tag, rows },
                     query::Output::CopyIn {
                         writer,
@@ -296,21 +418,33 @@ impl Session {
                         columns,
                     },
                     query::Output::CopyOut { rows, options } => Output::CopyOut {
-                        rows: match deadline {
-                            Some(deadline) => Box::pin(Deadline::new(rows, deadline)),
-                            None => rows,
-                        },
+                        rows: guard(rows),
                         options,
                     },
                 })
             }
-            Prepared::Transaction(command) => Ok(Output::Transaction {
-                command: *command,
-                tag: match command {
-                    TransactionCommand::Begin => "BEGIN",
-                    TransactionCommand::Commit => "COMMIT",
-                    TransactionCommand::Rollback => "ROLLBACK",
-                },
+            Prepared::Transaction(command) => {
+                let applied = self.transaction.lock().apply(command)?;
+                self.notices.lock().extend(applied.notice);
+                if applied.commit {
+                    self.writes.commit().await?;
+                }
+                Ok(Output::Transaction {
+                    effect: applied.effect,
+                    tag: applied.tag,
+                })
+            }
+            Prepared::Discard { all, tag } => {
+                if !*all {
+                    return Ok(Output::Command { tag, rows: None });
+                }
+                self.transaction.lock().check_outside("DISCARD ALL")?;
+                self.reset(None)?;
+                Ok(Output::Deallocate { name: None, tag })
+            }
+            Prepared::Deallocate { name } => Ok(Output::Deallocate {
+                name: name.clone(),
+                tag: "DEALLOCATE",
             }),
             Prepared::Set { name, value } => {
                 self.set(name, value.clone())?;
@@ -320,15 +454,7 @@ impl Session {
                 })
             }
             Prepared::Reset { name } => {
-                let mut settings = self.settings.lock();
-                let changes = match name {
-                    Some(name) => settings.reset(name)?.into_iter().collect(),
-                    None => settings.reset_all(),
-                };
-                let time_zone = settings.get("timezone")?;
-                drop(settings);
-                self.apply_time_zone(&time_zone);
-                self.reported.lock().extend(changes);
+                self.reset(name.as_deref())?;
                 Ok(Output::Command {
                     tag: "RESET",
                     rows: None,
@@ -364,6 +490,27 @@ impl Session {
         Ok(())
     }
 
+    /// `RESET name`, or `RESET ALL` for `None`.
+    fn reset(&self, name: Option<&str>) -> Result<()> {
+        let mut settings = self.settings.lock();
+        let changes = match name {
+            Some(name) => settings.reset(name)?.into_iter().collect(),
+            None => settings.reset_all(),
+        };
+        let time_zone = settings.get("timezone")?;
+        drop(settings);
+        self.apply_time_zone(&time_zone);
+        self.reported.lock().extend(changes);
+        Ok(())
+    }
+
+    /// Makes the current settings the ones `RESET` restores (the startup
+    /// packet's), and drops the queued reports: startup reports every one.
+    pub fn keep_settings_as_defaults(&self) {
+        self.settings.lock().keep_as_defaults();
+        self.reported.lock().clear();
+    }
+
     /// Setting changes to report to the client (ParameterStatus), oldest first.
     pub fn take_reported_settings(&self) -> Vec<(&'static str, String)> {
         std::mem::take(&mut *self.reported.lock())
@@ -376,42 +523,105 @@ impl Session {
     }
 }
 
-/// A row stream that fails with a statement timeout once its deadline passes.
-struct Deadline {
-    inner: SendableRecordBatchStream,
-    sleep: Pin<Box<Sleep>>,
-    expired: bool,
+/// Cancels the statement a session is running; cloned into the registry
+/// that cancel requests from other connections look in.
+#[derive(Debug, Clone, Default)]
+pub struct Canceller {
+    current: Arc<Mutex<CancellationToken>>,
 }
 
-impl Deadline {
-    fn new(inner: SendableRecordBatchStream, deadline: Instant) -> Self {
+impl Canceller {
+    /// Cancels the running statement, if any. A session between statements
+    /// is not affected: the next statement starts afresh.
+    pub fn cancel(&self) {
+        self.current.lock().cancel();
+    }
+
+    /// A fresh token for a statement that starts now.
+    fn start(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        *self.current.lock() = token.clone();
+        token
+    }
+}
+
+/// A row stream that ends in an error once its statement is cancelled or its
+/// deadline passes.
+struct Interruptible {
+    inner: SendableRecordBatchStream,
+    deadline: Option<Pin<Box<Sleep>>>,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    ended: bool,
+}
+
+impl Interruptible {
+    fn new(
+        inner: SendableRecordBatchStream,
+        deadline: Option<Instant>,
+        token: CancellationToken,
+    ) -> Self {
         Self {
             inner,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            expired: false,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            cancelled: Box::pin(token.cancelled_owned()),
+            ended: false,
         }
     }
 }
 
-impl Stream for Deadline {
+impl Stream for Interruptible {
     type Item = datafusion::error::Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.expired {
+        if self.ended {
             return Poll::Ready(None);
         }
-        if self.sleep.as_mut().poll(cx).is_ready() {
-            self.expired = true;
-            let error = DataFusionError::External(Box::new(Error::StatementTimeout));
-            return Poll::Ready(Some(Err(error)));
+        let interrupted = if self.cancelled.as_mut().poll(cx).is_ready() {
+            Some(Error::Canceled)
+        } else if let Some(sleep) = self.deadline.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            Some(Error::StatementTimeout)
+        } else {
+            None
+        };
+        if let Some(error) = interrupted {
+            self.ended = true;
+            return Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
         }
         self.inner.as_mut().poll_next(cx)
     }
 }
 
-impl RecordBatchStream for Deadline {
+impl RecordBatchStream for Interruptible {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
+    }
+}
+
+/// The transaction command a statement is, if it is one.
+fn transaction_command(statement: &Statement) -> Option<TransactionCommand> {
+    Some(match statement {
+        Statement::StartTransaction { .. } => TransactionCommand::Begin,
+        Statement::Commit { .. } => TransactionCommand::Commit,
+        Statement::Rollback {
+            savepoint: None, ..
+        } => TransactionCommand::Rollback,
+        Statement::Rollback {
+            savepoint: Some(name),
+            ..
+        } => TransactionCommand::RollbackTo(identifier(name)),
+        Statement::Savepoint { name } => TransactionCommand::Savepoint(identifier(name)),
+        Statement::ReleaseSavepoint { name } => TransactionCommand::Release(identifier(name)),
+        _ => return None,
+    })
+}
+
+/// An identifier as PostgreSQL folds it: lower case unless quoted.
+fn identifier(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
     }
 }
 

@@ -116,6 +116,9 @@ fn parameter(name: &str) -> Result<&'static Parameter> {
 #[derive(Debug, Default, Clone)]
 pub struct Settings {
     values: BTreeMap<&'static str, String>,
+    /// What `RESET` restores where it is not the built-in default: the
+    /// values the client sent in its startup packet.
+    session_defaults: BTreeMap<&'static str, String>,
 }
 
 impl Settings {
@@ -126,7 +129,20 @@ impl Settings {
             .values
             .get(p.name)
             .cloned()
-            .unwrap_or_else(|| p.default.to_owned()))
+            .unwrap_or_else(|| self.default_of(p)))
+    }
+
+    fn default_of(&self, p: &Parameter) -> String {
+        self.session_defaults
+            .get(p.name)
+            .cloned()
+            .unwrap_or_else(|| p.default.to_owned())
+    }
+
+    /// Makes the current values the ones `RESET` restores: called once the
+    /// startup packet's parameters are applied.
+    pub fn keep_as_defaults(&mut self) {
+        self.session_defaults.append(&mut self.values);
     }
 
     /// The header `SHOW name` uses.
@@ -152,7 +168,7 @@ impl Settings {
     pub fn reset(&mut self, name: &str) -> Result<Option<(&'static str, String)>> {
         let p = parameter(name)?;
         self.values.remove(p.name);
-        Ok(p.reported.then(|| (p.display, p.default.to_owned())))
+        Ok(p.reported.then(|| (p.display, self.default_of(p))))
     }
 
     /// Restores every default; returns the reported parameters that changed.
@@ -161,7 +177,7 @@ impl Settings {
         PARAMETERS
             .iter()
             .filter(|p| p.reported && changed.contains_key(p.name))
-            .map(|p| (p.display, p.default.to_owned()))
+            .map(|p| (p.display, self.default_of(p)))
             .collect()
     }
 }
@@ -245,6 +261,21 @@ fn format_duration_millis(millis: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_restores_the_startup_value() {
+        let mut s = Settings::default();
+        assert!(s.set("application_name", "app".into()).is_ok());
+        s.keep_as_defaults();
+        assert!(s.set("application_name", "other".into()).is_ok());
+        assert_eq!(
+            s.reset("application_name").ok().flatten(),
+            Some(("application_name", "app".to_owned()))
+        );
+        assert!(s.set("application_name", "other".into()).is_ok());
+        assert_eq!(s.reset_all(), vec![("application_name", "app".to_owned())]);
+        assert_eq!(s.get("application_name").ok().as_deref(), Some("app"));
+    }
 
     #[test]
     fn set_show_reset_round_trip() {

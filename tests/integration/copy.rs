@@ -34,7 +34,8 @@ async fn copy_out(client: &Client, sql: &str) -> String {
     String::from_utf8(chunks.concat()).unwrap()
 }
 
-async fn count(client: &Client) -> i64 {
+/// Rows in table `m`.
+pub(crate) async fn count(client: &Client) -> i64 {
     client
         .query_one("SELECT count(*) FROM m", &[])
         .await

@@ -12,3 +12,4 @@ mod copy;
 mod crash;
 mod guards;
 mod pruning;
+mod transactions;

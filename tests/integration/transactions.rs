@@ -1,0 +1,200 @@
+//! Transaction blocks and cancel requests, with tokio-postgres.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt, pin_mut};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use crate::common::TestServer;
+use crate::copy::count;
+
+const TABLE: &str = "CREATE TABLE m (time TIMESTAMPTZ NOT NULL, host TEXT, v DOUBLE PRECISION)";
+/// Long enough that only a cancel ends it in a test's time.
+const LONG: Duration = Duration::from_secs(60);
+
+/// The session answers after a cancel.
+async fn assert_usable(client: &Client) {
+    let one: i64 = client
+        .query_one("SELECT 1::bigint", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(one, 1);
+}
+
+#[tokio::test]
+async fn writes_apply_at_commit_and_savepoints_drop_theirs() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    let other = server.connect().await;
+
+    let mut tx = client.transaction().await.unwrap();
+    tx.execute(
+        "INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', $1)",
+        &[&1.0f64],
+    )
+    .await
+    .unwrap();
+    {
+        // A nested transaction is a savepoint; its error and its rows go
+        // with its rollback, and the outer block goes on.
+        let nested = tx.transaction().await.unwrap();
+        nested
+            .execute(
+                "INSERT INTO m VALUES ('2024-01-01 00:00:10+00', 'a', 2)",
+                &[],
+            )
+            .await
+            .unwrap();
+        let error = nested.execute("SELECT 'x'::int", &[]).await.unwrap_err();
+        assert_eq!(error.code(), Some(&SqlState::INVALID_TEXT_REPRESENTATION));
+        let error = nested.execute("SELECT 1", &[]).await.unwrap_err();
+        assert_eq!(error.code(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+        nested.rollback().await.unwrap();
+    }
+    let sink = tx.copy_in("COPY m FROM STDIN").await.unwrap();
+    pin_mut!(sink);
+    sink.send(Bytes::from_static(b"2024-01-01 00:00:20+00\tb\t3\n"))
+        .await
+        .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 1);
+    assert_eq!(count(&other).await, 0, "nothing is visible before COMMIT");
+    tx.commit().await.unwrap();
+
+    let rows = other
+        .query("SELECT host, v FROM m ORDER BY time", &[])
+        .await
+        .unwrap();
+    let rows: Vec<(String, f64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(rows, vec![("a".to_owned(), 1.0), ("b".to_owned(), 3.0)]);
+
+    // A dropped transaction rolls back, COPY included.
+    {
+        let tx = client.transaction().await.unwrap();
+        let sink = tx.copy_in("COPY m FROM STDIN").await.unwrap();
+        pin_mut!(sink);
+        sink.send(Bytes::from_static(b"2024-01-01 00:00:30+00\tc\t4\n"))
+            .await
+            .unwrap();
+        assert_eq!(sink.finish().await.unwrap(), 1);
+    }
+    assert_eq!(count(&client).await, 2);
+
+    // A connection that closes inside a block applies nothing of it.
+    let third = server.connect().await;
+    third
+        .batch_execute("BEGIN; INSERT INTO m VALUES ('2024-01-01 00:00:40+00', 'd', 5)")
+        .await
+        .unwrap();
+    drop(third);
+    assert_eq!(count(&client).await, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_statement_and_the_session_goes_on() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        token.cancel_query(NoTls).await.unwrap();
+    });
+    let query = client.query_one(
+        "SELECT count(*) FROM generate_series(1, 100000000000) AS a(x) WHERE x % 7 = 3",
+        &[],
+    );
+    let error = tokio::time::timeout(LONG, query)
+        .await
+        .expect("the cancel must end the query")
+        .unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    let message = error.as_db_error().map(|e| e.message().to_owned());
+    assert_eq!(
+        message.as_deref(),
+        Some("canceling statement due to user request")
+    );
+    canceller.await.unwrap();
+    assert_usable(&client).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_rows_while_they_stream() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let rows = client
+        .query_raw(
+            "SELECT x FROM generate_series(1, 100000000000) AS a(x)",
+            std::iter::empty::<i64>(),
+        )
+        .await
+        .unwrap();
+    pin_mut!(rows);
+    for _ in 0..1000 {
+        rows.next().await.unwrap().unwrap();
+    }
+    client.cancel_token().cancel_query(NoTls).await.unwrap();
+    let drained = tokio::time::timeout(LONG, async {
+        loop {
+            match rows.next().await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Some(e),
+                None => break None,
+            }
+        }
+    })
+    .await
+    .expect("the cancel must end the rows");
+    let error = drained.expect("the rows end in an error");
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    assert_usable(&client).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_ends_a_copy_and_applies_none_of_it() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    let sink = client.copy_in("COPY m FROM STDIN").await.unwrap();
+    pin_mut!(sink);
+    sink.send(Bytes::from_static(b"2024-01-01 00:00:00+00\ta\t1\n"))
+        .await
+        .unwrap();
+    client.cancel_token().cancel_query(NoTls).await.unwrap();
+    // The cancel lands on the server before the next data does.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sink.send(Bytes::from_static(b"2024-01-01 00:00:10+00\ta\t2\n"))
+        .await
+        .unwrap();
+    let error = sink.finish().await.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    assert_eq!(count(&client).await, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_portal_returns_its_rows_in_pieces() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    let tx = client.transaction().await.unwrap();
+    let portal = tx
+        .bind(
+            "SELECT x FROM generate_series(1, 5) AS a(x) ORDER BY x",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut pieces = Vec::new();
+    for _ in 0..4 {
+        let rows = tx.query_portal(&portal, 2).await.unwrap();
+        pieces.push(rows.iter().map(|r| r.get(0)).collect::<Vec<i64>>());
+    }
+    assert_eq!(pieces, vec![vec![1, 2], vec![3, 4], vec![5], vec![]]);
+    tx.commit().await.unwrap();
+    server.stop().await;
+}
