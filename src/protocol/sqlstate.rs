@@ -51,6 +51,7 @@ pub(super) const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
 pub(super) const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
 pub(super) const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
+pub(super) const INVALID_CURSOR_NAME: &str = "34000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 pub(super) const ADMIN_SHUTDOWN: &str = "57P01";
 pub(super) const IO_ERROR: &str = "58030";
@@ -138,6 +139,7 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::NoTransaction(_) => (NO_ACTIVE_SQL_TRANSACTION, Blame::Client),
         E::InTransaction(_) => (ACTIVE_SQL_TRANSACTION, Blame::Client),
         E::SavepointNotFound { .. } => (INVALID_SAVEPOINT_SPECIFICATION, Blame::Client),
+        E::CursorNotFound { .. } => (INVALID_CURSOR_NAME, Blame::Client),
     }
 }
 

@@ -71,6 +71,21 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         Volatility::Stable,
         Arc::new(move |_| Ok(ColumnarValue::Scalar(version.clone()))),
     ));
+
+    // EpochDB has no advisory locks, so a session never holds one to release.
+    // Pool resets (asyncpg's) call this; like PostgreSQL's `void`, it renders
+    // as an empty value.
+    ctx.register_udf(create_udf(
+        "pg_advisory_unlock_all",
+        vec![],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(|_| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
+                Some(String::new()),
+            )))
+        }),
+    ));
 }
 
 /// Registers the functions whose answer depends on the session's database.

@@ -23,7 +23,8 @@ use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    DiscardObject, Expr, Ident, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
+    CloseCursor, DiscardObject, Expr, Ident, Reset, ResetStatement, Set, Statement, Value,
+    ValueWithSpan,
 };
 use datafusion::sql::sqlparser::parser::ParserError;
 use futures::Stream;
@@ -65,6 +66,8 @@ pub enum Error {
     InTransaction(&'static str),
     #[error("savepoint \"{name}\" does not exist")]
     SavepointNotFound { name: String },
+    #[error("cursor \"{name}\" does not exist")]
+    CursorNotFound { name: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -102,6 +105,11 @@ pub enum Prepared {
     /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `name` is `None`.
     Deallocate {
         name: Option<String>,
+    },
+    /// A statement with nothing to do: `CLOSE ALL` (there are no SQL
+    /// cursors) and `UNLISTEN` (no channels). Pool resets send them.
+    Done {
+        tag: &'static str,
     },
 }
 
@@ -314,6 +322,15 @@ impl Session {
                     },
                 })
             }
+            Statement::Close { cursor } => match cursor {
+                CloseCursor::All => Ok(Prepared::Done {
+                    tag: "CLOSE CURSOR ALL",
+                }),
+                CloseCursor::Specific { name } => Err(Error::CursorNotFound {
+                    name: identifier(&name),
+                }),
+            },
+            Statement::UNLISTEN { .. } => Ok(Prepared::Done { tag: "UNLISTEN" }),
             Statement::Deallocate { name, .. } => Ok(Prepared::Deallocate {
                 name: (!(name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all")))
                     .then(|| identifier(&name)),
@@ -442,6 +459,7 @@ impl Session {
                 self.reset(None)?;
                 Ok(Output::Deallocate { name: None, tag })
             }
+            Prepared::Done { tag } => Ok(Output::Command { tag, rows: None }),
             Prepared::Deallocate { name } => Ok(Output::Deallocate {
                 name: name.clone(),
                 tag: "DEALLOCATE",

@@ -121,3 +121,33 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// Runs a command to completion; panics with its output unless it succeeds.
+/// Returns its standard output and error.
+pub fn run_checked(command: &mut std::process::Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{command:?} failed:\n{text}");
+    text
+}
+
+/// Runs a client suite script against `server`, with the port as its last
+/// argument, and checks that each of its `checks` printed its `ok` line.
+pub async fn run_client_suite(
+    server: &TestServer,
+    mut command: std::process::Command,
+    checks: usize,
+) {
+    command.arg(server.port().to_string());
+    let output = tokio::task::spawn_blocking(move || run_checked(&mut command))
+        .await
+        .expect("suite task");
+    let passed = output.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(passed, checks, "{output}");
+}

@@ -11,5 +11,7 @@ mod clients;
 mod copy;
 mod crash;
 mod guards;
+mod node;
 mod pruning;
+mod python;
 mod transactions;

@@ -1,0 +1,170 @@
+"""Python clients against a running EpochDB: psycopg 3 and asyncpg.
+
+Usage: clients.py PORT. Every check asserts results; the first failure
+raises and the process exits non-zero. tests/integration/python.rs runs it.
+"""
+
+import asyncio
+import datetime as dt
+import sys
+
+import asyncpg
+import psycopg
+from psycopg import errors
+
+PORT = int(sys.argv[1])
+DSN = f"host=127.0.0.1 port={PORT} user=tester dbname=postgres"
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def at(seconds):
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def check(name, fn):
+    fn()
+    print(f"ok {name}")
+
+
+def psycopg_basics():
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        assert conn.info.server_version >= 150000, conn.info.server_version
+        (version,) = conn.execute("SELECT version()").fetchone()
+        assert version.startswith("PostgreSQL 15.") and "EpochDB" in version, version
+        conn.execute(
+            "CREATE TABLE py_cpu (time TIMESTAMPTZ NOT NULL, host TEXT, "
+            "usage DOUBLE PRECISION, n BIGINT, ok BOOLEAN)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO py_cpu VALUES (%s, %s, %s, %s, %s)",
+                [(at(i), f"h{i % 2}", i / 2, i, i % 3 == 0) for i in range(6)],
+            )
+        rows = conn.execute(
+            "SELECT time, host, usage, n, ok FROM py_cpu WHERE host = %s ORDER BY time",
+            ("h1",),
+        ).fetchall()
+        assert rows == [
+            (at(1), "h1", 0.5, 1, False),
+            (at(3), "h1", 1.5, 3, True),
+            (at(5), "h1", 2.5, 5, False),
+        ], rows
+        # Binary results decode to the same values.
+        with conn.cursor(binary=True) as cur:
+            cur.execute("SELECT time, usage, n, ok FROM py_cpu WHERE n = %s", (4,))
+            assert cur.fetchall() == [(at(4), 2.0, 4, False)]
+        try:
+            conn.execute("SELECT * FROM no_such_table")
+            raise AssertionError("must fail")
+        except errors.UndefinedTable:
+            pass
+        (one,) = conn.execute("SELECT 1").fetchone()
+        assert one == 1
+
+
+def psycopg_transactions():
+    # psycopg's default: every statement runs inside a transaction block.
+    with psycopg.connect(DSN) as conn:
+        conn.execute("INSERT INTO py_cpu (time, host, usage) VALUES (%s, 'tx', 1)", (at(10),))
+        conn.rollback()
+        conn.execute("INSERT INTO py_cpu (time, host, usage) VALUES (%s, 'tx', 2)", (at(11),))
+        conn.commit()
+        try:
+            conn.execute("SELECT 'x'::int")
+            raise AssertionError("must fail")
+        except errors.InvalidTextRepresentation:
+            pass
+        try:
+            conn.execute("SELECT 1")
+            raise AssertionError("must fail")
+        except errors.InFailedSqlTransaction:
+            pass
+        conn.rollback()
+        with conn.transaction():
+            conn.execute("INSERT INTO py_cpu (time, host, usage) VALUES (%s, 'tx', 3)", (at(12),))
+            try:
+                with conn.transaction():  # a savepoint
+                    conn.execute("INSERT INTO py_cpu (time, host, usage) VALUES (%s, 'tx', 4)", (at(13),))
+                    conn.execute("SELECT * FROM no_such_table")
+            except errors.UndefinedTable:
+                pass
+        conn.commit()
+        rows = conn.execute("SELECT usage FROM py_cpu WHERE host = 'tx' ORDER BY time").fetchall()
+        assert rows == [(2.0,), (3.0,)], rows
+
+
+def psycopg_copy():
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            with cur.copy("COPY py_cpu (time, host, usage, n, ok) FROM STDIN") as copy:
+                for i in range(100, 1100):
+                    copy.write_row((at(i), "copy", i * 0.25, i, True))
+            with cur.copy("COPY py_cpu (time, host, usage) FROM STDIN (FORMAT binary)") as copy:
+                copy.set_types(["timestamptz", "text", "float8"])
+                for i in range(2000, 2010):
+                    copy.write_row((at(i), "bin", 1.0))
+        (count, total) = conn.execute(
+            "SELECT count(*), sum(n) FROM py_cpu WHERE host = 'copy'"
+        ).fetchone()
+        assert (count, total) == (1000, sum(range(100, 1100))), (count, total)
+        (count,) = conn.execute("SELECT count(*) FROM py_cpu WHERE host = 'bin'").fetchone()
+        assert count == 10
+        with conn.cursor() as cur:
+            out = b""
+            with cur.copy("COPY (SELECT n, host FROM py_cpu WHERE n < 3 ORDER BY n) TO STDOUT") as copy:
+                for data in copy:
+                    out += bytes(data)
+        assert out == b"0\th0\n1\th1\n2\th0\n", out
+
+
+async def asyncpg_suite():
+    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="tester", database="postgres")
+    try:
+        await conn.execute(
+            "CREATE TABLE apg (time TIMESTAMPTZ NOT NULL, host TEXT, v DOUBLE PRECISION, n BIGINT)"
+        )
+        await conn.executemany(
+            "INSERT INTO apg VALUES ($1, $2, $3, $4)",
+            [(at(i), "a", i * 1.5, i) for i in range(5)],
+        )
+        rows = await conn.fetch("SELECT time, host, v, n FROM apg WHERE n >= $1 ORDER BY time", 3)
+        assert [tuple(r) for r in rows] == [(at(3), "a", 4.5, 3), (at(4), "a", 6.0, 4)], rows
+        assert await conn.fetchval("SELECT count(*) FROM apg") == 5
+        statement = await conn.prepare("SELECT n FROM apg WHERE time = $1")
+        assert await statement.fetchval(at(2)) == 2
+        n = await conn.copy_records_to_table(
+            "apg", records=[(at(10 + i), "b", 0.5, i) for i in range(100)]
+        )
+        assert n == "COPY 100", n
+        assert await conn.fetchval("SELECT count(*) FROM apg WHERE host = 'b'") == 100
+        try:
+            async with conn.transaction():
+                await conn.execute("INSERT INTO apg VALUES ($1, 'c', 1, 1)", at(500))
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        assert await conn.fetchval("SELECT count(*) FROM apg WHERE host = 'c'") == 0
+        try:
+            await conn.fetch("SELECT * FROM no_such_table")
+            raise AssertionError("must fail")
+        except asyncpg.exceptions.UndefinedTableError:
+            pass
+    finally:
+        await conn.close()
+    # A pool resets each connection it takes back.
+    pool = await asyncpg.create_pool(
+        host="127.0.0.1", port=PORT, user="tester", database="postgres", min_size=1, max_size=2
+    )
+    try:
+        for _ in range(3):
+            async with pool.acquire() as c:
+                assert await c.fetchval("SELECT count(*) FROM apg WHERE host = 'a'") == 5
+    finally:
+        await pool.close()
+
+
+check("psycopg: types, parameters, binary results, errors", psycopg_basics)
+check("psycopg: transactions and savepoints", psycopg_transactions)
+check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
+check("asyncpg: queries, prepared statements, COPY, transactions, pools", lambda: asyncio.run(asyncpg_suite()))
