@@ -3,9 +3,16 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder,
+};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::{
     self as pg, PgCatalogStaticTables, array_bounds_udf, format_type, has_privilege_udf,
@@ -72,6 +79,31 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         Arc::new(move |_| Ok(ColumnarValue::Scalar(version.clone()))),
     ));
 
+    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::new()));
+    // Every collation is in pg_catalog (there is no CREATE COLLATION), which
+    // is always on the search path.
+    ctx.register_udf(create_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|args| {
+            let oids = ColumnarValue::values_to_arrays(args)?;
+            let visible: BooleanArray = (0..oids[0].len())
+                .map(|i| oids[0].is_valid(i).then_some(true))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(visible)))
+        }),
+    ));
+    // EpochDB has no sequences, so no column owns one. SQLAlchemy's
+    // inspector asks for each column.
+    ctx.register_udf(create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    ));
     // EpochDB has no advisory locks, so a session never holds one to release.
     // Pool resets (asyncpg's) call this; like PostgreSQL's `void`, it renders
     // as an empty value.
@@ -91,4 +123,99 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
 /// Registers the functions whose answer depends on the session's database.
 pub(super) fn register_for_database(ctx: &SessionContext, database: &str) {
     ctx.register_udf(pg::create_current_database_udf(database));
+}
+
+/// `json_build_object(key, value, ...)`: a JSON object, as text, written the
+/// way PostgreSQL writes it (`{"k" : v, ...}`). Numbers and booleans are
+/// written bare, NULL as `null`, everything else as a JSON string of its text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl JsonBuildObject {
+    fn new() -> Self {
+        Self {
+            signature: Signature::one_of(
+                vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return exec_err!("argument list must have even number of elements");
+        }
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let texts = arrays
+            .iter()
+            .map(|a| cast(a, &DataType::Utf8))
+            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+        let texts: Vec<&StringArray> = texts
+            .iter()
+            .map(|a| a.as_string::<i32>())
+            .collect::<Vec<_>>();
+        let mut out = StringBuilder::new();
+        let mut object = String::new();
+        for row in 0..args.number_rows {
+            object.clear();
+            object.push('{');
+            for pair in 0..arrays.len() / 2 {
+                let (key, value) = (texts[2 * pair], texts[2 * pair + 1]);
+                if key.is_null(row) {
+                    return exec_err!("argument {} cannot be null", 2 * pair + 1);
+                }
+                if pair > 0 {
+                    object.push_str(", ");
+                }
+                write_json_string(&mut object, key.value(row));
+                object.push_str(" : ");
+                let kind = arrays[2 * pair + 1].data_type();
+                if value.is_null(row) {
+                    object.push_str("null");
+                } else if kind.is_numeric() || *kind == DataType::Boolean {
+                    object.push_str(value.value(row));
+                } else {
+                    write_json_string(&mut object, value.value(row));
+                }
+            }
+            object.push('}');
+            out.append_value(&object);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `text` as a JSON string literal.
+fn write_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
