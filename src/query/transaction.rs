@@ -47,11 +47,6 @@ impl PendingWrites {
         *self.block.lock() = Some(Block::default());
     }
 
-    /// Whether a transaction block is open.
-    pub fn is_open(&self) -> bool {
-        self.block.lock().is_some()
-    }
-
     /// Marks the current point, for [`rollback_to`](Self::rollback_to).
     pub fn savepoint(&self) -> WriteMark {
         let mut block = self.block.lock();
@@ -215,7 +210,10 @@ mod tests {
         let staged = pending.stage_batches(&t, &[batch(&t, &[4, 5, 6])]);
         assert_eq!(staged.map(|r| r.ok()), Some(Some(3)));
         assert_eq!(pending.commit().await.ok(), Some(5));
-        assert!(!pending.is_open());
+        assert!(
+            pending.stage_batches(&t, &[batch(&t, &[7])]).is_none(),
+            "COMMIT closes the block"
+        );
         assert_eq!(rows(&t), 5);
     }
 

@@ -97,11 +97,8 @@ pub enum Prepared {
         name: String,
     },
     Transaction(TransactionCommand),
-    /// `DISCARD ALL` (`all`), or `DISCARD PLANS | SEQUENCES | TEMP`.
-    Discard {
-        all: bool,
-        tag: &'static str,
-    },
+    /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`.
+    Discard(DiscardObject),
     /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `name` is `None`.
     Deallocate {
         name: Option<String>,
@@ -310,18 +307,7 @@ impl Session {
 
     async fn prepare_statement(&self, statement: Statement) -> Result<Prepared> {
         match statement {
-            Statement::Discard { object_type } => {
-                let all = matches!(object_type, DiscardObject::ALL);
-                Ok(Prepared::Discard {
-                    all,
-                    tag: match object_type {
-                        DiscardObject::ALL => "DISCARD ALL",
-                        DiscardObject::PLANS => "DISCARD PLANS",
-                        DiscardObject::SEQUENCES => "DISCARD SEQUENCES",
-                        DiscardObject::TEMP => "DISCARD TEMP",
-                    },
-                })
-            }
+            Statement::Discard { object_type } => Ok(Prepared::Discard(object_type)),
             Statement::Close { cursor } => match cursor {
                 CloseCursor::All => Ok(Prepared::Done {
                     tag: "CLOSE CURSOR ALL",
@@ -331,10 +317,12 @@ impl Session {
                 }),
             },
             Statement::UNLISTEN { .. } => Ok(Prepared::Done { tag: "UNLISTEN" }),
-            Statement::Deallocate { name, .. } => Ok(Prepared::Deallocate {
-                name: (!(name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all")))
-                    .then(|| identifier(&name)),
-            }),
+            Statement::Deallocate { name, .. } => {
+                let all = name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all");
+                Ok(Prepared::Deallocate {
+                    name: (!all).then(|| identifier(&name)),
+                })
+            }
             Statement::Set(set) => prepare_set(set),
             Statement::Reset(ResetStatement { reset }) => Ok(match reset {
                 Reset::ALL => Prepared::Reset { name: None },
@@ -451,13 +439,26 @@ impl Session {
                     tag: applied.tag,
                 })
             }
-            Prepared::Discard { all, tag } => {
-                if !*all {
-                    return Ok(Output::Command { tag, rows: None });
-                }
+            // There are no cached plans, sequences or temporary tables.
+            Prepared::Discard(DiscardObject::PLANS) => Ok(Output::Command {
+                tag: "DISCARD PLANS",
+                rows: None,
+            }),
+            Prepared::Discard(DiscardObject::SEQUENCES) => Ok(Output::Command {
+                tag: "DISCARD SEQUENCES",
+                rows: None,
+            }),
+            Prepared::Discard(DiscardObject::TEMP) => Ok(Output::Command {
+                tag: "DISCARD TEMP",
+                rows: None,
+            }),
+            Prepared::Discard(DiscardObject::ALL) => {
                 self.transaction.lock().check_outside("DISCARD ALL")?;
                 self.reset(None)?;
-                Ok(Output::Deallocate { name: None, tag })
+                Ok(Output::Deallocate {
+                    name: None,
+                    tag: "DISCARD ALL",
+                })
             }
             Prepared::Done { tag } => Ok(Output::Command { tag, rows: None }),
             Prepared::Deallocate { name } => Ok(Output::Deallocate {
