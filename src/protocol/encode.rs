@@ -11,6 +11,7 @@ use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, Timelike};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Field, Float16Type, Float32Type, Float64Type, Int8Type,
     Int16Type, Int32Type, Int64Type, IntervalUnit, Schema, TimeUnit, UInt8Type, UInt16Type,
@@ -132,7 +133,7 @@ pub(super) fn encode_batch(
     let mut buf = BytesMut::with_capacity(64 * columns.len().max(1));
     for row in 0..batch.num_rows() {
         for column in &columns {
-            if column.array.is_null(row) {
+            if column.is_null(row) {
                 buf.put_i32(-1);
                 continue;
             }
@@ -165,7 +166,7 @@ pub(super) fn encode_values(
     let mut buf = BytesMut::with_capacity(64);
     for row in 0..batch.num_rows() {
         for (i, column) in columns.iter().enumerate() {
-            if column.array.is_null(row) {
+            if column.is_null(row) {
                 visit(row, i, None);
                 continue;
             }
@@ -185,6 +186,9 @@ struct ColumnEncoder<'a> {
     options: &'a RenderOptions,
     /// Arrow's renderer, for types without a dedicated encoding.
     fallback: Option<ArrayFormatter<'a>>,
+    /// Which rows are NULL. Logical, not physical: an array of type Null (a
+    /// bare `SELECT NULL`) has no validity buffer, yet every row is NULL.
+    nulls: Option<NullBuffer>,
 }
 
 impl<'a> ColumnEncoder<'a> {
@@ -235,7 +239,12 @@ impl<'a> ColumnEncoder<'a> {
             pg_type: field.datatype().clone(),
             options,
             fallback,
+            nulls: array.logical_nulls(),
         })
+    }
+
+    fn is_null(&self, row: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|nulls| nulls.is_null(row))
     }
 
     fn encode(&self, row: usize, buf: &mut BytesMut) -> Result<(), EncodeError> {

@@ -22,6 +22,9 @@ use datafusion_pg_catalog::pg_catalog::{
 /// The PostgreSQL release whose behaviour EpochDB follows.
 pub const POSTGRES_VERSION: &str = "15.0";
 
+/// The same release as PostgreSQL's `server_version_num` spells it.
+pub const POSTGRES_VERSION_NUM: &str = "150000";
+
 /// What `version()` returns. Clients such as SQLAlchemy parse the leading
 /// "PostgreSQL X.Y".
 pub fn version_string() -> String {
@@ -80,6 +83,13 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ));
 
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::new()));
+    ctx.register_udf(create_udf(
+        "like_escape",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(like_escape_udf),
+    ));
     // Every collation is in pg_catalog (there is no CREATE COLLATION), which
     // is always on the search path.
     ctx.register_udf(create_udf(
@@ -104,6 +114,12 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         Volatility::Stable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     ));
+    // EpochDB's tables have no indexes: no oid names one it could describe.
+    // SQLAlchemy's inspector asks for index expressions.
+    ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
+        "pg_get_indexdef",
+        vec![TypeSignature::Any(1), TypeSignature::Any(3)],
+    )));
     // EpochDB has no advisory locks, so a session never holds one to release.
     // Pool resets (asyncpg's) call this; like PostgreSQL's `void`, it renders
     // as an empty value.
@@ -123,6 +139,41 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
 /// Registers the functions whose answer depends on the session's database.
 pub(super) fn register_for_database(ctx: &SessionContext, database: &str) {
     ctx.register_udf(pg::create_current_database_udf(database));
+}
+
+/// A function whose answer is NULL for every argument EpochDB can be given,
+/// because the objects it describes do not exist here.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NullFunction {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl NullFunction {
+    fn new(name: &'static str, arities: Vec<TypeSignature>) -> Self {
+        Self {
+            name,
+            signature: Signature::one_of(arities, Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for NullFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
 }
 
 /// `json_build_object(key, value, ...)`: a JSON object, as text, written the
@@ -199,6 +250,54 @@ impl ScalarUDFImpl for JsonBuildObject {
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
+}
+
+/// `like_escape(pattern, escape)`: the LIKE pattern with `escape` as its
+/// escape character, rewritten to use the backslash.
+fn like_escape_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let (patterns, escapes) = (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>());
+    let mut out = StringBuilder::new();
+    for row in 0..patterns.len() {
+        if patterns.is_null(row) || escapes.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        out.append_value(like_escape(patterns.value(row), escapes.value(row))?);
+    }
+    let array: ArrayRef = Arc::new(out.finish());
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        },
+    )
+}
+
+/// PostgreSQL's `like_escape`. An empty escape turns escaping off.
+fn like_escape(pattern: &str, escape: &str) -> Result<String> {
+    let mut chars = escape.chars();
+    let escape = match (chars.next(), chars.next()) {
+        (None, _) => None,
+        (Some('\\'), None) => return Ok(pattern.to_owned()),
+        (Some(c), None) => Some(c),
+        _ => return exec_err!("invalid escape string"),
+    };
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut rest = pattern.chars();
+    while let Some(c) = rest.next() {
+        if Some(c) == escape {
+            // A trailing escape stays, as a trailing backslash.
+            out.push('\\');
+            out.extend(rest.next());
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// `text` as a JSON string literal.

@@ -50,7 +50,7 @@ use futures::StreamExt;
 
 pub use copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions};
 pub use ddl::Ddl;
-pub use functions::{POSTGRES_VERSION, version_string};
+pub use functions::{POSTGRES_VERSION, POSTGRES_VERSION_NUM, version_string};
 pub use transaction::{PendingWrites, WriteMark};
 
 use crate::storage::{self, Storage};

@@ -191,7 +191,8 @@ pub struct Session {
     ctx: SessionContext,
     database: String,
     user: String,
-    settings: Mutex<Settings>,
+    /// Shared with the `current_setting()` function registered on `ctx`.
+    settings: Arc<Mutex<Settings>>,
     /// ParameterStatus changes not yet sent to the client.
     reported: Mutex<Vec<(&'static str, String)>>,
     /// Warnings not yet sent to the client.
@@ -221,12 +222,14 @@ impl Session {
         }
         let writes = Arc::new(PendingWrites::default());
         let ctx = engine.new_context(database, writes.clone())?;
+        let settings = Arc::new(Mutex::new(Settings::default()));
+        ctx.register_udf(settings::current_setting_udf(settings.clone()));
         Ok(Self {
             engine,
             ctx,
             database: database.to_owned(),
             user: user.to_owned(),
-            settings: Mutex::new(Settings::default()),
+            settings,
             reported: Mutex::new(Vec::new()),
             notices: Mutex::new(Vec::new()),
             transaction: Mutex::new(Transaction::new(writes.clone())),

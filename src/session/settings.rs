@@ -2,8 +2,17 @@
 //! and change, with PostgreSQL's names and defaults.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{Array, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::exec_err;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use parking_lot::Mutex;
 
 use super::{Error, Result};
 
@@ -49,6 +58,14 @@ const PARAMETERS: &[Parameter] = &[
         default: "on",
         reported: true,
     },
+    // Read by SQLAlchemy's inspector to tell a table's access method from
+    // the default.
+    Parameter {
+        name: "default_table_access_method",
+        display: "default_table_access_method",
+        default: "heap",
+        reported: false,
+    },
     Parameter {
         name: "intervalstyle",
         display: "IntervalStyle",
@@ -72,6 +89,13 @@ const PARAMETERS: &[Parameter] = &[
         display: "server_version",
         default: crate::query::POSTGRES_VERSION,
         reported: true,
+    },
+    // Grafana reads it to pick its query dialect.
+    Parameter {
+        name: "server_version_num",
+        display: "server_version_num",
+        default: crate::query::POSTGRES_VERSION_NUM,
+        reported: false,
     },
     Parameter {
         name: "standard_conforming_strings",
@@ -100,7 +124,12 @@ const PARAMETERS: &[Parameter] = &[
 ];
 
 /// Parameters that only the server sets.
-const READ_ONLY: &[&str] = &["integer_datetimes", "server_encoding", "server_version"];
+const READ_ONLY: &[&str] = &[
+    "integer_datetimes",
+    "server_encoding",
+    "server_version",
+    "server_version_num",
+];
 
 fn parameter(name: &str) -> Result<&'static Parameter> {
     let lower = name.to_ascii_lowercase();
@@ -207,6 +236,9 @@ fn validate(name: &str, value: String) -> Result<String> {
                 Err(invalid(&value))
             }
         }
+        // EpochDB stores every table its own way; "heap" is the only name.
+        "default_table_access_method" if value.trim() == "heap" => Ok("heap".to_owned()),
+        "default_table_access_method" => Err(invalid(&value)),
         "extra_float_digits" => match value.trim().parse::<i32>() {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid(&value)),
@@ -309,5 +341,86 @@ mod tests {
             Some(120_000)
         );
         assert!(s.set("statement_timeout", "soon".into()).is_err());
+    }
+}
+
+/// `current_setting(name [, missing_ok])`: a setting's current value in the
+/// session that owns `settings`.
+pub(super) fn current_setting_udf(settings: Arc<Mutex<Settings>>) -> ScalarUDF {
+    ScalarUDF::new_from_impl(CurrentSetting {
+        settings,
+        signature: Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8]),
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+            ],
+            Volatility::Stable,
+        ),
+    })
+}
+
+#[derive(Debug)]
+struct CurrentSetting {
+    settings: Arc<Mutex<Settings>>,
+    signature: Signature,
+}
+
+// One instance per session; two are the same function only if they read the
+// same session's settings.
+impl PartialEq for CurrentSetting {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.settings, &other.settings)
+    }
+}
+
+impl Eq for CurrentSetting {}
+
+impl std::hash::Hash for CurrentSetting {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.settings).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let names = arrays[0].as_string::<i32>();
+        let missing_ok = arrays.get(1).map(|a| a.as_boolean());
+        let settings = self.settings.lock();
+        let mut out = StringBuilder::new();
+        for row in 0..args.number_rows {
+            if names.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            match settings.get(names.value(row)) {
+                Ok(value) => out.append_value(value),
+                Err(_) if missing_ok.is_some_and(|m| m.is_valid(row) && m.value(row)) => {
+                    out.append_null()
+                }
+                Err(_) => {
+                    return exec_err!(
+                        "unrecognized configuration parameter \"{}\"",
+                        names.value(row)
+                    );
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }

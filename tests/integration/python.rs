@@ -1,5 +1,5 @@
-//! The Python client suite, `tests/python/clients.py`: psycopg 3 and asyncpg
-//! against a server over TCP. Its Python environment is a venv in
+//! The Python client suite, `tests/python/clients.py`: psycopg 3, asyncpg and
+//! SQLAlchemy against a server over TCP. Its Python environment is a venv in
 //! cargo's target directory, with `tests/python/requirements.txt` installed
 //! from PyPI the first time (and again whenever the requirements change).
 
@@ -41,11 +41,11 @@ fn python() -> PathBuf {
 }
 
 #[tokio::test]
-async fn psycopg_and_asyncpg_pass_their_suite() {
+async fn psycopg_asyncpg_and_sqlalchemy_pass_their_suite() {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
     let server = TestServer::start().await;
     let mut suite = Command::new(python);
     suite.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py"));
-    run_client_suite(&server, suite, 4).await;
+    run_client_suite(&server, suite, 5).await;
     server.stop().await;
 }

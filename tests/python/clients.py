@@ -1,4 +1,4 @@
-"""Python clients against a running EpochDB: psycopg 3 and asyncpg.
+"""Python clients against a running EpochDB: psycopg 3, asyncpg and SQLAlchemy.
 
 Usage: clients.py PORT. Every check asserts results; the first failure
 raises and the process exits non-zero. tests/integration/python.rs runs it.
@@ -10,7 +10,9 @@ import sys
 
 import asyncpg
 import psycopg
+import sqlalchemy as sa
 from psycopg import errors
+from sqlalchemy import orm
 
 PORT = int(sys.argv[1])
 DSN = f"host=127.0.0.1 port={PORT} user=tester dbname=postgres"
@@ -164,7 +166,81 @@ async def asyncpg_suite():
         await pool.close()
 
 
+def sqlalchemy_suite():
+    # The default engine: its dialect initialization looks up hstore with
+    # to_regtype() and reads version() and current settings.
+    engine = sa.create_engine(f"postgresql+psycopg://tester@127.0.0.1:{PORT}/postgres")
+    with engine.begin() as conn:
+        assert conn.dialect.server_version_info[0] == 15, conn.dialect.server_version_info
+        conn.execute(
+            sa.text(
+                "CREATE TABLE sa_cpu (time TIMESTAMPTZ NOT NULL, host TEXT, "
+                "usage DOUBLE PRECISION, n BIGINT)"
+            )
+        )
+
+    # The inspector: what Alembic, pandas and admin tools call.
+    inspector = sa.inspect(engine)
+    assert "public" in inspector.get_schema_names()
+    assert "sa_cpu" in inspector.get_table_names()
+    assert inspector.has_table("sa_cpu") and not inspector.has_table("nope")
+    columns = inspector.get_columns("sa_cpu")
+    assert [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in columns] == [
+        ("time", "TIMESTAMP", False, None),
+        ("host", "TEXT", True, None),
+        ("usage", "DOUBLE PRECISION", True, None),
+        ("n", "BIGINT", True, None),
+    ], columns
+    assert columns[0]["type"].timezone
+    assert inspector.get_pk_constraint("sa_cpu")["constrained_columns"] == []
+    assert inspector.get_indexes("sa_cpu") == []
+    assert inspector.get_foreign_keys("sa_cpu") == []
+    assert inspector.get_unique_constraints("sa_cpu") == []
+    assert inspector.get_table_comment("sa_cpu") == {"text": None}
+
+    # Core: a reflected table, executemany inserts, a bound query.
+    table = sa.Table("sa_cpu", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(
+            table.insert(),
+            [{"time": at(i), "host": f"h{i % 2}", "usage": i * 1.5, "n": i} for i in range(6)],
+        )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(table.c.host, sa.func.count(), sa.func.max(table.c.usage))
+            .where(table.c.time >= at(1))
+            .group_by(table.c.host)
+            .order_by(table.c.host)
+        ).all()
+        assert rows == [("h0", 2, 6.0), ("h1", 3, 7.5)], rows
+        # A failed statement rolls the implicit transaction back; the
+        # connection goes on.
+        try:
+            conn.execute(sa.text("SELECT * FROM nope"))
+            raise AssertionError("must fail")
+        except sa.exc.ProgrammingError as e:
+            assert isinstance(e.orig, errors.UndefinedTable), e
+        conn.rollback()
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 6
+
+    # The ORM, over the reflected table (a time series has no primary key:
+    # the mapping names one).
+    class Base(orm.DeclarativeBase):
+        pass
+
+    class Reading(Base):
+        __table__ = table
+        __mapper_args__ = {"primary_key": [table.c.time, table.c.host]}
+
+    with orm.Session(engine) as session:
+        readings = session.scalars(
+            sa.select(Reading).where(Reading.host == "h1").order_by(Reading.time.desc()).limit(2)
+        ).all()
+        assert [(r.time, r.n) for r in readings] == [(at(5), 5), (at(3), 3)]
+
+
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)
 check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
+check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
 check("asyncpg: queries, prepared statements, COPY, transactions, pools", lambda: asyncio.run(asyncpg_suite()))

@@ -1,0 +1,518 @@
+//! Rewrites of catalog queries, applied after datafusion-pg-catalog's own, that
+//! turn PostgreSQL idioms DataFusion cannot plan into equivalents it can.
+//!
+//! - `to_regtype(x)`, `to_regclass(x)`, `to_regnamespace(x)`, `to_regproc(x)`:
+//!   the oid named by `x`, or NULL, as a lookup subquery.
+//! - `x::regtype::text`: the name of the type with oid `x` (pg-catalog plans
+//!   `regtype` as a plain integer, which would print the number).
+//! - A correlated scalar subquery (ORMs put them inside CASE) that is not
+//!   aggregated: DataFusion decorrelates a subquery only when it aggregates, and
+//!   only when each of its conditions reads its own tables. So its value is
+//!   wrapped in `max()` (a scalar subquery yields at most one row, so this is
+//!   the same value), and conditions that read only the outer query's columns
+//!   move out of it into a CASE around it.
+//! - A scalar subquery that reads a catalog EpochDB always leaves empty (there
+//!   are no sequences and no column defaults) is NULL, whatever else it reads.
+//! - `pg_class.reloptions`, which pg-catalog lacks, is NULL.
+//! - `unnest(indkey)` and `generate_subscripts(indkey, 1)` over the `int2vector`
+//!   columns of pg_index, which pg-catalog holds as space-separated text.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinOperator,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    TableWithJoins, Value, visit_expressions, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Columns of type `int2vector` or `oidvector`, held as space-separated text.
+const VECTOR_COLUMNS: &[&str] = &["indkey", "indclass", "indcollation", "indoption"];
+
+/// Catalog columns pg-catalog lacks whose value is NULL for every EpochDB
+/// object: `pg_class.reloptions` (no table has storage options).
+const NULL_COLUMNS: &[&str] = &["reloptions"];
+
+/// Catalog tables that are empty in every EpochDB database.
+const EMPTY_CATALOGS: &[&str] = &["pg_sequence", "pg_attrdef"];
+
+/// Aggregate functions: a subquery that projects one of these already yields
+/// one row.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "first_value",
+    "last_value",
+];
+
+/// Applies every rewrite of this module to `statement`.
+pub(super) fn rewrite(statement: &mut Statement) {
+    let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+        if let Some(replacement) = rewrite_expr(expr) {
+            *expr = replacement;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The replacement of one expression, if a rewrite applies. Called bottom-up:
+/// a subquery's own expressions are already rewritten.
+fn rewrite_expr(expr: &Expr) -> Option<Expr> {
+    match expr {
+        Expr::Function(function) => lookup_function(function).or_else(|| subscripts(function)),
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } if is_text_type(&data_type.to_string()) => match inner.as_ref() {
+            Expr::Cast {
+                expr: oid,
+                data_type: alias,
+                ..
+            } => regtype_as_text(oid, &alias.to_string()),
+            _ => None,
+        },
+        Expr::Subquery(query) => rewrite_scalar_subquery(query),
+        Expr::CompoundIdentifier(parts)
+            if parts
+                .last()
+                .is_some_and(|c| NULL_COLUMNS.contains(&c.value.to_lowercase().as_str())) =>
+        {
+            Some(Expr::Value(Value::Null.into()))
+        }
+        _ => None,
+    }
+}
+
+/// `to_regtype(x)` and its siblings, as lookup subqueries.
+fn lookup_function(function: &Function) -> Option<Expr> {
+    let name = unqualified(&function.name)?;
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+        return None;
+    };
+    // The lookups name their tables `epochdb_*` so that they cannot hide the
+    // client's names from the argument. A relation is visible when its schema
+    // is on the search path (pg-catalog's `pg_table_is_visible` says yes to all).
+    let sql = match name.as_str() {
+        "to_regtype" => format!(
+            "(SELECT min(epochdb_t.oid) FROM pg_catalog.pg_type epochdb_t \
+             WHERE epochdb_t.typname = {arg} OR format_type(epochdb_t.oid, NULL) = {arg})"
+        ),
+        "to_regclass" => format!(
+            "(SELECT min(epochdb_c.oid) FROM pg_catalog.pg_class epochdb_c \
+             JOIN pg_catalog.pg_namespace epochdb_n ON epochdb_n.oid = epochdb_c.relnamespace \
+             WHERE (epochdb_c.relname = {arg} AND epochdb_n.nspname = ANY(current_schemas(true))) \
+             OR epochdb_n.nspname || '.' || epochdb_c.relname = {arg})"
+        ),
+        "to_regnamespace" => {
+            format!(
+                "(SELECT min(epochdb_n.oid) FROM pg_catalog.pg_namespace epochdb_n WHERE epochdb_n.nspname = {arg})"
+            )
+        }
+        "to_regproc" => {
+            format!(
+                "(SELECT min(epochdb_p.oid) FROM pg_catalog.pg_proc epochdb_p WHERE epochdb_p.proname = {arg})"
+            )
+        }
+        "unnest" => format!("unnest({})", as_array(arg)?),
+        _ => return None,
+    };
+    parse_expr(&sql)
+}
+
+/// `generate_subscripts(array, dim)`: the subscripts of the array, as rows.
+fn subscripts(function: &Function) -> Option<Expr> {
+    if unqualified(&function.name)? != "generate_subscripts" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(dimension)),
+    ] = list.args.as_slice()
+    else {
+        return None;
+    };
+    let array = as_array(array).unwrap_or_else(|| array.to_string());
+    parse_expr(&format!(
+        "unnest(generate_series(1, array_length({array}, {dimension})))"
+    ))
+}
+
+/// A vector column (`indkey`) as an integer array; None for anything else.
+fn as_array(expr: &Expr) -> Option<String> {
+    let column = match expr {
+        Expr::Identifier(ident) => &ident.value,
+        Expr::CompoundIdentifier(parts) => &parts.last()?.value,
+        _ => return None,
+    };
+    VECTOR_COLUMNS
+        .contains(&column.to_lowercase().as_str())
+        .then(|| format!("CAST(string_to_array(nullif({expr}, ''), ' ') AS BIGINT[])"))
+}
+
+/// `oid::regtype::text`: the type's name, as PostgreSQL prints it.
+///
+/// (`oid::regclass::text` stays a number: psql orders by it, and a lookup
+/// subquery there clashes with the plain column in DataFusion's projection.)
+fn regtype_as_text(oid: &Expr, alias: &str) -> Option<Expr> {
+    (strip_pg_catalog(alias) == "regtype")
+        .then(|| parse_expr(&format!("format_type({oid}, NULL)")))
+        .flatten()
+}
+
+/// See the module documentation: empty catalogs, and correlated scalar
+/// subqueries that are not aggregated.
+fn rewrite_scalar_subquery(query: &Query) -> Option<Expr> {
+    let select = plain_select(query)?;
+    if reads_empty_catalog(&select.from) {
+        return Some(Expr::Value(Value::Null.into()));
+    }
+    let [item] = select.projection.as_slice() else {
+        return None;
+    };
+    let (value, alias) = match item {
+        SelectItem::UnnamedExpr(e) => (e, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+        _ => return None,
+    };
+    let inner = relation_names(&select.from);
+    if !is_correlated(select, &inner) || is_aggregated(value) {
+        return None;
+    }
+
+    let mut conditions = Vec::new();
+    if let Some(selection) = &select.selection {
+        conjuncts(selection, &mut conditions);
+    }
+    let (outer_only, own): (Vec<&Expr>, Vec<&Expr>) = conditions
+        .into_iter()
+        .partition(|c| reads_only_outer(c, &inner));
+
+    let mut rewritten = query.clone();
+    let SetExpr::Select(new_select) = rewritten.body.as_mut() else {
+        return None;
+    };
+    let aggregated = parse_expr(&format!("max({value})"))?;
+    new_select.projection = vec![match alias {
+        Some(alias) => SelectItem::ExprWithAlias {
+            expr: aggregated,
+            alias: alias.clone(),
+        },
+        None => SelectItem::UnnamedExpr(aggregated),
+    }];
+    new_select.selection = conjunction(&own)?;
+    let subquery = Expr::Subquery(Box::new(rewritten));
+    if outer_only.is_empty() {
+        return Some(subquery);
+    }
+    let guard = outer_only
+        .iter()
+        .map(|c| format!("({c})"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    parse_expr(&format!("CASE WHEN {guard} THEN {subquery} END"))
+}
+
+/// The query's SELECT, if it is one plain SELECT with no LIMIT, ORDER BY,
+/// GROUP BY, HAVING or DISTINCT.
+fn plain_select(query: &Query) -> Option<&Select> {
+    if query.with.is_some()
+        || query.limit_clause.is_some()
+        || query.fetch.is_some()
+        || query.order_by.is_some()
+    {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let grouped = match &select.group_by {
+        GroupByExpr::All(_) => true,
+        GroupByExpr::Expressions(exprs, _) => !exprs.is_empty(),
+    };
+    if grouped || select.having.is_some() || select.distinct.is_some() {
+        return None;
+    }
+    Some(select)
+}
+
+/// Whether the FROM clause inner-joins a catalog that is always empty.
+fn reads_empty_catalog(from: &[TableWithJoins]) -> bool {
+    let empty = |factor: &TableFactor| match factor {
+        TableFactor::Table { name, .. } => {
+            let parts = name_parts(name);
+            let catalog_schema = parts.len() == 1 || parts[0] == "pg_catalog";
+            catalog_schema
+                && parts
+                    .last()
+                    .is_some_and(|t| EMPTY_CATALOGS.contains(&t.as_str()))
+        }
+        _ => false,
+    };
+    from.iter().any(|table| {
+        empty(&table.relation)
+            || table.joins.iter().any(|join| {
+                matches!(
+                    join.join_operator,
+                    JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+                ) && empty(&join.relation)
+            })
+    })
+}
+
+/// The names the FROM clause binds: aliases, or else the tables' own names.
+fn relation_names(from: &[TableWithJoins]) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut add = |factor: &TableFactor| match factor {
+        TableFactor::Table { name, alias, .. } => {
+            let bound = match alias {
+                Some(alias) => Some(alias.name.value.to_lowercase()),
+                None => name_parts(name).pop(),
+            };
+            names.extend(bound);
+        }
+        TableFactor::Derived {
+            alias: Some(alias), ..
+        } => {
+            names.insert(alias.name.value.to_lowercase());
+        }
+        _ => {}
+    };
+    for table in from {
+        add(&table.relation);
+        for join in &table.joins {
+            add(&join.relation);
+        }
+    }
+    names
+}
+
+/// The qualifiers (`t` of `t.c`, `pg_class` of `pg_catalog.pg_class.oid`) of
+/// the qualified column references in `expr`, and whether it has unqualified
+/// ones.
+fn qualifiers(expr: &Expr) -> (HashSet<String>, bool) {
+    let mut found = HashSet::new();
+    let mut unqualified = false;
+    let _ = visit_expressions(expr, |e: &Expr| {
+        match e {
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                found.insert(parts[parts.len() - 2].value.to_lowercase());
+            }
+            Expr::Identifier(_) => unqualified = true,
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    (found, unqualified)
+}
+
+/// Whether the SELECT reads a column of a table it does not bind itself.
+fn is_correlated(select: &Select, inner: &HashSet<String>) -> bool {
+    let mut outer = false;
+    let mut check = |e: &Expr| {
+        outer |= qualifiers(e).0.iter().any(|q| !inner.contains(q));
+    };
+    for item in &select.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            check(e);
+        }
+    }
+    if let Some(selection) = &select.selection {
+        check(selection);
+    }
+    outer
+}
+
+/// Whether a condition reads the outer query's columns and nothing else.
+fn reads_only_outer(condition: &Expr, inner: &HashSet<String>) -> bool {
+    let (found, unqualified) = qualifiers(condition);
+    !unqualified
+        && !found.is_empty()
+        && found.iter().all(|q| !inner.contains(q))
+        && !contains_subquery(condition)
+}
+
+fn contains_subquery(expr: &Expr) -> bool {
+    visit_expressions(expr, |e: &Expr| match e {
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+fn is_aggregated(value: &Expr) -> bool {
+    match value {
+        Expr::Function(function) => {
+            unqualified(&function.name).is_some_and(|n| AGGREGATES.contains(&n.as_str()))
+        }
+        _ => false,
+    }
+}
+
+/// The conjuncts of `expr`, looking through parentheses.
+fn conjuncts<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner) => conjuncts(inner, out),
+        other => out.push(other),
+    }
+}
+
+/// `a AND b AND ...`, or no condition at all. None if it does not parse back.
+fn conjunction(parts: &[&Expr]) -> Option<Option<Expr>> {
+    if parts.is_empty() {
+        return Some(None);
+    }
+    let sql = parts
+        .iter()
+        .map(|c| format!("({c})"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    parse_expr(&sql).map(Some)
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_expr())
+        .ok()
+}
+
+/// The lowercased parts of a name (`pg_catalog.pg_class` → both).
+fn name_parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => ident.value.to_lowercase(),
+            ObjectNamePart::Function(f) => f.name.value.to_lowercase(),
+        })
+        .collect()
+}
+
+/// A function's name without `pg_catalog.`; None for other qualifiers.
+fn unqualified(name: &ObjectName) -> Option<String> {
+    match name_parts(name).as_slice() {
+        [name] => Some(name.clone()),
+        [schema, name] if schema == "pg_catalog" => Some(name.clone()),
+        _ => None,
+    }
+}
+
+fn strip_pg_catalog(type_name: &str) -> String {
+    let lower = type_name.to_lowercase();
+    lower
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(&lower)
+        .to_owned()
+}
+
+fn is_text_type(type_name: &str) -> bool {
+    matches!(
+        strip_pg_catalog(type_name).as_str(),
+        "text" | "varchar" | "character varying" | "name"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        rewrite(&mut statements[0]);
+        statements[0].to_string()
+    }
+
+    #[test]
+    fn to_regtype_becomes_a_lookup() {
+        let sql = rewritten("SELECT oid FROM pg_type WHERE oid = to_regtype($1)");
+        assert!(sql.contains(
+            "(SELECT min(epochdb_t.oid) FROM pg_catalog.pg_type epochdb_t WHERE epochdb_t.typname = $1"
+        ));
+    }
+
+    #[test]
+    fn oid_as_regtype_text_is_format_type() {
+        assert_eq!(
+            rewritten("SELECT oid::regtype::text FROM pg_type"),
+            "SELECT format_type(oid, NULL) FROM pg_type"
+        );
+        // A bare ::regtype (an oid to compare) stays.
+        let sql = "SELECT 1 FROM pg_type WHERE oid = typelem::regtype";
+        assert_eq!(rewritten(sql), sql);
+    }
+
+    #[test]
+    fn correlated_subquery_is_aggregated_and_outer_conditions_move_out() {
+        let sql = rewritten(
+            "SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) \
+             FROM x d WHERE a.atthasdef AND d.adrelid = a.attrelid) END FROM pg_attribute a",
+        );
+        assert_eq!(
+            sql,
+            "SELECT CASE WHEN a.atthasdef THEN CASE WHEN (a.atthasdef) THEN \
+             (SELECT max(pg_get_expr(d.adbin, d.adrelid)) FROM x d \
+             WHERE (d.adrelid = a.attrelid)) END END FROM pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn uncorrelated_and_aggregated_subqueries_stay() {
+        for sql in [
+            "SELECT (SELECT max(v) FROM t WHERE t.h = o.h) FROM o",
+            "SELECT (SELECT v FROM t WHERE t.h = 1) FROM o",
+            "SELECT (SELECT v FROM t WHERE t.h = o.h LIMIT 1) FROM o",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
+    }
+
+    #[test]
+    fn vector_columns_unnest_as_arrays() {
+        assert_eq!(
+            rewritten("SELECT unnest(i.indkey), generate_subscripts(i.indkey, 1) FROM pg_index i"),
+            "SELECT unnest(CAST(string_to_array(nullif(i.indkey, ''), ' ') AS BIGINT[])), \
+             unnest(generate_series(1, array_length(CAST(string_to_array(nullif(i.indkey, ''), ' ') \
+             AS BIGINT[]), 1))) FROM pg_index i"
+        );
+        let sql = "SELECT unnest(a) FROM t";
+        assert_eq!(rewritten(sql), sql);
+    }
+
+    #[test]
+    fn subquery_over_an_empty_catalog_is_null() {
+        assert_eq!(
+            rewritten(
+                "SELECT CASE WHEN a.x THEN (SELECT s.seqstart FROM pg_catalog.pg_sequence s \
+                 WHERE s.seqrelid = a.attrelid) END FROM pg_attribute a"
+            ),
+            "SELECT CASE WHEN a.x THEN NULL END FROM pg_attribute a"
+        );
+    }
+}
