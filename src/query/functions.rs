@@ -107,13 +107,10 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ));
     // EpochDB has no sequences, so no column owns one. SQLAlchemy's
     // inspector asks for each column.
-    ctx.register_udf(create_udf(
+    ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
         "pg_get_serial_sequence",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-    ));
+        vec![TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8])],
+    )));
     // EpochDB's tables have no indexes: no oid names one it could describe.
     // SQLAlchemy's inspector asks for index expressions.
     ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(

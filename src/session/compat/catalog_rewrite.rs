@@ -21,9 +21,9 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinOperator,
-    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
-    TableWithJoins, Value, visit_expressions, visit_expressions_mut,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement,
+    TableFactor, TableWithJoins, Value, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -174,9 +174,10 @@ fn as_array(expr: &Expr) -> Option<String> {
 /// (`oid::regclass::text` stays a number: psql orders by it, and a lookup
 /// subquery there clashes with the plain column in DataFusion's projection.)
 fn regtype_as_text(oid: &Expr, alias: &str) -> Option<Expr> {
-    (strip_pg_catalog(alias) == "regtype")
-        .then(|| parse_expr(&format!("format_type({oid}, NULL)")))
-        .flatten()
+    if strip_pg_catalog(alias) != "regtype" {
+        return None;
+    }
+    parse_expr(&format!("format_type({oid}, NULL)"))
 }
 
 /// See the module documentation: empty catalogs, and correlated scalar
@@ -224,11 +225,7 @@ fn rewrite_scalar_subquery(query: &Query) -> Option<Expr> {
     if outer_only.is_empty() {
         return Some(subquery);
     }
-    let guard = outer_only
-        .iter()
-        .map(|c| format!("({c})"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
+    let guard = and_all(&outer_only);
     parse_expr(&format!("CASE WHEN {guard} THEN {subquery} END"))
 }
 
@@ -373,7 +370,7 @@ fn conjuncts<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
     match expr {
         Expr::BinaryOp {
             left,
-            op: datafusion::sql::sqlparser::ast::BinaryOperator::And,
+            op: BinaryOperator::And,
             right,
         } => {
             conjuncts(left, out);
@@ -389,12 +386,16 @@ fn conjunction(parts: &[&Expr]) -> Option<Option<Expr>> {
     if parts.is_empty() {
         return Some(None);
     }
-    let sql = parts
+    parse_expr(&and_all(parts)).map(Some)
+}
+
+/// `(a) AND (b) AND ...`, as SQL text.
+fn and_all(parts: &[&Expr]) -> String {
+    parts
         .iter()
         .map(|c| format!("({c})"))
         .collect::<Vec<_>>()
-        .join(" AND ");
-    parse_expr(&sql).map(Some)
+        .join(" AND ")
 }
 
 fn parse_expr(sql: &str) -> Option<Expr> {

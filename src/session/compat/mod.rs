@@ -1,14 +1,15 @@
 //! SQL text from clients, parsed PostgreSQL's way, with the catalog-query
-//! rewrites of datafusion-pg-catalog applied only where they belong.
+//! rewrites of datafusion-pg-catalog (and ours, `catalog_rewrite`) applied only
+//! where they belong.
 //!
 //! The pg-catalog rewrites (and its table of canned replacements for known
 //! client queries) make psql's and drivers' catalog queries plannable, but some
 //! change the meaning of ordinary queries (a correlated scalar subquery becomes
 //! NULL). So they are applied only to statements that read the catalogs.
-
-use std::sync::LazyLock;
+//! `LIKE ... ESCAPE` is translated in every statement.
 
 use std::ops::ControlFlow;
+use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
