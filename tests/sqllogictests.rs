@@ -182,12 +182,64 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
         ),
         Type::TIMESTAMP => show(row.get::<_, Option<NaiveDateTime>>(i).map(clock)),
         Type::DATE => show(row.get::<_, Option<NaiveDate>>(i)),
+        Type::TEXT_ARRAY | Type::CHAR_ARRAY => array(row.get::<_, Option<Vec<Option<String>>>>(i)),
+        Type::INT2_ARRAY => array(row.get::<_, Option<Vec<Option<i16>>>>(i)),
+        Type::INT4_ARRAY => array(row.get::<_, Option<Vec<Option<i32>>>>(i)),
+        Type::INT8_ARRAY => array(row.get::<_, Option<Vec<Option<i64>>>>(i)),
+        Type::OID_ARRAY => array(row.get::<_, Option<Vec<Option<u32>>>>(i)),
+        Type::FLOAT8_ARRAY => array(row.get::<_, Option<Vec<Option<f64>>>>(i).map(|values| {
+            values
+                .into_iter()
+                .map(|v| v.map(|v| float_text(v, v.to_string(), format!("{v:e}"), 15)))
+                .collect()
+        })),
+        Type::BOOL_ARRAY => array(row.get::<_, Option<Vec<Option<bool>>>>(i).map(|values| {
+            values
+                .into_iter()
+                .map(|v| v.map(|b| if b { "t" } else { "f" }))
+                .collect()
+        })),
+        Type::TIMESTAMPTZ_ARRAY => array(row.get::<_, Option<Vec<Option<DateTime<Utc>>>>>(i).map(
+            |values| {
+                values
+                    .into_iter()
+                    .map(|v| v.map(|t| format!("{}+00", clock(t.naive_utc()))))
+                    .collect()
+            },
+        )),
         _ => match row.get::<_, Option<String>>(i) {
             None => "NULL".to_owned(),
             Some(s) if s.is_empty() => "(empty)".to_owned(),
             Some(s) => s,
         },
     }
+}
+
+/// A one-dimensional array as PostgreSQL's array_out writes it.
+fn array<T: ToString>(values: Option<Vec<Option<T>>>) -> String {
+    let Some(values) = values else {
+        return "NULL".to_owned();
+    };
+    let elements: Vec<String> = values
+        .into_iter()
+        .map(|v| match v {
+            None => "NULL".to_owned(),
+            Some(v) => {
+                let text = v.to_string();
+                let plain = !text.is_empty()
+                    && !text.eq_ignore_ascii_case("NULL")
+                    && !text
+                        .chars()
+                        .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+                if plain {
+                    text
+                } else {
+                    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+                }
+            }
+        })
+        .collect();
+    format!("{{{}}}", elements.join(","))
 }
 
 /// PostgreSQL's float text: shortest round-trip digits, exponent form outside

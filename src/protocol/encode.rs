@@ -4,8 +4,10 @@
 //! than per cell. Text follows PostgreSQL's output functions (`t`/`f`, shortest
 //! round-trip floats with PostgreSQL's exponent rules, timestamps without
 //! trailing fractional zeros, `timestamptz` in the session's `TimeZone`).
-//! A type without a dedicated encoding is sent as `text`, rendered by Arrow, in
-//! both formats (a `text` value's binary form is its bytes).
+//! A list of such values is a one-dimensional PostgreSQL array (`{a,"b c"}` in
+//! text, array_send's layout in binary). A type without a dedicated encoding is
+//! sent as `text`, rendered by Arrow, in both formats (a `text` value's binary
+//! form is its bytes).
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, Timelike};
@@ -83,8 +85,68 @@ pub(super) fn pg_type(field: &Field) -> Type {
         DataType::Dictionary(_, value) => {
             pg_type(&Field::new(field.name(), value.as_ref().clone(), true))
         }
+        DataType::List(element) | DataType::LargeList(element)
+            if has_dedicated_encoding(element.data_type()) =>
+        {
+            array_type(&pg_type(element)).unwrap_or(Type::TEXT)
+        }
         _ => Type::TEXT,
     }
+}
+
+/// The one-dimensional array type whose elements are `element`.
+fn array_type(element: &Type) -> Option<Type> {
+    Some(match *element {
+        Type::BOOL => Type::BOOL_ARRAY,
+        Type::INT2 => Type::INT2_ARRAY,
+        Type::INT4 => Type::INT4_ARRAY,
+        Type::INT8 => Type::INT8_ARRAY,
+        Type::FLOAT4 => Type::FLOAT4_ARRAY,
+        Type::FLOAT8 => Type::FLOAT8_ARRAY,
+        Type::TEXT => Type::TEXT_ARRAY,
+        Type::CHAR => Type::CHAR_ARRAY,
+        Type::BYTEA => Type::BYTEA_ARRAY,
+        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
+        Type::DATE => Type::DATE_ARRAY,
+        Type::TIME => Type::TIME_ARRAY,
+        Type::INTERVAL => Type::INTERVAL_ARRAY,
+        Type::OID => Type::OID_ARRAY,
+        _ => return None,
+    })
+}
+
+/// Whether values of `data_type` have an encoding of their own (rather than
+/// Arrow's rendering as text).
+fn has_dedicated_encoding(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float16
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Timestamp(_, _)
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Time64(_)
+            | DataType::Time32(_)
+            | DataType::Interval(_)
+            | DataType::Duration(_)
+    )
 }
 
 /// Describes result columns for RowDescription, with the format of each.
@@ -186,6 +248,8 @@ struct ColumnEncoder<'a> {
     options: &'a RenderOptions,
     /// Arrow's renderer, for types without a dedicated encoding.
     fallback: Option<ArrayFormatter<'a>>,
+    /// For a one-dimensional array column, the encoder of its elements.
+    elements: Option<Box<ColumnEncoder<'a>>>,
     /// Which rows are NULL. Logical, not physical: an array of type Null (a
     /// bare `SELECT NULL`) has no validity buffer, yet every row is NULL.
     nulls: Option<NullBuffer>,
@@ -197,48 +261,49 @@ impl<'a> ColumnEncoder<'a> {
         field: &FieldInfo,
         options: &'a RenderOptions,
     ) -> Result<Self, EncodeError> {
-        let dedicated = matches!(
-            array.data_type(),
-            DataType::Boolean
-                | DataType::Int8
-                | DataType::Int16
-                | DataType::Int32
-                | DataType::Int64
-                | DataType::UInt8
-                | DataType::UInt16
-                | DataType::UInt32
-                | DataType::UInt64
-                | DataType::Float16
-                | DataType::Float32
-                | DataType::Float64
-                | DataType::Utf8
-                | DataType::LargeUtf8
-                | DataType::Utf8View
-                | DataType::Binary
-                | DataType::LargeBinary
-                | DataType::BinaryView
-                | DataType::Timestamp(_, _)
-                | DataType::Date32
-                | DataType::Date64
-                | DataType::Time64(_)
-                | DataType::Time32(_)
-                | DataType::Interval(_)
-                | DataType::Duration(_)
-        );
-        let fallback = if dedicated {
-            None
-        } else {
-            Some(ArrayFormatter::try_new(
-                array.as_ref(),
-                &FormatOptions::default(),
-            )?)
-        };
+        Self::with(
+            array,
+            field.format() == FieldFormat::Binary,
+            field.datatype().clone(),
+            options,
+        )
+    }
+
+    fn with(
+        array: &'a ArrayRef,
+        binary: bool,
+        reported: Type,
+        options: &'a RenderOptions,
+    ) -> Result<Self, EncodeError> {
+        let mut elements = None;
+        let mut fallback = None;
+        match array.data_type() {
+            data_type if has_dedicated_encoding(data_type) => {}
+            DataType::List(element) | DataType::LargeList(element)
+                if has_dedicated_encoding(element.data_type())
+                    && array_type(&pg_type(element)).as_ref() == Some(&reported) =>
+            {
+                let values = match array.data_type() {
+                    DataType::List(_) => array.as_list::<i32>().values(),
+                    _ => array.as_list::<i64>().values(),
+                };
+                let element_type = pg_type(element);
+                elements = Some(Box::new(Self::with(values, binary, element_type, options)?));
+            }
+            _ => {
+                fallback = Some(ArrayFormatter::try_new(
+                    array.as_ref(),
+                    &FormatOptions::default(),
+                )?);
+            }
+        }
         Ok(Self {
             array,
-            binary: field.format() == FieldFormat::Binary,
-            pg_type: field.datatype().clone(),
+            binary,
+            pg_type: reported,
             options,
             fallback,
+            elements,
             nulls: array.logical_nulls(),
         })
     }
@@ -251,6 +316,9 @@ impl<'a> ColumnEncoder<'a> {
         if let Some(formatter) = &self.fallback {
             buf.put_slice(formatter.value(row).to_string().as_bytes());
             return Ok(());
+        }
+        if let Some(elements) = &self.elements {
+            return self.array_value(elements, row, buf);
         }
         let a = self.array;
         match a.data_type() {
@@ -351,6 +419,69 @@ impl<'a> ColumnEncoder<'a> {
         Ok(())
     }
 
+    /// Row `row` of a list column as a one-dimensional PostgreSQL array, in
+    /// `array_out`'s text form or `array_send`'s binary form.
+    fn array_value(
+        &self,
+        elements: &ColumnEncoder<'_>,
+        row: usize,
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let range = match self.array.data_type() {
+            DataType::List(_) => {
+                let offsets = self.array.as_list::<i32>().value_offsets();
+                offsets[row] as usize..offsets[row + 1] as usize
+            }
+            _ => {
+                let offsets = self.array.as_list::<i64>().value_offsets();
+                offsets[row] as usize..offsets[row + 1] as usize
+            }
+        };
+        if self.binary {
+            let count = i32::try_from(range.len()).map_err(|_| EncodeError::OutOfRange {
+                value: range.len().to_string(),
+                pg_type: "array",
+            })?;
+            let has_null = range.clone().any(|i| elements.is_null(i));
+            buf.put_i32(i32::from(count > 0));
+            buf.put_i32(i32::from(has_null));
+            buf.put_u32(elements.pg_type.oid());
+            if count > 0 {
+                buf.put_i32(count);
+                // Lower bound.
+                buf.put_i32(1);
+            }
+            for i in range {
+                if elements.is_null(i) {
+                    buf.put_i32(-1);
+                    continue;
+                }
+                let start = buf.len();
+                buf.put_i32(0);
+                elements.encode(i, buf)?;
+                let len = (buf.len() - start - 4) as i32;
+                buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+            }
+            return Ok(());
+        }
+        buf.put_u8(b'{');
+        let mut element = BytesMut::new();
+        for (n, i) in range.enumerate() {
+            if n > 0 {
+                buf.put_u8(b',');
+            }
+            if elements.is_null(i) {
+                buf.put_slice(b"NULL");
+                continue;
+            }
+            element.clear();
+            elements.encode(i, &mut element)?;
+            quote_array_element(&element, buf);
+        }
+        buf.put_u8(b'}');
+        Ok(())
+    }
+
     fn int(&self, v: i64, buf: &mut BytesMut) -> Result<(), EncodeError> {
         if !self.binary {
             buf.put_slice(itoa::Buffer::new().format(v).as_bytes());
@@ -404,6 +535,29 @@ impl<'a> ColumnEncoder<'a> {
             buf.put_slice(format_date(days_since_unix_epoch).as_bytes());
         }
     }
+}
+
+/// Appends an array element's text as `array_out` writes it: in double quotes,
+/// with `"` and `\` escaped, when it is empty, reads as NULL, or holds a
+/// delimiter, brace, quote, backslash or white space.
+fn quote_array_element(text: &[u8], buf: &mut BytesMut) {
+    let needs_quotes = text.is_empty()
+        || text.eq_ignore_ascii_case(b"NULL")
+        || text
+            .iter()
+            .any(|&b| matches!(b, b'{' | b'}' | b',' | b'"' | b'\\') || b.is_ascii_whitespace());
+    if !needs_quotes {
+        buf.put_slice(text);
+        return;
+    }
+    buf.put_u8(b'"');
+    for &b in text {
+        if b == b'"' || b == b'\\' {
+            buf.put_u8(b'\\');
+        }
+        buf.put_u8(b);
+    }
+    buf.put_u8(b'"');
 }
 
 fn timestamp_micros(a: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {

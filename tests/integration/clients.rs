@@ -143,6 +143,35 @@ async fn result_columns_carry_postgres_types_and_names() {
 }
 
 #[tokio::test]
+async fn arrays_arrive_as_postgres_arrays_in_binary() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    // tokio-postgres reads results in binary: the array header, element type
+    // and NULL elements must be as array_send writes them.
+    let row = client
+        .query_one(
+            "SELECT make_array('a', NULL, 'b c'), make_array(1, 2, 3), make_array(1.5, -2.0), \
+             make_array(true, false), (SELECT array_agg(x) FROM (VALUES (7)) t(x) WHERE x > 7)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let types: Vec<_> = row
+        .columns()
+        .iter()
+        .map(|c| c.type_().name().to_owned())
+        .collect();
+    assert_eq!(types, ["_text", "_int8", "_float8", "_bool", "_int8"]);
+    let text: Vec<Option<String>> = row.get(0);
+    assert_eq!(text, [Some("a".into()), None, Some("b c".into())]);
+    assert_eq!(row.get::<_, Vec<i64>>(1), [1, 2, 3]);
+    assert_eq!(row.get::<_, Vec<f64>>(2), [1.5, -2.0]);
+    assert_eq!(row.get::<_, Vec<bool>>(3), [true, false]);
+    assert_eq!(row.get::<_, Option<Vec<i64>>>(4), None);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn simple_protocol_returns_postgres_text() {
     let server = TestServer::start().await;
     let client = server.connect().await;

@@ -14,6 +14,8 @@
 //! - A scalar subquery that reads a catalog EpochDB always leaves empty (there
 //!   are no sequences and no column defaults) is NULL, whatever else it reads.
 //! - `pg_class.reloptions`, which pg-catalog lacks, is NULL.
+//! - `ARRAY(SELECT x FROM ...)` (psql's `\du`): `array_agg(x)` in the
+//!   subquery, or an empty array when it has no rows.
 //! - `unnest(indkey)` and `generate_subscripts(indkey, 1)` over the `int2vector`
 //!   columns of pg_index, which pg-catalog holds as space-separated text.
 
@@ -72,7 +74,9 @@ pub(super) fn rewrite(statement: &mut Statement) {
 /// a subquery's own expressions are already rewritten.
 fn rewrite_expr(expr: &Expr) -> Option<Expr> {
     match expr {
-        Expr::Function(function) => lookup_function(function).or_else(|| subscripts(function)),
+        Expr::Function(function) => lookup_function(function)
+            .or_else(|| subscripts(function))
+            .or_else(|| array_of_subquery(function)),
         Expr::Cast {
             expr: inner,
             data_type,
@@ -134,6 +138,43 @@ fn lookup_function(function: &Function) -> Option<Expr> {
         _ => return None,
     };
     parse_expr(&sql)
+}
+
+/// `ARRAY(SELECT x ... [ORDER BY o])` as `coalesce((SELECT array_agg(x [ORDER
+/// BY o]) ...), make_array())`: an aggregate, which DataFusion can decorrelate.
+fn array_of_subquery(function: &Function) -> Option<Expr> {
+    if unqualified(&function.name)? != "array" {
+        return None;
+    }
+    let FunctionArguments::Subquery(query) = &function.args else {
+        return None;
+    };
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let [item] = select.projection.as_slice() else {
+        return None;
+    };
+    let value = match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
+        _ => return None,
+    };
+    // Inside the aggregate, `ORDER BY 1` would sort by the constant: the
+    // position becomes the value it names.
+    let order = match query.order_by.take().map(|o| o.to_string()) {
+        Some(order) => match order.strip_prefix("ORDER BY 1") {
+            Some(rest) if rest.is_empty() || rest.starts_with(' ') => {
+                format!(" ORDER BY {value}{rest}")
+            }
+            _ => format!(" {order}"),
+        },
+        None => String::new(),
+    };
+    select.projection = vec![SelectItem::UnnamedExpr(parse_expr(&format!(
+        "array_agg({value}{order})"
+    ))?)];
+    parse_expr(&format!("coalesce(({query}), make_array())"))
 }
 
 /// `generate_subscripts(array, dim)`: the subscripts of the array, as rows.
@@ -448,6 +489,20 @@ mod tests {
         let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
         rewrite(&mut statements[0]);
         statements[0].to_string()
+    }
+
+    #[test]
+    fn array_of_a_subquery_becomes_an_aggregate() {
+        let sql = rewritten(
+            "SELECT ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b \
+             ON m.roleid = b.oid WHERE m.member = r.oid ORDER BY 1) AS memberof FROM pg_roles r",
+        );
+        assert_eq!(
+            sql,
+            "SELECT coalesce((SELECT array_agg(b.rolname ORDER BY b.rolname) FROM pg_auth_members m \
+             JOIN pg_roles b ON m.roleid = b.oid WHERE m.member = r.oid), make_array()) \
+             AS memberof FROM pg_roles r"
+        );
     }
 
     #[test]
