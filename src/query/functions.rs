@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
@@ -90,21 +90,24 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         Volatility::Immutable,
         Arc::new(like_escape_udf),
     ));
-    // Every collation is in pg_catalog (there is no CREATE COLLATION), which
-    // is always on the search path.
-    ctx.register_udf(create_udf(
-        "pg_collation_is_visible",
-        vec![DataType::Int64],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(|args| {
-            let oids = ColumnarValue::values_to_arrays(args)?;
-            let visible: BooleanArray = (0..oids[0].len())
-                .map(|i| oids[0].is_valid(i).then_some(true))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(visible)))
-        }),
-    ));
+    // Every collation and function is in pg_catalog (there is no CREATE
+    // COLLATION or CREATE FUNCTION), which is always on the search path.
+    for name in ["pg_collation_is_visible", "pg_function_is_visible"] {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int64],
+            DataType::Boolean,
+            Volatility::Stable,
+            Arc::new(|args| {
+                let oids = ColumnarValue::values_to_arrays(args)?;
+                let visible: BooleanArray = (0..oids[0].len())
+                    .map(|i| oids[0].is_valid(i).then_some(true))
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(visible)))
+            }),
+        ));
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(FormatTypeList::new()));
     // EpochDB has no sequences, so no column owns one. SQLAlchemy's
     // inspector asks for each column.
     ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
@@ -136,6 +139,96 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
 /// Registers the functions whose answer depends on the session's database.
 pub(super) fn register_for_database(ctx: &SessionContext, database: &str) {
     ctx.register_udf(pg::create_current_database_udf(database));
+}
+
+/// `epochdb_format_type_list(oids)`: the names of the types in a
+/// space-separated oid list (pg-catalog's form of `oidvector`), as
+/// `format_type` names them, joined by ", ". What `pg_get_function_arguments`
+/// prints for a function's `proargtypes` (psql's `\df`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FormatTypeList {
+    signature: Signature,
+    format_type: ScalarUDF,
+}
+
+impl FormatTypeList {
+    fn new() -> Self {
+        Self {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+            format_type: format_type::create_format_type_udf(),
+        }
+    }
+}
+
+impl ScalarUDFImpl for FormatTypeList {
+    fn name(&self) -> &str {
+        "epochdb_format_type_list"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let lists = ColumnarValue::values_to_arrays(&args.args)?;
+        let lists = cast(&lists[0], &DataType::Utf8)?;
+        let lists = lists.as_string::<i32>();
+        // Every oid of every row, named in one call.
+        let mut oids = Vec::new();
+        let mut ends = Vec::with_capacity(lists.len());
+        for list in lists.iter() {
+            for oid in list.unwrap_or_default().split_ascii_whitespace() {
+                match oid.parse::<i64>() {
+                    Ok(oid) => oids.push(oid),
+                    Err(_) => {
+                        return exec_err!("invalid oid list: \"{}\"", list.unwrap_or_default());
+                    }
+                }
+            }
+            ends.push(oids.len());
+        }
+        let count = oids.len();
+        let names = self.format_type.invoke_with_args(ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Array(Arc::new(Int64Array::from(oids))),
+                ColumnarValue::Scalar(ScalarValue::Int32(None)),
+            ],
+            arg_fields: vec![
+                Arc::new(Field::new("oid", DataType::Int64, true)),
+                Arc::new(Field::new("typemod", DataType::Int32, true)),
+            ],
+            number_rows: count,
+            return_field: Arc::new(Field::new("format_type", DataType::Utf8, true)),
+            config_options: args.config_options.clone(),
+        })?;
+        let names = names.into_array(count)?;
+        let names = cast(&names, &DataType::Utf8)?;
+        let names = names.as_string::<i32>();
+        let mut out = StringBuilder::new();
+        let mut start = 0;
+        for (row, end) in ends.into_iter().enumerate() {
+            if lists.is_null(row) {
+                out.append_null();
+            } else {
+                let row_names: Vec<&str> = (start..end)
+                    .map(|i| {
+                        if names.is_null(i) {
+                            "???"
+                        } else {
+                            names.value(i)
+                        }
+                    })
+                    .collect();
+                out.append_value(row_names.join(", "));
+            }
+            start = end;
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
 }
 
 /// A function whose answer is NULL for every argument EpochDB can be given,

@@ -114,6 +114,15 @@ fn psql_session_and_sigterm_exits_zero() {
         "{columns}"
     );
     assert!(columns.contains("usage_idle|bigint|||"), "{columns}");
+    // \df lists no user functions; with a pattern, the built-in ones with
+    // their types. \du runs (no roles are defined yet).
+    assert_eq!(stdout(&server.psql("\\df")), "");
+    let functions = stdout(&server.psql("\\df int4pl"));
+    assert!(
+        functions.ends_with("|int4pl|integer|integer, integer|func\n"),
+        "{functions}"
+    );
+    assert!(server.psql("\\du").status.success());
     // An open, idle connection does not hold shutdown up.
     let mut idle = Command::new("psql")
         .args([

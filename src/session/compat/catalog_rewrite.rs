@@ -14,6 +14,8 @@
 //! - A scalar subquery that reads a catalog EpochDB always leaves empty (there
 //!   are no sequences and no column defaults) is NULL, whatever else it reads.
 //! - `pg_class.reloptions`, which pg-catalog lacks, is NULL.
+//! - `pg_get_function_result(p.oid)` and `pg_get_function_arguments(p.oid)`
+//!   (psql's `\df`): the types of the pg_proc row's own columns, formatted.
 //! - `ARRAY(SELECT x FROM ...)` (psql's `\du`): `array_agg(x)` in the
 //!   subquery, or an empty array when it has no rows.
 //! - `unnest(indkey)` and `generate_subscripts(indkey, 1)` over the `int2vector`
@@ -135,9 +137,36 @@ fn lookup_function(function: &Function) -> Option<Expr> {
             )
         }
         "unnest" => format!("unnest({})", as_array(arg)?),
+        // psql's `\df`: a function's result and argument types, read from its
+        // pg_proc row (`p.oid` → `p.prorettype`, `p.proargtypes`).
+        "pg_get_function_result" => format!("format_type({}, NULL)", sibling(arg, "prorettype")?),
+        "pg_get_function_arguments" => {
+            format!("epochdb_format_type_list({})", sibling(arg, "proargtypes")?)
+        }
         _ => return None,
     };
     parse_expr(&sql)
+}
+
+/// `q.oid` as `q.column`: another column of the same catalog row.
+fn sibling(oid: &Expr, column: &str) -> Option<String> {
+    match oid {
+        Expr::CompoundIdentifier(parts)
+            if parts
+                .last()
+                .is_some_and(|p| p.value.eq_ignore_ascii_case("oid")) =>
+        {
+            let qualifier: Vec<String> = parts[..parts.len() - 1]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            Some(format!("{}.{column}", qualifier.join(".")))
+        }
+        Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case("oid") => {
+            Some(column.to_owned())
+        }
+        _ => None,
+    }
 }
 
 /// `ARRAY(SELECT x ... [ORDER BY o])` as `coalesce((SELECT array_agg(x [ORDER
@@ -489,6 +518,19 @@ mod tests {
         let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
         rewrite(&mut statements[0]);
         statements[0].to_string()
+    }
+
+    #[test]
+    fn function_result_and_arguments_read_the_proc_row() {
+        let sql = rewritten(
+            "SELECT pg_catalog.pg_get_function_result(p.oid), pg_get_function_arguments(p.oid), \
+             pg_get_function_result(1) FROM pg_proc p",
+        );
+        assert_eq!(
+            sql,
+            "SELECT format_type(p.prorettype, NULL), epochdb_format_type_list(p.proargtypes), \
+             pg_get_function_result(1) FROM pg_proc p"
+        );
     }
 
     #[test]
