@@ -277,6 +277,23 @@ impl Session {
         &self.user
     }
 
+    /// The entries of the search path, in order, `"$user"` resolved to the
+    /// session's user, as Grafana's search-path subquery computes them.
+    fn search_path_schemas(&self) -> Vec<String> {
+        let path = self.setting("search_path").unwrap_or_default();
+        path.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s == "\"$user\"" {
+                    self.user.clone()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect()
+    }
+
     /// The current value of a setting.
     pub fn setting(&self, name: &str) -> Result<String> {
         self.settings.lock().get(name)
@@ -285,7 +302,7 @@ impl Session {
     /// Parses SQL text into statements; an empty or comment-only text has none.
     /// A syntax error inside a transaction block fails the block.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        let parsed = compat::parse(sql);
+        let parsed = compat::parse(sql, || self.search_path_schemas());
         if parsed.is_err() {
             self.statement_failed();
         }
