@@ -1,6 +1,12 @@
 //! COPY FROM STDIN throughput over loopback: TSBS cpu rows (10 tags, 10 float
 //! fields) in time-major order, as TSBS sends them, in rows/s, through a real
 //! server and a real client (tokio-postgres), in text and CSV.
+//!
+//! With `EPOCHDB_BENCH_POSTGRES` set to a connection string (for example
+//! `host=/var/run/postgresql user=postgres dbname=postgres`), the same rows
+//! are also copied, by the same client, into a PostgreSQL table indexed as
+//! TimescaleDB and TSBS index theirs: `(time DESC)` and
+//! `(hostname, time DESC)`.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
@@ -101,16 +107,39 @@ fn copy_throughput(c: &mut Criterion) {
         let listener = TcpListener::bind(&config.listen).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(epochdb::server::run(listener, db, std::future::pending()));
-        let (client, connection) = tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
-            NoTls,
-        )
+        connect(&format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        ))
         .await
-        .unwrap();
-        tokio::spawn(connection);
-        client
     });
-    let mut group = c.benchmark_group("copy_in_tsbs_cpu");
+    bench_copies(c, &runtime, &client, "copy_in_tsbs_cpu", &|_| String::new());
+    if let Ok(postgres) = std::env::var("EPOCHDB_BENCH_POSTGRES") {
+        let client = runtime.block_on(connect(&postgres));
+        let indexes = |name: &str| {
+            format!(
+                "; CREATE INDEX ON {name} (time DESC); CREATE INDEX ON {name} (hostname, time DESC)"
+            )
+        };
+        bench_copies(c, &runtime, &client, "copy_in_tsbs_cpu_postgres", &indexes);
+    }
+}
+
+async fn connect(config: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(config, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// COPY into a fresh table per iteration, created by `create_table` followed
+/// by what `after_create` adds for the table's name.
+fn bench_copies(
+    c: &mut Criterion,
+    runtime: &Runtime,
+    client: &Client,
+    group_name: &str,
+    after_create: &dyn Fn(&str) -> String,
+) {
+    let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements((HOSTS * TIMES) as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
@@ -124,12 +153,11 @@ fn copy_throughput(c: &mut Criterion) {
                 for _ in 0..iterations {
                     table += 1;
                     let name = format!("cpu_{table}");
-                    runtime
-                        .block_on(client.batch_execute(&create_table(&name)))
-                        .unwrap();
+                    let create = create_table(&name) + &after_create(&name);
+                    runtime.block_on(client.batch_execute(&create)).unwrap();
                     let sql = format!("COPY {name} FROM STDIN{options}");
                     let start = Instant::now();
-                    let rows = runtime.block_on(copy(&client, &sql, &bytes));
+                    let rows = runtime.block_on(copy(client, &sql, &bytes));
                     total += start.elapsed();
                     assert_eq!(rows as usize, HOSTS * TIMES);
                     runtime

@@ -30,7 +30,7 @@ use super::Connection;
 use super::copy_format::{self, CopyDecoder, CsvOptions, TextOptions};
 use super::encode::{self, RenderOptions};
 use super::sqlstate;
-use crate::query::{CopyFormat, CopyIn, CopyOptions};
+use crate::query::{CopyFormat, CopyIn, CopyOptions, RawField};
 use crate::session::{self, Session};
 
 /// A `COPY ... FROM STDIN` in progress on a connection.
@@ -40,29 +40,33 @@ pub(super) struct CopyState {
     /// `None` once an error has been met: the rest of the data is discarded.
     writer: Option<Box<CopyIn>>,
     error: Option<ErrorInfo>,
+    /// Where the fields of the row being handed over are (reused).
+    fields: Vec<RawField>,
 }
 
 impl CopyState {
-    /// Feeds the rows the decoder has complete to the writer; on an error,
-    /// remembers it and drops the writer (and what it staged).
-    fn drain(&mut self) {
+    /// Feeds the rows the decoder has complete to the writer, handing full
+    /// batches to its worker; on an error, remembers it and drops the
+    /// writer (and what it staged).
+    async fn drain(&mut self) {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
-        // Fields go straight from the decoder's buffers into the writer's
-        // column buffers: nothing is allocated per row.
         let result = loop {
-            match self
-                .decoder
-                .next_row_with(|column, value| writer.push_field(column, value))
-            {
-                Ok(true) => {
-                    if let Err(e) = writer.end_row(self.decoder.line()) {
-                        break Err(sqlstate::error_info(&session::Error::Query(e)));
-                    }
-                }
-                Ok(false) => break Ok(()),
+            // Each row's bytes go from the decoder's buffer into the batch in
+            // one copy; nothing is allocated per row.
+            let full = match self.decoder.next_row_raw(&mut self.fields) {
+                Ok(Some(row)) => writer.push_row(row.line, row.extra, &self.fields, row.line_no),
+                Ok(None) => break Ok(()),
                 Err(e) => break Err(sqlstate::copy_error_info(&e)),
+            };
+            let shipped = match full {
+                Ok(true) => writer.ship().await,
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = shipped {
+                break Err(sqlstate::error_info(&session::Error::Query(e)));
             }
         };
         if let Err(info) = result {
@@ -135,6 +139,7 @@ pub(super) fn start_copy_in(
         decoder: CopyDecoder::new(format, columns),
         writer: Some(writer),
         error: None,
+        fields: Vec::with_capacity(columns),
     });
     let code = i8::from(options.format == CopyFormat::Binary);
     Ok(Response::CopyIn(CopyResponse::new(
@@ -170,23 +175,30 @@ impl CopyHandler for CopyInHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut guard = self.connection.copy.lock();
-        let Some(state) = guard.as_mut() else {
-            return Err(sqlstate::user_error(
+        let session = self.connection.session()?;
+        // The state leaves the connection while the rows drain, which may
+        // wait for the worker; messages of a connection are handled one at a
+        // time, and if this future is dropped, so is the copy.
+        let mut state = self.connection.copy.lock().take().ok_or_else(|| {
+            sqlstate::user_error(
                 sqlstate::PROTOCOL_VIOLATION,
                 "CopyData received with no COPY in progress",
-            ));
-        };
+            )
+        })?;
         if state.writer.is_some() {
             // A cancel request ends the copy like bad data does: nothing applies.
-            if let Err(e) = self.connection.session()?.check_canceled() {
-                state.writer = None;
-                state.error = Some(sqlstate::error_info(&e));
-                return Ok(());
+            match session.check_canceled() {
+                Err(e) => {
+                    state.writer = None;
+                    state.error = Some(sqlstate::error_info(&e));
+                }
+                Ok(()) => {
+                    state.decoder.push(&copy_data.data);
+                    state.drain().await;
+                }
             }
-            state.decoder.push(&copy_data.data);
-            state.drain();
         }
+        *self.connection.copy.lock() = Some(state);
         Ok(())
     }
 
@@ -233,7 +245,7 @@ impl CopyInHandler {
         let mut state = self.take_state()?;
         if state.writer.is_some() {
             match state.decoder.finish() {
-                Ok(()) => state.drain(),
+                Ok(()) => state.drain().await,
                 Err(e) => {
                     state.writer = None;
                     state.error = Some(sqlstate::copy_error_info(&e));

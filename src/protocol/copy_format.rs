@@ -76,6 +76,8 @@
 
 use std::fmt;
 
+use crate::query::RawField;
+
 /// One decoded row: one entry per column, `None` for NULL.
 #[cfg(test)]
 pub(crate) type CopyRow = Vec<Option<Vec<u8>>>;
@@ -508,6 +510,17 @@ impl CsvSyntax {
     }
 }
 
+/// A row lent by [`CopyDecoder::next_row_raw`].
+#[derive(Debug)]
+pub(crate) struct RawRow<'a> {
+    /// Its line (text, CSV) or tuple (binary) number.
+    pub(crate) line_no: u64,
+    /// Its input bytes.
+    pub(crate) line: &'a [u8],
+    /// Its values that had to be de-escaped.
+    pub(crate) extra: &'a [u8],
+}
+
 /// Where a decoded field's value is.
 #[derive(Debug, Clone, Copy)]
 enum Span {
@@ -525,12 +538,16 @@ struct RowSpans {
     spans: Vec<Span>,
     /// The values of the [`Span::Scratch`] fields, one after the other.
     scratch: Vec<u8>,
+    /// `buf[range.0..range.1]` holds the row's input: every
+    /// [`Span::Input`] lies inside it.
+    range: (usize, usize),
 }
 
 impl RowSpans {
     fn clear(&mut self) {
         self.spans.clear();
         self.scratch.clear();
+        self.range = (0, 0);
     }
 }
 
@@ -626,40 +643,73 @@ impl CopyDecoder {
         Ok(decoded.then_some(row))
     }
 
+    #[cfg(test)]
     /// Decodes the next complete row, if one is buffered, handing each field
-    /// to `field(column_index, value)` in order (`None` = NULL). The slices
-    /// borrow the decoder's buffers (de-escaped text/CSV, raw binary bytes)
-    /// and are valid only during the call. Returns `Ok(true)` if a row was
-    /// decoded, `Ok(false)` if more input is needed (or the data has ended).
-    /// Errors exactly as [`next_row`](Self::next_row) does.
+    /// to `field(column_index, value)` in order (`None` = NULL), through
+    /// [`next_row_raw`](Self::next_row_raw). The slices borrow the decoder's
+    /// buffers (de-escaped text/CSV, raw binary bytes) and are valid only
+    /// during the call. Returns `Ok(true)` if a row was decoded, `Ok(false)`
+    /// if more input is needed (or the data has ended). Errors exactly as
+    /// [`next_row`](Self::next_row) does.
     ///
     /// `field` is called once for each column, in order, and only once the
     /// whole row has decoded without error: on `Err` it has not been called
-    /// for that row. In steady state this allocates nothing.
+    /// for that row.
     pub(crate) fn next_row_with(
         &mut self,
         mut field: impl FnMut(usize, Option<&[u8]>),
     ) -> Result<bool, CopyError> {
-        let line = match self.pending.take() {
-            Some(line) => line,
-            None => match self.advance()? {
-                Some(line) => line,
-                None => return Ok(false),
-            },
+        let mut fields = Vec::new();
+        let Some(RawRow { line, extra, .. }) = self.next_row_raw(&mut fields)? else {
+            return Ok(false);
         };
-        self.line = line;
-        let RowSpans { spans, scratch } = &self.row;
-        for (column, span) in spans.iter().enumerate() {
+        for (column, raw) in fields.iter().enumerate() {
             field(
                 column,
-                match *span {
-                    Span::Null => None,
-                    Span::Input(start, end) => Some(&self.buf[start..end]),
-                    Span::Scratch(start, end) => Some(&scratch[start..end]),
+                match *raw {
+                    RawField::Null => None,
+                    RawField::Line(start, end) => Some(&line[start..end]),
+                    RawField::Extra(start, end) => Some(&extra[start..end]),
                 },
             );
         }
         Ok(true)
+    }
+
+    /// Decodes the next complete row, if one is buffered, and lends it whole:
+    /// its line number, its input bytes (`line`) and the values that had to
+    /// be de-escaped (`extra`), with `fields` (cleared first) saying where
+    /// each field's value lies in them. `Ok(None)` means more input is
+    /// needed (or the data has ended). In steady state this allocates and
+    /// copies nothing.
+    pub(crate) fn next_row_raw(
+        &mut self,
+        fields: &mut Vec<RawField>,
+    ) -> Result<Option<RawRow<'_>>, CopyError> {
+        let line = match self.pending.take() {
+            Some(line) => line,
+            None => match self.advance()? {
+                Some(line) => line,
+                None => return Ok(None),
+            },
+        };
+        self.line = line;
+        let RowSpans {
+            spans,
+            scratch,
+            range: (start, end),
+        } = &self.row;
+        fields.clear();
+        fields.extend(spans.iter().map(|span| match *span {
+            Span::Null => RawField::Null,
+            Span::Input(from, to) => RawField::Line(from - start, to - start),
+            Span::Scratch(from, to) => RawField::Extra(from, to),
+        }));
+        Ok(Some(RawRow {
+            line_no: line,
+            line: &self.buf[*start..*end],
+            extra: scratch,
+        }))
     }
 
     /// The input has ended (CopyDone). A last text or CSV line without a line
@@ -683,7 +733,9 @@ impl CopyDecoder {
     /// returned, 0 before the first, for error contexts such as PostgreSQL's
     /// "COPY t, line 3". CSV counts physical lines, header included, so a row
     /// spanning lines 4 and 5 is line 5; text counts lines as rows (an escaped
-    /// newline does not start a new one).
+    /// newline does not start a new one). [`next_row_raw`](Self::next_row_raw)
+    /// returns it with the row.
+    #[cfg(test)]
     pub(crate) fn line(&self) -> u64 {
         self.line
     }
@@ -761,6 +813,7 @@ impl CopyDecoder {
             } else {
                 let content = &self.buf[start..end.end];
                 let row = &mut self.row;
+                row.range = (start, end.end);
                 match &self.syntax {
                     Syntax::Text(o) => split_text(content, start, o, self.columns, line, row)?,
                     Syntax::Csv(csv) => split_csv(content, start, csv, self.columns, line, row)?,
@@ -905,6 +958,7 @@ impl CopyDecoder {
             self.row.spans.push(Span::Input(start, start + length));
             at += length;
         }
+        self.row.range = (self.pos, self.pos + at);
         self.pos += at;
         self.cur_line = tuple;
         Ok(Some(tuple))

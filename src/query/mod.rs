@@ -48,7 +48,7 @@ use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntAr
 use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 use futures::StreamExt;
 
-pub use copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions};
+pub use copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions, RawField};
 pub use ddl::Ddl;
 pub use functions::{POSTGRES_VERSION, POSTGRES_VERSION_NUM, version_string};
 pub use transaction::{PendingWrites, WriteMark};

@@ -26,8 +26,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::take;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::RwLock;
 
@@ -285,33 +285,57 @@ impl Table {
         batch: &RecordBatch,
         late: &mut HashSet<(i64, SeriesId)>,
     ) -> Result<()> {
-        let rows = batch.num_rows();
+        let columns = batch.columns();
+        let tags: Vec<&StringArray> = self
+            .schema
+            .tag_indices()
+            .iter()
+            .map(|&i| columns[i].as_string::<i32>())
+            .collect();
+        let mut ids = Vec::with_capacity(batch.num_rows());
+        let mut previous: Option<SeriesId> = None;
+        for row in 0..batch.num_rows() {
+            // Rows of one series often come together: reuse the last lookup.
+            let id = match previous {
+                Some(id) if state.keys[id.0 as usize].matches_row(&tags, row) => id,
+                _ => state.series_id(&tags, row)?,
+            };
+            previous = Some(id);
+            ids.push(id);
+        }
+        let fields = self
+            .schema
+            .field_indices()
+            .iter()
+            .map(|&i| columns[i].clone())
+            .collect();
+        self.append_rows(
+            state,
+            ids,
+            columns[self.schema.time_index()].clone(),
+            fields,
+            late,
+        )
+    }
+
+    /// Appends rows whose series are known: `time` and `fields` (the field
+    /// columns, in order) checked, `ids` of series of this table.
+    fn append_rows(
+        &self,
+        state: &mut TableState,
+        mut ids: Vec<SeriesId>,
+        mut time: ArrayRef,
+        mut fields: Vec<ArrayRef>,
+        late: &mut HashSet<(i64, SeriesId)>,
+    ) -> Result<()> {
+        let rows = ids.len();
         let interval = self.options.shard_interval;
-        let (mut ids, mut shards) = {
-            let columns = batch.columns();
-            let times = columns[self.schema.time_index()]
-                .as_primitive::<TimestampMicrosecondType>()
-                .values();
-            let tags: Vec<&StringArray> = self
-                .schema
-                .tag_indices()
-                .iter()
-                .map(|&i| columns[i].as_string::<i32>())
-                .collect();
-            let mut ids = Vec::with_capacity(rows);
-            let mut previous: Option<SeriesId> = None;
-            for row in 0..rows {
-                // Rows of one series often come together: reuse the last lookup.
-                let id = match previous {
-                    Some(id) if state.keys[id.0 as usize].matches_row(&tags, row) => id,
-                    _ => state.series_id(&tags, row)?,
-                };
-                previous = Some(id);
-                ids.push(id);
-            }
-            let shards: Vec<i64> = times.iter().map(|t| t.div_euclid(interval)).collect();
-            (ids, shards)
-        };
+        let mut shards: Vec<i64> = time
+            .as_primitive::<TimestampMicrosecondType>()
+            .values()
+            .iter()
+            .map(|t| t.div_euclid(interval))
+            .collect();
         let run_starts = |ids: &[SeriesId], shards: &[i64]| {
             (1..ids.len())
                 .filter(|&r| ids[r] != ids[r - 1] || shards[r] != shards[r - 1])
@@ -320,25 +344,21 @@ impl Table {
         // Rows that interleave series (time-major, as most collectors send
         // them) are regrouped by series first, stably, so each series' rows
         // are appended a column at a time rather than a row at a time.
-        let mut reordered = None;
         if run_starts(&ids, &shards) * 4 > rows {
             let mut order: Vec<u32> = (0..rows as u32).collect();
-            order.sort_by_key(|&r| (ids[r as usize], shards[r as usize]));
+            // The row number in the key keeps the order stable.
+            order.sort_unstable_by_key(|&r| (ids[r as usize], shards[r as usize], r));
             ids = order.iter().map(|&r| ids[r as usize]).collect();
             shards = order.iter().map(|&r| shards[r as usize]).collect();
-            reordered = Some(take_record_batch(batch, &UInt32Array::from(order))?);
+            let order = UInt32Array::from(order);
+            time = take(&time, &order, None)?;
+            fields = fields
+                .iter()
+                .map(|f| take(f, &order, None))
+                .collect::<std::result::Result<_, _>>()?;
         }
-        let batch = reordered.as_ref().unwrap_or(batch);
-        let columns = batch.columns();
-        let times = columns[self.schema.time_index()]
-            .as_primitive::<TimestampMicrosecondType>()
-            .values();
-        let fields: Vec<&dyn Array> = self
-            .schema
-            .field_indices()
-            .iter()
-            .map(|&i| columns[i].as_ref())
-            .collect();
+        let times = time.as_primitive::<TimestampMicrosecondType>().values();
+        let fields: Vec<&dyn Array> = fields.iter().map(|f| f.as_ref()).collect();
         let mut newest = state.shards.keys().next_back().copied().unwrap_or(i64::MIN);
         let mut row = 0;
         while row < rows {
@@ -362,6 +382,78 @@ impl Table {
         Ok(())
     }
 
+    /// The series with these tag values (in tag-column order, `None` for
+    /// NULL), created if it is new. With [`write_series`](Self::write_series),
+    /// a writer that tells series apart itself (COPY, from the raw bytes of
+    /// the tags) skips the per-row lookup.
+    pub fn series(&self, tags: &[Option<&str>]) -> Result<SeriesId> {
+        if tags.len() != self.schema.tag_indices().len() {
+            return Err(Error::Internal {
+                reason: format!(
+                    "{} tag values for table \"{}\" with {} tag columns",
+                    tags.len(),
+                    self.name,
+                    self.schema.tag_indices().len()
+                ),
+            });
+        }
+        let mut state = self.state.write();
+        let key = SeriesKey::new(
+            tags.iter()
+                .map(|v| v.map(|v| state.interner.intern(v)))
+                .collect(),
+        );
+        state.id_of_interned(key)
+    }
+
+    /// Appends rows whose series [`series`](Self::series) gave: `ids[r]` is
+    /// row `r`'s, `time` the time column and `fields` the field columns, in
+    /// the table's order. Checked whole before anything is applied. Only for
+    /// a table without a log, such as a [staging](Self::staging) table.
+    pub fn write_series(
+        &self,
+        ids: Vec<SeriesId>,
+        time: ArrayRef,
+        fields: Vec<ArrayRef>,
+    ) -> Result<usize> {
+        if self.journal.as_ref().is_some_and(|j| j.wal().is_some()) {
+            return Err(Error::Internal {
+                reason: "write_series on a logged table".into(),
+            });
+        }
+        let rows = ids.len();
+        let columns = std::iter::once((self.schema.time_index(), &time))
+            .chain(self.schema.field_indices().iter().copied().zip(&fields));
+        if fields.len() != self.schema.field_indices().len() {
+            return Err(Error::Internal {
+                reason: format!(
+                    "write of {} field columns to \"{}\"",
+                    fields.len(),
+                    self.name
+                ),
+            });
+        }
+        for (index, column) in columns {
+            self.check_column(index, column.as_ref())?;
+            if column.len() != rows {
+                return Err(Error::Internal {
+                    reason: format!("column of {} rows in a write of {rows}", column.len()),
+                });
+            }
+        }
+        let mut state = self.state.write();
+        if ids.iter().any(|id| id.0 as usize >= state.keys.len()) {
+            return Err(Error::Internal {
+                reason: format!("write to an unknown series of \"{}\"", self.name),
+            });
+        }
+        let newest_before = state.shards.keys().next_back().copied();
+        let mut late = HashSet::new();
+        self.append_rows(&mut state, ids, time, fields, &mut late)?;
+        self.seal_closed(&mut state, newest_before, late)?;
+        Ok(rows)
+    }
+
     /// Checks types and NOT NULL constraints before anything is applied.
     fn check_batch(&self, batch: &RecordBatch) -> Result<()> {
         let expected = self.schema.arrow_schema();
@@ -375,28 +467,31 @@ impl Table {
                 ),
             });
         }
-        for ((column, field), schema) in batch
-            .columns()
-            .iter()
-            .zip(expected.fields())
-            .zip(self.schema.columns())
-        {
-            if column.data_type() != field.data_type() {
-                return Err(Error::Internal {
-                    reason: format!(
-                        "column \"{}\" written as {}, expected {}",
-                        field.name(),
-                        column.data_type(),
-                        field.data_type()
-                    ),
-                });
-            }
-            if !schema.nullable && column.null_count() > 0 {
-                return Err(Error::NotNullViolation {
-                    table: self.name.clone(),
-                    column: schema.name.clone(),
-                });
-            }
+        for (index, column) in batch.columns().iter().enumerate() {
+            self.check_column(index, column.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Checks that `column` fits table column `index`: its type, and NOT NULL.
+    fn check_column(&self, index: usize, column: &dyn Array) -> Result<()> {
+        let field = &self.schema.arrow_schema().fields()[index];
+        if column.data_type() != field.data_type() {
+            return Err(Error::Internal {
+                reason: format!(
+                    "column \"{}\" written as {}, expected {}",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                ),
+            });
+        }
+        let schema = &self.schema.columns()[index];
+        if !schema.nullable && column.null_count() > 0 {
+            return Err(Error::NotNullViolation {
+                table: self.name.clone(),
+                column: schema.name.clone(),
+            });
         }
         Ok(())
     }

@@ -85,6 +85,43 @@ fn groups_rows_into_series_and_projects() {
 }
 
 #[test]
+fn writes_of_known_series_are_checked_whole() {
+    let table = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
+    let a = table.series(&[Some("a")]).unwrap();
+    assert_eq!(table.series(&[Some("a")]).unwrap(), a);
+    assert_ne!(table.series(&[None]).unwrap(), a);
+    assert!(table.series(&[]).is_err());
+    let b = batch(&table, &[(1, Some("a"), Some(1.0)), (2, Some("a"), None)]);
+    let time = b.column(0).clone();
+    let fields = vec![b.column(2).clone()];
+    // An unknown series, a wrong field count or type, a NULL time.
+    assert!(
+        table
+            .write_series(vec![a, SeriesId(9)], time.clone(), fields.clone())
+            .is_err()
+    );
+    assert!(
+        table
+            .write_series(vec![a, a], time.clone(), vec![])
+            .is_err()
+    );
+    assert!(
+        table
+            .write_series(vec![a, a], b.column(1).clone(), fields.clone())
+            .is_err()
+    );
+    let null_time: ArrayRef =
+        Arc::new(TimestampMicrosecondArray::from(vec![Some(1), None]).with_timezone("UTC"));
+    assert!(matches!(
+        table.write_series(vec![a, a], null_time, fields.clone()),
+        Err(Error::NotNullViolation { column, .. }) if column == "time"
+    ));
+    assert!(table.usage().iter().all(|c| c.rows == 0));
+    assert_eq!(table.write_series(vec![a, a], time, fields).unwrap(), 2);
+    assert_eq!(rows(&table.scan(None).unwrap()).len(), 2);
+}
+
+#[test]
 fn null_time_is_rejected_and_nothing_is_applied() {
     let table = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
     let times = TimestampMicrosecondArray::from(vec![Some(1), None]).with_timezone("UTC");
@@ -326,10 +363,20 @@ proptest! {
                 .collect();
             if *staged {
                 let staging = table.staging();
-                // In two writes, as COPY stages a batch at a time.
+                // In two writes, as COPY stages a batch at a time: the
+                // second with its series looked up first, as COPY does.
                 let (first, second) = points.split_at(points.len() / 2);
                 staging.write(&[batch(&table, first)]).unwrap().without_waiting();
-                staging.write(&[batch(&table, second)]).unwrap().without_waiting();
+                let second = batch(&table, second);
+                let hosts = second.column(1).as_string::<i32>();
+                let ids = (0..second.num_rows())
+                    .map(|r| staging.series(&[hosts.is_valid(r).then(|| hosts.value(r))]).unwrap())
+                    .collect();
+                let fields = vec![second.column(2).clone()];
+                prop_assert_eq!(
+                    staging.write_series(ids, second.column(0).clone(), fields).unwrap(),
+                    second.num_rows()
+                );
                 prop_assert_eq!(table.absorb(staging).unwrap().without_waiting(), points.len());
             } else {
                 table.write(&[batch(&table, &points)]).unwrap().without_waiting();

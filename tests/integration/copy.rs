@@ -23,7 +23,10 @@ async fn copy_in(client: &Client, sql: &str, data: &[u8], chunk: usize) -> Resul
     sink.finish().await.map_err(|e| {
         e.as_db_error().map_or_else(
             || e.to_string(),
-            |d| format!("{}: {}", d.code().code(), d.message()),
+            |d| {
+                let context = d.where_().unwrap_or_default();
+                format!("{}: {} ({context})", d.code().code(), d.message())
+            },
         )
     })
 }
@@ -183,6 +186,14 @@ async fn binary_copy_round_trips_every_type() {
     server.stop().await;
 }
 
+/// The error of a COPY of (time, host, v) rows that must fail.
+async fn copy_tag_and_value(client: &Client, data: &str) -> String {
+    let sql = "COPY m (time, host, v) FROM STDIN";
+    copy_in(client, sql, data.as_bytes(), 65536)
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_failed_copy_applies_nothing_and_names_the_line() {
     let server = TestServer::start().await;
@@ -194,16 +205,27 @@ async fn a_failed_copy_applies_nothing_and_names_the_line() {
         data.push_str(&format!("2024-01-01 00:00:00+00\th{}\t{i}\n", i % 10));
     }
     data.push_str("2024-01-01 00:00:00+00\th\tabc\n");
-    let error = copy_in(
-        &client,
-        "COPY m (time, host, v) FROM STDIN",
-        data.as_bytes(),
-        65536,
-    )
-    .await
-    .unwrap_err();
+    let error = copy_tag_and_value(&client, &data).await;
     assert!(error.starts_with("22P02"), "{error}");
     assert!(error.contains("\"abc\""), "{error}");
+    assert_eq!(count(&client).await, 0);
+    // A bad row early, with many batches after it: the rows behind it are
+    // discarded, and the error still names its line.
+    let mut data = String::from("2024-01-01 00:00:00+00\th\t1\n").repeat(4);
+    data.push_str("2024-01-01 00:00:00+00\th\t1.5x\n");
+    for i in 0..30_000 {
+        data.push_str(&format!(
+            "2024-01-01 00:00:{:02}+00\th{}\t{i}\n",
+            i % 60,
+            i % 7
+        ));
+    }
+    let error = copy_tag_and_value(&client, &data).await;
+    assert!(error.starts_with("22P02"), "{error}");
+    assert!(
+        error.contains("line 5") && error.contains("\"1.5x\""),
+        "{error}"
+    );
     assert_eq!(count(&client).await, 0);
 
     let cases: [(&str, &str, &str); 6] = [
