@@ -23,6 +23,9 @@ use crate::storage::{Database, Namespace, Storage};
 /// Name of the PostgreSQL system catalog schema.
 pub(super) const PG_CATALOG: &str = "pg_catalog";
 
+/// Name of the SQL standard's catalog schema, which DataFusion provides.
+const INFORMATION_SCHEMA: &str = "information_schema";
+
 /// All databases of a [`Storage`], as DataFusion catalogs.
 #[derive(Debug)]
 pub(super) struct StorageCatalogList {
@@ -95,6 +98,7 @@ impl CatalogProviderList for StorageCatalogList {
         Some(Arc::new(DatabaseCatalog {
             database,
             pg_catalog,
+            system_names: false,
         }))
     }
 }
@@ -104,14 +108,20 @@ impl CatalogProviderList for StorageCatalogList {
 struct DatabaseCatalog {
     database: Arc<Database>,
     pg_catalog: Option<Arc<dyn SchemaProvider>>,
+    /// Name `pg_catalog` and `information_schema` without providing them:
+    /// what `pg_catalog`'s own view needs (see [`SingleDatabaseList`]).
+    system_names: bool,
 }
 
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = self.database.schema_names();
         names.push(SYSTEM_SCHEMA.to_owned());
-        if self.pg_catalog.is_some() {
+        if self.pg_catalog.is_some() || self.system_names {
             names.push(PG_CATALOG.to_owned());
+        }
+        if self.system_names {
+            names.push(INFORMATION_SCHEMA.to_owned());
         }
         names
     }
@@ -155,6 +165,9 @@ impl SchemaProvider for NamespaceSchema {
 /// The view `pg_catalog` has of the world. As on PostgreSQL, `pg_database` lists
 /// every database, while `pg_class` and `pg_namespace` list only the objects of
 /// the current one: other databases are named but have no schemas here.
+/// `pg_namespace` also lists `pg_catalog` (with PostgreSQL's OID, 11, which
+/// pg-catalog fixes, so that `pg_proc` and `pg_type` rows join to it) and
+/// `information_schema`; their tables are not in `pg_class`.
 #[derive(Debug)]
 struct SingleDatabaseList {
     storage: Arc<Storage>,
@@ -179,6 +192,7 @@ impl CatalogProviderList for SingleDatabaseList {
             Arc::new(DatabaseCatalog {
                 database: self.database.clone(),
                 pg_catalog: None,
+                system_names: true,
             }) as Arc<dyn CatalogProvider>
         })
     }

@@ -4,14 +4,18 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int32Builder, Int64Array, ListArray,
+    ListBuilder, StringArray, StringBuilder, StructArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::arrow::datatypes::{ArrowNativeType, DataType, Field, Fields};
+use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
+use datafusion::functions_nested::expr_fn::array_element;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawFieldAccessExpr};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility, create_udf,
+    ColumnarValue, Expr, ExprSchemable, GetFieldAccess, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, TypeSignature, Volatility, create_udf, lit,
 };
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::{
@@ -108,6 +112,8 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         ));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(FormatTypeList::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(IntVector::new()));
     // EpochDB has no sequences, so no column owns one. SQLAlchemy's
     // inspector asks for each column.
     ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
@@ -228,6 +234,187 @@ impl ScalarUDFImpl for FormatTypeList {
             start = end;
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `epochdb_expandarray(array)`: the elements of an array, each with its
+/// 1-based position, as a list of `{x, n}` records. Unnested, it is
+/// PostgreSQL's set-returning `information_schema._pg_expandarray`, which
+/// pgJDBC's key and index metadata read `pg_index.indkey` with; pg-catalog
+/// holds such vectors (`int2vector`, `oidvector`) as space-separated text, so
+/// text is read as a vector of integers.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExpandArray {
+    signature: Signature,
+}
+
+impl ExpandArray {
+    fn new() -> Self {
+        Self {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+
+    fn record_fields(element: DataType) -> Fields {
+        Fields::from(vec![
+            Field::new("x", element, true),
+            Field::new("n", DataType::Int32, false),
+        ])
+    }
+
+    /// The element type of `input`: a list's own, or int4 for a text vector.
+    fn element_type(input: &DataType) -> Result<DataType> {
+        match input {
+            DataType::List(field) => Ok(field.data_type().clone()),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
+                Ok(DataType::Int32)
+            }
+            other => exec_err!("_pg_expandarray expects an array, not {other}"),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ExpandArray {
+    fn name(&self) -> &str {
+        "epochdb_expandarray"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let element = Self::element_type(&args[0])?;
+        Ok(DataType::new_list(
+            DataType::Struct(Self::record_fields(element)),
+            true,
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = ColumnarValue::values_to_arrays(&args.args)?;
+        let lists = match input[0].data_type() {
+            DataType::List(_) => input[0].as_list::<i32>().clone(),
+            _ => int_vectors(&input[0])?,
+        };
+        let element = Self::element_type(lists.data_type())?;
+        // Each element's position in its own list; elements outside every
+        // list (a sliced array's) are never read.
+        let offsets = lists.offsets();
+        let mut positions = vec![0; lists.values().len()];
+        for window in offsets.windows(2) {
+            let (start, end) = (window[0].as_usize(), window[1].as_usize());
+            for (n, position) in positions[start..end].iter_mut().enumerate() {
+                *position = i32::try_from(n + 1).unwrap_or(i32::MAX);
+            }
+        }
+        let records = StructArray::try_new(
+            Self::record_fields(element),
+            vec![
+                lists.values().clone(),
+                Arc::new(Int32Array::from(positions)),
+            ],
+            None,
+        )?;
+        let field = Arc::new(Field::new_list_field(records.data_type().clone(), true));
+        let expanded = ListArray::try_new(
+            field,
+            offsets.clone(),
+            Arc::new(records),
+            lists.nulls().cloned(),
+        )?;
+        Ok(ColumnarValue::Array(Arc::new(expanded)))
+    }
+}
+
+/// Vectors in pg-catalog's text form (`"1 2"`, PostgreSQL's `int2vector` and
+/// `oidvector`) as lists of int4.
+fn int_vectors(text: &ArrayRef) -> Result<ListArray> {
+    let text = cast(text, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    let mut lists = ListBuilder::new(Int32Builder::new());
+    for vector in text.iter() {
+        let Some(vector) = vector else {
+            lists.append_null();
+            continue;
+        };
+        for item in vector.split_ascii_whitespace() {
+            match item.parse::<i32>() {
+                Ok(item) => lists.values().append_value(item),
+                Err(_) => return exec_err!("invalid integer vector: \"{vector}\""),
+            }
+        }
+        lists.append(true);
+    }
+    Ok(lists.finish())
+}
+
+/// `epochdb_int_vector(text)`: a vector in pg-catalog's text form as a list
+/// of int4.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntVector {
+    signature: Signature,
+}
+
+impl IntVector {
+    fn new() -> Self {
+        Self {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for IntVector {
+    fn name(&self) -> &str {
+        "epochdb_int_vector"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::new_list(DataType::Int32, true))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let text = ColumnarValue::values_to_arrays(&args.args)?;
+        Ok(ColumnarValue::Array(Arc::new(int_vectors(&text[0])?)))
+    }
+}
+
+/// Plans a subscript of text (`pg_index.indoption[0]`), which PostgreSQL
+/// rejects for real text, as an element of the `int2vector` or `oidvector`
+/// that pg-catalog holds as text. Such vectors count from 0. It must come
+/// before DataFusion's own field-access planner, which claims every subscript.
+#[derive(Debug)]
+pub(super) struct VectorSubscripts;
+
+impl ExprPlanner for VectorSubscripts {
+    fn plan_field_access(
+        &self,
+        access: RawFieldAccessExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawFieldAccessExpr>> {
+        let RawFieldAccessExpr { expr, field_access } = access;
+        match field_access {
+            GetFieldAccess::ListIndex { key }
+                if matches!(
+                    expr.get_type(schema)?,
+                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                ) =>
+            {
+                let vector = Expr::ScalarFunction(ScalarFunction::new_udf(
+                    Arc::new(ScalarUDF::new_from_impl(IntVector::new())),
+                    vec![expr],
+                ));
+                Ok(PlannerResult::Planned(array_element(vector, *key + lit(1))))
+            }
+            field_access => Ok(PlannerResult::Original(RawFieldAccessExpr {
+                expr,
+                field_access,
+            })),
+        }
     }
 }
 

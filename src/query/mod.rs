@@ -290,13 +290,18 @@ impl QueryEngine {
         options.sql_parser.map_string_types_to_utf8view = false;
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
 
-        let state = SessionStateBuilder::new()
+        let mut builder = SessionStateBuilder::new()
             .with_config(session_config)
             .with_catalog_list(catalogs)
             .with_default_features()
             .with_type_planner(Arc::new(PgOidTypePlanner))
-            .with_physical_optimizer_rule(Arc::new(aggregate_exec::StorageAggregates))
-            .build();
+            .with_physical_optimizer_rule(Arc::new(aggregate_exec::StorageAggregates));
+        // Ahead of DataFusion's planners, which claim every subscript.
+        builder
+            .expr_planners()
+            .get_or_insert_default()
+            .insert(0, Arc::new(functions::VectorSubscripts));
+        let state = builder.build();
         // The pg-catalog helpers are written against a SessionContext; apply them
         // once to the base state.
         let ctx = SessionContext::new_with_state(state);

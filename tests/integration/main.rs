@@ -11,6 +11,7 @@ mod clients;
 mod copy;
 mod crash;
 mod guards;
+mod jdbc;
 mod node;
 mod pruning;
 mod python;

@@ -20,6 +20,8 @@
 //!   subquery, or an empty array when it has no rows.
 //! - `unnest(indkey)` and `generate_subscripts(indkey, 1)` over the `int2vector`
 //!   columns of pg_index, which pg-catalog holds as space-separated text.
+//! - `information_schema._pg_expandarray(a)` (pgJDBC's primary-key and index
+//!   metadata): unnested `{x, n}` records of each element and its position.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -77,6 +79,7 @@ pub(super) fn rewrite(statement: &mut Statement) {
 fn rewrite_expr(expr: &Expr) -> Option<Expr> {
     match expr {
         Expr::Function(function) => lookup_function(function)
+            .or_else(|| expand_array(function))
             .or_else(|| subscripts(function))
             .or_else(|| array_of_subquery(function)),
         Expr::Cast {
@@ -146,6 +149,28 @@ fn lookup_function(function: &Function) -> Option<Expr> {
         _ => return None,
     };
     parse_expr(&sql)
+}
+
+/// `information_schema._pg_expandarray(a)`, a set-returning function of
+/// `{x, n}` records, as the unnesting of `epochdb_expandarray(a)`, which
+/// lists them: in one select list several unnest in step, as PostgreSQL runs
+/// several set-returning functions.
+fn expand_array(function: &Function) -> Option<Expr> {
+    let named = match name_parts(&function.name).as_slice() {
+        [name] => name == "_pg_expandarray",
+        [schema, name] => schema == "information_schema" && name == "_pg_expandarray",
+        _ => false,
+    };
+    if !named {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+        return None;
+    };
+    parse_expr(&format!("unnest(epochdb_expandarray({arg}))"))
 }
 
 /// `q.oid` as `q.column`: another column of the same catalog row.

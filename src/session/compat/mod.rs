@@ -6,18 +6,20 @@
 //! client queries) make psql's and drivers' catalog queries plannable, but some
 //! change the meaning of ordinary queries (a correlated scalar subquery becomes
 //! NULL). So they are applied only to statements that read the catalogs.
-//! `LIKE ... ESCAPE` is translated in every statement.
+//! Before pg-catalog parses a catalog query, `'name'::regproc` literals become
+//! names (see `regproc_literals_as_names`). In every statement, `LIKE ...
+//! ESCAPE` is translated and `(record).field` becomes a struct field access.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, Statement, Value, visit_expressions_mut,
+    AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Statement, Value, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use super::Result;
@@ -52,7 +54,9 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         plain?
     } else {
         let resolved = resolve_search_path_subquery(sql, search_path);
-        match CATALOG_PARSER.parse(resolved.as_deref().unwrap_or(sql)) {
+        let text = resolved.as_deref().unwrap_or(sql);
+        let named = regproc_literals_as_names(text);
+        match CATALOG_PARSER.parse(named.as_deref().unwrap_or(text)) {
             Ok(mut statements) => {
                 statements.iter_mut().for_each(catalog_rewrite::rewrite);
                 statements
@@ -61,7 +65,10 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
             Err(_) => plain?,
         }
     };
-    statements.iter_mut().for_each(rewrite_like_escape);
+    for statement in &mut statements {
+        rewrite_like_escape(statement);
+        rewrite_field_selection(statement);
+    }
     Ok(statements)
 }
 
@@ -77,18 +84,65 @@ FROM generate_series(
 ) as i,
 string_to_array(current_setting('search_path'),',') s"#;
 
-static GRAFANA_SEARCH_PATH_TOKENS: LazyLock<Vec<Token>> =
-    LazyLock::new(|| significant(tokenize(GRAFANA_SEARCH_PATH_SUBQUERY).unwrap_or_default()));
+static GRAFANA_SEARCH_PATH_TOKENS: LazyLock<Vec<Token>> = LazyLock::new(|| {
+    spanned_tokens(GRAFANA_SEARCH_PATH_SUBQUERY)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.token)
+        .collect()
+});
 
-fn tokenize(sql: &str) -> Option<Vec<Token>> {
-    Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()
+/// A significant token of a client's text and the bytes it spans.
+struct Spanned {
+    token: Token,
+    bytes: Range<usize>,
 }
 
-fn significant(tokens: Vec<Token>) -> Vec<Token> {
-    tokens
-        .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect()
+/// The tokens of `sql` other than whitespace and comments, with their byte
+/// ranges, so that a rewrite can splice the client's own text around them.
+fn spanned_tokens(sql: &str) -> Option<Vec<Spanned>> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    // The tokenizer's locations are 1-based lines and columns in characters;
+    // tokens come in order, so one forward walk converts them.
+    let mut chars = sql.char_indices().peekable();
+    let (mut line, mut column) = (1, 1);
+    let mut offset = |at: Location| -> usize {
+        while (line, column) < (at.line, at.column) {
+            match chars.next() {
+                Some((_, '\n')) => (line, column) = (line + 1, 1),
+                Some(_) => column += 1,
+                None => return sql.len(),
+            }
+        }
+        chars.peek().map_or(sql.len(), |&(i, _)| i)
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    for TokenWithSpan { token, span } in tokens {
+        let start = offset(span.start);
+        let end = offset(span.end);
+        if !matches!(token, Token::Whitespace(_) | Token::EOF) {
+            out.push(Spanned {
+                token,
+                bytes: start..end,
+            });
+        }
+    }
+    Some(out)
+}
+
+/// `sql` with each byte range in `edits` (in order, not overlapping) replaced.
+fn splice(sql: &str, edits: &[(Range<usize>, String)]) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut next = 0;
+    for (bytes, replacement) in edits {
+        out.push_str(&sql[next..bytes.start]);
+        out.push_str(replacement);
+        next = bytes.end;
+    }
+    out.push_str(&sql[next..]);
+    out
 }
 
 /// Tokens equal up to the case of keywords and unquoted names.
@@ -106,6 +160,10 @@ fn same_token(a: &Token, b: &Token) -> bool {
     }
 }
 
+fn is_word(token: &Token, word: &str) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
 /// `sql` with Grafana's search-path subquery replaced by the literal list of
 /// the session's search-path schemas, which is what it computes; `None` when
 /// the query has no such subquery.
@@ -114,56 +172,85 @@ fn resolve_search_path_subquery(
     search_path: impl Fn() -> Vec<String>,
 ) -> Option<String> {
     let pattern = GRAFANA_SEARCH_PATH_TOKENS.as_slice();
-    let first = pattern.first()?;
-    if !sql
-        .to_ascii_lowercase()
-        .contains("current_setting('search_path')")
+    if pattern.is_empty()
+        || !sql
+            .to_ascii_lowercase()
+            .contains("current_setting('search_path')")
     {
         return None;
     }
-    let tokens = tokenize(sql)?;
-    // Positions of the significant tokens in `tokens`.
-    let positions: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
-        .collect();
-    let mut out = String::with_capacity(sql.len());
-    let mut next = 0;
+    let tokens = spanned_tokens(sql)?;
+    let mut edits = Vec::new();
     let mut k = 0;
-    let mut replaced = false;
-    while k + pattern.len() <= positions.len() {
-        let matches = same_token(&tokens[positions[k]], first)
-            && pattern
-                .iter()
-                .enumerate()
-                .all(|(j, p)| same_token(&tokens[positions[k + j]], p));
-        if !matches {
+    while k + pattern.len() <= tokens.len() {
+        let found = &tokens[k..k + pattern.len()];
+        if !found
+            .iter()
+            .zip(pattern)
+            .all(|(t, p)| same_token(&t.token, p))
+        {
             k += 1;
             continue;
         }
-        for token in &tokens[next..positions[k]] {
-            out.push_str(&token.to_string());
-        }
         let schemas = search_path();
-        if schemas.is_empty() {
-            out.push_str("NULL");
+        let list = if schemas.is_empty() {
+            "NULL".to_owned()
         } else {
             let literals: Vec<String> = schemas
                 .iter()
                 .map(|s| Value::SingleQuotedString(s.clone()).to_string())
                 .collect();
-            out.push_str(&literals.join(", "));
-        }
-        next = positions[k + pattern.len() - 1] + 1;
+            literals.join(", ")
+        };
+        edits.push((
+            found[0].bytes.start..found[pattern.len() - 1].bytes.end,
+            list,
+        ));
         k += pattern.len();
-        replaced = true;
     }
-    if !replaced {
+    (!edits.is_empty()).then(|| splice(sql, &edits))
+}
+
+/// `sql` with each `'name'::regproc` literal replaced by its function name.
+/// pg-catalog holds `regproc` columns (`pg_type.typinput`, ...) as the names
+/// PostgreSQL prints for them, and would otherwise turn the literal into a
+/// `pg_proc` oid, which compares with no name (pgJDBC's type cache compares
+/// `typinput` with `'pg_catalog.array_in'::regproc`). `None` when there is
+/// no such literal.
+fn regproc_literals_as_names(sql: &str) -> Option<String> {
+    if !sql.to_ascii_lowercase().contains("regproc") {
         return None;
     }
-    for token in &tokens[next..] {
-        out.push_str(&token.to_string());
+    let tokens = spanned_tokens(sql)?;
+    let mut edits = Vec::new();
+    for (k, literal) in tokens.iter().enumerate() {
+        let Token::SingleQuotedString(name) = &literal.token else {
+            continue;
+        };
+        let rest = &tokens[k + 1..];
+        let cast_len = match rest {
+            [colons, ty, ..]
+                if colons.token == Token::DoubleColon && is_word(&ty.token, "regproc") =>
+            {
+                2
+            }
+            [colons, schema, dot, ty, ..]
+                if colons.token == Token::DoubleColon
+                    && is_word(&schema.token, "pg_catalog")
+                    && dot.token == Token::Period
+                    && is_word(&ty.token, "regproc") =>
+            {
+                4
+            }
+            _ => continue,
+        };
+        let name = name.strip_prefix("pg_catalog.").unwrap_or(name);
+        edits.push((
+            literal.bytes.start..rest[cast_len - 1].bytes.end,
+            Value::SingleQuotedString(name.to_owned()).to_string(),
+        ));
     }
-    Some(out)
+    (!edits.is_empty()).then(|| splice(sql, &edits))
 }
 
 /// `x LIKE p ESCAPE 'c'`: DataFusion knows only the backslash as LIKE's escape
@@ -208,6 +295,36 @@ fn rewrite_like_escape(statement: &mut Statement) {
     });
 }
 
+/// `(record).field`: PostgreSQL's field selection, which DataFusion plans only
+/// with the field's name as a string (`record['field']` is the same). An
+/// unquoted name folds to lower case, as PostgreSQL folds it. Names after a
+/// plain column reference (`t.a[1]` parses as `t` with `.a` and `[1]`) stay
+/// names until a subscript or a parenthesis ends them.
+fn rewrite_field_selection(statement: &mut Statement) {
+    let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr {
+            let mut selects_fields =
+                !matches!(**root, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+            for access in access_chain {
+                match access {
+                    AccessExpr::Subscript(_) => selects_fields = true,
+                    AccessExpr::Dot(Expr::Identifier(ident)) if selects_fields => {
+                        let name = if ident.quote_style.is_some() {
+                            ident.value.clone()
+                        } else {
+                            ident.value.to_lowercase()
+                        };
+                        *access =
+                            AccessExpr::Dot(Expr::Value(Value::SingleQuotedString(name).into()));
+                    }
+                    AccessExpr::Dot(_) => {}
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +351,48 @@ mod tests {
         assert_eq!(
             resolve_search_path_subquery("SELECT current_setting('search_path')", Vec::new),
             None
+        );
+    }
+
+    #[test]
+    fn rewrites_keep_the_rest_of_the_text_byte_for_byte() {
+        let sql = "SELECT 'it''s', E'\\n',  \"Ünï\" -- ä\n FROM t WHERE x IN (SELECT\n    CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END\nFROM generate_series(\n    array_lower(string_to_array(current_setting('search_path'),','),1),\n    array_upper(string_to_array(current_setting('search_path'),','),1)\n) as i,\nstring_to_array(current_setting('search_path'),',') s)";
+        assert_eq!(
+            resolve_search_path_subquery(sql, || vec!["o'hara".to_owned()]).unwrap(),
+            "SELECT 'it''s', E'\\n',  \"Ünï\" -- ä\n FROM t WHERE x IN ('o''hara')"
+        );
+    }
+
+    #[test]
+    fn regproc_literals_become_names() {
+        assert_eq!(
+            regproc_literals_as_names(
+                "SELECT typinput='pg_catalog.array_in'::regproc, 'ä' , 'int4in' :: PG_CATALOG.REGPROC FROM pg_type"
+            )
+            .unwrap(),
+            "SELECT typinput='array_in', 'ä' , 'int4in' FROM pg_type"
+        );
+        assert_eq!(
+            regproc_literals_as_names("SELECT typinput::regproc FROM pg_type"),
+            None
+        );
+        let parsed = parse_default(
+            "SELECT typinput = 'pg_catalog.array_in'::regproc FROM pg_catalog.pg_type",
+        )
+        .unwrap();
+        assert_eq!(
+            parsed[0].to_string(),
+            "SELECT typinput = 'array_in' FROM pg_catalog.pg_type"
+        );
+    }
+
+    #[test]
+    fn field_selection_names_the_field_as_a_string() {
+        let parsed =
+            parse_default("SELECT (r.keys).X, (f(1)).\"N\", r.a[1].b, r.a[2] FROM r").unwrap();
+        assert_eq!(
+            parsed[0].to_string(),
+            "SELECT (r.keys).'x', (f(1)).'N', r.a[1].'b', r.a[2] FROM r"
         );
     }
 

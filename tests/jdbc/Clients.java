@@ -1,0 +1,170 @@
+// pgJDBC against a running EpochDB: DatabaseMetaData, prepared statements,
+// batches and errors. Usage: java -cp postgresql.jar Clients.java PORT.
+// Every check asserts results; the first failure throws and the process exits
+// non-zero. tests/integration/jdbc.rs runs it.
+
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Timestamp;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.List;
+
+public class Clients {
+    static String url;
+
+    static void check(boolean condition, String what) {
+        if (!condition) {
+            throw new AssertionError(what);
+        }
+    }
+
+    static <T> void equal(T got, T want, String what) {
+        if (got == null ? want != null : !got.equals(want)) {
+            throw new AssertionError(what + ": got " + got + ", want " + want);
+        }
+    }
+
+    static Connection connect() throws SQLException {
+        return DriverManager.getConnection(url, "tester", "");
+    }
+
+    static List<String> column(ResultSet rs, String name) throws SQLException {
+        List<String> values = new ArrayList<>();
+        while (rs.next()) {
+            values.add(rs.getString(name));
+        }
+        return values;
+    }
+
+    static void metadata() throws SQLException {
+        try (Connection c = connect(); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE jdbc_cpu (time TIMESTAMPTZ NOT NULL, host TEXT, "
+                + "usage DOUBLE PRECISION, n INTEGER, ok BOOLEAN)");
+            DatabaseMetaData md = c.getMetaData();
+            equal(md.getDatabaseProductName(), "PostgreSQL", "product name");
+            equal(md.getDatabaseMajorVersion(), 15, "major version");
+            check(md.getDatabaseProductVersion().startsWith("15."), md.getDatabaseProductVersion());
+            equal(md.getUserName(), "tester", "user name");
+
+            List<String> schemas = column(md.getSchemas(), "TABLE_SCHEM");
+            check(schemas.contains("public") && schemas.contains("pg_catalog")
+                && schemas.contains("information_schema"), "schemas " + schemas);
+
+            List<String> catalogs = column(md.getCatalogs(), "TABLE_CAT");
+            check(catalogs.contains("postgres"), "catalogs " + catalogs);
+
+            List<String> tables = column(
+                md.getTables(null, "public", "jdbc%", new String[] {"TABLE"}), "TABLE_NAME");
+            equal(tables, List.of("jdbc_cpu"), "tables");
+
+            List<String> types = column(md.getTableTypes(), "TABLE_TYPE");
+            check(types.contains("TABLE") && types.contains("VIEW"), "table types " + types);
+
+            try (ResultSet rs = md.getColumns(null, "public", "jdbc_cpu", "%")) {
+                List<String> columns = new ArrayList<>();
+                while (rs.next()) {
+                    columns.add(rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME") + " "
+                        + rs.getInt("DATA_TYPE") + " " + rs.getString("IS_NULLABLE") + " "
+                        + rs.getInt("ORDINAL_POSITION"));
+                }
+                equal(columns, List.of(
+                    "time timestamptz " + Types.TIMESTAMP + " NO 1",
+                    "host text " + Types.VARCHAR + " YES 2",
+                    "usage float8 " + Types.DOUBLE + " YES 3",
+                    "n int4 " + Types.INTEGER + " YES 4",
+                    "ok bool " + Types.BIT + " YES 5"), "columns");
+            }
+
+            // EpochDB tables have no keys or indexes: empty, not an error.
+            check(!md.getPrimaryKeys(null, "public", "jdbc_cpu").next(), "primary keys");
+            check(!md.getIndexInfo(null, "public", "jdbc_cpu", false, true).next(), "indexes");
+
+            List<String> typeNames = column(md.getTypeInfo(), "TYPE_NAME");
+            check(typeNames.contains("int4") && typeNames.contains("timestamptz")
+                && typeNames.contains("float8"), "type info");
+        }
+        System.out.println("ok jdbc: DatabaseMetaData");
+    }
+
+    static void statements() throws SQLException {
+        try (Connection c = connect()) {
+            Timestamp t0 = Timestamp.valueOf("2024-01-01 00:00:00");
+            try (PreparedStatement insert = c.prepareStatement(
+                     "INSERT INTO jdbc_cpu (time, host, usage, n, ok) VALUES (?, ?, ?, ?, ?)")) {
+                for (int i = 0; i < 10; i++) {
+                    insert.setTimestamp(1, new Timestamp(t0.getTime() + i * 10_000L));
+                    insert.setString(2, "h" + (i % 2));
+                    insert.setDouble(3, i * 1.5);
+                    insert.setInt(4, i);
+                    insert.setBoolean(5, i % 2 == 0);
+                    insert.addBatch();
+                }
+                int[] counts = insert.executeBatch();
+                equal(counts.length, 10, "batch size");
+            }
+            // The driver switches to server-side prepared statements (and
+            // binary results) from the fifth execution on.
+            try (PreparedStatement query = c.prepareStatement(
+                     "SELECT count(*), sum(n), max(usage) FROM jdbc_cpu WHERE host = ? AND time >= ?")) {
+                for (int run = 0; run < 6; run++) {
+                    query.setString(1, "h1");
+                    query.setTimestamp(2, t0);
+                    try (ResultSet rs = query.executeQuery()) {
+                        check(rs.next(), "a row");
+                        equal(rs.getLong(1), 5L, "count");
+                        equal(rs.getLong(2), 25L, "sum");
+                        equal(rs.getDouble(3), 13.5, "max");
+                    }
+                }
+            }
+            try (PreparedStatement query = c.prepareStatement(
+                     "SELECT time, host, usage, n, ok FROM jdbc_cpu WHERE n = ? ORDER BY time")) {
+                query.setInt(1, 3);
+                try (ResultSet rs = query.executeQuery()) {
+                    check(rs.next(), "row n = 3");
+                    equal(rs.getTimestamp(1).getTime(), t0.getTime() + 30_000L, "time");
+                    equal(rs.getString(2), "h1", "host");
+                    equal(rs.getDouble(3), 4.5, "usage");
+                    equal(rs.getInt(4), 3, "n");
+                    equal(rs.getBoolean(5), false, "ok");
+                    equal(rs.getMetaData().getColumnTypeName(4), "int4", "n's type");
+                    check(!rs.next(), "one row");
+                }
+            }
+        }
+        System.out.println("ok jdbc: prepared statements and batches");
+    }
+
+    static void errorsAndTransactions() throws SQLException {
+        try (Connection c = connect(); Statement s = c.createStatement()) {
+            try {
+                s.executeQuery("SELECT * FROM jdbc_missing");
+                throw new AssertionError("no error");
+            } catch (SQLException e) {
+                equal(e.getSQLState(), "42P01", "undefined table");
+            }
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO jdbc_cpu (time, host) VALUES ('2024-01-02 00:00:00+00', 'tx')");
+            c.rollback();
+            c.setAutoCommit(true);
+            try (ResultSet rs = s.executeQuery("SELECT count(*) FROM jdbc_cpu WHERE host = 'tx'")) {
+                check(rs.next(), "count row");
+                equal(rs.getLong(1), 0L, "rolled back");
+            }
+        }
+        System.out.println("ok jdbc: errors and transactions");
+    }
+
+    public static void main(String[] args) throws Exception {
+        url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/postgres";
+        metadata();
+        statements();
+        errorsAndTransactions();
+    }
+}
