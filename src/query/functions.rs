@@ -114,6 +114,18 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ctx.register_udf(ScalarUDF::new_from_impl(FormatTypeList::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(IntVector::new()));
+    for (name, naming) in [
+        ("epochdb_sql_type", sql_type_name as TypeNaming),
+        ("epochdb_udt_name", udt_name),
+    ] {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(move |args| rename_arrow_types(args, naming)),
+        ));
+    }
     // EpochDB has no sequences, so no column owns one. SQLAlchemy's
     // inspector asks for each column.
     ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
@@ -418,6 +430,73 @@ impl ExprPlanner for VectorSubscripts {
     }
 }
 
+/// How a type is named for PostgreSQL's `information_schema`; `None` for one
+/// PostgreSQL has no name for.
+type TypeNaming = fn(&DataType) -> Option<String>;
+
+/// The names PostgreSQL gives the type EpochDB stores as `data_type`: its SQL
+/// name (`information_schema.columns.data_type`) and its name in `pg_type`
+/// (`udt_name`). `None` for a type PostgreSQL has no name for.
+fn postgres_type_names(data_type: &DataType) -> Option<(&'static str, String)> {
+    let (sql, udt) = match data_type {
+        DataType::Boolean => ("boolean", "bool"),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => ("smallint", "int2"),
+        DataType::Int32 | DataType::UInt16 => ("integer", "int4"),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => ("bigint", "int8"),
+        DataType::Float16 | DataType::Float32 => ("real", "float4"),
+        DataType::Float64 => ("double precision", "float8"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ("text", "text"),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ("bytea", "bytea"),
+        DataType::Timestamp(_, None) => ("timestamp without time zone", "timestamp"),
+        DataType::Timestamp(_, Some(_)) => ("timestamp with time zone", "timestamptz"),
+        DataType::Date32 | DataType::Date64 => ("date", "date"),
+        DataType::Time32(_) | DataType::Time64(_) => ("time without time zone", "time"),
+        DataType::Interval(_) | DataType::Duration(_) => ("interval", "interval"),
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => ("numeric", "numeric"),
+        DataType::List(element)
+        | DataType::LargeList(element)
+        | DataType::FixedSizeList(element, _) => {
+            let (_, element) = postgres_type_names(element.data_type())?;
+            return Some(("ARRAY", format!("_{element}")));
+        }
+        DataType::Dictionary(_, value) => return postgres_type_names(value),
+        _ => return None,
+    };
+    Some((sql, udt.to_owned()))
+}
+
+fn sql_type_name(data_type: &DataType) -> Option<String> {
+    postgres_type_names(data_type).map(|(sql, _)| sql.to_owned())
+}
+
+fn udt_name(data_type: &DataType) -> Option<String> {
+    postgres_type_names(data_type).map(|(_, udt)| udt)
+}
+
+/// Arrow type names (as DataFusion's `information_schema` writes them) renamed
+/// by `naming`; a type it has no name for keeps Arrow's.
+fn rename_arrow_types(args: &[ColumnarValue], naming: TypeNaming) -> Result<ColumnarValue> {
+    let names = ColumnarValue::values_to_arrays(args)?;
+    let names = cast(&names[0], &DataType::Utf8)?;
+    let renamed: StringArray = names
+        .as_string::<i32>()
+        .iter()
+        .map(|arrow| {
+            arrow.map(|arrow| {
+                arrow
+                    .parse::<DataType>()
+                    .ok()
+                    .and_then(|data_type| naming(&data_type))
+                    .unwrap_or_else(|| arrow.to_owned())
+            })
+        })
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(renamed)))
+}
+
 /// A function whose answer is NULL for every argument EpochDB can be given,
 /// because the objects it describes do not exist here.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -594,4 +673,46 @@ fn write_json_string(out: &mut String, text: &str) {
         }
     }
     out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::TimeUnit;
+
+    #[test]
+    fn arrow_type_names_become_postgres_names() {
+        let list = DataType::new_list(DataType::Int32, true);
+        let cases = [
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                "timestamp with time zone",
+                "timestamptz",
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                "timestamp without time zone",
+                "timestamp",
+            ),
+            (DataType::Float64, "double precision", "float8"),
+            (DataType::Int16, "smallint", "int2"),
+            (DataType::Utf8, "text", "text"),
+            (list, "ARRAY", "_int4"),
+        ];
+        for (data_type, sql, udt) in cases {
+            // As DataFusion's information_schema writes the type.
+            let arrow = ColumnarValue::Scalar(ScalarValue::Utf8(Some(data_type.to_string())));
+            for (naming, want) in [(sql_type_name as TypeNaming, sql), (udt_name, udt)] {
+                let got = rename_arrow_types(std::slice::from_ref(&arrow), naming)
+                    .and_then(|named| named.into_array(1))
+                    .unwrap();
+                assert_eq!(got.as_string::<i32>().value(0), want, "{data_type}");
+            }
+        }
+        let unknown = ColumnarValue::Scalar(ScalarValue::Utf8(Some("Nonsense".to_owned())));
+        let got = rename_arrow_types(&[unknown], sql_type_name)
+            .and_then(|named| named.into_array(1))
+            .unwrap();
+        assert_eq!(got.as_string::<i32>().value(0), "Nonsense");
+    }
 }

@@ -20,6 +20,8 @@
 //!   subquery, or an empty array when it has no rows.
 //! - `unnest(indkey)` and `generate_subscripts(indkey, 1)` over the `int2vector`
 //!   columns of pg_index, which pg-catalog holds as space-separated text.
+//! - `information_schema.columns`: its `data_type` as PostgreSQL names types
+//!   (`double precision`, not DataFusion's `Float64`), and `udt_name`.
 //! - `information_schema._pg_expandarray(a)` (pgJDBC's primary-key and index
 //!   metadata): unnested `{x, n}` records of each element and its position.
 
@@ -28,8 +30,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
-    JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement,
-    TableFactor, TableWithJoins, Value, visit_expressions, visit_expressions_mut,
+    Ident, JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement,
+    TableAlias, TableFactor, TableWithJoins, Value, VisitMut, VisitorMut, visit_expressions,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -72,6 +75,53 @@ pub(super) fn rewrite(statement: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
+    let _ = statement.visit(&mut InformationSchemaColumns);
+}
+
+/// The columns of DataFusion's `information_schema.columns`, in order, with
+/// `data_type` (which DataFusion writes as Arrow's type) as PostgreSQL names
+/// it, and PostgreSQL's `udt_name` added.
+const INFORMATION_SCHEMA_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, \
+     column_name, ordinal_position, column_default, is_nullable, \
+     epochdb_sql_type(data_type) AS data_type, character_maximum_length, \
+     character_octet_length, numeric_precision, numeric_precision_radix, numeric_scale, \
+     datetime_precision, interval_type, epochdb_udt_name(data_type) AS udt_name \
+     FROM information_schema.columns";
+
+/// Replaces `information_schema.columns` (Grafana's column list reads its
+/// `data_type`) with [`INFORMATION_SCHEMA_COLUMNS`], under the same name.
+/// After the children are visited, so the replacement is not visited again.
+struct InformationSchemaColumns;
+
+impl VisitorMut for InformationSchemaColumns {
+    type Break = ();
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name, alias, args, ..
+        } = factor
+            && args.is_none()
+            && name_parts(name) == ["information_schema", "columns"]
+            && let Some(Statement::Query(subquery)) =
+                Parser::parse_sql(&PostgreSqlDialect {}, INFORMATION_SCHEMA_COLUMNS)
+                    .ok()
+                    .and_then(|mut statements| statements.pop())
+        {
+            let alias = alias.take().unwrap_or_else(|| TableAlias {
+                explicit: true,
+                name: Ident::new("columns"),
+                columns: vec![],
+                at: None,
+            });
+            *factor = TableFactor::Derived {
+                lateral: false,
+                subquery,
+                alias: Some(alias),
+                sample: None,
+            };
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// The replacement of one expression, if a rewrite applies. Called bottom-up:
@@ -570,6 +620,27 @@ mod tests {
              JOIN pg_roles b ON m.roleid = b.oid WHERE m.member = r.oid), make_array()) \
              AS memberof FROM pg_roles r"
         );
+    }
+
+    #[test]
+    fn information_schema_columns_names_postgres_types() {
+        let sql = rewritten(
+            "SELECT c.data_type FROM information_schema.columns c WHERE c.table_name = 'cpu'",
+        );
+        assert!(
+            sql.starts_with("SELECT c.data_type FROM (SELECT table_catalog,"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("epochdb_sql_type(data_type) AS data_type"),
+            "{sql}"
+        );
+        assert!(
+            sql.ends_with("FROM information_schema.columns) c WHERE c.table_name = 'cpu'"),
+            "{sql}"
+        );
+        let sql = rewritten("SELECT data_type FROM information_schema.columns");
+        assert!(sql.ends_with(") AS columns"), "{sql}");
     }
 
     #[test]
