@@ -22,6 +22,7 @@ pub(super) const DATA_EXCEPTION: &str = "22000";
 pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
 pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
+pub(super) const DATETIME_FIELD_OVERFLOW: &str = "22008";
 pub(super) const INVALID_TEXT_REPRESENTATION: &str = "22P02";
 pub(super) const INVALID_BINARY_REPRESENTATION: &str = "22P03";
 pub(super) const BAD_COPY_FILE_FORMAT: &str = "22P04";
@@ -152,6 +153,8 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::UndefinedColumn { .. } => (UNDEFINED_COLUMN, Blame::Client),
         E::UndefinedType { .. } => (UNDEFINED_OBJECT, Blame::Client),
         E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::InvalidArgument { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
+        E::DatetimeOutOfRange => (DATETIME_FIELD_OVERFLOW, Blame::Client),
         E::UnknownTableOption { .. } | E::InvalidTableOption { .. } => {
             (INVALID_PARAMETER_VALUE, Blame::Client)
         }
@@ -281,6 +284,9 @@ fn external_code(error: &(dyn std::error::Error + Send + Sync + 'static)) -> (&'
     }
     if let Some(e) = error.downcast_ref::<session::Error>() {
         return session_code(e);
+    }
+    if let Some(e) = error.downcast_ref::<query::Error>() {
+        return query_code(e);
     }
     if let Some(e) = error.downcast_ref::<ArrowError>() {
         return arrow_code(e);

@@ -114,6 +114,9 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ctx.register_udf(ScalarUDF::new_from_impl(FormatTypeList::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(IntVector::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(
+        super::time_bucket::TimeBucket::new(),
+    ));
     for (name, naming) in [
         ("epochdb_sql_type", sql_type_name as TypeNaming),
         ("epochdb_udt_name", udt_name),

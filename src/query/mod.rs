@@ -19,6 +19,7 @@ mod pushdown;
 mod scan_exec;
 mod system;
 mod table;
+mod time_bucket;
 mod transaction;
 
 use std::sync::Arc;
@@ -71,6 +72,13 @@ pub enum Error {
     UndefinedType { name: String },
     #[error("{what} is not supported")]
     Unsupported { what: String },
+    #[error("{function}: {reason}")]
+    InvalidArgument {
+        function: &'static str,
+        reason: String,
+    },
+    #[error("timestamp out of range")]
+    DatetimeOutOfRange,
     #[error("unrecognized parameter \"{name}\"")]
     UnknownTableOption { name: String },
     #[error("invalid value for parameter \"{name}\": {reason}")]
