@@ -1,8 +1,11 @@
 //! SQL functions beyond DataFusion's own: the PostgreSQL catalog functions from
-//! datafusion-pg-catalog, and PostgreSQL-compatible overrides.
+//! datafusion-pg-catalog, PostgreSQL-compatible overrides, and the time-series
+//! functions (`time_bucket`, `first`, `last`).
 
 use std::sync::Arc;
 
+use super::bookend::Bookend;
+use super::time_bucket::TimeBucket;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int32Builder, Int64Array, ListArray,
     ListBuilder, StringArray, StringBuilder, StructArray,
@@ -14,8 +17,8 @@ use datafusion::functions_nested::expr_fn::array_element;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawFieldAccessExpr};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, GetFieldAccess, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, TypeSignature, Volatility, create_udf, lit,
+    AggregateUDF, ColumnarValue, Expr, ExprSchemable, GetFieldAccess, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility, create_udf, lit,
 };
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::{
@@ -114,9 +117,10 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ctx.register_udf(ScalarUDF::new_from_impl(FormatTypeList::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(IntVector::new()));
-    ctx.register_udf(ScalarUDF::new_from_impl(
-        super::time_bucket::TimeBucket::new(),
-    ));
+    // Time-series functions, as TimescaleDB names them.
+    ctx.register_udf(ScalarUDF::new_from_impl(TimeBucket::new()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(Bookend::first()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(Bookend::last()));
     for (name, naming) in [
         ("epochdb_sql_type", sql_type_name as TypeNaming),
         ("epochdb_udt_name", udt_name),

@@ -10,6 +10,7 @@
 //! table is not something DataFusion can create.
 
 mod aggregate_exec;
+mod bookend;
 mod catalog;
 mod column_names;
 mod copy;
