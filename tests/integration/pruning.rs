@@ -150,3 +150,26 @@ async fn whole_blocks_answer_aggregates_from_statistics() {
     assert_eq!(figure(aggregate, "rows_decoded"), 0, "{aggregate}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn one_series_grouped_by_time_bucket_streams_without_a_sort() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    load(&client).await;
+    let query = "SELECT time_bucket('1 hour', time) AS hour, count(*), max(v) FROM cpu \
+                 WHERE host = 'host_3' GROUP BY hour ORDER BY hour";
+    let rows = client.query(query, &[]).await.unwrap();
+    // host_3 reports every 40 seconds for 5 days: 120 hours of 90 points.
+    assert_eq!(rows.len(), 5 * 24);
+    assert!(rows.iter().all(|r| r.get::<_, i64>(1) == 90));
+
+    // The scan of one series is in time order and time_bucket keeps it, so
+    // the aggregate runs in sorted mode and nothing sorts.
+    let plan = explain_analyze(&client, query).await;
+    assert!(!plan.contains("SortExec"), "{plan}");
+    assert!(
+        node(&plan, "AggregateExec: mode=Partial").contains("ordering_mode=Sorted"),
+        "{plan}"
+    );
+    server.stop().await;
+}
