@@ -53,13 +53,7 @@ impl PhysicalOptimizerRule for StorageAggregates {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_down(|node| {
-            Ok(match rewrite(&node) {
-                Some(replacement) => Transformed::new(replacement, true, TreeNodeRecursion::Jump),
-                None => Transformed::no(node),
-            })
-        })
-        .data()
+        replace_top_down(plan, |node| Ok(rewrite(node)))
     }
 
     fn name(&self) -> &str {
@@ -71,8 +65,23 @@ impl PhysicalOptimizerRule for StorageAggregates {
     }
 }
 
+/// `plan` with each node for which `rewrite` has a replacement replaced,
+/// from the root down; a replacement's own children are not visited.
+pub(super) fn replace_top_down(
+    plan: Arc<dyn ExecutionPlan>,
+    rewrite: impl Fn(&Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_down(|node| {
+        Ok(match rewrite(&node)? {
+            Some(replacement) => Transformed::new(replacement, true, TreeNodeRecursion::Jump),
+            None => Transformed::no(node),
+        })
+    })
+    .data()
+}
+
 /// Steps over nodes that neither drop nor change rows.
-fn skip_transparent(mut plan: &Arc<dyn ExecutionPlan>) -> &Arc<dyn ExecutionPlan> {
+pub(super) fn skip_transparent(mut plan: &Arc<dyn ExecutionPlan>) -> &Arc<dyn ExecutionPlan> {
     loop {
         let next = if let Some(p) = plan.downcast_ref::<CoalescePartitionsExec>() {
             p.fetch().is_none().then(|| p.input())

@@ -16,6 +16,7 @@ mod column_names;
 mod copy;
 mod ddl;
 mod functions;
+mod latest;
 mod pushdown;
 mod scan_exec;
 mod system;
@@ -304,7 +305,8 @@ impl QueryEngine {
             .with_catalog_list(catalogs)
             .with_default_features()
             .with_type_planner(Arc::new(PgOidTypePlanner))
-            .with_physical_optimizer_rule(Arc::new(aggregate_exec::StorageAggregates));
+            .with_physical_optimizer_rule(Arc::new(aggregate_exec::StorageAggregates))
+            .with_physical_optimizer_rule(Arc::new(latest::LatestPerSeries));
         // Ahead of DataFusion's planners, which claim every subscript.
         builder
             .expr_planners()

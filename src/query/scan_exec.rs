@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{SortOptions, take_record_batch};
+use datafusion::arrow::compute::{SortOptions, concat_batches, take_record_batch};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -25,7 +25,9 @@ use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
 };
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -47,6 +49,8 @@ pub(super) struct SeriesScanExec {
     limit: Option<usize>,
     /// Each series newest first.
     reverse: bool,
+    /// Only each series' newest row (see [`SeriesScanExec::latest`]).
+    latest: bool,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -68,7 +72,19 @@ impl SeriesScanExec {
             partitions,
             limit,
             reverse: false,
+            latest: false,
             metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// The same scan returning only the newest row of each series: what an
+    /// aggregate that depends only on each group's newest row (`last(v,
+    /// time)`, `DISTINCT ON (tags) ... ORDER BY tags, time DESC`) needs. It
+    /// decodes one block per series where the series was written in order.
+    pub(super) fn latest(&self) -> Self {
+        Self {
+            latest: true,
+            ..self.with(self.limit, false)
         }
     }
 
@@ -100,6 +116,7 @@ impl SeriesScanExec {
             partitions: self.partitions,
             limit,
             reverse,
+            latest: self.latest,
             properties: properties(&self.view, self.partitions, reverse),
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -190,6 +207,9 @@ impl DisplayAs for SeriesScanExec {
         if self.reverse {
             write!(f, ", order=time_desc")?;
         }
+        if self.latest {
+            write!(f, ", latest_per_series")?;
+        }
         Ok(())
     }
 }
@@ -248,6 +268,14 @@ impl ExecutionPlan for SeriesScanExec {
             pieces.reverse();
         }
         pieces.sort_by(|&a, &b| compare_keys(view.key(a), view.key(b)));
+        if self.latest {
+            let batch_size = context.session_config().batch_size();
+            let batches = latest_rows(view.clone(), pieces, batch_size, rows_decoded, output_rows);
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                view.schema().clone(),
+                futures::stream::iter(batches),
+            )));
+        }
         let reverse = self.reverse;
         // What each batch decodes: one piece at a time when a limit may stop
         // the scan early or the scan runs backwards, else runs of one series'
@@ -333,6 +361,49 @@ impl ExecutionPlan for SeriesScanExec {
             Ok(SortOrderPushdownResult::Unsupported)
         }
     }
+}
+
+/// The newest row of each series of `pieces` (in tag order, each series'
+/// pieces in time order), gathered into batches of up to `batch_size` rows.
+fn latest_rows(
+    view: Arc<ReadView>,
+    pieces: Vec<usize>,
+    batch_size: usize,
+    rows_decoded: Count,
+    output_rows: Count,
+) -> impl Iterator<Item = Result<RecordBatch>> {
+    // Each series' pieces, newest first.
+    let mut series: Vec<Vec<usize>> = Vec::new();
+    for i in pieces {
+        match series.last_mut() {
+            Some(run) if view.series(run[0]) == view.series(i) => run.insert(0, i),
+            _ => series.push(vec![i]),
+        }
+    }
+    let mut series = series.into_iter();
+    std::iter::from_fn(move || {
+        let mut rows = Vec::new();
+        while rows.len() < batch_size.max(1) {
+            let Some(run) = series.next() else { break };
+            for i in run {
+                match view.decode_latest(i) {
+                    Ok((row, decoded)) => {
+                        rows_decoded.add(decoded);
+                        if let Some(row) = row {
+                            rows.push(row);
+                            break;
+                        }
+                    }
+                    Err(e) => return Some(Err(DataFusionError::External(Box::new(e)))),
+                }
+            }
+        }
+        if rows.is_empty() {
+            return None;
+        }
+        output_rows.add(rows.len());
+        Some(concat_batches(view.schema(), &rows).map_err(DataFusionError::from))
+    })
 }
 
 /// `batch` with its rows in reverse order.

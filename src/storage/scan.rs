@@ -254,6 +254,50 @@ impl ReadView {
         Ok((Some(self.assemble(piece, times, fields)?), decoded))
     }
 
+    /// The newest row of piece `i` that the scan returns, as a one-row batch
+    /// (`None` if it has none), and how many rows were decoded from sealed
+    /// blocks. Blocks are tried newest first by their statistics, and one
+    /// whose newest time is not after the best row found is not decoded: in
+    /// a piece written in time order, that is the newest block alone.
+    pub fn decode_latest(&self, i: usize) -> Result<(Option<RecordBatch>, usize)> {
+        let Some(piece) = self.pieces.get(i) else {
+            return Ok((None, 0));
+        };
+        // The part holding the newest row so far, and that row's time.
+        let mut best: Option<(i64, Part)> = None;
+        let offer = |best: &mut Option<(i64, Part)>, part: Part| {
+            if let Some(&newest) = part.times.last()
+                && best.as_ref().is_none_or(|(time, _)| newest > *time)
+            {
+                *best = Some((newest, part));
+            }
+        };
+        if let Some(part) = self.head_part(piece)? {
+            offer(&mut best, part);
+        }
+        let mut blocks: Vec<&Arc<SealedBlock>> = piece.blocks.iter().collect();
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.max_time()));
+        let mut decoded = 0;
+        for block in blocks {
+            if best
+                .as_ref()
+                .is_some_and(|(time, _)| block.max_time() <= *time)
+            {
+                break;
+            }
+            if let Some(part) = self.decode_block(block)? {
+                decoded += block.rows();
+                offer(&mut best, part);
+            }
+        }
+        let Some((time, part)) = best else {
+            return Ok((None, decoded));
+        };
+        let last = part.times.len() - 1;
+        let fields = part.fields.iter().map(|f| f.slice(last, 1)).collect();
+        Ok((Some(self.assemble(piece, vec![time], fields)?), decoded))
+    }
+
     /// At most how many rows piece `i` holds.
     pub fn piece_rows(&self, i: usize) -> usize {
         self.pieces.get(i).map_or(0, |p| {

@@ -409,5 +409,16 @@ proptest! {
             .map(|((h, t, _), v)| (h.clone(), *t, *v))
             .collect();
         prop_assert_eq!(got, want);
+        // The newest row of each piece is the last row of its whole decoding
+        // (of rows at that same time, any one).
+        for i in 0..view.len() {
+            let whole = view.decode(i).unwrap().map(|b| rows(&[b]));
+            let newest = view.decode_latest(i).unwrap().0.map(|b| rows(&[b]));
+            let key = |r: &(Option<String>, i64, Option<u64>)| (r.0.clone(), r.1);
+            prop_assert_eq!(
+                newest.map(|r| r.iter().map(key).collect::<Vec<_>>()),
+                whole.and_then(|r| r.last().map(key)).map(|k| vec![k])
+            );
+        }
     }
 }

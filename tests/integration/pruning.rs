@@ -173,3 +173,60 @@ async fn one_series_grouped_by_time_bucket_streams_without_a_sort() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn latest_point_per_series_decodes_one_block_per_series() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    load(&client).await;
+    // Out of order: an old point arrives last and must not win.
+    client
+        .batch_execute("INSERT INTO cpu VALUES ('2024-01-01 00:00:05+00', 'host_1', -1)")
+        .await
+        .unwrap();
+    let rows = |query: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query(query, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<_, String>(0),
+                        r.get::<_, Option<f64>>(1),
+                        r.get::<_, chrono::DateTime<chrono::Utc>>(2),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let last = "SELECT host, last(v, time), max(time) FROM cpu GROUP BY host ORDER BY host";
+    let distinct_on = "SELECT DISTINCT ON (host) host, v, time FROM cpu ORDER BY host, time DESC";
+    // The same questions in forms the rule leaves alone: full scans.
+    let full_last = "SELECT host, last(v, time + INTERVAL '0 seconds'), max(time) FROM cpu \
+                     GROUP BY host ORDER BY host";
+    let full_distinct_on = "SELECT DISTINCT ON (host) host, v, time FROM cpu \
+                            WHERE v > -1000 ORDER BY host, time DESC";
+    let want = rows(full_last).await;
+    assert_eq!(want.len(), 4);
+    assert_eq!(want[1].2.to_rfc3339(), "2024-01-05T23:59:30+00:00");
+    assert_eq!(rows(last).await, want);
+    assert_eq!(rows(distinct_on).await, want);
+    assert_eq!(rows(full_distinct_on).await, want);
+
+    for query in [last, distinct_on] {
+        let plan = explain_analyze(&client, query).await;
+        let scan = node(&plan, "SeriesScanExec");
+        assert!(scan.contains("latest_per_series"), "{plan}");
+        assert_eq!(figure(scan, "output_rows"), 4, "{scan}");
+        // Each host's newest rows are in its head or its newest block.
+        assert!(figure(scan, "rows_decoded") <= 4 * 1024, "{scan}");
+    }
+    for query in [full_last, full_distinct_on] {
+        let plan = explain_analyze(&client, query).await;
+        assert!(!plan.contains("latest_per_series"), "{plan}");
+    }
+    server.stop().await;
+}
