@@ -4,7 +4,11 @@
 //!   (pruning should keep it flat);
 //! - full-scan `sum()` throughput, in points/s, answered from block statistics
 //!   and, with the column wrapped in an expression, by decoding every point;
-//! - `ORDER BY time DESC LIMIT 10` for one host (a backward scan).
+//! - `ORDER BY time DESC LIMIT 10` for one host (a backward scan);
+//! - TSBS's lastpoint over 4000 hosts (`DISTINCT ON (hostname) ... ORDER BY
+//!   hostname, time DESC`, and `last(v, time)` by hostname), answered from each
+//!   series' newest block, against the plain plan that scans every point
+//!   (the same query with the time wrapped in an expression).
 
 #![allow(clippy::unwrap_used)]
 
@@ -141,5 +145,37 @@ fn full_scan_sum(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, one_host_one_hour, full_scan_sum);
+fn lastpoint(c: &mut Criterion) {
+    let runtime = Runtime::new().unwrap();
+    let session = load(&runtime, 4000, 1);
+    let mut group = c.benchmark_group("lastpoint_4000_hosts");
+    group.sample_size(10);
+    let queries = [
+        (
+            "distinct_on_newest_rows",
+            "SELECT DISTINCT ON (hostname) * FROM cpu ORDER BY hostname, time DESC",
+        ),
+        (
+            "distinct_on_full_scan",
+            "SELECT DISTINCT ON (hostname) * FROM cpu \
+             ORDER BY hostname, time + INTERVAL '0 seconds' DESC",
+        ),
+        (
+            "last_newest_rows",
+            "SELECT hostname, last(usage_user, time) FROM cpu GROUP BY hostname",
+        ),
+        (
+            "last_full_scan",
+            "SELECT hostname, last(usage_user, time + INTERVAL '0 seconds') FROM cpu \
+             GROUP BY hostname",
+        ),
+    ];
+    for (name, sql) in queries {
+        assert_eq!(run(&runtime, &session, sql), 4000, "{name}");
+        group.bench_function(name, |b| b.iter(|| run(&runtime, &session, sql)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, one_host_one_hour, full_scan_sum, lastpoint);
 criterion_main!(benches);
