@@ -263,8 +263,9 @@ impl ExecutionPlan for SeriesScanExec {
             })
             .collect();
         // Series in tag order (NULLs last, as declared), each one's pieces in
-        // time order (reversed, newest first): the sort is stable.
-        if self.reverse {
+        // time order (reversed, newest first): the sort is stable. The latest
+        // form reads each series newest first by itself.
+        if self.reverse && !self.latest {
             pieces.reverse();
         }
         pieces.sort_by(|&a, &b| compare_keys(view.key(a), view.key(b)));
