@@ -373,11 +373,11 @@ fn latest_rows(
     rows_decoded: Count,
     output_rows: Count,
 ) -> impl Iterator<Item = Result<RecordBatch>> {
-    // Each series' pieces, newest first.
+    // Each series' pieces, in time order.
     let mut series: Vec<Vec<usize>> = Vec::new();
     for i in pieces {
         match series.last_mut() {
-            Some(run) if view.series(run[0]) == view.series(i) => run.insert(0, i),
+            Some(run) if view.series(run[0]) == view.series(i) => run.push(i),
             _ => series.push(vec![i]),
         }
     }
@@ -386,7 +386,8 @@ fn latest_rows(
         let mut rows = Vec::new();
         while rows.len() < batch_size.max(1) {
             let Some(run) = series.next() else { break };
-            for i in run {
+            // Newest piece first: pieces of a series do not overlap in time.
+            for i in run.into_iter().rev() {
                 match view.decode_latest(i) {
                     Ok((row, decoded)) => {
                         rows_decoded.add(decoded);

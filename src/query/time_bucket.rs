@@ -90,10 +90,6 @@ fn out_of_range() -> DataFusionError {
     DataFusionError::External(Box::new(Error::DatetimeOutOfRange))
 }
 
-fn is_integer(data_type: &DataType) -> bool {
-    data_type.is_integer()
-}
-
 impl ScalarUDFImpl for TimeBucket {
     fn name(&self) -> &str {
         "time_bucket"
@@ -108,8 +104,8 @@ impl ScalarUDFImpl for TimeBucket {
             return plan_err!("time_bucket takes 2 to 5 arguments, not {}", args.len());
         }
         let ts = &args[1];
-        if is_integer(ts) || (ts == &DataType::Null && is_integer(&args[0])) {
-            if args.len() > 3 || !args.iter().all(|a| is_integer(a) || a == &DataType::Null) {
+        if ts.is_integer() || (ts == &DataType::Null && args[0].is_integer()) {
+            if args.len() > 3 || !args.iter().all(|a| a.is_integer() || a == &DataType::Null) {
                 return plan_err!("time_bucket over integers takes integer width and offset");
             }
             return Ok(vec![DataType::Int64; args.len()]);
@@ -180,7 +176,6 @@ impl ScalarUDFImpl for TimeBucket {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = args.number_rows;
         let mut constants = Vec::with_capacity(args.args.len());
         for (i, arg) in args.args.iter().enumerate() {
             match arg {
@@ -194,7 +189,11 @@ impl ScalarUDFImpl for TimeBucket {
                 }
             }
         }
-        let ts = args.args[1].to_array(rows)?;
+        // A constant time is bucketed once.
+        let ts = match &args.args[1] {
+            ColumnarValue::Scalar(value) => value.to_array()?,
+            ColumnarValue::Array(array) => array.clone(),
+        };
         let out_type = ts.data_type().clone();
         // A NULL argument makes every bucket NULL.
         if constants
@@ -202,7 +201,10 @@ impl ScalarUDFImpl for TimeBucket {
             .enumerate()
             .any(|(i, c)| i != 1 && c.is_null())
         {
-            return Ok(ColumnarValue::Array(new_null_array(&out_type, ts.len())));
+            return Ok(ColumnarValue::Array(new_null_array(
+                &out_type,
+                args.number_rows,
+            )));
         }
         let buckets = match &out_type {
             DataType::Int64 => integer_buckets(&constants, &ts)?,
