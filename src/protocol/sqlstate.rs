@@ -153,7 +153,9 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::UndefinedColumn { .. } => (UNDEFINED_COLUMN, Blame::Client),
         E::UndefinedType { .. } => (UNDEFINED_OBJECT, Blame::Client),
         E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
-        E::InvalidArgument { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
+        E::InvalidArgument { .. } | E::InvalidParameterValue { .. } => {
+            (INVALID_PARAMETER_VALUE, Blame::Client)
+        }
         E::DatetimeOutOfRange => (DATETIME_FIELD_OVERFLOW, Blame::Client),
         E::UnknownTableOption { .. } | E::InvalidTableOption { .. } => {
             (INVALID_PARAMETER_VALUE, Blame::Client)

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::bookend::Bookend;
+use super::gapfill::{FillFunction, Observation, TimeBucketGapfill};
 use super::time_bucket::TimeBucket;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int32Builder, Int64Array, ListArray,
@@ -119,6 +120,11 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ctx.register_udf(ScalarUDF::new_from_impl(IntVector::new()));
     // Time-series functions, as TimescaleDB names them.
     ctx.register_udf(ScalarUDF::new_from_impl(TimeBucket::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(TimeBucketGapfill::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(FillFunction::locf()));
+    ctx.register_udf(ScalarUDF::new_from_impl(FillFunction::interpolate()));
+    ctx.register_udf(ScalarUDF::new_from_impl(Observation::prev()));
+    ctx.register_udf(ScalarUDF::new_from_impl(Observation::next()));
     ctx.register_udaf(AggregateUDF::new_from_impl(Bookend::first()));
     ctx.register_udaf(AggregateUDF::new_from_impl(Bookend::last()));
     for (name, naming) in [

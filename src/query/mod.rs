@@ -16,7 +16,9 @@ mod column_names;
 mod copy;
 mod ddl;
 mod functions;
+mod gapfill;
 mod latest;
+mod planner;
 mod pushdown;
 mod scan_exec;
 mod system;
@@ -79,6 +81,9 @@ pub enum Error {
         function: &'static str,
         reason: String,
     },
+    /// A bad argument, in the words of the function's original (TimescaleDB).
+    #[error("{message}")]
+    InvalidParameterValue { message: String },
     #[error("timestamp out of range")]
     DatetimeOutOfRange,
     #[error("unrecognized parameter \"{name}\"")]
@@ -306,7 +311,9 @@ impl QueryEngine {
             .with_default_features()
             .with_type_planner(Arc::new(PgOidTypePlanner))
             .with_physical_optimizer_rule(Arc::new(aggregate_exec::StorageAggregates))
-            .with_physical_optimizer_rule(Arc::new(latest::LatestPerSeries));
+            .with_physical_optimizer_rule(Arc::new(latest::LatestPerSeries))
+            .with_analyzer_rule(Arc::new(gapfill::GapFillRule))
+            .with_query_planner(Arc::new(planner::EpochQueryPlanner));
         // Ahead of DataFusion's planners, which claim every subscript.
         builder
             .expr_planners()
@@ -378,6 +385,8 @@ impl QueryEngine {
                 .prepare_copy(ctx, source, to, target, &options, &legacy_options)
                 .await;
         }
+        let mut statement = statement;
+        gapfill::positional_arguments(&mut statement)?;
         match &statement {
             Statement::Query(_) | Statement::Insert(_) | Statement::Explain { .. } => {}
             other => {

@@ -267,7 +267,7 @@ enum Width {
 
 /// A bucketing of wall-clock times (or of UTC, without a time zone).
 #[derive(Debug)]
-struct Bucketer {
+pub(super) struct Bucketer {
     width: Width,
     /// Where buckets are aligned, in the same wall-clock time.
     origin: NaiveDateTime,
@@ -389,6 +389,17 @@ impl Bucketer {
             None => self.bucket(utc),
             Some(tz) => Ok(utc_of(tz, self.bucket(local_of(tz, utc))?)),
         }
+    }
+
+    /// `t` plus one width, in wall-clock time.
+    fn step(&self, t: NaiveDateTime) -> Result<NaiveDateTime> {
+        let width = match self.width {
+            Width::Fixed(nanos) => {
+                IntervalMonthDayNano::new(0, 0, i64::try_from(nanos).map_err(|_| out_of_range())?)
+            }
+            Width::Months(months) => IntervalMonthDayNano::new(months, 0, 0),
+        };
+        shift(t, width, 1)
     }
 
     /// Whether every bucket start is `origin + k * width` in plain integers.
@@ -515,3 +526,132 @@ fn date_buckets(bucketer: &Bucketer, ts: &ArrayRef) -> Result<ArrayRef> {
 
 #[cfg(test)]
 mod tests;
+
+/// The buckets of one `time_bucket` call in order, for gap filling: the
+/// bucket that holds a time, and the bucket after a bucket. Times are in the
+/// time column's own representation (`i64` units of a timestamp, days of a
+/// date, or integers).
+#[derive(Debug)]
+pub(super) enum BucketSteps {
+    Integer { width: i64, offset: i64 },
+    Timestamp { bucketer: Bucketer, unit: TimeUnit },
+    Date { bucketer: Bucketer },
+}
+
+impl BucketSteps {
+    /// From `time_bucket`'s constant arguments (the time's slot is unused)
+    /// for times of type `time_type`. `session_zone` is as for
+    /// [`Bucketer::new`].
+    pub(super) fn new(
+        constants: &[ScalarValue],
+        time_type: &DataType,
+        session_zone: Option<Tz>,
+    ) -> Result<Self> {
+        Ok(match time_type {
+            DataType::Int64 => {
+                let int = |v: Option<&ScalarValue>| match v {
+                    Some(ScalarValue::Int64(Some(v))) => Ok(*v),
+                    None => Ok(0),
+                    Some(other) => exec_err!("time_bucket's argument {other} is not an integer"),
+                };
+                let width = int(constants.first())?;
+                if width <= 0 {
+                    return Err(invalid("period must be greater than 0"));
+                }
+                Self::Integer {
+                    width,
+                    offset: int(constants.get(2))? % width,
+                }
+            }
+            DataType::Timestamp(unit, zone) => Self::Timestamp {
+                bucketer: Bucketer::new(constants, zone.as_ref().and(session_zone))?,
+                unit: *unit,
+            },
+            DataType::Date32 => Self::Date {
+                bucketer: Bucketer::new(constants, None)?,
+            },
+            other => return exec_err!("time_bucket does not support type {other}"),
+        })
+    }
+
+    /// The start of the bucket that holds `t`.
+    pub(super) fn bucket(&self, t: i64) -> Result<i64> {
+        match self {
+            Self::Integer { width, offset } => {
+                let (width, offset) = (i128::from(*width), i128::from(*offset));
+                let start = (i128::from(t) - offset).div_euclid(width) * width + offset;
+                i64::try_from(start).map_err(|_| out_of_range())
+            }
+            Self::Timestamp { bucketer, unit } => {
+                let start = bucketer.bucket_instant(instant_of(t, *unit)?)?;
+                units_of(start, *unit)
+            }
+            Self::Date { bucketer } => {
+                let start = bucketer.bucket(date_time_of(t)?)?;
+                days_of(start)
+            }
+        }
+    }
+
+    /// The start of the bucket after the one that starts at `start`.
+    pub(super) fn next(&self, start: i64) -> Result<i64> {
+        match self {
+            Self::Integer { width, .. } => start.checked_add(*width).ok_or_else(out_of_range),
+            Self::Timestamp { bucketer, unit } => {
+                let utc = instant_of(start, *unit)?;
+                let mut local = match &bucketer.zone {
+                    Some(tz) => local_of(tz, utc),
+                    None => utc,
+                };
+                // Step in wall-clock time. Where a daylight-saving change
+                // skips wall-clock buckets, several map to one instant: step
+                // on until the instant moves.
+                for _ in 0..64 {
+                    local = bucketer.bucket(bucketer.step(local)?)?;
+                    let next = match &bucketer.zone {
+                        Some(tz) => utc_of(tz, local),
+                        None => local,
+                    };
+                    let next = units_of(next, *unit)?;
+                    if next > start {
+                        return Ok(next);
+                    }
+                }
+                exec_err!("time_bucket_gapfill: buckets do not advance past {start}")
+            }
+            Self::Date { bucketer } => {
+                let date = date_time_of(start)?;
+                days_of(bucketer.bucket(bucketer.step(date)?)?)
+            }
+        }
+    }
+}
+
+/// The UTC instant of `t` units since the epoch.
+fn instant_of(t: i64, unit: TimeUnit) -> Result<NaiveDateTime> {
+    let t = i128::from(t) * unit_nanos(unit);
+    let seconds = i64::try_from(t.div_euclid(1_000_000_000)).map_err(|_| out_of_range())?;
+    let nanos = u32::try_from(t.rem_euclid(1_000_000_000)).map_err(|_| out_of_range())?;
+    Ok(DateTime::from_timestamp(seconds, nanos)
+        .ok_or_else(out_of_range)?
+        .naive_utc())
+}
+
+/// `t` as whole units since the epoch, rounded down.
+fn units_of(t: NaiveDateTime, unit: TimeUnit) -> Result<i64> {
+    let nanos = nanos_between(DateTime::UNIX_EPOCH.naive_utc(), t);
+    i64::try_from(nanos.div_euclid(unit_nanos(unit))).map_err(|_| out_of_range())
+}
+
+fn date_time_of(days: i64) -> Result<NaiveDateTime> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok(epoch
+        .checked_add_signed(TimeDelta::try_days(days).ok_or_else(out_of_range)?)
+        .ok_or_else(out_of_range)?
+        .and_time(NaiveTime::MIN))
+}
+
+fn days_of(t: NaiveDateTime) -> Result<i64> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok((t.date() - epoch).num_days())
+}

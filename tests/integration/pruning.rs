@@ -230,3 +230,45 @@ async fn latest_point_per_series_decodes_one_block_per_series() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn gap_filling_reads_its_range_from_parameters_and_seeds_from_the_newest_blocks() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    load(&client).await;
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    // A window that starts an hour after the data ends: only seeding can
+    // fill it, from each host's newest block.
+    let query = "SELECT time_bucket_gapfill('1 hour', time) AS b, host, avg(v),
+                        locf(avg(v), prev_observation())
+                 FROM cpu WHERE time >= $1 AND time < $2 GROUP BY b, host ORDER BY host, b";
+    let (start, finish) = (at("2024-01-05T22:00:00Z"), at("2024-01-06T03:00:00Z"));
+    let rows = client.query(query, &[&start, &finish]).await.unwrap();
+    // Four hosts, five buckets each; the last two hours had data.
+    assert_eq!(rows.len(), 20);
+    for host in rows.chunks(5) {
+        let avg = |i: usize| host[i].get::<_, Option<f64>>(2);
+        let locf = |i: usize| host[i].get::<_, Option<f64>>(3);
+        assert!(avg(0).is_some() && avg(1).is_some(), "{host:?}");
+        assert_eq!(locf(1), avg(1));
+        for i in 2..5 {
+            assert_eq!(avg(i), None);
+            assert_eq!(locf(i), avg(1));
+        }
+    }
+    let literal = query
+        .replace("$1", "'2024-01-05 22:00:00+00'")
+        .replace("$2", "'2024-01-06 03:00:00+00'");
+    let plan = explain_analyze(&client, &literal).await;
+    assert!(plan.contains("GapFillExec"), "{plan}");
+    let seed = plan
+        .lines()
+        .find(|l| l.contains("SeriesScanExec") && l.contains("latest_per_series"))
+        .unwrap_or_else(|| panic!("no latest-per-series seed scan in {plan}"));
+    assert!(figure(seed, "rows_decoded") <= 4 * 1024, "{seed}");
+    server.stop().await;
+}

@@ -165,3 +165,79 @@ proptest! {
         prop_assert_eq!(fast.as_primitive::<Int64Type>().value(0), slow);
     }
 }
+
+fn zone_steps(width: ScalarValue, zone: &str) -> BucketSteps {
+    let constants = [
+        width,
+        ScalarValue::Null,
+        ScalarValue::Utf8(Some(zone.to_owned())),
+    ];
+    let time_type = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    BucketSteps::new(&constants, &time_type, None).unwrap()
+}
+
+#[test]
+fn steps_across_daylight_saving_changes_stay_on_local_midnight() {
+    let days = zone_steps(interval(0, 1, 0), "Europe/Berlin");
+    let micros = |s: &str| at(s).and_utc().timestamp_micros();
+    // 2024-03-31 has 23 hours in Berlin, 2024-10-27 has 25.
+    let mut bucket = days.bucket(micros("2024-03-30 12:00:00")).unwrap();
+    assert_eq!(bucket, micros("2024-03-29 23:00:00"));
+    bucket = days.next(bucket).unwrap();
+    assert_eq!(bucket, micros("2024-03-30 23:00:00"));
+    bucket = days.next(bucket).unwrap();
+    assert_eq!(bucket, micros("2024-03-31 22:00:00"));
+    let bucket = days.bucket(micros("2024-10-27 12:00:00")).unwrap();
+    assert_eq!(days.next(bucket).unwrap(), micros("2024-10-27 23:00:00"));
+}
+
+proptest! {
+    /// Stepping agrees with bucketing: every time is in the bucket that
+    /// holds it, before the next one, and a step lands on a bucket start.
+    #[test]
+    fn steps_and_buckets_agree(
+        t in -2_000_000_000_000_000i64..4_000_000_000_000_000,
+        width in prop_oneof![
+            (1i64..200_000).prop_map(|m| interval(0, 0, m * 60_000_000_000)),
+            (1i32..40).prop_map(|d| interval(0, d, 0)),
+            (1i32..30).prop_map(|m| interval(m, 0, 0)),
+        ],
+        zone in prop_oneof![
+            Just(None),
+            Just(Some("Europe/Berlin")),
+            Just(Some("America/New_York")),
+            Just(Some("Australia/Lord_Howe")),
+        ],
+    ) {
+        let steps = match zone {
+            Some(zone) => zone_steps(width, zone),
+            None => {
+                let time_type = DataType::Timestamp(TimeUnit::Microsecond, None);
+                BucketSteps::new(&[width, ScalarValue::Null], &time_type, None).unwrap()
+            }
+        };
+        let bucket = steps.bucket(t).unwrap();
+        let next = steps.next(bucket).unwrap();
+        prop_assert!(next > bucket);
+        prop_assert_eq!(steps.bucket(next).unwrap(), next);
+        // Where a daylight-saving change repeats wall-clock time, a bucket
+        // may start after times it holds, as time_bucket places them.
+        if zone.is_none() {
+            prop_assert!(bucket <= t && t < next);
+        } else {
+            prop_assert!(t < next);
+        }
+    }
+
+    #[test]
+    fn integer_steps_are_width_apart(t in -1_000_000i64..1_000_000, width in 1i64..1000, offset in -500i64..500) {
+        let steps = BucketSteps::new(
+            &[ScalarValue::Int64(Some(width)), ScalarValue::Null, ScalarValue::Int64(Some(offset))],
+            &DataType::Int64,
+            None,
+        ).unwrap();
+        let bucket = steps.bucket(t).unwrap();
+        prop_assert!(bucket <= t && t < bucket + width);
+        prop_assert_eq!(steps.next(bucket).unwrap(), bucket + width);
+    }
+}
