@@ -635,6 +635,21 @@ fn interval_parts(a: &ArrayRef, row: usize) -> (i32, i32, i64) {
 /// `float8` as PostgreSQL prints it (extra_float_digits ≥ 1): the shortest text
 /// that round-trips, in exponent form outside 1e-4 ≤ |v| < 1e15.
 pub(super) fn format_float8(v: f64) -> String {
+    // Most values need no exponent: their plain form is the answer, and a
+    // whole number's is an integer's.
+    let magnitude = v.abs();
+    if (1e-4..1e15).contains(&magnitude) {
+        return if v == v.trunc() {
+            itoa::Buffer::new().format(v as i64).to_owned()
+        } else {
+            v.to_string()
+        };
+    }
+    format_float8_general(v)
+}
+
+/// [`format_float8`] for any value, deciding on the exponent form from it.
+fn format_float8_general(v: f64) -> String {
     format_float(v, 15, v.is_nan(), v.is_infinite(), || {
         (format!("{v}"), format!("{v:e}"))
     })

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::bookend::Bookend;
+use super::date_trunc::DateTrunc;
 use super::gapfill::{FillFunction, Observation, TimeBucketGapfill};
 use super::time_bucket::TimeBucket;
 use datafusion::arrow::array::{
@@ -120,6 +121,7 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ctx.register_udf(ScalarUDF::new_from_impl(IntVector::new()));
     // Time-series functions, as TimescaleDB names them.
     ctx.register_udf(ScalarUDF::new_from_impl(TimeBucket::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(DateTrunc::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(TimeBucketGapfill::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(FillFunction::locf()));
     ctx.register_udf(ScalarUDF::new_from_impl(FillFunction::interpolate()));

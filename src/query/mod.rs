@@ -14,6 +14,7 @@ mod bookend;
 mod catalog;
 mod column_names;
 mod copy;
+mod date_trunc;
 mod ddl;
 mod functions;
 mod gapfill;

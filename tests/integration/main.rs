@@ -16,3 +16,4 @@ mod node;
 mod pruning;
 mod python;
 mod transactions;
+mod tsbs;

@@ -101,3 +101,13 @@ fn binary_rows_carry_lengths_and_nulls() {
     );
     assert_eq!(&rows[1].data[..], &[255, 255, 255, 255, 0, 0, 0, 0]);
 }
+
+proptest::proptest! {
+    /// The fast path of float8 printing agrees with the general one.
+    #[test]
+    fn float8_fast_path_agrees(bits in proptest::prelude::any::<u64>(), whole in -1e15f64..1e15) {
+        for v in [f64::from_bits(bits), whole.trunc(), whole] {
+            proptest::prop_assert_eq!(format_float8(v), format_float8_general(v));
+        }
+    }
+}
