@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::asof::AsofMarker;
 use super::bookend::Bookend;
 use super::date_trunc::DateTrunc;
 use super::gapfill::{FillFunction, Observation, TimeBucketGapfill};
@@ -122,6 +123,7 @@ pub(super) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     // Time-series functions, as TimescaleDB names them.
     ctx.register_udf(ScalarUDF::new_from_impl(TimeBucket::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(DateTrunc::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(AsofMarker::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(TimeBucketGapfill::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(FillFunction::locf()));
     ctx.register_udf(ScalarUDF::new_from_impl(FillFunction::interpolate()));

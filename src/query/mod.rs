@@ -10,6 +10,7 @@
 //! table is not something DataFusion can create.
 
 mod aggregate_exec;
+mod asof;
 mod bookend;
 mod catalog;
 mod column_names;
@@ -314,6 +315,7 @@ impl QueryEngine {
             .with_physical_optimizer_rule(Arc::new(aggregate_exec::StorageAggregates))
             .with_physical_optimizer_rule(Arc::new(latest::LatestPerSeries))
             .with_analyzer_rule(Arc::new(gapfill::GapFillRule))
+            .with_analyzer_rule(Arc::new(asof::AsofRule))
             .with_query_planner(Arc::new(planner::EpochQueryPlanner));
         // Ahead of DataFusion's planners, which claim every subscript.
         builder
@@ -388,6 +390,7 @@ impl QueryEngine {
         }
         let mut statement = statement;
         gapfill::positional_arguments(&mut statement)?;
+        asof::rewrite_joins(&mut statement)?;
         match &statement {
             Statement::Query(_) | Statement::Insert(_) | Statement::Explain { .. } => {}
             other => {

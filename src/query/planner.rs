@@ -11,6 +11,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
+use super::asof::AsofPlanner;
 use super::gapfill::GapFillPlanner;
 
 /// Plans with DataFusion's planner, which asks ours for extension nodes.
@@ -19,7 +20,7 @@ pub(super) struct EpochQueryPlanner;
 
 impl EpochQueryPlanner {
     fn extension_planners() -> Vec<Arc<dyn ExtensionPlanner + Send + Sync>> {
-        vec![Arc::new(GapFillPlanner)]
+        vec![Arc::new(GapFillPlanner), Arc::new(AsofPlanner)]
     }
 }
 

@@ -164,40 +164,49 @@ pub(crate) fn timestamp(secs: i64) -> String {
         .to_string()
 }
 
-/// Generates the rows of hosts `hosts` in time order (all of the hosts' rows
-/// at one time, then the next), calling `emit` with COPY text of about
-/// `chunk` rows at a time.
+/// Calls `row` with each row of hosts `hosts` in time order (all of the
+/// hosts' rows at one time, then the next), until it returns false.
+fn for_each_row(
+    scale: Scale,
+    hosts: std::ops::Range<usize>,
+    mut row: impl FnMut(&str, &Host, [i64; 10]) -> bool,
+) {
+    let mut state: Vec<Host> = hosts.map(|id| Host::new(scale.seed, id)).collect();
+    for step in 0..scale.steps {
+        let time = timestamp(Scale::time_secs(step));
+        for host in &mut state {
+            let fields = host.step();
+            if !row(&time, host, fields) {
+                return;
+            }
+        }
+    }
+}
+
+/// The rows of hosts `hosts` as COPY text, given to `emit` about `chunk`
+/// rows at a time until it returns false.
 pub(crate) fn copy_text(
     scale: Scale,
     hosts: std::ops::Range<usize>,
     chunk: usize,
     mut emit: impl FnMut(String) -> bool,
 ) {
-    let mut state: Vec<Host> = hosts.map(|id| Host::new(scale.seed, id)).collect();
+    let chunk = chunk.max(1);
     let mut text = String::with_capacity(chunk * 220);
     let mut rows = 0;
-    for step in 0..scale.steps {
-        let time = timestamp(Scale::time_secs(step));
-        for host in &mut state {
-            let fields = host.step();
-            text.push_str(&time);
-            for tag in &host.tags {
-                text.push('\t');
-                text.push_str(tag);
-            }
-            for field in fields {
-                let _ = write!(text, "\t{field}");
-            }
-            text.push('\n');
-            rows += 1;
-            if rows == chunk {
-                if !emit(std::mem::take(&mut text)) {
-                    return;
-                }
-                rows = 0;
-            }
+    for_each_row(scale, hosts, |time, host, fields| {
+        text.push_str(time);
+        for tag in &host.tags {
+            text.push('\t');
+            text.push_str(tag);
         }
-    }
+        for field in fields {
+            let _ = write!(text, "\t{field}");
+        }
+        text.push('\n');
+        rows += 1;
+        rows % chunk != 0 || emit(std::mem::take(&mut text))
+    });
     if !text.is_empty() {
         emit(text);
     }
@@ -210,35 +219,26 @@ pub(crate) fn insert_statements(
     batch: usize,
     mut emit: impl FnMut(String) -> bool,
 ) {
-    let mut state: Vec<Host> = hosts.map(|id| Host::new(scale.seed, id)).collect();
+    let batch = batch.max(1);
     let mut sql = String::new();
     let mut rows = 0;
-    for step in 0..scale.steps {
-        let time = timestamp(Scale::time_secs(step));
-        for host in &mut state {
-            let fields = host.step();
-            if rows == 0 {
-                sql.push_str("INSERT INTO cpu VALUES ");
-            } else {
-                sql.push_str(", ");
-            }
-            let _ = write!(sql, "('{time}'");
-            for tag in &host.tags {
-                let _ = write!(sql, ", '{tag}'");
-            }
-            for field in fields {
-                let _ = write!(sql, ", {field}");
-            }
-            sql.push(')');
-            rows += 1;
-            if rows == batch {
-                if !emit(std::mem::take(&mut sql)) {
-                    return;
-                }
-                rows = 0;
-            }
+    for_each_row(scale, hosts, |time, host, fields| {
+        sql.push_str(if rows % batch == 0 {
+            "INSERT INTO cpu VALUES "
+        } else {
+            ", "
+        });
+        let _ = write!(sql, "('{time}'");
+        for tag in &host.tags {
+            let _ = write!(sql, ", '{tag}'");
         }
-    }
+        for field in fields {
+            let _ = write!(sql, ", {field}");
+        }
+        sql.push(')');
+        rows += 1;
+        rows % batch != 0 || emit(std::mem::take(&mut sql))
+    });
     if !sql.is_empty() {
         emit(sql);
     }
