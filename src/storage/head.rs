@@ -5,6 +5,7 @@
 //! equal timestamps keep their arrival order). Sealing turns the head into an
 //! immutable, compressed [`SealedBlock`].
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -73,7 +74,7 @@ impl FieldColumn {
 
     /// Appends `array[range]`, a column at a time. The caller has checked
     /// that the array's type matches.
-    fn extend(&mut self, array: &dyn Array, range: std::ops::Range<usize>) -> Result<()> {
+    fn extend(&mut self, array: &dyn Array, range: Range<usize>) -> Result<()> {
         let (start, len) = (range.start, range.len());
         macro_rules! extend_primitive {
             ($values:expr, $t:ty) => {{
@@ -173,25 +174,30 @@ impl FieldColumn {
 
     /// This column as an Arrow array.
     pub(crate) fn to_array(&self) -> ArrayRef {
-        let nulls = (self.null_count > 0).then(|| NullBuffer::from(self.validity.clone()));
+        self.array(0..self.len())
+    }
+
+    /// Rows `rows` of this column as an Arrow array.
+    pub(crate) fn array(&self, rows: Range<usize>) -> ArrayRef {
+        let nulls = (self.null_count > 0)
+            .then(|| NullBuffer::from(&self.validity[rows.clone()]))
+            .filter(|n| n.null_count() > 0);
         match &self.values {
-            Values::Float64(v) => Arc::new(Float64Array::new(v.clone().into(), nulls)),
-            Values::Float32(v) => Arc::new(Float32Array::new(v.clone().into(), nulls)),
-            Values::Int64(v) => Arc::new(Int64Array::new(v.clone().into(), nulls)),
-            Values::Int32(v) => Arc::new(Int32Array::new(v.clone().into(), nulls)),
-            Values::Int16(v) => Arc::new(Int16Array::new(v.clone().into(), nulls)),
-            Values::Boolean(v) => Arc::new(BooleanArray::new(v.as_slice().into(), nulls)),
+            Values::Float64(v) => Arc::new(Float64Array::new(v[rows].to_vec().into(), nulls)),
+            Values::Float32(v) => Arc::new(Float32Array::new(v[rows].to_vec().into(), nulls)),
+            Values::Int64(v) => Arc::new(Int64Array::new(v[rows].to_vec().into(), nulls)),
+            Values::Int32(v) => Arc::new(Int32Array::new(v[rows].to_vec().into(), nulls)),
+            Values::Int16(v) => Arc::new(Int16Array::new(v[rows].to_vec().into(), nulls)),
+            Values::Boolean(v) => Arc::new(BooleanArray::new(v[rows].into(), nulls)),
             Values::Utf8(v) => Arc::new(
-                v.iter()
-                    .enumerate()
-                    .map(|(i, s)| self.is_valid(i).then_some(s.as_ref()))
+                rows.map(|i| self.is_valid(i).then_some(v[i].as_ref()))
                     .collect::<StringArray>(),
             ),
             Values::Timestamp {
                 values,
                 with_time_zone,
             } => Arc::new(
-                TimestampMicrosecondArray::new(values.clone().into(), nulls)
+                TimestampMicrosecondArray::new(values[rows].to_vec().into(), nulls)
                     .with_timezone_opt(with_time_zone.then_some(UTC)),
             ),
         }
@@ -252,7 +258,7 @@ impl HeadBlock {
         &mut self,
         times: &[i64],
         fields: &[&dyn Array],
-        rows: std::ops::Range<usize>,
+        rows: Range<usize>,
     ) -> Result<()> {
         // `Table::write` has checked the column types, so this cannot fail half-way.
         for (column, array) in self.fields.iter_mut().zip(fields) {
@@ -268,8 +274,19 @@ impl HeadBlock {
         Ok(())
     }
 
-    /// The row order that sorts the points by time, stable for equal times.
-    fn time_order(&self) -> Option<Vec<usize>> {
+    /// The times, in arrival order.
+    pub(crate) fn times(&self) -> &[i64] {
+        &self.times
+    }
+
+    /// Field column `f` (a position among the field columns).
+    pub(crate) fn field(&self, f: usize) -> &FieldColumn {
+        &self.fields[f]
+    }
+
+    /// The row order that sorts the points by time, stable for equal times;
+    /// `None` when they arrived in time order.
+    pub(crate) fn time_order(&self) -> Option<Vec<usize>> {
         if self.in_order {
             return None;
         }
@@ -326,6 +343,9 @@ impl HeadBlock {
 
     /// The smallest and largest time in the head.
     pub(crate) fn time_bounds(&self) -> Option<(i64, i64)> {
+        if self.in_order {
+            return Some((*self.times.first()?, *self.times.last()?));
+        }
         let min = self.times.iter().min()?;
         let max = self.times.iter().max()?;
         Some((*min, *max))

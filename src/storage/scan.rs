@@ -1,6 +1,7 @@
 //! The read API: what a scan asks for ([`ScanRequest`]) and the consistent
 //! snapshot it gets ([`ReadView`]), decoded piece by piece into Arrow batches.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,7 +11,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::Result;
 use super::block::SealedBlock;
-use super::head::{FieldColumn, time_array};
+use super::head::{HeadBlock, time_array};
 use super::schema::{ColumnRole, ColumnType, TableSchema, UTC};
 use super::series::{SeriesId, SeriesKey};
 use super::tag_index::SeriesFilter;
@@ -83,13 +84,6 @@ pub struct ScanStats {
     pub rows_decoded: AtomicU64,
 }
 
-/// The time-sorted points of a head, copied under the table lock.
-#[derive(Debug)]
-pub(crate) struct HeadCopy {
-    pub(crate) times: Vec<i64>,
-    pub(crate) columns: Vec<FieldColumn>,
-}
-
 /// One series in one shard: the blocks that may match, and the head.
 #[derive(Debug)]
 pub(crate) struct Piece {
@@ -97,7 +91,9 @@ pub(crate) struct Piece {
     pub(crate) key: SeriesKey,
     pub(crate) shard: i64,
     pub(crate) blocks: Vec<Arc<SealedBlock>>,
-    pub(crate) head: Option<HeadCopy>,
+    /// The head as it was when the view was taken: heads are copied on
+    /// write, so holding one copies nothing and writers go on.
+    pub(crate) head: Option<Arc<HeadBlock>>,
 }
 
 /// A consistent snapshot of the data a scan needs. Decoding it needs no lock.
@@ -142,6 +138,23 @@ impl Selection {
         match self {
             Selection::Range(lo, hi) => times[*lo..*hi].to_vec(),
             Selection::Rows(rows) => rows.iter().map(|&r| times[r as usize]).collect(),
+        }
+    }
+
+    /// Only the last row selected.
+    fn last_only(self) -> Self {
+        match self {
+            Selection::Range(lo, hi) if lo < hi => Selection::Range(hi - 1, hi),
+            Selection::Rows(rows) => Selection::Rows(rows.last().copied().into_iter().collect()),
+            empty => empty,
+        }
+    }
+
+    /// The selected positions, ascending.
+    fn positions(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match self {
+            Selection::Range(lo, hi) => Box::new(*lo..*hi),
+            Selection::Rows(rows) => Box::new(rows.iter().map(|&r| r as usize)),
         }
     }
 
@@ -272,7 +285,7 @@ impl ReadView {
                 *best = Some((newest, part));
             }
         };
-        if let Some(part) = self.head_part(piece)? {
+        if let Some(part) = self.head_rows(piece, true)? {
             offer(&mut best, part);
         }
         let mut blocks: Vec<&Arc<SealedBlock>> = piece.blocks.iter().collect();
@@ -302,7 +315,7 @@ impl ReadView {
     pub fn piece_rows(&self, i: usize) -> usize {
         self.pieces.get(i).map_or(0, |p| {
             p.blocks.iter().map(|b| b.rows()).sum::<usize>()
-                + p.head.as_ref().map_or(0, |h| h.times.len())
+                + p.head.as_ref().map_or(0, |h| h.len())
         })
     }
 
@@ -320,22 +333,49 @@ impl ReadView {
         Selection::Rows(rows)
     }
 
-    /// The rows of `piece`'s head copy that the scan returns.
+    /// The rows of `piece`'s head that the scan returns, in time order.
     pub(crate) fn head_part(&self, piece: &Piece) -> Result<Option<Part>> {
-        let Some(head) = piece.head.as_ref() else {
+        self.head_rows(piece, false)
+    }
+
+    /// The rows of `piece`'s head that the scan returns, in time order, or
+    /// with `newest_only` the last of them. Only those rows are copied out.
+    fn head_rows(&self, piece: &Piece, newest_only: bool) -> Result<Option<Part>> {
+        let Some(head) = piece.head.as_deref() else {
             return Ok(None);
         };
-        let selection = self.select(&head.times);
+        let order = head.time_order();
+        let sorted: Cow<'_, [i64]> = match &order {
+            None => Cow::Borrowed(head.times()),
+            Some(order) => Cow::Owned(order.iter().map(|&i| head.times()[i]).collect()),
+        };
+        let mut selection = self.select(&sorted);
         if selection.is_empty() {
             return Ok(None);
         }
-        let fields = head
-            .columns
-            .iter()
-            .map(|c| selection.array(&c.to_array()))
-            .collect::<Result<Vec<_>>>()?;
+        if newest_only {
+            selection = selection.last_only();
+        }
+        let fields = match (&order, &selection) {
+            (None, &Selection::Range(lo, hi)) => self
+                .field_positions
+                .iter()
+                .map(|&f| head.field(f).array(lo..hi))
+                .collect(),
+            _ => {
+                // The selected rows' positions in the head, in time order.
+                let rows: Vec<usize> = selection
+                    .positions()
+                    .map(|p| order.as_ref().map_or(p, |o| o[p]))
+                    .collect();
+                self.field_positions
+                    .iter()
+                    .map(|&f| head.field(f).reordered(&rows).to_array())
+                    .collect()
+            }
+        };
         Ok(Some(Part {
-            times: selection.times(&head.times),
+            times: selection.times(&sorted),
             fields,
         }))
     }

@@ -36,7 +36,7 @@ use super::bytes::corrupt;
 use super::head::{FieldColumn, HeadBlock};
 use super::image::{self, Capture, CapturedChunk, HeadImage, Heads};
 use super::journal::{Durable, Journal, data_record_header, mark_last};
-use super::scan::{HeadCopy, Piece, ReadView, ScanRequest, TimeRange};
+use super::scan::{Piece, ReadView, ScanRequest, TimeRange};
 use super::schema::{ColumnRole, ColumnType, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
@@ -644,8 +644,8 @@ impl Table {
 
     /// Takes a consistent snapshot of what `request` needs: the matching
     /// series, and of their shards in the time range the blocks whose
-    /// statistics can match, plus copies of their heads. Decoding is left to
-    /// the returned [`ReadView`].
+    /// statistics can match, plus their heads (shared: a writer copies a head
+    /// that a view holds). Decoding is left to the returned [`ReadView`].
     pub fn snapshot(&self, request: &ScanRequest) -> Result<ReadView> {
         let projection = match &request.projection {
             Some(p) => p.clone(),
@@ -727,8 +727,7 @@ impl Table {
                 }
                 let head = match chunk.head.time_bounds() {
                     Some((min, max)) if max >= range.start && min <= range.end => {
-                        let (times, columns) = chunk.head.sorted(&view.field_positions);
-                        Some(HeadCopy { times, columns })
+                        Some(chunk.head.clone())
                     }
                     _ => None,
                 };
@@ -901,11 +900,9 @@ fn split_overlapping(
     key: &SeriesKey,
     shard: i64,
     blocks: Vec<Arc<SealedBlock>>,
-    head: Option<HeadCopy>,
+    head: Option<Arc<HeadBlock>>,
 ) -> Vec<Piece> {
-    let head_span = head
-        .as_ref()
-        .and_then(|h| Some((*h.times.first()?, *h.times.last()?)));
+    let head_span = head.as_ref().and_then(|h| h.time_bounds());
     // (min, max) of every block, then of the head.
     let spans: Vec<(i64, i64)> = blocks
         .iter()

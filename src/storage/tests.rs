@@ -272,6 +272,32 @@ fn full_heads_seal_and_closed_shards_seal_and_usage_counts_them() {
 }
 
 #[test]
+fn a_snapshot_keeps_its_heads_as_they_were() {
+    let table = Table::new("cpu".into(), cpu_schema(), TableOptions::default());
+    let write = |points: &[(i64, Option<&str>, Option<f64>)]| {
+        table
+            .write(&[batch(&table, points)])
+            .unwrap()
+            .without_waiting();
+    };
+    write(&[(2, Some("a"), Some(2.0)), (1, Some("a"), None)]);
+    let view = table.snapshot(&ScanRequest::default()).unwrap();
+    // Later writes to the same head, in and out of order, are not seen.
+    write(&[(3, Some("a"), Some(3.0)), (0, Some("a"), Some(0.0))]);
+    assert_eq!(view.len(), 1);
+    let a = Some("a".to_owned());
+    assert_eq!(
+        rows(&[view.decode(0).unwrap().unwrap()]),
+        vec![(a.clone(), 1, None), (a.clone(), 2, Some(2f64.to_bits()))]
+    );
+    assert_eq!(
+        rows(&[view.decode_latest(0).unwrap().0.unwrap()]),
+        vec![(a.clone(), 2, Some(2f64.to_bits()))]
+    );
+    assert_eq!(rows(&table.scan(None).unwrap()).len(), 4);
+}
+
+#[test]
 fn snapshots_prune_by_time_series_and_value_statistics() {
     let table = Table::new("cpu".into(), cpu_schema(), small_blocks());
     let mut points = Vec::new();

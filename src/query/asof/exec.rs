@@ -10,7 +10,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, concat_batches, take};
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -18,7 +18,7 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, internal_err};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{ColumnarValue, LogicalPlan, UserDefinedLogicalNode};
+use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -30,6 +30,7 @@ use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
+use super::super::planner::constant_value;
 use super::{AsofJoin, Direction, unsupported};
 
 /// How the two times compare, as `i64`.
@@ -140,16 +141,7 @@ impl ExtensionPlanner for AsofPlanner {
         let tolerance = match &node.tolerance {
             None => None,
             Some(expr) => {
-                let constant = physical(expr, left_plan)?;
-                let batch = RecordBatch::try_new_with_options(
-                    Arc::new(Schema::empty()),
-                    vec![],
-                    &RecordBatchOptions::new().with_row_count(Some(1)),
-                )?;
-                let value = match constant.evaluate(&batch)? {
-                    ColumnarValue::Scalar(v) => v,
-                    ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0)?,
-                };
+                let value = constant_value(physical(expr, left_plan)?.as_ref())?;
                 Some(kind.tolerance(&value)?)
             }
         };

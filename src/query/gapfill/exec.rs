@@ -13,13 +13,13 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, cast, concat_batches, interleave, take};
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, ScalarValue, internal_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{ColumnarValue, Expr, LogicalPlan, UserDefinedLogicalNode};
+use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, OrderingRequirements, PhysicalExpr, PhysicalSortExpr,
@@ -32,6 +32,7 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use futures::{StreamExt, TryStreamExt};
 
+use super::super::planner::constant_value;
 use super::super::time_bucket::BucketSteps;
 use super::{Fill, FillKind, GapFill, invalid};
 
@@ -61,15 +62,7 @@ impl ExtensionPlanner for GapFillPlanner {
         let constant = |expr: &Expr| -> Result<ScalarValue> {
             let physical =
                 planner.create_physical_expr(expr, logical.schema(), session, planning_ctx)?;
-            let batch = RecordBatch::try_new_with_options(
-                Arc::new(Schema::empty()),
-                vec![],
-                &RecordBatchOptions::new().with_row_count(Some(1)),
-            )?;
-            match physical.evaluate(&batch)? {
-                ColumnarValue::Scalar(value) => Ok(value),
-                ColumnarValue::Array(array) => ScalarValue::try_from_array(&array, 0),
-            }
+            constant_value(physical.as_ref())
         };
         let mut start = None;
         for expr in &node.starts {

@@ -1,5 +1,5 @@
 use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
-use datafusion::arrow::datatypes::Field;
+use datafusion::arrow::datatypes::{Field, Schema};
 use proptest::prelude::*;
 
 use super::*;
