@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{SortOptions, concat_batches, take_record_batch};
+use datafusion::arrow::compute::{SortOptions, take_record_batch};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -268,10 +268,18 @@ impl ExecutionPlan for SeriesScanExec {
         if self.reverse && !self.latest {
             pieces.reverse();
         }
-        pieces.sort_by(|&a, &b| compare_keys(view.key(a), view.key(b)));
+        // The view lists a series' pieces together: sort whole series.
+        let mut series: Vec<Vec<usize>> = Vec::new();
+        for i in pieces {
+            match series.last_mut() {
+                Some(run) if view.series(run[0]) == view.series(i) => run.push(i),
+                _ => series.push(vec![i]),
+            }
+        }
+        series.sort_by(|a, b| compare_keys(view.key(a[0]), view.key(b[0])));
         if self.latest {
             let batch_size = context.session_config().batch_size();
-            let batches = latest_rows(view.clone(), pieces, batch_size, rows_decoded, output_rows);
+            let batches = latest_rows(view.clone(), series, batch_size, rows_decoded, output_rows);
             return Ok(Box::pin(RecordBatchStreamAdapter::new(
                 view.schema().clone(),
                 futures::stream::iter(batches),
@@ -284,7 +292,7 @@ impl ExecutionPlan for SeriesScanExec {
         let batch_size = context.session_config().batch_size();
         let mut runs: Vec<Vec<usize>> = Vec::new();
         let mut run_rows = 0;
-        for i in pieces {
+        for i in series.into_iter().flatten() {
             let rows = view.piece_rows(i);
             match runs.last_mut() {
                 Some(run)
@@ -364,47 +372,34 @@ impl ExecutionPlan for SeriesScanExec {
     }
 }
 
-/// The newest row of each series of `pieces` (in tag order, each series'
-/// pieces in time order), gathered into batches of up to `batch_size` rows.
+/// The newest row of each of `series` (each one's pieces in time order),
+/// gathered into batches of up to `batch_size` rows.
 fn latest_rows(
     view: Arc<ReadView>,
-    pieces: Vec<usize>,
+    series: Vec<Vec<usize>>,
     batch_size: usize,
     rows_decoded: Count,
     output_rows: Count,
 ) -> impl Iterator<Item = Result<RecordBatch>> {
-    // Each series' pieces, in time order.
-    let mut series: Vec<Vec<usize>> = Vec::new();
-    for i in pieces {
-        match series.last_mut() {
-            Some(run) if view.series(run[0]) == view.series(i) => run.push(i),
-            _ => series.push(vec![i]),
-        }
-    }
     let mut series = series.into_iter();
     std::iter::from_fn(move || {
-        let mut rows = Vec::new();
-        while rows.len() < batch_size.max(1) {
-            let Some(run) = series.next() else { break };
-            // Newest piece first: pieces of a series do not overlap in time.
-            for i in run.into_iter().rev() {
-                match view.decode_latest(i) {
-                    Ok((row, decoded)) => {
-                        rows_decoded.add(decoded);
-                        if let Some(row) = row {
-                            rows.push(row);
-                            break;
-                        }
+        loop {
+            let runs: Vec<Vec<usize>> = series.by_ref().take(batch_size.max(1)).collect();
+            if runs.is_empty() {
+                return None;
+            }
+            let runs: Vec<&[usize]> = runs.iter().map(Vec::as_slice).collect();
+            match view.decode_latest_runs(&runs) {
+                Ok((batch, decoded)) => {
+                    rows_decoded.add(decoded);
+                    if let Some(batch) = batch {
+                        output_rows.add(batch.num_rows());
+                        return Some(Ok(batch));
                     }
-                    Err(e) => return Some(Err(DataFusionError::External(Box::new(e)))),
                 }
+                Err(e) => return Some(Err(DataFusionError::External(Box::new(e)))),
             }
         }
-        if rows.is_empty() {
-            return None;
-        }
-        output_rows.add(rows.len());
-        Some(concat_batches(view.schema(), &rows).map_err(DataFusionError::from))
     })
 }
 

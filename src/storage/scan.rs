@@ -269,13 +269,66 @@ impl ReadView {
 
     /// The newest row of piece `i` that the scan returns, as a one-row batch
     /// (`None` if it has none), and how many rows were decoded from sealed
-    /// blocks. Blocks are tried newest first by their statistics, and one
-    /// whose newest time is not after the best row found is not decoded: in
-    /// a piece written in time order, that is the newest block alone.
+    /// blocks.
     pub fn decode_latest(&self, i: usize) -> Result<(Option<RecordBatch>, usize)> {
-        let Some(piece) = self.pieces.get(i) else {
-            return Ok((None, 0));
-        };
+        self.decode_latest_runs(&[&[i]])
+    }
+
+    /// The newest row of each run of pieces (one series' pieces, in time
+    /// order, as the view lists them) that the scan returns, gathered into
+    /// one batch in run order (`None` if no run has a row), and how many rows
+    /// were decoded from sealed blocks. A run's pieces are tried newest
+    /// first, and within a piece, blocks newest first by their statistics: a
+    /// block whose newest time is not after the best row found is not
+    /// decoded. In a series written in time order, that leaves its head or
+    /// its newest block alone.
+    pub fn decode_latest_runs(&self, runs: &[&[usize]]) -> Result<(Option<RecordBatch>, usize)> {
+        let mut decoded = 0;
+        // Per run with a row: its piece, the row's time, and the part whose
+        // last row it is.
+        let mut newest: Vec<(&Piece, i64, Part)> = Vec::with_capacity(runs.len());
+        for run in runs {
+            for &i in run.iter().rev() {
+                let Some(piece) = self.pieces.get(i) else {
+                    continue;
+                };
+                let (best, count) = self.newest_part(piece)?;
+                decoded += count;
+                if let Some((time, part)) = best {
+                    newest.push((piece, time, part));
+                    break;
+                }
+            }
+        }
+        if newest.is_empty() {
+            return Ok((None, decoded));
+        }
+        let times = newest.iter().map(|(_, time, _)| *time).collect();
+        let rows: Vec<(usize, usize)> = newest
+            .iter()
+            .enumerate()
+            .map(|(k, (_, _, part))| (k, part.times.len() - 1))
+            .collect();
+        let fields = (0..self.field_positions.len())
+            .map(|f| {
+                let arrays = newest
+                    .iter()
+                    .map(|(_, _, part)| part.fields.get(f).map(AsRef::as_ref))
+                    .collect::<Option<Vec<&dyn Array>>>()
+                    .ok_or_else(|| super::Error::Internal {
+                        reason: "a part lacks a field column".into(),
+                    })?;
+                Ok(interleave(&arrays, &rows)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let keys: Vec<(&SeriesKey, usize)> = newest.iter().map(|(p, _, _)| (&p.key, 1)).collect();
+        Ok((Some(self.assemble_keys(&keys, times, fields)?), decoded))
+    }
+
+    /// The newest row of `piece` that the scan returns: its time and the part
+    /// it is the last row of, and how many rows were decoded from sealed
+    /// blocks.
+    fn newest_part(&self, piece: &Piece) -> Result<(Option<(i64, Part)>, usize)> {
         // The part holding the newest row so far, and that row's time.
         let mut best: Option<(i64, Part)> = None;
         let offer = |best: &mut Option<(i64, Part)>, part: Part| {
@@ -303,12 +356,7 @@ impl ReadView {
                 offer(&mut best, part);
             }
         }
-        let Some((time, part)) = best else {
-            return Ok((None, decoded));
-        };
-        let last = part.times.len() - 1;
-        let fields = part.fields.iter().map(|f| f.slice(last, 1)).collect();
-        Ok((Some(self.assemble(piece, vec![time], fields)?), decoded))
+        Ok((best, decoded))
     }
 
     /// At most how many rows piece `i` holds.
@@ -409,6 +457,18 @@ impl ReadView {
         fields: Vec<ArrayRef>,
     ) -> Result<RecordBatch> {
         let rows = times.len();
+        self.assemble_keys(&[(&piece.key, rows)], times, fields)
+    }
+
+    /// A batch of the view's columns from times and field columns, its tag
+    /// columns from `keys`: each key's values for as many rows as it says.
+    fn assemble_keys(
+        &self,
+        keys: &[(&SeriesKey, usize)],
+        times: Vec<i64>,
+        fields: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let rows = times.len();
         let time_zone = match self.table.time_column().column_type {
             ColumnType::Timestamp {
                 with_time_zone: true,
@@ -424,8 +484,10 @@ impl ReadView {
                 ColumnRole::Time => time.clone(),
                 ColumnRole::Tag => {
                     let tag = self.table.tag_indices().iter().position(|&t| t == c);
-                    let value = tag.and_then(|t| piece.key.value(t));
-                    Arc::new(StringArray::from(vec![value; rows]))
+                    let values = keys.iter().flat_map(|&(key, n)| {
+                        std::iter::repeat_n(tag.and_then(|t| key.value(t)), n)
+                    });
+                    Arc::new(values.collect::<StringArray>())
                 }
                 ColumnRole::Field => fields.next().ok_or(super::Error::Internal {
                     reason: "projection and field columns disagree".into(),

@@ -11,13 +11,14 @@ pub struct SeriesId(pub u32);
 
 /// The tag values of a series, in the table's tag-column order. A NULL tag is a
 /// value of its own: `(host=NULL)` and `(host='a')` are different series. Tag
-/// strings are interned per table, so equal values share one allocation.
+/// strings are interned per table, so equal values share one allocation, and
+/// a clone (one per piece of every scan) shares the whole key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SeriesKey(Box<[Option<Arc<str>>]>);
+pub struct SeriesKey(Arc<[Option<Arc<str>>]>);
 
 impl SeriesKey {
     pub fn new(values: Vec<Option<Arc<str>>>) -> Self {
-        Self(values.into_boxed_slice())
+        Self(values.into())
     }
 
     /// The value of the `index`-th tag column.

@@ -437,14 +437,42 @@ proptest! {
         prop_assert_eq!(got, want);
         // The newest row of each piece is the last row of its whole decoding
         // (of rows at that same time, any one).
+        let key = |r: &(Option<String>, i64, Option<u64>)| (r.0.clone(), r.1);
         for i in 0..view.len() {
             let whole = view.decode(i).unwrap().map(|b| rows(&[b]));
             let newest = view.decode_latest(i).unwrap().0.map(|b| rows(&[b]));
-            let key = |r: &(Option<String>, i64, Option<u64>)| (r.0.clone(), r.1);
             prop_assert_eq!(
                 newest.map(|r| r.iter().map(key).collect::<Vec<_>>()),
                 whole.and_then(|r| r.last().map(key)).map(|k| vec![k])
             );
         }
+        // All series at once: each one's newest row, from its newest piece
+        // with rows, in series order.
+        let mut runs: Vec<Vec<usize>> = Vec::new();
+        for i in 0..view.len() {
+            match runs.last_mut() {
+                Some(run) if view.series(run[0]) == view.series(i) => run.push(i),
+                _ => runs.push(vec![i]),
+            }
+        }
+        let want: Vec<_> = runs
+            .iter()
+            .filter_map(|run| {
+                let newest = run.iter().rev().find_map(|&i| view.decode(i).unwrap())?;
+                rows(&[newest]).last().map(key)
+            })
+            .collect();
+        let runs: Vec<&[usize]> = runs.iter().map(Vec::as_slice).collect();
+        let got = view
+            .decode_latest_runs(&runs)
+            .unwrap()
+            .0
+            .map(|b| {
+                // One row per series: not in time order, so row by row.
+                let each: Vec<_> = (0..b.num_rows()).map(|r| b.slice(r, 1)).collect();
+                rows(&each).iter().map(key).collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        prop_assert_eq!(got, want);
     }
 }
