@@ -227,28 +227,29 @@ impl Picker {
             return Ok(());
         }
         let evaluate = |e: &Arc<dyn PhysicalExpr>| e.evaluate(batch)?.into_array(rows);
-        let groups = self
-            .spec
+        // Group columns, then value columns. The input holds a row per
+        // series, so keeping every batch's columns is cheap.
+        let spec = &self.spec;
+        let columns = spec
             .groups
             .iter()
+            .chain(&spec.values)
             .map(evaluate)
             .collect::<Result<Vec<_>>>()?;
-        let times = match &self.spec.time {
+        let times = match &spec.time {
             Some(time) => Some(cast(&evaluate(time)?, &DataType::Int64)?),
             None => None,
         };
         let times = times.as_ref().map(|t| t.as_primitive::<Int64Type>());
-        let keys = self.converter.convert_columns(&groups)?;
+        let keys = self
+            .converter
+            .convert_columns(&columns[..spec.groups.len()])?;
         let batch_index = self.columns.len();
         for row in 0..rows {
             // A NULL time loses to any time.
-            let time = times.map_or(i64::MIN, |t| {
-                if t.is_valid(row) {
-                    t.value(row)
-                } else {
-                    i64::MIN
-                }
-            });
+            let time = times
+                .and_then(|t| t.is_valid(row).then(|| t.value(row)))
+                .unwrap_or(i64::MIN);
             let candidate = Newest {
                 time,
                 batch: batch_index,
@@ -267,15 +268,7 @@ impl Picker {
                 }
             }
         }
-        // The input holds a row per series, so keeping every batch is cheap.
-        let values = self
-            .spec
-            .values
-            .iter()
-            .map(evaluate)
-            .collect::<Result<Vec<_>>>()?;
-        self.columns
-            .push(groups.into_iter().chain(values).collect());
+        self.columns.push(columns);
         Ok(())
     }
 
