@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use epochdb::query::{QueryConfig, QueryEngine};
-use epochdb::session::{Output, Session};
+use epochdb::session::{Output, Principal, Session};
 use epochdb::storage::{
     ColumnRole, ColumnSchema, ColumnType, DEFAULT_DATABASE, DEFAULT_SCHEMA, Storage, TableOptions,
     TableSchema,
@@ -79,7 +79,8 @@ fn load(runtime: &Runtime, hosts: usize, days: i64) -> Session {
         table.write(&[batch]).unwrap().without_waiting();
     }
     let engine = Arc::new(QueryEngine::try_new(storage, &QueryConfig::default()).unwrap());
-    let session = Session::new(engine, DEFAULT_DATABASE, "bench").unwrap();
+    let principal = Arc::new(Principal::new("bench", true));
+    let session = Session::new(engine, DEFAULT_DATABASE, principal).unwrap();
     // Warm up the planner.
     run(runtime, &session, "SELECT count(*) FROM cpu");
     session

@@ -55,6 +55,61 @@ pub struct Config {
     /// keep everything before it, and discard it and everything after.
     #[arg(long, env = "EPOCHDB_RECOVER_TRUNCATE")]
     pub recover_truncate: bool,
+
+    /// The superuser created (or given this password) at start. With it (or a
+    /// superuser password) every connection authenticates with a password;
+    /// without either, only loopback connections are accepted, without one.
+    #[arg(long, env = "EPOCHDB_SUPERUSER")]
+    pub superuser: Option<String>,
+
+    /// A file holding the superuser's password (a trailing newline is
+    /// ignored). The superuser is `postgres` unless `--superuser` names it.
+    #[arg(long, env = "EPOCHDB_SUPERUSER_PASSWORD_FILE")]
+    pub superuser_password_file: Option<PathBuf>,
+
+    /// The superuser's password itself, for containers; prefer the file.
+    #[arg(long, env = "EPOCHDB_SUPERUSER_PASSWORD", hide_env_values = true, value_parser = parse_password)]
+    pub superuser_password: Option<Password>,
+
+    /// PEM file of the server's TLS certificate (chain); with `--tls-key`
+    /// it enables TLS (SSLRequest and direct SSL) and SCRAM channel binding.
+    #[arg(long, env = "EPOCHDB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file of the private key of `--tls-cert`.
+    #[arg(long, env = "EPOCHDB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Refuse connections that do not use TLS.
+    #[arg(long, env = "EPOCHDB_TLS_REQUIRED", requires = "tls_cert")]
+    pub tls_required: bool,
+
+    /// Failed logins from one address within a minute after which it is
+    /// refused for 30 seconds; `0` never locks an address out.
+    #[arg(long, env = "EPOCHDB_LOGIN_FAILURES", default_value_t = 5)]
+    pub login_failures: u32,
+
+    /// A client that has not finished authenticating after this long is
+    /// disconnected, as by PostgreSQL's `authentication_timeout`.
+    #[arg(long, env = "EPOCHDB_AUTHENTICATION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub authentication_timeout: Duration,
+}
+
+/// A password from the command line or the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+fn parse_password(text: &str) -> Result<Password, String> {
+    if text.is_empty() {
+        return Err("the password is empty".into());
+    }
+    Ok(Password(text.to_owned()))
 }
 
 /// The `--durability` modes.
@@ -144,6 +199,14 @@ impl Config {
             snapshot_wal_size: 256 << 20,
             wal_segment_size: 64 << 20,
             recover_truncate: false,
+            superuser: None,
+            superuser_password_file: None,
+            superuser_password: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
+            authentication_timeout: Duration::from_secs(60),
+            login_failures: 5,
         }
     }
 }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::{Config, Durability};
+use crate::password::{Encryption, Secret};
+use crate::protocol::{self, Security, SecurityOptions};
 use crate::query::{QueryConfig, QueryEngine};
 use crate::storage::{self, DurabilityOptions, Storage};
 use crate::wal::{FileSystem, OnCorruption, OsFileSystem, SyncMode};
@@ -29,12 +31,32 @@ pub enum Error {
     Thread(std::io::Error),
     #[error("cannot start the query engine: {0}")]
     Query(#[from] crate::query::Error),
+    #[error("cannot read the superuser password file {path}: {source}")]
+    PasswordFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "--superuser {name} needs a password: give --superuser-password-file \
+         or EPOCHDB_SUPERUSER_PASSWORD"
+    )]
+    NoSuperuserPassword { name: String },
+    #[error("cannot set up the superuser {name}: {source}")]
+    Superuser {
+        name: String,
+        source: storage::Error,
+    },
+    #[error("invalid superuser password: {0}")]
+    Password(#[from] crate::password::Error),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] protocol::SecurityError),
 }
 
 /// An open database: storage and the engine that queries it.
 #[derive(Debug, Clone)]
 pub struct Db {
     engine: Arc<QueryEngine>,
+    security: Arc<Security>,
     storage: Arc<Storage>,
     snapshots: Arc<Snapshotter>,
 }
@@ -95,6 +117,7 @@ impl Db {
             }
         };
         let storage = Arc::new(storage);
+        let passwords = bootstrap_superuser(config, &storage)?;
         let query = QueryConfig {
             memory_limit: (config.query_memory_limit > 0).then_some(config.query_memory_limit),
             ..QueryConfig::default()
@@ -108,8 +131,20 @@ impl Db {
             )?,
             None => Snapshotter::default(),
         });
+        let security = Arc::new(Security::new(
+            &SecurityOptions {
+                passwords,
+                tls_cert: config.tls_cert.clone(),
+                tls_key: config.tls_key.clone(),
+                tls_required: config.tls_required,
+                authentication_timeout: config.authentication_timeout,
+                login_failures: config.login_failures,
+            },
+            engine.clone(),
+        )?);
         Ok(Self {
             engine,
+            security,
             storage,
             snapshots,
         })
@@ -117,6 +152,11 @@ impl Db {
 
     pub fn engine(&self) -> &Arc<QueryEngine> {
         &self.engine
+    }
+
+    /// How clients connect and authenticate.
+    pub fn security(&self) -> &Arc<Security> {
+        &self.security
     }
 
     /// Stops taking snapshots, writes a last one, and closes the WAL. Call
@@ -134,6 +174,70 @@ impl Db {
         }
         self.storage.close()
     }
+}
+
+/// Creates the configured superuser, or gives it the configured password.
+/// Returns whether clients authenticate with passwords: a superuser is
+/// configured.
+fn bootstrap_superuser(config: &Config, storage: &Storage) -> Result<bool, Error> {
+    let password = match (&config.superuser_password_file, &config.superuser_password) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::PasswordFile {
+                path: path.clone(),
+                source,
+            })?;
+            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+        }
+        (None, Some(password)) => Some(password.0.clone()),
+        (None, None) => None,
+    };
+    let name = match (&config.superuser, &password) {
+        (Some(name), _) => name.clone(),
+        (None, Some(_)) => storage::DEFAULT_DATABASE.to_owned(),
+        (None, None) => return Ok(false),
+    };
+    let failed = |source| Error::Superuser {
+        name: name.clone(),
+        source,
+    };
+    let existing = storage.role(&name);
+    let secret = match (&password, &existing) {
+        (Some(password), Some(role))
+            if role
+                .password
+                .as_deref()
+                .and_then(Secret::parse)
+                .is_some_and(|s| s.matches(&name, password)) =>
+        {
+            // The stored verifier already proves this password: keep it.
+            None
+        }
+        (Some(password), _) => {
+            Some(Secret::new(&name, password, Encryption::ScramSha256)?.to_text())
+        }
+        (None, Some(role)) if role.password.is_some() => None,
+        (None, _) => return Err(Error::NoSuperuserPassword { name }),
+    };
+    let change = storage::RoleChange {
+        superuser: Some(true),
+        login: Some(true),
+        password: secret.map(Some),
+    };
+    let unchanged = existing
+        .as_ref()
+        .is_some_and(|role| role.superuser && role.login && change.password.is_none());
+    if !unchanged {
+        // Not awaited: on a crash before the WAL is synced, the next start
+        // sets the superuser up again from the same configuration.
+        let durable = match existing {
+            Some(_) => storage.alter_role(&name, change),
+            None => storage.create_role(&name, change),
+        }
+        .map_err(failed)?;
+        let () = durable.without_waiting();
+    }
+    tracing::info!(superuser = %name, "password authentication is on");
+    Ok(true)
 }
 
 /// The thread that writes snapshots, by time and by WAL size.

@@ -22,6 +22,7 @@
 pub mod codec;
 pub mod config;
 pub mod db;
+pub mod password;
 pub mod protocol;
 pub mod query;
 pub mod server;

@@ -30,11 +30,12 @@ pub async fn run(listener: TcpListener, db: Db, shutdown: impl Future<Output = (
                         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
                     }
                     let engine = db.engine().clone();
+                    let security = db.security().clone();
                     let backends = backends.clone();
                     let mut stop = stop_rx.clone();
                     connections.spawn(async move {
                         tokio::select! {
-                            result = protocol::serve(socket, engine, backends) => {
+                            result = protocol::serve(socket, engine, backends, security) => {
                                 if let Err(e) = result {
                                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                                 }

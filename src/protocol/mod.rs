@@ -6,6 +6,7 @@
 //! here is per connection too. Errors become ErrorResponses in `sqlstate`, and
 //! only there.
 
+mod auth;
 mod cancel;
 mod copy;
 mod copy_format;
@@ -22,6 +23,7 @@ use pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers};
 use pgwire::error::{PgWireError, PgWireResult};
 use tokio::net::TcpStream;
 
+pub use auth::{Error as SecurityError, Security, SecurityOptions};
 pub use cancel::Backends;
 
 use crate::query::QueryEngine;
@@ -31,6 +33,7 @@ use crate::session::Session;
 #[derive(Debug)]
 struct Connection {
     engine: Arc<QueryEngine>,
+    security: Arc<Security>,
     /// Set once startup has chosen the database.
     session: OnceLock<Arc<Session>>,
     /// The `COPY ... FROM STDIN` in progress, if any.
@@ -61,10 +64,11 @@ pub struct ConnectionHandlers {
 }
 
 impl ConnectionHandlers {
-    pub fn new(engine: Arc<QueryEngine>, backends: Arc<Backends>) -> Self {
+    pub fn new(engine: Arc<QueryEngine>, backends: Arc<Backends>, security: Arc<Security>) -> Self {
         Self {
             connection: Arc::new(Connection {
                 engine,
+                security,
                 session: OnceLock::new(),
                 copy: parking_lot::Mutex::new(None),
                 backends,
@@ -121,12 +125,29 @@ impl PgWireServerHandlers for ConnectionHandlers {
 }
 
 /// Serves one client socket until it disconnects. `backends` holds the
-/// server's sessions for cancel requests.
+/// server's sessions for cancel requests. A client that has not
+/// authenticated within the authentication timeout is disconnected.
 pub async fn serve(
     socket: TcpStream,
     engine: Arc<QueryEngine>,
     backends: Arc<Backends>,
+    security: Arc<Security>,
 ) -> std::io::Result<()> {
-    let handlers = ConnectionHandlers::new(engine, backends);
-    pgwire::tokio::process_socket(socket, None, handlers).await
+    let timeout = security.authentication_timeout();
+    let acceptor = security.tls_acceptor();
+    let handlers = ConnectionHandlers::new(engine, backends, security);
+    let connection = handlers.connection.clone();
+    let unauthenticated = async move {
+        tokio::time::sleep(timeout).await;
+        if connection.session.get().is_some() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = pgwire::tokio::process_socket(socket, acceptor, handlers) => served,
+        () = unauthenticated => {
+            tracing::info!("disconnecting a client that did not authenticate in time");
+            Ok(())
+        }
+    }
 }

@@ -43,6 +43,12 @@ pub(super) const DUPLICATE_TABLE: &str = "42P07";
 pub(super) const DATATYPE_MISMATCH: &str = "42804";
 pub(super) const INVALID_TABLE_DEFINITION: &str = "42P16";
 pub(super) const PROTOCOL_VIOLATION: &str = "08P01";
+pub(super) const INSUFFICIENT_PRIVILEGE: &str = "42501";
+pub(super) const DUPLICATE_OBJECT: &str = "42710";
+pub(super) const RESERVED_NAME: &str = "42939";
+pub(super) const INVALID_GRANT_OPERATION: &str = "0LP01";
+pub(super) const INVALID_AUTHORIZATION_SPECIFICATION: &str = "28000";
+pub(super) const INVALID_PASSWORD: &str = "28P01";
 pub(super) const OUT_OF_MEMORY: &str = "53200";
 pub(super) const OBJECT_IN_USE: &str = "55006";
 pub(super) const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
@@ -81,6 +87,11 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message);
     if let session::Error::Query(e) = error {
         info.where_context = e.context().map(str::to_owned);
+        info.detail = match e {
+            query::Error::PermissionDenied { detail, .. } => detail.clone(),
+            query::Error::Storage(storage::Error::RoleInUse { detail, .. }) => Some(detail.clone()),
+            _ => None,
+        };
     }
     info
 }
@@ -168,6 +179,15 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::CopyInvalidBinary { .. } => (INVALID_BINARY_REPRESENTATION, Blame::Client),
         E::CopyInvalidEncoding { .. } => (CHARACTER_NOT_IN_REPERTOIRE, Blame::Client),
         E::CopyNotNull { .. } => (NOT_NULL_VIOLATION, Blame::Client),
+        E::PermissionDenied { .. } => (INSUFFICIENT_PRIVILEGE, Blame::Client),
+        E::InvalidGrant { .. } => (INVALID_GRANT_OPERATION, Blame::Client),
+        E::ObjectInUse { .. } => (OBJECT_IN_USE, Blame::Client),
+        E::Password(e) => match e {
+            crate::password::Error::Malformed { .. } | crate::password::Error::TooLong => {
+                (INVALID_PARAMETER_VALUE, Blame::Client)
+            }
+            crate::password::Error::Random => (INTERNAL_ERROR, Blame::Server),
+        },
     }
 }
 
@@ -191,6 +211,10 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::Internal { .. } => (INTERNAL_ERROR, Blame::Server),
         E::Corrupt { .. } => (DATA_CORRUPTED, Blame::Server),
         E::Wal(e) => wal_code(e),
+        E::RoleExists { .. } => (DUPLICATE_OBJECT, Blame::Client),
+        E::RoleNotFound { .. } => (UNDEFINED_OBJECT, Blame::Client),
+        E::ReservedRoleName { .. } => (RESERVED_NAME, Blame::Client),
+        E::RoleInUse { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),
     }
 }
 

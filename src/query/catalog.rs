@@ -16,6 +16,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use parking_lot::Mutex;
 
+use super::roles_catalog::WithRoles;
 use super::system::{SYSTEM_SCHEMA, SystemSchema};
 use super::table::SeriesTableProvider;
 use crate::storage::{Database, Namespace, Storage};
@@ -64,6 +65,8 @@ impl StorageCatalogList {
             self.pg_static_tables.clone(),
             EmptyContextProvider,
         )?);
+        let provider: Arc<dyn SchemaProvider> =
+            Arc::new(WithRoles::new(provider, self.storage.clone()));
         cache.insert(
             database.name().to_owned(),
             (database.clone(), provider.clone()),
@@ -151,10 +154,10 @@ impl SchemaProvider for NamespaceSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        Ok(self
-            .namespace
-            .table(name)
-            .map(|table| Arc::new(SeriesTableProvider::new(table)) as Arc<dyn TableProvider>))
+        Ok(self.namespace.table(name).map(|table| {
+            Arc::new(SeriesTableProvider::new(table, self.namespace.clone()))
+                as Arc<dyn TableProvider>
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -143,6 +143,8 @@ impl CopyOptions {
 #[derive(Debug, Clone)]
 pub struct CopyFrom {
     pub(super) table: Arc<Table>,
+    /// The schema the table is in, for the privilege check.
+    pub(super) namespace: Arc<crate::storage::Namespace>,
     /// The table column of each copied column, in the order the data has them.
     pub(super) columns: Vec<usize>,
     pub(super) options: CopyOptions,

@@ -115,6 +115,39 @@ impl Ddl {
         }))
     }
 
+    /// What PostgreSQL tells a role that is not the owner (here: not a
+    /// superuser) when it tries this.
+    pub(super) fn denied_message(&self, current_database: &str, current_schema: &str) -> String {
+        let schema_of = |name: &ObjectName| {
+            qualified(name, current_database, current_schema)
+                .map_or_else(|_| current_schema.to_owned(), |(schema, _)| schema)
+        };
+        match self {
+            Ddl::CreateTable { name, .. } => {
+                format!("permission denied for schema {}", schema_of(name))
+            }
+            Ddl::DropTables { names, .. } => {
+                let table = names
+                    .first()
+                    .and_then(|n| qualified(n, current_database, current_schema).ok())
+                    .map_or_else(String::new, |(_, table)| table);
+                format!("must be owner of table {table}")
+            }
+            Ddl::CreateSchema { .. } => {
+                format!("permission denied for database {current_database}")
+            }
+            Ddl::DropSchemas { names, .. } => {
+                let schema = names
+                    .first()
+                    .and_then(|n| schema_name(n, current_database).ok())
+                    .unwrap_or_default();
+                format!("must be owner of schema {schema}")
+            }
+            Ddl::CreateDatabase { .. } => "permission denied to create database".to_owned(),
+            Ddl::DropDatabase { name, .. } => format!("must be owner of database {name}"),
+        }
+    }
+
     /// Runs the DDL. `ctx` supplies the current database and schema.
     /// Returns once the change is durable.
     pub(super) async fn execute(&self, storage: &Storage, ctx: &SessionContext) -> Result<Output> {
@@ -246,7 +279,7 @@ fn parts(name: &ObjectName) -> Vec<String> {
         .collect()
 }
 
-fn single_name(name: &ObjectName) -> Result<String> {
+pub(super) fn single_name(name: &ObjectName) -> Result<String> {
     match parts(name).as_slice() {
         [one] => Ok(one.clone()),
         _ => Err(Error::Unsupported {
@@ -274,7 +307,7 @@ pub(super) fn qualified(
     }
 }
 
-fn schema_name(name: &ObjectName, database: &str) -> Result<String> {
+pub(super) fn schema_name(name: &ObjectName, database: &str) -> Result<String> {
     match parts(name).as_slice() {
         [schema] => Ok(schema.clone()),
         [d, schema] if d == database => Ok(schema.clone()),

@@ -9,6 +9,7 @@
 //! DataFusion; DDL is executed here against storage, because a time-series
 //! table is not something DataFusion can create.
 
+mod access;
 mod aggregate_exec;
 mod asof;
 mod bookend;
@@ -22,6 +23,7 @@ mod gapfill;
 mod latest;
 mod planner;
 mod pushdown;
+mod roles_catalog;
 mod scan_exec;
 mod system;
 mod table;
@@ -55,6 +57,7 @@ use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntAr
 use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 use futures::StreamExt;
 
+pub use access::{Dcl, Principal};
 pub use copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions, RawField};
 pub use ddl::Ddl;
 pub use functions::{POSTGRES_VERSION, POSTGRES_VERSION_NUM, version_string};
@@ -98,6 +101,17 @@ pub enum Error {
     DropCurrentDatabase,
     #[error("{reason}")]
     InvalidCopyOption { reason: String },
+    #[error("{message}")]
+    PermissionDenied {
+        message: String,
+        detail: Option<String>,
+    },
+    #[error("{message}")]
+    InvalidGrant { message: String },
+    #[error("{message}")]
+    ObjectInUse { message: String },
+    #[error(transparent)]
+    Password(#[from] crate::password::Error),
     #[error("invalid input syntax for type {type_name}: \"{value}\"")]
     CopyInvalidText {
         type_name: &'static str,
@@ -180,6 +194,8 @@ pub enum Prepared {
     },
     /// DDL run against storage.
     Ddl(Ddl),
+    /// A role statement, GRANT or REVOKE.
+    Dcl(Dcl),
     /// `COPY table FROM STDIN`.
     CopyFrom(CopyFrom),
     /// `COPY table TO STDOUT` or `COPY (query) TO STDOUT`: the query's rows.
@@ -339,23 +355,48 @@ impl QueryEngine {
         self.storage.database(name).is_some()
     }
 
+    /// The role `name`, for authentication.
+    pub fn role(&self, name: &str) -> Option<storage::Role> {
+        self.storage.role(name)
+    }
+
+    /// Every role, by name.
+    pub fn roles(&self) -> Vec<storage::Role> {
+        self.storage.roles()
+    }
+
+    /// Whether `principal` is a superuser now.
+    pub fn is_superuser(&self, principal: &Principal) -> bool {
+        principal.is_superuser(&self.storage)
+    }
+
+    /// May `principal` connect to `database` (CONNECT privilege)?
+    pub fn check_connect(&self, principal: &Principal, database: &str) -> Result<()> {
+        access::check_connect(&self.storage, principal, database)
+    }
+
     /// A fresh DataFusion context for a session connected to `database`, with
     /// a memory pool of its own: a session runs one query at a time, so the
     /// pool's limit is a per-query cap.
     ///
     /// `INSERT` and `COPY` in the context stage their rows in `pending` while
     /// it holds an open transaction block.
+    ///
+    /// `principal` is the role the session acts as; its privileges are
+    /// checked when each statement runs.
     pub fn new_context(
         &self,
         database: &str,
         pending: Arc<PendingWrites>,
+        principal: Arc<Principal>,
     ) -> Result<SessionContext> {
         let config = self
             .base
             .config()
             .clone()
             .with_default_catalog_and_schema(database, storage::DEFAULT_SCHEMA)
-            .with_extension(pending);
+            .with_extension(pending)
+            .with_extension(principal);
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
@@ -372,6 +413,9 @@ impl QueryEngine {
     /// Plans a statement. Table references are checked first, so an unknown
     /// table is reported as such rather than as a planning failure.
     pub async fn prepare(&self, ctx: &SessionContext, statement: Statement) -> Result<Prepared> {
+        if let Some(dcl) = Dcl::from_statement(&statement)? {
+            return Ok(Prepared::Dcl(dcl));
+        }
         if let Some(ddl) = Ddl::from_statement(&statement)? {
             return Ok(Prepared::Ddl(ddl));
         }
@@ -482,7 +526,7 @@ impl QueryEngine {
                 table_name,
                 columns,
             } => {
-                let table = self.copy_table(ctx, &table_name)?;
+                let (namespace, table) = self.copy_table(ctx, &table_name)?;
                 let schema = table.schema();
                 let indices = if columns.is_empty() {
                     (0..schema.columns().len()).collect()
@@ -502,6 +546,7 @@ impl QueryEngine {
                 if !to {
                     return Ok(Prepared::CopyFrom(CopyFrom {
                         table,
+                        namespace,
                         columns: indices,
                         options,
                     }));
@@ -538,15 +583,21 @@ impl QueryEngine {
         })
     }
 
-    /// The storage table `name` names, in the session's database.
-    fn copy_table(&self, ctx: &SessionContext, name: &ObjectName) -> Result<Arc<storage::Table>> {
+    /// The storage table `name` names, in the session's database, and its schema.
+    fn copy_table(
+        &self,
+        ctx: &SessionContext,
+        name: &ObjectName,
+    ) -> Result<(Arc<storage::Namespace>, Arc<storage::Table>)> {
         let options = ctx.state().config().options().catalog.clone();
         let (schema, table) =
             ddl::qualified(name, &options.default_catalog, &options.default_schema)?;
-        self.storage
+        let namespace = self
+            .storage
             .database(&options.default_catalog)
-            .and_then(|db| db.schema(&schema))
-            .and_then(|namespace| namespace.table(&table))
+            .and_then(|db| db.schema(&schema));
+        namespace
+            .and_then(|namespace| Some((namespace.clone(), namespace.table(&table)?)))
             .ok_or_else(|| Error::UndefinedTable {
                 name: name.to_string(),
             })
@@ -560,12 +611,22 @@ impl QueryEngine {
         params: Option<ParamValues>,
     ) -> Result<Output> {
         match prepared {
-            Prepared::Ddl(ddl) => ddl.execute(&self.storage, ctx).await,
-            Prepared::CopyFrom(copy) => Ok(Output::CopyIn {
-                writer: Box::new(copy.start(ctx.state().config().get_extension())),
-                options: copy.options().clone(),
-                columns: copy.column_count(),
-            }),
+            Prepared::Ddl(ddl) => {
+                access::require_superuser(&self.storage, ctx, || {
+                    let catalog = ctx.state().config_options().catalog.clone();
+                    ddl.denied_message(&catalog.default_catalog, &catalog.default_schema)
+                })?;
+                ddl.execute(&self.storage, ctx).await
+            }
+            Prepared::Dcl(dcl) => dcl.execute(&self.storage, ctx).await,
+            Prepared::CopyFrom(copy) => {
+                access::check_copy_from(&self.storage, ctx, &copy.namespace, &copy.table)?;
+                Ok(Output::CopyIn {
+                    writer: Box::new(copy.start(ctx.state().config().get_extension())),
+                    options: copy.options().clone(),
+                    columns: copy.column_count(),
+                })
+            }
             Prepared::CopyTo { query, options } => {
                 match Box::pin(self.execute(ctx, query, params)).await? {
                     Output::Rows(rows) => Ok(Output::CopyOut {
@@ -582,6 +643,7 @@ impl QueryEngine {
                 names,
                 insert_columns,
             } => {
+                access::check_plan(&self.storage, ctx, plan)?;
                 let mut plan = plan.clone();
                 if let Some(params) = params {
                     plan = plan.replace_params_with_values(&params)?;

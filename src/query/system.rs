@@ -130,11 +130,17 @@ impl TableProvider for StorageUsageTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let source = MemorySourceConfig::try_new(
-            &[vec![self.batch()?]],
-            self.schema(),
-            projection.cloned(),
-        )?;
-        Ok(DataSourceExec::from_data_source(source))
+        scan_batch(self.batch()?, projection)
     }
+}
+
+/// A plan that returns `batch` (projected): the scan of a table computed
+/// whole when it is read.
+pub(super) fn scan_batch(
+    batch: RecordBatch,
+    projection: Option<&Vec<usize>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = batch.schema();
+    let source = MemorySourceConfig::try_new(&[vec![batch]], schema, projection.cloned())?;
+    Ok(DataSourceExec::from_data_source(source))
 }

@@ -26,11 +26,21 @@ use crate::storage::{self, ScanRequest, Table};
 #[derive(Debug)]
 pub(super) struct SeriesTableProvider {
     table: Arc<Table>,
+    /// The schema it is in, whose USAGE privilege a reader needs.
+    namespace: Arc<storage::Namespace>,
 }
 
 impl SeriesTableProvider {
-    pub(super) fn new(table: Arc<Table>) -> Self {
-        Self { table }
+    pub(super) fn new(table: Arc<Table>, namespace: Arc<storage::Namespace>) -> Self {
+        Self { table, namespace }
+    }
+
+    pub(super) fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    pub(super) fn namespace(&self) -> &Arc<storage::Namespace> {
+        &self.namespace
     }
 }
 

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::ParamValues;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
@@ -35,7 +36,10 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 pub use settings::Settings;
 pub use transaction::{Notice, TransactionCommand, TransactionEffect, TransactionState};
 
+use crate::password::Encryption;
 use crate::query::{self, PendingWrites, QueryEngine};
+
+pub use crate::query::Principal;
 use transaction::Transaction;
 
 /// Errors of the session layer.
@@ -200,6 +204,7 @@ pub struct Session {
     transaction: Mutex<Transaction>,
     writes: Arc<PendingWrites>,
     canceller: Canceller,
+    principal: Arc<Principal>,
 }
 
 impl std::fmt::Debug for Session {
@@ -213,22 +218,48 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Opens a session on `database`, which must exist.
-    pub fn new(engine: Arc<QueryEngine>, database: &str, user: &str) -> Result<Self> {
+    /// Opens a session of `principal` on `database`, which must exist.
+    pub fn new(
+        engine: Arc<QueryEngine>,
+        database: &str,
+        principal: Arc<Principal>,
+    ) -> Result<Self> {
         if !engine.database_exists(database) {
             return Err(Error::DatabaseNotFound {
                 name: database.to_owned(),
             });
         }
+        engine.check_connect(&principal, database)?;
+        let user = principal.name().to_owned();
         let writes = Arc::new(PendingWrites::default());
-        let ctx = engine.new_context(database, writes.clone())?;
-        let settings = Arc::new(Mutex::new(Settings::default()));
+        let ctx = engine.new_context(database, writes.clone(), principal.clone())?;
+        let mut server_set = Settings::default();
+        let superuser = if engine.is_superuser(&principal) {
+            "on"
+        } else {
+            "off"
+        };
+        server_set.set_by_server("is_superuser", superuser.to_owned());
+        server_set.set_by_server("session_authorization", user.clone());
+        let settings = Arc::new(Mutex::new(server_set));
         ctx.register_udf(settings::current_setting_udf(settings.clone()));
+        for name in compat::USER_FUNCTIONS {
+            let user = ScalarValue::Utf8(Some(principal.name().to_owned()));
+            let call = move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(user.clone()));
+            ctx.register_udf(create_udf(
+                name,
+                vec![],
+                DataType::Utf8,
+                Volatility::Stable,
+                Arc::new(call),
+            ));
+        }
         Ok(Self {
             engine,
             ctx,
             database: database.to_owned(),
-            user: user.to_owned(),
+            user,
+            principal,
             settings,
             reported: Mutex::new(Vec::new()),
             notices: Mutex::new(Vec::new()),
@@ -523,8 +554,10 @@ impl Session {
             None => settings.reset(name)?,
         };
         let time_zone = settings.get("timezone")?;
+        let encryption = settings.get("password_encryption")?;
         drop(settings);
         self.apply_time_zone(&time_zone);
+        self.apply_password_encryption(&encryption);
         self.reported.lock().extend(change);
         Ok(())
     }
@@ -537,8 +570,10 @@ impl Session {
             None => settings.reset_all(),
         };
         let time_zone = settings.get("timezone")?;
+        let encryption = settings.get("password_encryption")?;
         drop(settings);
         self.apply_time_zone(&time_zone);
+        self.apply_password_encryption(&encryption);
         self.reported.lock().extend(changes);
         Ok(())
     }
@@ -553,6 +588,19 @@ impl Session {
     /// Setting changes to report to the client (ParameterStatus), oldest first.
     pub fn take_reported_settings(&self) -> Vec<(&'static str, String)> {
         std::mem::take(&mut *self.reported.lock())
+    }
+
+    fn apply_password_encryption(&self, setting: &str) {
+        self.principal.set_password_encryption(if setting == "md5" {
+            Encryption::Md5
+        } else {
+            Encryption::ScramSha256
+        });
+    }
+
+    /// The role the session acts as.
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
     }
 
     fn apply_time_zone(&self, time_zone: &str) {

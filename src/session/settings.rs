@@ -72,6 +72,13 @@ const PARAMETERS: &[Parameter] = &[
         default: "postgres",
         reported: true,
     },
+    // How CREATE/ALTER ROLE ... PASSWORD stores a password.
+    Parameter {
+        name: "password_encryption",
+        display: "password_encryption",
+        default: "scram-sha-256",
+        reported: false,
+    },
     Parameter {
         name: "search_path",
         display: "search_path",
@@ -115,6 +122,19 @@ const PARAMETERS: &[Parameter] = &[
         default: "UTC",
         reported: true,
     },
+    // Set by the server from the session's role.
+    Parameter {
+        name: "is_superuser",
+        display: "is_superuser",
+        default: "off",
+        reported: true,
+    },
+    Parameter {
+        name: "session_authorization",
+        display: "session_authorization",
+        default: "",
+        reported: true,
+    },
     Parameter {
         name: "transaction_isolation",
         display: "transaction_isolation",
@@ -126,6 +146,8 @@ const PARAMETERS: &[Parameter] = &[
 /// Parameters that only the server sets.
 const READ_ONLY: &[&str] = &[
     "integer_datetimes",
+    "is_superuser",
+    "session_authorization",
     "server_encoding",
     "server_version",
     "server_version_num",
@@ -172,6 +194,12 @@ impl Settings {
     /// startup packet's parameters are applied.
     pub fn keep_as_defaults(&mut self) {
         self.session_defaults.append(&mut self.values);
+    }
+
+    /// Sets a read-only parameter the server decides for the session (its
+    /// role's name and status), as its default.
+    pub fn set_by_server(&mut self, name: &'static str, value: String) {
+        self.session_defaults.insert(name, value);
     }
 
     /// The header `SHOW name` uses.
@@ -236,6 +264,11 @@ fn validate(name: &str, value: String) -> Result<String> {
                 Err(invalid(&value))
             }
         }
+        "password_encryption" => match value.trim().to_ascii_lowercase().as_str() {
+            "scram-sha-256" => Ok("scram-sha-256".to_owned()),
+            "md5" => Ok("md5".to_owned()),
+            _ => Err(invalid(&value)),
+        },
         // EpochDB stores every table its own way; "heap" is the only name.
         "default_table_access_method" if value.trim() == "heap" => Ok("heap".to_owned()),
         "default_table_access_method" => Err(invalid(&value)),

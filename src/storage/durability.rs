@@ -20,8 +20,9 @@ use parking_lot::Mutex;
 
 use super::image::Heads;
 use super::journal::{Journal, Record, create_table_record, data_record_header, mark_last};
+use super::roles::AclObject;
 use super::schema::TableSchema;
-use super::{DEFAULT_DATABASE, DEFAULT_SCHEMA, Error, Result, Storage, Table};
+use super::{Acl, DEFAULT_DATABASE, DEFAULT_SCHEMA, Error, Privileges, Result, Storage, Table};
 use crate::wal::{self, FileSystem, OnCorruption, SyncMode, Wal, WalOptions, frame};
 
 /// The magic number of snapshot files.
@@ -259,14 +260,28 @@ impl Storage {
         let (lsn, mut records, captures) = {
             let _frozen = self.journal.freeze();
             let lsn = wal.end();
-            let mut records = Vec::new();
+            let mut records = self.roles.snapshot_records();
             let mut captures = Vec::new();
+            let acl_records = |records: &mut Vec<Record>, object: AclObject, acl: &Acl| {
+                for (grantee, privileges) in acl.entries() {
+                    records.push(Record::SetAcl {
+                        object: object.clone(),
+                        grantee: grantee.to_owned(),
+                        privileges: privileges.bits(),
+                    });
+                }
+            };
             for database in self.databases.read().values() {
                 if database.name != DEFAULT_DATABASE {
                     records.push(Record::CreateDatabase {
                         name: database.name.clone(),
                     });
                 }
+                acl_records(
+                    &mut records,
+                    AclObject::Database(database.name.clone()),
+                    &database.acl.read(),
+                );
                 let schemas = database.schemas.read();
                 if !schemas.contains_key(DEFAULT_SCHEMA) {
                     records.push(Record::DropSchema {
@@ -281,6 +296,14 @@ impl Storage {
                             name: namespace.name.clone(),
                         });
                     }
+                    acl_records(
+                        &mut records,
+                        AclObject::Schema {
+                            database: database.name.clone(),
+                            name: namespace.name.clone(),
+                        },
+                        &namespace.acl.read(),
+                    );
                     for (name, table) in namespace.tables.read().iter() {
                         records.push(create_table_record(
                             &database.name,
@@ -290,6 +313,11 @@ impl Storage {
                             table.options(),
                             table.schema(),
                         ));
+                        acl_records(
+                            &mut records,
+                            AclObject::Table(table.id()),
+                            &table.acl_lock().read(),
+                        );
                         captures.push((table.id(), table.capture()));
                     }
                 }
@@ -477,6 +505,31 @@ impl<'a> Replayer<'a> {
             }
             Record::SnapshotEnd { .. } => {
                 return Err(super::bytes::corrupt("a snapshot end record in the WAL"));
+            }
+            Record::PutRole(role) => storage.roles.restore(role),
+            Record::DropRole { name } => storage.roles.forget(&name),
+            Record::SetAcl {
+                object,
+                grantee,
+                privileges,
+            } => {
+                let set = |_| Privileges::from_bits(privileges);
+                let applied = match object {
+                    AclObject::Database(name) => {
+                        database(&name).map(|db| db.update_acl(&grantee, set))
+                    }
+                    AclObject::Schema { database: db, name } => database(&db)
+                        .and_then(|db| db.schema(&name))
+                        .map(|namespace| namespace.update_acl(&grantee, set)),
+                    AclObject::Table(id) => self
+                        .tables
+                        .get(&id)
+                        .and_then(Weak::upgrade)
+                        .map(|table| table.update_acl(&grantee, set)),
+                };
+                if let Some(applied) = applied {
+                    let () = applied?.without_waiting();
+                }
             }
         }
         Ok(())

@@ -17,6 +17,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use super::Result;
 use super::block::{type_of_tag, type_tag};
 use super::bytes::{Reader, Writer, corrupt};
+use super::roles::{AclObject, Role};
 use super::schema::{ColumnRole, ColumnSchema, TableSchema};
 use super::table::TableOptions;
 use crate::wal::Wal;
@@ -150,6 +151,17 @@ pub(super) enum Record {
     SnapshotEnd {
         records: u64,
     },
+    /// A role as created or altered: the whole of it.
+    PutRole(Role),
+    DropRole {
+        name: String,
+    },
+    /// What `grantee` now holds on `object` (the whole set, not a change).
+    SetAcl {
+        object: AclObject,
+        grantee: String,
+        privileges: u8,
+    },
 }
 
 mod kind {
@@ -161,6 +173,9 @@ mod kind {
     pub(super) const DROP_TABLE: u8 = 6;
     pub(super) const DATA: u8 = 7;
     pub(super) const SNAPSHOT_END: u8 = 8;
+    pub(super) const PUT_ROLE: u8 = 9;
+    pub(super) const DROP_ROLE: u8 = 10;
+    pub(super) const SET_ACL: u8 = 11;
 }
 
 fn role_tag(role: ColumnRole) -> u8 {
@@ -237,6 +252,47 @@ impl Record {
                 w.u8(kind::SNAPSHOT_END);
                 w.u64(*records);
             }
+            Record::PutRole(role) => {
+                w.u8(kind::PUT_ROLE);
+                w.str(&role.name);
+                w.u64(u64::from(role.oid));
+                w.u8(u8::from(role.superuser) | u8::from(role.login) << 1);
+                match &role.password {
+                    Some(password) => {
+                        w.u8(1);
+                        w.str(password);
+                    }
+                    None => w.u8(0),
+                }
+            }
+            Record::DropRole { name } => {
+                w.u8(kind::DROP_ROLE);
+                w.str(name);
+            }
+            Record::SetAcl {
+                object,
+                grantee,
+                privileges,
+            } => {
+                w.u8(kind::SET_ACL);
+                match object {
+                    AclObject::Database(name) => {
+                        w.u8(0);
+                        w.str(name);
+                    }
+                    AclObject::Schema { database, name } => {
+                        w.u8(1);
+                        w.str(database);
+                        w.str(name);
+                    }
+                    AclObject::Table(id) => {
+                        w.u8(2);
+                        w.u64(*id);
+                    }
+                }
+                w.str(grantee);
+                w.u8(*privileges);
+            }
         }
         w.bytes
     }
@@ -305,6 +361,42 @@ impl Record {
                 return Ok(Record::Data { table, last, image });
             }
             kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
+            kind::PUT_ROLE => {
+                let name = name(&mut r)?;
+                let oid = u32::try_from(r.u64()?).map_err(|_| corrupt("role oid out of range"))?;
+                let flags = r.u8()?;
+                let password = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.str()?.to_owned()),
+                    other => return Err(corrupt(format!("unknown password tag {other}"))),
+                };
+                Record::PutRole(Role {
+                    name,
+                    oid,
+                    superuser: flags & 1 != 0,
+                    login: flags & 2 != 0,
+                    password,
+                })
+            }
+            kind::DROP_ROLE => Record::DropRole {
+                name: name(&mut r)?,
+            },
+            kind::SET_ACL => {
+                let object = match r.u8()? {
+                    0 => AclObject::Database(name(&mut r)?),
+                    1 => AclObject::Schema {
+                        database: name(&mut r)?,
+                        name: name(&mut r)?,
+                    },
+                    2 => AclObject::Table(r.u64()?),
+                    other => return Err(corrupt(format!("unknown ACL object {other}"))),
+                };
+                Record::SetAcl {
+                    object,
+                    grantee: name(&mut r)?,
+                    privileges: r.u8()?,
+                }
+            }
             other => return Err(corrupt(format!("unknown record kind {other}"))),
         };
         if !r.is_empty() {
@@ -402,6 +494,39 @@ mod tests {
                 image: vec![1, 2, 3],
             },
             Record::SnapshotEnd { records: 9 },
+            Record::PutRole(Role {
+                name: "alice".into(),
+                oid: 16384,
+                superuser: true,
+                login: true,
+                password: Some("md5abc".into()),
+            }),
+            Record::PutRole(Role {
+                name: "bob".into(),
+                oid: 16385,
+                superuser: false,
+                login: false,
+                password: None,
+            }),
+            Record::DropRole { name: "bob".into() },
+            Record::SetAcl {
+                object: AclObject::Database("db".into()),
+                grantee: "public".into(),
+                privileges: 0,
+            },
+            Record::SetAcl {
+                object: AclObject::Schema {
+                    database: "db".into(),
+                    name: "s".into(),
+                },
+                grantee: "alice".into(),
+                privileges: 2,
+            },
+            Record::SetAcl {
+                object: AclObject::Table(7),
+                grantee: "alice".into(),
+                privileges: 12,
+            },
         ];
         for record in records {
             let bytes = record.encode();

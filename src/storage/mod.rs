@@ -15,6 +15,7 @@ mod durability;
 mod head;
 mod image;
 mod journal;
+mod roles;
 mod scan;
 mod schema;
 mod series;
@@ -27,11 +28,13 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use journal::{Journal, Record, create_table_record};
+use roles::{AclObject, Roles, update_acl};
 
 pub use aggregate::{AggregateKind, AggregateRequest, AggregateStats, AggregateValue};
 pub use block::{FieldStats, SealedBlock, ValueStats};
 pub use durability::{DurabilityOptions, Recovery, SnapshotReport};
 pub use journal::Durable;
+pub use roles::{Acl, PUBLIC, Privileges, Role, RoleChange};
 pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{ColumnRole, ColumnSchema, ColumnType, TableSchema};
 pub use series::{SeriesId, SeriesKey};
@@ -83,6 +86,14 @@ pub enum Error {
     Wal(#[from] crate::wal::Error),
     #[error("corrupt record: {reason}")]
     Corrupt { reason: String },
+    #[error("role \"{name}\" already exists")]
+    RoleExists { name: String },
+    #[error("role \"{name}\" does not exist")]
+    RoleNotFound { name: String },
+    #[error("role name \"{name}\" is reserved")]
+    ReservedRoleName { name: String },
+    #[error("role \"{name}\" cannot be dropped because some objects depend on it")]
+    RoleInUse { name: String, detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -91,6 +102,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub struct Storage {
     databases: RwLock<BTreeMap<String, Arc<Database>>>,
+    roles: Roles,
     journal: Arc<Journal>,
     /// Where snapshots go; `None` for purely in-memory storage.
     durability: Option<durability::Files>,
@@ -117,6 +129,7 @@ impl Storage {
         );
         Self {
             databases: RwLock::new(databases),
+            roles: Roles::default(),
             journal,
             durability,
         }
@@ -178,6 +191,8 @@ impl Storage {
 pub struct Database {
     name: String,
     schemas: RwLock<BTreeMap<String, Arc<Namespace>>>,
+    /// PUBLIC may connect until revoked, as in PostgreSQL.
+    acl: RwLock<Acl>,
     journal: Arc<Journal>,
 }
 
@@ -195,12 +210,28 @@ impl Database {
         Self {
             name,
             schemas: RwLock::new(schemas),
+            acl: RwLock::new(Acl::public(Privileges::CONNECT)),
             journal,
         }
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Who may connect.
+    pub fn acl(&self) -> Acl {
+        self.acl.read().clone()
+    }
+
+    /// Changes what `grantee` holds on the database.
+    pub fn update_acl(
+        &self,
+        grantee: &str,
+        update: impl FnOnce(Privileges) -> Privileges,
+    ) -> Result<Durable<()>> {
+        let object = AclObject::Database(self.name.clone());
+        update_acl(Some(&self.journal), &self.acl, object, grantee, update)
     }
 
     pub fn schema(&self, name: &str) -> Option<Arc<Namespace>> {
@@ -267,21 +298,47 @@ pub struct Namespace {
     database: String,
     name: String,
     tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    /// PUBLIC may use each database's `public` schema, as in PostgreSQL 15.
+    acl: RwLock<Acl>,
     journal: Arc<Journal>,
 }
 
 impl Namespace {
     fn new(database: String, name: String, journal: Arc<Journal>) -> Self {
+        let acl = if name == DEFAULT_SCHEMA {
+            Acl::public(Privileges::USAGE)
+        } else {
+            Acl::default()
+        };
         Self {
             database,
             name,
             tables: RwLock::new(BTreeMap::new()),
+            acl: RwLock::new(acl),
             journal,
         }
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Who may use the schema.
+    pub fn acl(&self) -> Acl {
+        self.acl.read().clone()
+    }
+
+    /// Changes what `grantee` holds on the schema.
+    pub fn update_acl(
+        &self,
+        grantee: &str,
+        update: impl FnOnce(Privileges) -> Privileges,
+    ) -> Result<Durable<()>> {
+        let object = AclObject::Schema {
+            database: self.database.clone(),
+            name: self.name.clone(),
+        };
+        update_acl(Some(&self.journal), &self.acl, object, grantee, update)
     }
 
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {

@@ -80,6 +80,8 @@ pub struct Table {
     schema: Arc<TableSchema>,
     options: TableOptions,
     field_types: Vec<ColumnType>,
+    /// Who may read and write it; nobody but superusers at first.
+    acl: RwLock<super::Acl>,
     state: RwLock<TableState>,
 }
 
@@ -181,6 +183,7 @@ impl Table {
             schema: Arc::new(schema),
             options,
             field_types,
+            acl: RwLock::new(super::Acl::default()),
             state: RwLock::new(TableState {
                 interner: Interner::default(),
                 ids: HashMap::new(),
@@ -198,6 +201,30 @@ impl Table {
 
     pub(super) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Who may read and write the table.
+    pub fn acl(&self) -> super::Acl {
+        self.acl.read().clone()
+    }
+
+    pub(super) fn acl_lock(&self) -> &RwLock<super::Acl> {
+        &self.acl
+    }
+
+    /// Changes what `grantee` holds on the table.
+    pub fn update_acl(
+        &self,
+        grantee: &str,
+        update: impl FnOnce(super::Privileges) -> super::Privileges,
+    ) -> Result<Durable<()>> {
+        super::roles::update_acl(
+            self.journal.as_deref(),
+            &self.acl,
+            super::roles::AclObject::Table(self.id),
+            grantee,
+            update,
+        )
     }
 
     pub fn schema(&self) -> &Arc<TableSchema> {

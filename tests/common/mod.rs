@@ -25,7 +25,7 @@ pub struct TestServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _data_dir: TempDir,
+    owned_dir: Option<TempDir>,
 }
 
 impl TestServer {
@@ -45,7 +45,23 @@ impl TestServer {
         fs: Arc<dyn FileSystem>,
     ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::for_data_dir(data_dir.path());
+        let mut server = Self::start_in_with_fs(data_dir.path(), configure, fs).await;
+        server.owned_dir = Some(data_dir);
+        server
+    }
+
+    /// Starts a server on the data directory `data_dir`, which outlives it:
+    /// a later server started there recovers what this one wrote.
+    pub async fn start_in(data_dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in_with_fs(data_dir, configure, Arc::new(OsFileSystem)).await
+    }
+
+    async fn start_in_with_fs(
+        data_dir: &std::path::Path,
+        configure: impl FnOnce(&mut Config),
+        fs: Arc<dyn FileSystem>,
+    ) -> Self {
+        let mut config = Config::for_data_dir(data_dir);
         configure(&mut config);
         let db = Db::open_with(&config, fs).expect("open db");
         let listener = TcpListener::bind(&config.listen).await.expect("bind");
@@ -58,7 +74,7 @@ impl TestServer {
             addr,
             stop: Some(stop),
             task: Some(task),
-            _data_dir: data_dir,
+            owned_dir: None,
         }
     }
 

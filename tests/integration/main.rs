@@ -15,5 +15,6 @@ mod jdbc;
 mod node;
 mod pruning;
 mod python;
+mod security;
 mod transactions;
 mod tsbs;

@@ -76,6 +76,35 @@ pub(super) fn rewrite(statement: &mut Statement) {
         ControlFlow::<()>::Continue(())
     });
     let _ = statement.visit(&mut InformationSchemaColumns);
+    let _ = statement.visit(&mut QualifyOurCatalogTables);
+}
+
+/// Catalog tables EpochDB adds to pg-catalog's, which pg-catalog's rewrite
+/// does not know to qualify with `pg_catalog`.
+const OUR_CATALOG_TABLES: &[&str] = &["pg_user"];
+
+/// Qualifies a bare [`OUR_CATALOG_TABLES`] name with `pg_catalog`, as
+/// pg-catalog does its own: `pg_catalog` is on every search path.
+struct QualifyOurCatalogTables;
+
+impl VisitorMut for QualifyOurCatalogTables {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, args, .. } = factor
+            && args.is_none()
+            && let [ObjectNamePart::Identifier(ident)] = name.0.as_slice()
+            && ident.quote_style.is_none()
+            && OUR_CATALOG_TABLES.contains(&ident.value.to_ascii_lowercase().as_str())
+        {
+            let table = ident.clone();
+            *name = ObjectName(vec![
+                ObjectNamePart::Identifier(Ident::new("pg_catalog")),
+                ObjectNamePart::Identifier(table),
+            ]);
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// The columns of DataFusion's `information_schema.columns`, in order, with

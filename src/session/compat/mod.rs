@@ -49,6 +49,8 @@ fn reads_catalogs(sql: &str) -> bool {
 /// `search_path` gives the schemas of the session's search path, in order,
 /// for the client queries that read it.
 pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<Vec<Statement>> {
+    let roles = user_statements_as_role(sql);
+    let sql = roles.as_deref().unwrap_or(sql);
     let plain = Parser::parse_sql(&PostgreSqlDialect {}, sql);
     let mut statements = if !reads_catalogs(sql) {
         plain?
@@ -68,6 +70,7 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     for statement in &mut statements {
         rewrite_like_escape(statement);
         rewrite_field_selection(statement);
+        rewrite_user_functions(statement);
     }
     Ok(statements)
 }
@@ -162,6 +165,45 @@ fn same_token(a: &Token, b: &Token) -> bool {
 
 fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// `sql` with `CREATE USER`, `ALTER USER` and `DROP USER` spelled with
+/// `ROLE`, as PostgreSQL defines them (the parser reads `USER` the way other
+/// databases mean it); `CREATE USER` also gets the `LOGIN` it implies unless
+/// it says `NOLOGIN`. `None` when there is no such statement.
+fn user_statements_as_role(sql: &str) -> Option<String> {
+    if !sql.to_ascii_lowercase().contains("user") {
+        return None;
+    }
+    let tokens = spanned_tokens(sql)?;
+    let mut edits = Vec::new();
+    let mut start = 0;
+    while start < tokens.len() {
+        let end = tokens[start..]
+            .iter()
+            .position(|t| t.token == Token::SemiColon)
+            .map_or(tokens.len(), |i| start + i);
+        let statement = &tokens[start..end];
+        if let [verb, user, ..] = statement
+            && ["CREATE", "ALTER", "DROP"]
+                .iter()
+                .any(|v| is_word(&verb.token, v))
+            && is_word(&user.token, "USER")
+        {
+            edits.push((user.bytes.clone(), "ROLE".to_owned()));
+            let says_login = statement
+                .iter()
+                .any(|t| is_word(&t.token, "LOGIN") || is_word(&t.token, "NOLOGIN"));
+            if is_word(&verb.token, "CREATE")
+                && !says_login
+                && let Some(last) = statement.last()
+            {
+                edits.push((last.bytes.end..last.bytes.end, " LOGIN".to_owned()));
+            }
+        }
+        start = end + 1;
+    }
+    (!edits.is_empty()).then(|| splice(sql, &edits))
 }
 
 /// `sql` with Grafana's search-path subquery replaced by the literal list of
@@ -325,12 +367,58 @@ fn rewrite_field_selection(statement: &mut Statement) {
     });
 }
 
+/// PostgreSQL's functions called without parentheses that name the session's
+/// role; the session registers them (see `Session::new`).
+pub(super) const USER_FUNCTIONS: &[&str] =
+    &["current_user", "session_user", "current_role", "user"];
+
+/// `current_user`, `session_user`, `current_role` and `user` as calls of the
+/// session's functions of those names: the parser reads the bare keywords as
+/// column names. The quoted function name keeps the column's name.
+fn rewrite_user_functions(statement: &mut Statement) {
+    let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+        if let Expr::Identifier(ident) = expr
+            && ident.quote_style.is_none()
+        {
+            let name = ident.value.to_ascii_lowercase();
+            if USER_FUNCTIONS.contains(&name.as_str())
+                && let Ok(call) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!("\"{name}\"()"))
+                    .and_then(|mut parser| parser.parse_expr())
+            {
+                *expr = call;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse_default(sql: &str) -> Result<Vec<Statement>> {
         parse(sql, || vec!["alice".to_owned(), "public".to_owned()])
+    }
+
+    #[test]
+    fn user_statements_are_role_statements() {
+        assert_eq!(
+            user_statements_as_role("create user alice with password 'x'; DROP USER bob")
+                .as_deref(),
+            Some("create ROLE alice with password 'x' LOGIN; DROP ROLE bob")
+        );
+        assert_eq!(
+            user_statements_as_role("CREATE USER c NOLOGIN;ALTER USER c PASSWORD 'user'")
+                .as_deref(),
+            Some("CREATE ROLE c NOLOGIN;ALTER ROLE c PASSWORD 'user'")
+        );
+        assert_eq!(user_statements_as_role("SELECT user, current_user"), None);
+        let parsed = parse_default("CREATE USER alice PASSWORD 'secret'").unwrap();
+        assert!(
+            matches!(&parsed[..], [Statement::CreateRole(role)] if role.login == Some(true)),
+            "{parsed:?}"
+        );
     }
 
     #[test]

@@ -208,6 +208,108 @@ fn a_clean_restart_rebuilds_catalog_and_data() {
     assert_ne!(ns.table("other").unwrap().id(), table_of(&storage).id());
 }
 
+/// Roles and every object's ACL, as one comparable value.
+fn access_state(storage: &Storage) -> Vec<String> {
+    let mut state: Vec<String> = storage.roles().iter().map(|r| format!("{r:?}")).collect();
+    for name in storage.database_names() {
+        let db = storage.database(&name).unwrap();
+        state.push(format!("db {name} {:?}", db.acl()));
+        for schema in db.schema_names() {
+            let ns = db.schema(&schema).unwrap();
+            state.push(format!("schema {name}.{schema} {:?}", ns.acl()));
+            for table in ns.table_names() {
+                let acl = ns.table(&table).unwrap().acl();
+                state.push(format!("table {name}.{schema}.{table} {acl:?}"));
+            }
+        }
+    }
+    state
+}
+
+#[test]
+fn roles_and_privileges_survive_snapshots_and_replay() {
+    use crate::storage::{Privileges, RoleChange};
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let rt = runtime();
+    let expected = {
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        let table = create(&storage, &rt);
+        let wait = |d: Durable<()>| rt.block_on(d.durable()).unwrap();
+        let login = |password: &str| RoleChange {
+            superuser: None,
+            login: Some(true),
+            password: Some(Some(password.into())),
+        };
+        wait(storage.create_role("alice", login("md5aaaa")).unwrap());
+        wait(storage.create_role("bob", RoleChange::default()).unwrap());
+        let db = storage.database("metrics").unwrap();
+        wait(
+            db.update_acl(crate::storage::PUBLIC, |p| p.without(Privileges::CONNECT))
+                .unwrap(),
+        );
+        wait(
+            db.update_acl("alice", |p| p.union(Privileges::CONNECT))
+                .unwrap(),
+        );
+        wait(
+            table
+                .update_acl("alice", |_| Privileges::SELECT.union(Privileges::INSERT))
+                .unwrap(),
+        );
+        // Half before the snapshot, half after it, in the WAL only.
+        storage.snapshot().unwrap().unwrap();
+        let ns = db.schema("m").unwrap();
+        wait(
+            ns.update_acl("bob", |p| p.union(Privileges::USAGE))
+                .unwrap(),
+        );
+        wait(
+            table
+                .update_acl("alice", |p| p.without(Privileges::INSERT))
+                .unwrap(),
+        );
+        wait(
+            storage
+                .alter_role(
+                    "bob",
+                    RoleChange {
+                        superuser: Some(true),
+                        ..login("md5bbbb")
+                    },
+                )
+                .unwrap(),
+        );
+        wait(storage.create_role("carol", RoleChange::default()).unwrap());
+        wait(storage.drop_role("carol", false).unwrap());
+        assert!(matches!(
+            storage.drop_role("alice", false),
+            Err(Error::RoleInUse { .. })
+        ));
+        access_state(&storage)
+    };
+    let (storage, _) = Storage::open(&options(&fs)).unwrap();
+    assert_eq!(access_state(&storage), expected);
+    assert!(storage.role("carol").is_none());
+    let bob = storage.role("bob").unwrap();
+    assert!(bob.superuser && bob.login && bob.password.as_deref() == Some("md5bbbb"));
+    // And once more from a snapshot holding all of it.
+    storage.snapshot().unwrap().unwrap();
+    drop(storage);
+    let (storage, _) = Storage::open(&options(&fs)).unwrap();
+    assert_eq!(access_state(&storage), expected);
+    // A new role after recovery gets a fresh OID.
+    let oids: Vec<u32> = storage.roles().iter().map(|r| r.oid).collect();
+    rt.block_on(
+        storage
+            .create_role("dave", RoleChange::default())
+            .unwrap()
+            .durable(),
+    )
+    .unwrap();
+    assert!(!oids.contains(&storage.role("dave").unwrap().oid));
+}
+
 #[test]
 fn a_damaged_snapshot_refuses_to_start_and_names_the_file() {
     let mem = Arc::new(MemFs::default());
