@@ -91,7 +91,7 @@ pub struct Config {
 
     /// A client that has not finished authenticating after this long is
     /// disconnected, as by PostgreSQL's `authentication_timeout`.
-    #[arg(long, env = "EPOCHDB_AUTHENTICATION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "EPOCHDB_AUTHENTICATION_TIMEOUT", default_value = "60s", value_parser = parse_authentication_timeout)]
     pub authentication_timeout: Duration,
 }
 
@@ -161,6 +161,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("\"{text}\" is too long"))
 }
 
+/// Between 1 ms and 60 s: pgwire ends every startup at 60 s anyway.
+fn parse_authentication_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(text)?;
+    if timeout.is_zero() || timeout > Duration::from_secs(60) {
+        return Err(format!(
+            "\"{text}\" is not an authentication timeout: give one above 0 and at most 60s"
+        ));
+    }
+    Ok(timeout)
+}
+
 /// A byte size: a number with an optional `B`, `KiB`, `MiB`, `GiB`, `TiB`
 /// suffix (or `K`, `M`, `G`, `T`, `KB`, `MB`, `GB`, `TB`, all powers of 1024).
 pub fn parse_bytes(text: &str) -> Result<usize, String> {
@@ -215,7 +226,9 @@ impl Config {
 mod tests {
     use std::time::Duration;
 
-    use super::{Durability, parse_bytes, parse_durability, parse_duration};
+    use super::{
+        Durability, parse_authentication_timeout, parse_bytes, parse_durability, parse_duration,
+    };
 
     #[test]
     fn durability_modes_and_durations_parse() {
@@ -231,6 +244,12 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("5 fortnights").is_err());
+        assert_eq!(
+            parse_authentication_timeout("30s"),
+            Ok(Duration::from_secs(30))
+        );
+        assert!(parse_authentication_timeout("0").is_err());
+        assert!(parse_authentication_timeout("5m").is_err());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("the superuser password file {path} is empty")]
+    EmptyPassword { path: std::path::PathBuf },
     #[error(
         "--superuser {name} needs a password: give --superuser-password-file \
          or EPOCHDB_SUPERUSER_PASSWORD"
@@ -186,7 +188,11 @@ fn bootstrap_superuser(config: &Config, storage: &Storage) -> Result<bool, Error
                 path: path.clone(),
                 source,
             })?;
-            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+            let password = text.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                return Err(Error::EmptyPassword { path: path.clone() });
+            }
+            Some(password.to_owned())
         }
         (None, Some(password)) => Some(password.0.clone()),
         (None, None) => None,

@@ -127,16 +127,7 @@ impl Startup {
                     "no PostgreSQL user name specified in startup packet".into(),
                 )
             })?;
-        if let Err(wait) = security.throttle().check(peer) {
-            tracing::warn!(%peer, %user, "refused a login from a locked-out address");
-            return Err(fatal(
-                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
-                format!(
-                    "too many failed login attempts from {peer}; try again in {} s",
-                    wait.as_secs().max(1)
-                ),
-            ));
-        }
+        self.check_throttle(peer, &user)?;
         if !security.passwords() {
             if !is_loopback(peer) {
                 tracing::warn!(
@@ -162,6 +153,24 @@ impl Startup {
         }
         let mechanism = security.mechanism(&user, client.is_secure());
         self.step(client, mechanism, None).await
+    }
+
+    /// Refuses a locked-out address.
+    fn check_throttle(&self, peer: std::net::IpAddr, user: &str) -> PgWireResult<()> {
+        self.connection
+            .security
+            .throttle()
+            .check(peer)
+            .map_err(|wait| {
+                tracing::warn!(%peer, %user, "refused a login from a locked-out address");
+                fatal(
+                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!(
+                        "too many failed login attempts from {peer}; try again in {} s",
+                        wait.as_secs().max(1)
+                    ),
+                )
+            })
     }
 
     /// Runs one step of the password exchange: the first (`message` is
@@ -205,7 +214,8 @@ impl Startup {
                     )
                 })?;
                 check_can_login(&role)?;
-                self.connection.security.throttle().succeeded(peer);
+                // Proofs that raced the lockout do not get in either.
+                self.check_throttle(peer, &user)?;
                 tracing::debug!(%peer, %user, "password authentication succeeded");
                 self.complete(
                     client,

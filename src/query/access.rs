@@ -24,7 +24,7 @@ use datafusion::sql::sqlparser::ast::{
 use super::table::SeriesTableProvider;
 use super::{Error, Output, Result, ddl};
 use crate::password::{Encryption, Secret};
-use crate::storage::{self, PUBLIC, Privileges, RoleChange, Storage};
+use crate::storage::{self, Grantable, PUBLIC, Privileges, RoleChange, Storage};
 
 /// The role a session acts as, installed in its DataFusion context.
 #[derive(Debug)]
@@ -546,6 +546,9 @@ impl Dcl {
             .map_or(Encryption::ScramSha256, |p| p.encryption());
         let change = |name: &str, options: &RoleOptions| -> Result<RoleChange> {
             let password = match &options.password {
+                // As PostgreSQL: an empty password is no password (a client
+                // that sends an empty one must not get in).
+                Some(Some(password)) if password.is_empty() => Some(None),
                 Some(Some(password)) => {
                     Some(Some(Secret::new(name, password, encryption)?.to_text()))
                 }
@@ -586,11 +589,7 @@ impl Dcl {
                         message: "current user cannot be dropped".into(),
                     });
                 }
-                let mut dropped = Vec::with_capacity(names.len());
-                for name in names {
-                    dropped.push(storage.drop_role(name, *if_exists)?);
-                }
-                Ok(("DROP ROLE", dropped))
+                Ok(("DROP ROLE", vec![storage.drop_roles(names, *if_exists)?]))
             }
             Dcl::Grant {
                 privileges,
@@ -603,14 +602,6 @@ impl Dcl {
                 for &privilege in privileges {
                     bits = bits.union(objects.privileges(privilege)?);
                 }
-                for grantee in grantees {
-                    if grantee != PUBLIC && storage.role(grantee).is_none() {
-                        return Err(storage::Error::RoleNotFound {
-                            name: grantee.clone(),
-                        }
-                        .into());
-                    }
-                }
                 let update = |held: Privileges| {
                     if *revoke {
                         held.without(bits)
@@ -620,14 +611,8 @@ impl Dcl {
                 };
                 let targets = self.targets(storage, ctx, objects)?;
                 let mut changes = Vec::new();
-                for target in &targets {
-                    for grantee in grantees {
-                        changes.push(match target {
-                            Target::Database(db) => db.update_acl(grantee, update)?,
-                            Target::Schema(ns) => ns.update_acl(grantee, update)?,
-                            Target::Table(table) => table.update_acl(grantee, update)?,
-                        });
-                    }
+                for grantee in grantees {
+                    changes.extend(storage.update_privileges(grantee, &targets, update)?);
                 }
                 Ok((tag, changes))
             }
@@ -641,7 +626,7 @@ impl Dcl {
         storage: &Storage,
         ctx: &SessionContext,
         objects: &Objects,
-    ) -> Result<Vec<Target>> {
+    ) -> Result<Vec<Grantable>> {
         let options = ctx.state().config_options().catalog.clone();
         let current = || {
             storage.database(&options.default_catalog).ok_or_else(|| {
@@ -655,16 +640,19 @@ impl Dcl {
                 .schema(name)
                 .ok_or_else(|| storage::Error::SchemaNotFound { name: name.into() }.into())
         };
-        let targets: Vec<Target> = match objects {
+        let targets: Vec<Grantable> = match objects {
             Objects::Databases(names) => names
                 .iter()
                 .map(|name| {
                     require_superuser(storage, ctx, || {
                         format!("permission denied for database {name}")
                     })?;
-                    storage.database(name).map(Target::Database).ok_or_else(|| {
-                        storage::Error::DatabaseNotFound { name: name.clone() }.into()
-                    })
+                    storage
+                        .database(name)
+                        .map(Grantable::Database)
+                        .ok_or_else(|| {
+                            storage::Error::DatabaseNotFound { name: name.clone() }.into()
+                        })
                 })
                 .collect::<Result<_>>()?,
             Objects::Schemas(names) => names
@@ -673,7 +661,7 @@ impl Dcl {
                     require_superuser(storage, ctx, || {
                         format!("permission denied for schema {name}")
                     })?;
-                    schema(name).map(Target::Schema)
+                    schema(name).map(Grantable::Schema)
                 })
                 .collect::<Result<_>>()?,
             Objects::Tables(names) => names
@@ -686,7 +674,7 @@ impl Dcl {
                     })?;
                     schema(&schema_name)?
                         .table(&table)
-                        .map(Target::Table)
+                        .map(Grantable::Table)
                         .ok_or_else(|| Error::UndefinedTable {
                             name: name.to_string(),
                         })
@@ -700,7 +688,7 @@ impl Dcl {
                     })?;
                     let namespace = schema(name)?;
                     for table in namespace.table_names() {
-                        tables.extend(namespace.table(&table).map(Target::Table));
+                        tables.extend(namespace.table(&table).map(Grantable::Table));
                     }
                 }
                 tables
@@ -708,10 +696,4 @@ impl Dcl {
         };
         Ok(targets)
     }
-}
-
-enum Target {
-    Database(Arc<storage::Database>),
-    Schema(Arc<storage::Namespace>),
-    Table(Arc<storage::Table>),
 }

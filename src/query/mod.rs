@@ -445,11 +445,22 @@ impl QueryEngine {
         }
         let state = ctx.state();
         let statement = DfStatement::Statement(Box::new(statement));
+        let current = state.config_options().catalog.default_catalog.clone();
         for reference in state.resolve_table_references(&statement)? {
             if let TableReference::Bare { table } = &reference
                 && state.table_functions().contains_key(table.as_ref())
             {
                 continue;
+            }
+            // As in PostgreSQL, a session sees only its own database (and so
+            // CONNECT governs what a role may read).
+            if reference
+                .catalog()
+                .is_some_and(|catalog| catalog != current)
+            {
+                return Err(Error::CrossDatabase {
+                    name: reference.to_string(),
+                });
             }
             let exists = match state.schema_for_ref(reference.clone()) {
                 Ok(schema) => schema.table_exist(reference.table()),

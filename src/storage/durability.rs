@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use super::image::Heads;
 use super::journal::{Journal, Record, create_table_record, data_record_header, mark_last};
-use super::roles::AclObject;
+use super::roles::{AclObject, restore_acl};
 use super::schema::TableSchema;
 use super::{Acl, DEFAULT_DATABASE, DEFAULT_SCHEMA, Error, Privileges, Result, Storage, Table};
 use crate::wal::{self, FileSystem, OnCorruption, SyncMode, Wal, WalOptions, frame};
@@ -513,22 +513,23 @@ impl<'a> Replayer<'a> {
                 grantee,
                 privileges,
             } => {
-                let set = |_| Privileges::from_bits(privileges);
-                let applied = match object {
+                let privileges = Privileges::from_bits(privileges);
+                match object {
                     AclObject::Database(name) => {
-                        database(&name).map(|db| db.update_acl(&grantee, set))
+                        if let Some(db) = database(&name) {
+                            restore_acl(&db.acl, &grantee, privileges);
+                        }
                     }
-                    AclObject::Schema { database: db, name } => database(&db)
-                        .and_then(|db| db.schema(&name))
-                        .map(|namespace| namespace.update_acl(&grantee, set)),
-                    AclObject::Table(id) => self
-                        .tables
-                        .get(&id)
-                        .and_then(Weak::upgrade)
-                        .map(|table| table.update_acl(&grantee, set)),
-                };
-                if let Some(applied) = applied {
-                    let () = applied?.without_waiting();
+                    AclObject::Schema { database: db, name } => {
+                        if let Some(namespace) = database(&db).and_then(|db| db.schema(&name)) {
+                            restore_acl(&namespace.acl, &grantee, privileges);
+                        }
+                    }
+                    AclObject::Table(id) => {
+                        if let Some(table) = self.tables.get(&id).and_then(Weak::upgrade) {
+                            restore_acl(table.acl_lock(), &grantee, privileges);
+                        }
+                    }
                 }
             }
         }

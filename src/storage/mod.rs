@@ -28,13 +28,13 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use journal::{Journal, Record, create_table_record};
-use roles::{AclObject, Roles, update_acl};
+use roles::Roles;
 
 pub use aggregate::{AggregateKind, AggregateRequest, AggregateStats, AggregateValue};
 pub use block::{FieldStats, SealedBlock, ValueStats};
 pub use durability::{DurabilityOptions, Recovery, SnapshotReport};
 pub use journal::Durable;
-pub use roles::{Acl, PUBLIC, Privileges, Role, RoleChange};
+pub use roles::{Acl, Grantable, PUBLIC, Privileges, Role, RoleChange};
 pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{ColumnRole, ColumnSchema, ColumnType, TableSchema};
 pub use series::{SeriesId, SeriesKey};
@@ -224,16 +224,6 @@ impl Database {
         self.acl.read().clone()
     }
 
-    /// Changes what `grantee` holds on the database.
-    pub fn update_acl(
-        &self,
-        grantee: &str,
-        update: impl FnOnce(Privileges) -> Privileges,
-    ) -> Result<Durable<()>> {
-        let object = AclObject::Database(self.name.clone());
-        update_acl(Some(&self.journal), &self.acl, object, grantee, update)
-    }
-
     pub fn schema(&self, name: &str) -> Option<Arc<Namespace>> {
         self.schemas.read().get(name).cloned()
     }
@@ -326,19 +316,6 @@ impl Namespace {
     /// Who may use the schema.
     pub fn acl(&self) -> Acl {
         self.acl.read().clone()
-    }
-
-    /// Changes what `grantee` holds on the schema.
-    pub fn update_acl(
-        &self,
-        grantee: &str,
-        update: impl FnOnce(Privileges) -> Privileges,
-    ) -> Result<Durable<()>> {
-        let object = AclObject::Schema {
-            database: self.database.clone(),
-            name: self.name.clone(),
-        };
-        update_acl(Some(&self.journal), &self.acl, object, grantee, update)
     }
 
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {

@@ -9,11 +9,12 @@
 //! as durable as the catalog.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
 use super::journal::{Journal, Record};
-use super::{Durable, Error, Result, Storage};
+use super::{Database, Durable, Error, Namespace, Result, Storage, Table};
 
 /// The grantee that stands for every role, as in `GRANT ... TO PUBLIC`. No
 /// role may take the name.
@@ -23,7 +24,7 @@ pub const PUBLIC: &str = "public";
 const FIRST_ROLE_OID: u32 = 16384;
 
 /// A role.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Role {
     pub name: String,
     pub oid: u32,
@@ -32,6 +33,19 @@ pub struct Role {
     /// The stored secret (see [`crate::password`]); `None`: no password, so
     /// no password login.
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The verifier stays out of logs: only whether there is one.
+        f.debug_struct("Role")
+            .field("name", &self.name)
+            .field("oid", &self.oid)
+            .field("superuser", &self.superuser)
+            .field("login", &self.login)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// A set of privileges on one object.
@@ -136,16 +150,20 @@ pub(super) enum AclObject {
     Table(u64),
 }
 
-/// Changes `grantee`'s privileges in `acl` (of `object`), logging the
-/// result, under the object's own lock.
-pub(super) fn update_acl(
-    journal: Option<&Journal>,
+/// Replay: `grantee` holds `privileges` in `acl`, as logged.
+pub(super) fn restore_acl(acl: &RwLock<Acl>, grantee: &str, privileges: Privileges) {
+    acl.write().set(grantee, privileges);
+}
+
+/// Changes `grantee`'s privileges in `acl` (of `object`) under the object's
+/// own lock, logging the result; the caller holds the commit lock.
+fn apply_acl(
+    journal: &Journal,
     acl: &RwLock<Acl>,
     object: AclObject,
     grantee: &str,
     update: impl FnOnce(Privileges) -> Privileges,
 ) -> Result<Durable<()>> {
-    let _change = journal.map(Journal::change);
     let mut acl = acl.write();
     let privileges = update(acl.entries.get(grantee).copied().unwrap_or_default());
     let record = Record::SetAcl {
@@ -153,12 +171,17 @@ pub(super) fn update_acl(
         grantee: grantee.to_owned(),
         privileges: privileges.bits(),
     };
-    let logged = match journal {
-        Some(journal) => journal.log(&[record.encode()], ())?,
-        None => Durable::new((), None),
-    };
+    let logged = journal.log(&[record.encode()], ())?;
     acl.set(grantee, privileges);
     Ok(logged)
+}
+
+/// An object privileges are granted on.
+#[derive(Debug, Clone)]
+pub enum Grantable {
+    Database(Arc<Database>),
+    Schema(Arc<Namespace>),
+    Table(Arc<Table>),
 }
 
 /// The role catalog of a storage tree.
@@ -205,7 +228,7 @@ pub struct RoleChange {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name == PUBLIC || name.starts_with("pg_") || name.is_empty() {
+    if name == PUBLIC || name == "none" || name.starts_with("pg_") || name.is_empty() {
         return Err(Error::ReservedRoleName { name: name.into() });
     }
     Ok(())
@@ -274,29 +297,81 @@ impl Storage {
         Ok(logged)
     }
 
-    /// Drops a role. A role that still holds privileges on some object stays,
-    /// as in PostgreSQL: revoke them first. A role that does not exist is
-    /// an error unless `if_exists` is set.
-    pub fn drop_role(&self, name: &str, if_exists: bool) -> Result<Durable<()>> {
+    /// Drops roles, all or none. A role that still holds privileges on some
+    /// object stays, as in PostgreSQL: revoke them first. A role that does not
+    /// exist is an error unless `if_exists` is set.
+    pub fn drop_roles(&self, names: &[String], if_exists: bool) -> Result<Durable<()>> {
         let _change = self.journal.change();
         let mut roles = self.roles.roles.write();
-        if !roles.contains_key(name) {
-            return if if_exists {
-                Ok(Durable::new((), None))
-            } else {
-                Err(Error::RoleNotFound { name: name.into() })
-            };
+        let mut records = Vec::with_capacity(names.len());
+        for name in names {
+            if !roles.contains_key(name) {
+                if if_exists {
+                    continue;
+                }
+                return Err(Error::RoleNotFound { name: name.clone() });
+            }
+            if let Some(object) = self.object_granted_to(name) {
+                return Err(Error::RoleInUse {
+                    name: name.clone(),
+                    detail: format!("privileges for {object}"),
+                });
+            }
+            records.push(Record::DropRole { name: name.clone() }.encode());
         }
-        if let Some(object) = self.object_granted_to(name) {
-            return Err(Error::RoleInUse {
-                name: name.into(),
-                detail: format!("privileges for {object}"),
+        let logged = self.journal.log(&records, ())?;
+        for name in names {
+            roles.remove(name);
+        }
+        Ok(logged)
+    }
+
+    /// Changes what `grantee` (a role, or [`PUBLIC`]) holds on each of
+    /// `objects`. The role cannot be dropped meanwhile, so no grant outlives
+    /// its grantee.
+    pub fn update_privileges(
+        &self,
+        grantee: &str,
+        objects: &[Grantable],
+        update: impl Fn(Privileges) -> Privileges,
+    ) -> Result<Vec<Durable<()>>> {
+        let _change = self.journal.change();
+        let roles = self.roles.roles.read();
+        if grantee != PUBLIC && !roles.contains_key(grantee) {
+            return Err(Error::RoleNotFound {
+                name: grantee.to_owned(),
             });
         }
-        let record = Record::DropRole { name: name.into() };
-        let logged = self.journal.log(&[record.encode()], ())?;
-        roles.remove(name);
-        Ok(logged)
+        let journal = self.journal.as_ref();
+        objects
+            .iter()
+            .map(|object| match object {
+                Grantable::Database(db) => apply_acl(
+                    journal,
+                    &db.acl,
+                    AclObject::Database(db.name.clone()),
+                    grantee,
+                    &update,
+                ),
+                Grantable::Schema(namespace) => apply_acl(
+                    journal,
+                    &namespace.acl,
+                    AclObject::Schema {
+                        database: namespace.database.clone(),
+                        name: namespace.name.clone(),
+                    },
+                    grantee,
+                    &update,
+                ),
+                Grantable::Table(table) => apply_acl(
+                    journal,
+                    table.acl_lock(),
+                    AclObject::Table(table.id()),
+                    grantee,
+                    &update,
+                ),
+            })
+            .collect()
     }
 
     /// The first object (as PostgreSQL names it in a DETAIL) on which

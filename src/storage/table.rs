@@ -212,21 +212,6 @@ impl Table {
         &self.acl
     }
 
-    /// Changes what `grantee` holds on the table.
-    pub fn update_acl(
-        &self,
-        grantee: &str,
-        update: impl FnOnce(super::Privileges) -> super::Privileges,
-    ) -> Result<Durable<()>> {
-        super::roles::update_acl(
-            self.journal.as_deref(),
-            &self.acl,
-            super::roles::AclObject::Table(self.id),
-            grantee,
-            update,
-        )
-    }
-
     pub fn schema(&self) -> &Arc<TableSchema> {
         &self.schema
     }

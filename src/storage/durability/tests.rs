@@ -228,7 +228,7 @@ fn access_state(storage: &Storage) -> Vec<String> {
 
 #[test]
 fn roles_and_privileges_survive_snapshots_and_replay() {
-    use crate::storage::{Privileges, RoleChange};
+    use crate::storage::{Grantable, PUBLIC, Privileges, RoleChange};
     let mem = Arc::new(MemFs::default());
     let fs = SharedMemFs(mem.clone());
     let rt = runtime();
@@ -244,31 +244,30 @@ fn roles_and_privileges_survive_snapshots_and_replay() {
         wait(storage.create_role("alice", login("md5aaaa")).unwrap());
         wait(storage.create_role("bob", RoleChange::default()).unwrap());
         let db = storage.database("metrics").unwrap();
-        wait(
-            db.update_acl(crate::storage::PUBLIC, |p| p.without(Privileges::CONNECT))
-                .unwrap(),
-        );
-        wait(
-            db.update_acl("alice", |p| p.union(Privileges::CONNECT))
-                .unwrap(),
-        );
-        wait(
-            table
-                .update_acl("alice", |_| Privileges::SELECT.union(Privileges::INSERT))
-                .unwrap(),
-        );
+        let grant = |grantee: &str, object: Grantable, update: fn(Privileges) -> Privileges| {
+            for change in storage
+                .update_privileges(grantee, &[object], update)
+                .unwrap()
+            {
+                rt.block_on(change.durable()).unwrap();
+            }
+        };
+        grant(PUBLIC, Grantable::Database(db.clone()), |p| {
+            p.without(Privileges::CONNECT)
+        });
+        grant("alice", Grantable::Database(db.clone()), |p| {
+            p.union(Privileges::CONNECT)
+        });
+        grant("alice", Grantable::Table(table.clone()), |_| {
+            Privileges::SELECT.union(Privileges::INSERT)
+        });
         // Half before the snapshot, half after it, in the WAL only.
         storage.snapshot().unwrap().unwrap();
         let ns = db.schema("m").unwrap();
-        wait(
-            ns.update_acl("bob", |p| p.union(Privileges::USAGE))
-                .unwrap(),
-        );
-        wait(
-            table
-                .update_acl("alice", |p| p.without(Privileges::INSERT))
-                .unwrap(),
-        );
+        grant("bob", Grantable::Schema(ns), |p| p.union(Privileges::USAGE));
+        grant("alice", Grantable::Table(table.clone()), |p| {
+            p.without(Privileges::INSERT)
+        });
         wait(
             storage
                 .alter_role(
@@ -281,10 +280,21 @@ fn roles_and_privileges_survive_snapshots_and_replay() {
                 .unwrap(),
         );
         wait(storage.create_role("carol", RoleChange::default()).unwrap());
-        wait(storage.drop_role("carol", false).unwrap());
+        wait(storage.drop_roles(&["carol".into()], false).unwrap());
+        // All or none: carol2 stays, since alice may not be dropped.
+        wait(
+            storage
+                .create_role("carol2", RoleChange::default())
+                .unwrap(),
+        );
         assert!(matches!(
-            storage.drop_role("alice", false),
+            storage.drop_roles(&["carol2".into(), "alice".into()], false),
             Err(Error::RoleInUse { .. })
+        ));
+        assert!(storage.role("carol2").is_some());
+        assert!(matches!(
+            storage.update_privileges("carol", &[], |p| p),
+            Err(Error::RoleNotFound { .. })
         ));
         access_state(&storage)
     };
