@@ -145,6 +145,15 @@ pub(super) fn check_plan(
             LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
                 check_source(&principal, &dml.target, Privileges::INSERT)
             }
+            // Whatever else writes or defines (none of it reaches storage
+            // today) is the owner's, as DDL is.
+            LogicalPlan::Dml(dml) => Err(denied(format!(
+                "permission denied for table {}",
+                dml.table_name.table()
+            ))),
+            LogicalPlan::Ddl(_) | LogicalPlan::Copy(_) => Err(denied(
+                "permission denied: only superusers change definitions",
+            )),
             _ => Ok(()),
         };
         Ok(match checked {

@@ -239,6 +239,53 @@ async fn tls_with_a_self_signed_certificate_under_require_and_verify_full() {
 }
 
 #[tokio::test]
+async fn direct_ssl_without_an_ssl_request() {
+    use pgwire::tokio::tokio_rustls::{TlsConnector, rustls};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let pem = std::fs::read(&cert).unwrap();
+    let server = start_secured(move |config| {
+        config.tls_cert = Some(cert);
+        config.tls_key = Some(key);
+        config.tls_required = true;
+    })
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&pem).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // PostgreSQL 17's sslnegotiation=direct: TLS at once, with this ALPN.
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    let tcp = connect_raw(&server).await;
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("direct TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"postgresql"[..]));
+    tls.write_all(&startup_packet("admin")).await.unwrap();
+    let mut reply = [0u8; 64];
+    let n = tls.read(&mut reply).await.unwrap();
+    // AuthenticationSASL (10), offering SCRAM-SHA-256-PLUS over TLS.
+    assert!(n > 9 && reply[0] == b'R', "{:?}", &reply[..n]);
+    assert_eq!(
+        i32::from_be_bytes([reply[5], reply[6], reply[7], reply[8]]),
+        10
+    );
+    let offered = String::from_utf8_lossy(&reply[9..n]).into_owned();
+    assert!(offered.contains("SCRAM-SHA-256-PLUS"), "{offered}");
+}
+
+#[tokio::test]
 async fn tls_required_refuses_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path());
@@ -314,6 +361,8 @@ async fn privileges_are_granted_revoked_and_enforced() {
     denied(&reader, "CREATE USER sneaky").await;
     denied(&reader, "GRANT SELECT ON cpu TO reader").await;
     denied(&reader, "ALTER USER reader SUPERUSER").await;
+    // Even planning a write it may not make is refused, as on PostgreSQL.
+    denied(&reader, "EXPLAIN DELETE FROM cpu").await;
     // The catalogs stay readable.
     reader
         .query("SELECT rolname FROM pg_roles", &[])
