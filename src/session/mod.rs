@@ -598,11 +598,6 @@ impl Session {
         });
     }
 
-    /// The role the session acts as.
-    pub fn principal(&self) -> &Arc<Principal> {
-        &self.principal
-    }
-
     fn apply_time_zone(&self, time_zone: &str) {
         let state = self.ctx.state_ref();
         let mut state = state.write();
