@@ -48,6 +48,13 @@ async fn login(
     Ok(client)
 }
 
+/// The superuser's session on `postgres`.
+async fn superuser_session(server: &TestServer) -> tokio_postgres::Client {
+    login(server, "admin", ADMIN_PASSWORD, "postgres")
+        .await
+        .expect("the superuser logs in")
+}
+
 fn code(error: &tokio_postgres::Error) -> Option<&SqlState> {
     error.code()
 }
@@ -102,9 +109,7 @@ async fn wrong_passwords_and_unknown_users_fail_alike() {
     );
     // Without a password at all, the client cannot even try.
     assert!(server.connect_to("postgres").await.is_err());
-    let admin = login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    let admin = superuser_session(&server).await;
     let row = admin
         .query_one("SELECT current_user, session_user", &[])
         .await
@@ -116,9 +121,7 @@ async fn wrong_passwords_and_unknown_users_fail_alike() {
 #[tokio::test]
 async fn scram_and_md5_logins_work_with_tokio_postgres_and_psql() {
     let server = start_secured(|_| {}).await;
-    let admin = login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    let admin = superuser_session(&server).await;
     admin
         .batch_execute(
             "CREATE USER scram_user PASSWORD 'scram pw';
@@ -226,9 +229,7 @@ async fn tls_with_a_self_signed_certificate_under_require_and_verify_full() {
     let (ok, out) = psql(&other_name, ADMIN_PASSWORD, "SELECT 1").await;
     assert!(!ok, "{out}");
     // Plain connections still work without --tls-required.
-    login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    superuser_session(&server).await;
     // SCRAM-SHA-256-PLUS is not offered without TLS, so libpq refuses to
     // log in when told to insist on channel binding.
     let plain_binding = format!(
@@ -334,9 +335,7 @@ async fn denied(client: &tokio_postgres::Client, sql: &str) -> String {
 #[tokio::test]
 async fn privileges_are_granted_revoked_and_enforced() {
     let server = start_secured(|_| {}).await;
-    let admin = login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    let admin = superuser_session(&server).await;
     admin
         .batch_execute(
             "CREATE USER reader PASSWORD 'r';
@@ -473,9 +472,7 @@ async fn users_and_grants_survive_a_restart() {
         config.superuser_password = Some(Password(ADMIN_PASSWORD.into()));
     };
     let server = TestServer::start_in(dir.path(), configure).await;
-    let admin = login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    let admin = superuser_session(&server).await;
     admin
         .batch_execute(
             "CREATE USER alice PASSWORD 'alice pw';
@@ -585,9 +582,7 @@ async fn a_client_that_never_authenticates_is_disconnected() {
         "an authentication request came first"
     );
     // The server still serves others.
-    login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    superuser_session(&server).await;
 }
 
 /// A protocol 3.0 StartupMessage for `user`.
@@ -630,9 +625,7 @@ async fn oversized_startup_and_password_messages_are_refused() {
         "the password request came first"
     );
     assert!(!holds_authentication_ok(&reply));
-    login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    superuser_session(&server).await;
 }
 
 #[tokio::test]
@@ -744,7 +737,5 @@ async fn garbage_password_messages_never_authenticate() {
             "round {round}: {message:?}"
         );
     }
-    login(&server, "admin", ADMIN_PASSWORD, "postgres")
-        .await
-        .unwrap();
+    superuser_session(&server).await;
 }
