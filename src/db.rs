@@ -141,6 +141,7 @@ impl Db {
                 tls_required: config.tls_required,
                 authentication_timeout: config.authentication_timeout,
                 login_failures: config.login_failures,
+                mock_key_file: mode.map(|_| config.data_dir.join("auth.key")),
             },
             engine.clone(),
         )?);

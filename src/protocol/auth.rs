@@ -52,6 +52,11 @@ pub struct SecurityOptions {
     /// Failed logins within [`FAILURE_WINDOW`] that lock an address out; 0
     /// for never.
     pub login_failures: u32,
+    /// Where the key of the made-up salts of unknown roles is kept, so that
+    /// they stay the same across restarts as real roles' salts do (otherwise
+    /// comparing salts before and after a restart tells which roles exist).
+    /// `None`: a new key each start.
+    pub mock_key_file: Option<PathBuf>,
 }
 
 /// Errors setting up TLS.
@@ -68,6 +73,13 @@ pub enum Error {
     NoKey { path: PathBuf, reason: String },
     #[error("the TLS certificate and key do not work together: {0}")]
     Tls(String),
+    #[error("cannot keep the authentication key in {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no source of randomness for the authentication key")]
+    Random,
 }
 
 /// The TLS side: the acceptor, and the SCRAM that binds to its certificate.
@@ -107,7 +119,11 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
 
 impl Security {
     pub fn new(options: &SecurityOptions, engine: Arc<QueryEngine>) -> Result<Self, Error> {
-        let secrets = Arc::new(RoleSecrets::new(engine.clone()));
+        let seed = match &options.mock_key_file {
+            Some(path) => mock_key(path)?,
+            None => random::<32>().map_err(|_| Error::Random)?,
+        };
+        let secrets = Arc::new(RoleSecrets::new(engine.clone(), &seed));
         let mut scram = ScramAuth::new(secrets.clone() as Arc<dyn AuthSource>);
         scram.set_iterations(SCRAM_ITERATIONS as usize);
         let tls = match (&options.tls_cert, &options.tls_key) {
@@ -220,7 +236,8 @@ fn load_tls(cert_path: &Path, key_path: &Path, scram: &ScramAuth) -> Result<Tls,
 struct RoleSecrets {
     engine: Arc<QueryEngine>,
     /// Keys the made-up salts of roles without a verifier, so that one name
-    /// always sees the same salt (a real role's salt does not change either).
+    /// always sees the same salt, across restarts too (a real role's salt
+    /// does not change either).
     mock_key: ring::hmac::Key,
 }
 
@@ -239,20 +256,39 @@ fn random<const N: usize>() -> PgWireResult<[u8; N]> {
     Ok(bytes)
 }
 
+/// The key in `path`, made (32 random bytes, readable by the owner only)
+/// if there is none yet.
+fn mock_key(path: &Path) -> Result<[u8; 32], Error> {
+    let failed = |source| Error::KeyFile {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() == 32 => {
+            let mut key = [0; 32];
+            key.copy_from_slice(&bytes);
+            return Ok(key);
+        }
+        Ok(_) => tracing::warn!(file = %path.display(), "replacing a damaged authentication key"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed(e)),
+    }
+    let key = random::<32>().map_err(|_| Error::Random)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(failed)?;
+    std::io::Write::write_all(&mut file, &key).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    Ok(key)
+}
+
 impl RoleSecrets {
-    fn new(engine: Arc<QueryEngine>) -> Self {
-        let seed = random::<32>().unwrap_or_else(|_| {
-            // Without randomness the mock salts are merely predictable.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            let mut seed = [0; 32];
-            seed[..16].copy_from_slice(&nanos.to_le_bytes());
-            seed
-        });
+    fn new(engine: Arc<QueryEngine>, seed: &[u8; 32]) -> Self {
         Self {
             engine,
-            mock_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed),
+            mock_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed),
         }
     }
 

@@ -486,11 +486,22 @@ async fn users_and_grants_survive_a_restart() {
         .await
         .unwrap();
     drop(admin);
+    let salts = (
+        scram_salt(&server, "alice").await,
+        scram_salt(&server, "ghost").await,
+    );
     server.stop().await;
 
     // Recovered from the WAL, twice (the storage unit tests cover snapshots).
     for round in 0..2 {
         let server = TestServer::start_in(dir.path(), configure).await;
+        // A role that does not exist keeps its made-up salt, as a real one
+        // keeps its own: a restart tells nobody which roles exist.
+        let again = (
+            scram_salt(&server, "alice").await,
+            scram_salt(&server, "ghost").await,
+        );
+        assert_eq!(again, salts, "round {round}");
         let alice = login(&server, "alice", "alice pw", "postgres")
             .await
             .unwrap();
@@ -583,6 +594,31 @@ async fn a_client_that_never_authenticates_is_disconnected() {
     );
     // The server still serves others.
     superuser_session(&server).await;
+}
+
+/// The salt the server's SCRAM-SHA-256 server-first message offers `user`.
+async fn scram_salt(server: &TestServer, user: &str) -> String {
+    let mut socket = connect_raw(server).await;
+    socket.write_all(&startup_packet(user)).await.unwrap();
+    let mut buffer = [0u8; 512];
+    let n = socket.read(&mut buffer).await.unwrap();
+    assert!(n > 0 && buffer[0] == b'R', "{:?}", &buffer[..n]);
+    let client_first = b"n,,n=,r=fyko+d2lbbFgONRv9qkxdawL";
+    let mut payload = b"SCRAM-SHA-256\0".to_vec();
+    payload.extend_from_slice(&(client_first.len() as i32).to_be_bytes());
+    payload.extend_from_slice(client_first);
+    let mut message = vec![b'p'];
+    message.extend_from_slice(&((payload.len() + 4) as i32).to_be_bytes());
+    message.extend_from_slice(&payload);
+    socket.write_all(&message).await.unwrap();
+    let n = socket.read(&mut buffer).await.unwrap();
+    // AuthenticationSASLContinue: "r=<nonce>,s=<salt>,i=<iterations>".
+    assert!(n > 9 && buffer[0] == b'R', "{:?}", &buffer[..n]);
+    let text = String::from_utf8_lossy(&buffer[9..n]).into_owned();
+    text.split(',')
+        .find_map(|part| part.strip_prefix("s="))
+        .unwrap_or_else(|| panic!("no salt in {text}"))
+        .to_owned()
 }
 
 /// A protocol 3.0 StartupMessage for `user`.
