@@ -200,7 +200,7 @@ fn salted_password(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
 }
 
 /// Equality that takes as long whichever byte differs.
-pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 

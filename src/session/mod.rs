@@ -194,7 +194,6 @@ pub struct Session {
     engine: Arc<QueryEngine>,
     ctx: SessionContext,
     database: String,
-    user: String,
     /// Shared with the `current_setting()` function registered on `ctx`.
     settings: Arc<Mutex<Settings>>,
     /// ParameterStatus changes not yet sent to the client.
@@ -211,7 +210,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("database", &self.database)
-            .field("user", &self.user)
+            .field("user", &self.principal.name())
             .field("session_id", &self.ctx.session_id())
             .finish_non_exhaustive()
     }
@@ -230,7 +229,6 @@ impl Session {
             });
         }
         engine.check_connect(&principal, database)?;
-        let user = principal.name().to_owned();
         let writes = Arc::new(PendingWrites::default());
         let ctx = engine.new_context(database, writes.clone(), principal.clone())?;
         let mut server_set = Settings::default();
@@ -240,7 +238,7 @@ impl Session {
             "off"
         };
         server_set.set_by_server("is_superuser", superuser.to_owned());
-        server_set.set_by_server("session_authorization", user.clone());
+        server_set.set_by_server("session_authorization", principal.name().to_owned());
         let settings = Arc::new(Mutex::new(server_set));
         ctx.register_udf(settings::current_setting_udf(settings.clone()));
         for name in compat::USER_FUNCTIONS {
@@ -258,7 +256,6 @@ impl Session {
             engine,
             ctx,
             database: database.to_owned(),
-            user,
             principal,
             settings,
             reported: Mutex::new(Vec::new()),
@@ -305,7 +302,7 @@ impl Session {
     }
 
     pub fn user(&self) -> &str {
-        &self.user
+        self.principal.name()
     }
 
     /// The entries of the search path, in order, `"$user"` resolved to the
@@ -317,7 +314,7 @@ impl Session {
             .filter(|s| !s.is_empty())
             .map(|s| {
                 if s == "\"$user\"" {
-                    self.user.clone()
+                    self.user().to_owned()
                 } else {
                     s.to_owned()
                 }

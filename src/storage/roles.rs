@@ -86,20 +86,6 @@ impl Privileges {
     pub(super) fn from_bits(bits: u8) -> Self {
         Self(bits & 0b1111)
     }
-
-    /// PostgreSQL's aclitem letters: `c`, `U`, `r`, `a`.
-    pub fn letters(self) -> String {
-        [
-            (Self::INSERT, 'a'),
-            (Self::SELECT, 'r'),
-            (Self::USAGE, 'U'),
-            (Self::CONNECT, 'c'),
-        ]
-        .iter()
-        .filter(|(p, _)| self.contains(*p))
-        .map(|(_, c)| *c)
-        .collect()
-    }
 }
 
 /// Who holds which privileges on one object. `PUBLIC`'s entry stays even when
