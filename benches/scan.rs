@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use epochdb::query::{QueryConfig, QueryEngine};
+use epochdb::query::{self, QueryConfig, QueryEngine};
 use epochdb::session::{Output, Principal, Session};
 use epochdb::storage::{
     ColumnRole, ColumnSchema, ColumnType, DEFAULT_DATABASE, DEFAULT_SCHEMA, Storage, TableOptions,
@@ -91,7 +91,7 @@ fn run(runtime: &Runtime, session: &Session, sql: &str) -> usize {
         let statement = session.parse(sql).unwrap().remove(0);
         let prepared = session.prepare(statement).await.unwrap();
         match session.execute(&prepared, None).await.unwrap() {
-            Output::Rows(stream) => {
+            Output::Statement(query::Output::Rows(stream)) => {
                 let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
                 batches.iter().map(RecordBatch::num_rows).sum()
             }

@@ -1,6 +1,6 @@
 //! The COPY sub-protocol.
 //!
-//! `COPY ... FROM STDIN`: the statement leaves a [`CopyState`] on the
+//! `COPY ... FROM STDIN`: the statement leaves a `CopyState` on the
 //! connection and answers CopyInResponse. Each CopyData message goes through the
 //! decoder for its format ([`copy_format`](super::copy_format)) into the
 //! query layer's [`CopyIn`] writer. An error stops the decoding; like
@@ -22,59 +22,17 @@ use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::ClientInfo;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::results::{CopyResponse, FieldFormat, Response, Tag};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 
-use super::Connection;
+use super::connection::{Connection, sync_transaction_status};
 use super::copy_format::{self, CopyDecoder, CsvOptions, TextOptions};
+use super::copy_in::CopyState;
 use super::encode::{self, RenderOptions};
 use super::sqlstate;
-use crate::query::{CopyFormat, CopyIn, CopyOptions, RawField};
+use crate::query::{CopyFormat, CopyIn, CopyOptions};
 use crate::session::{self, Session};
-
-/// A `COPY ... FROM STDIN` in progress on a connection.
-#[derive(Debug)]
-pub(super) struct CopyState {
-    decoder: CopyDecoder,
-    /// `None` once an error has been met: the rest of the data is discarded.
-    writer: Option<Box<CopyIn>>,
-    error: Option<ErrorInfo>,
-    /// Where the fields of the row being handed over are (reused).
-    fields: Vec<RawField>,
-}
-
-impl CopyState {
-    /// Feeds the rows the decoder has complete to the writer, handing full
-    /// batches to its worker; on an error, remembers it and drops the
-    /// writer (and what it staged).
-    async fn drain(&mut self) {
-        let Some(writer) = self.writer.as_mut() else {
-            return;
-        };
-        let result = loop {
-            // Each row's bytes go from the decoder's buffer into the batch in
-            // one copy; nothing is allocated per row.
-            let full = match self.decoder.next_row_raw(&mut self.fields) {
-                Ok(Some(row)) => writer.push_row(row.line, row.extra, &self.fields, row.line_no),
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(sqlstate::copy_error_info(&e)),
-            };
-            let shipped = match full {
-                Ok(true) => writer.ship().await,
-                Ok(false) => Ok(()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = shipped {
-                break Err(sqlstate::error_info(&session::Error::Query(e)));
-            }
-        };
-        if let Err(info) = result {
-            self.writer = None;
-            self.error = Some(info);
-        }
-    }
-}
 
 /// The decoder format for a `COPY` statement's options.
 fn decoder_format(options: &CopyOptions) -> PgWireResult<copy_format::CopyFormat> {
@@ -135,12 +93,11 @@ pub(super) fn start_copy_in(
     columns: usize,
 ) -> PgWireResult<Response> {
     let format = decoder_format(options)?;
-    *connection.copy.lock() = Some(CopyState {
-        decoder: CopyDecoder::new(format, columns),
-        writer: Some(writer),
-        error: None,
-        fields: Vec::with_capacity(columns),
-    });
+    *connection.copy.lock() = Some(CopyState::new(
+        CopyDecoder::new(format, columns),
+        writer,
+        columns,
+    ));
     let code = i8::from(options.format == CopyFormat::Binary);
     Ok(Response::CopyIn(CopyResponse::new(
         code,
@@ -212,7 +169,7 @@ impl CopyHandler for CopyInHandler {
         // pgwire reports the client's status in ReadyForQuery; an error fails
         // the block afterwards, in the connection's error handler.
         if let Ok(session) = self.connection.session() {
-            super::query::sync_transaction_status(client, &session);
+            sync_transaction_status(client, &session);
         }
         let tag = Tag::new("COPY").with_rows(result? as usize);
         client
@@ -230,7 +187,7 @@ impl CopyHandler for CopyInHandler {
         // Dropping the state drops the staged rows.
         drop(self.connection.copy.lock().take());
         if let Ok(session) = self.connection.session() {
-            super::query::sync_transaction_status(client, &session);
+            sync_transaction_status(client, &session);
         }
         sqlstate::user_error(
             sqlstate::QUERY_CANCELED,

@@ -21,16 +21,17 @@ use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionS
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{Execute, PortalSuspended, Sync as SyncMessage};
-use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 
-use super::Connection;
+use super::connection::{Connection, sync_transaction_status};
 use super::copy;
 use super::encode::{self, RenderOptions};
 use super::params::{self, BoundParameter};
 use super::sqlstate::{self, error_info};
-use crate::session::{self, Output, Prepared, Session, TransactionEffect, TransactionState};
+use crate::query;
+use crate::session::{self, Output, Prepared, Session, TransactionEffect};
 
 /// A statement prepared through Parse, with what Describe reports about it.
 #[derive(Debug, Clone)]
@@ -86,17 +87,6 @@ where
     Ok(())
 }
 
-/// Makes the status ReadyForQuery reports the session's transaction state.
-/// The session, not pgwire, tracks it: only the session knows, for example,
-/// that `ROLLBACK TO SAVEPOINT` revived a failed block.
-pub(super) fn sync_transaction_status<C: ClientInfo>(client: &mut C, session: &Session) {
-    client.set_transaction_status(match session.transaction_state() {
-        TransactionState::Idle => TransactionStatus::Idle,
-        TransactionState::InBlock => TransactionStatus::Transaction,
-        TransactionState::Failed => TransactionStatus::Error,
-    });
-}
-
 /// `DEALLOCATE name`: drops a prepared statement, which must exist;
 /// `DEALLOCATE ALL` (`None`) ends every statement parsed so far.
 fn deallocate<S: PortalStore + ?Sized>(
@@ -144,16 +134,18 @@ async fn respond(
     buffer: bool,
 ) -> PgWireResult<Response> {
     Ok(match output {
-        Output::CopyIn {
+        Output::Statement(query::Output::CopyIn {
             writer,
             options,
             columns,
-        } => copy::start_copy_in(connection, writer, &options, columns)?,
-        Output::CopyOut { rows, options } => copy::copy_out(session, rows, &options)?,
-        Output::Rows(stream) => {
+        }) => copy::start_copy_in(connection, writer, &options, columns)?,
+        Output::Statement(query::Output::CopyOut { rows, options }) => {
+            copy::copy_out(session, rows, &options)?
+        }
+        Output::Statement(query::Output::Rows(stream)) => {
             Response::Query(rows_response(session, stream, format, buffer).await?)
         }
-        Output::Command { tag, rows } => {
+        Output::Statement(query::Output::Command { tag, rows }) => {
             let mut tag_message = Tag::new(tag);
             if tag == "INSERT" {
                 tag_message = tag_message.with_oid(0);

@@ -20,7 +20,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use super::Connection;
+use super::connection::Connection;
 use super::sqlstate;
 use crate::session::{Principal, Session};
 use crate::storage::Role;

@@ -4,19 +4,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
-use datafusion::arrow::datatypes::Schema;
 use datafusion::catalog::Session;
-use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::execution::context::QueryPlanner;
-use datafusion::logical_expr::{ColumnarValue, LogicalPlan};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
-use super::asof::AsofPlanner;
-use super::gapfill::GapFillPlanner;
+use super::timeseries::{AsofPlanner, GapFillPlanner};
 
 /// Plans with DataFusion's planner, which asks ours for extension nodes.
 #[derive(Debug, Default)]
@@ -38,19 +33,5 @@ impl QueryPlanner for EpochQueryPlanner {
         DefaultPhysicalPlanner::with_extension_planners(Self::extension_planners())
             .create_physical_plan(logical_plan, session)
             .await
-    }
-}
-
-/// The value of `expr`, an expression without columns (a constant, `now()`,
-/// a bound parameter), as an extension planner needs it.
-pub(super) fn constant_value(expr: &dyn PhysicalExpr) -> Result<ScalarValue> {
-    let batch = RecordBatch::try_new_with_options(
-        Arc::new(Schema::empty()),
-        vec![],
-        &RecordBatchOptions::new().with_row_count(Some(1)),
-    )?;
-    match expr.evaluate(&batch)? {
-        ColumnarValue::Scalar(value) => Ok(value),
-        ColumnarValue::Array(array) => ScalarValue::try_from_array(&array, 0),
     }
 }

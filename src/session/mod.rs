@@ -5,21 +5,20 @@
 //! hands everything else to the query engine. It knows nothing of the wire
 //! protocol: the protocol layer drives it and encodes what it returns.
 
+mod cancel;
 mod compat;
+mod error;
+mod output;
 mod settings;
 mod transaction;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::error::DataFusionError;
-use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
@@ -27,12 +26,12 @@ use datafusion::sql::sqlparser::ast::{
     CloseCursor, DiscardObject, Expr, Ident, Reset, ResetStatement, Set, Statement, Value,
     ValueWithSpan,
 };
-use datafusion::sql::sqlparser::parser::ParserError;
-use futures::Stream;
 use parking_lot::Mutex;
-use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio::time::Instant;
 
+pub use cancel::Canceller;
+pub use error::{Error, Result};
+pub use output::{Output, Prepared};
 pub use settings::Settings;
 pub use transaction::{Notice, TransactionCommand, TransactionEffect, TransactionState};
 
@@ -40,154 +39,9 @@ use crate::password::Encryption;
 use crate::query::{self, PendingWrites, QueryEngine};
 
 pub use crate::query::Principal;
+use cancel::Interruptible;
+use output::show_schema;
 use transaction::Transaction;
-
-/// Errors of the session layer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    #[error("syntax error: {}", parser_message(.0))]
-    Parse(#[from] ParserError),
-    #[error(transparent)]
-    Query(#[from] query::Error),
-    #[error("unrecognized configuration parameter \"{name}\"")]
-    UnknownSetting { name: String },
-    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
-    InvalidSettingValue { name: String, value: String },
-    #[error("parameter \"{name}\" cannot be changed")]
-    ReadOnlySetting { name: String },
-    #[error("database \"{name}\" does not exist")]
-    DatabaseNotFound { name: String },
-    #[error("canceling statement due to statement timeout")]
-    StatementTimeout,
-    #[error("canceling statement due to user request")]
-    Canceled,
-    #[error("current transaction is aborted, commands ignored until end of transaction block")]
-    TransactionAborted,
-    #[error("{0} can only be used in transaction blocks")]
-    NoTransaction(&'static str),
-    #[error("{0} cannot run inside a transaction block")]
-    InTransaction(&'static str),
-    #[error("savepoint \"{name}\" does not exist")]
-    SavepointNotFound { name: String },
-    #[error("cursor \"{name}\" does not exist")]
-    CursorNotFound { name: String },
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-fn parser_message(error: &ParserError) -> String {
-    match error {
-        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
-        ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_owned(),
-    }
-}
-
-/// A statement ready to execute.
-#[derive(Debug, Clone)]
-pub enum Prepared {
-    /// Planned (or DDL) work for the query engine.
-    Query(query::Prepared),
-    /// `SET name = value`, or `SET name TO DEFAULT` when `value` is `None`.
-    Set {
-        name: String,
-        value: Option<String>,
-    },
-    /// `RESET name`, or `RESET ALL` when `name` is `None`.
-    Reset {
-        name: Option<String>,
-    },
-    Show {
-        name: String,
-    },
-    Transaction(TransactionCommand),
-    /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`.
-    Discard(DiscardObject),
-    /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `name` is `None`.
-    Deallocate {
-        name: Option<String>,
-    },
-    /// A statement with nothing to do: `CLOSE ALL` (there are no SQL
-    /// cursors) and `UNLISTEN` (no channels). Pool resets send them.
-    Done {
-        tag: &'static str,
-    },
-}
-
-impl Prepared {
-    /// The columns of the rows the statement returns, `None` if it returns none.
-    pub fn output_schema(&self) -> Result<Option<SchemaRef>> {
-        Ok(match self {
-            Prepared::Query(q) => q.output_schema(),
-            Prepared::Show { name } => Some(show_schema(name)?),
-            _ => None,
-        })
-    }
-
-    /// The inferred types of `$1..$n`.
-    pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>> {
-        Ok(match self {
-            Prepared::Query(q) => q.parameter_types()?,
-            _ => Vec::new(),
-        })
-    }
-}
-
-/// What executing a statement produced.
-pub enum Output {
-    Rows(SendableRecordBatchStream),
-    /// A command tag (`CREATE TABLE`, `INSERT`, `SET`, ...) and, where PostgreSQL
-    /// reports one, the number of rows affected.
-    Command {
-        tag: &'static str,
-        rows: Option<u64>,
-    },
-    /// A transaction control statement: how it moved the transaction.
-    Transaction {
-        effect: TransactionEffect,
-        tag: &'static str,
-    },
-    /// Prepared statements to drop (`name`, or all of them for `None`); the
-    /// protocol layer holds them.
-    Deallocate {
-        name: Option<String>,
-        tag: &'static str,
-    },
-    /// `COPY ... FROM STDIN`: the protocol feeds `writer` the client's data.
-    CopyIn {
-        writer: Box<query::CopyIn>,
-        options: query::CopyOptions,
-        columns: usize,
-    },
-    /// `COPY ... TO STDOUT`: rows for the protocol to send in the COPY format.
-    CopyOut {
-        rows: SendableRecordBatchStream,
-        options: query::CopyOptions,
-    },
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Output::Rows(stream) => f.debug_tuple("Rows").field(&stream.schema()).finish(),
-            Output::Command { tag, rows } => f
-                .debug_struct("Command")
-                .field("tag", tag)
-                .field("rows", rows)
-                .finish(),
-            Output::Transaction { effect, tag } => f
-                .debug_tuple("Transaction")
-                .field(effect)
-                .field(tag)
-                .finish(),
-            Output::Deallocate { name, tag } => {
-                f.debug_tuple("Deallocate").field(name).field(tag).finish()
-            }
-            Output::CopyIn { options, .. } => f.debug_tuple("CopyIn").field(options).finish(),
-            Output::CopyOut { options, .. } => f.debug_tuple("CopyOut").field(options).finish(),
-        }
-    }
-}
 
 /// One client's session. Used by one connection at a time.
 pub struct Session {
@@ -458,23 +312,14 @@ impl Session {
                 let guard = |stream| -> SendableRecordBatchStream {
                     Box::pin(Interruptible::new(stream, deadline, token.clone()))
                 };
-                Ok(match output {
-                    query::Output::Rows(stream) => Output::Rows(guard(stream)),
-                    query::Output::Command { tag, rows } => Output::Command { tag, rows },
-                    query::Output::CopyIn {
-                        writer,
-                        options,
-                        columns,
-                    } => Output::CopyIn {
-                        writer,
-                        options,
-                        columns,
-                    },
-                    query::Output::CopyOut { rows, options } => Output::CopyOut {
+                Ok(Output::Statement(match output {
+                    query::Output::Rows(stream) => query::Output::Rows(guard(stream)),
+                    query::Output::CopyOut { rows, options } => query::Output::CopyOut {
                         rows: guard(rows),
                         options,
                     },
-                })
+                    other => other,
+                }))
             }
             Prepared::Transaction(command) => {
                 let applied = self.transaction.lock().apply(command)?;
@@ -488,18 +333,9 @@ impl Session {
                 })
             }
             // There are no cached plans, sequences or temporary tables.
-            Prepared::Discard(DiscardObject::PLANS) => Ok(Output::Command {
-                tag: "DISCARD PLANS",
-                rows: None,
-            }),
-            Prepared::Discard(DiscardObject::SEQUENCES) => Ok(Output::Command {
-                tag: "DISCARD SEQUENCES",
-                rows: None,
-            }),
-            Prepared::Discard(DiscardObject::TEMP) => Ok(Output::Command {
-                tag: "DISCARD TEMP",
-                rows: None,
-            }),
+            Prepared::Discard(DiscardObject::PLANS) => Ok(Output::command("DISCARD PLANS")),
+            Prepared::Discard(DiscardObject::SEQUENCES) => Ok(Output::command("DISCARD SEQUENCES")),
+            Prepared::Discard(DiscardObject::TEMP) => Ok(Output::command("DISCARD TEMP")),
             Prepared::Discard(DiscardObject::ALL) => {
                 self.transaction.lock().check_outside("DISCARD ALL")?;
                 self.reset(None)?;
@@ -508,24 +344,18 @@ impl Session {
                     tag: "DISCARD ALL",
                 })
             }
-            Prepared::Done { tag } => Ok(Output::Command { tag, rows: None }),
+            Prepared::Done { tag } => Ok(Output::command(tag)),
             Prepared::Deallocate { name } => Ok(Output::Deallocate {
                 name: name.clone(),
                 tag: "DEALLOCATE",
             }),
             Prepared::Set { name, value } => {
                 self.set(name, value.clone())?;
-                Ok(Output::Command {
-                    tag: "SET",
-                    rows: None,
-                })
+                Ok(Output::command("SET"))
             }
             Prepared::Reset { name } => {
                 self.reset(name.as_deref())?;
-                Ok(Output::Command {
-                    tag: "RESET",
-                    rows: None,
-                })
+                Ok(Output::command("RESET"))
             }
             Prepared::Show { name } => {
                 let value = self.setting(name)?;
@@ -536,8 +366,8 @@ impl Session {
                 )
                 .map_err(|e| query::Error::DataFusion(e.into()))?;
                 let stream = futures::stream::iter([Ok(batch)]);
-                Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
-                    schema, stream,
+                Ok(Output::Statement(query::Output::Rows(Box::pin(
+                    RecordBatchStreamAdapter::new(schema, stream),
                 ))))
             }
         }
@@ -602,82 +432,6 @@ impl Session {
     }
 }
 
-/// Cancels the statement a session is running; cloned into the registry
-/// that cancel requests from other connections look in.
-#[derive(Debug, Clone, Default)]
-pub struct Canceller {
-    current: Arc<Mutex<CancellationToken>>,
-}
-
-impl Canceller {
-    /// Cancels the running statement, if any. A session between statements
-    /// is not affected: the next statement starts afresh.
-    pub fn cancel(&self) {
-        self.current.lock().cancel();
-    }
-
-    /// A fresh token for a statement that starts now.
-    fn start(&self) -> CancellationToken {
-        let token = CancellationToken::new();
-        *self.current.lock() = token.clone();
-        token
-    }
-}
-
-/// A row stream that ends in an error once its statement is cancelled or its
-/// deadline passes.
-struct Interruptible {
-    inner: SendableRecordBatchStream,
-    deadline: Option<Pin<Box<Sleep>>>,
-    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
-    ended: bool,
-}
-
-impl Interruptible {
-    fn new(
-        inner: SendableRecordBatchStream,
-        deadline: Option<Instant>,
-        token: CancellationToken,
-    ) -> Self {
-        Self {
-            inner,
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-            cancelled: Box::pin(token.cancelled_owned()),
-            ended: false,
-        }
-    }
-}
-
-impl Stream for Interruptible {
-    type Item = datafusion::error::Result<RecordBatch>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        let interrupted = if self.cancelled.as_mut().poll(cx).is_ready() {
-            Some(Error::Canceled)
-        } else if let Some(sleep) = self.deadline.as_mut()
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            Some(Error::StatementTimeout)
-        } else {
-            None
-        };
-        if let Some(error) = interrupted {
-            self.ended = true;
-            return Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
-        }
-        self.inner.as_mut().poll_next(cx)
-    }
-}
-
-impl RecordBatchStream for Interruptible {
-    fn schema(&self) -> SchemaRef {
-        self.inner.schema()
-    }
-}
-
 /// The transaction command a statement is, if it is one.
 fn transaction_command(statement: &Statement) -> Option<TransactionCommand> {
     Some(match statement {
@@ -702,15 +456,6 @@ fn identifier(ident: &Ident) -> String {
         Some(_) => ident.value.clone(),
         None => ident.value.to_lowercase(),
     }
-}
-
-fn show_schema(name: &str) -> Result<SchemaRef> {
-    let display = Settings::display_name(name)?;
-    Ok(Arc::new(Schema::new(vec![Field::new(
-        display.to_ascii_lowercase(),
-        DataType::Utf8,
-        false,
-    )])))
 }
 
 fn prepare_set(set: Set) -> Result<Prepared> {

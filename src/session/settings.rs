@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 use parking_lot::Mutex;
 
-use super::{Error, Result};
+use super::error::{Error, Result};
 
 /// A parameter clients may read and set, with its default.
 struct Parameter {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::query::{PendingWrites, WriteMark};
 
-use super::{Error, Result};
+use super::error::{Error, Result};
 
 /// Where a session stands, as ReadyForQuery reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{Float32Type, Float64Type, Int16Type, Int32Type, Int64Type};
 
-use super::Result;
 use super::block::{SealedBlock, ValueStats};
+use super::error::{Error, Result};
 use super::scan::{Part, ReadView};
 use super::schema::{ColumnRole, ColumnType};
 
@@ -320,7 +320,7 @@ impl ReadView {
         threads: usize,
     ) -> Result<(Vec<AggregateValue>, AggregateStats)> {
         if let Some(bad) = requests.iter().find(|r| !self.can_aggregate(r)) {
-            return Err(super::Error::Internal {
+            return Err(Error::Internal {
                 reason: format!("storage cannot compute {bad:?}"),
             });
         }
@@ -335,7 +335,7 @@ impl ReadView {
                 handles
                     .into_iter()
                     .map(|h| {
-                        h.join().map_err(|_| super::Error::Internal {
+                        h.join().map_err(|_| Error::Internal {
                             reason: "aggregate worker panicked".into(),
                         })?
                     })
@@ -343,7 +343,7 @@ impl ReadView {
             })?
         };
         let mut partials = partials.into_iter();
-        let (mut accs, mut stats) = partials.next().ok_or(super::Error::Internal {
+        let (mut accs, mut stats) = partials.next().ok_or(Error::Internal {
             reason: "no aggregate partial".into(),
         })?;
         for (other, other_stats) in partials {
@@ -454,7 +454,7 @@ impl ReadView {
                 }
                 (Some(Source::Field { part: p, .. }), acc) => fold_array(acc, field(part, p)?),
                 _ => {
-                    return Err(super::Error::Internal {
+                    return Err(Error::Internal {
                         reason: "aggregate and column disagree".into(),
                     });
                 }
@@ -525,7 +525,7 @@ fn stats_acc(
 }
 
 fn field(part: &Part, index: usize) -> Result<&ArrayRef> {
-    part.fields.get(index).ok_or(super::Error::Internal {
+    part.fields.get(index).ok_or(Error::Internal {
         reason: "aggregate column was not decoded".into(),
     })
 }

@@ -13,9 +13,9 @@ use arrow::array::{
 };
 use arrow::buffer::NullBuffer;
 
-use super::Result;
-use super::bytes::{Reader, Writer, corrupt as corrupt_record};
-use super::head::{FieldColumn, Values};
+use super::bytes::{Reader, Writer};
+use super::column::{FieldColumn, Values};
+use super::error::{Error, Result, corrupt as corrupt_record};
 use super::schema::{ColumnType, UTC};
 use crate::codec;
 
@@ -150,7 +150,7 @@ impl SealedBlock {
 
     /// Decodes the `field`-th field column as an Arrow array of `rows` values.
     pub(crate) fn decode_field(&self, field: usize) -> Result<ArrayRef> {
-        let column = self.fields.get(field).ok_or(super::Error::Internal {
+        let column = self.fields.get(field).ok_or(Error::Internal {
             reason: "field index out of range".into(),
         })?;
         let validity = match &column.validity {
@@ -289,8 +289,8 @@ fn spread<T: Copy + Default>(
         .collect())
 }
 
-fn corrupt(reason: &'static str) -> super::Error {
-    super::Error::Codec(codec::Error::Corrupt { reason })
+fn corrupt(reason: &'static str) -> Error {
+    Error::Codec(codec::Error::Corrupt { reason })
 }
 
 fn decode_column(
@@ -370,43 +370,6 @@ fn decode_column(
 }
 
 /// The one-byte tag of a column type in records and snapshots.
-pub(super) fn type_tag(column_type: ColumnType) -> u8 {
-    match column_type {
-        ColumnType::Timestamp {
-            with_time_zone: false,
-        } => 1,
-        ColumnType::Timestamp {
-            with_time_zone: true,
-        } => 2,
-        ColumnType::Float64 => 3,
-        ColumnType::Float32 => 4,
-        ColumnType::Int64 => 5,
-        ColumnType::Int32 => 6,
-        ColumnType::Int16 => 7,
-        ColumnType::Boolean => 8,
-        ColumnType::Utf8 => 9,
-    }
-}
-
-pub(super) fn type_of_tag(tag: u8) -> Result<ColumnType> {
-    Ok(match tag {
-        1 => ColumnType::Timestamp {
-            with_time_zone: false,
-        },
-        2 => ColumnType::Timestamp {
-            with_time_zone: true,
-        },
-        3 => ColumnType::Float64,
-        4 => ColumnType::Float32,
-        5 => ColumnType::Int64,
-        6 => ColumnType::Int32,
-        7 => ColumnType::Int16,
-        8 => ColumnType::Boolean,
-        9 => ColumnType::Utf8,
-        other => return Err(corrupt_record(format!("unknown column type tag {other}"))),
-    })
-}
-
 impl SealedBlock {
     /// Appends the block as it is held: compressed columns and statistics.
     pub(super) fn write_to(&self, w: &mut Writer) {
@@ -416,7 +379,7 @@ impl SealedBlock {
         w.bytes(&self.times);
         w.len(self.fields.len());
         for column in &self.fields {
-            w.u8(type_tag(column.column_type));
+            w.u8(column.column_type.tag());
             w.bytes(&column.data);
             match &column.validity {
                 Some(validity) => {
@@ -473,7 +436,7 @@ impl SealedBlock {
         }
         let mut fields = Vec::with_capacity(field_types.len());
         for &expected in field_types {
-            let column_type = type_of_tag(r.u8()?)?;
+            let column_type = ColumnType::from_tag(r.u8()?)?;
             if column_type != expected {
                 return Err(corrupt_record("block column has the wrong type"));
             }

@@ -2,7 +2,7 @@
 //! snapshots hold. Readers never panic: a short or malformed input is an
 //! [`Error::Corrupt`].
 
-use super::{Error, Result};
+use super::error::{Result, corrupt};
 
 /// Appends values to a record.
 #[derive(Debug, Default)]
@@ -59,12 +59,6 @@ impl Writer {
 #[derive(Debug)]
 pub(super) struct Reader<'a> {
     bytes: &'a [u8],
-}
-
-pub(super) fn corrupt(reason: impl Into<String>) -> Error {
-    Error::Corrupt {
-        reason: reason.into(),
-    }
 }
 
 impl<'a> Reader<'a> {

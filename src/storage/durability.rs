@@ -11,34 +11,24 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::acl::{Acl, AclObject, Privileges};
+use super::catalog::{DEFAULT_DATABASE, DEFAULT_SCHEMA, Storage};
+use super::error::{Error, Result, corrupt};
+use super::files::{
+    DurabilityOptions, Files, SNAPSHOT_MAGIC, io, parse_snapshot_name, snapshot_name,
+};
 use super::image::Heads;
-use super::journal::{Journal, Record, create_table_record, data_record_header, mark_last};
-use super::roles::{AclObject, restore_acl};
+use super::journal::Journal;
+use super::record::{Record, create_table_record, data_record_header, mark_last};
 use super::schema::TableSchema;
-use super::{Acl, DEFAULT_DATABASE, DEFAULT_SCHEMA, Error, Privileges, Result, Storage, Table};
-use crate::wal::{self, FileSystem, OnCorruption, SyncMode, Wal, WalOptions, frame};
-
-/// The magic number of snapshot files.
-pub(super) const SNAPSHOT_MAGIC: &[u8; 8] = b"EPOCHSNP";
-
-/// Where and how storage persists.
-#[derive(Debug, Clone)]
-pub struct DurabilityOptions {
-    pub dir: PathBuf,
-    pub fs: Arc<dyn FileSystem>,
-    pub mode: SyncMode,
-    /// WAL segments are closed at this size.
-    pub segment_size: u64,
-    /// What recovery does about a corrupt record in the middle of the WAL.
-    pub on_corruption: OnCorruption,
-}
+use super::table::Table;
+use crate::wal::{self, Wal, WalOptions, frame};
 
 /// What recovery found, for the start-up log.
 #[derive(Debug, Clone, Default)]
@@ -65,34 +55,6 @@ pub struct SnapshotReport {
     pub pause: Duration,
     pub elapsed: Duration,
     pub segments_removed: usize,
-}
-
-/// The files of durable storage.
-#[derive(Debug)]
-pub(super) struct Files {
-    dir: PathBuf,
-    fs: Arc<dyn FileSystem>,
-    /// One snapshot at a time.
-    snapshotting: Mutex<()>,
-    /// The LSN the newest snapshot covers.
-    snapshot_lsn: AtomicU64,
-}
-
-fn snapshot_name(lsn: u64) -> String {
-    format!("snapshot-{lsn:020}.snap")
-}
-
-fn parse_snapshot_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?;
-    (digits.len() == 20).then(|| digits.parse().ok()).flatten()
-}
-
-fn io(action: &'static str, path: &Path, error: &std::io::Error) -> Error {
-    Error::Wal(wal::Error::Io {
-        action,
-        path: path.to_owned(),
-        reason: error.to_string().into(),
-    })
 }
 
 impl Storage {
@@ -220,19 +182,6 @@ impl Storage {
             fs.remove(&path).map_err(|e| io("remove", &path, &e))?;
         }
         Ok((storage, recovery))
-    }
-
-    /// Every table, with its database and schema names.
-    fn tables(&self) -> Vec<(String, String, Arc<Table>)> {
-        let mut tables = Vec::new();
-        for database in self.databases.read().values() {
-            for namespace in database.schemas.read().values() {
-                for table in namespace.tables.read().values() {
-                    tables.push((database.name.clone(), namespace.name.clone(), table.clone()));
-                }
-            }
-        }
-        tables
     }
 
     /// Bytes logged since the newest snapshot.
@@ -402,23 +351,21 @@ impl Storage {
 /// frame must be intact, and the last record must be the `SnapshotEnd` that
 /// counts the others. Returns the payload ranges of those (after the header).
 fn check_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<std::ops::Range<usize>>> {
-    let named = frame::decode_file_header(SNAPSHOT_MAGIC, bytes).map_err(super::bytes::corrupt)?;
+    let named = frame::decode_file_header(SNAPSHOT_MAGIC, bytes).map_err(corrupt)?;
     if named != lsn {
-        return Err(super::bytes::corrupt("header names another LSN"));
+        return Err(corrupt("header names another LSN"));
     }
     let body = &bytes[frame::FILE_HEADER..];
     let (mut frames, end) = frame::scan(body);
     if end != frame::End::Clean {
-        return Err(super::bytes::corrupt(format!("damaged record ({end:?})")));
+        return Err(corrupt(format!("damaged record ({end:?})")));
     }
     let Some(last) = frames.pop() else {
-        return Err(super::bytes::corrupt("no records"));
+        return Err(corrupt("no records"));
     };
     match Record::decode(&body[last])? {
         Record::SnapshotEnd { records } if records == frames.len() as u64 => Ok(frames),
-        _ => Err(super::bytes::corrupt(
-            "the file ends before its last record",
-        )),
+        _ => Err(corrupt("the file ends before its last record")),
     }
 }
 
@@ -504,7 +451,7 @@ impl<'a> Replayer<'a> {
                 }
             }
             Record::SnapshotEnd { .. } => {
-                return Err(super::bytes::corrupt("a snapshot end record in the WAL"));
+                return Err(corrupt("a snapshot end record in the WAL"));
             }
             Record::PutRole(role) => storage.roles.restore(role),
             Record::DropRole { name } => storage.roles.forget(&name),
@@ -517,17 +464,17 @@ impl<'a> Replayer<'a> {
                 match object {
                     AclObject::Database(name) => {
                         if let Some(db) = database(&name) {
-                            restore_acl(&db.acl, &grantee, privileges);
+                            db.acl.write().set(&grantee, privileges);
                         }
                     }
                     AclObject::Schema { database: db, name } => {
                         if let Some(namespace) = database(&db).and_then(|db| db.schema(&name)) {
-                            restore_acl(&namespace.acl, &grantee, privileges);
+                            namespace.acl.write().set(&grantee, privileges);
                         }
                     }
                     AclObject::Table(id) => {
                         if let Some(table) = self.tables.get(&id).and_then(Weak::upgrade) {
-                            restore_acl(table.acl_lock(), &grantee, privileges);
+                            table.acl_lock().write().set(&grantee, privileges);
                         }
                     }
                 }

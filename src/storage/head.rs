@@ -6,225 +6,14 @@
 //! immutable, compressed [`SealedBlock`].
 
 use std::ops::Range;
-use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array,
-    Int64Array, StringArray, TimestampMicrosecondArray,
-};
-use arrow::buffer::NullBuffer;
-use arrow::datatypes::{
-    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
-};
+use arrow::array::Array;
 
-use super::block::{SealedBlock, type_of_tag, type_tag};
-use super::bytes::{Reader, Writer, corrupt};
-use super::schema::{ColumnType, UTC};
-use super::{Error, Result};
-
-/// Values of one field column. NULL rows hold a default value; `validity`
-/// tells them apart.
-#[derive(Debug, Clone)]
-pub(crate) enum Values {
-    Float64(Vec<f64>),
-    Float32(Vec<f32>),
-    Int64(Vec<i64>),
-    Int32(Vec<i32>),
-    Int16(Vec<i16>),
-    Boolean(Vec<bool>),
-    Utf8(Vec<Box<str>>),
-    /// Microseconds; `with_time_zone` picks TIMESTAMPTZ over TIMESTAMP.
-    Timestamp {
-        values: Vec<i64>,
-        with_time_zone: bool,
-    },
-}
-
-/// One field column of a head: values plus validity.
-#[derive(Debug, Clone)]
-pub(crate) struct FieldColumn {
-    pub(crate) values: Values,
-    /// `validity[i]` is false where row `i` is NULL. Empty while the column
-    /// has no NULL, so a column without NULLs pays nothing for it.
-    pub(crate) validity: Vec<bool>,
-    pub(crate) null_count: usize,
-}
-
-impl FieldColumn {
-    fn new(column_type: ColumnType) -> Self {
-        let values = match column_type {
-            ColumnType::Float64 => Values::Float64(Vec::new()),
-            ColumnType::Float32 => Values::Float32(Vec::new()),
-            ColumnType::Int64 => Values::Int64(Vec::new()),
-            ColumnType::Int32 => Values::Int32(Vec::new()),
-            ColumnType::Int16 => Values::Int16(Vec::new()),
-            ColumnType::Boolean => Values::Boolean(Vec::new()),
-            ColumnType::Utf8 => Values::Utf8(Vec::new()),
-            ColumnType::Timestamp { with_time_zone } => Values::Timestamp {
-                values: Vec::new(),
-                with_time_zone,
-            },
-        };
-        Self {
-            values,
-            validity: Vec::new(),
-            null_count: 0,
-        }
-    }
-
-    /// Appends `array[range]`, a column at a time. The caller has checked
-    /// that the array's type matches.
-    fn extend(&mut self, array: &dyn Array, range: Range<usize>) -> Result<()> {
-        let (start, len) = (range.start, range.len());
-        macro_rules! extend_primitive {
-            ($values:expr, $t:ty) => {{
-                let typed = array
-                    .as_primitive_opt::<$t>()
-                    .ok_or_else(|| type_mismatch(array))?;
-                // NULL slots keep whatever Arrow holds there; validity says
-                // they are NULL.
-                $values.extend_from_slice(&typed.values()[range.clone()]);
-            }};
-        }
-        match &mut self.values {
-            Values::Float64(values) => extend_primitive!(values, Float64Type),
-            Values::Float32(values) => extend_primitive!(values, Float32Type),
-            Values::Int64(values) => extend_primitive!(values, Int64Type),
-            Values::Int32(values) => extend_primitive!(values, Int32Type),
-            Values::Int16(values) => extend_primitive!(values, Int16Type),
-            Values::Timestamp { values, .. } => {
-                extend_primitive!(values, TimestampMicrosecondType)
-            }
-            Values::Boolean(values) => {
-                let typed = array.as_boolean_opt().ok_or_else(|| type_mismatch(array))?;
-                values.extend(range.clone().map(|i| typed.value(i)));
-            }
-            Values::Utf8(values) => {
-                let typed = array
-                    .as_string_opt::<i32>()
-                    .ok_or_else(|| type_mismatch(array))?;
-                values.extend(range.clone().map(|i| Box::from(typed.value(i))));
-            }
-        }
-        let nulls = array.nulls().map(|n| n.slice(start, len));
-        let new_nulls = nulls.as_ref().map_or(0, NullBuffer::null_count);
-        if self.null_count > 0 || new_nulls > 0 {
-            if self.null_count == 0 {
-                // The first NULL: every earlier row was valid.
-                self.validity = vec![true; self.len() - len];
-            }
-            match &nulls {
-                Some(nulls) => self.validity.extend(nulls.iter()),
-                None => self.validity.extend(std::iter::repeat_n(true, len)),
-            }
-        }
-        self.null_count += new_nulls;
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        match &self.values {
-            Values::Float64(v) => v.len(),
-            Values::Float32(v) => v.len(),
-            Values::Int64(v) => v.len(),
-            Values::Int32(v) => v.len(),
-            Values::Int16(v) => v.len(),
-            Values::Boolean(v) => v.len(),
-            Values::Utf8(v) => v.len(),
-            Values::Timestamp { values, .. } => values.len(),
-        }
-    }
-
-    /// Whether row `i` is not NULL.
-    pub(crate) fn is_valid(&self, i: usize) -> bool {
-        self.validity.get(i).copied().unwrap_or(true)
-    }
-
-    /// The rows at `order`, as a new column.
-    pub(crate) fn reordered(&self, order: &[usize]) -> FieldColumn {
-        fn pick<T: Clone>(values: &[T], order: &[usize]) -> Vec<T> {
-            order.iter().map(|&i| values[i].clone()).collect()
-        }
-        let values = match &self.values {
-            Values::Float64(v) => Values::Float64(pick(v, order)),
-            Values::Float32(v) => Values::Float32(pick(v, order)),
-            Values::Int64(v) => Values::Int64(pick(v, order)),
-            Values::Int32(v) => Values::Int32(pick(v, order)),
-            Values::Int16(v) => Values::Int16(pick(v, order)),
-            Values::Boolean(v) => Values::Boolean(pick(v, order)),
-            Values::Utf8(v) => Values::Utf8(pick(v, order)),
-            Values::Timestamp {
-                values,
-                with_time_zone,
-            } => Values::Timestamp {
-                values: pick(values, order),
-                with_time_zone: *with_time_zone,
-            },
-        };
-        FieldColumn {
-            values,
-            validity: if self.validity.is_empty() {
-                Vec::new()
-            } else {
-                pick(&self.validity, order)
-            },
-            null_count: self.null_count,
-        }
-    }
-
-    /// This column as an Arrow array.
-    pub(crate) fn to_array(&self) -> ArrayRef {
-        self.array(0..self.len())
-    }
-
-    /// Rows `rows` of this column as an Arrow array.
-    pub(crate) fn array(&self, rows: Range<usize>) -> ArrayRef {
-        let nulls = (self.null_count > 0)
-            .then(|| NullBuffer::from(&self.validity[rows.clone()]))
-            .filter(|n| n.null_count() > 0);
-        match &self.values {
-            Values::Float64(v) => Arc::new(Float64Array::new(v[rows].to_vec().into(), nulls)),
-            Values::Float32(v) => Arc::new(Float32Array::new(v[rows].to_vec().into(), nulls)),
-            Values::Int64(v) => Arc::new(Int64Array::new(v[rows].to_vec().into(), nulls)),
-            Values::Int32(v) => Arc::new(Int32Array::new(v[rows].to_vec().into(), nulls)),
-            Values::Int16(v) => Arc::new(Int16Array::new(v[rows].to_vec().into(), nulls)),
-            Values::Boolean(v) => Arc::new(BooleanArray::new(v[rows].into(), nulls)),
-            Values::Utf8(v) => Arc::new(
-                rows.map(|i| self.is_valid(i).then_some(v[i].as_ref()))
-                    .collect::<StringArray>(),
-            ),
-            Values::Timestamp {
-                values,
-                with_time_zone,
-            } => Arc::new(
-                TimestampMicrosecondArray::new(values[rows].to_vec().into(), nulls)
-                    .with_timezone_opt(with_time_zone.then_some(UTC)),
-            ),
-        }
-    }
-
-    fn approximate_bytes(&self) -> usize {
-        let values = match &self.values {
-            Values::Float64(v) => v.capacity() * 8,
-            Values::Float32(v) => v.capacity() * 4,
-            Values::Int64(v) => v.capacity() * 8,
-            Values::Int32(v) => v.capacity() * 4,
-            Values::Int16(v) => v.capacity() * 2,
-            Values::Boolean(v) => v.capacity(),
-            Values::Timestamp { values, .. } => values.capacity() * 8,
-            Values::Utf8(v) => {
-                v.capacity() * size_of::<Box<str>>() + v.iter().map(|s| s.len()).sum::<usize>()
-            }
-        };
-        values + self.validity.capacity()
-    }
-}
-
-fn type_mismatch(array: &dyn Array) -> Error {
-    Error::Internal {
-        reason: format!("unexpected array type {} in write", array.data_type()),
-    }
-}
+use super::block::SealedBlock;
+use super::bytes::{Reader, Writer};
+use super::column::{FieldColumn, Values};
+use super::error::{Result, corrupt};
+use super::schema::ColumnType;
 
 /// The points of one series in one shard that have not been sealed yet.
 #[derive(Debug, Clone)]
@@ -363,28 +152,6 @@ impl HeadBlock {
     }
 }
 
-impl Values {
-    pub(crate) fn column_type(&self) -> ColumnType {
-        match self {
-            Values::Float64(_) => ColumnType::Float64,
-            Values::Float32(_) => ColumnType::Float32,
-            Values::Int64(_) => ColumnType::Int64,
-            Values::Int32(_) => ColumnType::Int32,
-            Values::Int16(_) => ColumnType::Int16,
-            Values::Boolean(_) => ColumnType::Boolean,
-            Values::Utf8(_) => ColumnType::Utf8,
-            Values::Timestamp { with_time_zone, .. } => ColumnType::Timestamp {
-                with_time_zone: *with_time_zone,
-            },
-        }
-    }
-}
-
-/// Times as an Arrow array of the table's time type.
-pub(crate) fn time_array(times: Vec<i64>, time_zone: Option<&str>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::new(times.into(), None).with_timezone_opt(time_zone))
-}
-
 /// Raw head encoding, for WAL records: plain little-endian columns, written
 /// and read at memory speed (a write's heads are compressed once, when they
 /// are sealed, not again for the log).
@@ -403,7 +170,7 @@ impl HeadBlock {
             w.i64(*t);
         }
         for field in &self.fields {
-            w.u8(type_tag(field.values.column_type()));
+            w.u8(field.values.column_type().tag());
             w.len(field.null_count);
             if field.null_count > 0 {
                 w.bytes.extend(field.validity.iter().map(|&v| u8::from(v)));
@@ -451,7 +218,7 @@ impl HeadBlock {
         let times: Vec<i64> = fixed::<8>(r, rows)?.map(i64::from_le_bytes).collect();
         let mut fields = Vec::with_capacity(field_types.len());
         for &expected in field_types {
-            if type_of_tag(r.u8()?)? != expected {
+            if ColumnType::from_tag(r.u8()?)? != expected {
                 return Err(corrupt("head column has the wrong type"));
             }
             let null_count = r.varint()? as usize;
@@ -513,7 +280,16 @@ impl HeadBlock {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array,
+        Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use arrow::datatypes::Int64Type;
+
     use super::*;
+    use crate::storage::schema::UTC;
 
     #[test]
     fn late_points_are_returned_in_time_order_and_ties_keep_arrival_order() {

@@ -19,9 +19,9 @@
 
 use std::sync::Arc;
 
-use super::Result;
 use super::block::SealedBlock;
-use super::bytes::{Reader, Writer, corrupt};
+use super::bytes::{Reader, Writer};
+use super::error::{Result, corrupt};
 use super::head::HeadBlock;
 use super::schema::ColumnType;
 use super::series::{SeriesId, SeriesKey};

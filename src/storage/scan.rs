@@ -9,9 +9,10 @@ use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray
 use arrow::compute::{concat, interleave, take};
 use arrow::datatypes::SchemaRef;
 
-use super::Result;
 use super::block::SealedBlock;
-use super::head::{HeadBlock, time_array};
+use super::column::time_array;
+use super::error::{Error, Result};
+use super::head::HeadBlock;
 use super::schema::{ColumnRole, ColumnType, TableSchema, UTC};
 use super::series::{SeriesId, SeriesKey};
 use super::tag_index::SeriesFilter;
@@ -315,7 +316,7 @@ impl ReadView {
                     .iter()
                     .map(|(_, _, part)| part.fields.get(f).map(AsRef::as_ref))
                     .collect::<Option<Vec<&dyn Array>>>()
-                    .ok_or_else(|| super::Error::Internal {
+                    .ok_or_else(|| Error::Internal {
                         reason: "a part lacks a field column".into(),
                     })?;
                 Ok(interleave(&arrays, &rows)?)
@@ -489,7 +490,7 @@ impl ReadView {
                     });
                     Arc::new(values.collect::<StringArray>())
                 }
-                ColumnRole::Field => fields.next().ok_or(super::Error::Internal {
+                ColumnRole::Field => fields.next().ok_or(Error::Internal {
                     reason: "projection and field columns disagree".into(),
                 })?,
             });

@@ -1,15 +1,17 @@
-//! Table schemas: which column is the time column, which are tags and which are fields.
+//! Table schemas: which column is the time column, which are tags and which
+//! are fields; the column types with their tags in the file formats; and the
+//! per-table storage options.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use super::{Error, Result};
+use super::error::{Error, Result, corrupt};
 
 /// The time zone given to `TIMESTAMPTZ` columns. Instants are stored in UTC; the
 /// session's `TimeZone` only changes how they are rendered.
-pub(super) const UTC: &str = "UTC";
+pub(crate) const UTC: &str = "UTC";
 
 /// The value types a column can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,45 @@ impl ColumnType {
             ColumnType::Utf8 => DataType::Utf8,
         }
     }
+
+    /// The byte that names the type in WAL records, snapshots and blocks.
+    pub(super) fn tag(self) -> u8 {
+        match self {
+            ColumnType::Timestamp {
+                with_time_zone: false,
+            } => 1,
+            ColumnType::Timestamp {
+                with_time_zone: true,
+            } => 2,
+            ColumnType::Float64 => 3,
+            ColumnType::Float32 => 4,
+            ColumnType::Int64 => 5,
+            ColumnType::Int32 => 6,
+            ColumnType::Int16 => 7,
+            ColumnType::Boolean => 8,
+            ColumnType::Utf8 => 9,
+        }
+    }
+
+    /// The type a [`tag`](Self::tag) names.
+    pub(super) fn from_tag(tag: u8) -> Result<Self> {
+        Ok(match tag {
+            1 => ColumnType::Timestamp {
+                with_time_zone: false,
+            },
+            2 => ColumnType::Timestamp {
+                with_time_zone: true,
+            },
+            3 => ColumnType::Float64,
+            4 => ColumnType::Float32,
+            5 => ColumnType::Int64,
+            6 => ColumnType::Int32,
+            7 => ColumnType::Int16,
+            8 => ColumnType::Boolean,
+            9 => ColumnType::Utf8,
+            other => return Err(corrupt(format!("unknown column type tag {other}"))),
+        })
+    }
 }
 
 /// The part a column plays in the time-series model.
@@ -55,6 +96,27 @@ pub enum ColumnRole {
     Tag,
     /// A measured value; a point has several.
     Field,
+}
+
+impl ColumnRole {
+    /// The byte that names the role in WAL records and snapshots.
+    pub(super) fn tag(self) -> u8 {
+        match self {
+            ColumnRole::Time => 0,
+            ColumnRole::Tag => 1,
+            ColumnRole::Field => 2,
+        }
+    }
+
+    /// The role a [`tag`](Self::tag) names.
+    pub(super) fn from_tag(tag: u8) -> Result<Self> {
+        Ok(match tag {
+            0 => ColumnRole::Time,
+            1 => ColumnRole::Tag,
+            2 => ColumnRole::Field,
+            other => return Err(corrupt(format!("unknown column role {other}"))),
+        })
+    }
 }
 
 /// One column of a table.
@@ -164,6 +226,32 @@ impl TableSchema {
     /// The Arrow schema that scans produce and writes must match.
     pub fn arrow_schema(&self) -> &SchemaRef {
         &self.arrow
+    }
+}
+
+/// Per-table storage settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableOptions {
+    /// Width of a time shard, in microseconds.
+    pub shard_interval: i64,
+    /// Points per sealed block.
+    pub block_size: usize,
+}
+
+/// One day, in microseconds.
+pub const DEFAULT_SHARD_INTERVAL: i64 = 86_400_000_000;
+/// Points per sealed block. 1024 points of a 10 s series cover 2.8 hours: a
+/// one-hour query decodes one or two blocks per series, a head stays small to
+/// copy, and the codecs already reach their asymptotic size (see the storage
+/// bench).
+pub const DEFAULT_BLOCK_SIZE: usize = 1024;
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        Self {
+            shard_interval: DEFAULT_SHARD_INTERVAL,
+            block_size: DEFAULT_BLOCK_SIZE,
+        }
     }
 }
 

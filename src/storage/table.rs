@@ -31,42 +31,18 @@ use arrow::compute::take;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::RwLock;
 
+use super::acl::Acl;
 use super::block::SealedBlock;
-use super::bytes::corrupt;
-use super::head::{FieldColumn, HeadBlock};
+use super::column::FieldColumn;
+use super::error::{Error, Result, corrupt};
+use super::head::HeadBlock;
 use super::image::{self, Capture, CapturedChunk, HeadImage, Heads};
-use super::journal::{Durable, Journal, data_record_header, mark_last};
+use super::journal::{Durable, Journal};
+use super::record::{data_record_header, mark_last};
 use super::scan::{Piece, ReadView, ScanRequest, TimeRange};
-use super::schema::{ColumnRole, ColumnType, TableSchema};
+use super::schema::{ColumnRole, ColumnType, TableOptions, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
-use super::{Error, Result};
-
-/// Per-table storage settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableOptions {
-    /// Width of a time shard, in microseconds.
-    pub shard_interval: i64,
-    /// Points per sealed block.
-    pub block_size: usize,
-}
-
-/// One day, in microseconds.
-pub const DEFAULT_SHARD_INTERVAL: i64 = 86_400_000_000;
-/// Points per sealed block. 1024 points of a 10 s series cover 2.8 hours: a
-/// one-hour query decodes one or two blocks per series, a head stays small to
-/// copy, and the codecs already reach their asymptotic size (see the storage
-/// bench).
-pub const DEFAULT_BLOCK_SIZE: usize = 1024;
-
-impl Default for TableOptions {
-    fn default() -> Self {
-        Self {
-            shard_interval: DEFAULT_SHARD_INTERVAL,
-            block_size: DEFAULT_BLOCK_SIZE,
-        }
-    }
-}
 
 /// A table of series. Cloning the `Arc<Table>` is how the query layer holds it.
 #[derive(Debug)]
@@ -81,7 +57,7 @@ pub struct Table {
     options: TableOptions,
     field_types: Vec<ColumnType>,
     /// Who may read and write it; nobody but superusers at first.
-    acl: RwLock<super::Acl>,
+    acl: RwLock<Acl>,
     state: RwLock<TableState>,
 }
 
@@ -157,7 +133,7 @@ pub struct ColumnUsage {
 }
 
 impl Table {
-    /// A standalone table; databases create theirs through [`super::Namespace::create_table`].
+    /// A standalone table; databases create theirs through [`Namespace::create_table`](super::Namespace::create_table).
     pub fn new(name: String, schema: TableSchema, options: TableOptions) -> Self {
         Self::attached(name, schema, options, 0, None)
     }
@@ -183,7 +159,7 @@ impl Table {
             schema: Arc::new(schema),
             options,
             field_types,
-            acl: RwLock::new(super::Acl::default()),
+            acl: RwLock::new(Acl::default()),
             state: RwLock::new(TableState {
                 interner: Interner::default(),
                 ids: HashMap::new(),
@@ -204,11 +180,11 @@ impl Table {
     }
 
     /// Who may read and write the table.
-    pub fn acl(&self) -> super::Acl {
+    pub fn acl(&self) -> Acl {
         self.acl.read().clone()
     }
 
-    pub(super) fn acl_lock(&self) -> &RwLock<super::Acl> {
+    pub(super) fn acl_lock(&self) -> &RwLock<Acl> {
         &self.acl
     }
 

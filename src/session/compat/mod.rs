@@ -22,7 +22,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
-use super::Result;
+use crate::session::error::Result;
 
 mod catalog_rewrite;
 

@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::storage::{ColumnRole, ColumnSchema, ColumnType, Durable, TableOptions};
 use crate::wal::tests::{MemFs, SharedMemFs};
+use crate::wal::{OnCorruption, SyncMode};
 
 fn options(fs: &SharedMemFs) -> DurabilityOptions {
     DurabilityOptions {

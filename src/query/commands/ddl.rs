@@ -1,0 +1,509 @@
+//! DDL: CREATE/DROP of tables, schemas and databases, translated from the SQL AST
+//! into storage operations.
+//!
+//! Column roles for `CREATE TABLE`: the first TIMESTAMP or TIMESTAMPTZ column is
+//! the time column, TEXT and VARCHAR columns are tags, and every other column is
+//! a field. `WITH (time_column = 'c', tags = 'a, b')` overrides the defaults.
+
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName,
+    ObjectType, SchemaName, SqlOption, Statement, TimezoneInfo, Value,
+};
+
+use super::names::{normalize, qualified, schema_name, single_name};
+use crate::query::error::{Error, Result};
+use crate::query::output::Output;
+use crate::storage::{
+    self, ColumnRole, ColumnSchema, ColumnType, Storage, TableOptions, TableSchema,
+};
+
+/// A DDL statement, resolved enough to run against storage.
+#[derive(Debug, Clone)]
+pub enum Ddl {
+    CreateTable {
+        name: ObjectName,
+        columns: Vec<ColumnSchema>,
+        options: TableOptions,
+        if_not_exists: bool,
+    },
+    DropTables {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+    },
+    CreateSchema {
+        name: ObjectName,
+        if_not_exists: bool,
+    },
+    DropSchemas {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+        cascade: bool,
+    },
+    CreateDatabase {
+        name: String,
+        if_not_exists: bool,
+    },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+    },
+}
+
+impl Ddl {
+    /// The DDL this statement is, if it is DDL we handle.
+    pub(crate) fn from_statement(statement: &Statement) -> Result<Option<Self>> {
+        Ok(Some(match statement {
+            Statement::CreateTable(create) => create_table(create)?,
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => match schema_name {
+                SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _) => {
+                    Ddl::CreateSchema {
+                        name: name.clone(),
+                        if_not_exists: *if_not_exists,
+                    }
+                }
+                SchemaName::UnnamedAuthorization(_) => {
+                    return Err(Error::Unsupported {
+                        what: "CREATE SCHEMA AUTHORIZATION".into(),
+                    });
+                }
+            },
+            Statement::CreateDatabase {
+                db_name,
+                if_not_exists,
+                ..
+            } => Ddl::CreateDatabase {
+                name: single_name(db_name)?,
+                if_not_exists: *if_not_exists,
+            },
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => match object_type {
+                ObjectType::Table => Ddl::DropTables {
+                    names: names.clone(),
+                    if_exists: *if_exists,
+                },
+                ObjectType::Schema => Ddl::DropSchemas {
+                    names: names.clone(),
+                    if_exists: *if_exists,
+                    cascade: *cascade,
+                },
+                ObjectType::Database => match names.as_slice() {
+                    [name] => Ddl::DropDatabase {
+                        name: single_name(name)?,
+                        if_exists: *if_exists,
+                    },
+                    _ => {
+                        return Err(Error::Unsupported {
+                            what: "dropping several databases at once".into(),
+                        });
+                    }
+                },
+                other => {
+                    return Err(Error::Unsupported {
+                        what: format!("DROP {other}"),
+                    });
+                }
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// What PostgreSQL tells a role that is not the owner (here: not a
+    /// superuser) when it tries this.
+    pub(crate) fn denied_message(&self, current_database: &str, current_schema: &str) -> String {
+        let schema_of = |name: &ObjectName| {
+            qualified(name, current_database, current_schema)
+                .map_or_else(|_| current_schema.to_owned(), |(schema, _)| schema)
+        };
+        match self {
+            Ddl::CreateTable { name, .. } => {
+                format!("permission denied for schema {}", schema_of(name))
+            }
+            Ddl::DropTables { names, .. } => {
+                let table = names
+                    .first()
+                    .and_then(|n| qualified(n, current_database, current_schema).ok())
+                    .map_or_else(String::new, |(_, table)| table);
+                format!("must be owner of table {table}")
+            }
+            Ddl::CreateSchema { .. } => {
+                format!("permission denied for database {current_database}")
+            }
+            Ddl::DropSchemas { names, .. } => {
+                let schema = names
+                    .first()
+                    .and_then(|n| schema_name(n, current_database).ok())
+                    .unwrap_or_default();
+                format!("must be owner of schema {schema}")
+            }
+            Ddl::CreateDatabase { .. } => "permission denied to create database".to_owned(),
+            Ddl::DropDatabase { name, .. } => format!("must be owner of database {name}"),
+        }
+    }
+
+    /// Runs the DDL. `ctx` supplies the current database and schema.
+    /// Returns once the change is durable.
+    pub(crate) async fn execute(&self, storage: &Storage, ctx: &SessionContext) -> Result<Output> {
+        let (tag, change) = self.apply(storage, ctx)?;
+        for durable in change {
+            durable.durable().await?;
+        }
+        Ok(Output::Command { tag, rows: None })
+    }
+
+    /// Applies the DDL in memory; the tickets say when it is durable.
+    fn apply(
+        &self,
+        storage: &Storage,
+        ctx: &SessionContext,
+    ) -> Result<(&'static str, Vec<storage::Durable<bool>>)> {
+        let state = ctx.state();
+        let current_database = state.config_options().catalog.default_catalog.clone();
+        let current_schema = state.config_options().catalog.default_schema.clone();
+        let database = || {
+            storage
+                .database(&current_database)
+                .ok_or_else(|| storage::Error::DatabaseNotFound {
+                    name: current_database.clone(),
+                })
+        };
+        let change = match self {
+            Ddl::CreateTable {
+                name,
+                columns,
+                options,
+                if_not_exists,
+            } => {
+                let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                let namespace = database()?
+                    .schema(&schema)
+                    .ok_or(storage::Error::SchemaNotFound { name: schema })?;
+                let table_schema = TableSchema::try_new(columns.clone())?;
+                let created =
+                    namespace.create_table(&table, table_schema, *options, *if_not_exists)?;
+                ("CREATE TABLE", vec![created])
+            }
+            Ddl::DropTables { names, if_exists } => {
+                let db = database()?;
+                let mut targets = Vec::with_capacity(names.len());
+                for name in names {
+                    let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                    match db.schema(&schema).filter(|ns| ns.table(&table).is_some()) {
+                        Some(namespace) => targets.push((namespace, table)),
+                        None if *if_exists => {}
+                        None => return Err(storage::Error::TableNotFound { name: table }.into()),
+                    }
+                }
+                let mut dropped = Vec::with_capacity(targets.len());
+                for (namespace, table) in &targets {
+                    dropped.push(namespace.drop_table(table, *if_exists)?);
+                }
+                ("DROP TABLE", dropped)
+            }
+            Ddl::CreateSchema {
+                name,
+                if_not_exists,
+            } => {
+                let schema = schema_name(name, &current_database)?;
+                if RESERVED_SCHEMAS.contains(&schema.as_str()) {
+                    return Err(storage::Error::SchemaExists { name: schema }.into());
+                }
+                (
+                    "CREATE SCHEMA",
+                    vec![database()?.create_schema(&schema, *if_not_exists)?],
+                )
+            }
+            Ddl::DropSchemas {
+                names,
+                if_exists,
+                cascade,
+            } => {
+                let db = database()?;
+                let mut dropped = Vec::with_capacity(names.len());
+                for name in names {
+                    let schema = schema_name(name, &current_database)?;
+                    dropped.push(db.drop_schema(&schema, *if_exists, *cascade)?);
+                }
+                ("DROP SCHEMA", dropped)
+            }
+            Ddl::CreateDatabase {
+                name,
+                if_not_exists,
+            } => (
+                "CREATE DATABASE",
+                vec![storage.create_database(name, *if_not_exists)?],
+            ),
+            Ddl::DropDatabase { name, if_exists } => {
+                if *name == current_database {
+                    return Err(Error::DropCurrentDatabase);
+                }
+                (
+                    "DROP DATABASE",
+                    vec![storage.drop_database(name, *if_exists)?],
+                )
+            }
+        };
+        Ok(change)
+    }
+}
+
+/// Schemas every database has that are not storage schemas.
+const RESERVED_SCHEMAS: &[&str] = &[
+    crate::query::datasource::system::SYSTEM_SCHEMA,
+    crate::query::datasource::catalog::PG_CATALOG,
+    "information_schema",
+];
+
+fn create_table(create: &CreateTable) -> Result<Ddl> {
+    if create.query.is_some() {
+        return Err(Error::Unsupported {
+            what: "CREATE TABLE ... AS".into(),
+        });
+    }
+    if create.or_replace || create.temporary || create.external || create.like.is_some() {
+        return Err(Error::Unsupported {
+            what: "this form of CREATE TABLE".into(),
+        });
+    }
+    if let Some(constraint) = create.constraints.first() {
+        return Err(Error::Unsupported {
+            what: format!("table constraint {constraint}"),
+        });
+    }
+    let options = table_options(&create.table_options)?;
+
+    let mut columns = Vec::with_capacity(create.columns.len());
+    for column in &create.columns {
+        let name = normalize(&column.name);
+        let column_type = column_type(&column.data_type)?;
+        let mut nullable = true;
+        for option in &column.options {
+            match &option.option {
+                ColumnOption::NotNull => nullable = false,
+                ColumnOption::Null => nullable = true,
+                other => {
+                    return Err(Error::Unsupported {
+                        what: format!("column option {other}"),
+                    });
+                }
+            }
+        }
+        columns.push(ColumnSchema {
+            name,
+            column_type,
+            role: ColumnRole::Field,
+            nullable,
+        });
+    }
+
+    let time_index = match &options.time_column {
+        Some(time) => position(&columns, time)?,
+        None => columns
+            .iter()
+            .position(|c| matches!(c.column_type, ColumnType::Timestamp { .. }))
+            .ok_or(storage::Error::NoTimeColumn)?,
+    };
+    columns[time_index].role = ColumnRole::Time;
+    match &options.tags {
+        Some(tags) => {
+            for tag in tags {
+                let index = position(&columns, tag)?;
+                if index == time_index {
+                    return Err(Error::InvalidTableOption {
+                        name: "tags".into(),
+                        reason: format!("\"{tag}\" is the time column"),
+                    });
+                }
+                columns[index].role = ColumnRole::Tag;
+            }
+        }
+        None => {
+            for column in &mut columns {
+                if column.role == ColumnRole::Field && column.column_type == ColumnType::Utf8 {
+                    column.role = ColumnRole::Tag;
+                }
+            }
+        }
+    }
+    // Validate now, so the statement fails at prepare time rather than at execute.
+    TableSchema::try_new(columns.clone())?;
+    Ok(Ddl::CreateTable {
+        name: create.name.clone(),
+        columns,
+        options: options.storage,
+        if_not_exists: create.if_not_exists,
+    })
+}
+
+fn position(columns: &[ColumnSchema], name: &str) -> Result<usize> {
+    columns
+        .iter()
+        .position(|c| c.name == name)
+        .ok_or_else(|| Error::UndefinedColumn { name: name.into() })
+}
+
+/// What `WITH (...)` on CREATE TABLE may set.
+#[derive(Debug, Default)]
+struct CreateOptions {
+    time_column: Option<String>,
+    tags: Option<Vec<String>>,
+    storage: TableOptions,
+}
+
+fn table_options(options: &CreateTableOptions) -> Result<CreateOptions> {
+    let list = match options {
+        CreateTableOptions::None => return Ok(CreateOptions::default()),
+        CreateTableOptions::With(list) => list,
+        _ => {
+            return Err(Error::Unsupported {
+                what: "table options other than WITH (...)".into(),
+            });
+        }
+    };
+    let mut parsed = CreateOptions::default();
+    for option in list {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(Error::Unsupported {
+                what: format!("table option {option}"),
+            });
+        };
+        let name = normalize(key);
+        let text = option_text(value).ok_or_else(|| Error::InvalidTableOption {
+            name: name.clone(),
+            reason: "expected a string".into(),
+        })?;
+        match name.as_str() {
+            "time_column" => parsed.time_column = Some(text.trim().to_owned()),
+            "tags" => {
+                parsed.tags = Some(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+            "shard_interval" => {
+                parsed.storage.shard_interval =
+                    parse_interval(&text).ok_or_else(|| Error::InvalidTableOption {
+                        name: name.clone(),
+                        reason: format!(
+                            "\"{text}\" is not a positive interval such as '1h' or '1 day'"
+                        ),
+                    })?;
+            }
+            "block_size" => {
+                parsed.storage.block_size = text
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (16..=65_536).contains(n))
+                    .ok_or_else(|| Error::InvalidTableOption {
+                        name: name.clone(),
+                        reason: "expected a number of points from 16 to 65536".into(),
+                    })?;
+            }
+            _ => return Err(Error::UnknownTableOption { name }),
+        }
+    }
+    Ok(parsed)
+}
+
+/// A positive interval in microseconds: `'90s'`, `'15m'`, `'1h'`, `'1d'`, `'1w'`,
+/// or PostgreSQL-style `'1 hour'`, `'2 days'`, `'30 minutes'`.
+fn parse_interval(text: &str) -> Option<i64> {
+    let text = text.trim().to_ascii_lowercase();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().ok()?;
+    let unit_micros: i64 = match unit.trim() {
+        "us" | "microsecond" | "microseconds" => 1,
+        "ms" | "millisecond" | "milliseconds" => 1_000,
+        "s" | "sec" | "second" | "seconds" => 1_000_000,
+        "m" | "min" | "minute" | "minutes" => 60_000_000,
+        "h" | "hour" | "hours" => 3_600_000_000,
+        "d" | "day" | "days" => 86_400_000_000,
+        "w" | "week" | "weeks" => 604_800_000_000,
+        _ => return None,
+    };
+    number.checked_mul(unit_micros).filter(|&v| v > 0)
+}
+
+fn option_text(value: &Expr) -> Option<String> {
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+            Value::Number(n, _) => Some(n.to_string()),
+            _ => None,
+        },
+        Expr::Identifier(ident) => Some(normalize(ident)),
+        _ => None,
+    }
+}
+
+fn column_type(data_type: &SqlType) -> Result<ColumnType> {
+    Ok(match data_type {
+        SqlType::Timestamp(_, tz) => ColumnType::Timestamp {
+            with_time_zone: matches!(tz, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz),
+        },
+        SqlType::DoublePrecision | SqlType::Float8 | SqlType::Float64 | SqlType::Double(_) => {
+            ColumnType::Float64
+        }
+        SqlType::Real | SqlType::Float4 | SqlType::Float32 => ColumnType::Float32,
+        SqlType::Float(info) => match info {
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::Precision(p)
+            | datafusion::sql::sqlparser::ast::ExactNumberInfo::PrecisionAndScale(p, _)
+                if *p <= 24 =>
+            {
+                ColumnType::Float32
+            }
+            _ => ColumnType::Float64,
+        },
+        SqlType::BigInt(_) | SqlType::Int8(_) | SqlType::Int64 => ColumnType::Int64,
+        SqlType::Int(_) | SqlType::Integer(_) | SqlType::Int4(_) | SqlType::Int32 => {
+            ColumnType::Int32
+        }
+        SqlType::SmallInt(_) | SqlType::Int2(_) | SqlType::Int16 => ColumnType::Int16,
+        SqlType::Boolean | SqlType::Bool => ColumnType::Boolean,
+        SqlType::Text
+        | SqlType::Varchar(_)
+        | SqlType::CharacterVarying(_)
+        | SqlType::CharVarying(_)
+        | SqlType::String(_) => ColumnType::Utf8,
+        SqlType::Custom(name, _) => {
+            return Err(Error::UndefinedType {
+                name: name.to_string(),
+            });
+        }
+        other => {
+            return Err(Error::Unsupported {
+                what: format!("column type {other}"),
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+
+    #[test]
+    fn intervals_parse_short_and_long_forms() {
+        assert_eq!(parse_interval("1h"), Some(3_600_000_000));
+        assert_eq!(parse_interval(" 2 days "), Some(172_800_000_000));
+        assert_eq!(parse_interval("15m"), Some(900_000_000));
+        assert_eq!(parse_interval("0h"), None);
+        assert_eq!(parse_interval("h"), None);
+        assert_eq!(parse_interval("1 fortnight"), None);
+        assert_eq!(parse_interval("99999999999999999w"), None);
+    }
+}

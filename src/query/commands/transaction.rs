@@ -1,0 +1,231 @@
+//! The writes of an open transaction block.
+//!
+//! Inside `BEGIN ... COMMIT` an `INSERT` or `COPY` checks and stages its rows
+//! (compressed, in a staging table no reader sees) instead of applying them.
+//! `COMMIT` applies them table by table in statement order, `ROLLBACK` drops
+//! them, and `ROLLBACK TO SAVEPOINT` drops those staged after the savepoint.
+//! Readers, the writing session included, see the rows once `COMMIT` applies
+//! them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use parking_lot::Mutex;
+
+use crate::query::error::Result;
+use crate::storage::{self, Table};
+
+/// One session's staged writes. Installed in the session's DataFusion config,
+/// where `INSERT`'s sink and `COPY` find it; the session opens and closes it.
+#[derive(Debug, Default)]
+pub struct PendingWrites {
+    /// `None` outside a transaction block: writes apply at once.
+    block: Mutex<Option<Block>>,
+}
+
+#[derive(Debug, Default)]
+struct Block {
+    staged: Vec<Staged>,
+    /// `staged[..floor]` is covered by a savepoint: later rows must not merge
+    /// into it, or rolling back to the savepoint could not drop them.
+    floor: usize,
+}
+
+#[derive(Debug)]
+struct Staged {
+    target: Arc<Table>,
+    rows: Table,
+}
+
+/// Where a savepoint leaves the staged writes, to roll back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteMark(usize);
+
+impl PendingWrites {
+    /// Opens a transaction block: writes are staged from now on.
+    pub fn begin(&self) {
+        *self.block.lock() = Some(Block::default());
+    }
+
+    /// Marks the current point, for [`rollback_to`](Self::rollback_to).
+    pub fn savepoint(&self) -> WriteMark {
+        let mut block = self.block.lock();
+        let Some(block) = block.as_mut() else {
+            return WriteMark(0);
+        };
+        block.floor = block.staged.len();
+        WriteMark(block.floor)
+    }
+
+    /// Drops the writes staged after `mark`.
+    pub fn rollback_to(&self, mark: WriteMark) {
+        if let Some(block) = self.block.lock().as_mut() {
+            block.staged.truncate(mark.0);
+            block.floor = mark.0;
+        }
+    }
+
+    /// Closes the block, dropping every staged write.
+    pub fn discard(&self) {
+        *self.block.lock() = None;
+    }
+
+    /// Closes the block and applies its writes, table by table in the order
+    /// they were made. Returns the number of rows applied, once durable.
+    ///
+    /// Each table's writes apply whole, and a reader sees all or none of them;
+    /// writes to different tables become visible one table after the other.
+    pub async fn commit(&self) -> Result<u64> {
+        let Some(block) = self.block.lock().take() else {
+            return Ok(0);
+        };
+        let mut tickets = Vec::with_capacity(block.staged.len());
+        for staged in block.staged {
+            tickets.push(staged.target.absorb(staged.rows)?);
+        }
+        let mut rows = 0;
+        for ticket in tickets {
+            rows += ticket.durable().await? as u64;
+        }
+        Ok(rows)
+    }
+
+    /// Stages `batches` for `target` if a block is open; `None` if not (the
+    /// caller writes them at once). Rows are checked now, as a write checks
+    /// them, so a bad row fails its own statement rather than the `COMMIT`.
+    pub(crate) fn stage_batches(
+        &self,
+        target: &Arc<Table>,
+        batches: &[RecordBatch],
+    ) -> Option<storage::Result<usize>> {
+        let mut guard = self.block.lock();
+        let block = guard.as_mut()?;
+        let floor = block.floor;
+        let index = match block.staged[floor..]
+            .iter()
+            .position(|s| Arc::ptr_eq(&s.target, target))
+        {
+            Some(i) => floor + i,
+            None => {
+                block.staged.push(Staged {
+                    target: target.clone(),
+                    rows: target.staging(),
+                });
+                block.staged.len() - 1
+            }
+        };
+        // A staging table has no log: nothing to wait for.
+        Some(
+            block.staged[index]
+                .rows
+                .write(batches)
+                .map(|written| written.without_waiting()),
+        )
+    }
+
+    /// Stages a whole staging table (a `COPY`'s) for `target` if a block is
+    /// open; gives it back if not.
+    pub(crate) fn stage_table(&self, target: &Arc<Table>, rows: Table) -> Option<Table> {
+        let mut guard = self.block.lock();
+        let Some(block) = guard.as_mut() else {
+            return Some(rows);
+        };
+        block.staged.push(Staged {
+            target: target.clone(),
+            rows,
+        });
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema};
+    use datafusion::arrow::array::{Float64Array, TimestampMicrosecondArray};
+
+    fn table() -> Arc<Table> {
+        let column = |name: &str, column_type, role| ColumnSchema {
+            name: name.into(),
+            column_type,
+            role,
+            nullable: true,
+        };
+        let schema = TableSchema::try_new(vec![
+            column(
+                "time",
+                ColumnType::Timestamp {
+                    with_time_zone: false,
+                },
+                ColumnRole::Time,
+            ),
+            column("v", ColumnType::Float64, ColumnRole::Field),
+        ])
+        .expect("valid schema");
+        Arc::new(Table::new("t".into(), schema, TableOptions::default()))
+    }
+
+    fn batch(table: &Table, times: &[i64]) -> RecordBatch {
+        RecordBatch::try_new(
+            table.arrow_schema().clone(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(times.to_vec())),
+                Arc::new(Float64Array::from(
+                    times.iter().map(|&t| t as f64).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .expect("valid batch")
+    }
+
+    fn rows(table: &Table) -> usize {
+        table
+            .scan(None)
+            .expect("scan")
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum()
+    }
+
+    #[test]
+    fn outside_a_block_nothing_is_staged() {
+        let t = table();
+        let pending = PendingWrites::default();
+        assert!(pending.stage_batches(&t, &[batch(&t, &[1])]).is_none());
+        assert!(pending.stage_table(&t, t.staging()).is_some());
+    }
+
+    #[tokio::test]
+    async fn commit_applies_and_rollback_to_drops_later_writes() {
+        let t = table();
+        let pending = PendingWrites::default();
+        pending.begin();
+        let staged = pending.stage_batches(&t, &[batch(&t, &[1, 2])]);
+        assert_eq!(staged.map(|r| r.ok()), Some(Some(2)));
+        let mark = pending.savepoint();
+        let staged = pending.stage_batches(&t, &[batch(&t, &[3])]);
+        assert_eq!(staged.map(|r| r.ok()), Some(Some(1)));
+        assert_eq!(rows(&t), 0, "staged rows are invisible");
+        pending.rollback_to(mark);
+        let staged = pending.stage_batches(&t, &[batch(&t, &[4, 5, 6])]);
+        assert_eq!(staged.map(|r| r.ok()), Some(Some(3)));
+        assert_eq!(pending.commit().await.ok(), Some(5));
+        assert!(
+            pending.stage_batches(&t, &[batch(&t, &[7])]).is_none(),
+            "COMMIT closes the block"
+        );
+        assert_eq!(rows(&t), 5);
+    }
+
+    #[tokio::test]
+    async fn discard_applies_nothing() {
+        let t = table();
+        let pending = PendingWrites::default();
+        pending.begin();
+        let staged = pending.stage_batches(&t, &[batch(&t, &[1])]);
+        assert!(staged.is_some());
+        pending.discard();
+        assert_eq!(pending.commit().await.ok(), Some(0));
+        assert_eq!(rows(&t), 0);
+    }
+}

@@ -1,0 +1,185 @@
+//! The `TableProvider` over a storage table: scans and `INSERT`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, SendableRecordBatchStream,
+};
+use futures::TryStreamExt;
+
+use super::pushdown;
+use super::scan_exec::SeriesScanExec;
+use crate::query::commands::transaction::PendingWrites;
+use crate::storage::{self, ScanRequest, Table};
+
+/// A time-series table as DataFusion sees it.
+#[derive(Debug)]
+pub(crate) struct SeriesTableProvider {
+    table: Arc<Table>,
+    /// The schema it is in, whose USAGE privilege a reader needs.
+    namespace: Arc<storage::Namespace>,
+}
+
+impl SeriesTableProvider {
+    pub(crate) fn new(table: Arc<Table>, namespace: Arc<storage::Namespace>) -> Self {
+        Self { table, namespace }
+    }
+
+    pub(crate) fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    pub(crate) fn namespace(&self) -> &Arc<storage::Namespace> {
+        &self.namespace
+    }
+}
+
+#[async_trait]
+impl TableProvider for SeriesTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.table.arrow_schema().clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Which filters the storage applies; see [`super::pushdown`].
+    ///
+    /// Time ranges and tag predicates are `Exact` (the storage returns only
+    /// matching rows); numeric field bounds are `Inexact` (they only skip
+    /// blocks, DataFusion filters again); everything else is `Unsupported`.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| pushdown::support(self.table.schema(), f))
+            .collect())
+    }
+
+    /// Scans a consistent snapshot of the table.
+    ///
+    /// # Projection
+    /// Only the projected columns are decoded.
+    ///
+    /// # Filters
+    /// Pushed filters prune series (tag index) and blocks (time and value
+    /// statistics); time ranges are applied exactly at block edges.
+    ///
+    /// # Limit
+    /// DataFusion passes a limit only when every filter is `Exact`; each
+    /// partition then stops after that many rows.
+    ///
+    /// # Partitions
+    /// Series are spread over `target_partitions` partitions by series id (no
+    /// more partitions than series); each partition streams its series one at a
+    /// time, each in time order, decoding blocks as it goes.
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut request = ScanRequest {
+            projection: projection.cloned(),
+            ..ScanRequest::default()
+        };
+        pushdown::apply(self.table.schema(), filters, &mut request);
+        let pushed = filters
+            .iter()
+            .filter(|f| {
+                pushdown::support(self.table.schema(), f)
+                    != TableProviderFilterPushDown::Unsupported
+            })
+            .map(ToString::to_string)
+            .collect();
+        let view = Arc::new(self.table.snapshot(&request).map_err(external)?);
+        let partitions = state
+            .config()
+            .target_partitions()
+            .clamp(1, view.stats.series_matched.max(1));
+        Ok(Arc::new(SeriesScanExec::new(
+            self.table.name().to_owned(),
+            view,
+            pushed,
+            partitions,
+            limit,
+        )))
+    }
+
+    /// Appends the rows `input` produces. The insert is atomic: rows are collected
+    /// first and then applied together, or not at all.
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{insert_op} is not supported on time-series tables"
+            )));
+        }
+        let sink = TableSink {
+            table: self.table.clone(),
+            pending: state.config().get_extension::<PendingWrites>(),
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+fn external(error: storage::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// Where `INSERT` rows go: the storage write path, or the session's open
+/// transaction block.
+#[derive(Debug)]
+struct TableSink {
+    table: Arc<Table>,
+    pending: Option<Arc<PendingWrites>>,
+}
+
+impl DisplayAs for TableSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TableSink: table={}", self.table.name())
+    }
+}
+
+#[async_trait]
+impl DataSink for TableSink {
+    fn schema(&self) -> &SchemaRef {
+        self.table.arrow_schema()
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let batches: Vec<_> = data.try_collect().await?;
+        if let Some(staged) = self
+            .pending
+            .as_ref()
+            .and_then(|p| p.stage_batches(&self.table, &batches))
+        {
+            return staged.map(|rows| rows as u64).map_err(external);
+        }
+        let written = self.table.write(&batches).map_err(external)?;
+        let written = written.durable().await.map_err(external)?;
+        Ok(written as u64)
+    }
+}

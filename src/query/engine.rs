@@ -1,0 +1,409 @@
+//! The engine: one base DataFusion state built at start-up, a context per
+//! session derived from it, and the planning and running of statements.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
+use datafusion::common::ParamValues;
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
+use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
+use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
+
+use super::commands::access::{self, Dcl, Principal};
+use super::commands::copy::{self, CopyPlan};
+use super::commands::ddl::Ddl;
+use super::commands::names::normalize;
+use super::commands::transaction::PendingWrites;
+use super::datasource::aggregate_exec::StorageAggregates;
+use super::datasource::catalog::StorageCatalogList;
+use super::error::{Error, Result};
+use super::output::Output;
+use super::pg::{column_names, functions};
+use super::planner::EpochQueryPlanner;
+use super::prepared::{Prepared, is_insert, renamed};
+use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
+use crate::storage::{self, Storage};
+
+/// Settings of the query layer.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// Parallelism of scans and operators.
+    pub target_partitions: usize,
+    /// Memory one session's query may hold in operators; `None` for no limit.
+    pub memory_limit: Option<usize>,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            memory_limit: None,
+        }
+    }
+}
+
+/// Plans and executes SQL over storage. Shared by all sessions.
+#[derive(Debug)]
+pub struct QueryEngine {
+    storage: Arc<Storage>,
+    base: SessionState,
+    memory_limit: Option<usize>,
+}
+
+impl QueryEngine {
+    pub fn try_new(storage: Arc<Storage>, config: &QueryConfig) -> Result<Self> {
+        let pg_static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+        let catalogs = Arc::new(StorageCatalogList::new(
+            storage.clone(),
+            pg_static_tables.clone(),
+        ));
+        let mut session_config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(storage::DEFAULT_DATABASE, storage::DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_target_partitions(config.target_partitions.max(1));
+        let options = session_config.options_mut();
+        options.execution.time_zone = Some("UTC".to_owned());
+        options.sql_parser.map_string_types_to_utf8view = false;
+        options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+
+        let mut builder = SessionStateBuilder::new()
+            .with_config(session_config)
+            .with_catalog_list(catalogs)
+            .with_default_features()
+            .with_type_planner(Arc::new(PgOidTypePlanner))
+            .with_physical_optimizer_rule(Arc::new(StorageAggregates))
+            .with_physical_optimizer_rule(Arc::new(LatestPerSeries))
+            .with_analyzer_rule(Arc::new(GapFillRule))
+            .with_analyzer_rule(Arc::new(AsofRule))
+            .with_query_planner(Arc::new(EpochQueryPlanner));
+        // Ahead of DataFusion's planners, which claim every subscript.
+        builder
+            .expr_planners()
+            .get_or_insert_default()
+            .insert(0, Arc::new(functions::VectorSubscripts));
+        let state = builder.build();
+        // The pg-catalog helpers are written against a SessionContext; apply them
+        // once to the base state.
+        let ctx = SessionContext::new_with_state(state);
+        functions::register(&ctx, &pg_static_tables);
+        timeseries::register(&ctx);
+        CoerceIntArgsToBigInt::widen(&ctx);
+        Ok(Self {
+            storage,
+            base: ctx.state(),
+            memory_limit: config.memory_limit,
+        })
+    }
+
+    pub fn database_exists(&self, name: &str) -> bool {
+        self.storage.database(name).is_some()
+    }
+
+    /// The role `name`, for authentication.
+    pub fn role(&self, name: &str) -> Option<storage::Role> {
+        self.storage.role(name)
+    }
+
+    /// Every role, by name.
+    pub fn roles(&self) -> Vec<storage::Role> {
+        self.storage.roles()
+    }
+
+    /// Whether `principal` is a superuser now.
+    pub fn is_superuser(&self, principal: &Principal) -> bool {
+        principal.is_superuser(&self.storage)
+    }
+
+    /// May `principal` connect to `database` (CONNECT privilege)?
+    pub fn check_connect(&self, principal: &Principal, database: &str) -> Result<()> {
+        access::check_connect(&self.storage, principal, database)
+    }
+
+    /// A fresh DataFusion context for a session connected to `database`, with
+    /// a memory pool of its own: a session runs one query at a time, so the
+    /// pool's limit is a per-query cap.
+    ///
+    /// `INSERT` and `COPY` in the context stage their rows in `pending` while
+    /// it holds an open transaction block.
+    ///
+    /// `principal` is the role the session acts as; its privileges are
+    /// checked when each statement runs.
+    pub fn new_context(
+        &self,
+        database: &str,
+        pending: Arc<PendingWrites>,
+        principal: Arc<Principal>,
+    ) -> Result<SessionContext> {
+        let config = self
+            .base
+            .config()
+            .clone()
+            .with_default_catalog_and_schema(database, storage::DEFAULT_SCHEMA)
+            .with_extension(pending)
+            .with_extension(principal);
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = self.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        let state = SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        functions::register_for_database(&ctx, database);
+        Ok(ctx)
+    }
+
+    /// Plans a statement. Table references are checked first, so an unknown
+    /// table is reported as such rather than as a planning failure.
+    pub async fn prepare(&self, ctx: &SessionContext, statement: Statement) -> Result<Prepared> {
+        if let Some(dcl) = Dcl::from_statement(&statement)? {
+            return Ok(Prepared::Dcl(dcl));
+        }
+        if let Some(ddl) = Ddl::from_statement(&statement)? {
+            return Ok(Prepared::Ddl(ddl));
+        }
+        if matches!(statement, Statement::Copy { .. }) {
+            return self.prepare_copy(ctx, statement).await;
+        }
+        let mut statement = statement;
+        timeseries::positional_arguments(&mut statement)?;
+        timeseries::rewrite_joins(&mut statement)?;
+        match &statement {
+            Statement::Query(_) | Statement::Insert(_) | Statement::Explain { .. } => {}
+            other => {
+                return Err(Error::Unsupported {
+                    what: statement_kind(other),
+                });
+            }
+        }
+        let state = ctx.state();
+        let statement = DfStatement::Statement(Box::new(statement));
+        let current = state.config_options().catalog.default_catalog.clone();
+        for reference in state.resolve_table_references(&statement)? {
+            if let TableReference::Bare { table } = &reference
+                && state.table_functions().contains_key(table.as_ref())
+            {
+                continue;
+            }
+            // As in PostgreSQL, a session sees only its own database (and so
+            // CONNECT governs what a role may read).
+            if reference
+                .catalog()
+                .is_some_and(|catalog| catalog != current)
+            {
+                return Err(Error::CrossDatabase {
+                    name: reference.to_string(),
+                });
+            }
+            let exists = match state.schema_for_ref(reference.clone()) {
+                Ok(schema) => schema.table_exist(reference.table()),
+                Err(_) => false,
+            };
+            if !exists {
+                return Err(Error::UndefinedTable {
+                    name: reference.to_string(),
+                });
+            }
+        }
+        let plan = state.statement_to_plan(statement.clone()).await?;
+        let DfStatement::Statement(ast) = &statement else {
+            return Err(Error::Unsupported {
+                what: "this statement".into(),
+            });
+        };
+        let names = column_names::postgres_names(ast, plan.schema().fields().len());
+        let insert_columns = match ast.as_ref() {
+            Statement::Insert(insert) => insert
+                .columns
+                .iter()
+                .filter_map(|c| c.0.last().and_then(|p| p.as_ident()).map(normalize))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Prepared::Plan {
+            plan,
+            names,
+            insert_columns,
+        })
+    }
+
+    /// Plans `COPY`: from STDIN into a table, or to STDOUT from a table or a
+    /// query, whose rows are planned as any query's.
+    async fn prepare_copy(&self, ctx: &SessionContext, statement: Statement) -> Result<Prepared> {
+        match copy::plan(&self.storage, ctx, statement)? {
+            CopyPlan::From(copy) => Ok(Prepared::CopyFrom(copy)),
+            CopyPlan::To { query, options } => {
+                let query = Box::pin(self.prepare(ctx, *query)).await?;
+                Ok(Prepared::CopyTo {
+                    query: Box::new(query),
+                    options,
+                })
+            }
+        }
+    }
+
+    /// Runs a prepared statement. `params` binds `$1..$n`.
+    pub async fn execute(
+        &self,
+        ctx: &SessionContext,
+        prepared: &Prepared,
+        params: Option<ParamValues>,
+    ) -> Result<Output> {
+        match prepared {
+            Prepared::Ddl(ddl) => {
+                access::require_superuser(&self.storage, ctx, || {
+                    let catalog = ctx.state().config_options().catalog.clone();
+                    ddl.denied_message(&catalog.default_catalog, &catalog.default_schema)
+                })?;
+                ddl.execute(&self.storage, ctx).await
+            }
+            Prepared::Dcl(dcl) => dcl.execute(&self.storage, ctx).await,
+            Prepared::CopyFrom(copy) => {
+                access::check_copy_from(&self.storage, ctx, &copy.namespace, &copy.table)?;
+                Ok(Output::CopyIn {
+                    writer: Box::new(copy.start(ctx.state().config().get_extension())),
+                    options: copy.options().clone(),
+                    columns: copy.column_count(),
+                })
+            }
+            Prepared::CopyTo { query, options } => {
+                match Box::pin(self.execute(ctx, query, params)).await? {
+                    Output::Rows(rows) => Ok(Output::CopyOut {
+                        rows,
+                        options: options.clone(),
+                    }),
+                    _ => Err(Error::Unsupported {
+                        what: "COPY of a statement that returns no rows".into(),
+                    }),
+                }
+            }
+            Prepared::Plan {
+                plan,
+                names,
+                insert_columns,
+            } => {
+                access::check_plan(&self.storage, ctx, plan)?;
+                let mut plan = plan.clone();
+                if let Some(params) = params {
+                    plan = plan.replace_params_with_values(&params)?;
+                }
+                let insert = is_insert(&plan);
+                let target = match &plan {
+                    LogicalPlan::Dml(dml) => Some(InsertTarget {
+                        table: dml.table_name.table().to_owned(),
+                        schema: dml.target.schema(),
+                        columns: insert_columns.clone(),
+                        input_names: dml
+                            .input
+                            .schema()
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .collect(),
+                    }),
+                    _ => None,
+                };
+                let frame = ctx.execute_logical_plan(plan).await?;
+                if insert {
+                    let batches = frame.collect().await.map_err(|e| match &target {
+                        Some(target) => target
+                            .not_null_violation(&e)
+                            .unwrap_or(Error::DataFusion(e)),
+                        None => Error::DataFusion(e),
+                    })?;
+                    let rows = batches
+                        .iter()
+                        .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>())
+                        .flat_map(|counts| counts.iter().flatten())
+                        .sum();
+                    Ok(Output::Command {
+                        tag: "INSERT",
+                        rows: Some(rows),
+                    })
+                } else {
+                    let stream = frame.execute_stream().await?;
+                    if names.is_none() {
+                        return Ok(Output::Rows(stream));
+                    }
+                    // Only the names differ, which DataFusion's own schema
+                    // cannot hold when two are equal (`SELECT x, x`): the
+                    // stream reports PostgreSQL's, and its batches pass
+                    // through as DataFusion made them.
+                    let schema = renamed(&stream.schema(), names.as_deref());
+                    Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
+                        schema, stream,
+                    ))))
+                }
+            }
+        }
+    }
+}
+
+/// The table an `INSERT` writes to, for reporting NOT NULL violations.
+struct InsertTarget {
+    table: String,
+    schema: SchemaRef,
+    /// The column list of `INSERT INTO t (a, b)`; empty without one.
+    columns: Vec<String>,
+    /// Column names of the insert's input, in table-column order.
+    input_names: Vec<String>,
+}
+
+impl InsertTarget {
+    /// Arrow rejects a NULL in a non-nullable column before our write path sees
+    /// it, naming the column by its table position, or by its name in the input
+    /// (`columnN` for the N-th VALUES column). Report it as PostgreSQL does,
+    /// naming the table column.
+    fn not_null_violation(&self, error: &DataFusionError) -> Option<Error> {
+        let message = error.find_root().to_string();
+        let table_column = |index: usize| self.schema.fields().get(index).map(|f| f.name().clone());
+        let column = if let Some(rest) = message.split("Invalid batch column at '").nth(1) {
+            let (index, tail) = rest.split_once('\'')?;
+            tail.contains("non-nullable").then_some(())?;
+            table_column(index.parse().ok()?)?
+        } else {
+            let rest = message.split("Column '").nth(1)?;
+            let (name, tail) = rest.split_once('\'')?;
+            tail.contains("non-nullable").then_some(())?;
+            let values_index = name
+                .strip_prefix("column")
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1));
+            match values_index {
+                Some(i) if !self.columns.is_empty() => self.columns.get(i)?.clone(),
+                Some(i) => table_column(i)?,
+                None if self.schema.field_with_name(name).is_ok() => name.to_owned(),
+                None => table_column(self.input_names.iter().position(|n| n == name)?)?,
+            }
+        };
+        Some(Error::Storage(storage::Error::NotNullViolation {
+            table: self.table.clone(),
+            column,
+        }))
+    }
+}
+
+/// The SQL keyword(s) naming a statement, for "not supported" errors.
+fn statement_kind(statement: &Statement) -> String {
+    let text = statement.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    match words.as_slice() {
+        [first, second] if matches!(*first, "CREATE" | "DROP" | "ALTER") => {
+            format!("{first} {second}")
+        }
+        [first, ..] => (*first).to_owned(),
+        [] => "this statement".to_owned(),
+    }
+}

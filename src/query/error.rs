@@ -1,0 +1,94 @@
+//! The query layer's one error type.
+
+use datafusion::error::DataFusionError;
+
+use crate::storage;
+
+/// Errors of the query layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error("relation \"{name}\" does not exist")]
+    UndefinedTable { name: String },
+    #[error("column \"{name}\" does not exist")]
+    UndefinedColumn { name: String },
+    #[error("type \"{name}\" does not exist")]
+    UndefinedType { name: String },
+    #[error("{what} is not supported")]
+    Unsupported { what: String },
+    #[error("{function}: {reason}")]
+    InvalidArgument {
+        function: &'static str,
+        reason: String,
+    },
+    /// A bad argument, in the words of the function's original (TimescaleDB).
+    #[error("{message}")]
+    InvalidParameterValue { message: String },
+    #[error("timestamp out of range")]
+    DatetimeOutOfRange,
+    #[error("unrecognized parameter \"{name}\"")]
+    UnknownTableOption { name: String },
+    #[error("invalid value for parameter \"{name}\": {reason}")]
+    InvalidTableOption { name: String, reason: String },
+    #[error("cross-database references are not implemented: \"{name}\"")]
+    CrossDatabase { name: String },
+    #[error("cannot drop the currently open database")]
+    DropCurrentDatabase,
+    #[error("{reason}")]
+    InvalidCopyOption { reason: String },
+    #[error("{message}")]
+    PermissionDenied {
+        message: String,
+        detail: Option<String>,
+    },
+    #[error("{message}")]
+    InvalidGrant { message: String },
+    #[error("{message}")]
+    ObjectInUse { message: String },
+    #[error(transparent)]
+    Password(#[from] crate::password::Error),
+    #[error("invalid input syntax for type {type_name}: \"{value}\"")]
+    CopyInvalidText {
+        type_name: &'static str,
+        value: String,
+        context: String,
+    },
+    #[error("value \"{value}\" is out of range for type {type_name}")]
+    CopyOutOfRange {
+        type_name: &'static str,
+        value: String,
+        context: String,
+    },
+    #[error("incorrect binary data format")]
+    CopyInvalidBinary { context: String },
+    #[error("invalid byte sequence for encoding \"UTF8\"")]
+    CopyInvalidEncoding { context: String },
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    CopyNotNull {
+        table: String,
+        column: String,
+        context: String,
+    },
+}
+
+impl Error {
+    /// Where the error happened, for the ErrorResponse's context field.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Error::CopyInvalidText { context, .. }
+            | Error::CopyOutOfRange { context, .. }
+            | Error::CopyInvalidBinary { context }
+            | Error::CopyInvalidEncoding { context }
+            | Error::CopyNotNull { context, .. } => Some(context),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,7 @@
+//! PostgreSQL compatibility in the query layer: functions PostgreSQL clients
+//! call (`version()`, the catalog functions, overrides of DataFusion's), the
+//! column names PostgreSQL gives results, and the role catalogs.
+
+pub(crate) mod column_names;
+pub(crate) mod functions;
+pub(crate) mod roles_catalog;

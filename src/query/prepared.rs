@@ -1,0 +1,101 @@
+//! A statement the engine has planned, ready to run, possibly many times.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::logical_expr::{Expr, LogicalPlan, WriteOp};
+
+use super::commands::access::Dcl;
+use super::commands::copy::{CopyFrom, CopyOptions};
+use super::commands::ddl::Ddl;
+use super::error::Result;
+
+/// A statement ready to run, possibly many times with different parameters.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// A query, `INSERT` or `EXPLAIN` planned by DataFusion. `names` are the
+    /// PostgreSQL names of the output columns, where they differ from
+    /// DataFusion's (`None` keeps DataFusion's name).
+    Plan {
+        plan: LogicalPlan,
+        names: Option<Vec<Option<String>>>,
+        /// For `INSERT INTO t (a, b) ...`, the listed columns.
+        insert_columns: Vec<String>,
+    },
+    /// DDL run against storage.
+    Ddl(Ddl),
+    /// A role statement, GRANT or REVOKE.
+    Dcl(Dcl),
+    /// `COPY table FROM STDIN`.
+    CopyFrom(CopyFrom),
+    /// `COPY table TO STDOUT` or `COPY (query) TO STDOUT`: the query's rows.
+    CopyTo {
+        query: Box<Prepared>,
+        options: CopyOptions,
+    },
+}
+
+impl Prepared {
+    /// The columns of the rows this statement returns; `None` for statements that
+    /// return no rows (DDL, `INSERT`).
+    pub fn output_schema(&self) -> Option<SchemaRef> {
+        match self {
+            Prepared::Plan { plan, names, .. } if !is_insert(plan) => {
+                Some(renamed(plan.schema().inner(), names.as_deref()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The types DataFusion inferred for `$1..$n`, in order; `None` where unknown.
+    pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>> {
+        let Prepared::Plan { plan, .. } = self else {
+            return Ok(Vec::new());
+        };
+        let mut types = plan.get_parameter_types()?;
+        // DataFusion leaves LIMIT/OFFSET parameters untyped; PostgreSQL makes
+        // them bigint.
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::Limit(limit) = node {
+                for expr in limit.skip.iter().chain(limit.fetch.iter()) {
+                    if let Expr::Placeholder(p) = expr.as_ref()
+                        && types.get(&p.id).is_some_and(Option::is_none)
+                    {
+                        types.insert(p.id.clone(), Some(DataType::Int64));
+                    }
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        let count = types
+            .keys()
+            .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0);
+        Ok((1..=count)
+            .map(|i| types.get(&format!("${i}")).cloned().flatten())
+            .collect())
+    }
+}
+
+/// `schema` with the given column names; `None` entries keep theirs.
+pub(super) fn renamed(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
+    let Some(names) = names else {
+        return schema.clone();
+    };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(field, name)| match name {
+            Some(name) => field.as_ref().clone().with_name(name),
+            None => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+pub(super) fn is_insert(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)))
+}

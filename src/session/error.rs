@@ -1,0 +1,46 @@
+//! The session layer's one error type.
+
+use datafusion::sql::sqlparser::parser::ParserError;
+
+use crate::query;
+
+/// Errors of the session layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("syntax error: {}", parser_message(.0))]
+    Parse(#[from] ParserError),
+    #[error(transparent)]
+    Query(#[from] query::Error),
+    #[error("unrecognized configuration parameter \"{name}\"")]
+    UnknownSetting { name: String },
+    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
+    InvalidSettingValue { name: String, value: String },
+    #[error("parameter \"{name}\" cannot be changed")]
+    ReadOnlySetting { name: String },
+    #[error("database \"{name}\" does not exist")]
+    DatabaseNotFound { name: String },
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
+    #[error("canceling statement due to user request")]
+    Canceled,
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    TransactionAborted,
+    #[error("{0} can only be used in transaction blocks")]
+    NoTransaction(&'static str),
+    #[error("{0} cannot run inside a transaction block")]
+    InTransaction(&'static str),
+    #[error("savepoint \"{name}\" does not exist")]
+    SavepointNotFound { name: String },
+    #[error("cursor \"{name}\" does not exist")]
+    CursorNotFound { name: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn parser_message(error: &ParserError) -> String {
+    match error {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_owned(),
+    }
+}

@@ -1,0 +1,111 @@
+//! A statement as the session prepared it, and what executing it produced.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::sql::sqlparser::ast::DiscardObject;
+
+use super::error::Result;
+use super::settings::Settings;
+use super::transaction::{TransactionCommand, TransactionEffect};
+use crate::query;
+
+/// A statement ready to execute.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Planned (or DDL) work for the query engine.
+    Query(query::Prepared),
+    /// `SET name = value`, or `SET name TO DEFAULT` when `value` is `None`.
+    Set {
+        name: String,
+        value: Option<String>,
+    },
+    /// `RESET name`, or `RESET ALL` when `name` is `None`.
+    Reset {
+        name: Option<String>,
+    },
+    Show {
+        name: String,
+    },
+    Transaction(TransactionCommand),
+    /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`.
+    Discard(DiscardObject),
+    /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `name` is `None`.
+    Deallocate {
+        name: Option<String>,
+    },
+    /// A statement with nothing to do: `CLOSE ALL` (there are no SQL
+    /// cursors) and `UNLISTEN` (no channels). Pool resets send them.
+    Done {
+        tag: &'static str,
+    },
+}
+
+impl Prepared {
+    /// The columns of the rows the statement returns, `None` if it returns none.
+    pub fn output_schema(&self) -> Result<Option<SchemaRef>> {
+        Ok(match self {
+            Prepared::Query(q) => q.output_schema(),
+            Prepared::Show { name } => Some(show_schema(name)?),
+            _ => None,
+        })
+    }
+
+    /// The inferred types of `$1..$n`.
+    pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>> {
+        Ok(match self {
+            Prepared::Query(q) => q.parameter_types()?,
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// What executing a statement produced.
+pub enum Output {
+    /// What the statement produced: rows, a command tag, or a COPY. The
+    /// session's own commands (`SET`, `DISCARD`, ...) answer with a tag too.
+    Statement(query::Output),
+    /// A transaction control statement: how it moved the transaction.
+    Transaction {
+        effect: TransactionEffect,
+        tag: &'static str,
+    },
+    /// Prepared statements to drop (`name`, or all of them for `None`); the
+    /// protocol layer holds them.
+    Deallocate {
+        name: Option<String>,
+        tag: &'static str,
+    },
+}
+
+impl Output {
+    /// A completed command that reports no row count.
+    pub(super) fn command(tag: &'static str) -> Self {
+        Output::Statement(query::Output::Command { tag, rows: None })
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Statement(output) => f.debug_tuple("Statement").field(output).finish(),
+            Output::Transaction { effect, tag } => f
+                .debug_tuple("Transaction")
+                .field(effect)
+                .field(tag)
+                .finish(),
+            Output::Deallocate { name, tag } => {
+                f.debug_tuple("Deallocate").field(name).field(tag).finish()
+            }
+        }
+    }
+}
+
+pub(super) fn show_schema(name: &str) -> Result<SchemaRef> {
+    let display = Settings::display_name(name)?;
+    Ok(Arc::new(Schema::new(vec![Field::new(
+        display.to_ascii_lowercase(),
+        DataType::Utf8,
+        false,
+    )])))
+}

@@ -1,0 +1,482 @@
+//! The storage tree: [`Storage`] → [`Database`] → [`Namespace`] → [`Table`],
+//! with the ACL each database, schema and table keeps, and the role catalog.
+//! Every change is logged and applied under the lock of the map it changes,
+//! holding the journal's commit lock shared (see [`journal`](super::journal)).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::acl::{Acl, AclObject, Privileges, Role};
+use super::error::{Error, Result};
+use super::files::Files;
+use super::journal::{Durable, Journal};
+use super::record::{Record, create_table_record};
+use super::roles::{RoleChange, Roles};
+use super::schema::{TableOptions, TableSchema};
+use super::table::Table;
+
+/// The database that always exists, as on PostgreSQL.
+pub const DEFAULT_DATABASE: &str = "postgres";
+/// The schema every new database starts with.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// The root of all in-memory state. Cheap to share as `Arc<Storage>`.
+#[derive(Debug)]
+pub struct Storage {
+    pub(super) databases: RwLock<BTreeMap<String, Arc<Database>>>,
+    pub(super) roles: Roles,
+    pub(super) journal: Arc<Journal>,
+    /// Where snapshots go; `None` for purely in-memory storage.
+    pub(super) durability: Option<Files>,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Storage {
+    /// Empty, purely in-memory storage holding only the `postgres` database
+    /// with its `public` schema.
+    pub fn new() -> Self {
+        Self::with_journal(Arc::new(Journal::default()), None)
+    }
+
+    pub(super) fn with_journal(journal: Arc<Journal>, durability: Option<Files>) -> Self {
+        let mut databases = BTreeMap::new();
+        databases.insert(
+            DEFAULT_DATABASE.to_owned(),
+            Arc::new(Database::new(DEFAULT_DATABASE.to_owned(), journal.clone())),
+        );
+        Self {
+            databases: RwLock::new(databases),
+            roles: Roles::default(),
+            journal,
+            durability,
+        }
+    }
+
+    pub fn database(&self, name: &str) -> Option<Arc<Database>> {
+        self.databases.read().get(name).cloned()
+    }
+
+    pub fn database_names(&self) -> Vec<String> {
+        self.databases.read().keys().cloned().collect()
+    }
+
+    /// Creates a database with a `public` schema. Returns `false` when it existed
+    /// and `if_not_exists` was set.
+    pub fn create_database(&self, name: &str, if_not_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut databases = self.databases.write();
+        if databases.contains_key(name) {
+            return if if_not_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::DatabaseExists { name: name.into() })
+            };
+        }
+        let record = Record::CreateDatabase { name: name.into() };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        databases.insert(
+            name.to_owned(),
+            Arc::new(Database::new(name.to_owned(), self.journal.clone())),
+        );
+        Ok(logged)
+    }
+
+    /// Drops a database and everything in it. Returns `false` when it did not
+    /// exist and `if_exists` was set.
+    pub fn drop_database(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
+        if name == DEFAULT_DATABASE {
+            return Err(Error::DatabaseProtected { name: name.into() });
+        }
+        let _change = self.journal.change();
+        let mut databases = self.databases.write();
+        if !databases.contains_key(name) {
+            return if if_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::DatabaseNotFound { name: name.into() })
+            };
+        }
+        let record = Record::DropDatabase { name: name.into() };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        databases.remove(name);
+        Ok(logged)
+    }
+}
+
+/// Roles and grants.
+impl Storage {
+    /// The role `name`, if it exists.
+    pub fn role(&self, name: &str) -> Option<Role> {
+        self.roles.get(name)
+    }
+
+    /// Every role, by name.
+    pub fn roles(&self) -> Vec<Role> {
+        self.roles.all()
+    }
+
+    /// Creates a role.
+    pub fn create_role(&self, name: &str, change: RoleChange) -> Result<Durable<()>> {
+        let _change = self.journal.change();
+        self.roles.create(&self.journal, name, change)
+    }
+
+    /// Changes a role.
+    pub fn alter_role(&self, name: &str, change: RoleChange) -> Result<Durable<()>> {
+        let _change = self.journal.change();
+        self.roles.alter(&self.journal, name, change)
+    }
+
+    /// Drops roles, all or none. A role that still holds privileges on some
+    /// object stays, as in PostgreSQL: revoke them first. A role that does not
+    /// exist is an error unless `if_exists` is set.
+    pub fn drop_roles(&self, names: &[String], if_exists: bool) -> Result<Durable<()>> {
+        let _change = self.journal.change();
+        self.roles
+            .drop_all(&self.journal, names, if_exists, |name| {
+                self.object_granted_to(name)
+            })
+    }
+
+    /// Changes what `grantee` (a role, or [`PUBLIC`]) holds on each of
+    /// `objects`. The role cannot be dropped meanwhile, so no grant outlives
+    /// its grantee.
+    pub fn update_privileges(
+        &self,
+        grantee: &str,
+        objects: &[Grantable],
+        update: impl Fn(Privileges) -> Privileges,
+    ) -> Result<Vec<Durable<()>>> {
+        let _change = self.journal.change();
+        let journal = self.journal.as_ref();
+        self.roles.while_grantee_exists(grantee, || {
+            objects
+                .iter()
+                .map(|object| match object {
+                    Grantable::Database(db) => apply_acl(
+                        journal,
+                        &db.acl,
+                        AclObject::Database(db.name.clone()),
+                        grantee,
+                        &update,
+                    ),
+                    Grantable::Schema(namespace) => apply_acl(
+                        journal,
+                        &namespace.acl,
+                        AclObject::Schema {
+                            database: namespace.database.clone(),
+                            name: namespace.name.clone(),
+                        },
+                        grantee,
+                        &update,
+                    ),
+                    Grantable::Table(table) => apply_acl(
+                        journal,
+                        table.acl_lock(),
+                        AclObject::Table(table.id()),
+                        grantee,
+                        &update,
+                    ),
+                })
+                .collect()
+        })
+    }
+
+    /// The first object (as PostgreSQL names it in a DETAIL) on which
+    /// `grantee` holds a privilege.
+    fn object_granted_to(&self, grantee: &str) -> Option<String> {
+        for database in self.databases.read().values() {
+            if database.acl.read().holds_anything(grantee) {
+                return Some(format!("database {}", database.name));
+            }
+            for namespace in database.schemas.read().values() {
+                if namespace.acl.read().holds_anything(grantee) {
+                    return Some(format!("schema {}", namespace.name()));
+                }
+                for (name, table) in namespace.tables.read().iter() {
+                    if table.acl_lock().read().holds_anything(grantee) {
+                        return Some(format!("table {name}"));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Every table, with its database and schema names.
+    pub(super) fn tables(&self) -> Vec<(String, String, Arc<Table>)> {
+        let mut all = Vec::new();
+        for database in self.databases.read().values() {
+            for namespace in database.schemas.read().values() {
+                for table in namespace.tables.read().values() {
+                    all.push((database.name.clone(), namespace.name.clone(), table.clone()));
+                }
+            }
+        }
+        all
+    }
+}
+
+/// An object privileges are granted on.
+#[derive(Debug, Clone)]
+pub enum Grantable {
+    Database(Arc<Database>),
+    Schema(Arc<Namespace>),
+    Table(Arc<Table>),
+}
+
+/// Changes `grantee`'s privileges in `acl` (of `object`) under the object's
+/// own lock, logging the result; the caller holds the commit lock.
+fn apply_acl(
+    journal: &Journal,
+    acl: &RwLock<Acl>,
+    object: AclObject,
+    grantee: &str,
+    update: impl FnOnce(Privileges) -> Privileges,
+) -> Result<Durable<()>> {
+    let mut acl = acl.write();
+    let privileges = update(acl.granted_to(grantee));
+    let record = Record::SetAcl {
+        object,
+        grantee: grantee.to_owned(),
+        privileges: privileges.bits(),
+    };
+    let logged = journal.log(&[record.encode()], ())?;
+    acl.set(grantee, privileges);
+    Ok(logged)
+}
+
+/// A database: a set of schemas.
+#[derive(Debug)]
+pub struct Database {
+    pub(super) name: String,
+    pub(super) schemas: RwLock<BTreeMap<String, Arc<Namespace>>>,
+    /// PUBLIC may connect until revoked, as in PostgreSQL.
+    pub(super) acl: RwLock<Acl>,
+    journal: Arc<Journal>,
+}
+
+impl Database {
+    fn new(name: String, journal: Arc<Journal>) -> Self {
+        let mut schemas = BTreeMap::new();
+        schemas.insert(
+            DEFAULT_SCHEMA.to_owned(),
+            Arc::new(Namespace::new(
+                name.clone(),
+                DEFAULT_SCHEMA.to_owned(),
+                journal.clone(),
+            )),
+        );
+        Self {
+            name,
+            schemas: RwLock::new(schemas),
+            acl: RwLock::new(Acl::public(Privileges::CONNECT)),
+            journal,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Who may connect.
+    pub fn acl(&self) -> Acl {
+        self.acl.read().clone()
+    }
+
+    pub fn schema(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.schemas.read().get(name).cloned()
+    }
+
+    pub fn schema_names(&self) -> Vec<String> {
+        self.schemas.read().keys().cloned().collect()
+    }
+
+    pub fn create_schema(&self, name: &str, if_not_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut schemas = self.schemas.write();
+        if schemas.contains_key(name) {
+            return if if_not_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::SchemaExists { name: name.into() })
+            };
+        }
+        let record = Record::CreateSchema {
+            database: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        schemas.insert(
+            name.to_owned(),
+            Arc::new(Namespace::new(
+                self.name.clone(),
+                name.to_owned(),
+                self.journal.clone(),
+            )),
+        );
+        Ok(logged)
+    }
+
+    /// Drops a schema. Without `cascade`, a schema that still holds tables stays.
+    pub fn drop_schema(&self, name: &str, if_exists: bool, cascade: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut schemas = self.schemas.write();
+        let Some(namespace) = schemas.get(name) else {
+            return if if_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::SchemaNotFound { name: name.into() })
+            };
+        };
+        if !cascade && !namespace.tables.read().is_empty() {
+            return Err(Error::SchemaNotEmpty { name: name.into() });
+        }
+        let record = Record::DropSchema {
+            database: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        schemas.remove(name);
+        Ok(logged)
+    }
+}
+
+/// A schema (PostgreSQL's namespace): a set of tables.
+#[derive(Debug)]
+pub struct Namespace {
+    pub(super) database: String,
+    pub(super) name: String,
+    pub(super) tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    /// PUBLIC may use each database's `public` schema, as in PostgreSQL 15.
+    pub(super) acl: RwLock<Acl>,
+    journal: Arc<Journal>,
+}
+
+impl Namespace {
+    fn new(database: String, name: String, journal: Arc<Journal>) -> Self {
+        let acl = if name == DEFAULT_SCHEMA {
+            Acl::public(Privileges::USAGE)
+        } else {
+            Acl::default()
+        };
+        Self {
+            database,
+            name,
+            tables: RwLock::new(BTreeMap::new()),
+            acl: RwLock::new(acl),
+            journal,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Who may use the schema.
+    pub fn acl(&self) -> Acl {
+        self.acl.read().clone()
+    }
+
+    pub fn table(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.read().get(name).cloned()
+    }
+
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.read().keys().cloned().collect()
+    }
+
+    /// Creates a table. Returns `false` when it existed and `if_not_exists` was set.
+    pub fn create_table(
+        &self,
+        name: &str,
+        schema: TableSchema,
+        options: TableOptions,
+        if_not_exists: bool,
+    ) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut tables = self.tables.write();
+        if tables.contains_key(name) {
+            return if if_not_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::TableExists { name: name.into() })
+            };
+        }
+        if options.shard_interval <= 0 || options.block_size == 0 {
+            return Err(Error::InvalidSchema {
+                reason: "shard_interval and block_size must be positive".into(),
+            });
+        }
+        let id = self.journal.next_table_id();
+        self.insert_table(&mut tables, name, schema, options, id)
+    }
+
+    /// Creates table `id` under the lock of the table map, logging it.
+    fn insert_table(
+        &self,
+        tables: &mut BTreeMap<String, Arc<Table>>,
+        name: &str,
+        schema: TableSchema,
+        options: TableOptions,
+        id: u64,
+    ) -> Result<Durable<bool>> {
+        let record = create_table_record(&self.database, &self.name, name, id, options, &schema);
+        let logged = self.journal.log(&[record.encode()], true)?;
+        let table = Table::attached(
+            name.to_owned(),
+            schema,
+            options,
+            id,
+            Some(self.journal.clone()),
+        );
+        tables.insert(name.to_owned(), Arc::new(table));
+        Ok(logged)
+    }
+
+    /// Creates table `id` as recovery found it (nothing is logged: the WAL is
+    /// not attached yet).
+    pub(super) fn restore_table(
+        &self,
+        name: &str,
+        schema: TableSchema,
+        options: TableOptions,
+        id: u64,
+    ) -> Result<Arc<Table>> {
+        let mut tables = self.tables.write();
+        let _ = self
+            .insert_table(&mut tables, name, schema, options, id)?
+            .without_waiting();
+        tables.get(name).cloned().ok_or_else(|| Error::Internal {
+            reason: "restored table vanished".into(),
+        })
+    }
+
+    /// Drops a table. Scans that already hold it finish on their own copy.
+    pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut tables = self.tables.write();
+        if !tables.contains_key(name) {
+            return if if_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::TableNotFound { name: name.into() })
+            };
+        }
+        let record = Record::DropTable {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log(&[record.encode()], true)?;
+        tables.remove(name);
+        Ok(logged)
+    }
+}

@@ -1,0 +1,60 @@
+//! The storage layer's one error type.
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("database \"{name}\" already exists")]
+    DatabaseExists { name: String },
+    #[error("database \"{name}\" does not exist")]
+    DatabaseNotFound { name: String },
+    #[error("database \"{name}\" cannot be dropped")]
+    DatabaseProtected { name: String },
+    #[error("schema \"{name}\" already exists")]
+    SchemaExists { name: String },
+    #[error("schema \"{name}\" does not exist")]
+    SchemaNotFound { name: String },
+    #[error("cannot drop schema \"{name}\" because other objects depend on it")]
+    SchemaNotEmpty { name: String },
+    #[error("relation \"{name}\" already exists")]
+    TableExists { name: String },
+    #[error("table \"{name}\" does not exist")]
+    TableNotFound { name: String },
+    #[error("column \"{column}\" specified more than once")]
+    DuplicateColumn { column: String },
+    #[error("a time-series table needs a TIMESTAMP or TIMESTAMPTZ column")]
+    NoTimeColumn,
+    #[error("invalid table definition: {reason}")]
+    InvalidSchema { reason: String },
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    NotNullViolation { table: String, column: String },
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("corrupt block: {0}")]
+    Codec(#[from] crate::codec::Error),
+    #[error("internal storage error: {reason}")]
+    Internal { reason: String },
+    #[error(transparent)]
+    Wal(#[from] crate::wal::Error),
+    #[error("corrupt record: {reason}")]
+    Corrupt { reason: String },
+    #[error("role \"{name}\" already exists")]
+    RoleExists { name: String },
+    #[error("role \"{name}\" does not exist")]
+    RoleNotFound { name: String },
+    #[error("role name \"{name}\" is reserved")]
+    ReservedRoleName { name: String },
+    #[error("role \"{name}\" cannot be dropped because some objects depend on it")]
+    RoleInUse { name: String, detail: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A WAL record, snapshot or block image that does not decode.
+pub(super) fn corrupt(reason: impl Into<String>) -> Error {
+    Error::Corrupt {
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,430 @@
+//! The records of the write-ahead log and of snapshots: one logged change
+//! each, and their byte encoding (drawn in docs/FILE-FORMATS.md). Tables,
+//! schemas and roles produce records; the [`journal`](super::journal) only
+//! frames and orders them.
+
+use super::acl::{AclObject, Role};
+use super::bytes::{Reader, Writer};
+use super::error::{Result, corrupt};
+use super::schema::{ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema};
+
+/// One logged change.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Record {
+    CreateDatabase {
+        name: String,
+    },
+    DropDatabase {
+        name: String,
+    },
+    CreateSchema {
+        database: String,
+        name: String,
+    },
+    DropSchema {
+        database: String,
+        name: String,
+    },
+    CreateTable {
+        database: String,
+        schema: String,
+        name: String,
+        id: u64,
+        options: TableOptions,
+        columns: Vec<ColumnSchema>,
+    },
+    DropTable {
+        database: String,
+        schema: String,
+        name: String,
+    },
+    /// Rows for table `table`, as a table image fragment (see `image`). The
+    /// fragments of one write are contiguous; `last` closes the write, which
+    /// applies all of them or, when the log ends first, none.
+    Data {
+        table: u64,
+        last: bool,
+        image: Vec<u8>,
+    },
+    /// The last record of a snapshot file: how many came before it.
+    SnapshotEnd {
+        records: u64,
+    },
+    /// A role as created or altered: the whole of it.
+    PutRole(Role),
+    DropRole {
+        name: String,
+    },
+    /// What `grantee` now holds on `object` (the whole set, not a change).
+    SetAcl {
+        object: AclObject,
+        grantee: String,
+        privileges: u8,
+    },
+}
+
+mod kind {
+    pub(super) const CREATE_DATABASE: u8 = 1;
+    pub(super) const DROP_DATABASE: u8 = 2;
+    pub(super) const CREATE_SCHEMA: u8 = 3;
+    pub(super) const DROP_SCHEMA: u8 = 4;
+    pub(super) const CREATE_TABLE: u8 = 5;
+    pub(super) const DROP_TABLE: u8 = 6;
+    pub(super) const DATA: u8 = 7;
+    pub(super) const SNAPSHOT_END: u8 = 8;
+    pub(super) const PUT_ROLE: u8 = 9;
+    pub(super) const DROP_ROLE: u8 = 10;
+    pub(super) const SET_ACL: u8 = 11;
+}
+
+impl Record {
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        match self {
+            Record::CreateDatabase { name } => {
+                w.u8(kind::CREATE_DATABASE);
+                w.str(name);
+            }
+            Record::DropDatabase { name } => {
+                w.u8(kind::DROP_DATABASE);
+                w.str(name);
+            }
+            Record::CreateSchema { database, name } => {
+                w.u8(kind::CREATE_SCHEMA);
+                w.str(database);
+                w.str(name);
+            }
+            Record::DropSchema { database, name } => {
+                w.u8(kind::DROP_SCHEMA);
+                w.str(database);
+                w.str(name);
+            }
+            Record::CreateTable {
+                database,
+                schema,
+                name,
+                id,
+                options,
+                columns,
+            } => {
+                w.u8(kind::CREATE_TABLE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+                w.u64(*id);
+                w.i64(options.shard_interval);
+                w.len(options.block_size);
+                w.len(columns.len());
+                for column in columns {
+                    w.str(&column.name);
+                    w.u8(column.column_type.tag());
+                    w.u8(column.role.tag());
+                    w.u8(u8::from(column.nullable));
+                }
+            }
+            Record::DropTable {
+                database,
+                schema,
+                name,
+            } => {
+                w.u8(kind::DROP_TABLE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+            }
+            Record::Data { table, last, image } => {
+                w.bytes.reserve(image.len() + 10);
+                w.u8(kind::DATA);
+                w.u64(*table);
+                w.u8(u8::from(*last));
+                w.bytes.extend_from_slice(image);
+            }
+            Record::SnapshotEnd { records } => {
+                w.u8(kind::SNAPSHOT_END);
+                w.u64(*records);
+            }
+            Record::PutRole(role) => {
+                w.u8(kind::PUT_ROLE);
+                w.str(&role.name);
+                w.u64(u64::from(role.oid));
+                w.u8(u8::from(role.superuser) | u8::from(role.login) << 1);
+                match &role.password {
+                    Some(password) => {
+                        w.u8(1);
+                        w.str(password);
+                    }
+                    None => w.u8(0),
+                }
+            }
+            Record::DropRole { name } => {
+                w.u8(kind::DROP_ROLE);
+                w.str(name);
+            }
+            Record::SetAcl {
+                object,
+                grantee,
+                privileges,
+            } => {
+                w.u8(kind::SET_ACL);
+                match object {
+                    AclObject::Database(name) => {
+                        w.u8(0);
+                        w.str(name);
+                    }
+                    AclObject::Schema { database, name } => {
+                        w.u8(1);
+                        w.str(database);
+                        w.str(name);
+                    }
+                    AclObject::Table(id) => {
+                        w.u8(2);
+                        w.u64(*id);
+                    }
+                }
+                w.str(grantee);
+                w.u8(*privileges);
+            }
+        }
+        w.bytes
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        let name = |r: &mut Reader<'_>| r.str().map(str::to_owned);
+        let record = match r.u8()? {
+            kind::CREATE_DATABASE => Record::CreateDatabase {
+                name: name(&mut r)?,
+            },
+            kind::DROP_DATABASE => Record::DropDatabase {
+                name: name(&mut r)?,
+            },
+            kind::CREATE_SCHEMA => Record::CreateSchema {
+                database: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::DROP_SCHEMA => Record::DropSchema {
+                database: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::CREATE_TABLE => {
+                let database = name(&mut r)?;
+                let schema = name(&mut r)?;
+                let table = name(&mut r)?;
+                let id = r.u64()?;
+                let options = TableOptions {
+                    shard_interval: r.i64()?,
+                    block_size: r.varint()? as usize,
+                };
+                let count = r.len()?;
+                let mut columns = Vec::with_capacity(count);
+                for _ in 0..count {
+                    columns.push(ColumnSchema {
+                        name: name(&mut r)?,
+                        column_type: ColumnType::from_tag(r.u8()?)?,
+                        role: ColumnRole::from_tag(r.u8()?)?,
+                        nullable: r.bool()?,
+                    });
+                }
+                Record::CreateTable {
+                    database,
+                    schema,
+                    name: table,
+                    id,
+                    options,
+                    columns,
+                }
+            }
+            kind::DROP_TABLE => Record::DropTable {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::DATA => {
+                let table = r.u64()?;
+                let last = r.bool()?;
+                // The image is the rest of the record.
+                let image = bytes[bytes.len() - r.remaining()..].to_vec();
+                return Ok(Record::Data { table, last, image });
+            }
+            kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
+            kind::PUT_ROLE => {
+                let name = name(&mut r)?;
+                let oid = u32::try_from(r.u64()?).map_err(|_| corrupt("role oid out of range"))?;
+                let flags = r.u8()?;
+                let password = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.str()?.to_owned()),
+                    other => return Err(corrupt(format!("unknown password tag {other}"))),
+                };
+                Record::PutRole(Role {
+                    name,
+                    oid,
+                    superuser: flags & 1 != 0,
+                    login: flags & 2 != 0,
+                    password,
+                })
+            }
+            kind::DROP_ROLE => Record::DropRole {
+                name: name(&mut r)?,
+            },
+            kind::SET_ACL => {
+                let object = match r.u8()? {
+                    0 => AclObject::Database(name(&mut r)?),
+                    1 => AclObject::Schema {
+                        database: name(&mut r)?,
+                        name: name(&mut r)?,
+                    },
+                    2 => AclObject::Table(r.u64()?),
+                    other => return Err(corrupt(format!("unknown ACL object {other}"))),
+                };
+                Record::SetAcl {
+                    object,
+                    grantee: name(&mut r)?,
+                    privileges: r.u8()?,
+                }
+            }
+            other => return Err(corrupt(format!("unknown record kind {other}"))),
+        };
+        if !r.is_empty() {
+            return Err(corrupt("record has trailing bytes"));
+        }
+        Ok(record)
+    }
+}
+
+/// Starts a `Data` record for `table`, not yet marked last; the image follows.
+pub(super) fn data_record_header(w: &mut Writer, table: u64) {
+    w.u8(kind::DATA);
+    w.u64(table);
+    w.u8(0);
+}
+
+/// Where `data_record_header` puts the `last` flag: after the kind and the id.
+const LAST_FLAG: usize = 1 + 8;
+
+/// Marks a `Data` record as the last of its write.
+pub(super) fn mark_last(record: &mut [u8]) {
+    if let Some(flag) = record.get_mut(LAST_FLAG) {
+        *flag = 1;
+    }
+}
+
+/// The `CreateTable` record of a table that exists.
+pub(super) fn create_table_record(
+    database: &str,
+    schema: &str,
+    name: &str,
+    id: u64,
+    options: TableOptions,
+    table_schema: &TableSchema,
+) -> Record {
+    Record::CreateTable {
+        database: database.to_owned(),
+        schema: schema.to_owned(),
+        name: name.to_owned(),
+        id,
+        options,
+        columns: table_schema.columns().to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let records = vec![
+            Record::CreateDatabase { name: "db".into() },
+            Record::DropDatabase { name: "db".into() },
+            Record::CreateSchema {
+                database: "db".into(),
+                name: "s".into(),
+            },
+            Record::DropSchema {
+                database: "db".into(),
+                name: "s".into(),
+            },
+            Record::CreateTable {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+                id: 42,
+                options: TableOptions::default(),
+                columns: vec![
+                    ColumnSchema {
+                        name: "time".into(),
+                        column_type: ColumnType::Timestamp {
+                            with_time_zone: true,
+                        },
+                        role: ColumnRole::Time,
+                        nullable: false,
+                    },
+                    ColumnSchema {
+                        name: "v".into(),
+                        column_type: ColumnType::Float64,
+                        role: ColumnRole::Field,
+                        nullable: true,
+                    },
+                ],
+            },
+            Record::DropTable {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+            },
+            Record::Data {
+                table: 3,
+                last: true,
+                image: vec![1, 2, 3],
+            },
+            Record::SnapshotEnd { records: 9 },
+            Record::PutRole(Role {
+                name: "alice".into(),
+                oid: 16384,
+                superuser: true,
+                login: true,
+                password: Some("md5abc".into()),
+            }),
+            Record::PutRole(Role {
+                name: "bob".into(),
+                oid: 16385,
+                superuser: false,
+                login: false,
+                password: None,
+            }),
+            Record::DropRole { name: "bob".into() },
+            Record::SetAcl {
+                object: AclObject::Database("db".into()),
+                grantee: "public".into(),
+                privileges: 0,
+            },
+            Record::SetAcl {
+                object: AclObject::Schema {
+                    database: "db".into(),
+                    name: "s".into(),
+                },
+                grantee: "alice".into(),
+                privileges: 2,
+            },
+            Record::SetAcl {
+                object: AclObject::Table(7),
+                grantee: "alice".into(),
+                privileges: 12,
+            },
+        ];
+        for record in records {
+            let bytes = record.encode();
+            assert_eq!(Record::decode(&bytes).unwrap(), record);
+            for cut in 0..bytes.len() {
+                if !matches!(record, Record::Data { .. }) || cut < 10 {
+                    assert!(
+                        Record::decode(&bytes[..cut]).is_err(),
+                        "{record:?} cut {cut}"
+                    );
+                }
+            }
+        }
+        assert!(Record::decode(&[99]).is_err());
+    }
+}
