@@ -3,26 +3,34 @@
 //!
 //! # Layout
 //!
-//! Data flows one way; each layer only calls the layers below it.
+//! Data flows one way; each layer only calls the layers below it, and no two
+//! files import each other (`tests/layers.rs` checks both).
 //!
 //! ```text
-//! read:  protocol ─▶ session ─▶ query (DataFusion) ─▶ storage
-//! write: protocol ─▶ session ─▶ query (INSERT via TableProvider::insert_into) ─▶ storage
+//! read:  protocol ─▶ session ─▶ query (DataFusion) ─▶ storage ─▶ codec
+//! write: protocol ─▶ session ─▶ query (INSERT, COPY) ─▶ storage ─▶ wal, codec
 //! ```
 //!
 //! - [`protocol`]: the PostgreSQL wire protocol (pgwire), encoding of results and
 //!   the single mapping of errors to SQLSTATEs.
 //! - [`session`]: one client's session: parsing, settings, transaction state.
-//! - [`query`]: DataFusion planning and execution, the catalogs, DDL.
+//! - [`query`]: DataFusion planning and execution, the catalogs, DDL, COPY.
 //! - [`storage`]: databases, schemas, tables of series, and their points.
+//! - [`wal`]: the write-ahead log as framed bytes; [`codec`]: compression of
+//!   column values.
+//! - Leaves any layer may use: [`pgtype`] (PostgreSQL values in their text
+//!   and binary forms) and [`password`] (stored password verifiers).
 //! - [`db`] builds the layers from [`config`]; [`server`] accepts connections.
 //!
 //! See `docs/ARCHITECTURE.md` for the map.
+
+#![forbid(unsafe_code)]
 
 pub mod codec;
 pub mod config;
 pub mod db;
 pub mod password;
+pub mod pgtype;
 pub mod protocol;
 pub mod query;
 pub mod server;

@@ -10,14 +10,13 @@
 //! form is its bytes).
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, Timelike};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Field, Float16Type, Float32Type, Float64Type, Int8Type,
-    Int16Type, Int32Type, Int64Type, IntervalUnit, Schema, TimeUnit, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
+    DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, IntervalUnit, Schema, TimeUnit, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -25,128 +24,15 @@ use pgwire::api::Type;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::messages::data::DataRow;
 
-/// Field metadata that datafusion-pg-catalog puts on OID-typed `Int32` columns.
-const OID_ALIAS_KEY: &str = "pg.oid_alias";
-/// Field metadata marking PostgreSQL's internal one-byte `"char"` type.
-const CHAR_KEY: &str = "pg.char";
-
-/// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
-/// Days between 1970-01-01 and 2000-01-01.
-const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+use crate::pgtype::{self, ValueError, array_type, has_dedicated_encoding, pg_type};
 
 /// Errors while encoding values.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum EncodeError {
-    #[error("value {value} is out of range for type {pg_type}")]
-    OutOfRange {
-        value: String,
-        pg_type: &'static str,
-    },
+    #[error(transparent)]
+    Value(#[from] ValueError),
     #[error("cannot render column: {0}")]
     Render(#[from] ArrowError),
-}
-
-/// The PostgreSQL type a result column is reported as.
-pub(super) fn pg_type(field: &Field) -> Type {
-    if let Some(alias) = field.metadata().get(OID_ALIAS_KEY) {
-        return match alias.as_str() {
-            "regclass" => Type::REGCLASS,
-            "regtype" => Type::REGTYPE,
-            "regproc" => Type::REGPROC,
-            "regprocedure" => Type::REGPROCEDURE,
-            "regnamespace" => Type::REGNAMESPACE,
-            "regrole" => Type::REGROLE,
-            "regoper" => Type::REGOPER,
-            "regconfig" => Type::REGCONFIG,
-            _ => Type::OID,
-        };
-    }
-    match field.data_type() {
-        DataType::Boolean => Type::BOOL,
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
-        DataType::Int32 | DataType::UInt16 => Type::INT4,
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => Type::INT8,
-        DataType::Float16 | DataType::Float32 => Type::FLOAT4,
-        DataType::Float64 => Type::FLOAT8,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            if field.metadata().contains_key(CHAR_KEY) {
-                Type::CHAR
-            } else {
-                Type::TEXT
-            }
-        }
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA,
-        DataType::Timestamp(_, None) => Type::TIMESTAMP,
-        DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
-        DataType::Date32 | DataType::Date64 => Type::DATE,
-        DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
-        DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
-        DataType::Dictionary(_, value) => {
-            pg_type(&Field::new(field.name(), value.as_ref().clone(), true))
-        }
-        DataType::List(element) | DataType::LargeList(element)
-            if has_dedicated_encoding(element.data_type()) =>
-        {
-            array_type(&pg_type(element)).unwrap_or(Type::TEXT)
-        }
-        _ => Type::TEXT,
-    }
-}
-
-/// The one-dimensional array type whose elements are `element`.
-fn array_type(element: &Type) -> Option<Type> {
-    Some(match *element {
-        Type::BOOL => Type::BOOL_ARRAY,
-        Type::INT2 => Type::INT2_ARRAY,
-        Type::INT4 => Type::INT4_ARRAY,
-        Type::INT8 => Type::INT8_ARRAY,
-        Type::FLOAT4 => Type::FLOAT4_ARRAY,
-        Type::FLOAT8 => Type::FLOAT8_ARRAY,
-        Type::TEXT => Type::TEXT_ARRAY,
-        Type::CHAR => Type::CHAR_ARRAY,
-        Type::BYTEA => Type::BYTEA_ARRAY,
-        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
-        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
-        Type::DATE => Type::DATE_ARRAY,
-        Type::TIME => Type::TIME_ARRAY,
-        Type::INTERVAL => Type::INTERVAL_ARRAY,
-        Type::OID => Type::OID_ARRAY,
-        _ => return None,
-    })
-}
-
-/// Whether values of `data_type` have an encoding of their own (rather than
-/// Arrow's rendering as text).
-fn has_dedicated_encoding(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Boolean
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float16
-            | DataType::Float32
-            | DataType::Float64
-            | DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::Timestamp(_, _)
-            | DataType::Date32
-            | DataType::Date64
-            | DataType::Time64(_)
-            | DataType::Time32(_)
-            | DataType::Interval(_)
-            | DataType::Duration(_)
-    )
 }
 
 /// Describes result columns for RowDescription, with the format of each.
@@ -349,9 +235,9 @@ impl<'a> ColumnEncoder<'a> {
             }
             DataType::UInt64 => {
                 let v = a.as_primitive::<UInt64Type>().value(row);
-                let v = i64::try_from(v).map_err(|_| EncodeError::OutOfRange {
+                let v = i64::try_from(v).map_err(|_| ValueError::OutOfRange {
+                    type_name: "bigint",
                     value: v.to_string(),
-                    pg_type: "bigint",
                 })?;
                 self.int(v, buf)?
             }
@@ -364,7 +250,7 @@ impl<'a> ColumnEncoder<'a> {
                 if self.binary {
                     buf.put_f64(v);
                 } else {
-                    buf.put_slice(format_float8(v).as_bytes());
+                    buf.put_slice(pgtype::float8_out(v).as_bytes());
                 }
             }
             DataType::Utf8 => self.text(a.as_string::<i32>().value(row), buf),
@@ -374,41 +260,43 @@ impl<'a> ColumnEncoder<'a> {
             DataType::LargeBinary => self.bytea(a.as_binary::<i64>().value(row), buf),
             DataType::BinaryView => self.bytea(a.as_binary_view().value(row), buf),
             DataType::Timestamp(unit, tz) => {
-                let micros = timestamp_micros(a, *unit, row);
+                let micros = timestamp_micros(a, *unit, row)?;
                 if self.binary {
-                    buf.put_i64(micros.saturating_sub(PG_EPOCH_OFFSET_MICROS));
+                    buf.put_i64(pgtype::timestamp_send(micros)?);
                 } else {
                     let text = match tz {
-                        Some(_) => format_timestamptz(micros, self.options.time_zone.as_ref()),
-                        None => format_timestamp(micros),
+                        Some(_) => pgtype::timestamptz_out(micros, self.options.time_zone.as_ref()),
+                        None => pgtype::timestamp_out(micros),
                     };
                     buf.put_slice(text.as_bytes());
                 }
             }
-            DataType::Date32 => self.date(a.as_primitive::<Date32Type>().value(row), buf),
+            DataType::Date32 => self.date(a.as_primitive::<Date32Type>().value(row), buf)?,
             DataType::Date64 => {
                 let days = a
                     .as_primitive::<Date64Type>()
                     .value(row)
                     .div_euclid(86_400_000);
-                self.date(days as i32, buf)
+                let days = i32::try_from(days)
+                    .map_err(|_| ValueError::DatetimeOutOfRange { what: "date" })?;
+                self.date(days, buf)?
             }
             DataType::Time32(_) | DataType::Time64(_) => {
                 let micros = time_micros(a, row);
                 if self.binary {
                     buf.put_i64(micros);
                 } else {
-                    buf.put_slice(format_time_of_day(micros).as_bytes());
+                    buf.put_slice(pgtype::time_out(micros).as_bytes());
                 }
             }
             DataType::Interval(_) | DataType::Duration(_) => {
-                let (months, days, micros) = interval_parts(a, row);
+                let (months, days, micros) = interval_parts(a, row)?;
                 if self.binary {
                     buf.put_i64(micros);
                     buf.put_i32(days);
                     buf.put_i32(months);
                 } else {
-                    buf.put_slice(format_interval(months, days, micros).as_bytes());
+                    buf.put_slice(pgtype::interval_out(months, days, micros).as_bytes());
                 }
             }
             _ => {
@@ -438,9 +326,9 @@ impl<'a> ColumnEncoder<'a> {
             }
         };
         if self.binary {
-            let count = i32::try_from(range.len()).map_err(|_| EncodeError::OutOfRange {
+            let count = i32::try_from(range.len()).map_err(|_| ValueError::OutOfRange {
+                type_name: "integer",
                 value: range.len().to_string(),
-                pg_type: "array",
             })?;
             let has_null = range.clone().any(|i| elements.is_null(i));
             buf.put_i32(i32::from(count > 0));
@@ -476,7 +364,7 @@ impl<'a> ColumnEncoder<'a> {
             }
             element.clear();
             elements.encode(i, &mut element)?;
-            quote_array_element(&element, buf);
+            pgtype::quote_array_element(&element, buf);
         }
         buf.put_u8(b'}');
         Ok(())
@@ -487,9 +375,9 @@ impl<'a> ColumnEncoder<'a> {
             buf.put_slice(itoa::Buffer::new().format(v).as_bytes());
             return Ok(());
         }
-        let out_of_range = |pg_type| EncodeError::OutOfRange {
+        let out_of_range = |type_name| ValueError::OutOfRange {
+            type_name,
             value: v.to_string(),
-            pg_type,
         };
         match self.pg_type {
             Type::INT2 => buf.put_i16(i16::try_from(v).map_err(|_| out_of_range("smallint"))?),
@@ -505,7 +393,7 @@ impl<'a> ColumnEncoder<'a> {
         if self.binary {
             buf.put_f32(v);
         } else {
-            buf.put_slice(format_float4(v).as_bytes());
+            buf.put_slice(pgtype::float4_out(v).as_bytes());
         }
     }
 
@@ -521,56 +409,42 @@ impl<'a> ColumnEncoder<'a> {
         if self.binary {
             buf.put_slice(v);
         } else {
-            buf.put_slice(b"\\x");
-            for byte in v {
-                buf.put_slice(format!("{byte:02x}").as_bytes());
-            }
+            buf.put_slice(pgtype::bytea_out(v).as_bytes());
         }
     }
 
-    fn date(&self, days_since_unix_epoch: i32, buf: &mut BytesMut) {
+    fn date(&self, days_since_unix_epoch: i32, buf: &mut BytesMut) -> Result<(), EncodeError> {
         if self.binary {
-            buf.put_i32(days_since_unix_epoch.saturating_sub(PG_EPOCH_OFFSET_DAYS));
+            buf.put_i32(pgtype::date_send(days_since_unix_epoch)?);
         } else {
-            buf.put_slice(format_date(days_since_unix_epoch).as_bytes());
+            buf.put_slice(pgtype::date_out(days_since_unix_epoch).as_bytes());
         }
+        Ok(())
     }
 }
 
-/// Appends an array element's text as `array_out` writes it: in double quotes,
-/// with `"` and `\` escaped, when it is empty, reads as NULL, or holds a
-/// delimiter, brace, quote, backslash or white space.
-fn quote_array_element(text: &[u8], buf: &mut BytesMut) {
-    let needs_quotes = text.is_empty()
-        || text.eq_ignore_ascii_case(b"NULL")
-        || text
-            .iter()
-            .any(|&b| matches!(b, b'{' | b'}' | b',' | b'"' | b'\\') || b.is_ascii_whitespace());
-    if !needs_quotes {
-        buf.put_slice(text);
-        return;
-    }
-    buf.put_u8(b'"');
-    for &b in text {
-        if b == b'"' || b == b'\\' {
-            buf.put_u8(b'\\');
-        }
-        buf.put_u8(b);
-    }
-    buf.put_u8(b'"');
-}
-
-fn timestamp_micros(a: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+/// Microseconds of a timestamp in any unit; seconds and milliseconds beyond
+/// what microseconds can hold are out of range.
+fn timestamp_micros(a: &ArrayRef, unit: TimeUnit, row: usize) -> Result<i64, ValueError> {
     use datafusion::arrow::datatypes::{
         TimestampMicrosecondType as Us, TimestampMillisecondType as Ms,
         TimestampNanosecondType as Ns, TimestampSecondType as S,
     };
-    match unit {
-        TimeUnit::Second => a.as_primitive::<S>().value(row).saturating_mul(1_000_000),
-        TimeUnit::Millisecond => a.as_primitive::<Ms>().value(row).saturating_mul(1_000),
+    let out_of_range = || ValueError::DatetimeOutOfRange { what: "timestamp" };
+    Ok(match unit {
+        TimeUnit::Second => a
+            .as_primitive::<S>()
+            .value(row)
+            .checked_mul(1_000_000)
+            .ok_or_else(out_of_range)?,
+        TimeUnit::Millisecond => a
+            .as_primitive::<Ms>()
+            .value(row)
+            .checked_mul(1_000)
+            .ok_or_else(out_of_range)?,
         TimeUnit::Microsecond => a.as_primitive::<Us>().value(row),
         TimeUnit::Nanosecond => a.as_primitive::<Ns>().value(row).div_euclid(1_000),
-    }
+    })
 }
 
 fn time_micros(a: &ArrayRef, row: usize) -> i64 {
@@ -592,12 +466,13 @@ fn time_micros(a: &ArrayRef, row: usize) -> i64 {
 }
 
 /// (months, days, microseconds) of an interval or duration value.
-fn interval_parts(a: &ArrayRef, row: usize) -> (i32, i32, i64) {
+fn interval_parts(a: &ArrayRef, row: usize) -> Result<(i32, i32, i64), ValueError> {
     use datafusion::arrow::datatypes::{
         DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
         DurationSecondType, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalYearMonthType,
     };
-    match a.data_type() {
+    let out_of_range = ValueError::DatetimeOutOfRange { what: "interval" };
+    Ok(match a.data_type() {
         DataType::Interval(IntervalUnit::YearMonth) => {
             (a.as_primitive::<IntervalYearMonthType>().value(row), 0, 0)
         }
@@ -614,11 +489,13 @@ fn interval_parts(a: &ArrayRef, row: usize) -> (i32, i32, i64) {
                 TimeUnit::Second => a
                     .as_primitive::<DurationSecondType>()
                     .value(row)
-                    .saturating_mul(1_000_000),
+                    .checked_mul(1_000_000)
+                    .ok_or(out_of_range)?,
                 TimeUnit::Millisecond => a
                     .as_primitive::<DurationMillisecondType>()
                     .value(row)
-                    .saturating_mul(1_000),
+                    .checked_mul(1_000)
+                    .ok_or(out_of_range)?,
                 TimeUnit::Microsecond => a.as_primitive::<DurationMicrosecondType>().value(row),
                 TimeUnit::Nanosecond => {
                     a.as_primitive::<DurationNanosecondType>().value(row) / 1_000
@@ -629,195 +506,7 @@ fn interval_parts(a: &ArrayRef, row: usize) -> (i32, i32, i64) {
             (0, days as i32, micros % 86_400_000_000)
         }
         _ => (0, 0, 0),
-    }
-}
-
-/// `float8` as PostgreSQL prints it (extra_float_digits ≥ 1): the shortest text
-/// that round-trips, in exponent form outside 1e-4 ≤ |v| < 1e15.
-pub(super) fn format_float8(v: f64) -> String {
-    // Most values need no exponent: their plain form is the answer, and a
-    // whole number's is an integer's.
-    let magnitude = v.abs();
-    if (1e-4..1e15).contains(&magnitude) {
-        return if v == v.trunc() {
-            itoa::Buffer::new().format(v as i64).to_owned()
-        } else {
-            v.to_string()
-        };
-    }
-    format_float8_general(v)
-}
-
-/// [`format_float8`] for any value, deciding on the exponent form from it.
-fn format_float8_general(v: f64) -> String {
-    format_float(v, 15, v.is_nan(), v.is_infinite(), || {
-        (format!("{v}"), format!("{v:e}"))
     })
-}
-
-/// `float4` likewise, switching to exponent form from 1e6.
-pub(super) fn format_float4(v: f32) -> String {
-    format_float(v as f64, 6, v.is_nan(), v.is_infinite(), || {
-        (format!("{v}"), format!("{v:e}"))
-    })
-}
-
-fn format_float(
-    v: f64,
-    max_exponent: i32,
-    nan: bool,
-    infinite: bool,
-    render: impl Fn() -> (String, String),
-) -> String {
-    if nan {
-        return "NaN".to_owned();
-    }
-    if infinite {
-        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    let (plain, scientific) = render();
-    if v == 0.0 {
-        return plain;
-    }
-    let (mantissa, exponent) = match scientific.split_once('e') {
-        Some((m, e)) => (m.to_owned(), e.parse::<i32>().unwrap_or(0)),
-        None => return plain,
-    };
-    if exponent < -4 || exponent >= max_exponent {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.abs())
-    } else {
-        plain
-    }
-}
-
-fn civil(micros: i64) -> Option<NaiveDateTime> {
-    DateTime::from_timestamp_micros(micros).map(|dt| dt.naive_utc())
-}
-
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, fractional zeros trimmed, as PostgreSQL does.
-/// The era suffix (` BC`) is left to the caller: it goes after any offset.
-fn format_naive(dt: &NaiveDateTime) -> String {
-    let mut out = format_date_parts(dt.year(), dt.month(), dt.day());
-    out.push(' ');
-    out.push_str(&format_clock(
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.nanosecond() / 1_000,
-    ));
-    out
-}
-
-fn format_date_parts(year: i32, month: u32, day: u32) -> String {
-    // PostgreSQL has no year 0: year 0 of the proleptic calendar is 1 BC.
-    let year = if year <= 0 { 1 - year } else { year };
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
-fn era(year: i32) -> &'static str {
-    if year <= 0 { " BC" } else { "" }
-}
-
-fn format_clock(hour: u32, minute: u32, second: u32, micros: u32) -> String {
-    let mut out = format!("{hour:02}:{minute:02}:{second:02}");
-    if micros > 0 {
-        let fraction = format!("{micros:06}");
-        out.push('.');
-        out.push_str(fraction.trim_end_matches('0'));
-    }
-    out
-}
-
-pub(super) fn format_timestamp(micros: i64) -> String {
-    match civil(micros) {
-        Some(dt) => format_naive(&dt) + era(dt.year()),
-        None => micros.to_string(),
-    }
-}
-
-/// A `timestamptz` in the session time zone, with PostgreSQL's `+HH[:MM]` offset.
-pub(super) fn format_timestamptz(micros: i64, tz: Option<&Tz>) -> String {
-    let Some(utc) = DateTime::from_timestamp_micros(micros) else {
-        return micros.to_string();
-    };
-    let (local, offset) = match tz {
-        Some(tz) => {
-            let local = utc.with_timezone(tz);
-            (local.naive_local(), local.offset().fix().local_minus_utc())
-        }
-        None => (utc.naive_utc(), 0),
-    };
-    let sign = if offset < 0 { '-' } else { '+' };
-    let offset = offset.abs();
-    let mut out = format_naive(&local);
-    out.push_str(&format!("{sign}{:02}", offset / 3600));
-    if offset % 3600 != 0 {
-        out.push_str(&format!(":{:02}", offset % 3600 / 60));
-        if offset % 60 != 0 {
-            out.push_str(&format!(":{:02}", offset % 60));
-        }
-    }
-    out.push_str(era(local.year()));
-    out
-}
-
-fn format_date(days_since_unix_epoch: i32) -> String {
-    match NaiveDate::from_num_days_from_ce_opt(days_since_unix_epoch.saturating_add(719_163)) {
-        Some(d) => format_date_parts(d.year(), d.month(), d.day()) + era(d.year()),
-        None => days_since_unix_epoch.to_string(),
-    }
-}
-
-fn format_time_of_day(micros: i64) -> String {
-    let seconds = micros.div_euclid(1_000_000);
-    format_clock(
-        (seconds / 3600) as u32,
-        (seconds / 60 % 60) as u32,
-        (seconds % 60) as u32,
-        micros.rem_euclid(1_000_000) as u32,
-    )
-}
-
-/// An interval in PostgreSQL's default `postgres` IntervalStyle.
-pub(super) fn format_interval(months: i32, days: i32, micros: i64) -> String {
-    let mut parts = Vec::new();
-    let plural = |n: i64, unit: &str| {
-        if n.abs() == 1 {
-            format!("{n} {unit}")
-        } else {
-            format!("{n} {unit}s")
-        }
-    };
-    let (years, months) = (months / 12, months % 12);
-    if years != 0 {
-        parts.push(plural(i64::from(years), "year"));
-    }
-    if months != 0 {
-        parts.push(plural(i64::from(months), "mon"));
-    }
-    if days != 0 {
-        parts.push(plural(i64::from(days), "day"));
-    }
-    if micros != 0 || parts.is_empty() {
-        let sign = if micros < 0 { "-" } else { "" };
-        let abs = micros.unsigned_abs();
-        let seconds = abs / 1_000_000;
-        let clock = format!(
-            "{sign}{:02}:{:02}:{:02}",
-            seconds / 3600,
-            seconds / 60 % 60,
-            seconds % 60
-        );
-        let fraction = abs % 1_000_000;
-        if fraction > 0 {
-            let digits = format!("{fraction:06}");
-            parts.push(format!("{clock}.{}", digits.trim_end_matches('0')));
-        } else {
-            parts.push(clock);
-        }
-    }
-    parts.join(" ")
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ use super::copy;
 use super::encode::{self, RenderOptions};
 use super::params::{self, BoundParameter};
 use super::sqlstate::{self, error_info};
+use crate::pgtype;
 use crate::query;
 use crate::session::{self, Output, Prepared, Session, TransactionEffect};
 
@@ -459,7 +460,7 @@ impl QueryParser for StatementParser {
                             .get(i)
                             .cloned()
                             .flatten()
-                            .map(|t| encode::pg_type(&Field::new("", t, true)))
+                            .map(|t| pgtype::pg_type(&Field::new("", t, true)))
                     })
                     .unwrap_or(Type::TEXT)
             })

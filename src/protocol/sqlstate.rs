@@ -11,6 +11,7 @@ use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
 use super::encode::EncodeError;
+use crate::pgtype::ValueError;
 use crate::query;
 use crate::session;
 use crate::storage;
@@ -131,10 +132,32 @@ pub(super) fn stream_error(error: DataFusionError) -> PgWireError {
 /// An encoding error raised while rows stream.
 pub(super) fn encode_error(error: &EncodeError) -> PgWireError {
     let code = match error {
-        EncodeError::OutOfRange { .. } => NUMERIC_VALUE_OUT_OF_RANGE,
+        EncodeError::Value(e) => value_code(e),
         EncodeError::Render(_) => INTERNAL_ERROR,
     };
     user_error(code, error.to_string())
+}
+
+/// A Bind parameter (`index` from 1) that does not read as its type.
+pub(super) fn parameter_error(index: usize, error: &ValueError) -> PgWireError {
+    let mut info = ErrorInfo::new(
+        "ERROR".to_owned(),
+        value_code(error).to_owned(),
+        error.to_string(),
+    );
+    info.where_context = Some(format!("unnamed portal parameter ${index}"));
+    PgWireError::UserError(Box::new(info))
+}
+
+/// The SQLSTATE of a value that does not read as, or fit, its type.
+fn value_code(error: &ValueError) -> &'static str {
+    match error {
+        ValueError::InvalidText { .. } => INVALID_TEXT_REPRESENTATION,
+        ValueError::OutOfRange { .. } => NUMERIC_VALUE_OUT_OF_RANGE,
+        ValueError::DatetimeOutOfRange { .. } => DATETIME_FIELD_OVERFLOW,
+        ValueError::InvalidBinary { .. } => INVALID_BINARY_REPRESENTATION,
+        ValueError::InvalidEncoding => CHARACTER_NOT_IN_REPERTOIRE,
+    }
 }
 
 fn session_code(error: &session::Error) -> (&'static str, Blame) {
@@ -174,10 +197,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::CrossDatabase { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::DropCurrentDatabase => (OBJECT_IN_USE, Blame::Client),
         E::InvalidCopyOption { .. } => (SYNTAX_ERROR, Blame::Client),
-        E::CopyInvalidText { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
-        E::CopyOutOfRange { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
-        E::CopyInvalidBinary { .. } => (INVALID_BINARY_REPRESENTATION, Blame::Client),
-        E::CopyInvalidEncoding { .. } => (CHARACTER_NOT_IN_REPERTOIRE, Blame::Client),
+        E::CopyValue { error, .. } => (value_code(error), Blame::Client),
         E::CopyNotNull { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::PermissionDenied { .. } => (INSUFFICIENT_PRIVILEGE, Blame::Client),
         E::InvalidGrant { .. } => (INVALID_GRANT_OPERATION, Blame::Client),

@@ -51,22 +51,13 @@ pub enum Error {
     ObjectInUse { message: String },
     #[error(transparent)]
     Password(#[from] crate::password::Error),
-    #[error("invalid input syntax for type {type_name}: \"{value}\"")]
-    CopyInvalidText {
-        type_name: &'static str,
-        value: String,
+    /// A COPY value that does not read as its column's type; `context`
+    /// says where it was.
+    #[error("{error}")]
+    CopyValue {
+        error: crate::pgtype::ValueError,
         context: String,
     },
-    #[error("value \"{value}\" is out of range for type {type_name}")]
-    CopyOutOfRange {
-        type_name: &'static str,
-        value: String,
-        context: String,
-    },
-    #[error("incorrect binary data format")]
-    CopyInvalidBinary { context: String },
-    #[error("invalid byte sequence for encoding \"UTF8\"")]
-    CopyInvalidEncoding { context: String },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
@@ -81,11 +72,7 @@ impl Error {
     /// Where the error happened, for the ErrorResponse's context field.
     pub fn context(&self) -> Option<&str> {
         match self {
-            Error::CopyInvalidText { context, .. }
-            | Error::CopyOutOfRange { context, .. }
-            | Error::CopyInvalidBinary { context }
-            | Error::CopyInvalidEncoding { context }
-            | Error::CopyNotNull { context, .. } => Some(context),
+            Error::CopyValue { context, .. } | Error::CopyNotNull { context, .. } => Some(context),
             _ => None,
         }
     }

@@ -13,6 +13,11 @@ use epochdb::db::Db;
 use epochdb::wal::{FileSystem, OsFileSystem};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
+
+/// A throwaway PostgreSQL 15, for tests that compare answers with it: the
+/// benchmark tool's, ready once it answers a query.
+#[path = "../../src/bin/epochdb-bench/postgres.rs"]
+pub mod postgres;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

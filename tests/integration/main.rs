@@ -13,6 +13,7 @@ mod crash;
 mod guards;
 mod jdbc;
 mod node;
+mod pg_formats;
 mod pruning;
 mod python;
 mod security;

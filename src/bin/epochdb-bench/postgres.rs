@@ -141,17 +141,43 @@ impl TempPostgres {
             dir,
             server,
         };
+        // PostgreSQL accepts connections before it accepts queries (57P03,
+        // "the database system is starting up"): it is ready once a query
+        // answers.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            let last = match pg.query_answers().await {
+                Ok(()) => return Ok(pg),
+                Err(e) => e,
+            };
             if Instant::now() > deadline {
-                return Err("PostgreSQL did not start in 30 s".to_owned());
+                return Err(format!("PostgreSQL did not answer in 30 s: {last}"));
             }
             if let Ok(Some(status)) = pg.server.try_wait() {
                 return Err(format!("PostgreSQL exited: {status}"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(pg)
+    }
+
+    /// Whether `SELECT 1` answers now.
+    async fn query_answers(&self) -> Result<(), String> {
+        let config = format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        );
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connection = tokio::spawn(connection);
+        let answered = client
+            .simple_query("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        drop(client);
+        let _ = connection.await;
+        answered
     }
 }
 

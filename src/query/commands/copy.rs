@@ -15,11 +15,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, PrimitiveArray, StringArray, TimestampMicrosecondArray,
-    new_null_array,
+    ArrayRef, BooleanArray, PrimitiveArray, StringArray, TimestampMicrosecondArray, new_null_array,
 };
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
     TimeUnit,
@@ -34,14 +32,12 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use super::names::{normalize, qualified};
 use super::transaction::PendingWrites;
+use crate::pgtype::{self, ValueError, ValueResult};
 use crate::query::error::{Error, Result};
 use crate::storage::{ColumnType, Namespace, SeriesId, Storage, Table};
 
 /// Rows per batch written to the staging table.
 const BATCH_ROWS: usize = 8192;
-
-/// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
 /// The data format of a `COPY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -620,7 +616,8 @@ impl Converter {
                 };
                 match std::str::from_utf8(value) {
                     Ok(text) if !value.contains(&0) => Ok(Some(text)),
-                    _ => Err(Error::CopyInvalidEncoding {
+                    _ => Err(Error::CopyValue {
+                        error: ValueError::InvalidEncoding,
                         context: CopyContext {
                             table: self.table.name(),
                             line: raw.lines.get(row).copied().unwrap_or(0),
@@ -783,7 +780,8 @@ impl<'a> RawColumn<'a> {
                         .is_some_and(|v| v.contains(&0) || std::str::from_utf8(v).is_err())
                 })
                 .unwrap_or(0);
-            return Err(Error::CopyInvalidEncoding {
+            return Err(Error::CopyValue {
+                error: ValueError::InvalidEncoding,
                 context: context(row).without_value(),
             });
         }
@@ -819,42 +817,28 @@ impl CopyContext<'_> {
     }
 }
 
-fn type_name(column_type: ColumnType) -> &'static str {
-    match column_type {
-        ColumnType::Timestamp {
-            with_time_zone: true,
-        } => "timestamp with time zone",
-        ColumnType::Timestamp {
-            with_time_zone: false,
-        } => "timestamp without time zone",
-        ColumnType::Float64 => "double precision",
-        ColumnType::Float32 => "real",
-        ColumnType::Int64 => "bigint",
-        ColumnType::Int32 => "integer",
-        ColumnType::Int16 => "smallint",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Utf8 => "text",
-    }
-}
-
-fn invalid_text(column_type: ColumnType, value: &str, context: &CopyContext<'_>) -> Error {
-    Error::CopyInvalidText {
-        type_name: type_name(column_type),
-        value: value.to_owned(),
-        context: context.with_value(value),
-    }
+/// A value of the column at `context` that does not read as its type.
+fn value_error(error: ValueError, context: &CopyContext<'_>, text: Option<&str>) -> Error {
+    let context = match (&error, text) {
+        (
+            ValueError::InvalidText { .. }
+            | ValueError::OutOfRange { .. }
+            | ValueError::DatetimeOutOfRange { .. },
+            Some(text),
+        ) => context.with_value(text),
+        _ => context.without_value(),
+    };
+    Error::CopyValue { error, context }
 }
 
 /// Parses each text field: with `fast` on its raw bytes when that answers
 /// (the common forms, without a UTF-8 check or trimming), otherwise with
-/// `parse`, as PostgreSQL's input function for the type would: surrounding
-/// whitespace is allowed.
+/// `parse`, PostgreSQL's input function for the type.
 fn parse_each<'a, T: Default>(
     values: &RawColumn<'a>,
-    column_type: ColumnType,
     context: &dyn Fn(usize) -> CopyContext<'a>,
     fast: impl Fn(&[u8]) -> Option<T>,
-    parse: impl Fn(&str) -> std::result::Result<T, ParseFailure>,
+    parse: impl Fn(&str) -> ValueResult<T>,
 ) -> Result<(Vec<T>, Option<NullBuffer>)> {
     let mut parsed = Vec::with_capacity(values.len());
     for row in 0..values.len() {
@@ -866,220 +850,11 @@ fn parse_each<'a, T: Default>(
             parsed.push(value);
             continue;
         }
-        let text = std::str::from_utf8(raw).map_err(|_| Error::CopyInvalidEncoding {
-            context: context(row).without_value(),
-        })?;
-        let value = parse(trim_space(text)).map_err(|failure| match failure {
-            ParseFailure::Invalid => invalid_text(column_type, text, &context(row)),
-            ParseFailure::OutOfRange => Error::CopyOutOfRange {
-                type_name: type_name(column_type),
-                value: text.to_owned(),
-                context: context(row).with_value(text),
-            },
-        })?;
+        let text = pgtype::utf8(raw).map_err(|e| value_error(e, &context(row), None))?;
+        let value = parse(text).map_err(|e| value_error(e, &context(row), Some(text)))?;
         parsed.push(value);
     }
     Ok((parsed, values.nulls()))
-}
-
-/// The common case of integer input, fast: `[-]digits`, at most 18 of them
-/// (so no overflow in `i64`); `None` otherwise, or when out of `T`'s range.
-fn short_integer<T: TryFrom<i64>>(s: &[u8]) -> Option<T> {
-    let (negative, digits) = match s.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, s),
-    };
-    if digits.is_empty() || digits.len() > 18 {
-        return None;
-    }
-    let mut magnitude = 0i64;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        magnitude = magnitude * 10 + i64::from(b - b'0');
-    }
-    T::try_from(if negative { -magnitude } else { magnitude }).ok()
-}
-
-/// Strips the whitespace PostgreSQL's input functions skip (C's `isspace`).
-fn trim_space(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0B' | '\x0C'))
-}
-
-enum ParseFailure {
-    Invalid,
-    OutOfRange,
-}
-
-fn int<T: std::str::FromStr<Err = std::num::ParseIntError>>(
-    s: &str,
-) -> std::result::Result<T, ParseFailure> {
-    s.parse::<T>().map_err(|e| match e.kind() {
-        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-            ParseFailure::OutOfRange
-        }
-        _ => ParseFailure::Invalid,
-    })
-}
-
-/// PostgreSQL's float input: decimal or exponent notation, `NaN`, `Infinity`
-/// and `inf`, any case, with a sign.
-fn float(s: &str) -> std::result::Result<f64, ParseFailure> {
-    if let Some(v) = short_decimal(s.as_bytes()) {
-        return Ok(v);
-    }
-    let valid = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'));
-    if !valid {
-        return Err(ParseFailure::Invalid);
-    }
-    match s.parse::<f64>() {
-        Ok(v) if v.is_infinite() && !s.to_ascii_lowercase().contains("inf") => {
-            Err(ParseFailure::OutOfRange)
-        }
-        Ok(v) => Ok(v),
-        Err(_) => Err(ParseFailure::Invalid),
-    }
-}
-
-/// The common case of float input, fast: `[-+]digits[.digits]` with at most
-/// 15 significant digits. The digits are an integer below 2^53 and the scale
-/// a power of ten up to 10^22, both exact as `f64`, so one division rounds
-/// correctly (Clinger's fast path), as the full parser would. Anything else
-/// is `None`.
-fn short_decimal(s: &[u8]) -> Option<f64> {
-    const POWERS: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
-    let (negative, digits) = match s.split_first()? {
-        (b'-', rest) => (true, rest),
-        (b'+', rest) => (false, rest),
-        _ => (false, s),
-    };
-    if digits.is_empty() || digits.len() > 16 {
-        return None;
-    }
-    let mut mantissa = 0u64;
-    let mut count = 0;
-    let mut point = None;
-    for (i, &b) in digits.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                count += 1;
-            }
-            b'.' if point.is_none() => point = Some(i),
-            _ => return None,
-        }
-    }
-    // At least one digit; a lone "." is not a number.
-    if count == 0 || count > 15 {
-        return None;
-    }
-    let scale = point.map_or(0, |p| digits.len() - p - 1);
-    let magnitude = mantissa as f64 / POWERS[scale];
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-/// PostgreSQL's boolean input: `t`, `true`, `yes`, `on`, `1` and their
-/// opposites, any case, or an unambiguous prefix of the words.
-fn boolean(s: &str) -> std::result::Result<bool, ParseFailure> {
-    let lower = s.to_ascii_lowercase();
-    let is_prefix = |word: &str| !lower.is_empty() && word.starts_with(lower.as_str());
-    match lower.as_str() {
-        "1" | "on" => Ok(true),
-        "0" | "of" | "off" => Ok(false),
-        _ if is_prefix("true") || is_prefix("yes") => Ok(true),
-        _ if is_prefix("false") || is_prefix("no") => Ok(false),
-        _ => Err(ParseFailure::Invalid),
-    }
-}
-
-/// Microseconds since the Unix epoch of the common ISO 8601 forms,
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]` (space or `T`), with an offset (`Z`,
-/// `±HH`, `±HHMM`, `±HH:MM`) only when `zoned`; an offset-less value counts
-/// as UTC. Anything else, and invalid dates, are `None`: the general parser
-/// decides those.
-fn iso_timestamp(s: &[u8], zoned: bool) -> Option<i64> {
-    fn number(digits: &[u8]) -> Option<i64> {
-        digits.iter().try_fold(0i64, |n, &b| {
-            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
-        })
-    }
-    if s.len() < 19 || s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b' ' | b'T') {
-        return None;
-    }
-    if s[13] != b':' || s[16] != b':' {
-        return None;
-    }
-    let (year, month, day) = (number(&s[0..4])?, number(&s[5..7])?, number(&s[8..10])?);
-    let (hour, minute, second) = (
-        number(&s[11..13])?,
-        number(&s[14..16])?,
-        number(&s[17..19])?,
-    );
-    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut micros = 0;
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || digits > 6 {
-            return None;
-        }
-        micros = number(&fraction[..digits])? * 10i64.pow(6 - digits as u32);
-        rest = &fraction[digits..];
-    }
-    let offset_seconds = match rest {
-        [] => 0,
-        _ if !zoned => return None,
-        [b'Z'] => 0,
-        [sign @ (b'+' | b'-'), zone @ ..] => {
-            let (hours, minutes) = match zone {
-                [h1, h2] => (number(&[*h1, *h2])?, 0),
-                [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => {
-                    (number(&[*h1, *h2])?, number(&[*m1, *m2])?)
-                }
-                _ => return None,
-            };
-            if hours > 15 || minutes > 59 {
-                return None;
-            }
-            let seconds = hours * 3600 + minutes * 60;
-            if *sign == b'-' { -seconds } else { seconds }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
-    Some(seconds * 1_000_000 + micros)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 fn primitive<T: ArrowPrimitiveType>(
@@ -1097,87 +872,54 @@ fn text_array<'a>(
         ColumnType::Utf8 => Arc::new(values.strings(context)?),
         ColumnType::Float64 => primitive::<Float64Type>(parse_each(
             values,
-            column_type,
             context,
-            short_decimal,
-            float,
+            pgtype::short_decimal,
+            pgtype::float8_in,
         )?),
-        ColumnType::Float32 => primitive::<Float32Type>(parse_each(
-            values,
-            column_type,
-            context,
-            |_| None,
-            |s| {
-                let v = float(s)?;
-                let narrow = v as f32;
-                if narrow.is_infinite() && v.is_finite() {
-                    Err(ParseFailure::OutOfRange)
-                } else {
-                    Ok(narrow)
-                }
-            },
-        )?),
+        ColumnType::Float32 => {
+            primitive::<Float32Type>(parse_each(values, context, |_| None, pgtype::float4_in)?)
+        }
         ColumnType::Int64 => primitive::<Int64Type>(parse_each(
             values,
-            column_type,
             context,
-            short_integer::<i64>,
-            int::<i64>,
+            pgtype::short_integer::<i64>,
+            |s| pgtype::int_in(s, "bigint"),
         )?),
         ColumnType::Int32 => primitive::<Int32Type>(parse_each(
             values,
-            column_type,
             context,
-            short_integer::<i32>,
-            int::<i32>,
+            pgtype::short_integer::<i32>,
+            |s| pgtype::int_in(s, "integer"),
         )?),
         ColumnType::Int16 => primitive::<Int16Type>(parse_each(
             values,
-            column_type,
             context,
-            short_integer::<i16>,
-            int::<i16>,
+            pgtype::short_integer::<i16>,
+            |s| pgtype::int_in(s, "smallint"),
         )?),
         ColumnType::Boolean => {
-            let (parsed, nulls) = parse_each(values, column_type, context, |_| None, boolean)?;
+            let (parsed, nulls) = parse_each(values, context, |_| None, pgtype::bool_in)?;
             Arc::new(BooleanArray::new(parsed.into(), nulls))
         }
         ColumnType::Timestamp { with_time_zone } => {
-            let fast: Option<Vec<i64>> = (0..values.len())
-                .map(|row| {
-                    values
-                        .get(row)
-                        .map_or(Some(0), |v| iso_timestamp(v, with_time_zone))
-                })
-                .collect();
-            match fast {
-                Some(micros) => {
-                    let array =
-                        TimestampMicrosecondArray::new(ScalarBuffer::from(micros), values.nulls());
-                    Arc::new(match column_type.arrow_type() {
-                        DataType::Timestamp(TimeUnit::Microsecond, Some(zone)) => {
-                            array.with_timezone(zone)
-                        }
-                        _ => array,
-                    })
-                }
-                None => {
-                    // Arrow's timestamp parser reads PostgreSQL's output
-                    // formats (ISO 8601, with a space or a `T`, with or
-                    // without an offset).
-                    let input = values.strings(context)?;
-                    let target = column_type.arrow_type();
-                    let parsed = cast_with_options(&input, &target, &CastOptions::default())
-                        .map_err(|e| Error::Storage(e.into()))?;
-                    if let Some(row) =
-                        (0..input.len()).find(|&r| input.is_valid(r) && parsed.is_null(r))
-                    {
-                        return Err(invalid_text(column_type, input.value(row), &context(row)));
-                    }
-                    parsed
-                }
-            }
+            let (micros, nulls) = parse_each(
+                values,
+                context,
+                |v| pgtype::iso_timestamp(v, with_time_zone),
+                |s| pgtype::timestamp_in(s, with_time_zone),
+            )?;
+            timestamps(micros, nulls, with_time_zone)
         }
+    })
+}
+
+/// A timestamp column of the table's type.
+fn timestamps(micros: Vec<i64>, nulls: Option<NullBuffer>, with_time_zone: bool) -> ArrayRef {
+    let array = TimestampMicrosecondArray::new(ScalarBuffer::from(micros), nulls);
+    let column_type = ColumnType::Timestamp { with_time_zone };
+    Arc::new(match column_type.arrow_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, Some(zone)) => array.with_timezone(zone),
+        _ => array,
     })
 }
 
@@ -1187,54 +929,65 @@ fn binary_array<'a>(
     column_type: ColumnType,
     context: &dyn Fn(usize) -> CopyContext<'a>,
 ) -> Result<ArrayRef> {
+    /// Each value read by `recv`, PostgreSQL's receive function for the
+    /// type.
+    fn each<'a, T: Default>(
+        values: &RawColumn<'a>,
+        context: &dyn Fn(usize) -> CopyContext<'a>,
+        recv: impl Fn(&[u8]) -> ValueResult<T>,
+    ) -> Result<(Vec<T>, Option<NullBuffer>)> {
+        let parsed = (0..values.len())
+            .map(|row| match values.get(row) {
+                None => Ok(T::default()),
+                Some(bytes) => recv(bytes).map_err(|e| value_error(e, &context(row), None)),
+            })
+            .collect::<Result<Vec<T>>>()?;
+        Ok((parsed, values.nulls()))
+    }
     fn fixed<'a, const N: usize, T: Default>(
         values: &RawColumn<'a>,
         context: &dyn Fn(usize) -> CopyContext<'a>,
+        type_name: &'static str,
         convert: impl Fn([u8; N]) -> T,
     ) -> Result<(Vec<T>, Option<NullBuffer>)> {
-        let parsed =
-            (0..values.len())
-                .map(|row| match values.get(row) {
-                    None => Ok(T::default()),
-                    Some(bytes) => <[u8; N]>::try_from(bytes).map(&convert).map_err(|_| {
-                        Error::CopyInvalidBinary {
-                            context: context(row).without_value(),
-                        }
-                    }),
-                })
-                .collect::<Result<Vec<T>>>()?;
-        Ok((parsed, values.nulls()))
+        each(values, context, |bytes| {
+            pgtype::fixed::<N>(bytes, type_name).map(&convert)
+        })
     }
     Ok(match column_type {
         ColumnType::Utf8 => Arc::new(values.strings(context)?),
-        ColumnType::Float64 => {
-            primitive::<Float64Type>(fixed(values, context, f64::from_be_bytes)?)
-        }
+        ColumnType::Float64 => primitive::<Float64Type>(fixed(
+            values,
+            context,
+            "double precision",
+            f64::from_be_bytes,
+        )?),
         ColumnType::Float32 => {
-            primitive::<Float32Type>(fixed(values, context, f32::from_be_bytes)?)
+            primitive::<Float32Type>(fixed(values, context, "real", f32::from_be_bytes)?)
         }
-        ColumnType::Int64 => primitive::<Int64Type>(fixed(values, context, i64::from_be_bytes)?),
-        ColumnType::Int32 => primitive::<Int32Type>(fixed(values, context, i32::from_be_bytes)?),
-        ColumnType::Int16 => primitive::<Int16Type>(fixed(values, context, i16::from_be_bytes)?),
+        ColumnType::Int64 => {
+            primitive::<Int64Type>(fixed(values, context, "bigint", i64::from_be_bytes)?)
+        }
+        ColumnType::Int32 => {
+            primitive::<Int32Type>(fixed(values, context, "integer", i32::from_be_bytes)?)
+        }
+        ColumnType::Int16 => {
+            primitive::<Int16Type>(fixed(values, context, "smallint", i16::from_be_bytes)?)
+        }
         ColumnType::Boolean => {
-            let (parsed, nulls) = fixed(values, context, |[b]: [u8; 1]| b != 0)?;
+            let (parsed, nulls) = fixed(values, context, "boolean", |[b]: [u8; 1]| b != 0)?;
             Arc::new(BooleanArray::new(parsed.into(), nulls))
         }
         ColumnType::Timestamp { with_time_zone } => {
-            let (micros, nulls) = fixed(values, context, |b: [u8; 8]| {
-                i64::from_be_bytes(b).saturating_add(PG_EPOCH_OFFSET_MICROS)
-            })?;
-            let array = TimestampMicrosecondArray::new(ScalarBuffer::from(micros), nulls);
-            let array = match column_type.arrow_type() {
-                DataType::Timestamp(TimeUnit::Microsecond, Some(zone)) if with_time_zone => {
-                    array.with_timezone(zone)
-                }
-                _ => array,
+            let type_name = if with_time_zone {
+                "timestamp with time zone"
+            } else {
+                "timestamp without time zone"
             };
-            Arc::new(array)
+            let (micros, nulls) = each(values, context, |bytes| {
+                pgtype::timestamp_recv(bytes, type_name)
+            })?;
+            timestamps(micros, nulls, with_time_zone)
         }
     })
 }
-
-#[cfg(test)]
-mod tests;

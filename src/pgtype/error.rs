@@ -1,0 +1,35 @@
+//! Why a value could not be read or written.
+
+/// A value that does not read as, or does not fit, its PostgreSQL type. The
+/// messages are PostgreSQL's; the protocol edge gives each its SQLSTATE.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// 22P02.
+    #[error("invalid input syntax for type {type_name}: \"{value}\"")]
+    InvalidText {
+        type_name: &'static str,
+        value: String,
+    },
+    /// 22003: a number outside its type's range.
+    #[error("value \"{value}\" is out of range for type {type_name}")]
+    OutOfRange {
+        type_name: &'static str,
+        value: String,
+    },
+    /// 22008: a date or time outside PostgreSQL's range (or, until EpochDB
+    /// stores them, `infinity`).
+    #[error("{what} out of range")]
+    DatetimeOutOfRange { what: &'static str },
+    /// 22P03: a binary value of the wrong size.
+    #[error("incorrect binary data format")]
+    InvalidBinary {
+        type_name: &'static str,
+        expected: usize,
+        actual: usize,
+    },
+    /// 22021: text that is not UTF-8.
+    #[error("invalid byte sequence for encoding \"UTF8\"")]
+    InvalidEncoding,
+}
+
+pub type ValueResult<T> = Result<T, ValueError>;

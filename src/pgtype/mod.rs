@@ -1,0 +1,37 @@
+//! PostgreSQL values in their wire forms: for each type EpochDB stores or
+//! returns, its text form (PostgreSQL's `*_in`/`*_out` functions) and its
+//! binary form (`*_recv`/`*_send`), in both directions. Results (encode),
+//! Bind parameters and COPY all go through here, so a type reads and prints
+//! the same on every path, and one policy holds for values out of range:
+//! they are an error ([`ValueError::OutOfRange`], 22003, or
+//! [`ValueError::DatetimeOutOfRange`], 22008), never clamped or wrapped.
+//!
+//! A leaf module: it knows Arrow's and PostgreSQL's types, and nothing of
+//! the rest of EpochDB.
+
+mod array;
+mod boolean;
+mod bytea;
+mod datetime;
+mod error;
+mod float;
+mod input;
+mod int;
+mod types;
+
+pub use array::quote_array_element;
+pub use boolean::{bool_in, bool_out};
+pub use bytea::{bytea_in, bytea_out};
+pub use datetime::{
+    PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS, date_out, date_recv, date_send, interval_out,
+    iso_timestamp, time_out, timestamp_in, timestamp_out, timestamp_recv, timestamp_send,
+    timestamptz_out, zone_offset,
+};
+pub use error::{ValueError, ValueResult};
+pub use float::{float4_in, float4_out, float8_in, float8_out, short_decimal};
+pub use input::{fixed, trim_space, utf8};
+pub use int::{int_in, short_integer};
+pub use types::{array_type, arrow_type, has_dedicated_encoding, pg_type, type_name};
+
+#[cfg(test)]
+mod tests;
