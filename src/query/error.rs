@@ -51,6 +51,19 @@ pub enum Error {
     ObjectInUse { message: String },
     #[error(transparent)]
     Password(#[from] crate::password::Error),
+    /// A function called with arguments it does not take: PostgreSQL finds
+    /// no such function (42883).
+    #[error("{message}")]
+    UndefinedFunction { message: String },
+    /// An argument of the wrong type (42804).
+    #[error("{message}")]
+    DatatypeMismatch { message: String },
+    /// Text that does not read as what a function expects (22P02).
+    #[error("{message}")]
+    InvalidTextRepresentation { message: String },
+    /// A LIKE escape that is not one character (22025).
+    #[error("invalid escape string")]
+    InvalidEscapeSequence,
     /// A COPY value that does not read as its column's type; `context`
     /// says where it was.
     #[error("{error}")]
@@ -79,3 +92,11 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors of ours raised inside DataFusion (functions, rules, operators)
+/// travel as `External`, and the protocol edge finds them again by type.
+impl From<Error> for DataFusionError {
+    fn from(error: Error) -> Self {
+        DataFusionError::External(Box::new(error))
+    }
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, AsArray, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -447,10 +446,11 @@ impl ScalarUDFImpl for CurrentSetting {
                     out.append_null()
                 }
                 Err(_) => {
-                    return exec_err!(
-                        "unrecognized configuration parameter \"{}\"",
-                        names.value(row)
-                    );
+                    return Err(datafusion::error::DataFusionError::External(Box::new(
+                        Error::UnknownSetting {
+                            name: names.value(row).to_owned(),
+                        },
+                    )));
                 }
             }
         }

@@ -128,6 +128,11 @@ impl SealedBlock {
     }
 
     /// Statistics of the `field`-th field column.
+    /// How many field columns it holds.
+    pub(crate) fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
     pub fn field_stats(&self, field: usize) -> Option<&FieldStats> {
         self.fields.get(field).map(|c| &c.stats)
     }

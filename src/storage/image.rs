@@ -139,6 +139,28 @@ pub(super) struct ImageChunk {
     pub(super) head: Option<HeadImage>,
 }
 
+impl ImageChunk {
+    /// The rows it holds, after decoding every column of its blocks: what a
+    /// scan of it would read.
+    pub(super) fn decoded_rows(&self) -> Result<usize> {
+        let mut blocks: Vec<&SealedBlock> = self.sealed.iter().collect();
+        let mut rows = 0;
+        match &self.head {
+            None => {}
+            Some(HeadImage::Block(block)) => blocks.push(block),
+            Some(HeadImage::Raw(head)) => rows += head.len(),
+        }
+        for block in blocks {
+            block.decode_times()?;
+            for field in 0..block.field_count() {
+                block.decode_field(field)?;
+            }
+            rows += block.rows();
+        }
+        Ok(rows)
+    }
+}
+
 /// A head as an image holds it.
 #[derive(Debug)]
 pub(super) enum HeadImage {

@@ -14,6 +14,7 @@ mod block;
 mod bytes;
 mod catalog;
 mod column;
+pub mod decoders;
 mod durability;
 mod error;
 mod files;

@@ -21,6 +21,23 @@ pub mod postgres;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// A small, fixed-seed generator (xorshift64*), so that a failure repeats.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n` (0 for 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
 /// How long any single client operation in a test may take before the test fails
 /// instead of hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(30);

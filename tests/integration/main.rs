@@ -10,6 +10,7 @@ mod binary;
 mod clients;
 mod copy;
 mod crash;
+mod decoders;
 mod guards;
 mod jdbc;
 mod node;

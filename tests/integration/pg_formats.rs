@@ -5,19 +5,8 @@
 
 use epochdb::pgtype;
 
+use crate::common::Rng;
 use crate::common::postgres::TempPostgres;
-
-/// A small, fixed-seed generator (xorshift64*), so a failure repeats.
-struct Sample(u64);
-
-impl Sample {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 async fn connect(pg: &TempPostgres) -> tokio_postgres::Client {
     let config = format!(
@@ -50,7 +39,7 @@ async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
 async fn text_forms_match_postgres_15() {
     let pg = TempPostgres::start(512).await.expect("PostgreSQL 15");
     let client = connect(&pg).await;
-    let mut sample = Sample(0x5EED_F00D);
+    let mut sample = Rng(0x5EED_F00D);
 
     // float8 and float4: random bit patterns and the edges, given to
     // PostgreSQL in an exact spelling.

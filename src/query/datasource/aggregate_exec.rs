@@ -337,7 +337,7 @@ fn scalar(value: AggregateValue, data_type: &DataType) -> Result<ScalarValue> {
     let natural = match (value, data_type) {
         (AggregateValue::Count(n), _) => {
             ScalarValue::Int64(Some(i64::try_from(n).map_err(|_| {
-                DataFusionError::Execution("count out of range".to_owned())
+                DataFusionError::Internal("a count beyond bigint".to_owned())
             })?))
         }
         (AggregateValue::Int(v), DataType::Timestamp(TimeUnit::Microsecond, zone)) => {

@@ -9,7 +9,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{ArrowNativeType, DataType, Field, Fields};
-use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
+use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::functions_nested::expr_fn::array_element;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawFieldAccessExpr};
@@ -22,6 +22,8 @@ use datafusion_pg_catalog::pg_catalog::{
     self as pg, PgCatalogStaticTables, array_bounds_udf, format_type, has_privilege_udf,
     pg_get_expr_udf, quote_ident_udf,
 };
+
+use crate::query::error::Error;
 
 /// The PostgreSQL release whose behaviour EpochDB follows.
 pub const POSTGRES_VERSION: &str = "15.0";
@@ -203,7 +205,10 @@ impl ScalarUDFImpl for FormatTypeList {
                 match oid.parse::<i64>() {
                     Ok(oid) => oids.push(oid),
                     Err(_) => {
-                        return exec_err!("invalid oid list: \"{}\"", list.unwrap_or_default());
+                        return Err(Error::InvalidTextRepresentation {
+                            message: format!("invalid oid list: \"{}\"", list.unwrap_or_default()),
+                        }
+                        .into());
                     }
                 }
             }
@@ -281,7 +286,10 @@ impl ExpandArray {
             DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
                 Ok(DataType::Int32)
             }
-            other => exec_err!("_pg_expandarray expects an array, not {other}"),
+            other => Err(Error::DatatypeMismatch {
+                message: format!("_pg_expandarray expects an array, not {other}"),
+            }
+            .into()),
         }
     }
 }
@@ -353,7 +361,12 @@ fn int_vectors(text: &ArrayRef) -> Result<ListArray> {
         for item in vector.split_ascii_whitespace() {
             match item.parse::<i32>() {
                 Ok(item) => lists.values().append_value(item),
-                Err(_) => return exec_err!("invalid integer vector: \"{vector}\""),
+                Err(_) => {
+                    return Err(Error::InvalidTextRepresentation {
+                        message: format!("invalid integer vector: \"{vector}\""),
+                    }
+                    .into());
+                }
             }
         }
         lists.append(true);
@@ -566,7 +579,10 @@ impl ScalarUDFImpl for JsonBuildObject {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         if !args.args.len().is_multiple_of(2) {
-            return exec_err!("argument list must have even number of elements");
+            return Err(Error::InvalidParameterValue {
+                message: "argument list must have even number of elements".into(),
+            }
+            .into());
         }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let texts = arrays
@@ -585,7 +601,10 @@ impl ScalarUDFImpl for JsonBuildObject {
             for pair in 0..arrays.len() / 2 {
                 let (key, value) = (texts[2 * pair], texts[2 * pair + 1]);
                 if key.is_null(row) {
-                    return exec_err!("argument {} cannot be null", 2 * pair + 1);
+                    return Err(Error::InvalidParameterValue {
+                        message: format!("argument {} cannot be null", 2 * pair + 1),
+                    }
+                    .into());
                 }
                 if pair > 0 {
                     object.push_str(", ");
@@ -638,7 +657,7 @@ fn like_escape(pattern: &str, escape: &str) -> Result<String> {
         (None, _) => None,
         (Some('\\'), None) => return Ok(pattern.to_owned()),
         (Some(c), None) => Some(c),
-        _ => return exec_err!("invalid escape string"),
+        _ => return Err(Error::InvalidEscapeSequence.into()),
     };
     let mut out = String::with_capacity(pattern.len() + 4);
     let mut rest = pattern.chars();

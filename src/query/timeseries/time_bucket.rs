@@ -41,7 +41,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Int64Type, IntervalMonthDayNano, IntervalUnit, TimeUnit,
 };
-use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, internal_err};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -101,12 +101,18 @@ impl ScalarUDFImpl for TimeBucket {
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         if !(2..=5).contains(&args.len()) {
-            return plan_err!("time_bucket takes 2 to 5 arguments, not {}", args.len());
+            return Err(Error::UndefinedFunction {
+                message: format!("time_bucket takes 2 to 5 arguments, not {}", args.len()),
+            }
+            .into());
         }
         let ts = &args[1];
         if ts.is_integer() || (ts == &DataType::Null && args[0].is_integer()) {
             if args.len() > 3 || !args.iter().all(|a| a.is_integer() || a == &DataType::Null) {
-                return plan_err!("time_bucket over integers takes integer width and offset");
+                return Err(Error::UndefinedFunction {
+                    message: "time_bucket over integers takes integer width and offset".to_string(),
+                }
+                .into());
             }
             return Ok(vec![DataType::Int64; args.len()]);
         }
@@ -114,13 +120,23 @@ impl ScalarUDFImpl for TimeBucket {
             DataType::Timestamp(..) | DataType::Date32 => ts.clone(),
             DataType::Date64 => DataType::Date32,
             DataType::Null => DataType::Timestamp(TimeUnit::Microsecond, None),
-            other => return plan_err!("time_bucket does not support type {other} for its time"),
-        };
-        let interval = |t: &DataType, what: &str| match t {
-            DataType::Interval(_) | DataType::Utf8 | DataType::Utf8View | DataType::Null => {
-                Ok(INTERVAL)
+            other => {
+                return Err(Error::UndefinedFunction {
+                    message: format!("time_bucket does not support type {other} for its time"),
+                }
+                .into());
             }
-            other => plan_err!("time_bucket's {what} must be an interval, not {other}"),
+        };
+        let interval = |t: &DataType, what: &str| -> Result<DataType> {
+            match t {
+                DataType::Interval(_) | DataType::Utf8 | DataType::Utf8View | DataType::Null => {
+                    Ok(INTERVAL)
+                }
+                other => Err(Error::UndefinedFunction {
+                    message: format!("time_bucket's {what} must be an interval, not {other}"),
+                }
+                .into()),
+            }
         };
         let mut coerced = vec![interval(&args[0], "width")?, ts.clone()];
         let zoned = matches!(ts, DataType::Timestamp(_, Some(_)));
@@ -135,9 +151,12 @@ impl ScalarUDFImpl for TimeBucket {
                         | DataType::Utf8
                         | DataType::Null => coerced.push(ts.clone()),
                         other => {
-                            return plan_err!(
-                                "time_bucket's origin must be a timestamptz, not {other}"
-                            );
+                            return Err(Error::UndefinedFunction {
+                                message: format!(
+                                    "time_bucket's origin must be a timestamptz, not {other}"
+                                ),
+                            }
+                            .into());
                         }
                     }
                 }
@@ -146,10 +165,12 @@ impl ScalarUDFImpl for TimeBucket {
                 }
             }
             Some(_) if args.len() > 3 => {
-                return plan_err!(
-                    "time_bucket takes an origin and an offset only after a time zone, \
+                return Err(Error::UndefinedFunction {
+                    message: "time_bucket takes an origin and an offset only after a time zone, \
                      which needs a timestamptz time"
-                );
+                        .to_string(),
+                }
+                .into());
             }
             Some(DataType::Timestamp(..) | DataType::Date32 | DataType::Date64) => {
                 coerced.push(ts.clone());
@@ -222,7 +243,7 @@ impl ScalarUDFImpl for TimeBucket {
                 let bucketer = Bucketer::new(&constants, None)?;
                 date_buckets(&bucketer, &ts)?
             }
-            other => return exec_err!("time_bucket does not support type {other}"),
+            other => return internal_err!("time_bucket does not support type {other}"),
         };
         let scalar = matches!(args.args[1], ColumnarValue::Scalar(_));
         Ok(if scalar {
@@ -237,7 +258,7 @@ impl ScalarUDFImpl for TimeBucket {
 fn integer_buckets(constants: &[ScalarValue], ts: &ArrayRef) -> Result<ArrayRef> {
     let width = match &constants[0] {
         ScalarValue::Int64(Some(w)) => *w,
-        other => return exec_err!("time_bucket's width {other} is not an integer"),
+        other => return internal_err!("time_bucket's width {other} is not an integer"),
     };
     if width <= 0 {
         return Err(invalid("period must be greater than 0"));
@@ -278,7 +299,7 @@ pub(crate) struct Bucketer {
 fn interval_of(value: &ScalarValue, what: &str) -> Result<IntervalMonthDayNano> {
     match value {
         ScalarValue::IntervalMonthDayNano(Some(v)) => Ok(*v),
-        other => exec_err!("time_bucket's {what} {other} is not an interval"),
+        other => internal_err!("time_bucket's {what} {other} is not an interval"),
     }
 }
 
@@ -286,7 +307,7 @@ fn interval_of(value: &ScalarValue, what: &str) -> Result<IntervalMonthDayNano> 
 fn naive_of(value: &ScalarValue) -> Result<NaiveDateTime> {
     let nanos = match value.cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, None))? {
         ScalarValue::TimestampNanosecond(Some(n), _) => n,
-        other => return exec_err!("time_bucket's origin {other} is not a timestamp"),
+        other => return internal_err!("time_bucket's origin {other} is not a timestamp"),
     };
     Ok(DateTime::from_timestamp_nanos(nanos).naive_utc())
 }
@@ -484,7 +505,7 @@ fn timestamp_buckets(bucketer: &Bucketer, ts: &ArrayRef, unit: TimeUnit) -> Resu
     let buckets: PrimitiveArray<Int64Type> = if bucketer.is_arithmetic() {
         // The common case in plain integers: origin + offset, then floor.
         let Width::Fixed(width) = bucketer.width else {
-            return exec_err!("time_bucket: arithmetic buckets need a fixed width");
+            return internal_err!("time_bucket: arithmetic buckets need a fixed width");
         };
         let align = nanos_between(DateTime::UNIX_EPOCH.naive_utc(), bucketer.origin)
             + i128::from(bucketer.offset.days) * 86_400_000_000_000
@@ -552,7 +573,9 @@ impl BucketSteps {
                 let int = |v: Option<&ScalarValue>| match v {
                     Some(ScalarValue::Int64(Some(v))) => Ok(*v),
                     None => Ok(0),
-                    Some(other) => exec_err!("time_bucket's argument {other} is not an integer"),
+                    Some(other) => {
+                        internal_err!("time_bucket's argument {other} is not an integer")
+                    }
                 };
                 let width = int(constants.first())?;
                 if width <= 0 {
@@ -570,7 +593,7 @@ impl BucketSteps {
             DataType::Date32 => Self::Date {
                 bucketer: Bucketer::new(constants, None)?,
             },
-            other => return exec_err!("time_bucket does not support type {other}"),
+            other => return internal_err!("time_bucket does not support type {other}"),
         })
     }
 
@@ -617,7 +640,10 @@ impl BucketSteps {
                         return Ok(next);
                     }
                 }
-                exec_err!("time_bucket_gapfill: buckets do not advance past {start}")
+                Err(Error::InvalidParameterValue {
+                    message: format!("time_bucket_gapfill: buckets do not advance past {start}"),
+                }
+                .into())
             }
             Self::Date { bucketer } => {
                 let date = date_time_of(start)?;

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::common::{DFSchemaRef, DataFusionError, Result, plan_err};
+use datafusion::common::{DFSchemaRef, DataFusionError, Result, internal_err};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 
 use super::functions::Direction;
@@ -79,16 +79,16 @@ impl UserDefinedLogicalNodeCore for AsofJoin {
     fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
         let [left, right]: [LogicalPlan; 2] = inputs
             .try_into()
-            .map_err(|_| DataFusionError::Plan("AsofJoin takes two inputs".to_owned()))?;
+            .map_err(|_| DataFusionError::Internal("AsofJoin takes two inputs".to_owned()))?;
         let expected = self.keys.len() * 2 + 2 + usize::from(self.tolerance.is_some());
         if exprs.len() != expected {
-            return plan_err!("AsofJoin takes {expected} expressions, not {}", exprs.len());
+            return internal_err!("AsofJoin takes {expected} expressions, not {}", exprs.len());
         }
         let mut exprs = exprs.into_iter();
         let mut next = || {
             exprs
                 .next()
-                .ok_or_else(|| DataFusionError::Plan("AsofJoin".into()))
+                .ok_or_else(|| DataFusionError::Internal("AsofJoin".into()))
         };
         let mut keys = Vec::with_capacity(self.keys.len());
         for _ in &self.keys {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Extension, Join, JoinType, LogicalPlan, Operator,
@@ -47,7 +47,7 @@ pub(super) fn has_marker(join: &Join) -> bool {
 
 pub(super) fn asof_join(join: Join) -> Result<LogicalPlan> {
     if join.join_type != JoinType::Left {
-        return plan_err!("an ASOF join must be a left join");
+        return internal_err!("an ASOF join must be a left join");
     }
     let (left_schema, right_schema) = (join.left.schema(), join.right.schema());
     // Which side an expression reads: Some(true) left, Some(false) right.
@@ -85,13 +85,13 @@ pub(super) fn asof_join(join: Join) -> Result<LogicalPlan> {
                         "<=" => Operator::LtEq,
                         _ => Operator::Lt,
                     },
-                    _ => return plan_err!("{MARKER} without its operator"),
+                    _ => return internal_err!("{MARKER} without its operator"),
                 };
                 let (left_time, right_time, op) = match (side(first), side(second)) {
                     (Some(true), Some(false)) => (first, second, op),
                     (Some(false), Some(true)) => match op.swap() {
                         Some(op) => (second, first, op),
-                        None => return plan_err!("{MARKER}: {op} has no mirror"),
+                        None => return internal_err!("{MARKER}: {op} has no mirror"),
                     },
                     _ => {
                         return Err(unsupported(
@@ -137,7 +137,7 @@ pub(super) fn asof_join(join: Join) -> Result<LogicalPlan> {
         }
     }
     let Some((left_time, right_time, direction, tolerance)) = matched else {
-        return plan_err!("an ASOF join without its match condition");
+        return internal_err!("an ASOF join without its match condition");
     };
     let node = AsofJoin {
         left: join.left,

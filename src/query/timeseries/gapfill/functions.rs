@@ -5,7 +5,7 @@
 use std::fmt;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -71,7 +71,10 @@ impl ScalarUDFImpl for TimeBucketGapfill {
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         if !(2..=5).contains(&args.len()) {
-            return plan_err!("{GAPFILL} takes 2 to 5 arguments, not {}", args.len());
+            return Err(Error::UndefinedFunction {
+                message: format!("{GAPFILL} takes 2 to 5 arguments, not {}", args.len()),
+            }
+            .into());
         }
         let zoned = is_zoned_form(args);
         let bucket_args = if zoned { 3 } else { 2 };
@@ -80,7 +83,10 @@ impl ScalarUDFImpl for TimeBucketGapfill {
             coerced[2] = DataType::Utf8;
         }
         if args.len() > bucket_args + 2 {
-            return plan_err!("{GAPFILL} takes a start and a finish after the time zone");
+            return Err(Error::UndefinedFunction {
+                message: format!("{GAPFILL} takes a start and a finish after the time zone"),
+            }
+            .into());
         }
         let ts = coerced[1].clone();
         coerced.extend(std::iter::repeat_n(ts, args.len() - bucket_args));
@@ -198,7 +204,10 @@ impl ScalarUDFImpl for FillFunction {
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.kind.name();
         if !(1..=3).contains(&args.len()) {
-            return plan_err!("{name} takes 1 to 3 arguments, not {}", args.len());
+            return Err(Error::UndefinedFunction {
+                message: format!("{name} takes 1 to 3 arguments, not {}", args.len()),
+            }
+            .into());
         }
         let value = args[0].clone();
         match self.kind {
@@ -209,7 +218,10 @@ impl ScalarUDFImpl for FillFunction {
                 }
                 if let Some(flag) = args.get(2) {
                     if !matches!(flag, DataType::Boolean | DataType::Null) {
-                        return plan_err!("locf's treat_null_as_missing must be a boolean");
+                        return Err(Error::UndefinedFunction {
+                            message: "locf's treat_null_as_missing must be a boolean".to_string(),
+                        }
+                        .into());
                     }
                     coerced.push(DataType::Boolean);
                 }
@@ -217,17 +229,23 @@ impl ScalarUDFImpl for FillFunction {
             }
             FillKind::Interpolate => {
                 if !(value.is_numeric() || value == DataType::Null) {
-                    return plan_err!("interpolate needs a number, not {value}");
+                    return Err(Error::UndefinedFunction {
+                        message: format!("interpolate needs a number, not {value}"),
+                    }
+                    .into());
                 }
                 for record in &args[1..] {
                     match record {
                         DataType::Null => {}
                         DataType::Struct(fields) if fields.len() == 2 => {}
                         other => {
-                            return plan_err!(
-                                "interpolate's prev and next must be (time, value) records, \
+                            return Err(Error::UndefinedFunction {
+                                message: format!(
+                                    "interpolate's prev and next must be (time, value) records, \
                                  not {other}"
-                            );
+                                ),
+                            }
+                            .into());
                         }
                     }
                 }

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::common::{DFSchema, DFSchemaRef, Result, plan_err};
+use datafusion::common::{DFSchema, DFSchemaRef, Result, internal_err};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 
 use super::functions::FillKind;
@@ -123,11 +123,11 @@ impl UserDefinedLogicalNodeCore for GapFill {
         mut inputs: Vec<LogicalPlan>,
     ) -> Result<Self> {
         let (Some(input), true) = (inputs.pop(), inputs.is_empty()) else {
-            return plan_err!("GapFill takes one input");
+            return internal_err!("GapFill takes one input");
         };
         let expected = self.bucket_args.len() + self.starts.len() + self.finishes.len();
         if exprs.len() != expected {
-            return plan_err!("GapFill takes {expected} expressions, not {}", exprs.len());
+            return internal_err!("GapFill takes {expected} expressions, not {}", exprs.len());
         }
         let mut exprs = exprs.into_iter();
         let bucket_args = exprs.by_ref().take(self.bucket_args.len()).collect();

@@ -10,7 +10,7 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::common::NullEquality;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, Result, ScalarValue, plan_err};
+use datafusion::common::{Column, Result, ScalarValue, internal_err};
 use datafusion::functions::core::named_struct;
 use datafusion::functions_aggregate::expr_fn::{max, min};
 use datafusion::logical_expr::cast;
@@ -115,7 +115,7 @@ pub(super) fn gap_fill_aggregate(aggregate: Aggregate) -> Result<Transformed<Log
     let gapfill = &aggregate.group_expr[time];
     let name = gapfill.schema_name().to_string();
     let Expr::ScalarFunction(call) = strip_alias(gapfill) else {
-        return plan_err!("{GAPFILL} is not a function call");
+        return internal_err!("{GAPFILL} is not a function call");
     };
     let schema = aggregate.input.schema();
     let types = call
@@ -565,7 +565,7 @@ impl Seeds {
                 disjunction(sides.iter().cloned()),
                 Some(conjunction(seeding.others.iter().cloned())),
             ) else {
-                return plan_err!("{GAPFILL}: no bound for the seed");
+                return internal_err!("{GAPFILL}: no bound for the seed");
             };
             let predicate = match others {
                 Some(others) => others.and(side),
