@@ -9,6 +9,16 @@ use tokio::task::JoinSet;
 use crate::db::Db;
 use crate::protocol;
 
+/// The runtime the server runs on: multi-threaded, with I/O and timers, and
+/// with the stack a deep statement needs on every thread
+/// ([`STATEMENT_STACK_BYTES`](crate::session::STATEMENT_STACK_BYTES)).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::session::STATEMENT_STACK_BYTES)
+        .build()
+}
+
 /// Serves clients on `listener` until `shutdown` completes.
 ///
 /// On shutdown it stops accepting, closes every connection (a query still

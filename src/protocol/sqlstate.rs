@@ -66,6 +66,7 @@ pub(super) const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub(super) const INVALID_CURSOR_NAME: &str = "34000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+pub(super) const STATEMENT_TOO_COMPLEX: &str = "54001";
 pub(super) const ADMIN_SHUTDOWN: &str = "57P01";
 pub(super) const IO_ERROR: &str = "58030";
 pub(super) const INTERNAL_ERROR: &str = "XX000";
@@ -180,6 +181,7 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::InTransaction(_) => (ACTIVE_SQL_TRANSACTION, Blame::Client),
         E::SavepointNotFound { .. } => (INVALID_SAVEPOINT_SPECIFICATION, Blame::Client),
         E::CursorNotFound { .. } => (INVALID_CURSOR_NAME, Blame::Client),
+        E::StackDepthExceeded => (STATEMENT_TOO_COMPLEX, Blame::Client),
     }
 }
 

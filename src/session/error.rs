@@ -34,6 +34,9 @@ pub enum Error {
     SavepointNotFound { name: String },
     #[error("cursor \"{name}\" does not exist")]
     CursorNotFound { name: String },
+    /// A statement nested deeper than EpochDB's limits (see `compat::depth`).
+    #[error("stack depth limit exceeded")]
+    StackDepthExceeded,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

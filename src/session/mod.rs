@@ -30,6 +30,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 pub use cancel::Canceller;
+pub use compat::STATEMENT_STACK_BYTES;
 pub use error::{Error, Result};
 pub use output::{Output, Prepared};
 pub use settings::Settings;

@@ -173,3 +173,102 @@ fn sigint_exits_zero_and_connect_to_missing_database_fails() {
     server.signal("INT");
     assert_eq!(server.wait().code(), Some(0));
 }
+
+/// A statement shape: what it is, its text at a size, the size PostgreSQL
+/// answers, and the answer.
+type Shape = (&'static str, fn(usize) -> String, usize, &'static str);
+
+/// The statement shapes that once overflowed a worker's stack and aborted
+/// the server, each with a size PostgreSQL 15 answers and its answer, and
+/// at ten times that size, which may fail (54001, as PostgreSQL's
+/// `stack depth limit exceeded`, or 42601 for the parser's nesting) but must
+/// leave the server serving.
+#[tokio::test]
+async fn deep_and_long_statements_answer_or_fail_and_the_server_keeps_serving() {
+    let server = Process::start();
+    let config = format!(
+        "host=127.0.0.1 port={} user=tester dbname=postgres",
+        server.port
+    );
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE q (time TIMESTAMPTZ NOT NULL, k TEXT, x BIGINT);
+             INSERT INTO q VALUES ('2024-01-01 00:00:00+00', 'h7', 1), ('2024-01-01 00:00:01+00', 'z', 2)",
+        )
+        .await
+        .unwrap();
+    let shapes: [Shape; 6] = [
+        (
+            "a sum",
+            |n| format!("SELECT {}", vec!["1"; n].join(" + ")),
+            2_000,
+            "2000",
+        ),
+        (
+            "an OR of equalities",
+            |n| {
+                let terms: Vec<String> = (0..n).map(|i| format!("k = 'h{i}'")).collect();
+                format!("SELECT count(*) FROM q WHERE {}", terms.join(" OR "))
+            },
+            3_000,
+            "1",
+        ),
+        (
+            "an AND",
+            |n| format!("SELECT {}", vec!["true"; n].join(" AND ")),
+            2_500,
+            "t",
+        ),
+        (
+            "nested NOTs",
+            |n| format!("SELECT {}true", "NOT ".repeat(n)),
+            5_000,
+            "t",
+        ),
+        (
+            "nested scalar subqueries",
+            |n| format!("SELECT {}1{}", "(SELECT ".repeat(n), ")".repeat(n)),
+            1_000,
+            "1",
+        ),
+        (
+            "an IN list",
+            |n| {
+                let items: Vec<String> = (0..n).map(|i| format!("'h{i}'")).collect();
+                format!("SELECT count(*) FROM q WHERE k IN ({})", items.join(", "))
+            },
+            10_000,
+            "1",
+        ),
+    ];
+    for (what, sql, size, answer) in shapes {
+        let rows = client.simple_query(&sql(size)).await;
+        let value = rows.as_ref().ok().and_then(|messages| {
+            messages.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+        });
+        assert_eq!(value.as_deref(), Some(answer), "{what} of {size}: {rows:?}");
+        match client.simple_query(&sql(size * 10)).await {
+            Ok(_) => {}
+            Err(e) => {
+                let code = e.code().map(|c| c.code().to_owned());
+                assert!(
+                    matches!(code.as_deref(), Some("54001" | "42601")),
+                    "{what} of {}: {e}",
+                    size * 10
+                );
+            }
+        }
+        let alive = client.simple_query("SELECT 42").await;
+        assert!(alive.is_ok(), "the server died after {what}: {alive:?}");
+    }
+    drop(client);
+    server.signal("TERM");
+    assert!(server.wait().success());
+}

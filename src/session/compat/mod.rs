@@ -18,13 +18,16 @@ use datafusion::sql::sqlparser::ast::{
     FunctionArguments, Ident, ObjectName, Statement, Value, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
-use crate::session::error::Result;
+use crate::session::error::{Error, Result};
 
 mod catalog_rewrite;
+mod depth;
+
+pub use depth::STATEMENT_STACK_BYTES;
 
 static CATALOG_PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
@@ -51,7 +54,10 @@ fn reads_catalogs(sql: &str) -> bool {
 pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<Vec<Statement>> {
     let roles = user_statements_as_role(sql);
     let sql = roles.as_deref().unwrap_or(sql);
-    let plain = Parser::parse_sql(&PostgreSqlDialect {}, sql);
+    let plain = depth::parse(sql).map_err(|e| match e {
+        ParserError::RecursionLimitExceeded => Error::StackDepthExceeded,
+        other => Error::Parse(other),
+    });
     let mut statements = if !reads_catalogs(sql) {
         plain?
     } else {
@@ -67,6 +73,9 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
             Err(_) => plain?,
         }
     };
+    for statement in &mut statements {
+        depth::make_shallow(statement).map_err(|_| Error::StackDepthExceeded)?;
+    }
     for statement in &mut statements {
         rewrite_like_escape(statement);
         rewrite_field_selection(statement);

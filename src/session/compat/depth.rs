@@ -1,0 +1,382 @@
+//! Deep statements, made safe before anything walks them.
+//!
+//! Everything after parsing (our rewrites, DataFusion's planner and
+//! optimizer, evaluation, even dropping the syntax tree) recurses over a
+//! statement's expressions, so a deep enough one would overflow the stack
+//! and abort the server with every session in it. Three measures keep that
+//! from happening, as PostgreSQL's `max_stack_depth` does:
+//!
+//! - The parser's own recursion (parentheses, subqueries, unary operators,
+//!   calls) is capped at [`MAX_NESTING`].
+//! - Long runs of `AND` or of `OR` (Grafana's multi-value variables make
+//!   thousands) become balanced trees: they are associative, so the answer
+//!   is the same, and their depth grows with the logarithm of their length.
+//! - A scalar subquery that only computes an expression without functions,
+//!   `(SELECT 1 + x)`, is that expression: DataFusion's plan checks visit a
+//!   subquery nested in an expression twice per level, so nested subqueries
+//!   cost time exponential in their depth.
+//! - A statement whose expressions still nest deeper than [`MAX_DEPTH`]
+//!   (a sum of tens of thousands of terms, which the parser builds in a
+//!   loop), or whose subqueries nest in expressions deeper than
+//!   [`MAX_SUBQUERY_NESTING`], fails with 54001, and its syntax tree is
+//!   taken apart without recursion.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, GroupByExpr, Query, SelectItem, SetExpr, Statement, Value, VisitMut,
+    VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+
+/// The stack a thread needs to parse, plan and run a statement at these
+/// limits; the server's runtime gives its threads this much (it is
+/// reserved, and only touched as deep statements need it).
+pub const STATEMENT_STACK_BYTES: usize = 1 << 30;
+
+/// The deepest the parser recurses: parenthesised expressions, subqueries,
+/// `NOT`s and calls inside one another.
+pub(super) const MAX_NESTING: usize = 10_000;
+
+/// The deepest an expression may nest once parsed.
+pub(super) const MAX_DEPTH: usize = 10_000;
+
+/// The deepest queries may nest inside one another (each is planned as a
+/// plan of its own).
+pub(super) const MAX_QUERY_DEPTH: usize = 2_000;
+
+/// The deepest subqueries may nest inside expressions of one another.
+pub(super) const MAX_SUBQUERY_NESTING: usize = 12;
+
+/// Runs of one of these operators shorter than this stay as written.
+const BALANCE_FROM: usize = 16;
+
+/// A statement nested deeper than the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TooDeep;
+
+/// Parses `sql` as plain PostgreSQL, with the parser's recursion capped.
+pub(super) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    Parser::new(&PostgreSqlDialect {})
+        .with_recursion_limit(MAX_NESTING)
+        .try_with_sql(sql)?
+        .parse_statements()
+}
+
+/// Balances the `AND` and `OR` runs of `statement`, then checks its depth.
+/// A statement that is too deep is emptied (without recursion) before the
+/// error returns, so dropping it cannot overflow the stack either.
+pub(super) fn make_shallow(statement: &mut Statement) -> Result<(), TooDeep> {
+    let mut walker = Walker::default();
+    if statement.visit(&mut walker).is_continue() {
+        let mut nesting = SubqueryNesting::default();
+        return match statement.visit(&mut nesting) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(TooDeep),
+        };
+    }
+    for expr in walker.cut {
+        dismantle(expr);
+    }
+    Err(TooDeep)
+}
+
+/// Balances runs and measures depth in one pass, pre-order, so that it
+/// never descends further than the limits.
+#[derive(Default)]
+struct Walker {
+    depth: usize,
+    queries: usize,
+    /// Function calls met so far, and their count when each scalar
+    /// subquery being visited began.
+    functions: usize,
+    subqueries: Vec<usize>,
+    /// The subtrees found too deep, taken out of the statement.
+    cut: Vec<Expr>,
+}
+
+impl VisitorMut for Walker {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.queries += 1;
+        if self.queries > MAX_QUERY_DEPTH {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.queries -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.cut
+                .push(std::mem::replace(expr, Expr::Value(Value::Null.into())));
+            return ControlFlow::Break(());
+        }
+        balance(expr);
+        match expr {
+            Expr::Function(_) => self.functions += 1,
+            Expr::Subquery(_) => self.subqueries.push(self.functions),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.depth -= 1;
+        if let Expr::Subquery(query) = expr {
+            let without_functions = self.subqueries.pop() == Some(self.functions);
+            if let Some(inner) = without_functions.then(|| only_expression(query)).flatten() {
+                *expr = Expr::Nested(Box::new(inner));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The expression a subquery computes, when it is nothing but that: one
+/// unnamed column, without FROM, WHERE, grouping, DISTINCT, ordering or
+/// limits, so it yields exactly one row holding the expression's value.
+fn only_expression(query: &mut Query) -> Option<Expr> {
+    let plain_query = query.with.is_none()
+        && query.order_by.is_none()
+        && query.limit_clause.is_none()
+        && query.fetch.is_none()
+        && query.locks.is_empty()
+        && query.for_clause.is_none()
+        && query.settings.is_none()
+        && query.format_clause.is_none()
+        && query.pipe_operators.is_empty();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let plain_select = select.distinct.is_none()
+        && select.top.is_none()
+        && select.into.is_none()
+        && select.from.is_empty()
+        && select.lateral_views.is_empty()
+        && select.prewhere.is_none()
+        && select.selection.is_none()
+        && select.connect_by.is_empty()
+        && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+        && select.cluster_by.is_empty()
+        && select.distribute_by.is_empty()
+        && select.sort_by.is_empty()
+        && select.having.is_none()
+        && select.named_window.is_empty()
+        && select.qualify.is_none()
+        && select.value_table_mode.is_none()
+        && select.projection.len() == 1;
+    if !(plain_query && plain_select) {
+        return None;
+    }
+    match select.projection.pop() {
+        Some(SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) => Some(expr),
+        other => {
+            select.projection.extend(other);
+            None
+        }
+    }
+}
+
+/// Stops at a subquery nested in expressions deeper than
+/// [`MAX_SUBQUERY_NESTING`].
+#[derive(Default)]
+struct SubqueryNesting {
+    depth: usize,
+}
+
+impl VisitorMut for SubqueryNesting {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if matches!(
+            expr,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        ) {
+            self.depth += 1;
+            if self.depth > MAX_SUBQUERY_NESTING {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if matches!(
+            expr,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        ) {
+            self.depth -= 1;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Rebuilds a long run of one associative operator as a balanced tree.
+fn balance(expr: &mut Expr) {
+    let op = match expr {
+        Expr::BinaryOp {
+            op: op @ (BinaryOperator::And | BinaryOperator::Or),
+            ..
+        } => op.clone(),
+        _ => return,
+    };
+    // The operands in order, found without recursion: the run's nodes are
+    // taken apart left to right.
+    let mut operands = Vec::new();
+    let mut pending = vec![std::mem::replace(expr, Expr::Value(Value::Null.into()))];
+    while let Some(node) = pending.pop() {
+        match node {
+            Expr::BinaryOp {
+                left,
+                op: node_op,
+                right,
+            } if node_op == op => {
+                pending.push(*right);
+                pending.push(*left);
+            }
+            operand => operands.push(operand),
+        }
+    }
+    *expr = if operands.len() < BALANCE_FROM {
+        chain(operands, &op)
+    } else {
+        balanced(operands, &op)
+    };
+}
+
+/// `a op b op c ...`, left-deep, as the parser builds it.
+fn chain(operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
+    let mut operands = operands.into_iter();
+    let first = operands.next().unwrap_or(Expr::Value(Value::Null.into()));
+    operands.fold(first, |left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: op.clone(),
+        right: Box::new(right),
+    })
+}
+
+/// The operands under a balanced tree of `op`, keeping their order.
+fn balanced(mut operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
+    if operands.len() <= 2 {
+        return chain(operands, op);
+    }
+    let right = operands.split_off(operands.len() / 2);
+    Expr::BinaryOp {
+        left: Box::new(balanced(operands, op)),
+        op: op.clone(),
+        right: Box::new(balanced(right, op)),
+    }
+}
+
+/// Drops an expression of any depth without recursion: the shapes the
+/// parser builds in a loop (operator chains, casts) are taken apart one
+/// node at a time; anything else is no deeper than the parser's cap.
+fn dismantle(expr: Expr) {
+    let mut pending = vec![expr];
+    while let Some(node) = pending.pop() {
+        match node {
+            Expr::BinaryOp { left, right, .. } => {
+                pending.push(*left);
+                pending.push(*right);
+            }
+            Expr::UnaryOp { expr, .. }
+            | Expr::Nested(expr)
+            | Expr::Cast { expr, .. }
+            | Expr::IsNull(expr)
+            | Expr::IsNotNull(expr)
+            | Expr::IsTrue(expr)
+            | Expr::IsFalse(expr) => pending.push(*expr),
+            Expr::CompoundFieldAccess { root, .. } => pending.push(*root),
+            other => drop(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` with the stack the server's runtime gives its workers.
+    fn on_server_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(STATEMENT_STACK_BYTES)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn shallow(sql: &str) -> Result<String, TooDeep> {
+        let sql = sql.to_owned();
+        on_server_stack(move || {
+            let mut statements = parse(&sql).expect("parses");
+            make_shallow(&mut statements[0])?;
+            Ok(statements[0].to_string())
+        })
+    }
+
+    #[test]
+    fn long_runs_of_and_and_or_become_balanced() {
+        let terms: Vec<String> = (0..40_000).map(|i| format!("k = 'h{i}'")).collect();
+        let sql = format!("SELECT count(*) FROM t WHERE {}", terms.join(" OR "));
+        let text = shallow(&sql).expect("a flat run is not too deep");
+        // Every operand is still there, in order.
+        assert!(text.contains("k = 'h0'") && text.contains("k = 'h39999'"));
+        assert!(text.find("'h0'") < text.find("'h39999'"));
+        // Short runs stay as written.
+        assert_eq!(
+            shallow("SELECT a AND b AND c").unwrap(),
+            "SELECT a AND b AND c"
+        );
+    }
+
+    #[test]
+    fn too_deep_statements_fail_and_drop_without_recursion() {
+        let sum = vec!["1"; 200_000].join(" + ");
+        assert_eq!(shallow(&format!("SELECT {sum}")), Err(TooDeep));
+        let casts = "::int".repeat(50_000);
+        assert_eq!(shallow(&format!("SELECT 1{casts}")), Err(TooDeep));
+        let fine = vec!["1"; 2_000].join(" + ");
+        assert!(shallow(&format!("SELECT {fine}")).is_ok());
+    }
+
+    #[test]
+    fn subqueries_of_a_bare_expression_become_the_expression() {
+        let nested = format!("SELECT {}1{}", "(SELECT ".repeat(1_000), ")".repeat(1_000));
+        let text = shallow(&nested).expect("flattened, then shallow enough");
+        assert_eq!(text.matches("SELECT").count(), 1, "{}", &text[..60]);
+        // A subquery with FROM, with a function (which may be an aggregate
+        // of the subquery's own level), or with two columns stays.
+        for kept in [
+            "SELECT (SELECT x FROM t)",
+            "SELECT (SELECT count(*))",
+            "SELECT (SELECT 1, 2)",
+            "SELECT (SELECT 1 LIMIT 0)",
+        ] {
+            assert_eq!(shallow(kept).unwrap(), kept);
+        }
+        assert_eq!(shallow("SELECT (SELECT 1 + x)").unwrap(), "SELECT (1 + x)");
+        let deep_real = format!(
+            "SELECT {}1{}",
+            "(SELECT x FROM t WHERE x = ".repeat(MAX_SUBQUERY_NESTING + 1),
+            ")".repeat(MAX_SUBQUERY_NESTING + 1)
+        );
+        assert_eq!(shallow(&deep_real), Err(TooDeep));
+    }
+
+    #[test]
+    fn the_parser_caps_its_recursion() {
+        let nots = |n: usize| format!("SELECT {}true", "NOT ".repeat(n));
+        let (deep, deeper) = (nots(MAX_NESTING / 2), nots(MAX_NESTING * 2));
+        let parsed = on_server_stack(move || (parse(&deep).is_ok(), parse(&deeper).is_err()));
+        assert_eq!(parsed, (true, true));
+    }
+}
