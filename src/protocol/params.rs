@@ -20,6 +20,8 @@ pub(super) struct BoundParameter<'a> {
     pub(super) binary: bool,
     /// The type the client declared at Parse, or the one we reported.
     pub(super) pg_type: &'a Type,
+    /// Whether the client declared `pg_type` (rather than leaving it to us).
+    pub(super) declared: bool,
     /// The Arrow type the plan expects, if DataFusion inferred one.
     pub(super) expected: Option<&'a DataType>,
 }
@@ -35,9 +37,13 @@ pub(super) fn decode_all(params: &[BoundParameter<'_>]) -> Result<ParamValues, P
 }
 
 fn decode(param: &BoundParameter<'_>) -> ValueResult<ScalarValue> {
+    // A parameter the client declared has that type (the plan casts it);
+    // an unspecified one the type the plan expects.
     let target = param
-        .expected
-        .cloned()
+        .declared
+        .then(|| pgtype::arrow_type(param.pg_type))
+        .flatten()
+        .or_else(|| param.expected.cloned())
         .or_else(|| pgtype::arrow_type(param.pg_type))
         .unwrap_or(DataType::Utf8);
     let Some(bytes) = param.value else {
@@ -126,6 +132,7 @@ mod tests {
             value: Some(value),
             binary,
             pg_type,
+            declared: false,
             expected,
         }
     }
@@ -177,6 +184,7 @@ mod tests {
             value: None,
             binary: false,
             pg_type: &Type::TEXT,
+            declared: false,
             expected: Some(&DataType::Float64),
         })
         .unwrap();

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt, StreamExt, TryStreamExt, stream};
 use pgwire::api::copy::{send_copy_in_response, send_copy_out_response};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
@@ -42,6 +43,8 @@ pub(super) struct PreparedStatement {
     parameter_types: Vec<Type>,
     /// Types of `$1..$n` the plan expects.
     expected_types: Vec<Option<DataType>>,
+    /// Which of `$1..$n` the client declared a type for at Parse.
+    declared: Vec<bool>,
     output: Option<SchemaRef>,
     /// The connection's statement epoch when parsed: `DEALLOCATE ALL` ends it.
     epoch: u64,
@@ -236,14 +239,58 @@ impl SimpleQueryHandler for QueryHandler {
             return Ok(vec![Response::EmptyQuery]);
         }
         let count = statements.len();
+        // As PostgreSQL: several statements in one Query run in one implicit
+        // transaction, unless they control transactions themselves.
+        let implicit = count > 1
+            && !statements
+                .iter()
+                .any(|s| Session::is_transaction_control(s) || matches!(s, Statement::Copy { .. }))
+            && session.begin_implicit();
         let mut responses = Vec::with_capacity(count);
+        let ran = self
+            .run_statements(client, &session, statements, implicit, &mut responses)
+            .await;
+        if implicit {
+            if ran.is_err() {
+                session.statement_failed();
+            }
+            if let Err(e) = session.end_implicit().await {
+                session.statement_failed();
+                responses.push(Response::Error(Box::new(error_info(&e))));
+            }
+        }
+        ran?;
+        Ok(responses)
+    }
+}
+
+impl QueryHandler {
+    /// Runs the statements of one Query in order, adding each response, and
+    /// stops at the first error. In an implicit transaction every result is
+    /// collected before the transaction ends, so an error while rows are
+    /// produced still undoes its writes.
+    async fn run_statements<C>(
+        &self,
+        client: &mut C,
+        session: &Session,
+        statements: Vec<Statement>,
+        implicit: bool,
+        responses: &mut Vec<Response>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let count = statements.len();
         for (i, statement) in statements.into_iter().enumerate() {
             let result = async {
                 let prepared = session.prepare(statement).await?;
                 session.execute(&prepared, None).await
             }
             .await;
-            report_session(client, &session).await?;
+            report_session(client, session).await?;
             if let Ok(Output::Deallocate { name, .. }) = &result
                 && let Err(e) = deallocate(&self.connection, client.portal_store(), name.as_deref())
             {
@@ -253,17 +300,24 @@ impl SimpleQueryHandler for QueryHandler {
             }
             match result {
                 Ok(output) => {
-                    let buffer = i + 1 < count;
-                    responses.push(
-                        respond(
-                            &self.connection,
-                            &session,
-                            output,
-                            &Format::UnifiedText,
-                            buffer,
-                        )
-                        .await?,
-                    );
+                    let buffer = implicit || i + 1 < count;
+                    match respond(
+                        &self.connection,
+                        session,
+                        output,
+                        &Format::UnifiedText,
+                        buffer,
+                    )
+                    .await
+                    {
+                        Ok(response) => responses.push(response),
+                        Err(PgWireError::UserError(info)) => {
+                            session.statement_failed();
+                            responses.push(Response::Error(info));
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Err(e) => {
                     // As PostgreSQL: the rest of a multi-statement query is skipped.
@@ -272,11 +326,9 @@ impl SimpleQueryHandler for QueryHandler {
                 }
             }
         }
-        Ok(responses)
+        Ok(())
     }
-}
 
-impl QueryHandler {
     /// Runs a portal (the first Execute) and streams up to `max_rows` of its
     /// rows (0: all); PortalSuspended tells the client that more remain.
     async fn execute_portal<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
@@ -442,8 +494,16 @@ impl QueryParser for StatementParser {
         let Some(statement) = statements.pop() else {
             return Ok(None);
         };
+        let declared: Vec<Option<DataType>> = types
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .filter(|t| **t != Type::UNKNOWN)
+                    .and_then(pgtype::arrow_type)
+            })
+            .collect();
         let prepared = session
-            .prepare(statement)
+            .prepare_with_types(statement, &declared)
             .await
             .map_err(|e| sqlstate::to_pgwire(&e))?;
         let describe = |e: session::Error| sqlstate::to_pgwire(&e);
@@ -470,6 +530,7 @@ impl QueryParser for StatementParser {
             prepared,
             parameter_types,
             expected_types,
+            declared: declared.iter().map(Option::is_some).collect(),
             output,
             epoch: self.connection.statement_epoch.load(Ordering::Acquire),
         }))
@@ -578,6 +639,7 @@ impl ExtendedQueryHandler for QueryHandler {
                 value: value.as_ref(),
                 binary: portal.parameter_format.is_binary(i),
                 pg_type: &statement.parameter_types[i],
+                declared: statement.declared.get(i).copied().unwrap_or(false),
                 expected: statement.expected_types.get(i).and_then(Option::as_ref),
             })
             .collect();

@@ -213,6 +213,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::DatatypeMismatch { .. } => (DATATYPE_MISMATCH, Blame::Client),
         E::InvalidTextRepresentation { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
+        E::CachedPlanChanged => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::Password(e) => match e {
             crate::password::Error::Malformed { .. } | crate::password::Error::TooLong => {
                 (INVALID_PARAMETER_VALUE, Blame::Client)

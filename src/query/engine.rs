@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::common::ParamValues;
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
@@ -28,9 +28,10 @@ use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
 use super::error::{Error, Result};
 use super::output::Output;
+use super::pg::placeholders;
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
-use super::prepared::{Prepared, is_insert, renamed};
+use super::prepared::{PlannedQuery, Prepared, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
 use crate::storage::{self, Storage};
 
@@ -168,6 +169,18 @@ impl QueryEngine {
     /// Plans a statement. Table references are checked first, so an unknown
     /// table is reported as such rather than as a planning failure.
     pub async fn prepare(&self, ctx: &SessionContext, statement: Statement) -> Result<Prepared> {
+        self.prepare_with_types(ctx, statement, &[]).await
+    }
+
+    /// Plans a statement whose parameters have the types the client
+    /// declared (`None`: infer it from the statement, as PostgreSQL does
+    /// for an unspecified type).
+    pub async fn prepare_with_types(
+        &self,
+        ctx: &SessionContext,
+        statement: Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<Prepared> {
         if let Some(dcl) = Dcl::from_statement(&statement)? {
             return Ok(Prepared::Dcl(dcl));
         }
@@ -177,7 +190,10 @@ impl QueryEngine {
         if matches!(statement, Statement::Copy { .. }) {
             return self.prepare_copy(ctx, statement).await;
         }
+        let catalog_version = self.storage.catalog_version();
+        let original = Arc::new(statement.clone());
         let mut statement = statement;
+        placeholders::declare_types(&mut statement, declared);
         timeseries::positional_arguments(&mut statement)?;
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {
@@ -232,11 +248,48 @@ impl QueryEngine {
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(Prepared::Plan {
+        Ok(Prepared::Plan(Box::new(PlannedQuery {
             plan,
             names,
             insert_columns,
-        })
+            statement: original,
+            declared: declared.into(),
+            catalog_version,
+            replanned: Arc::default(),
+        })))
+    }
+
+    /// `planned`, or the plan made again if the catalog has changed since.
+    /// As in PostgreSQL, a plan made again must return the same types.
+    async fn current_plan(
+        &self,
+        ctx: &SessionContext,
+        planned: &PlannedQuery,
+    ) -> Result<PlannedQuery> {
+        let version = self.storage.catalog_version();
+        if planned.catalog_version == version {
+            return Ok(planned.clone());
+        }
+        if let Some(again) = planned.replanned.lock().as_ref()
+            && again.catalog_version == version
+        {
+            return Ok(again.clone());
+        }
+        let statement = planned.statement.as_ref().clone();
+        let again =
+            match Box::pin(self.prepare_with_types(ctx, statement, &planned.declared)).await? {
+                Prepared::Plan(again) => *again,
+                _ => {
+                    return Err(Error::Unsupported {
+                        what: "a prepared statement that is no longer a query".into(),
+                    });
+                }
+            };
+        if again.output_types() != planned.output_types() {
+            return Err(Error::CachedPlanChanged);
+        }
+        *planned.replanned.lock() = Some(again.clone());
+        Ok(again)
     }
 
     /// Plans `COPY`: from STDIN into a table, or to STDOUT from a table or a
@@ -289,11 +342,13 @@ impl QueryEngine {
                     }),
                 }
             }
-            Prepared::Plan {
-                plan,
-                names,
-                insert_columns,
-            } => {
+            Prepared::Plan(planned) => {
+                let PlannedQuery {
+                    plan,
+                    names,
+                    insert_columns,
+                    ..
+                } = &self.current_plan(ctx, planned).await?;
                 access::check_plan(&self.storage, ctx, plan)?;
                 let mut plan = plan.clone();
                 if let Some(params) = params {

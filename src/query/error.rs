@@ -64,6 +64,10 @@ pub enum Error {
     /// A LIKE escape that is not one character (22025).
     #[error("invalid escape string")]
     InvalidEscapeSequence,
+    /// A prepared statement planned again after DDL returns other types
+    /// (0A000, as in PostgreSQL).
+    #[error("cached plan must not change result type")]
+    CachedPlanChanged,
     /// A COPY value that does not read as its column's type; `context`
     /// says where it was.
     #[error("{error}")]

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::logical_expr::{Expr, LogicalPlan, WriteOp};
+use datafusion::sql::sqlparser::ast::Statement;
+use parking_lot::Mutex;
 
 use super::commands::access::Dcl;
 use super::commands::copy::{CopyFrom, CopyOptions};
@@ -14,15 +16,8 @@ use super::error::Result;
 /// A statement ready to run, possibly many times with different parameters.
 #[derive(Debug, Clone)]
 pub enum Prepared {
-    /// A query, `INSERT` or `EXPLAIN` planned by DataFusion. `names` are the
-    /// PostgreSQL names of the output columns, where they differ from
-    /// DataFusion's (`None` keeps DataFusion's name).
-    Plan {
-        plan: LogicalPlan,
-        names: Option<Vec<Option<String>>>,
-        /// For `INSERT INTO t (a, b) ...`, the listed columns.
-        insert_columns: Vec<String>,
-    },
+    /// A query, `INSERT` or `EXPLAIN` planned by DataFusion.
+    Plan(Box<PlannedQuery>),
     /// DDL run against storage.
     Ddl(Ddl),
     /// A role statement, GRANT or REVOKE.
@@ -36,23 +31,59 @@ pub enum Prepared {
     },
 }
 
+/// A query, `INSERT` or `EXPLAIN` as DataFusion planned it, with what it
+/// takes to plan it again: a plan names the tables it read when it was
+/// made, so after the catalog changed (`DROP TABLE t; CREATE TABLE t`) it
+/// is made again, as PostgreSQL re-plans a cached plan.
+#[derive(Debug, Clone)]
+pub struct PlannedQuery {
+    pub(crate) plan: LogicalPlan,
+    /// The PostgreSQL names of the output columns, where they differ from
+    /// DataFusion's (`None` keeps DataFusion's name).
+    pub(crate) names: Option<Vec<Option<String>>>,
+    /// For `INSERT INTO t (a, b) ...`, the listed columns.
+    pub(crate) insert_columns: Vec<String>,
+    /// The statement as it came, and the parameter types the client
+    /// declared.
+    pub(crate) statement: Arc<Statement>,
+    pub(crate) declared: Arc<[Option<DataType>]>,
+    /// The catalog version the plan was made at.
+    pub(crate) catalog_version: u64,
+    /// The plan made again at a later version, shared by every clone.
+    pub(crate) replanned: Arc<Mutex<Option<PlannedQuery>>>,
+}
+
+impl PlannedQuery {
+    /// The types of the rows it returns, which a plan made again must keep.
+    pub(crate) fn output_types(&self) -> Vec<DataType> {
+        self.plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect()
+    }
+}
+
 impl Prepared {
     /// The columns of the rows this statement returns; `None` for statements that
     /// return no rows (DDL, `INSERT`).
     pub fn output_schema(&self) -> Option<SchemaRef> {
         match self {
-            Prepared::Plan { plan, names, .. } if !is_insert(plan) => {
-                Some(renamed(plan.schema().inner(), names.as_deref()))
-            }
+            Prepared::Plan(planned) if !is_insert(&planned.plan) => Some(renamed(
+                planned.plan.schema().inner(),
+                planned.names.as_deref(),
+            )),
             _ => None,
         }
     }
 
     /// The types DataFusion inferred for `$1..$n`, in order; `None` where unknown.
     pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>> {
-        let Prepared::Plan { plan, .. } = self else {
+        let Prepared::Plan(planned) = self else {
             return Ok(Vec::new());
         };
+        let plan = &planned.plan;
         let mut types = plan.get_parameter_types()?;
         // DataFusion leaves LIMIT/OFFSET parameters untyped; PostgreSQL makes
         // them bigint.

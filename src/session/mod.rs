@@ -133,6 +133,29 @@ impl Session {
         self.transaction.lock().fail();
     }
 
+    /// Runs the rest of a multi-statement query in one implicit transaction,
+    /// as PostgreSQL does, unless a block is open (`false`): its writes are
+    /// staged, its statements read them, and [`end_implicit`](Self::end_implicit)
+    /// applies them all or, after an error, none.
+    pub fn begin_implicit(&self) -> bool {
+        self.transaction.lock().begin_implicit()
+    }
+
+    /// Ends the implicit transaction of a multi-statement query.
+    pub async fn end_implicit(&self) -> Result<()> {
+        let commit = self.transaction.lock().end_implicit();
+        if commit {
+            self.writes.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `statement` controls transactions (`BEGIN`, `COMMIT`, ...),
+    /// which a multi-statement query then runs as written.
+    pub fn is_transaction_control(statement: &Statement) -> bool {
+        transaction_command(statement).is_some()
+    }
+
     /// The handle another connection uses to cancel this session's statement.
     pub fn canceller(&self) -> Canceller {
         self.canceller.clone()
@@ -195,12 +218,23 @@ impl Session {
     /// Prepares one statement for execution. In a failed transaction block
     /// only the statements that end the failure may be prepared.
     pub async fn prepare(&self, statement: Statement) -> Result<Prepared> {
+        self.prepare_with_types(statement, &[]).await
+    }
+
+    /// Prepares a statement whose parameters have the types the client
+    /// declared at Parse (`None` for an unspecified type, which the
+    /// statement decides).
+    pub async fn prepare_with_types(
+        &self,
+        statement: Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<Prepared> {
         let command = transaction_command(&statement);
         let checked = self.transaction.lock().check(command.as_ref());
         let result = match (checked, command) {
             (Err(e), _) => Err(e),
             (Ok(()), Some(command)) => Ok(Prepared::Transaction(command)),
-            (Ok(()), None) => self.prepare_statement(statement).await,
+            (Ok(()), None) => self.prepare_statement(statement, declared).await,
         };
         if result.is_err() {
             self.statement_failed();
@@ -208,7 +242,11 @@ impl Session {
         result
     }
 
-    async fn prepare_statement(&self, statement: Statement) -> Result<Prepared> {
+    async fn prepare_statement(
+        &self,
+        statement: Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<Prepared> {
         match statement {
             Statement::Discard { object_type } => Ok(Prepared::Discard(object_type)),
             Statement::Close { cursor } => match cursor {
@@ -249,7 +287,9 @@ impl Session {
                 Ok(Prepared::Show { name })
             }
             other => Ok(Prepared::Query(
-                self.engine.prepare(&self.ctx, other).await?,
+                self.engine
+                    .prepare_with_types(&self.ctx, other, declared)
+                    .await?,
             )),
         }
     }

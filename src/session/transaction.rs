@@ -191,6 +191,28 @@ impl Transaction {
         })
     }
 
+    /// Opens the implicit block a multi-statement query runs in, as
+    /// PostgreSQL does; `false` (and nothing opened) inside a block.
+    pub(super) fn begin_implicit(&mut self) -> bool {
+        if self.state != TransactionState::Idle {
+            return false;
+        }
+        self.writes.begin();
+        self.state = TransactionState::InBlock;
+        true
+    }
+
+    /// Closes the implicit block: `true` when its staged writes are to be
+    /// applied; after a failure they are dropped.
+    pub(super) fn end_implicit(&mut self) -> bool {
+        let commit = self.state == TransactionState::InBlock;
+        if !commit {
+            self.writes.discard();
+        }
+        self.end();
+        commit
+    }
+
     /// Leaves the block. The staged writes stay for `COMMIT` to take.
     fn end(&mut self) {
         self.state = TransactionState::Idle;

@@ -80,7 +80,7 @@ impl Storage {
             };
         }
         let record = Record::CreateDatabase { name: name.into() };
-        let logged = self.journal.log(&[record.encode()], true)?;
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
         databases.insert(
             name.to_owned(),
             Arc::new(Database::new(name.to_owned(), self.journal.clone())),
@@ -104,7 +104,7 @@ impl Storage {
             };
         }
         let record = Record::DropDatabase { name: name.into() };
-        let logged = self.journal.log(&[record.encode()], true)?;
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
         databases.remove(name);
         Ok(logged)
     }
@@ -210,6 +210,12 @@ impl Storage {
         None
     }
 
+    /// The catalog's version: it changes with every DDL, role and grant
+    /// change, so a plan made at another version may name what is gone.
+    pub fn catalog_version(&self) -> u64 {
+        self.journal.catalog_version()
+    }
+
     /// Every table, with its database and schema names.
     pub(super) fn tables(&self) -> Vec<(String, String, Arc<Table>)> {
         let mut all = Vec::new();
@@ -248,7 +254,7 @@ fn apply_acl(
         grantee: grantee.to_owned(),
         privileges: privileges.bits(),
     };
-    let logged = journal.log(&[record.encode()], ())?;
+    let logged = journal.log_catalog(&[record.encode()], ())?;
     acl.set(grantee, privileges);
     Ok(logged)
 }
@@ -313,7 +319,7 @@ impl Database {
             database: self.name.clone(),
             name: name.into(),
         };
-        let logged = self.journal.log(&[record.encode()], true)?;
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
         schemas.insert(
             name.to_owned(),
             Arc::new(Namespace::new(
@@ -343,7 +349,7 @@ impl Database {
             database: self.name.clone(),
             name: name.into(),
         };
-        let logged = self.journal.log(&[record.encode()], true)?;
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
         schemas.remove(name);
         Ok(logged)
     }
@@ -429,7 +435,7 @@ impl Namespace {
         id: u64,
     ) -> Result<Durable<bool>> {
         let record = create_table_record(&self.database, &self.name, name, id, options, &schema);
-        let logged = self.journal.log(&[record.encode()], true)?;
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
         let table = Table::attached(
             name.to_owned(),
             schema,
@@ -475,7 +481,7 @@ impl Namespace {
             schema: self.name.clone(),
             name: name.into(),
         };
-        let logged = self.journal.log(&[record.encode()], true)?;
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
         tables.remove(name);
         Ok(logged)
     }

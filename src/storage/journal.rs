@@ -63,6 +63,9 @@ pub(crate) struct Journal {
     wal: OnceLock<Arc<Wal>>,
     commit: RwLock<()>,
     next_table_id: AtomicU64,
+    /// Bumped by every change to the catalog (databases, schemas, tables,
+    /// roles, grants), so that what was planned before it can tell.
+    catalog_version: AtomicU64,
 }
 
 impl Journal {
@@ -88,9 +91,26 @@ impl Journal {
         self.next_table_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The catalog's version: it changes with every DDL and role change.
+    pub(super) fn catalog_version(&self) -> u64 {
+        self.catalog_version.load(Ordering::Acquire)
+    }
+
+    /// The catalog changed.
+    pub(super) fn catalog_changed(&self) {
+        self.catalog_version.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Table ids continue after `id` (replay saw it).
     pub(super) fn saw_table_id(&self, id: u64) {
         self.next_table_id.fetch_max(id + 1, Ordering::Relaxed);
+    }
+
+    /// Logs a change to the catalog (see [`catalog_changed`](Self::catalog_changed)).
+    pub(super) fn log_catalog<T>(&self, records: &[Vec<u8>], value: T) -> Result<Durable<T>> {
+        let logged = self.log(records, value)?;
+        self.catalog_changed();
+        Ok(logged)
     }
 
     /// Logs `records` (nothing without a WAL) and returns the ticket to wait on.

@@ -89,7 +89,7 @@ impl Roles {
             login: change.login.unwrap_or(false),
             password: change.password.flatten(),
         };
-        let logged = journal.log(&[Record::PutRole(role.clone()).encode()], ())?;
+        let logged = journal.log_catalog(&[Record::PutRole(role.clone()).encode()], ())?;
         roles.insert(name.to_owned(), role);
         Ok(logged)
     }
@@ -115,7 +115,7 @@ impl Roles {
         if let Some(password) = change.password {
             changed.password = password;
         }
-        let logged = journal.log(&[Record::PutRole(changed.clone()).encode()], ())?;
+        let logged = journal.log_catalog(&[Record::PutRole(changed.clone()).encode()], ())?;
         *role = changed;
         Ok(logged)
     }
@@ -147,7 +147,7 @@ impl Roles {
             }
             records.push(Record::DropRole { name: name.clone() }.encode());
         }
-        let logged = journal.log(&records, ())?;
+        let logged = journal.log_catalog(&records, ())?;
         for name in names {
             roles.remove(name);
         }

@@ -4,8 +4,9 @@
 //! (compressed, in a staging table no reader sees) instead of applying them.
 //! `COMMIT` applies them table by table in statement order, `ROLLBACK` drops
 //! them, and `ROLLBACK TO SAVEPOINT` drops those staged after the savepoint.
-//! Readers, the writing session included, see the rows once `COMMIT` applies
-//! them.
+//! Other sessions see the rows once `COMMIT` applies them; the writing
+//! session's own scans read its staged rows beside the table's, as
+//! PostgreSQL's transaction sees its own writes.
 
 use std::sync::Arc;
 
@@ -88,6 +89,25 @@ impl PendingWrites {
             rows += ticket.durable().await? as u64;
         }
         Ok(rows)
+    }
+
+    /// Snapshots of the rows staged for `target`, for the writing session's
+    /// own scans; none outside a block.
+    pub(crate) fn staged_views(
+        &self,
+        target: &Arc<Table>,
+        request: &storage::ScanRequest,
+    ) -> storage::Result<Vec<storage::ReadView>> {
+        let guard = self.block.lock();
+        let Some(block) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
+        block
+            .staged
+            .iter()
+            .filter(|s| Arc::ptr_eq(&s.target, target))
+            .map(|s| s.rows.snapshot(request))
+            .collect()
     }
 
     /// Stages `batches` for `target` if a block is open; `None` if not (the

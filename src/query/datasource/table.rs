@@ -12,6 +12,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, SendableRecordBatchStream,
 };
@@ -111,13 +112,36 @@ impl TableProvider for SeriesTableProvider {
             .config()
             .target_partitions()
             .clamp(1, view.stats.series_matched.max(1));
-        Ok(Arc::new(SeriesScanExec::new(
+        let scan: Arc<dyn ExecutionPlan> = Arc::new(SeriesScanExec::new(
             self.table.name().to_owned(),
             view,
             pushed,
             partitions,
             limit,
-        )))
+        ));
+        // Inside a transaction block, the session reads its own staged rows
+        // too. A limit is only a hint here: DataFusion keeps its own above.
+        let staged = match state.config().get_extension::<PendingWrites>() {
+            Some(pending) => pending
+                .staged_views(&self.table, &request)
+                .map_err(external)?,
+            None => Vec::new(),
+        };
+        if staged.is_empty() {
+            return Ok(scan);
+        }
+        let mut inputs = vec![scan];
+        for view in staged {
+            let series = view.stats.series_matched.max(1);
+            inputs.push(Arc::new(SeriesScanExec::new(
+                format!("{} (staged)", self.table.name()),
+                Arc::new(view),
+                Vec::new(),
+                series.min(2),
+                limit,
+            )));
+        }
+        UnionExec::try_new(inputs)
     }
 
     /// Appends the rows `input` produces. The insert is atomic: rows are collected

@@ -4,4 +4,5 @@
 
 pub(crate) mod column_names;
 pub(crate) mod functions;
+pub(crate) mod placeholders;
 pub(crate) mod roles_catalog;
