@@ -198,3 +198,134 @@ async fn a_portal_returns_its_rows_in_pieces() {
     tx.commit().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_block_reads_its_own_writes_and_others_do_not() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    client
+        .batch_execute("INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)")
+        .await
+        .unwrap();
+    let other = server.connect().await;
+    let tx = client.transaction().await.unwrap();
+    tx.execute(
+        "INSERT INTO m VALUES ('2024-01-01 00:00:10+00', 'a', 2), ('2024-01-01 00:00:20+00', 'b', 3)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let sum: f64 = tx.query_one("SELECT sum(v) FROM m", &[]).await.unwrap().get(0);
+    assert_eq!(sum, 6.0, "the block sees its staged rows beside the table's");
+    let hosts: i64 = tx
+        .query_one("SELECT count(*) FROM m WHERE host = 'b'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hosts, 1);
+    assert_eq!(count(&other).await, 1, "other sessions do not");
+    tx.rollback().await.unwrap();
+    assert_eq!(count(&client).await, 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_multi_statement_query_is_one_implicit_transaction() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    // An error part way: PostgreSQL keeps none of the rows.
+    let error = client
+        .batch_execute(
+            "INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1);
+             SELECT 1 / 0;
+             INSERT INTO m VALUES ('2024-01-01 00:00:10+00', 'a', 2)",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::DIVISION_BY_ZERO));
+    assert_eq!(count(&client).await, 0);
+    // An error while a later statement's rows are produced undoes it too.
+    client
+        .batch_execute("INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 0)")
+        .await
+        .unwrap();
+    let error = client
+        .batch_execute(
+            "INSERT INTO m VALUES ('2024-01-01 00:00:10+00', 'a', 2);
+             SELECT 1 / v::int FROM m",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::DIVISION_BY_ZERO));
+    assert_eq!(count(&client).await, 1);
+    // Without an error all of it applies, and later statements see earlier
+    // ones' rows, as in PostgreSQL.
+    let messages = client
+        .simple_query(
+            "INSERT INTO m VALUES ('2024-01-01 00:00:20+00', 'b', 3);
+             SELECT count(*) FROM m",
+        )
+        .await
+        .unwrap();
+    let seen = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        _ => None,
+    });
+    assert_eq!(seen.as_deref(), Some("2"));
+    assert_eq!(count(&client).await, 2);
+    assert_usable(&client).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_prepared_statement_plans_again_after_ddl() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    let statement = client.prepare("SELECT count(*) FROM m").await.unwrap();
+    for round in 0..3 {
+        client
+            .batch_execute(&format!(
+                "DROP TABLE m; {TABLE}; INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', {round})"
+            ))
+            .await
+            .unwrap();
+        let rows: i64 = client.query_one(&statement, &[]).await.unwrap().get(0);
+        assert_eq!(rows, 1, "round {round} reads the new table, not a dropped one");
+    }
+    // A table of other column types: the statement's result type changes,
+    // which PostgreSQL refuses.
+    let select = client.prepare("SELECT v FROM m").await.unwrap();
+    client
+        .batch_execute(
+            "DROP TABLE m; CREATE TABLE m (time TIMESTAMPTZ NOT NULL, host TEXT, v BIGINT)",
+        )
+        .await
+        .unwrap();
+    let error = client.query(&select, &[]).await.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
+    assert_eq!(
+        error.as_db_error().unwrap().message(),
+        "cached plan must not change result type"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_declared_parameter_type_is_the_parameters_type() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    // psycopg sends 0.5 as float8: PostgreSQL computes in float8.
+    let statement = client
+        .prepare_typed("SELECT 10 - $1", &[tokio_postgres::types::Type::FLOAT8])
+        .await
+        .unwrap();
+    let value: f64 = client.query_one(&statement, &[&0.5f64]).await.unwrap().get(0);
+    assert_eq!(value, 9.5);
+    // Undeclared, the statement decides.
+    let statement = client.prepare("SELECT 10 - $1").await.unwrap();
+    assert_eq!(statement.params(), &[tokio_postgres::types::Type::INT8]);
+    server.stop().await;
+}
