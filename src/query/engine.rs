@@ -28,8 +28,8 @@ use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
 use super::error::{Error, Result};
 use super::output::Output;
-use super::pg::placeholders;
 use super::pg::{column_names, functions};
+use super::pg::{placeholders, set_comparison};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
@@ -194,6 +194,7 @@ impl QueryEngine {
         let original = Arc::new(statement.clone());
         let mut statement = statement;
         placeholders::declare_types(&mut statement, declared);
+        set_comparison::rewrite(&mut statement)?;
         timeseries::positional_arguments(&mut statement)?;
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {

@@ -6,3 +6,4 @@ pub(crate) mod column_names;
 pub(crate) mod functions;
 pub(crate) mod placeholders;
 pub(crate) mod roles_catalog;
+pub(crate) mod set_comparison;

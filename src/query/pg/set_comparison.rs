@@ -1,0 +1,239 @@
+//! Subquery comparisons planned so that DataFusion gives PostgreSQL's answer.
+//!
+//! - `x op ANY (SELECT ...)` and `x op ALL (SELECT ...)`: DataFusion names
+//!   the subquery's column as its table does, so in `x = ANY (SELECT x FROM
+//!   q ...)` over `q` the comparison it builds reads the outer `x` on both
+//!   sides and holds for every row. The subquery's column gets a name of its
+//!   own. In a select list, where DataFusion cannot run them, they are
+//!   refused (0A000) rather than answered wrongly.
+//! - `x [NOT] IN (SELECT ...)` anywhere but as a whole condition of WHERE:
+//!   DataFusion answers it with a join that knows no NULL (`NULL NOT IN
+//!   (...)` under an OR holds), so it becomes `x = ANY (...)` (under NOT),
+//!   which is PostgreSQL's definition of IN and keeps three-valued logic. A
+//!   whole condition of WHERE stays, where DataFusion's null-aware anti join
+//!   answers it exactly.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Ident, Query, Select, SelectItem, SetExpr, Statement, UnaryOperator,
+    Value, VisitMut, VisitorMut,
+};
+
+use crate::query::error::{Error, Result};
+
+/// The name a compared subquery's column takes.
+const COLUMN: &str = "__epochdb_compared";
+
+/// Rewrites the statement's subquery comparisons; see the module docs.
+pub(crate) fn rewrite(statement: &mut Statement) -> Result<()> {
+    let mut rewriter = Rewriter::default();
+    match statement.visit(&mut rewriter) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(error) => Err(error),
+    }
+}
+
+#[derive(Default)]
+struct Rewriter {
+    /// The `IN (subquery)` nodes that are whole conditions of a WHERE, by
+    /// address: they are left as they are.
+    whole_conditions: HashSet<usize>,
+    /// The select-list expressions, by address.
+    projections: HashSet<usize>,
+    /// Per query being visited, how many select-list expressions the visit
+    /// is inside.
+    in_projection: Vec<usize>,
+}
+
+impl Rewriter {
+    fn in_projection(&self) -> bool {
+        self.in_projection.last().is_some_and(|n| *n > 0)
+    }
+}
+
+fn address(expr: &Expr) -> usize {
+    std::ptr::from_ref(expr) as usize
+}
+
+/// The conditions ANDed together in `expr`.
+fn conjuncts<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner) => conjuncts(inner, out),
+        other => out.push(other),
+    }
+}
+
+impl VisitorMut for Rewriter {
+    type Break = Error;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Error> {
+        self.in_projection.push(0);
+        if let SetExpr::Select(select) = query.body.as_ref()
+            && let Some(selection) = &select.selection
+        {
+            let mut whole = Vec::new();
+            conjuncts(selection, &mut whole);
+            self.whole_conditions.extend(
+                whole
+                    .into_iter()
+                    .filter(|e| matches!(e, Expr::InSubquery { .. }))
+                    .map(address),
+            );
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<Error> {
+        self.in_projection.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<Error> {
+        for item in &select.projection {
+            if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                self.projections.insert(address(expr));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+        if self.projections.contains(&address(expr))
+            && let Some(depth) = self.in_projection.last_mut()
+        {
+            *depth += 1;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+        let root = address(expr);
+        let flow = self.compare(expr);
+        if self.projections.contains(&root)
+            && let Some(depth) = self.in_projection.last_mut()
+        {
+            *depth -= 1;
+        }
+        flow
+    }
+}
+
+impl Rewriter {
+    fn compare(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+        match expr {
+            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. }
+                if matches!(right.as_ref(), Expr::Subquery(_)) =>
+            {
+                if self.in_projection() {
+                    return ControlFlow::Break(Error::Unsupported {
+                        what: "ANY or ALL with a subquery in a select list".into(),
+                    });
+                }
+                if let Expr::Subquery(query) = right.as_mut() {
+                    name_column(query);
+                }
+            }
+            Expr::InSubquery { .. } if !self.whole_conditions.contains(&address(expr)) => {
+                let Expr::InSubquery {
+                    expr: tested,
+                    mut subquery,
+                    negated,
+                } = std::mem::replace(expr, Expr::Value(Value::Null.into()))
+                else {
+                    return ControlFlow::Continue(());
+                };
+                if self.in_projection() {
+                    return ControlFlow::Break(Error::Unsupported {
+                        what: "IN with a subquery in a select list".into(),
+                    });
+                }
+                name_column(&mut subquery);
+                let any = Expr::AnyOp {
+                    left: tested,
+                    compare_op: BinaryOperator::Eq,
+                    right: Box::new(Expr::Subquery(subquery)),
+                    is_some: false,
+                };
+                *expr = if negated {
+                    Expr::UnaryOp {
+                        op: UnaryOperator::Not,
+                        expr: Box::new(Expr::Nested(Box::new(any))),
+                    }
+                } else {
+                    any
+                };
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Gives the single column of a compared subquery a name no outer column
+/// has.
+fn name_column(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    if let [item] = select.projection.as_mut_slice() {
+        let expr = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
+            other => {
+                *item = other;
+                return;
+            }
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::new(COLUMN),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+
+    fn rewritten(sql: &str) -> Result<String> {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        rewrite(&mut statements[0])?;
+        Ok(statements[0].to_string())
+    }
+
+    #[test]
+    fn compared_subqueries_name_their_column() {
+        assert_eq!(
+            rewritten("SELECT x FROM q WHERE x > ALL (SELECT x FROM q)").unwrap(),
+            "SELECT x FROM q WHERE x > ALL(SELECT x AS __epochdb_compared FROM q)"
+        );
+    }
+
+    #[test]
+    fn in_under_or_becomes_any_and_a_whole_condition_stays() {
+        assert_eq!(
+            rewritten("SELECT x FROM q WHERE x NOT IN (SELECT y FROM r) OR k = 'a'").unwrap(),
+            "SELECT x FROM q WHERE NOT (x = ANY(SELECT y AS __epochdb_compared FROM r)) OR k = 'a'"
+        );
+        let whole = "SELECT x FROM q WHERE k = 'a' AND x NOT IN (SELECT y FROM r)";
+        assert_eq!(rewritten(whole).unwrap(), whole);
+    }
+
+    #[test]
+    fn select_lists_are_refused() {
+        assert!(rewritten("SELECT x = ANY (SELECT y FROM r) FROM q").is_err());
+        assert!(rewritten("SELECT x IN (SELECT y FROM r) FROM q").is_err());
+    }
+}
