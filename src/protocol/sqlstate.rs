@@ -385,7 +385,10 @@ const PLAN_MESSAGES: &[MessageRule] = &[
     (&["no function matches"], UNDEFINED_FUNCTION),
     (&["invalid function"], UNDEFINED_FUNCTION),
     (&["does not support named arguments"], UNDEFINED_FUNCTION),
-    (&["failed to coerce arguments to satisfy a call"], UNDEFINED_FUNCTION),
+    (
+        &["failed to coerce arguments to satisfy a call"],
+        UNDEFINED_FUNCTION,
+    ),
     // AND, OR and NOT need booleans, as does WHERE.
     (
         &["cannot infer common argument type for logical boolean"],
@@ -417,7 +420,10 @@ const PLAN_MESSAGES: &[MessageRule] = &[
         &["inconsistent data length across values list"],
         SYNTAX_ERROR,
     ),
-    (&["the subquery should only return one column"], SYNTAX_ERROR),
+    (
+        &["the subquery should only return one column"],
+        SYNTAX_ERROR,
+    ),
     (&["order by column out of bounds"], INVALID_COLUMN_REFERENCE),
     (&["not found", "table"], UNDEFINED_TABLE),
     (&["not supported"], FEATURE_NOT_SUPPORTED),

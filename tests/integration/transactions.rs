@@ -216,8 +216,15 @@ async fn a_block_reads_its_own_writes_and_others_do_not() {
     )
     .await
     .unwrap();
-    let sum: f64 = tx.query_one("SELECT sum(v) FROM m", &[]).await.unwrap().get(0);
-    assert_eq!(sum, 6.0, "the block sees its staged rows beside the table's");
+    let sum: f64 = tx
+        .query_one("SELECT sum(v) FROM m", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        sum, 6.0,
+        "the block sees its staged rows beside the table's"
+    );
     let hosts: i64 = tx
         .query_one("SELECT count(*) FROM m WHERE host = 'b'", &[])
         .await
@@ -293,7 +300,10 @@ async fn a_prepared_statement_plans_again_after_ddl() {
             .await
             .unwrap();
         let rows: i64 = client.query_one(&statement, &[]).await.unwrap().get(0);
-        assert_eq!(rows, 1, "round {round} reads the new table, not a dropped one");
+        assert_eq!(
+            rows, 1,
+            "round {round} reads the new table, not a dropped one"
+        );
     }
     // A table of other column types: the statement's result type changes,
     // which PostgreSQL refuses.
@@ -322,7 +332,11 @@ async fn a_declared_parameter_type_is_the_parameters_type() {
         .prepare_typed("SELECT 10 - $1", &[tokio_postgres::types::Type::FLOAT8])
         .await
         .unwrap();
-    let value: f64 = client.query_one(&statement, &[&0.5f64]).await.unwrap().get(0);
+    let value: f64 = client
+        .query_one(&statement, &[&0.5f64])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(value, 9.5);
     // Undeclared, the statement decides.
     let statement = client.prepare("SELECT 10 - $1").await.unwrap();

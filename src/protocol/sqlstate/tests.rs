@@ -83,7 +83,10 @@ const STATEMENTS: &[(&str, &str)] = &[
         GROUPING_ERROR,
     ),
     ("SELECT 1 UNION SELECT 1, 2", SYNTAX_ERROR),
-    ("SELECT v FROM t WHERE v = ANY (SELECT v, host FROM t)", SYNTAX_ERROR),
+    (
+        "SELECT v FROM t WHERE v = ANY (SELECT v, host FROM t)",
+        SYNTAX_ERROR,
+    ),
     ("INSERT INTO t (time, v) VALUES (now(), 1, 2)", SYNTAX_ERROR),
     ("SELECT v FROM t ORDER BY 5", INVALID_COLUMN_REFERENCE),
     ("SELECT * FROM generate_series", UNDEFINED_TABLE),
