@@ -84,10 +84,25 @@ pub struct Config {
     #[arg(long, env = "EPOCHDB_TLS_REQUIRED", requires = "tls_cert")]
     pub tls_required: bool,
 
-    /// Failed logins from one address within a minute after which it is
-    /// refused for 30 seconds; `0` never locks an address out.
-    #[arg(long, env = "EPOCHDB_LOGIN_FAILURES", default_value_t = 5)]
-    pub login_failures: u32,
+    /// How long a failed login waits before it is answered, as PostgreSQL's
+    /// `auth_delay`; it doubles with each further failure of the same role
+    /// from the same address. `0s` never waits. A correct password is never
+    /// delayed or refused.
+    #[arg(long, env = "EPOCHDB_AUTH_DELAY", default_value = "500ms", value_parser = parse_duration)]
+    pub auth_delay: Duration,
+
+    /// The longest a failed login waits.
+    #[arg(long, env = "EPOCHDB_AUTH_DELAY_MAX", default_value = "10s", value_parser = parse_duration)]
+    pub auth_delay_max: Duration,
+
+    /// Connections from one address that may be authenticating at once;
+    /// one more is refused (53300). `0` for no cap.
+    #[arg(
+        long,
+        env = "EPOCHDB_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        default_value_t = 16
+    )]
+    pub max_unauthenticated_per_address: usize,
 
     /// A client that has not finished authenticating after this long is
     /// disconnected, as by PostgreSQL's `authentication_timeout`.
@@ -217,7 +232,9 @@ impl Config {
             tls_key: None,
             tls_required: false,
             authentication_timeout: Duration::from_secs(60),
-            login_failures: 5,
+            auth_delay: Duration::from_millis(500),
+            auth_delay_max: Duration::from_secs(10),
+            max_unauthenticated_per_address: 16,
         }
     }
 }

@@ -182,6 +182,7 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
         ),
         Type::TIMESTAMP => show(row.get::<_, Option<NaiveDateTime>>(i).map(clock)),
         Type::DATE => show(row.get::<_, Option<NaiveDate>>(i)),
+        Type::NUMERIC => show(row.get::<_, Option<NumericText>>(i).map(|n| n.0)),
         Type::TEXT_ARRAY | Type::CHAR_ARRAY => array(row.get::<_, Option<Vec<Option<String>>>>(i)),
         Type::INT2_ARRAY => array(row.get::<_, Option<Vec<Option<i16>>>>(i)),
         Type::INT4_ARRAY => array(row.get::<_, Option<Vec<Option<i32>>>>(i)),
@@ -212,6 +213,66 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
             Some(s) if s.is_empty() => "(empty)".to_owned(),
             Some(s) => s,
         },
+    }
+}
+
+/// A binary `numeric` (PostgreSQL's numeric_send: digit count, weight,
+/// sign and display scale, then base-10000 digits) as numeric_out prints it.
+struct NumericText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for NumericText {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let word = |k: usize| -> Result<i16, Box<dyn std::error::Error + Sync + Send>> {
+            let bytes = raw.get(2 * k..2 * k + 2).ok_or("short numeric")?;
+            Ok(i16::from_be_bytes([bytes[0], bytes[1]]))
+        };
+        let (ndigits, weight, sign, dscale) = (word(0)?, word(1)?, word(2)? as u16, word(3)?);
+        if sign == 0xC000 {
+            return Ok(NumericText("NaN".into()));
+        }
+        let digit = |k: i32| -> Result<i16, Box<dyn std::error::Error + Sync + Send>> {
+            if k < 0 || k >= i32::from(ndigits) {
+                Ok(0)
+            } else {
+                word(4 + k as usize)
+            }
+        };
+        let mut out = String::new();
+        if sign == 0x4000 {
+            out.push('-');
+        }
+        // Integral part: the digits of weight w down to 0.
+        if weight < 0 {
+            out.push('0');
+        } else {
+            for k in 0..=i32::from(weight) {
+                let d = digit(k)?;
+                if k == 0 {
+                    out.push_str(&d.to_string());
+                } else {
+                    out.push_str(&format!("{d:04}"));
+                }
+            }
+        }
+        if dscale > 0 {
+            let mut fraction = String::new();
+            let mut k = i32::from(weight) + 1;
+            while fraction.len() < dscale as usize {
+                fraction.push_str(&format!("{:04}", digit(k)?));
+                k += 1;
+            }
+            fraction.truncate(dscale as usize);
+            out.push('.');
+            out.push_str(&fraction);
+        }
+        Ok(NumericText(out))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
     }
 }
 

@@ -37,9 +37,9 @@ fn server() -> &'static Server {
             .collect();
         config.superuser_password = Some(Password(password));
         config.authentication_timeout = Duration::from_secs(2);
-        // Every input fails to log in; a lockout would leave later ones
-        // nothing to reach.
-        config.login_failures = 0;
+        // Every input fails to log in; a delay would slow every later one.
+        config.auth_delay = Duration::ZERO;
+        config.max_unauthenticated_per_address = 0;
         let db = Db::open(&config).expect("open");
         let port = runtime.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -55,9 +55,11 @@ pub fn date_send(days: i32) -> ValueResult<i32> {
 /// Microseconds since the Unix epoch of a timestamp's text. The common ISO
 /// 8601 forms take [`iso_timestamp`]'s fast path; others are read by Arrow's
 /// parser (ISO 8601 with a space or a `T`, with or without an offset). A
-/// value without an offset is UTC.
+/// value without an offset is UTC. A `timestamp` (not `zoned`) ignores an
+/// offset, as PostgreSQL's does: `'12:00+05'` is 12:00.
 pub fn timestamp_in(s: &str, zoned: bool) -> ValueResult<i64> {
     let t = trim_space(s);
+    let t = if zoned { t } else { without_offset(t) };
     if let Some(micros) = iso_timestamp(t.as_bytes(), zoned) {
         return Ok(micros);
     }
@@ -74,6 +76,31 @@ pub fn timestamp_in(s: &str, zoned: bool) -> ValueResult<i64> {
             }
         })?;
     Ok(parsed.timestamp_micros())
+}
+
+/// `t` without a trailing UTC offset (`Z`, `±HH`, `±HHMM`, `±HH:MM`) after
+/// its time of day.
+fn without_offset(t: &str) -> &str {
+    let bytes = t.as_bytes();
+    // The time of day: a colon after the date.
+    let Some(time) = t.get(10..).and_then(|rest| rest.find(':')).map(|i| i + 10) else {
+        return t;
+    };
+    if let Some(stripped) = t.strip_suffix(['Z', 'z'])
+        && stripped.len() > time
+    {
+        return stripped.trim_end();
+    }
+    let digits = bytes
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit() || **b == b':')
+        .count();
+    let sign = bytes.len() - digits;
+    if digits > 0 && sign > time + 2 && matches!(bytes.get(sign - 1), Some(b'+' | b'-')) {
+        return t[..sign - 1].trim_end();
+    }
+    t
 }
 
 /// Microseconds since the Unix epoch of the common ISO 8601 forms,
@@ -329,4 +356,91 @@ pub fn interval_out(months: i32, days: i32, micros: i64) -> String {
         }
     }
     out
+}
+
+/// The wall time (microseconds since the epoch, read as a `timestamp`)
+/// that the instant `micros` shows in `tz`.
+pub fn wall_micros(micros: i64, tz: &Tz) -> i64 {
+    let offset = DateTime::from_timestamp_micros(micros).map_or(0, |utc| zone_offset(tz, &utc));
+    micros.saturating_add(i64::from(offset) * 1_000_000)
+}
+
+/// The instant at which `tz` shows the wall time `wall` (microseconds since
+/// the epoch, read as a `timestamp`), as PostgreSQL resolves it: a wall
+/// time skipped by a spring-forward transition is read with the offset
+/// before it, one repeated by a fall-back transition with the offset after
+/// it.
+pub fn instant_of_wall(wall: i64, tz: &Tz) -> i64 {
+    const DAY: i64 = 86_400_000_000;
+    let offset_at = |micros: i64| {
+        DateTime::from_timestamp_micros(micros).map_or(0, |utc| i64::from(zone_offset(tz, &utc)))
+            * 1_000_000
+    };
+    let before = offset_at(wall.saturating_sub(DAY));
+    let after = offset_at(wall.saturating_add(DAY));
+    let with_before = wall.saturating_sub(before);
+    if before == after {
+        return with_before;
+    }
+    let with_after = wall.saturating_sub(after);
+    let before_valid = offset_at(with_before) == before;
+    let after_valid = offset_at(with_after) == after;
+    match (before_valid, after_valid) {
+        (true, false) => with_before,
+        // Repeated (both valid): the offset after the transition.
+        (_, true) => with_after,
+        // Skipped: the offset before it.
+        (false, false) => with_before,
+    }
+}
+
+#[cfg(test)]
+mod wall_tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_ignores_an_offset() {
+        let noon = timestamp_in("2024-01-01 12:00:00", false).unwrap();
+        for text in [
+            "2024-01-01 12:00:00+05",
+            "2024-01-01 12:00:00-08:00",
+            "2024-01-01 12:00:00+0530",
+            "2024-01-01T12:00:00Z",
+            "2024-01-01 12:00:00 +05",
+        ] {
+            assert_eq!(timestamp_in(text, false).unwrap(), noon, "{text}");
+        }
+        assert_eq!(
+            timestamp_in("2024-01-01 12:00:00+05", true).unwrap(),
+            noon - 5 * 3_600_000_000
+        );
+        assert_eq!(
+            timestamp_in("2024-01-01 12:00:00.5", false).unwrap(),
+            noon + 500_000
+        );
+    }
+
+    #[test]
+    fn wall_times_resolve_as_postgres_does() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let micros = |s: &str| timestamp_in(s, false).unwrap();
+        // Skipped 02:30 reads as 02:30-05, that is 07:30 UTC.
+        assert_eq!(
+            instant_of_wall(micros("2024-03-10 02:30:00"), &ny),
+            micros("2024-03-10 07:30:00")
+        );
+        // Repeated 01:30 reads as 01:30-05, that is 06:30 UTC.
+        assert_eq!(
+            instant_of_wall(micros("2024-11-03 01:30:00"), &ny),
+            micros("2024-11-03 06:30:00")
+        );
+        assert_eq!(
+            instant_of_wall(micros("2024-01-01 00:00:00"), &ny),
+            micros("2024-01-01 05:00:00")
+        );
+        assert_eq!(
+            wall_micros(micros("2024-01-01 00:00:00"), &ny),
+            micros("2023-12-31 19:00:00")
+        );
+    }
 }

@@ -17,20 +17,22 @@ mod error;
 mod float;
 mod input;
 mod int;
+mod numeric;
 mod types;
 
 pub use array::quote_array_element;
 pub use boolean::{bool_in, bool_out};
 pub use bytea::{bytea_in, bytea_out};
 pub use datetime::{
-    PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS, date_out, date_recv, date_send, interval_out,
-    iso_timestamp, time_out, timestamp_in, timestamp_out, timestamp_recv, timestamp_send,
-    timestamptz_out, zone_offset,
+    PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS, date_out, date_recv, date_send, instant_of_wall,
+    interval_out, iso_timestamp, time_out, timestamp_in, timestamp_out, timestamp_recv,
+    timestamp_send, timestamptz_out, wall_micros, zone_offset,
 };
 pub use error::{ValueError, ValueResult};
 pub use float::{float4_in, float4_out, float8_in, float8_out, short_decimal};
 pub use input::{fixed, trim_space, utf8};
 pub use int::{int_in, short_integer};
+pub use numeric::{numeric_in, numeric_out, numeric_send};
 pub use types::{array_type, arrow_type, has_dedicated_encoding, pg_type, type_name};
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub fn pg_type(field: &Field) -> Type {
         DataType::Int64 | DataType::UInt32 | DataType::UInt64 => Type::INT8,
         DataType::Float16 | DataType::Float32 => Type::FLOAT4,
         DataType::Float64 => Type::FLOAT8,
+        DataType::Decimal128(..) => Type::NUMERIC,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             if field.metadata().contains_key(CHAR_KEY) {
                 Type::CHAR
@@ -67,6 +68,7 @@ pub fn array_type(element: &Type) -> Option<Type> {
         Type::INT8 => Type::INT8_ARRAY,
         Type::FLOAT4 => Type::FLOAT4_ARRAY,
         Type::FLOAT8 => Type::FLOAT8_ARRAY,
+        Type::NUMERIC => Type::NUMERIC_ARRAY,
         Type::TEXT => Type::TEXT_ARRAY,
         Type::CHAR => Type::CHAR_ARRAY,
         Type::BYTEA => Type::BYTEA_ARRAY,
@@ -97,6 +99,7 @@ pub fn has_dedicated_encoding(data_type: &DataType) -> bool {
             | DataType::Float16
             | DataType::Float32
             | DataType::Float64
+            | DataType::Decimal128(..)
             | DataType::Utf8
             | DataType::LargeUtf8
             | DataType::Utf8View
@@ -142,6 +145,7 @@ pub fn type_name(pg_type: &Type) -> &'static str {
         Type::INT8 => "bigint",
         Type::FLOAT4 => "real",
         Type::FLOAT8 => "double precision",
+        Type::NUMERIC => "numeric",
         Type::TEXT => "text",
         Type::VARCHAR => "character varying",
         Type::BPCHAR => "character",

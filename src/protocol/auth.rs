@@ -10,12 +10,10 @@
 //! verifier, so a client learns from a failure nothing about which roles
 //! exist.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pgwire::api::auth::md5pass::Md5PasswordAuth;
@@ -28,15 +26,9 @@ use pgwire::tokio::tokio_rustls::rustls;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::auth_delay::{AuthDelay, PendingLogins};
 use crate::password::{SCRAM_ITERATIONS, Secret};
 use crate::query::QueryEngine;
-
-/// Failed logins from one address are counted over this window.
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// How long a locked-out address is refused.
-const LOCKOUT: Duration = Duration::from_secs(30);
-/// Addresses tracked at most; beyond it, stale ones are forgotten first.
-const MAX_TRACKED: usize = 65_536;
 
 /// What the security of the server is built from (the configuration).
 #[derive(Debug, Clone, Default)]
@@ -49,9 +41,13 @@ pub struct SecurityOptions {
     pub tls_key: Option<PathBuf>,
     pub tls_required: bool,
     pub authentication_timeout: Duration,
-    /// Failed logins within [`FAILURE_WINDOW`] that lock an address out; 0
-    /// for never.
-    pub login_failures: u32,
+    /// The first delay of a failed login, and the longest; see
+    /// [`AuthDelay`].
+    pub auth_delay: Duration,
+    pub auth_delay_max: Duration,
+    /// Connections per address that may be authenticating at once; 0 for
+    /// no cap.
+    pub max_unauthenticated_per_address: usize,
     /// Where the key of the made-up salts of unknown roles is kept, so that
     /// they stay the same across restarts as real roles' salts do (otherwise
     /// comparing salts before and after a restart tells which roles exist).
@@ -96,7 +92,8 @@ pub struct Security {
     authentication_timeout: Duration,
     scram: ScramAuth,
     md5: Md5PasswordAuth<RoleSecrets>,
-    throttle: LoginThrottle,
+    auth_delay: AuthDelay,
+    pending_logins: PendingLogins,
     engine: Arc<QueryEngine>,
 }
 
@@ -154,7 +151,8 @@ impl Security {
             authentication_timeout: options.authentication_timeout,
             scram,
             md5: Md5PasswordAuth::new(secrets),
-            throttle: LoginThrottle::new(options.login_failures),
+            auth_delay: AuthDelay::new(options.auth_delay, options.auth_delay_max),
+            pending_logins: PendingLogins::new(options.max_unauthenticated_per_address),
             engine,
         })
     }
@@ -175,8 +173,12 @@ impl Security {
         self.authentication_timeout
     }
 
-    pub(super) fn throttle(&self) -> &LoginThrottle {
-        &self.throttle
+    pub(super) fn auth_delay(&self) -> &AuthDelay {
+        &self.auth_delay
+    }
+
+    pub(super) fn pending_logins(&self) -> &PendingLogins {
+        &self.pending_logins
     }
 
     /// The exchange that proves `user`'s password: md5 for a role whose
@@ -341,109 +343,5 @@ impl AuthSource for RoleSecrets {
             server_key: random::<32>()?.to_vec(),
         };
         Ok((secret, None))
-    }
-}
-
-/// Failed logins per client address: after `limit` within
-/// [`FAILURE_WINDOW`], the address is refused for [`LOCKOUT`]. A successful
-/// login does not clear the count: one account an attacker holds must not
-/// reset the guesses at another's password.
-#[derive(Debug)]
-pub(super) struct LoginThrottle {
-    limit: u32,
-    addresses: parking_lot::Mutex<HashMap<IpAddr, Failures>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    since: Instant,
-    locked_until: Option<Instant>,
-}
-
-impl LoginThrottle {
-    pub(super) fn new(limit: u32) -> Self {
-        Self {
-            limit,
-            addresses: parking_lot::Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Err(wait)` while `address` is locked out.
-    pub(super) fn check(&self, address: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
-        match self.addresses.lock().get(&address) {
-            Some(Failures {
-                locked_until: Some(until),
-                ..
-            }) if *until > now => Err(*until - now),
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failed login; returns whether the address is now locked out.
-    pub(super) fn failed(&self, address: IpAddr) -> bool {
-        if self.limit == 0 {
-            return false;
-        }
-        let now = Instant::now();
-        let mut addresses = self.addresses.lock();
-        if addresses.len() >= MAX_TRACKED && !addresses.contains_key(&address) {
-            addresses.retain(|_, f| {
-                now.duration_since(f.since) < FAILURE_WINDOW
-                    || f.locked_until.is_some_and(|until| until > now)
-            });
-            if addresses.len() >= MAX_TRACKED {
-                return false;
-            }
-        }
-        let entry = addresses.entry(address).or_insert(Failures {
-            count: 0,
-            since: now,
-            locked_until: None,
-        });
-        if now.duration_since(entry.since) >= FAILURE_WINDOW {
-            *entry = Failures {
-                count: 0,
-                since: now,
-                locked_until: None,
-            };
-        }
-        entry.count += 1;
-        if entry.count >= self.limit {
-            entry.locked_until = Some(now + LOCKOUT);
-            entry.count = 0;
-            entry.since = now;
-            return true;
-        }
-        false
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_address_is_locked_out_after_repeated_failures() {
-        let throttle = LoginThrottle::new(5);
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        for _ in 0..4 {
-            assert!(!throttle.failed(a));
-            assert!(throttle.check(a).is_ok());
-        }
-        assert!(throttle.failed(a));
-        let wait = throttle.check(a).unwrap_err();
-        assert!(wait <= LOCKOUT && wait > LOCKOUT - Duration::from_secs(5));
-        assert!(
-            throttle.check(b).is_ok(),
-            "other addresses are not affected"
-        );
-        let never = LoginThrottle::new(0);
-        for _ in 0..100 {
-            assert!(!never.failed(a));
-        }
-        assert!(never.check(a).is_ok());
     }
 }

@@ -10,6 +10,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::response::TransactionStatus;
 
 use super::auth::Security;
+use super::auth_delay::PendingLogin;
 use super::cancel::{Backends, Registration};
 use super::copy_in::CopyState;
 use super::sqlstate;
@@ -31,6 +32,9 @@ pub(super) struct Connection {
     /// Bumped by `DEALLOCATE ALL` and `DISCARD ALL`: statements parsed
     /// before the current epoch no longer exist.
     pub(super) statement_epoch: AtomicU64,
+    /// Counts this connection among its address's unauthenticated ones
+    /// until it authenticates (or closes).
+    pub(super) pending_login: parking_lot::Mutex<Option<PendingLogin>>,
 }
 
 impl Connection {

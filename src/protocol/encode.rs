@@ -14,9 +14,9 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, IntervalUnit, Schema, TimeUnit, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
+    DataType, Date32Type, Date64Type, Decimal128Type, Float16Type, Float32Type, Float64Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, IntervalUnit, Schema, TimeUnit, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -251,6 +251,14 @@ impl<'a> ColumnEncoder<'a> {
                     buf.put_f64(v);
                 } else {
                     buf.put_slice(pgtype::float8_out(v).as_bytes());
+                }
+            }
+            DataType::Decimal128(_, scale) => {
+                let v = a.as_primitive::<Decimal128Type>().value(row);
+                if self.binary {
+                    buf.put_slice(&pgtype::numeric_send(v, *scale));
+                } else {
+                    buf.put_slice(pgtype::numeric_out(v, *scale).as_bytes());
                 }
             }
             DataType::Utf8 => self.text(a.as_string::<i32>().value(row), buf),

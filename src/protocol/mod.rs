@@ -7,12 +7,14 @@
 //! only there.
 
 mod auth;
+mod auth_delay;
 mod cancel;
 mod connection;
 mod copy;
 mod copy_format;
 mod copy_in;
 mod encode;
+mod frames;
 mod handlers;
 mod params;
 mod query;

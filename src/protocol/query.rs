@@ -21,7 +21,9 @@ use pgwire::api::store::{Entry, MemPortalStore, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::extendedquery::{Execute, PortalSuspended, Sync as SyncMessage};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Execute, PortalSuspended, Sync as SyncMessage,
+};
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
@@ -29,6 +31,7 @@ use pgwire::messages::startup::ParameterStatus;
 use super::connection::{Connection, sync_transaction_status};
 use super::copy;
 use super::encode::{self, RenderOptions};
+use super::frames::VIOLATION;
 use super::params::{self, BoundParameter};
 use super::sqlstate::{self, error_info};
 use crate::pgtype;
@@ -200,7 +203,9 @@ async fn rows_response(
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
-    /// As pgwire's, but ReadyForQuery reports the session's transaction state.
+    /// As pgwire's, but ReadyForQuery reports the session's transaction
+    /// state, and a Query that [`frames`](super::frames) found malformed is
+    /// answered with PostgreSQL's 08P01.
     async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -208,6 +213,12 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(message) = query.query.strip_prefix(VIOLATION) {
+            return Err(sqlstate::user_error(
+                sqlstate::PROTOCOL_VIOLATION,
+                message.to_owned(),
+            ));
+        }
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }
@@ -561,6 +572,58 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<StatementParser> {
         self.parser.clone()
+    }
+
+    /// As pgwire's, but a format code other than 0 (text) and 1 (binary)
+    /// fails with PostgreSQL's 22023, where pgwire would read it as binary:
+    /// a result column's always, a parameter's when there are parameters.
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let parameter_codes = if message.parameters.is_empty() {
+            &[][..]
+        } else {
+            &message.parameter_format_codes[..]
+        };
+        if let Some(code) = parameter_codes
+            .iter()
+            .chain(&message.result_column_format_codes)
+            .find(|code| !matches!(code, 0 | 1))
+        {
+            return Err(sqlstate::user_error(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("unsupported format code: {code}"),
+            ));
+        }
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                if !message.parameters.is_empty() {
+                    return Err(sqlstate::user_error(
+                        sqlstate::PROTOCOL_VIOLATION,
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement \"{statement_name}\" requires 0",
+                            message.parameters.len()
+                        ),
+                    ));
+                }
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .send(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
     }
 
     /// As pgwire's, but rows go to the client as they are produced, however

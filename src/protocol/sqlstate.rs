@@ -21,6 +21,7 @@ pub(super) const INVALID_CATALOG_NAME: &str = "3D000";
 pub(super) const INVALID_SCHEMA_NAME: &str = "3F000";
 pub(super) const DATA_EXCEPTION: &str = "22000";
 pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+pub(super) const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
 pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
 pub(super) const DATETIME_FIELD_OVERFLOW: &str = "22008";
@@ -43,6 +44,7 @@ pub(super) const DUPLICATE_DATABASE: &str = "42P04";
 pub(super) const DUPLICATE_SCHEMA: &str = "42P06";
 pub(super) const DUPLICATE_TABLE: &str = "42P07";
 pub(super) const DATATYPE_MISMATCH: &str = "42804";
+pub(super) const CANNOT_COERCE: &str = "42846";
 pub(super) const INVALID_TABLE_DEFINITION: &str = "42P16";
 pub(super) const GROUPING_ERROR: &str = "42803";
 pub(super) const INVALID_COLUMN_REFERENCE: &str = "42P10";
@@ -66,6 +68,7 @@ pub(super) const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub(super) const INVALID_CURSOR_NAME: &str = "34000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+pub(super) const TOO_MANY_CONNECTIONS: &str = "53300";
 pub(super) const STATEMENT_TOO_COMPLEX: &str = "54001";
 pub(super) const ADMIN_SHUTDOWN: &str = "57P01";
 pub(super) const IO_ERROR: &str = "58030";
@@ -211,8 +214,12 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::ObjectInUse { .. } => (OBJECT_IN_USE, Blame::Client),
         E::UndefinedFunction { .. } => (UNDEFINED_FUNCTION, Blame::Client),
         E::DatatypeMismatch { .. } => (DATATYPE_MISMATCH, Blame::Client),
+        E::CannotCoerce { .. } => (CANNOT_COERCE, Blame::Client),
+        E::InvalidDatetimeFormat { .. } => (INVALID_DATETIME_FORMAT, Blame::Client),
         E::InvalidTextRepresentation { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
+        E::NumericOutOfRange { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
+        E::DivisionByZero => (DIVISION_BY_ZERO, Blame::Client),
         E::CachedPlanChanged => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::Password(e) => match e {
             crate::password::Error::Malformed { .. } | crate::password::Error::TooLong => {
@@ -367,7 +374,10 @@ fn arrow_code(error: &ArrowError) -> (&'static str, Blame) {
         ),
         ArrowError::DivideByZero => (DIVISION_BY_ZERO, Blame::Client),
         ArrowError::ArithmeticOverflow(_) => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
-        ArrowError::InvalidArgumentError(_) => (DATA_EXCEPTION, Blame::Client),
+        ArrowError::InvalidArgumentError(m) => (
+            message_code(ARROW_MESSAGES, m, DATA_EXCEPTION),
+            Blame::Client,
+        ),
         ArrowError::ExternalError(inner) => external_code(inner.as_ref()),
         _ => (INTERNAL_ERROR, Blame::Server),
     }
@@ -447,10 +457,21 @@ const EXECUTION_MESSAGES: &[MessageRule] = &[
 /// Arrow's cast, parse and compute errors, likewise.
 const ARROW_MESSAGES: &[MessageRule] = &[
     (&["timestamp out of range"], DATETIME_FIELD_OVERFLOW),
+    // DataFusion's sqrt raises its error inside Arrow's kernel.
+    (
+        &["square root of a negative number"],
+        INVALID_ARGUMENT_FOR_POWER_FUNCTION,
+    ),
     (&["date arithmetic overflow"], DATETIME_FIELD_OVERFLOW),
     (&["overflow"], NUMERIC_VALUE_OUT_OF_RANGE),
     (&["out of range"], NUMERIC_VALUE_OUT_OF_RANGE),
     (&["can't cast value"], NUMERIC_VALUE_OUT_OF_RANGE),
+    // A decimal beyond its column's precision: PostgreSQL's "numeric field
+    // overflow".
+    (
+        &["too large to store in a decimal"],
+        NUMERIC_VALUE_OUT_OF_RANGE,
+    ),
 ];
 
 /// The index of the first rule of `rules` that `message` meets.

@@ -127,7 +127,14 @@ impl Startup {
                     "no PostgreSQL user name specified in startup packet".into(),
                 )
             })?;
-        self.check_throttle(peer, &user)?;
+        let Some(pending) = security.pending_logins().begin(peer) else {
+            tracing::warn!(%peer, %user, "refused a connection: too many from its address are authenticating");
+            return Err(fatal(
+                sqlstate::TOO_MANY_CONNECTIONS,
+                format!("too many connections from {peer} are authenticating at once"),
+            ));
+        };
+        *self.connection.pending_login.lock() = Some(pending);
         if !security.passwords() {
             if !is_loopback(peer) {
                 tracing::warn!(
@@ -153,24 +160,6 @@ impl Startup {
         }
         let mechanism = security.mechanism(&user, client.is_secure());
         self.step(client, mechanism, None).await
-    }
-
-    /// Refuses a locked-out address.
-    fn check_throttle(&self, peer: std::net::IpAddr, user: &str) -> PgWireResult<()> {
-        self.connection
-            .security
-            .throttle()
-            .check(peer)
-            .map_err(|wait| {
-                tracing::warn!(%peer, %user, "refused a login from a locked-out address");
-                fatal(
-                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
-                    format!(
-                        "too many failed login attempts from {peer}; try again in {} s",
-                        wait.as_secs().max(1)
-                    ),
-                )
-            })
     }
 
     /// Runs one step of the password exchange: the first (`message` is
@@ -214,8 +203,7 @@ impl Startup {
                     )
                 })?;
                 check_can_login(&role)?;
-                // Proofs that raced the lockout do not get in either.
-                self.check_throttle(peer, &user)?;
+                self.connection.security.auth_delay().succeeded(peer, &user);
                 tracing::debug!(%peer, %user, "password authentication succeeded");
                 self.complete(
                     client,
@@ -225,9 +213,12 @@ impl Startup {
                 .await
             }
             Ok(AuthState::Failed(error)) | Err(error) => {
-                let locked = self.connection.security.throttle().failed(peer);
+                let delay = self.connection.security.auth_delay().failed(peer, &user);
                 // The reason is pgwire's; it never holds the password.
-                tracing::warn!(%peer, %user, reason = %error, locked_out = locked, "password authentication failed");
+                tracing::warn!(%peer, %user, reason = %error, delay_ms = delay.as_millis() as u64, "password authentication failed");
+                // auth_delay: the answer waits, the connection still counted
+                // among its address's unauthenticated ones.
+                tokio::time::sleep(delay).await;
                 Err(fatal(
                     sqlstate::INVALID_PASSWORD,
                     format!("password authentication failed for user \"{user}\""),
@@ -249,6 +240,8 @@ impl Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.open_session(client, principal)?;
+        // Authenticated: no longer among its address's pending logins.
+        self.connection.pending_login.lock().take();
         if let Some(message) = final_message {
             client
                 .send(PgWireBackendMessage::Authentication(message))

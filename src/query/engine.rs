@@ -11,13 +11,13 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::{Analyzer, AnalyzerRule, Optimizer};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
-use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 
 use super::commands::access::{self, Dcl, Principal};
 use super::commands::copy::{self, CopyPlan};
@@ -28,8 +28,10 @@ use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
 use super::error::{Error, Result};
 use super::output::Output;
+use super::pg::semantics::PgSemantics;
+use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
+use super::pg::{at_time_zone, in_lists, placeholders, set_comparison};
 use super::pg::{column_names, functions};
-use super::pg::{placeholders, set_comparison};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
@@ -82,11 +84,18 @@ impl QueryEngine {
             .with_config(session_config)
             .with_catalog_list(catalogs)
             .with_default_features()
-            .with_type_planner(Arc::new(PgOidTypePlanner))
+            .with_type_planner(Arc::new(UtcTimestampTypes::default()))
+            .with_optimizer_rules(in_lists::around_simplification(Optimizer::new().rules))
             .with_physical_optimizer_rule(Arc::new(StorageAggregates))
             .with_physical_optimizer_rule(Arc::new(LatestPerSeries))
+            .with_analyzer_rules(
+                std::iter::once(Arc::new(UnifyZoneTags) as Arc<dyn AnalyzerRule + Send + Sync>)
+                    .chain(Analyzer::new().rules)
+                    .collect(),
+            )
             .with_analyzer_rule(Arc::new(GapFillRule))
             .with_analyzer_rule(Arc::new(AsofRule))
+            .with_analyzer_rule(Arc::new(PgSemantics))
             .with_query_planner(Arc::new(EpochQueryPlanner));
         // Ahead of DataFusion's planners, which claim every subscript.
         builder
@@ -195,6 +204,7 @@ impl QueryEngine {
         let mut statement = statement;
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
+        at_time_zone::rewrite(&mut statement);
         timeseries::positional_arguments(&mut statement)?;
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {

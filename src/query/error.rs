@@ -58,9 +58,22 @@ pub enum Error {
     /// An argument of the wrong type (42804).
     #[error("{message}")]
     DatatypeMismatch { message: String },
+    /// A cast PostgreSQL has no rule for (42846).
+    #[error("cannot cast type {from} to {to}")]
+    CannotCoerce { from: String, to: String },
+    /// Text that does not read as a date or time (22007).
+    #[error("{message}")]
+    InvalidDatetimeFormat { message: String },
     /// Text that does not read as what a function expects (22P02).
     #[error("{message}")]
     InvalidTextRepresentation { message: String },
+    /// Arithmetic whose result its type cannot hold (22003), in
+    /// PostgreSQL's words (`bigint out of range`).
+    #[error("{message}")]
+    NumericOutOfRange { message: String },
+    /// A zero divisor (22012).
+    #[error("division by zero")]
+    DivisionByZero,
     /// A LIKE escape that is not one character (22025).
     #[error("invalid escape string")]
     InvalidEscapeSequence,

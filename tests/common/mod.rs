@@ -84,6 +84,10 @@ impl TestServer {
         fs: Arc<dyn FileSystem>,
     ) -> Self {
         let mut config = Config::for_data_dir(data_dir);
+        // Failed logins in tests wait only briefly; a test of the delay
+        // sets its own.
+        config.auth_delay = Duration::from_millis(5);
+        config.auth_delay_max = Duration::from_millis(50);
         configure(&mut config);
         let db = Db::open_with(&config, fs).expect("open db");
         let listener = TcpListener::bind(&config.listen).await.expect("bind");

@@ -526,27 +526,83 @@ async fn users_and_grants_survive_a_restart() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_an_address_out() {
-    let server = start_secured(|_| {}).await;
-    for _ in 0..5 {
+async fn failures_are_delayed_but_the_right_password_always_logs_in() {
+    let server = start_secured(|config| {
+        config.auth_delay = Duration::from_millis(20);
+        config.auth_delay_max = Duration::from_millis(160);
+    })
+    .await;
+    // Twenty rapid wrong passwords: each refused with 28P01, never locked
+    // out, and answered later as they go on (20, 40, 80, then 160 ms).
+    let mut last = Duration::ZERO;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
         let error = login(&server, "admin", "guess", "postgres")
             .await
             .unwrap_err();
-        assert_eq!(code(&error), Some(&SqlState::INVALID_PASSWORD));
+        last = started.elapsed();
+        assert_eq!(code(&error), Some(&SqlState::INVALID_PASSWORD), "{error}");
     }
-    // Now even the right password is refused, for a while.
+    assert!(
+        last >= Duration::from_millis(160),
+        "a repeated failure waits the longest delay: {last:?}"
+    );
+    // The right password logs in at once, from the same address.
+    let client = login(&server, "admin", ADMIN_PASSWORD, "postgres")
+        .await
+        .expect("the right password logs in");
+    client.simple_query("SELECT 1").await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_connections_per_address_are_capped() {
+    let server = start_secured(|config| config.max_unauthenticated_per_address = 2).await;
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let mut socket = TcpStream::connect(("127.0.0.1", server.port()))
+            .await
+            .unwrap();
+        socket.write_all(&startup_packet("admin")).await.unwrap();
+        // The password request: the connection is now authenticating.
+        let mut first = [0u8; 1];
+        tokio::time::timeout(TIMEOUT, socket.read_exact(&mut first))
+            .await
+            .expect("a password request")
+            .unwrap();
+        assert_eq!(first[0], b'R');
+        waiting.push(socket);
+    }
     let error = login(&server, "admin", ADMIN_PASSWORD, "postgres")
         .await
         .unwrap_err();
     assert_eq!(
         code(&error),
-        Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION),
+        Some(&SqlState::TOO_MANY_CONNECTIONS),
         "{error}"
     );
-    assert!(
-        message(&error).contains("too many failed login attempts"),
-        "{error}"
-    );
+    // One of them gives up: a slot is free again, and an authenticated
+    // connection does not take one.
+    drop(waiting.pop());
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let client = tokio::time::timeout(TIMEOUT, async {
+            loop {
+                match login(&server, "admin", ADMIN_PASSWORD, "postgres").await {
+                    Ok(client) => break client,
+                    // The server may not have seen the close yet.
+                    Err(e) if code(&e) == Some(&SqlState::TOO_MANY_CONNECTIONS) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("a login once a slot is free");
+        clients.push(client);
+    }
+    server.stop().await;
 }
 
 /// Reads until the server hangs up; panics, saying `what`, if it does not
@@ -731,7 +787,7 @@ fn holds_authentication_ok(reply: &[u8]) -> bool {
 
 #[tokio::test]
 async fn garbage_password_messages_never_authenticate() {
-    let server = start_secured(|config| config.login_failures = 0).await;
+    let server = start_secured(|config| config.auth_delay = Duration::ZERO).await;
     // A linear congruential generator: the same inputs every run.
     let mut state = 42u64;
     let mut next = move || {

@@ -5,9 +5,14 @@
 //! ```sh
 //! cargo run --release --bin epochdb-bench -- --hosts 1000 --hours 24 --compare postgres
 //! ```
+//!
+//! With `--differential N` it runs instead the differential test against
+//! PostgreSQL 15 (see `differential.rs`): N seeded random queries over
+//! tricky rows, every answer compared.
 // A command-line tool: its report is its output.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod differential;
 mod generate;
 mod postgres;
 mod queries;
@@ -80,6 +85,11 @@ struct Args {
     /// return the same rows, and compare.
     #[arg(long, value_enum)]
     compare: Option<Compare>,
+    /// Run the differential test instead: this many seeded random queries
+    /// (with --seed) on EpochDB and on a PostgreSQL 15 the tool starts,
+    /// every answer compared.
+    #[arg(long)]
+    differential: Option<usize>,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -379,7 +389,35 @@ fn report_load(server: &str, load: &Load, method: LoadMethod, workers: usize) {
     );
 }
 
+/// The differential test; whether every query agreed.
+async fn run_differential(args: &Args, count: usize) -> Result<bool, Error> {
+    let epochdb = connect(&epochdb_config(&args.epochdb)?).await?;
+    let pg = TempPostgres::start(512).await?;
+    let postgres = connect(&format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        pg.port
+    ))
+    .await?;
+    let report = differential::run(&epochdb, &postgres, args.seed, count).await?;
+    for difference in &report.differences {
+        println!("DIFFERENCE {difference}");
+    }
+    println!(
+        "differential test, seed {}: {} queries, {} agree ({} of them both failing), {} refused by EpochDB (0A000), {} differ",
+        args.seed,
+        report.queries,
+        report.agreed,
+        report.both_failed,
+        report.refused,
+        report.differences.len()
+    );
+    Ok(report.differences.is_empty())
+}
+
 async fn run(args: Args) -> Result<bool, Error> {
+    if let Some(count) = args.differential {
+        return run_differential(&args, count).await;
+    }
     let scale = Scale {
         hosts: args.hosts,
         steps: args.hours * 3600 / generate::INTERVAL_SECS as usize,

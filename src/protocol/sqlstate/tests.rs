@@ -125,6 +125,12 @@ const STATEMENTS: &[(&str, &str)] = &[
         NUMERIC_VALUE_OUT_OF_RANGE,
     ),
     ("SELECT 99999999999::int", NUMERIC_VALUE_OUT_OF_RANGE),
+    ("SELECT 12345.6::numeric(5,2)", NUMERIC_VALUE_OUT_OF_RANGE),
+    ("SELECT 1::numeric / 2", FEATURE_NOT_SUPPORTED),
+    (
+        "SELECT sqrt(-1::float8)",
+        INVALID_ARGUMENT_FOR_POWER_FUNCTION,
+    ),
     ("SELECT 'abc'::int", INVALID_TEXT_REPRESENTATION),
 ];
 
@@ -142,7 +148,10 @@ fn rule_met(error: &session::Error) -> Option<(&'static str, usize)> {
         DataFusionError::Plan(m) => Some(("plan", matching_rule(PLAN_MESSAGES, m)?)),
         DataFusionError::Execution(m) => Some(("execution", matching_rule(EXECUTION_MESSAGES, m)?)),
         DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
-            ArrowError::CastError(m) | ArrowError::ParseError(m) | ArrowError::ComputeError(m) => {
+            ArrowError::CastError(m)
+            | ArrowError::ParseError(m)
+            | ArrowError::ComputeError(m)
+            | ArrowError::InvalidArgumentError(m) => {
                 Some(("arrow", matching_rule(ARROW_MESSAGES, m)?))
             }
             _ => None,

@@ -89,6 +89,10 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ));
 
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::new()));
+    // PostgreSQL's order of floats in the grouped extremes.
+    ctx.register_udaf(super::min_max::PgMinMax::max());
+    ctx.register_udaf(super::min_max::PgMinMax::min());
+    ctx.register_udaf(super::sum::PgSum::udaf());
     ctx.register_udf(create_udf(
         "like_escape",
         vec![DataType::Utf8, DataType::Utf8],
@@ -114,6 +118,11 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         ));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(FormatTypeList::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(super::to_char::ToChar::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(super::zone_tags::UtcNow::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(
+        super::at_time_zone::Timezone::new(),
+    ));
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(IntVector::new()));
     for (name, naming) in [

@@ -2,8 +2,23 @@
 //! call (`version()`, the catalog functions, overrides of DataFusion's), the
 //! column names PostgreSQL gives results, and the role catalogs.
 
+pub(crate) mod arithmetic;
+pub(crate) mod at_time_zone;
 pub(crate) mod column_names;
+pub(crate) mod epoch_range;
+pub(crate) mod float_key;
 pub(crate) mod functions;
+pub(crate) mod in_lists;
+pub(crate) mod int_cast;
+pub(crate) mod interval_key;
+pub(crate) mod min_max;
 pub(crate) mod placeholders;
 pub(crate) mod roles_catalog;
+pub(crate) mod semantics;
+pub(crate) mod session_zone;
 pub(crate) mod set_comparison;
+pub(crate) mod sum;
+pub(crate) mod text_in;
+pub(crate) mod text_out;
+pub(crate) mod to_char;
+pub(crate) mod zone_tags;

@@ -10,8 +10,8 @@
 //!   DataFusion answers it with a join that knows no NULL (`NULL NOT IN
 //!   (...)` under an OR holds), so it becomes `x = ANY (...)` (under NOT),
 //!   which is PostgreSQL's definition of IN and keeps three-valued logic. A
-//!   whole condition of WHERE stays, where DataFusion's null-aware anti join
-//!   answers it exactly.
+//!   whole condition of WHERE that tests a column stays, where DataFusion's
+//!   null-aware anti join answers it exactly.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -86,7 +86,13 @@ impl VisitorMut for Rewriter {
             self.whole_conditions.extend(
                 whole
                     .into_iter()
-                    .filter(|e| matches!(e, Expr::InSubquery { .. }))
+                    // Only a column is tested by the anti join as
+                    // PostgreSQL would; a constant (`NULL NOT IN (...)`)
+                    // DataFusion answers as if the subquery were empty.
+                    .filter(|e| {
+                        matches!(e, Expr::InSubquery { expr, .. }
+                            if matches!(expr.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
+                    })
                     .map(address),
             );
         }

@@ -1,0 +1,182 @@
+//! Every `timestamptz` in a plan tagged UTC. DataFusion tags a
+//! `timestamptz` cast or literal and `now()` with the session's time zone,
+//! while table columns are tagged UTC; arithmetic between differently
+//! tagged timestamps (`now() - time`, `'2024-01-01'::timestamptz - time`)
+//! then fails to plan. The tag changes only how Arrow would print the
+//! instant, and EpochDB prints in the session's zone itself, so:
+//!
+//! - [`UtcTimestampTypes`] plans the SQL types `timestamptz` and `timestamp
+//!   with time zone` as DataFusion does (nanoseconds, which its table
+//!   functions such as `generate_series` expect), but tagged UTC;
+//! - [`UtcNow`] is `now()` and `current_timestamp`, tagged UTC;
+//! - [`UnifyZoneTags`] retags, before type coercion, both sides of a
+//!   difference of timestamps that still differ in tag.
+//!
+//! The session's zone is applied where PostgreSQL applies it by
+//! [`session_zone`](super::session_zone).
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::functions::datetime::now::NowFunc;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDFImpl, Signature,
+};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::sql::sqlparser::ast::{DataType as SqlType, TimezoneInfo};
+use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
+
+const UTC: &str = "UTC";
+
+fn utc_timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
+}
+
+/// The SQL planner's types: `timestamptz` tagged UTC, the rest as
+/// datafusion-pg-catalog's planner has them.
+#[derive(Debug, Default)]
+pub(crate) struct UtcTimestampTypes {
+    pg: PgOidTypePlanner,
+}
+
+impl TypePlanner for UtcTimestampTypes {
+    fn plan_type_field(&self, sql_type: &SqlType) -> Result<Option<FieldRef>> {
+        match sql_type {
+            SqlType::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => {
+                Ok(Some(Arc::new(Field::new(
+                    "",
+                    DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into())),
+                    true,
+                ))))
+            }
+            other => self.pg.plan_type_field(other),
+        }
+    }
+}
+
+/// `now()` (and `current_timestamp`): DataFusion's, tagged UTC whatever the
+/// session's zone, which DataFusion would otherwise give it anew at each
+/// `SET TIME ZONE`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct UtcNow {
+    inner: NowFunc,
+}
+
+impl UtcNow {
+    pub(crate) fn new() -> Self {
+        let mut config = ConfigOptions::default();
+        config.execution.time_zone = Some(UTC.to_owned());
+        Self {
+            inner: NowFunc::new_with_config(&config),
+        }
+    }
+}
+
+impl ScalarUDFImpl for UtcNow {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        self.inner.simplify(args, info)
+    }
+}
+
+/// Before type coercion: the difference of two `timestamptz` values tagged
+/// with different zones (a column's UTC and a literal's or `now()`'s
+/// session zone), which DataFusion cannot coerce, is taken between the
+/// two instants, both tagged UTC (a change of tag keeps the instant).
+#[derive(Debug, Default)]
+pub(crate) struct UnifyZoneTags;
+
+impl AnalyzerRule for UnifyZoneTags {
+    fn name(&self) -> &str {
+        "epochdb_unify_zone_tags"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let inputs = plan.inputs();
+            let schema = match inputs.as_slice() {
+                [] => Arc::new(DFSchema::empty()),
+                [input] => input.schema().clone(),
+                _ => plan.schema().clone(),
+            };
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                Ok(expr
+                    .transform_up(|e| unify(e, &schema))?
+                    .update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn unify(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Minus,
+        right,
+    }) = expr
+    else {
+        return Ok(Transformed::no(expr));
+    };
+    // Typing an arithmetic operand types its operands in turn: over a long
+    // chain (`1 - 1 - ...`) that would be quadratic. A timestamp minus a
+    // timestamp has plainer operands.
+    let arithmetic = |e: &Expr| {
+        matches!(e, Expr::BinaryExpr(BinaryExpr { op, .. })
+            if matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo))
+    };
+    if arithmetic(&left) || arithmetic(&right) {
+        return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Minus,
+            right,
+        })));
+    }
+    let tags = (left.get_type(schema), right.get_type(schema));
+    if let (Ok(DataType::Timestamp(_, Some(a))), Ok(DataType::Timestamp(_, Some(b)))) = &tags
+        && a != b
+    {
+        return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+            left: Box::new(Expr::Cast(Cast::new(left, utc_timestamp()))),
+            op: Operator::Minus,
+            right: Box::new(Expr::Cast(Cast::new(right, utc_timestamp()))),
+        })));
+    }
+    Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Minus,
+        right,
+    })))
+}
