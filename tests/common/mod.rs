@@ -193,3 +193,16 @@ pub async fn run_client_suite(
     let passed = output.lines().filter(|l| l.starts_with("ok ")).count();
     assert_eq!(passed, checks, "{output}");
 }
+
+/// Panics unless the PostgreSQL 15 that `epochdb-bench` starts for its
+/// comparisons is installed (Debian's `postgresql`, which `.ci/run`
+/// installs, or `EPOCHDB_PG_BIN`).
+#[allow(dead_code)]
+pub fn require_postgres() {
+    let bin =
+        std::env::var("EPOCHDB_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
+    assert!(
+        std::path::Path::new(&bin).join("initdb").is_file(),
+        "PostgreSQL 15 is not at {bin}: install postgresql or set EPOCHDB_PG_BIN"
+    );
+}

@@ -4,19 +4,13 @@
 //! CI runs a few hundred queries per seed; a longer run is
 //! `cargo run --bin epochdb-bench -- --epochdb HOST:PORT --differential 20000 --seed 7`.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::common::TestServer;
 
 #[tokio::test]
 async fn seeded_random_queries_agree_with_postgres() {
-    let bin =
-        std::env::var("EPOCHDB_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
-    assert!(
-        Path::new(&bin).join("initdb").is_file(),
-        "PostgreSQL 15 is not at {bin}: install postgresql or set EPOCHDB_PG_BIN"
-    );
+    crate::common::require_postgres();
     let server = TestServer::start().await;
     let address = format!("127.0.0.1:{}", server.port());
     for seed in ["1", "2"] {

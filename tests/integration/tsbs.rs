@@ -3,19 +3,13 @@
 //! against PostgreSQL 15, which it starts itself (Debian's `postgresql`,
 //! which `.ci/run` installs).
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::common::TestServer;
 
 #[tokio::test]
 async fn tsbs_smoke_agrees_with_postgres() {
-    let bin =
-        std::env::var("EPOCHDB_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
-    assert!(
-        Path::new(&bin).join("initdb").is_file(),
-        "PostgreSQL 15 is not at {bin}: install postgresql or set EPOCHDB_PG_BIN"
-    );
+    crate::common::require_postgres();
     let server = TestServer::start().await;
     let address = format!("127.0.0.1:{}", server.port());
     let output = tokio::task::spawn_blocking(move || {

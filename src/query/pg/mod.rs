@@ -13,6 +13,7 @@ pub(crate) mod int_cast;
 pub(crate) mod interval_key;
 pub(crate) mod min_max;
 pub(crate) mod placeholders;
+pub(crate) mod plan_exprs;
 pub(crate) mod roles_catalog;
 pub(crate) mod semantics;
 pub(crate) mod session_zone;

@@ -26,10 +26,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue, internal_err};
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, ScalarFunction};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, Sort,
 };
@@ -41,6 +40,7 @@ use super::epoch_range::epoch_in_range;
 use super::float_key::float_key;
 use super::int_cast::{Rounding, round_for_int};
 use super::interval_key::{interval_key, is_interval};
+use super::plan_exprs::rewrite_expressions;
 use super::session_zone::{self, session_zone};
 use super::text_in::timestamp_in;
 use super::text_out::{PgText, prints_differently};
@@ -56,33 +56,18 @@ impl AnalyzerRule for PgSemantics {
 
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         let zone = session_zone(config.execution.time_zone.as_deref());
-        plan.transform_up_with_subqueries(|plan| {
-            // Expressions read their input's columns; a join's read both
-            // sides', which its own schema holds; VALUES has literals.
-            let inputs = plan.inputs();
-            let schema = match inputs.as_slice() {
-                [] => Arc::new(DFSchema::empty()),
-                [input] => input.schema().clone(),
-                _ => plan.schema().clone(),
-            };
-            let plan = match plan {
-                LogicalPlan::Sort(sort) => LogicalPlan::Sort(sort_by_keys(sort)?),
-                other => other,
-            };
-            let in_values = matches!(plan, LogicalPlan::Values(_));
-            let names = NamePreserver::new(&plan);
-            plan.map_expressions(|expr| {
-                let name = names.save(&expr);
-                Ok(expr
-                    .transform_up(|e| match &zone {
-                        Some(zone) => session_zone::apply(e, &schema, zone)?
-                            .transform_data(|e| rewrite(e, &schema, in_values)),
-                        None => rewrite(e, &schema, in_values),
-                    })?
-                    .update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        rewrite_expressions(
+            plan,
+            |plan| match plan {
+                LogicalPlan::Sort(sort) => Ok(LogicalPlan::Sort(sort_by_keys(sort)?)),
+                other => Ok(other),
+            },
+            |e, schema, in_values| match &zone {
+                Some(zone) => session_zone::apply(e, schema, zone)?
+                    .transform_data(|e| rewrite(e, schema, in_values)),
+                None => rewrite(e, schema, in_values),
+            },
+        )
     }
 }
 
