@@ -30,7 +30,7 @@ use super::error::{Error, Result};
 use super::output::Output;
 use super::pg::semantics::PgSemantics;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
-use super::pg::{at_time_zone, in_lists, placeholders, set_comparison};
+use super::pg::{at_time_zone, in_lists, placeholders, set_comparison, varchar_cast};
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, is_insert, renamed};
@@ -205,6 +205,7 @@ impl QueryEngine {
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
+        varchar_cast::rewrite(&mut statement);
         timeseries::positional_arguments(&mut statement)?;
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {
@@ -250,7 +251,9 @@ impl QueryEngine {
                 what: "this statement".into(),
             });
         };
-        let names = column_names::postgres_names(ast, plan.schema().fields().len());
+        // Named as PostgreSQL names them: after what the client wrote, not
+        // after the rewrites above.
+        let names = column_names::postgres_names(&original, plan.schema().fields().len());
         let insert_columns = match ast.as_ref() {
             Statement::Insert(insert) => insert
                 .columns

@@ -52,24 +52,31 @@ impl VisitorMut for Rewriter {
             else {
                 return ControlFlow::Continue(());
             };
-            let arg = |e: ast::Expr| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e));
-            *expr = ast::Expr::Function(ast::Function {
-                name: ast::ObjectName::from(vec![ast::Ident::new(NAME)]),
-                uses_odbc_syntax: false,
-                parameters: ast::FunctionArguments::None,
-                args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-                    duplicate_treatment: None,
-                    args: vec![arg(*time_zone), arg(*timestamp)],
-                    clauses: vec![],
-                }),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: vec![],
-            });
+            *expr = function_call(NAME, vec![*time_zone, *timestamp]);
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The call `name(args...)` in a statement.
+pub(crate) fn function_call(name: &str, args: Vec<ast::Expr>) -> ast::Expr {
+    ast::Expr::Function(ast::Function {
+        name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }
 
 /// `timezone(zone, timestamp)`; see the module documentation.

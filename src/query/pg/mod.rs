@@ -22,4 +22,5 @@ pub(crate) mod sum;
 pub(crate) mod text_in;
 pub(crate) mod text_out;
 pub(crate) mod to_char;
+pub(crate) mod varchar_cast;
 pub(crate) mod zone_tags;
