@@ -195,6 +195,7 @@ fn cpu_schema() -> TableSchema {
         },
         role: ColumnRole::Time,
         nullable: false,
+        max_chars: None,
     }];
     for tag in TAGS {
         columns.push(ColumnSchema {
@@ -202,6 +203,7 @@ fn cpu_schema() -> TableSchema {
             column_type: ColumnType::Utf8,
             role: ColumnRole::Tag,
             nullable: true,
+            max_chars: None,
         });
     }
     for f in 0..10 {
@@ -210,6 +212,7 @@ fn cpu_schema() -> TableSchema {
             column_type: ColumnType::Float64,
             role: ColumnRole::Field,
             nullable: true,
+            max_chars: None,
         });
     }
     TableSchema::try_new(columns).unwrap()

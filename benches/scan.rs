@@ -35,6 +35,7 @@ fn schema() -> TableSchema {
         column_type,
         role,
         nullable: true,
+        max_chars: None,
     };
     TableSchema::try_new(vec![
         column(

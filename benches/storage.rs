@@ -44,6 +44,7 @@ fn column(name: &str, column_type: ColumnType, role: ColumnRole) -> ColumnSchema
         column_type,
         role,
         nullable: true,
+        max_chars: None,
     }
 }
 

@@ -20,6 +20,7 @@ pub(super) const FEATURE_NOT_SUPPORTED: &str = "0A000";
 pub(super) const INVALID_CATALOG_NAME: &str = "3D000";
 pub(super) const INVALID_SCHEMA_NAME: &str = "3F000";
 pub(super) const DATA_EXCEPTION: &str = "22000";
+pub(super) const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
 pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub(super) const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
@@ -245,6 +246,7 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::NoTimeColumn => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
+        E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),
         E::Arrow(e) => arrow_code(e),
         E::Codec(_) => (DATA_CORRUPTED, Blame::Server),
         E::Internal { .. } => (INTERNAL_ERROR, Blame::Server),

@@ -30,6 +30,8 @@ pub enum Error {
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
     NotNullViolation { table: String, column: String },
+    #[error("value too long for type character varying({max_chars})")]
+    StringTooLong { max_chars: u32 },
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("corrupt block: {0}")]

@@ -63,6 +63,14 @@ pub(super) enum Record {
     },
 }
 
+/// The bits of a column's flag byte in `CreateTable`. Older logs wrote the
+/// byte as a plain boolean, which reads as `NULLABLE` alone.
+mod column_flags {
+    pub(super) const NULLABLE: u8 = 1;
+    /// A varint character limit (`VARCHAR(n)`) follows the flags.
+    pub(super) const MAX_CHARS: u8 = 2;
+}
+
 mod kind {
     pub(super) const CREATE_DATABASE: u8 = 1;
     pub(super) const DROP_DATABASE: u8 = 2;
@@ -119,7 +127,16 @@ impl Record {
                     w.str(&column.name);
                     w.u8(column.column_type.tag());
                     w.u8(column.role.tag());
-                    w.u8(u8::from(column.nullable));
+                    let flags = u8::from(column.nullable)
+                        | if column.max_chars.is_some() {
+                            column_flags::MAX_CHARS
+                        } else {
+                            0
+                        };
+                    w.u8(flags);
+                    if let Some(n) = column.max_chars {
+                        w.varint(u64::from(n));
+                    }
                 }
             }
             Record::DropTable {
@@ -218,11 +235,28 @@ impl Record {
                 let count = r.len()?;
                 let mut columns = Vec::with_capacity(count);
                 for _ in 0..count {
+                    let name = name(&mut r)?;
+                    let column_type = ColumnType::from_tag(r.u8()?)?;
+                    let role = ColumnRole::from_tag(r.u8()?)?;
+                    let flags = r.u8()?;
+                    if flags & !(column_flags::NULLABLE | column_flags::MAX_CHARS) != 0 {
+                        return Err(corrupt(format!("unknown column flags {flags:#x}")));
+                    }
+                    let max_chars = if flags & column_flags::MAX_CHARS != 0 {
+                        let n = r.varint()?;
+                        Some(
+                            u32::try_from(n)
+                                .map_err(|_| corrupt(format!("column length {n} out of range")))?,
+                        )
+                    } else {
+                        None
+                    };
                     columns.push(ColumnSchema {
-                        name: name(&mut r)?,
-                        column_type: ColumnType::from_tag(r.u8()?)?,
-                        role: ColumnRole::from_tag(r.u8()?)?,
-                        nullable: r.bool()?,
+                        name,
+                        column_type,
+                        role,
+                        nullable: flags & column_flags::NULLABLE != 0,
+                        max_chars,
                     });
                 }
                 Record::CreateTable {
@@ -359,12 +393,21 @@ mod tests {
                         },
                         role: ColumnRole::Time,
                         nullable: false,
+                        max_chars: None,
                     },
                     ColumnSchema {
                         name: "v".into(),
                         column_type: ColumnType::Float64,
                         role: ColumnRole::Field,
                         nullable: true,
+                        max_chars: None,
+                    },
+                    ColumnSchema {
+                        name: "note".into(),
+                        column_type: ColumnType::Utf8,
+                        role: ColumnRole::Field,
+                        nullable: false,
+                        max_chars: Some(300),
                     },
                 ],
             },

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, AsArray, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::error::{Error, Result, corrupt};
@@ -127,6 +128,52 @@ pub struct ColumnSchema {
     pub role: ColumnRole,
     /// `false` for `NOT NULL` columns. The time column is never nullable.
     pub nullable: bool,
+    /// `VARCHAR(n)`: a text column whose values hold at most `n` characters.
+    pub max_chars: Option<u32>,
+}
+
+impl ColumnSchema {
+    /// `value` as this column stores it. A `VARCHAR(n)` column follows
+    /// PostgreSQL's rule for assignment: a value longer than `n` characters is
+    /// an error, unless everything past the `n`th character is spaces, which
+    /// are cut off.
+    pub fn fit_text<'a>(&self, value: &'a str) -> Result<&'a str> {
+        let Some(max_chars) = self.max_chars else {
+            return Ok(value);
+        };
+        // A character takes at least one byte: most values need no counting.
+        if value.len() <= max_chars as usize {
+            return Ok(value);
+        }
+        match value.char_indices().nth(max_chars as usize) {
+            None => Ok(value),
+            Some((cut, _)) if value[cut..].bytes().all(|b| b == b' ') => Ok(&value[..cut]),
+            Some(_) => Err(Error::StringTooLong { max_chars }),
+        }
+    }
+
+    /// [`fit_text`](Self::fit_text) over a column of values; `None` when
+    /// every value already fits as it is (or the column is not text).
+    pub(super) fn fit_array(&self, column: &ArrayRef) -> Result<Option<ArrayRef>> {
+        if self.max_chars.is_none() {
+            return Ok(None);
+        }
+        let Some(strings) = column.as_string_opt::<i32>() else {
+            return Ok(None);
+        };
+        let mut cut = false;
+        for value in strings.iter().flatten() {
+            cut |= self.fit_text(value)?.len() != value.len();
+        }
+        if !cut {
+            return Ok(None);
+        }
+        let fitted = strings
+            .iter()
+            .map(|value| value.map(|v| self.fit_text(v)).transpose())
+            .collect::<Result<StringArray>>()?;
+        Ok(Some(Arc::new(fitted)))
+    }
 }
 
 /// The validated schema of a time-series table.
@@ -183,6 +230,15 @@ impl TableSchema {
                     tag_indices.push(index);
                 }
                 ColumnRole::Field => field_indices.push(index),
+            }
+            let valid_length = match column.max_chars {
+                None => true,
+                Some(n) => n > 0 && column.column_type == ColumnType::Utf8,
+            };
+            if !valid_length {
+                return Err(Error::InvalidSchema {
+                    reason: format!("column \"{}\" has an invalid length", column.name),
+                });
             }
         }
         let time_index = time_index.ok_or(Error::NoTimeColumn)?;
@@ -265,6 +321,7 @@ mod tests {
             column_type,
             role,
             nullable: true,
+            max_chars: None,
         }
     }
 
@@ -303,5 +360,48 @@ mod tests {
             column("n", ColumnType::Int64, ColumnRole::Tag),
         ]);
         assert!(matches!(numeric_tag, Err(Error::InvalidSchema { .. })));
+    }
+
+    #[test]
+    fn varchar_values_fit_as_postgres_assigns_them() {
+        let limited = ColumnSchema {
+            max_chars: Some(3),
+            ..column("v", ColumnType::Utf8, ColumnRole::Field)
+        };
+        assert_eq!(limited.fit_text("abc").unwrap(), "abc");
+        assert_eq!(limited.fit_text("ééé").unwrap(), "ééé");
+        assert_eq!(limited.fit_text("ab    ").unwrap(), "ab ");
+        assert_eq!(limited.fit_text("ééé  ").unwrap(), "ééé");
+        assert!(matches!(
+            limited.fit_text("abcd"),
+            Err(Error::StringTooLong { max_chars: 3 })
+        ));
+        assert!(limited.fit_text("abc \t").is_err());
+
+        let values: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("abc  ")]));
+        let fitted = limited.fit_array(&values).unwrap().unwrap();
+        assert_eq!(
+            fitted.as_string::<i32>().iter().collect::<Vec<_>>(),
+            vec![Some("a"), None, Some("abc")]
+        );
+        let fits: ArrayRef = Arc::new(StringArray::from(vec!["a", "ab"]));
+        assert!(limited.fit_array(&fits).unwrap().is_none());
+
+        let unlimited = column("v", ColumnType::Utf8, ColumnRole::Field);
+        assert_eq!(unlimited.fit_text("abcdef").unwrap(), "abcdef");
+        let numeric_length = TableSchema::try_new(vec![
+            column(
+                "t",
+                ColumnType::Timestamp {
+                    with_time_zone: true,
+                },
+                ColumnRole::Time,
+            ),
+            ColumnSchema {
+                max_chars: Some(3),
+                ..column("n", ColumnType::Int64, ColumnRole::Field)
+            },
+        ]);
+        assert!(matches!(numeric_length, Err(Error::InvalidSchema { .. })));
     }
 }

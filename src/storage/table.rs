@@ -208,6 +208,8 @@ impl Table {
     /// the returned ticket is [durable](Durable::durable). With a log, the
     /// rows are staged and logged as an image, which replay absorbs the same way.
     pub fn write(&self, batches: &[RecordBatch]) -> Result<Durable<usize>> {
+        let fitted = self.fit_lengths(batches)?;
+        let batches = fitted.as_deref().unwrap_or(batches);
         for batch in batches {
             self.check_batch(batch)?;
         }
@@ -217,6 +219,35 @@ impl Table {
             return self.absorb(staging);
         }
         Ok(Durable::new(self.append_checked(batches)?, None))
+    }
+
+    /// `batches` with the values of `VARCHAR(n)` columns fitted to their
+    /// length ([`ColumnSchema::fit_text`]); `None` when nothing changes.
+    fn fit_lengths(&self, batches: &[RecordBatch]) -> Result<Option<Vec<RecordBatch>>> {
+        let limited: Vec<usize> = (self.schema.columns().iter().enumerate())
+            .filter(|(_, c)| c.max_chars.is_some())
+            .map(|(i, _)| i)
+            .collect();
+        if limited.is_empty() {
+            return Ok(None);
+        }
+        let mut fitted_batches: Option<Vec<RecordBatch>> = None;
+        for (b, batch) in batches.iter().enumerate() {
+            let mut columns: Option<Vec<ArrayRef>> = None;
+            for &i in &limited {
+                let Some(column) = batch.columns().get(i) else {
+                    continue;
+                };
+                if let Some(fitted) = self.schema.columns()[i].fit_array(column)? {
+                    columns.get_or_insert_with(|| batch.columns().to_vec())[i] = fitted;
+                }
+            }
+            if let Some(columns) = columns {
+                fitted_batches.get_or_insert_with(|| batches.to_vec())[b] =
+                    RecordBatch::try_new(batch.schema(), columns)?;
+            }
+        }
+        Ok(fitted_batches)
     }
 
     /// Applies batches that [`check_batch`](Self::check_batch) accepted.
@@ -385,6 +416,10 @@ impl Table {
                 ),
             });
         }
+        let columns = self.schema.columns();
+        let tags = (tags.iter().zip(self.schema.tag_indices()))
+            .map(|(v, &i)| v.map(|v| columns[i].fit_text(v)).transpose())
+            .collect::<Result<Vec<_>>>()?;
         let mut state = self.state.write();
         let key = SeriesKey::new(
             tags.iter()
@@ -402,12 +437,17 @@ impl Table {
         &self,
         ids: Vec<SeriesId>,
         time: ArrayRef,
-        fields: Vec<ArrayRef>,
+        mut fields: Vec<ArrayRef>,
     ) -> Result<usize> {
         if self.journal.as_ref().is_some_and(|j| j.wal().is_some()) {
             return Err(Error::Internal {
                 reason: "write_series on a logged table".into(),
             });
+        }
+        for (field, &index) in fields.iter_mut().zip(self.schema.field_indices()) {
+            if let Some(fitted) = self.schema.columns()[index].fit_array(field)? {
+                *field = fitted;
+            }
         }
         let rows = ids.len();
         let columns = std::iter::once((self.schema.time_index(), &time))

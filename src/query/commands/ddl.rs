@@ -7,8 +7,8 @@
 
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName,
-    ObjectType, SchemaName, SqlOption, Statement, TimezoneInfo, Value,
+    CharacterLength, ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr,
+    ObjectName, ObjectType, SchemaName, SqlOption, Statement, TimezoneInfo, Value,
 };
 
 use super::names::{normalize, qualified, schema_name, single_name};
@@ -285,6 +285,7 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
     for column in &create.columns {
         let name = normalize(&column.name);
         let column_type = column_type(&column.data_type)?;
+        let max_chars = max_chars(&column.data_type)?;
         let mut nullable = true;
         for option in &column.options {
             match &option.option {
@@ -302,6 +303,7 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
             column_type,
             role: ColumnRole::Field,
             nullable,
+            max_chars,
         });
     }
 
@@ -490,6 +492,35 @@ fn column_type(data_type: &SqlType) -> Result<ColumnType> {
             });
         }
     })
+}
+
+/// PostgreSQL's longest `VARCHAR(n)`.
+const MAX_VARCHAR_LENGTH: u64 = 10_485_760;
+
+/// The `n` of a `VARCHAR(n)` column, checked as PostgreSQL checks it.
+fn max_chars(data_type: &SqlType) -> Result<Option<u32>> {
+    let (SqlType::Varchar(Some(length))
+    | SqlType::CharacterVarying(Some(length))
+    | SqlType::CharVarying(Some(length))) = data_type
+    else {
+        return Ok(None);
+    };
+    let CharacterLength::IntegerLength { length, .. } = length else {
+        return Err(Error::Unsupported {
+            what: format!("column type {data_type}"),
+        });
+    };
+    if *length < 1 {
+        return Err(Error::InvalidParameterValue {
+            message: "length for type varchar must be at least 1".into(),
+        });
+    }
+    if *length > MAX_VARCHAR_LENGTH {
+        return Err(Error::InvalidParameterValue {
+            message: format!("length for type varchar cannot exceed {MAX_VARCHAR_LENGTH}"),
+        });
+    }
+    Ok(u32::try_from(*length).ok())
 }
 
 #[cfg(test)]

@@ -170,6 +170,7 @@ mod tests {
             column_type,
             role,
             nullable: true,
+            max_chars: None,
         };
         let schema = TableSchema::try_new(vec![
             column(

@@ -12,6 +12,7 @@ fn schema() -> TableSchema {
         column_type,
         role,
         nullable: true,
+        max_chars: None,
     };
     TableSchema::try_new(vec![
         column(
