@@ -214,6 +214,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidGrant { .. } => (INVALID_GRANT_OPERATION, Blame::Client),
         E::ObjectInUse { .. } => (OBJECT_IN_USE, Blame::Client),
         E::UndefinedFunction { .. } => (UNDEFINED_FUNCTION, Blame::Client),
+        E::AmbiguousColumn { .. } => (AMBIGUOUS_COLUMN, Blame::Client),
         E::DatatypeMismatch { .. } => (DATATYPE_MISMATCH, Blame::Client),
         E::CannotCoerce { .. } => (CANNOT_COERCE, Blame::Client),
         E::InvalidDatetimeFormat { .. } => (INVALID_DATETIME_FORMAT, Blame::Client),

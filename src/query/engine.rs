@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::common::ParamValues;
-use datafusion::common::TableReference;
+use datafusion::common::{SchemaError, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
@@ -28,7 +28,9 @@ use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
 use super::error::{Error, Result};
 use super::output::Output;
+use super::pg::int_literals::narrow_int_literals;
 use super::pg::semantics::PgSemantics;
+use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{at_time_zone, in_lists, placeholders, set_comparison, varchar_cast};
 use super::pg::{column_names, functions};
@@ -52,6 +54,18 @@ impl Default for QueryConfig {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_limit: None,
         }
+    }
+}
+
+/// DataFusion's refusal of two output columns of one name, which
+/// PostgreSQL allows.
+fn duplicate_output_name(error: &DataFusionError) -> bool {
+    match error.find_root() {
+        DataFusionError::Plan(message) => message.contains("require unique expression names"),
+        DataFusionError::SchemaError(error, _) => {
+            matches!(**error, SchemaError::DuplicateUnqualifiedField { .. })
+        }
+        _ => false,
     }
 }
 
@@ -245,7 +259,21 @@ impl QueryEngine {
                 });
             }
         }
-        let plan = state.statement_to_plan(statement.clone()).await?;
+        let plan = match state.statement_to_plan(statement.clone()).await {
+            Err(error) if duplicate_output_name(&error) => {
+                let mut renamed = statement.clone();
+                if let DfStatement::Statement(ast) = &mut renamed
+                    && column_names::distinct_output_names(ast)?
+                {
+                    state.statement_to_plan(renamed).await?
+                } else {
+                    return Err(error.into());
+                }
+            }
+            planned => planned?,
+        };
+        // PostgreSQL's types, settled before the statement is described.
+        let plan = bigint_sums_as_numeric(narrow_int_literals(plan)?)?;
         let DfStatement::Statement(ast) = &statement else {
             return Err(Error::Unsupported {
                 what: "this statement".into(),

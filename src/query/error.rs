@@ -55,6 +55,8 @@ pub enum Error {
     /// no such function (42883).
     #[error("{message}")]
     UndefinedFunction { message: String },
+    #[error("{message}")]
+    AmbiguousColumn { message: String },
     /// An argument of the wrong type (42804).
     #[error("{message}")]
     DatatypeMismatch { message: String },

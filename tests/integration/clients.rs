@@ -113,7 +113,7 @@ async fn result_columns_carry_postgres_types_and_names() {
             "int8",
             "bool",
             "int8",
-            "int8",
+            "int4",
             "int2",
             "int4",
             "float4"
@@ -161,13 +161,14 @@ async fn arrays_arrive_as_postgres_arrays_in_binary() {
         .iter()
         .map(|c| c.type_().name().to_owned())
         .collect();
-    assert_eq!(types, ["_text", "_int8", "_float8", "_bool", "_int8"]);
+    // Integer literals are int4, as in PostgreSQL.
+    assert_eq!(types, ["_text", "_int4", "_float8", "_bool", "_int4"]);
     let text: Vec<Option<String>> = row.get(0);
     assert_eq!(text, [Some("a".into()), None, Some("b c".into())]);
-    assert_eq!(row.get::<_, Vec<i64>>(1), [1, 2, 3]);
+    assert_eq!(row.get::<_, Vec<i32>>(1), [1, 2, 3]);
     assert_eq!(row.get::<_, Vec<f64>>(2), [1.5, -2.0]);
     assert_eq!(row.get::<_, Vec<bool>>(3), [true, false]);
-    assert_eq!(row.get::<_, Option<Vec<i64>>>(4), None);
+    assert_eq!(row.get::<_, Option<Vec<i32>>>(4), None);
     server.stop().await;
 }
 

@@ -33,6 +33,10 @@ async function main() {
       { time: at(1), host: "h1", v: 0.5, n: "1", ok: false },
       { time: at(3), host: "h1", v: 1.5, n: "3", ok: false },
     ]);
+    // Integer literals are int4, which node-postgres hands over as numbers;
+    // one too large for int4 is int8, a string.
+    const literals = (await client.query("SELECT 1 AS one, -7 AS neg, 3000000000 AS big, 2 + 3 AS sum")).rows[0];
+    assert.deepEqual(literals, { one: 1, neg: -7, big: "3000000000", sum: 5 });
     console.log("ok node-postgres: parameters and types");
 
     await client.query("BEGIN");

@@ -6,9 +6,13 @@
 //! otherwise. Clients and ORMs read columns by these names, so the names of a
 //! query's output follow PostgreSQL's rules (its `FigureColname`).
 
+use std::collections::HashMap;
+
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Query, SelectItem, SetExpr, Statement,
+    CastKind, DataType, Expr, Ident, OrderByKind, Query, SelectItem, SetExpr, Statement, Value,
 };
+
+use crate::query::error::{Error, Result};
 
 use crate::query::commands::names::normalize;
 
@@ -62,6 +66,110 @@ fn select_items(query: &Query) -> Option<&[SelectItem]> {
             SetExpr::SetOperation { left, .. } => body = left.as_ref(),
             _ => return None,
         }
+    }
+}
+
+/// Gives every output column of `statement`'s SELECT lists a name of its
+/// own, for DataFusion, which refuses two columns of one name where
+/// PostgreSQL allows them (`SELECT x, x`, `SELECT count(*), count(*)`).
+/// Aliases that are already unique stay, so that ORDER BY and GROUP BY
+/// still find them; the client sees [`postgres_names`] of the statement as
+/// it wrote it. Returns whether anything was renamed.
+pub(crate) fn distinct_output_names(statement: &mut Statement) -> Result<bool> {
+    let Statement::Query(query) = statement else {
+        return Ok(false);
+    };
+    // The names ORDER BY sees, as PostgreSQL names the columns.
+    let outputs: Vec<Option<(String, Expr)>> = select_items(query)
+        .unwrap_or_default()
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(expr) => Some((
+                figure(expr).unwrap_or_else(|| "?column?".to_owned()),
+                expr.clone(),
+            )),
+            SelectItem::ExprWithAlias { expr, alias } => Some((normalize(alias), expr.clone())),
+            _ => None,
+        })
+        .collect();
+    if !rename_set_expr(query.body.as_mut()) {
+        return Ok(false);
+    }
+    let aliases: Vec<Option<Ident>> = select_items(query)
+        .unwrap_or_default()
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.clone()),
+            _ => None,
+        })
+        .collect();
+    let Some(OrderByKind::Expressions(order_by)) = query.order_by.as_mut().map(|o| &mut o.kind)
+    else {
+        return Ok(true);
+    };
+    // PostgreSQL's rule for a bare name in ORDER BY: an output column of that
+    // name first (two of them must be the same expression), else an input
+    // column.
+    for item in order_by {
+        let Expr::Identifier(ident) = &item.expr else {
+            continue;
+        };
+        let name = normalize(ident);
+        let matches: Vec<usize> = (outputs.iter().enumerate())
+            .filter(|(_, output)| output.as_ref().is_some_and(|(n, _)| *n == name))
+            .map(|(position, _)| position)
+            .collect();
+        let Some(&first) = matches.first() else {
+            continue;
+        };
+        let same = |&position: &usize| {
+            outputs[position].as_ref().map(|(_, e)| e) == outputs[first].as_ref().map(|(_, e)| e)
+        };
+        if !matches.iter().all(same) {
+            return Err(Error::AmbiguousColumn {
+                message: format!("ORDER BY \"{name}\" is ambiguous"),
+            });
+        }
+        if let Some(Some(alias)) = aliases.get(first) {
+            item.expr = Expr::Identifier(alias.clone());
+        }
+    }
+    Ok(true)
+}
+
+fn rename_set_expr(body: &mut SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => {
+            let mut aliases: HashMap<String, usize> = HashMap::new();
+            for item in &select.projection {
+                if let SelectItem::ExprWithAlias { alias, .. } = item {
+                    *aliases.entry(normalize(alias)).or_default() += 1;
+                }
+            }
+            let mut renamed = false;
+            for (position, item) in select.projection.iter_mut().enumerate() {
+                let unique_alias = matches!(item, SelectItem::ExprWithAlias { alias, .. }
+                    if aliases.get(&normalize(alias)) == Some(&1));
+                let expr = match item {
+                    SelectItem::UnnamedExpr(expr) => expr,
+                    SelectItem::ExprWithAlias { expr, .. } if !unique_alias => expr,
+                    _ => continue,
+                };
+                let expr = std::mem::replace(expr, Expr::value(Value::Null));
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: Ident::with_quote('"', format!("epochdb output column {position}")),
+                };
+                renamed = true;
+            }
+            renamed
+        }
+        SetExpr::Query(inner) => rename_set_expr(inner.body.as_mut()),
+        SetExpr::SetOperation { left, right, .. } => {
+            let left = rename_set_expr(left);
+            rename_set_expr(right) || left
+        }
+        _ => false,
     }
 }
 

@@ -92,7 +92,6 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     // PostgreSQL's order of floats in the grouped extremes.
     ctx.register_udaf(super::min_max::PgMinMax::max());
     ctx.register_udaf(super::min_max::PgMinMax::min());
-    ctx.register_udaf(super::sum::PgSum::udaf());
     ctx.register_udf(create_udf(
         "like_escape",
         vec![DataType::Utf8, DataType::Utf8],

@@ -10,6 +10,7 @@ pub(crate) mod float_key;
 pub(crate) mod functions;
 pub(crate) mod in_lists;
 pub(crate) mod int_cast;
+pub(crate) mod int_literals;
 pub(crate) mod interval_key;
 pub(crate) mod min_max;
 pub(crate) mod placeholders;

@@ -37,3 +37,35 @@ pub(crate) fn rewrite_expressions(
     })
     .map(|t| t.data)
 }
+
+/// Like [`rewrite_expressions`], for rewrites that change types: every
+/// node from the first one rewritten up to the root is typed again.
+pub(crate) fn retype_expressions(
+    plan: LogicalPlan,
+    mut rewrite: impl FnMut(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    let mut changed = false;
+    plan.transform_up_with_subqueries(|plan| {
+        let inputs = plan.inputs();
+        let schema = match inputs.as_slice() {
+            [] => Arc::new(DFSchema::empty()),
+            [input] => input.schema().clone(),
+            _ => plan.schema().clone(),
+        };
+        let names = NamePreserver::new(&plan);
+        let node = plan.map_expressions(|expr| {
+            let name = names.save(&expr);
+            Ok(expr
+                .transform_up(|e| rewrite(e, &schema))?
+                .update_data(|e| name.restore(e)))
+        })?;
+        let retype = changed;
+        changed |= node.transformed;
+        if retype || node.transformed {
+            node.map_data(LogicalPlan::recompute_schema)
+        } else {
+            Ok(node)
+        }
+    })
+    .map(|t| t.data)
+}

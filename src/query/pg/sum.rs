@@ -1,145 +1,65 @@
 //! `sum` with PostgreSQL's result types: the sum of bigints is a numeric,
 //! which never overflows (DataFusion's is a bigint that wraps around). The
-//! sums of smaller integers stay bigints, as in PostgreSQL. Everything but
-//! the argument types is DataFusion's `sum`: bigints are cast to a numeric
-//! of 38 digits, which holds any sum of them, before they are added.
+//! sums of smaller integers stay bigints, as in PostgreSQL.
+//!
+//! When a statement is planned, before type coercion, the argument of every
+//! `sum` of a bigint is cast to a numeric of 38 digits, which holds any sum
+//! of them; DataFusion's `sum` of that numeric is then the numeric
+//! PostgreSQL returns, and the statement's described result types say so.
+//! The choice is made once, on the types the statement has: a bigint that
+//! type coercion makes later of a smaller integer (`sum(int4)` adds in
+//! bigints) is not a bigint column, and stays summed as one.
 
-use std::sync::Arc;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction, WindowFunctionDefinition};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, cast};
 
-use datafusion::arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::functions_aggregate::sum::sum_udaf;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::AggregateOrderSensitivity;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, GroupsAccumulator, ReversedUDAF,
-    SetMonotonicity, Signature, StatisticsArgs, Volatility,
-};
+use super::plan_exprs::retype_expressions;
 
 /// The numeric a bigint sum adds in.
 const BIGINT_SUM: DataType = DataType::Decimal128(38, 0);
 
-/// PostgreSQL's `sum`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct PgSum {
-    inner: Arc<AggregateUDF>,
-    signature: Signature,
+/// `plan` with its sums of bigints made sums of numerics.
+pub(crate) fn bigint_sums_as_numeric(plan: LogicalPlan) -> Result<LogicalPlan> {
+    retype_expressions(plan, widen)
 }
 
-impl PgSum {
-    pub(crate) fn udaf() -> AggregateUDF {
-        AggregateUDF::new_from_impl(Self {
-            inner: sum_udaf(),
-            signature: Signature::user_defined(Volatility::Immutable),
-        })
-    }
-
-    fn wrapped(&self) -> &dyn AggregateUDFImpl {
-        self.inner.inner().as_ref()
-    }
-}
-
-/// The type `sum` adds a value of `data_type` in.
-fn addend_type(data_type: &DataType) -> Result<DataType> {
-    Ok(match data_type {
-        DataType::Int64 => BIGINT_SUM,
-        DataType::Null | DataType::Int8 | DataType::Int16 | DataType::Int32 => DataType::Int64,
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
-            DataType::UInt64
+fn widen(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let is_sum = |name: &str| name.eq_ignore_ascii_case("sum");
+    Ok(match expr {
+        Expr::AggregateFunction(AggregateFunction { func, mut params }) if is_sum(func.name()) => {
+            let widened = widen_args(&mut params.args, schema)?;
+            let expr = Expr::AggregateFunction(AggregateFunction { func, params });
+            if widened {
+                Transformed::yes(expr)
+            } else {
+                Transformed::no(expr)
+            }
         }
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
-        DataType::Decimal32(..)
-        | DataType::Decimal64(..)
-        | DataType::Decimal128(..)
-        | DataType::Decimal256(..)
-        | DataType::Duration(_)
-        | DataType::Interval(_) => data_type.clone(),
-        DataType::Dictionary(_, value) => return addend_type(value),
-        other => return plan_err!("function sum({other}) does not exist"),
+        Expr::WindowFunction(mut window) if matches!(&window.fun, WindowFunctionDefinition::AggregateUDF(f) if is_sum(f.name())) =>
+        {
+            let WindowFunction { params, .. } = window.as_mut();
+            if widen_args(&mut params.args, schema)? {
+                Transformed::yes(Expr::WindowFunction(window))
+            } else {
+                Transformed::no(Expr::WindowFunction(window))
+            }
+        }
+        expr => Transformed::no(expr),
     })
 }
 
-impl AggregateUDFImpl for PgSum {
-    fn name(&self) -> &str {
-        self.wrapped().name()
+/// Casts a lone bigint argument to [`BIGINT_SUM`]; whether it did.
+fn widen_args(args: &mut [Expr], schema: &DFSchema) -> Result<bool> {
+    let [arg] = args else {
+        return Ok(false);
+    };
+    if arg.get_type(schema)? != DataType::Int64 {
+        return Ok(false);
     }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [one] => Ok(vec![addend_type(one)?]),
-            _ => plan_err!("sum takes one argument"),
-        }
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.wrapped().return_type(arg_types)
-    }
-
-    fn accumulator(&self, acc_args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
-        self.wrapped().accumulator(acc_args)
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
-        self.wrapped().state_fields(args)
-    }
-
-    fn groups_accumulator_supported(&self, args: AccumulatorArgs<'_>) -> bool {
-        self.wrapped().groups_accumulator_supported(args)
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs<'_>,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        self.wrapped().create_groups_accumulator(args)
-    }
-
-    fn create_sliding_accumulator(
-        &self,
-        args: AccumulatorArgs<'_>,
-    ) -> Result<Box<dyn Accumulator>> {
-        self.wrapped().create_sliding_accumulator(args)
-    }
-
-    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
-        self.wrapped().order_sensitivity()
-    }
-
-    fn reverse_expr(&self) -> ReversedUDAF {
-        ReversedUDAF::Identical
-    }
-
-    fn value_from_stats(&self, statistics_args: &StatisticsArgs<'_>) -> Option<ScalarValue> {
-        self.wrapped().value_from_stats(statistics_args)
-    }
-
-    fn set_monotonicity(&self, data_type: &DataType) -> SetMonotonicity {
-        self.wrapped().set_monotonicity(data_type)
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.wrapped().documentation()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bigints_add_as_numerics_and_smaller_integers_as_bigints() {
-        let sum = PgSum::udaf();
-        let coerced = sum.coerce_types(&[DataType::Int64]).unwrap();
-        assert_eq!(coerced, vec![BIGINT_SUM]);
-        assert_eq!(sum.return_type(&coerced).unwrap(), BIGINT_SUM);
-        let coerced = sum.coerce_types(&[DataType::Int32]).unwrap();
-        assert_eq!(sum.return_type(&coerced).unwrap(), DataType::Int64);
-        let coerced = sum.coerce_types(&[DataType::Float32]).unwrap();
-        assert_eq!(sum.return_type(&coerced).unwrap(), DataType::Float64);
-        assert!(sum.coerce_types(&[DataType::Utf8]).is_err());
-    }
+    let bigint = std::mem::replace(arg, Expr::Literal(ScalarValue::Null, None));
+    *arg = cast(bigint, BIGINT_SUM);
+    Ok(true)
 }

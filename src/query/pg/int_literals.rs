@@ -1,0 +1,146 @@
+//! PostgreSQL's type for integer literals: `int4` when the value fits, and
+//! `int8` only when it does not. DataFusion types every integer literal as
+//! `Int64`, so `SELECT 1` reached drivers as `bigint` (node-postgres hands
+//! an application the string `'1'` for one), and `2147483647 + 1` did not
+//! overflow as PostgreSQL's `integer` does.
+//!
+//! It runs on the plan SQL planning made, before type coercion: the
+//! literals it sees are the ones the statement wrote. A `VALUES` column is retyped only
+//! when every row of it is such a literal, since its schema is fixed when
+//! it is planned.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Values, WriteOp, cast,
+};
+
+/// `plan` as SQL planning made it, with integer literals that fit in 32
+/// bits typed `Int32`. Run before parameters are bound, so a parameter's
+/// value keeps the type the client declared.
+pub(crate) fn narrow_int_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
+    // Once a node's types change, every node above it is typed again.
+    let mut changed = false;
+    plan.transform_up_with_subqueries(|plan| {
+        let node = match plan {
+            LogicalPlan::Values(values) => retype_values(values)?,
+            LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => cast_to_target(dml)?,
+            // A limit's counts stay `Int64`; an extension's schema is its own.
+            LogicalPlan::Limit(_) | LogicalPlan::Extension(_) => Transformed::no(plan),
+            plan => {
+                let names = NamePreserver::new(&plan);
+                plan.map_expressions(|expr| {
+                    let name = names.save(&expr);
+                    Ok(expr
+                        .transform_up(|e| Ok(narrow(e)))?
+                        .update_data(|e| name.restore(e)))
+                })?
+            }
+        };
+        let retype = changed;
+        changed |= node.transformed;
+        if retype || node.transformed {
+            node.map_data(LogicalPlan::recompute_schema)
+        } else {
+            Ok(node)
+        }
+    })
+    .map(|t| t.data)
+}
+
+/// The `Int32` value of an integer literal that fits in one.
+fn int4_value(expr: &Expr) -> Option<i32> {
+    match expr {
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) => i32::try_from(*v).ok(),
+        _ => None,
+    }
+}
+
+fn narrow(expr: Expr) -> Transformed<Expr> {
+    match (int4_value(&expr), expr) {
+        (Some(v), Expr::Literal(_, metadata)) => {
+            Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(v)), metadata))
+        }
+        (_, expr) => Transformed::no(expr),
+    }
+}
+
+/// An insert whose input this rule retyped, with the input cast back to
+/// the table's column types: DataFusion adds those casts when it plans the
+/// insert, only where the types then differed.
+fn cast_to_target(dml: DmlStatement) -> Result<Transformed<LogicalPlan>> {
+    let target = dml.target.schema();
+    let input_schema = dml.input.schema();
+    let differs = input_schema.fields().len() == target.fields().len()
+        && (input_schema.fields().iter())
+            .zip(target.fields())
+            .any(|(have, want)| have.data_type() != want.data_type());
+    if !differs {
+        return Ok(Transformed::no(LogicalPlan::Dml(dml)));
+    }
+    let exprs = (input_schema.iter())
+        .zip(target.fields())
+        .map(|((qualifier, have), want)| {
+            let column = Expr::Column(Column::new(qualifier.cloned(), have.name()));
+            if have.data_type() == want.data_type() {
+                column
+            } else {
+                cast(column, want.data_type().clone()).alias(have.name())
+            }
+        })
+        .collect::<Vec<_>>();
+    let input = LogicalPlanBuilder::from(Arc::unwrap_or_clone(dml.input))
+        .project(exprs)?
+        .build()?;
+    Ok(Transformed::yes(LogicalPlan::Dml(DmlStatement {
+        input: Arc::new(input),
+        ..dml
+    })))
+}
+
+/// `VALUES` with each column of only `int4`-sized literals typed `Int32`.
+fn retype_values(values: Values) -> Result<Transformed<LogicalPlan>> {
+    let Values { schema, mut values } = values;
+    let narrow_columns: Vec<usize> = (0..schema.fields().len())
+        .filter(|&c| {
+            schema.field(c).data_type() == &DataType::Int64
+                && !values.is_empty()
+                && values
+                    .iter()
+                    .all(|row| row.get(c).and_then(int4_value).is_some())
+        })
+        .collect();
+    if narrow_columns.is_empty() {
+        return Ok(Transformed::no(LogicalPlan::Values(Values {
+            schema,
+            values,
+        })));
+    }
+    for row in &mut values {
+        for &c in &narrow_columns {
+            let cell = std::mem::replace(&mut row[c], Expr::Literal(ScalarValue::Null, None));
+            row[c] = narrow(cell).data;
+        }
+    }
+    let fields = schema
+        .iter()
+        .enumerate()
+        .map(|(c, (qualifier, field))| {
+            let field = if narrow_columns.contains(&c) {
+                Arc::new(field.as_ref().clone().with_data_type(DataType::Int32))
+            } else {
+                field.clone()
+            };
+            (qualifier.cloned(), field)
+        })
+        .collect();
+    let schema = DFSchema::new_with_metadata(fields, schema.metadata().clone())?;
+    Ok(Transformed::yes(LogicalPlan::Values(Values {
+        schema: Arc::new(schema),
+        values,
+    })))
+}
