@@ -12,44 +12,25 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Values, WriteOp, cast,
 };
+
+use super::plan_exprs::{retype_nodes, rewrite_node};
 
 /// `plan` as SQL planning made it, with integer literals that fit in 32
 /// bits typed `Int32`. Run before parameters are bound, so a parameter's
 /// value keeps the type the client declared.
 pub(crate) fn narrow_int_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
-    // Once a node's types change, every node above it is typed again.
-    let mut changed = false;
-    plan.transform_up_with_subqueries(|plan| {
-        let node = match plan {
-            LogicalPlan::Values(values) => retype_values(values)?,
-            LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => cast_to_target(dml)?,
-            // A limit's counts stay `Int64`; an extension's schema is its own.
-            LogicalPlan::Limit(_) | LogicalPlan::Extension(_) => Transformed::no(plan),
-            plan => {
-                let names = NamePreserver::new(&plan);
-                plan.map_expressions(|expr| {
-                    let name = names.save(&expr);
-                    Ok(expr
-                        .transform_up(|e| Ok(narrow(e)))?
-                        .update_data(|e| name.restore(e)))
-                })?
-            }
-        };
-        let retype = changed;
-        changed |= node.transformed;
-        if retype || node.transformed {
-            node.map_data(LogicalPlan::recompute_schema)
-        } else {
-            Ok(node)
-        }
+    retype_nodes(plan, |plan| match plan {
+        LogicalPlan::Values(values) => retype_values(values),
+        LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => cast_to_target(dml),
+        // A limit's counts stay `Int64`; an extension's schema is its own.
+        LogicalPlan::Limit(_) | LogicalPlan::Extension(_) => Ok(Transformed::no(plan)),
+        plan => rewrite_node(plan, |e| Ok(narrow(e))),
     })
-    .map(|t| t.data)
 }
 
 /// The `Int32` value of an integer literal that fits in one.

@@ -1,11 +1,11 @@
-//! The walk the analyzer rules of `pg` share: every expression of every
-//! node of a plan (and of its subqueries), rewritten bottom up with the
-//! schema its columns come from, the node's output names kept.
+//! The walks the `pg` rewrites share: every expression of every node of a
+//! plan (and of its subqueries), rewritten bottom up with the schema its
+//! columns come from, the node's output names kept.
 
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result};
+use datafusion::common::{DFSchema, DFSchemaRef, Result};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
@@ -19,46 +19,24 @@ pub(crate) fn rewrite_expressions(
     mut rewrite: impl FnMut(Expr, &DFSchema, bool) -> Result<Transformed<Expr>>,
 ) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|plan| {
-        let inputs = plan.inputs();
-        let schema = match inputs.as_slice() {
-            [] => Arc::new(DFSchema::empty()),
-            [input] => input.schema().clone(),
-            _ => plan.schema().clone(),
-        };
+        let schema = input_schema(&plan);
         let plan = node(plan)?;
         let in_values = matches!(plan, LogicalPlan::Values(_));
-        let names = NamePreserver::new(&plan);
-        plan.map_expressions(|expr| {
-            let name = names.save(&expr);
-            Ok(expr
-                .transform_up(|e| rewrite(e, &schema, in_values))?
-                .update_data(|e| name.restore(e)))
-        })
+        rewrite_node(plan, |e| rewrite(e, &schema, in_values))
     })
     .map(|t| t.data)
 }
 
-/// Like [`rewrite_expressions`], for rewrites that change types: every
-/// node from the first one rewritten up to the root is typed again.
-pub(crate) fn retype_expressions(
+/// For rewrites that change types: `plan` with each node rewritten by
+/// `node` bottom up, and every node from the first one rewritten up to the
+/// root typed again.
+pub(crate) fn retype_nodes(
     plan: LogicalPlan,
-    mut rewrite: impl FnMut(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+    mut node: impl FnMut(LogicalPlan) -> Result<Transformed<LogicalPlan>>,
 ) -> Result<LogicalPlan> {
     let mut changed = false;
     plan.transform_up_with_subqueries(|plan| {
-        let inputs = plan.inputs();
-        let schema = match inputs.as_slice() {
-            [] => Arc::new(DFSchema::empty()),
-            [input] => input.schema().clone(),
-            _ => plan.schema().clone(),
-        };
-        let names = NamePreserver::new(&plan);
-        let node = plan.map_expressions(|expr| {
-            let name = names.save(&expr);
-            Ok(expr
-                .transform_up(|e| rewrite(e, &schema))?
-                .update_data(|e| name.restore(e)))
-        })?;
+        let node = node(plan)?;
         let retype = changed;
         changed |= node.transformed;
         if retype || node.transformed {
@@ -68,4 +46,29 @@ pub(crate) fn retype_expressions(
         }
     })
     .map(|t| t.data)
+}
+
+/// The columns `plan`'s expressions read: its input's, or for a node of
+/// several inputs (a join), its own.
+pub(crate) fn input_schema(plan: &LogicalPlan) -> DFSchemaRef {
+    match plan.inputs().as_slice() {
+        [] => Arc::new(DFSchema::empty()),
+        [input] => input.schema().clone(),
+        _ => plan.schema().clone(),
+    }
+}
+
+/// `plan` with each of its expressions rewritten bottom up by `rewrite`,
+/// under the names they had.
+pub(crate) fn rewrite_node(
+    plan: LogicalPlan,
+    mut rewrite: impl FnMut(Expr) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let names = NamePreserver::new(&plan);
+    plan.map_expressions(|expr| {
+        let name = names.save(&expr);
+        Ok(expr
+            .transform_up(&mut rewrite)?
+            .update_data(|e| name.restore(e)))
+    })
 }

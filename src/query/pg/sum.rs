@@ -16,14 +16,17 @@ use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction, WindowFunctionDefinition};
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, cast};
 
-use super::plan_exprs::retype_expressions;
+use super::plan_exprs::{input_schema, retype_nodes, rewrite_node};
 
 /// The numeric a bigint sum adds in.
 const BIGINT_SUM: DataType = DataType::Decimal128(38, 0);
 
 /// `plan` with its sums of bigints made sums of numerics.
 pub(crate) fn bigint_sums_as_numeric(plan: LogicalPlan) -> Result<LogicalPlan> {
-    retype_expressions(plan, widen)
+    retype_nodes(plan, |node| {
+        let schema = input_schema(&node);
+        rewrite_node(node, |e| widen(e, &schema))
+    })
 }
 
 fn widen(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
