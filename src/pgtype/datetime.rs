@@ -6,6 +6,7 @@
 use arrow::array::timezone::Tz;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, Timelike, Utc};
 
+use super::datetime_text::{DatetimeTarget, iso_datetime_text};
 use super::error::{ValueError, ValueResult};
 use super::input::{fixed, trim_space};
 
@@ -53,7 +54,8 @@ pub fn date_send(days: i32) -> ValueResult<i32> {
 }
 
 /// Microseconds since the Unix epoch of a timestamp's text. The common ISO
-/// 8601 forms take [`iso_timestamp`]'s fast path; others are read by Arrow's
+/// 8601 forms take [`iso_timestamp`]'s fast path, PostgreSQL's other forms
+/// are first rewritten to ISO ([`iso_datetime_text`]); others are read by Arrow's
 /// parser (ISO 8601 with a space or a `T`, with or without an offset). A
 /// value without an offset is UTC. A `timestamp` (not `zoned`) ignores an
 /// offset, as PostgreSQL's does: `'12:00+05'` is 12:00.
@@ -62,6 +64,17 @@ pub fn timestamp_in(s: &str, zoned: bool) -> ValueResult<i64> {
     let t = if zoned { t } else { without_offset(t) };
     if let Some(micros) = iso_timestamp(t.as_bytes(), zoned) {
         return Ok(micros);
+    }
+    // PostgreSQL's other forms (no seconds, month names, `epoch`, ...).
+    if let Some(iso) = iso_datetime_text(s, DatetimeTarget::Timestamp) {
+        let iso = if zoned {
+            iso.as_str()
+        } else {
+            without_offset(&iso)
+        };
+        if let Some(micros) = iso_timestamp(iso.as_bytes(), zoned) {
+            return Ok(micros);
+        }
     }
     let type_name = if zoned {
         "timestamp with time zone"
@@ -167,7 +180,7 @@ pub fn iso_timestamp(s: &[u8], zoned: bool) -> Option<i64> {
     Some(seconds * 1_000_000 + micros)
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
+pub(super) fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
         2 => 28,

@@ -13,6 +13,7 @@ mod array;
 mod boolean;
 mod bytea;
 mod datetime;
+mod datetime_text;
 mod error;
 mod float;
 mod input;
@@ -28,6 +29,7 @@ pub use datetime::{
     interval_out, iso_timestamp, time_out, timestamp_in, timestamp_out, timestamp_recv,
     timestamp_send, timestamptz_out, wall_micros, zone_offset,
 };
+pub use datetime_text::{DatetimeTarget, iso_datetime_text};
 pub use error::{ValueError, ValueResult};
 pub use float::{float4_in, float4_out, float8_in, float8_out, short_decimal};
 pub use input::{fixed, trim_space, utf8};

@@ -26,6 +26,8 @@ use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{BinaryExpr, Cast, Expr, ExprSchemable, Operator, ScalarUDF};
 
 use super::at_time_zone::Timezone;
+use super::text_in::iso_datetime;
+use crate::pgtype::DatetimeTarget;
 
 /// Functions that read a timestamptz argument's calendar fields.
 /// (`to_char` reads the session's zone itself.)
@@ -130,7 +132,10 @@ pub(crate) fn apply(expr: Expr, schema: &DFSchema, zone: &Arc<str>) -> Result<Tr
                     DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8,
                     DataType::Timestamp(unit, Some(tag)),
                 ) if tag != zone => Ok(Transformed::yes(cast(
-                    cast(*inner, DataType::Timestamp(*unit, Some(zone.clone()))),
+                    cast(
+                        iso_datetime(*inner, DatetimeTarget::Timestamp),
+                        DataType::Timestamp(*unit, Some(zone.clone())),
+                    ),
                     to,
                 ))),
                 _ => Ok(Transformed::no(Expr::Cast(Cast { expr: inner, field }))),
