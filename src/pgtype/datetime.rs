@@ -6,7 +6,7 @@
 use arrow::array::timezone::Tz;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, Timelike, Utc};
 
-use super::datetime_text::{DatetimeTarget, iso_datetime_text};
+use super::datetime_text::{DatetimeTarget, days_in_month, iso_datetime_text};
 use super::error::{ValueError, ValueResult};
 use super::input::{fixed, trim_space};
 
@@ -178,15 +178,6 @@ pub fn iso_timestamp(s: &[u8], zoned: bool) -> Option<i64> {
     let days = days_from_civil(year, month, day);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
     Some(seconds * 1_000_000 + micros)
-}
-
-pub(super) fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's

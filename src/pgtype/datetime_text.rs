@@ -12,8 +12,6 @@
 
 use std::fmt::Write;
 
-use super::datetime::days_in_month;
-
 /// What the text is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatetimeTarget {
@@ -296,6 +294,16 @@ fn offset(cursor: &mut Cursor<'_>) -> Option<i32> {
         return None;
     }
     Some(sign * (hours * 60 + minutes) as i32)
+}
+
+/// The days of a month of the proleptic Gregorian calendar.
+pub(super) fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 #[cfg(test)]

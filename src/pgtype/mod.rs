@@ -35,7 +35,9 @@ pub use float::{float4_in, float4_out, float8_in, float8_out, short_decimal};
 pub use input::{fixed, trim_space, utf8};
 pub use int::{int_in, short_integer};
 pub use numeric::{numeric_in, numeric_out, numeric_send};
-pub use types::{array_type, arrow_type, has_dedicated_encoding, pg_type, type_name};
+pub use types::{
+    array_type, arrow_type, arrow_type_name, has_dedicated_encoding, pg_type, type_name,
+};
 
 #[cfg(test)]
 mod tests;

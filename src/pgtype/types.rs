@@ -136,6 +136,21 @@ pub fn arrow_type(pg_type: &Type) -> Option<DataType> {
     })
 }
 
+/// The name PostgreSQL gives the type of values of `data_type`
+/// (`format_type`'s), arrays included (`integer[]`).
+pub fn arrow_type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::List(element)
+        | DataType::LargeList(element)
+        | DataType::FixedSizeList(element, _) => {
+            format!("{}[]", arrow_type_name(element.data_type()))
+        }
+        // An untyped NULL.
+        DataType::Null => "unknown".to_owned(),
+        other => type_name(&pg_type(&Field::new("", other.clone(), true))).to_owned(),
+    }
+}
+
 /// The name PostgreSQL's messages give a type (`format_type`'s).
 pub fn type_name(pg_type: &Type) -> &'static str {
     match *pg_type {

@@ -508,9 +508,17 @@ fn prepare_set(set: Set) -> Result<Prepared> {
             let value = set_value(&values);
             Ok(Prepared::Set { name, value })
         }
+        // `SET TIME ZONE LOCAL` is `DEFAULT`.
         Set::SetTimeZone { value, .. } => Ok(Prepared::Set {
             name: "timezone".to_owned(),
-            value: set_value(std::slice::from_ref(&value)),
+            value: match &value {
+                Expr::Identifier(ident)
+                    if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("local") =>
+                {
+                    None
+                }
+                _ => set_value(std::slice::from_ref(&value)),
+            },
         }),
         other => Err(query::Error::Unsupported {
             what: format!("{other}"),

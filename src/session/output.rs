@@ -104,7 +104,7 @@ impl std::fmt::Debug for Output {
 pub(super) fn show_schema(name: &str) -> Result<SchemaRef> {
     let display = Settings::display_name(name)?;
     Ok(Arc::new(Schema::new(vec![Field::new(
-        display.to_ascii_lowercase(),
+        display,
         DataType::Utf8,
         false,
     )])))

@@ -70,7 +70,6 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         pg::create_pg_stat_get_numscans(),
         pg::create_pg_get_constraintdef(),
         pg::create_pg_get_partition_ancestors_udf(),
-        quote_ident_udf::create_quote_ident_udf(),
         quote_ident_udf::create_parse_ident_udf(),
         array_bounds_udf::create_array_upper_udf(),
         array_bounds_udf::create_array_lower_udf(),
@@ -78,6 +77,29 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         ctx.register_udf(udf);
     }
     ctx.register_udtf("pg_get_keywords", static_tables.pg_get_keywords.clone());
+    ctx.register_udf(super::type_of::udf());
+    for udf in super::quoting::udfs() {
+        ctx.register_udf(udf);
+    }
+    // PostgreSQL's names for DataFusion's functions.
+    ctx.register_udf(
+        datafusion::functions::math::signum()
+            .as_ref()
+            .clone()
+            .with_aliases(["sign"]),
+    );
+    ctx.register_udaf(
+        datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["every"]),
+    );
+    ctx.register_udaf(
+        datafusion::functions_aggregate::variance::var_samp_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["variance"]),
+    );
 
     let version = ScalarValue::Utf8(Some(version_string()));
     ctx.register_udf(create_udf(

@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue, internal_err};
@@ -94,8 +94,7 @@ fn sort_by_keys(mut sort: Sort) -> Result<Sort> {
 
 /// PostgreSQL's name of the type values of `data_type` have.
 fn pg_type_name(data_type: &DataType) -> String {
-    let field = Field::new("", data_type.clone(), true);
-    crate::pgtype::type_name(&crate::pgtype::pg_type(&field)).to_owned()
+    crate::pgtype::arrow_type_name(data_type)
 }
 
 /// Whether `data_type` is one [`Checked`] computes.

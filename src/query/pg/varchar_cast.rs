@@ -1,8 +1,8 @@
 //! An explicit cast to `varchar(n)` keeps the first n characters, as
 //! PostgreSQL's does (`'abcdef'::varchar(3)` is `abc`). DataFusion has one
 //! text type and drops the length, so the statement's cast becomes
-//! `left(CAST(x AS varchar), n)` before planning. (A `varchar(n)` column's
-//! length is not yet enforced on insert: docs/PG-DIFFERENCES.md.)
+//! `left(CAST(x AS varchar), n)` before planning. (A `varchar(n)` column
+//! checks its length when a value is stored: storage's `fit_text`.)
 
 use std::ops::ControlFlow;
 

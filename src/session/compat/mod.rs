@@ -52,8 +52,8 @@ fn reads_catalogs(sql: &str) -> bool {
 /// `search_path` gives the schemas of the session's search path, in order,
 /// for the client queries that read it.
 pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<Vec<Statement>> {
-    let roles = user_statements_as_role(sql);
-    let sql = roles.as_deref().unwrap_or(sql);
+    let respelled = respell_statements(sql);
+    let sql = respelled.as_deref().unwrap_or(sql);
     let plain = depth::parse(sql).map_err(|e| match e {
         ParserError::RecursionLimitExceeded => Error::StackDepthExceeded,
         other => Error::Parse(other),
@@ -176,12 +176,15 @@ fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
 }
 
-/// `sql` with `CREATE USER`, `ALTER USER` and `DROP USER` spelled with
+/// `sql` with PostgreSQL's statements that the parser reads otherwise or
+/// not at all respelled: `CREATE USER`, `ALTER USER` and `DROP USER` with
 /// `ROLE`, as PostgreSQL defines them (the parser reads `USER` the way other
-/// databases mean it); `CREATE USER` also gets the `LOGIN` it implies unless
-/// it says `NOLOGIN`. `None` when there is no such statement.
-fn user_statements_as_role(sql: &str) -> Option<String> {
-    if !sql.to_ascii_lowercase().contains("user") {
+/// databases mean it), `CREATE USER` also with the `LOGIN` it implies
+/// unless it says `NOLOGIN`; and `RESET TIME ZONE` as `RESET timezone`.
+/// `None` when there is no such statement.
+fn respell_statements(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("user") && !lower.contains("zone") {
         return None;
     }
     let tokens = spanned_tokens(sql)?;
@@ -209,6 +212,13 @@ fn user_statements_as_role(sql: &str) -> Option<String> {
             {
                 edits.push((last.bytes.end..last.bytes.end, " LOGIN".to_owned()));
             }
+        }
+        if let [reset, time, zone] = statement
+            && is_word(&reset.token, "RESET")
+            && is_word(&time.token, "TIME")
+            && is_word(&zone.token, "ZONE")
+        {
+            edits.push((time.bytes.start..zone.bytes.end, "timezone".to_owned()));
         }
         start = end + 1;
     }
@@ -413,16 +423,18 @@ mod tests {
     #[test]
     fn user_statements_are_role_statements() {
         assert_eq!(
-            user_statements_as_role("create user alice with password 'x'; DROP USER bob")
-                .as_deref(),
+            respell_statements("create user alice with password 'x'; DROP USER bob").as_deref(),
             Some("create ROLE alice with password 'x' LOGIN; DROP ROLE bob")
         );
         assert_eq!(
-            user_statements_as_role("CREATE USER c NOLOGIN;ALTER USER c PASSWORD 'user'")
-                .as_deref(),
+            respell_statements("CREATE USER c NOLOGIN;ALTER USER c PASSWORD 'user'").as_deref(),
             Some("CREATE ROLE c NOLOGIN;ALTER ROLE c PASSWORD 'user'")
         );
-        assert_eq!(user_statements_as_role("SELECT user, current_user"), None);
+        assert_eq!(respell_statements("SELECT user, current_user"), None);
+        assert_eq!(
+            respell_statements("reset  time zone;").as_deref(),
+            Some("reset  timezone;")
+        );
         let parsed = parse_default("CREATE USER alice PASSWORD 'secret'").unwrap();
         assert!(
             matches!(&parsed[..], [Statement::CreateRole(role)] if role.login == Some(true)),
