@@ -18,6 +18,7 @@ mod error;
 mod float;
 mod input;
 mod int;
+mod interval_text;
 mod numeric;
 mod types;
 
@@ -34,6 +35,7 @@ pub use error::{ValueError, ValueResult};
 pub use float::{float4_in, float4_out, float8_in, float8_out, short_decimal};
 pub use input::{fixed, trim_space, utf8};
 pub use int::{int_in, short_integer};
+pub use interval_text::interval_text;
 pub use numeric::{numeric_in, numeric_out, numeric_send};
 pub use types::{
     array_type, arrow_type, arrow_type_name, has_dedicated_encoding, pg_type, type_name,

@@ -32,7 +32,9 @@ use super::pg::int_literals::narrow_int_literals;
 use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
-use super::pg::{at_time_zone, in_lists, placeholders, set_comparison, srf_columns, varchar_cast};
+use super::pg::{
+    at_time_zone, in_lists, placeholders, query_forms, set_comparison, srf_columns, varchar_cast,
+};
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, is_insert, renamed};
@@ -221,6 +223,7 @@ impl QueryEngine {
         at_time_zone::rewrite(&mut statement);
         varchar_cast::rewrite(&mut statement);
         srf_columns::rewrite(&mut statement)?;
+        query_forms::rewrite(&mut statement)?;
         timeseries::positional_arguments(&mut statement)?;
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Ident, OrderByKind, Query, SelectItem, SetExpr, Statement, Value,
+    AccessExpr, CastKind, DataType, Expr, Ident, OrderByKind, Query, SelectItem, SetExpr,
+    Statement, Value,
 };
 
 use crate::query::error::{Error, Result};
@@ -199,7 +200,19 @@ fn figure(expr: &Expr) -> Option<String> {
         Expr::Exists { .. } => Some("exists".to_owned()),
         Expr::Array(_) => Some("array".to_owned()),
         Expr::Extract { .. } => Some("extract".to_owned()),
+        Expr::Substring {
+            shorthand: true, ..
+        } => Some("substr".to_owned()),
         Expr::Substring { .. } => Some("substring".to_owned()),
+        Expr::Interval(_) => Some("interval".to_owned()),
+        // Subscripts name the column after what they index.
+        Expr::CompoundFieldAccess { root, access_chain }
+            if access_chain
+                .iter()
+                .all(|a| matches!(a, AccessExpr::Subscript(_))) =>
+        {
+            figure(root)
+        }
         Expr::Position { .. } => Some("position".to_owned()),
         Expr::Trim { .. } => Some("btrim".to_owned()),
         Expr::Ceil { .. } => Some("ceil".to_owned()),

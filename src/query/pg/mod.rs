@@ -15,6 +15,7 @@ pub(crate) mod interval_key;
 pub(crate) mod min_max;
 pub(crate) mod placeholders;
 pub(crate) mod plan_exprs;
+pub(crate) mod query_forms;
 pub(crate) mod quoting;
 pub(crate) mod roles_catalog;
 pub(crate) mod semantics;

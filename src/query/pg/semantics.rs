@@ -42,9 +42,8 @@ use super::int_cast::{Rounding, round_for_int};
 use super::interval_key::{interval_key, is_interval};
 use super::plan_exprs::rewrite_expressions;
 use super::session_zone::{self, session_zone};
-use super::text_in::{ISO_DATETIME, iso_datetime, timestamp_in};
+use super::text_in::{ARROW_TEXT_FORM, TextTarget, arrow_text_form, timestamp_in};
 use super::text_out::{PgText, prints_differently};
-use crate::pgtype::DatetimeTarget;
 
 /// The analyzer rule; see the module documentation.
 #[derive(Debug, Default)]
@@ -255,25 +254,25 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
             }
             .into())
         }
-        // PostgreSQL's forms of dates and timestamps, beyond the ISO that
-        // Arrow's casts read.
+        // PostgreSQL's forms of dates, timestamps and intervals, beyond
+        // those Arrow's casts read.
         Expr::Cast(cast)
             if matches!(
                 cast.field.data_type(),
-                DataType::Timestamp(_, Some(_)) | DataType::Date32
+                DataType::Timestamp(_, Some(_)) | DataType::Date32 | DataType::Interval(_)
             ) && matches!(
                 cast.expr.get_type(schema)?,
                 DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-            ) && !matches!(cast.expr.as_ref(), Expr::ScalarFunction(f) if f.func.name() == ISO_DATETIME) =>
+            ) && !matches!(cast.expr.as_ref(), Expr::ScalarFunction(f) if f.func.name() == ARROW_TEXT_FORM) =>
         {
-            let target = if cast.field.data_type() == &DataType::Date32 {
-                DatetimeTarget::Date
-            } else {
-                DatetimeTarget::Timestamp
+            let target = match cast.field.data_type() {
+                DataType::Date32 => TextTarget::Date,
+                DataType::Interval(_) => TextTarget::Interval,
+                _ => TextTarget::Timestamp,
             };
             Ok(Transformed::yes(Expr::Cast(
                 datafusion::logical_expr::Cast {
-                    expr: Box::new(iso_datetime(*cast.expr, target)),
+                    expr: Box::new(arrow_text_form(*cast.expr, target)),
                     field: cast.field,
                 },
             )))

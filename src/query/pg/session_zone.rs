@@ -26,8 +26,7 @@ use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{BinaryExpr, Cast, Expr, ExprSchemable, Operator, ScalarUDF};
 
 use super::at_time_zone::Timezone;
-use super::text_in::iso_datetime;
-use crate::pgtype::DatetimeTarget;
+use super::text_in::{TextTarget, arrow_text_form};
 
 /// Functions that read a timestamptz argument's calendar fields.
 /// (`to_char` reads the session's zone itself.)
@@ -133,7 +132,7 @@ pub(crate) fn apply(expr: Expr, schema: &DFSchema, zone: &Arc<str>) -> Result<Tr
                     DataType::Timestamp(unit, Some(tag)),
                 ) if tag != zone => Ok(Transformed::yes(cast(
                     cast(
-                        iso_datetime(*inner, DatetimeTarget::Timestamp),
+                        arrow_text_form(*inner, TextTarget::Timestamp),
                         DataType::Timestamp(*unit, Some(zone.clone())),
                     ),
                     to,

@@ -20,31 +20,49 @@ use datafusion::logical_expr::{
 use crate::pgtype::{self, DatetimeTarget};
 use crate::query::error::Error;
 
-/// The name of [`iso_datetime`]'s function.
-pub(crate) const ISO_DATETIME: &str = "epochdb_iso_datetime";
+/// The name of [`arrow_text_form`]'s function.
+pub(crate) const ARROW_TEXT_FORM: &str = "epochdb_arrow_text_form";
 
-/// `text` rewritten to ISO 8601 where it is in one of PostgreSQL's other
-/// date and timestamp forms ([`pgtype::iso_datetime_text`]), for Arrow's
-/// casts to `timestamptz` and `date`, which read only ISO.
-pub(crate) fn iso_datetime(text: Expr, target: DatetimeTarget) -> Expr {
+/// What a text is about to be cast to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum TextTarget {
+    Date,
+    Timestamp,
+    Interval,
+}
+
+/// `text` rewritten from PostgreSQL's other forms of dates, timestamps
+/// ([`pgtype::iso_datetime_text`]) and intervals ([`pgtype::interval_text`])
+/// to the forms Arrow's casts read (ISO 8601, and lists of quantities and
+/// units); other text as it is.
+pub(crate) fn arrow_text_form(text: Expr, target: TextTarget) -> Expr {
     Expr::ScalarFunction(ScalarFunction::new_udf(
-        Arc::new(ScalarUDF::new_from_impl(IsoDatetime {
+        Arc::new(ScalarUDF::new_from_impl(ArrowTextForm {
             signature: Signature::any(1, Volatility::Immutable),
-            date: target == DatetimeTarget::Date,
+            target,
         })),
         vec![text],
     ))
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct IsoDatetime {
-    signature: Signature,
-    date: bool,
+/// One text in the form Arrow reads, if it needs another.
+fn arrow_form(text: &str, target: TextTarget) -> Option<String> {
+    match target {
+        TextTarget::Date => pgtype::iso_datetime_text(text, DatetimeTarget::Date),
+        TextTarget::Timestamp => pgtype::iso_datetime_text(text, DatetimeTarget::Timestamp),
+        TextTarget::Interval => pgtype::interval_text(text),
+    }
 }
 
-impl ScalarUDFImpl for IsoDatetime {
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrowTextForm {
+    signature: Signature,
+    target: TextTarget,
+}
+
+impl ScalarUDFImpl for ArrowTextForm {
     fn name(&self) -> &str {
-        ISO_DATETIME
+        ARROW_TEXT_FORM
     }
 
     fn signature(&self) -> &Signature {
@@ -57,19 +75,12 @@ impl ScalarUDFImpl for IsoDatetime {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let Some(value) = args.args.into_iter().next() else {
-            return exec_err!("{ISO_DATETIME} takes one argument");
-        };
-        let target = if self.date {
-            DatetimeTarget::Date
-        } else {
-            DatetimeTarget::Timestamp
+            return exec_err!("{ARROW_TEXT_FORM} takes one argument");
         };
         let is_scalar = matches!(value, ColumnarValue::Scalar(_));
         let texts = cast(&value.into_array(1)?, &DataType::Utf8)?;
         let iso: StringArray = (texts.as_string::<i32>().iter())
-            .map(|text| {
-                text.map(|t| pgtype::iso_datetime_text(t, target).unwrap_or_else(|| t.to_owned()))
-            })
+            .map(|text| text.map(|t| arrow_form(t, self.target).unwrap_or_else(|| t.to_owned())))
             .collect();
         let array: ArrayRef = Arc::new(iso);
         Ok(if is_scalar {

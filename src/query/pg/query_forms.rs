@@ -1,0 +1,120 @@
+//! Forms of a query that PostgreSQL reads and DataFusion plans otherwise or
+//! not at all, respelled before planning:
+//! - `FETCH FIRST n ROWS ONLY` (the standard's `LIMIT`, which Hibernate and
+//!   other ORMs send) becomes `LIMIT n`; `WITH TIES` is refused.
+//! - `generate_series(...)` as a select-list item returns rows, as a
+//!   set-returning function does in PostgreSQL, not one array: it becomes
+//!   `unnest(generate_series(...))`. Several in one list advance together,
+//!   as in PostgreSQL 10 and later.
+//! - An `INTERVAL '...'` literal in one of PostgreSQL's forms DataFusion
+//!   does not read (`'04:05:06'`, `'P1DT2H'`, `'@ 1 hour ago'`) is given as
+//!   the list of quantities and units it means ([`pgtype::interval_text`]).
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Fetch, Interval, LimitClause, Query, SelectItem, SetExpr, Statement, Value,
+    ValueWithSpan, VisitMut, VisitorMut,
+};
+
+use super::at_time_zone::function_call;
+use crate::pgtype;
+use crate::query::error::{Error, Result};
+
+/// Respells the query forms above throughout `statement`.
+pub(crate) fn rewrite(statement: &mut Statement) -> Result<()> {
+    match statement.visit(&mut Respeller) {
+        ControlFlow::Break(error) => Err(error),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+struct Respeller;
+
+impl VisitorMut for Respeller {
+    type Break = Error;
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<Error> {
+        if let Some(fetch) = query.fetch.take()
+            && let Err(error) = fetch_as_limit(query, fetch)
+        {
+            return ControlFlow::Break(error);
+        }
+        expand_series(query.body.as_mut());
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+        if let Expr::Interval(Interval {
+            value,
+            leading_field: None,
+            last_field: None,
+            ..
+        }) = expr
+            && let Expr::Value(ValueWithSpan {
+                value: Value::SingleQuotedString(text),
+                ..
+            }) = value.as_mut()
+            && let Some(units) = pgtype::interval_text(text)
+        {
+            *text = units;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn fetch_as_limit(query: &mut Query, fetch: Fetch) -> Result<()> {
+    if fetch.with_ties || fetch.percent {
+        return Err(Error::Unsupported {
+            what: "FETCH ... WITH TIES or PERCENT".into(),
+        });
+    }
+    let count = fetch
+        .quantity
+        .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+    match &mut query.limit_clause {
+        None => {
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(count),
+                offset: None,
+                limit_by: Vec::new(),
+            })
+        }
+        Some(LimitClause::LimitOffset {
+            limit: limit @ None,
+            ..
+        }) => *limit = Some(count),
+        Some(_) => {
+            return Err(Error::Unsupported {
+                what: "both LIMIT and FETCH".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Wraps each select-list `generate_series(...)` of `body` in `unnest`.
+fn expand_series(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item
+                else {
+                    continue;
+                };
+                let is_series = matches!(expr, Expr::Function(f)
+                    if f.name.0.len() == 1
+                        && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series")));
+                if is_series {
+                    let series = std::mem::replace(expr, Expr::value(Value::Null));
+                    *expr = function_call("unnest", vec![series]);
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            expand_series(left);
+            expand_series(right);
+        }
+        _ => {}
+    }
+}
