@@ -201,7 +201,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidArgument { .. } | E::InvalidParameterValue { .. } => {
             (INVALID_PARAMETER_VALUE, Blame::Client)
         }
-        E::DatetimeOutOfRange => (DATETIME_FIELD_OVERFLOW, Blame::Client),
+        E::DatetimeOutOfRange | E::IntervalOutOfRange => (DATETIME_FIELD_OVERFLOW, Blame::Client),
         E::UnknownTableOption { .. } | E::InvalidTableOption { .. } => {
             (INVALID_PARAMETER_VALUE, Blame::Client)
         }

@@ -30,6 +30,8 @@ pub enum Error {
     InvalidParameterValue { message: String },
     #[error("timestamp out of range")]
     DatetimeOutOfRange,
+    #[error("interval out of range")]
+    IntervalOutOfRange,
     #[error("unrecognized parameter \"{name}\"")]
     UnknownTableOption { name: String },
     #[error("invalid value for parameter \"{name}\": {reason}")]

@@ -78,6 +78,9 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     }
     ctx.register_udtf("pg_get_keywords", static_tables.pg_get_keywords.clone());
     ctx.register_udf(super::type_of::udf());
+    for udf in super::interval_scale::udfs() {
+        ctx.register_udf(udf);
+    }
     for udf in super::quoting::udfs() {
         ctx.register_udf(udf);
     }

@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::{
-    DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Values, WriteOp, cast,
+    DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Union, Values, WriteOp, cast,
 };
 
 use super::plan_exprs::{retype_nodes, rewrite_node};
@@ -27,6 +27,11 @@ pub(crate) fn narrow_int_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
     retype_nodes(plan, |plan| match plan {
         LogicalPlan::Values(values) => retype_values(values),
         LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => cast_to_target(dml),
+        // A union's schema is typed again from its first input; type
+        // coercion then widens it to what the other inputs need.
+        LogicalPlan::Union(union) => Ok(Transformed::yes(LogicalPlan::Union(
+            Union::try_new_with_loose_types(union.inputs)?,
+        ))),
         // A limit's counts stay `Int64`; an extension's schema is its own.
         LogicalPlan::Limit(_) | LogicalPlan::Extension(_) => Ok(Transformed::no(plan)),
         plan => rewrite_node(plan, |e| Ok(narrow(e))),

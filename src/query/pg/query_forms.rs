@@ -9,6 +9,8 @@
 //! - An `INTERVAL '...'` literal in one of PostgreSQL's forms DataFusion
 //!   does not read (`'04:05:06'`, `'P1DT2H'`, `'@ 1 hour ago'`) is given as
 //!   the list of quantities and units it means ([`pgtype::interval_text`]).
+//! - An interval written as one, times or divided by a number, becomes
+//!   [`interval_scale`]'s call.
 
 use std::ops::ControlFlow;
 
@@ -18,6 +20,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::at_time_zone::function_call;
+use super::interval_scale;
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -45,6 +48,7 @@ impl VisitorMut for Respeller {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+        interval_scale::rewrite(expr);
         if let Expr::Interval(Interval {
             value,
             leading_field: None,
