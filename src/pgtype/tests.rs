@@ -302,9 +302,12 @@ proptest::proptest! {
         let valid = chrono::NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32).is_some();
         if valid && (1678..2262).contains(&year) {
             proptest::prop_assert_eq!(fast, arrow, "{}", text);
-        } else {
-            // Invalid dates, and years Arrow's nanoseconds cannot hold.
-            proptest::prop_assert!(fast.is_none() || arrow.is_none(), "{}", text);
+        } else if !valid {
+            proptest::prop_assert!(fast.is_none(), "{}", text);
+        } else if let (Some(fast), Some(arrow)) = (fast, arrow) {
+            // Arrow's nanoseconds hold only part of 1677 and 2262 (and, by
+            // an offset, a few hours past them): where both read it, they agree.
+            proptest::prop_assert_eq!(fast, arrow, "{}", text);
         }
         // Without a zone, an offset is left to the general parser.
         if !zone.is_empty() {

@@ -13,6 +13,7 @@ pub(crate) mod int_cast;
 pub(crate) mod int_literals;
 pub(crate) mod interval_key;
 pub(crate) mod interval_scale;
+pub(crate) mod justify;
 pub(crate) mod min_max;
 pub(crate) mod placeholders;
 pub(crate) mod plan_exprs;
