@@ -16,13 +16,14 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
 };
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::{self, BinaryOperator, CastKind};
 
 use super::at_time_zone::function_call;
+use super::columnar::columnar;
 use crate::query::error::Error;
 
 const DAYS_PER_MONTH: f64 = 30.0;
@@ -158,11 +159,7 @@ impl ScalarUDFImpl for IntervalScale {
             out.append_value(IntervalMonthDayNano::new(months, days, nanos));
         }
         let array: ArrayRef = Arc::new(out.finish());
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        columnar(array, scalar)
     }
 }
 

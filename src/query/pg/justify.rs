@@ -8,11 +8,12 @@ use datafusion::arrow::array::{ArrayRef, AsArray, IntervalMonthDayNanoBuilder};
 use datafusion::arrow::datatypes::{
     DataType, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
 };
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::columnar::columnar;
 use crate::query::error::Error;
 
 const DAYS_PER_MONTH: i32 = 30;
@@ -25,54 +26,61 @@ fn overflow() -> Error {
     Error::IntervalOutOfRange
 }
 
-/// Whole days of the time carried into days.
-fn justify_hours((months, days, micros): Parts) -> Result<Parts, Error> {
-    let whole_days = micros / MICROS_PER_DAY;
-    let mut time = micros - whole_days * MICROS_PER_DAY;
-    let mut days = days
-        .checked_add(i32::try_from(whole_days).map_err(|_| overflow())?)
+/// Whole days of `time` carried into `days`.
+fn carry_days(days: i32, time: i64) -> Result<(i32, i64), Error> {
+    let whole = time / MICROS_PER_DAY;
+    let days = days
+        .checked_add(i32::try_from(whole).map_err(|_| overflow())?)
         .ok_or_else(overflow)?;
-    if days > 0 && time < 0 {
-        time += MICROS_PER_DAY;
-        days -= 1;
-    } else if days < 0 && time > 0 {
-        time -= MICROS_PER_DAY;
-        days += 1;
+    Ok((days, time - whole * MICROS_PER_DAY))
+}
+
+/// Whole 30-day months of `days` carried into `months`.
+fn carry_months(months: i32, days: i32) -> Result<(i32, i32), Error> {
+    let whole = days / DAYS_PER_MONTH;
+    let months = months.checked_add(whole).ok_or_else(overflow)?;
+    Ok((months, days - whole * DAYS_PER_MONTH))
+}
+
+/// `(high, low)` with one unit of `high` moved into `low` (`per` of them)
+/// where their signs disagree.
+fn agree<L>(high: i32, low: L, per: L) -> (i32, L)
+where
+    L: Copy + PartialOrd + Default + std::ops::Add<Output = L> + std::ops::Sub<Output = L>,
+{
+    let zero = L::default();
+    if high > 0 && low < zero {
+        (high - 1, low + per)
+    } else if high < 0 && low > zero {
+        (high + 1, low - per)
+    } else {
+        (high, low)
     }
+}
+
+fn justify_hours((months, days, micros): Parts) -> Result<Parts, Error> {
+    let (days, time) = carry_days(days, micros)?;
+    let (days, time) = agree(days, time, MICROS_PER_DAY);
     Ok((months, days, time))
 }
 
-/// Whole 30-day months of the days carried into months.
 fn justify_days((months, days, micros): Parts) -> Result<Parts, Error> {
-    let whole_months = days / DAYS_PER_MONTH;
-    let mut days = days - whole_months * DAYS_PER_MONTH;
-    let mut months = months.checked_add(whole_months).ok_or_else(overflow)?;
-    if months > 0 && days < 0 {
-        days += DAYS_PER_MONTH;
-        months -= 1;
-    } else if months < 0 && days > 0 {
-        days -= DAYS_PER_MONTH;
-        months += 1;
-    }
+    let (months, days) = carry_months(months, days)?;
+    let (months, days) = agree(months, days, DAYS_PER_MONTH);
     Ok((months, days, micros))
 }
 
 /// Both, with every part given one sign.
-fn justify_interval((mut months, mut days, mut time): Parts) -> Result<Parts, Error> {
+fn justify_interval((months, days, time): Parts) -> Result<Parts, Error> {
     // Days first, when that keeps the carry of the time from overflowing.
-    if (days > 0 && time > 0) || (days < 0 && time < 0) {
-        let whole_months = days / DAYS_PER_MONTH;
-        days -= whole_months * DAYS_PER_MONTH;
-        months = months.checked_add(whole_months).ok_or_else(overflow)?;
-    }
-    let whole_days = time / MICROS_PER_DAY;
-    time -= whole_days * MICROS_PER_DAY;
-    days = days
-        .checked_add(i32::try_from(whole_days).map_err(|_| overflow())?)
-        .ok_or_else(overflow)?;
-    let whole_months = days / DAYS_PER_MONTH;
-    days -= whole_months * DAYS_PER_MONTH;
-    months = months.checked_add(whole_months).ok_or_else(overflow)?;
+    let (months, days) = if (days > 0 && time > 0) || (days < 0 && time < 0) {
+        carry_months(months, days)?
+    } else {
+        (months, days)
+    };
+    let (days, time) = carry_days(days, time)?;
+    let (mut months, mut days) = carry_months(months, days)?;
+    // A zero day count takes the time's sign for the months' check.
     if months > 0 && (days < 0 || (days == 0 && time < 0)) {
         days += DAYS_PER_MONTH;
         months -= 1;
@@ -80,13 +88,7 @@ fn justify_interval((mut months, mut days, mut time): Parts) -> Result<Parts, Er
         days -= DAYS_PER_MONTH;
         months += 1;
     }
-    if days > 0 && time < 0 {
-        time += MICROS_PER_DAY;
-        days -= 1;
-    } else if days < 0 && time > 0 {
-        time -= MICROS_PER_DAY;
-        days += 1;
-    }
+    let (days, time) = agree(days, time, MICROS_PER_DAY);
     Ok((months, days, time))
 }
 
@@ -155,11 +157,7 @@ impl ScalarUDFImpl for JustifyUdf {
             }
         }
         let array: ArrayRef = Arc::new(justified.finish());
-        Ok(if is_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        columnar(array, is_scalar)
     }
 }
 

@@ -5,6 +5,7 @@
 pub(crate) mod arithmetic;
 pub(crate) mod at_time_zone;
 pub(crate) mod column_names;
+pub(crate) mod columnar;
 pub(crate) mod epoch_range;
 pub(crate) mod float_key;
 pub(crate) mod functions;

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+
+use super::columnar::columnar;
 
 /// PostgreSQL 15's keywords that are not unreserved (`pg_get_keywords()`
 /// with a `catcode` other than `U`): a bare identifier cannot be one.
@@ -257,11 +259,7 @@ impl ScalarUDFImpl for Quote {
             .map(|text| text.map(|t| self.quote(t)))
             .collect();
         let array: ArrayRef = Arc::new(quoted);
-        Ok(if is_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        columnar(array, is_scalar)
     }
 }
 

@@ -11,12 +11,13 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::columnar::columnar;
 use crate::pgtype::{self, DatetimeTarget};
 use crate::query::error::Error;
 
@@ -83,11 +84,7 @@ impl ScalarUDFImpl for ArrowTextForm {
             .map(|text| text.map(|t| arrow_form(t, self.target).unwrap_or_else(|| t.to_owned())))
             .collect();
         let array: ArrayRef = Arc::new(iso);
-        Ok(if is_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        columnar(array, is_scalar)
     }
 }
 
@@ -142,10 +139,6 @@ impl ScalarUDFImpl for TimestampIn {
             }
         }
         let array: ArrayRef = Arc::new(out.finish());
-        Ok(if is_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        columnar(array, is_scalar)
     }
 }
