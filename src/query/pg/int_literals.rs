@@ -29,9 +29,14 @@ pub(crate) fn narrow_int_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
         LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => cast_to_target(dml),
         // A union's schema is typed again from its first input; type
         // coercion then widens it to what the other inputs need.
-        LogicalPlan::Union(union) => Ok(Transformed::yes(LogicalPlan::Union(
-            Union::try_new_with_loose_types(union.inputs)?,
-        ))),
+        LogicalPlan::Union(union) => {
+            let retyped = Union::try_new_with_loose_types(union.inputs.clone())?;
+            Ok(if retyped.schema == union.schema {
+                Transformed::no(LogicalPlan::Union(union))
+            } else {
+                Transformed::yes(LogicalPlan::Union(retyped))
+            })
+        }
         // A limit's counts stay `Int64`; an extension's schema is its own.
         LogicalPlan::Limit(_) | LogicalPlan::Extension(_) => Ok(Transformed::no(plan)),
         plan => rewrite_node(plan, |e| Ok(narrow(e))),
