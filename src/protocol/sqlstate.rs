@@ -96,6 +96,9 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
         Blame::Client => tracing::debug!(code, %message, "statement failed"),
     }
     let mut info = ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message);
+    if let session::Error::InvalidSettingValue { hint, .. } = error {
+        info.hint = hint.clone();
+    }
     if let session::Error::Query(e) = error {
         info.where_context = e.context().map(str::to_owned);
         info.detail = match e {
@@ -176,7 +179,12 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::Parse(_) => (SYNTAX_ERROR, Blame::Client),
         E::Query(e) => query_code(e),
         E::UnknownSetting { .. } => (UNDEFINED_OBJECT, Blame::Client),
-        E::InvalidSettingValue { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
+        E::InvalidSettingValue { .. }
+        | E::SettingOutOfRange { .. }
+        | E::SettingNeedsBoolean { .. }
+        | E::SettingNameMissing => (INVALID_PARAMETER_VALUE, Blame::Client),
+        E::SettingPermission { .. } => (INSUFFICIENT_PRIVILEGE, Blame::Client),
+        E::UnsupportedSettingValue { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::ReadOnlySetting { .. } => (CANT_CHANGE_RUNTIME_PARAM, Blame::Client),
         E::DatabaseNotFound { .. } => (INVALID_CATALOG_NAME, Blame::Client),
         E::StatementTimeout | E::Canceled => (QUERY_CANCELED, Blame::Client),

@@ -27,4 +27,5 @@ pub use engine::{QueryConfig, QueryEngine};
 pub use error::{Error, Result};
 pub use output::Output;
 pub use pg::functions::{POSTGRES_VERSION, POSTGRES_VERSION_NUM, version_string};
+pub(crate) use pg::quoting::quote_ident;
 pub use prepared::{PlannedQuery, Prepared};

@@ -15,7 +15,28 @@ pub enum Error {
     #[error("unrecognized configuration parameter \"{name}\"")]
     UnknownSetting { name: String },
     #[error("invalid value for parameter \"{name}\": \"{value}\"")]
-    InvalidSettingValue { name: String, value: String },
+    InvalidSettingValue {
+        name: String,
+        value: String,
+        hint: Option<String>,
+    },
+    #[error("{value} is outside the valid range for parameter \"{name}\" ({min} .. {max})")]
+    SettingOutOfRange {
+        name: String,
+        value: String,
+        min: String,
+        max: String,
+    },
+    #[error("parameter \"{name}\" requires a Boolean value")]
+    SettingNeedsBoolean { name: String },
+    #[error("permission denied to set parameter \"{name}\"")]
+    SettingPermission { name: String },
+    /// A value PostgreSQL accepts that would change answers in a way
+    /// EpochDB does not follow.
+    #[error("{name} = '{value}' is not supported")]
+    UnsupportedSettingValue { name: String, value: String },
+    #[error("SET requires parameter name")]
+    SettingNameMissing,
     #[error("parameter \"{name}\" cannot be changed")]
     ReadOnlySetting { name: String },
     #[error("database \"{name}\" does not exist")]

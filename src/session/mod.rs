@@ -23,8 +23,8 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    CloseCursor, DiscardObject, Expr, Ident, Reset, ResetStatement, Set, Statement, Value,
-    ValueWithSpan,
+    CloseCursor, ContextModifier, DiscardObject, Expr, Ident, Reset, ResetStatement, Set,
+    Statement, Value, ValueWithSpan,
 };
 use parking_lot::Mutex;
 use tokio::time::Instant;
@@ -51,8 +51,6 @@ pub struct Session {
     database: String,
     /// Shared with the `current_setting()` function registered on `ctx`.
     settings: Arc<Mutex<Settings>>,
-    /// ParameterStatus changes not yet sent to the client.
-    reported: Mutex<Vec<(&'static str, String)>>,
     /// Warnings not yet sent to the client.
     notices: Mutex<Vec<Notice>>,
     transaction: Mutex<Transaction>,
@@ -95,7 +93,9 @@ impl Session {
         server_set.set_by_server("is_superuser", superuser.to_owned());
         server_set.set_by_server("session_authorization", principal.name().to_owned());
         let settings = Arc::new(Mutex::new(server_set));
-        ctx.register_udf(settings::current_setting_udf(settings.clone()));
+        for udf in settings::udfs(&settings) {
+            ctx.register_udf(udf);
+        }
         for name in compat::USER_FUNCTIONS {
             let user = ScalarValue::Utf8(Some(principal.name().to_owned()));
             let call = move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(user.clone()));
@@ -113,7 +113,6 @@ impl Session {
             database: database.to_owned(),
             principal,
             settings,
-            reported: Mutex::new(Vec::new()),
             notices: Mutex::new(Vec::new()),
             transaction: Mutex::new(Transaction::new(writes.clone())),
             writes,
@@ -138,12 +137,25 @@ impl Session {
     /// staged, its statements read them, and [`end_implicit`](Self::end_implicit)
     /// applies them all or, after an error, none.
     pub fn begin_implicit(&self) -> bool {
-        self.transaction.lock().begin_implicit()
+        let began = self.transaction.lock().begin_implicit();
+        if began {
+            self.settings.lock().begin();
+        }
+        began
     }
 
     /// Ends the implicit transaction of a multi-statement query.
     pub async fn end_implicit(&self) -> Result<()> {
         let commit = self.transaction.lock().end_implicit();
+        {
+            let mut settings = self.settings.lock();
+            if commit {
+                settings.commit();
+            } else {
+                settings.rollback();
+            }
+        }
+        self.sync_settings();
         if commit {
             self.writes.commit().await?;
         }
@@ -170,9 +182,14 @@ impl Session {
         Ok(())
     }
 
-    /// Warnings to send to the client, oldest first.
+    /// Warnings to send to the client, oldest first: none when
+    /// `client_min_messages` is `error`.
     pub fn take_notices(&self) -> Vec<Notice> {
-        std::mem::take(&mut *self.notices.lock())
+        let notices = std::mem::take(&mut *self.notices.lock());
+        match self.setting("client_min_messages") {
+            Ok(level) if level == "error" => Vec::new(),
+            _ => notices,
+        }
     }
 
     pub fn database(&self) -> &str {
@@ -247,6 +264,8 @@ impl Session {
         statement: Statement,
         declared: &[Option<DataType>],
     ) -> Result<Prepared> {
+        // A `set_config()` of the last statement may have changed the zone.
+        self.sync_settings();
         match statement {
             Statement::Discard { object_type } => Ok(Prepared::Discard(object_type)),
             Statement::Close { cursor } => match cursor {
@@ -271,20 +290,28 @@ impl Session {
                     name: Some(name.to_string()),
                 },
             }),
+            Statement::ShowVariable { variable }
+                if variable.len() == 1
+                    && variable[0].quote_style.is_none()
+                    && variable[0].value.eq_ignore_ascii_case("all") =>
+            {
+                Err(query::Error::Unsupported {
+                    what: "SHOW ALL".to_owned(),
+                }
+                .into())
+            }
             Statement::ShowVariable { variable } => {
-                let name = variable
-                    .iter()
-                    .map(|i| i.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let name = match name.to_ascii_lowercase().as_str() {
+                let words: Vec<&str> = variable.iter().map(|i| i.value.as_str()).collect();
+                let name = match words.join(" ").to_ascii_lowercase().as_str() {
                     "time zone" => "timezone".to_owned(),
                     "transaction isolation level" => "transaction_isolation".to_owned(),
-                    _ => name,
+                    "session authorization" => "session_authorization".to_owned(),
+                    // `SHOW myapp.tenant`: a custom parameter.
+                    _ => words.join("."),
                 };
-                // Validate now, so that an unknown name fails at prepare time.
-                Settings::display_name(&name)?;
-                Ok(Prepared::Show { name })
+                // Resolved now, so that an unknown name fails at prepare time.
+                let (display, _) = self.settings.lock().show(&name)?;
+                Ok(Prepared::Show { name, display })
             }
             other => Ok(Prepared::Query(
                 self.engine
@@ -364,6 +391,7 @@ impl Session {
             }
             Prepared::Transaction(command) => {
                 let applied = self.transaction.lock().apply(command)?;
+                self.apply_to_settings(command, &applied);
                 self.notices.lock().extend(applied.notice);
                 if applied.commit {
                     self.writes.commit().await?;
@@ -390,17 +418,17 @@ impl Session {
                 name: name.clone(),
                 tag: "DEALLOCATE",
             }),
-            Prepared::Set { name, value } => {
-                self.set(name, value.clone())?;
+            Prepared::Set { name, value, local } => {
+                self.set_scoped(name, value.clone(), *local)?;
                 Ok(Output::command("SET"))
             }
             Prepared::Reset { name } => {
                 self.reset(name.as_deref())?;
                 Ok(Output::command("RESET"))
             }
-            Prepared::Show { name } => {
+            Prepared::Show { name, display } => {
                 let value = self.setting(name)?;
-                let schema = show_schema(name)?;
+                let schema = show_schema(display);
                 let batch = RecordBatch::try_new(
                     schema.clone(),
                     vec![Arc::new(StringArray::from(vec![value]))],
@@ -416,46 +444,81 @@ impl Session {
 
     /// Sets a parameter (`None` restores its default), as `SET` does.
     pub fn set(&self, name: &str, value: Option<String>) -> Result<()> {
-        let mut settings = self.settings.lock();
-        let change = match value {
-            Some(value) => settings.set(name, value)?,
-            None => settings.reset(name)?,
+        self.set_scoped(name, value, false)
+    }
+
+    /// `SET` or, with `local`, `SET LOCAL`.
+    fn set_scoped(&self, name: &str, value: Option<String>, local: bool) -> Result<()> {
+        let result = {
+            let mut settings = self.settings.lock();
+            match value {
+                Some(value) => settings.set(name, value, local).map(|(_, notice)| notice),
+                None => settings.reset(name).map(|()| None),
+            }
         };
-        let time_zone = settings.get("timezone")?;
-        let encryption = settings.get("password_encryption")?;
-        drop(settings);
-        self.apply_time_zone(&time_zone);
-        self.apply_password_encryption(&encryption);
-        self.reported.lock().extend(change);
+        self.sync_settings();
+        self.notices.lock().extend(result?);
         Ok(())
     }
 
     /// `RESET name`, or `RESET ALL` for `None`.
     fn reset(&self, name: Option<&str>) -> Result<()> {
-        let mut settings = self.settings.lock();
-        let changes = match name {
-            Some(name) => settings.reset(name)?.into_iter().collect(),
-            None => settings.reset_all(),
+        let result = match name {
+            Some(name) => self.settings.lock().reset(name),
+            None => {
+                self.settings.lock().reset_all();
+                Ok(())
+            }
         };
-        let time_zone = settings.get("timezone")?;
-        let encryption = settings.get("password_encryption")?;
-        drop(settings);
-        self.apply_time_zone(&time_zone);
-        self.apply_password_encryption(&encryption);
-        self.reported.lock().extend(changes);
-        Ok(())
+        self.sync_settings();
+        result
     }
 
     /// Makes the current settings the ones `RESET` restores (the startup
     /// packet's), and drops the queued reports: startup reports every one.
     pub fn keep_settings_as_defaults(&self) {
         self.settings.lock().keep_as_defaults();
-        self.reported.lock().clear();
     }
 
     /// Setting changes to report to the client (ParameterStatus), oldest first.
     pub fn take_reported_settings(&self) -> Vec<(&'static str, String)> {
-        std::mem::take(&mut *self.reported.lock())
+        self.sync_settings();
+        self.settings.lock().take_reports()
+    }
+
+    /// Moves the settings with the transaction: a rollback undoes what the
+    /// block set, a commit ends its `SET LOCAL`s.
+    fn apply_to_settings(&self, command: &TransactionCommand, applied: &transaction::Applied) {
+        {
+            let mut settings = self.settings.lock();
+            match (command, applied.effect) {
+                (TransactionCommand::Begin, TransactionEffect::Began) => settings.begin(),
+                (_, TransactionEffect::Ended) if applied.commit => settings.commit(),
+                (
+                    TransactionCommand::Commit | TransactionCommand::Rollback,
+                    TransactionEffect::Ended,
+                ) => settings.rollback(),
+                (TransactionCommand::Savepoint(name), _) => settings.savepoint(name),
+                (TransactionCommand::Release(name), _) => settings.release(name),
+                (TransactionCommand::RollbackTo(name), _) => settings.rollback_to(name),
+                _ => {}
+            }
+        }
+        self.sync_settings();
+    }
+
+    /// Applies changed settings that other parts of the session follow: the
+    /// time zone of the DataFusion context and the password encryption.
+    fn sync_settings(&self) {
+        let mut settings = self.settings.lock();
+        if !settings.take_changed() {
+            return;
+        }
+        let time_zone = settings.get("timezone").unwrap_or_default();
+        let encryption = settings.get("password_encryption").unwrap_or_default();
+        drop(settings);
+        self.apply_time_zone(&time_zone);
+        self.apply_password_encryption(&encryption);
     }
 
     fn apply_password_encryption(&self, setting: &str) {
@@ -502,22 +565,27 @@ fn identifier(ident: &Ident) -> String {
 fn prepare_set(set: Set) -> Result<Prepared> {
     match set {
         Set::SingleAssignment {
-            variable, values, ..
+            scope,
+            variable,
+            values,
+            ..
         } => {
             let name = variable.to_string();
-            let value = set_value(&values);
-            Ok(Prepared::Set { name, value })
+            let value = set_value(&name, &values);
+            let local = matches!(scope, Some(ContextModifier::Local));
+            Ok(Prepared::Set { name, value, local })
         }
         // `SET TIME ZONE LOCAL` is `DEFAULT`.
-        Set::SetTimeZone { value, .. } => Ok(Prepared::Set {
+        Set::SetTimeZone { local, value } => Ok(Prepared::Set {
             name: "timezone".to_owned(),
+            local,
             value: match &value {
                 Expr::Identifier(ident)
                     if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("local") =>
                 {
                     None
                 }
-                _ => set_value(std::slice::from_ref(&value)),
+                _ => set_value("timezone", std::slice::from_ref(&value)),
             },
         }),
         other => Err(query::Error::Unsupported {
@@ -527,21 +595,41 @@ fn prepare_set(set: Set) -> Result<Prepared> {
     }
 }
 
-/// The text of a `SET` value list as PostgreSQL stores it; `None` for `DEFAULT`.
-fn set_value(values: &[Expr]) -> Option<String> {
+/// The text of a `SET` value list as PostgreSQL stores it; `None` for
+/// `DEFAULT`. Unquoted words fold to lower case; the elements of a list
+/// parameter (`search_path`) are quoted where an identifier needs it.
+fn set_value(name: &str, values: &[Expr]) -> Option<String> {
+    let list = LIST_PARAMETERS.contains(&name.to_ascii_lowercase().as_str());
     let parts: Vec<String> = values
         .iter()
-        .map(|v| match v {
-            Expr::Value(ValueWithSpan {
-                value: Value::SingleQuotedString(s) | Value::DoubleQuotedString(s),
-                ..
-            }) => s.clone(),
-            Expr::Identifier(ident) => ident.value.clone(),
-            other => other.to_string(),
+        .map(|v| {
+            let text = match v {
+                Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(s) | Value::DoubleQuotedString(s),
+                    ..
+                }) => s.clone(),
+                Expr::Identifier(ident) => identifier(ident),
+                other => other.to_string(),
+            };
+            if list {
+                query::quote_ident(&text)
+            } else {
+                text
+            }
         })
         .collect();
-    if parts.len() == 1 && parts[0].eq_ignore_ascii_case("default") {
+    if let [only] = values
+        && matches!(only, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+    {
         return None;
     }
     Some(parts.join(", "))
 }
+
+/// Parameters whose value is a list of names.
+const LIST_PARAMETERS: &[&str] = &[
+    "search_path",
+    "temp_tablespaces",
+    "local_preload_libraries",
+    "session_preload_libraries",
+];

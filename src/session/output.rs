@@ -6,7 +6,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::DiscardObject;
 
 use super::error::Result;
-use super::settings::Settings;
 use super::transaction::{TransactionCommand, TransactionEffect};
 use crate::query;
 
@@ -19,6 +18,8 @@ pub enum Prepared {
     Set {
         name: String,
         value: Option<String>,
+        /// `SET LOCAL`: until the transaction block ends.
+        local: bool,
     },
     /// `RESET name`, or `RESET ALL` when `name` is `None`.
     Reset {
@@ -26,6 +27,8 @@ pub enum Prepared {
     },
     Show {
         name: String,
+        /// The column header.
+        display: String,
     },
     Transaction(TransactionCommand),
     /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`.
@@ -46,7 +49,7 @@ impl Prepared {
     pub fn output_schema(&self) -> Result<Option<SchemaRef>> {
         Ok(match self {
             Prepared::Query(q) => q.output_schema(),
-            Prepared::Show { name } => Some(show_schema(name)?),
+            Prepared::Show { display, .. } => Some(show_schema(display)),
             _ => None,
         })
     }
@@ -101,11 +104,10 @@ impl std::fmt::Debug for Output {
     }
 }
 
-pub(super) fn show_schema(name: &str) -> Result<SchemaRef> {
-    let display = Settings::display_name(name)?;
-    Ok(Arc::new(Schema::new(vec![Field::new(
+pub(super) fn show_schema(display: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
         display,
         DataType::Utf8,
         false,
-    )])))
+    )]))
 }
