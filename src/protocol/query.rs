@@ -36,7 +36,7 @@ use super::params::{self, BoundParameter};
 use super::sqlstate::{self, error_info};
 use crate::pgtype;
 use crate::query;
-use crate::session::{self, Output, Prepared, Session, TransactionEffect};
+use crate::session::{self, Count, Output, Prepared, Session, TransactionEffect};
 
 /// A statement prepared through Parse, with what Describe reports about it.
 #[derive(Debug, Clone)]
@@ -167,6 +167,11 @@ async fn respond(
             TransactionEffect::Ended => Response::TransactionEnd(Tag::new(tag)),
             TransactionEffect::Continued => Response::Execution(Tag::new(tag)),
         },
+        Output::Fetched(rows) => {
+            let mut response = rows_response(session, rows, format, buffer).await?;
+            response.set_command_tag("FETCH");
+            Response::Query(response)
+        }
         // Handled by the caller, which holds the statement store.
         Output::Deallocate { tag, .. } => Response::Execution(Tag::new(tag)),
     })
@@ -296,11 +301,17 @@ impl QueryHandler {
     {
         let count = statements.len();
         for (i, statement) in statements.into_iter().enumerate() {
-            let result = async {
-                let prepared = session.prepare(statement).await?;
-                session.execute(&prepared, None).await
+            let prepared = session.prepare(statement).await;
+            if let Ok(Prepared::Move { name, count }) = &prepared
+                && let Some(moved) = self.move_portal(client, name, *count).await?
+            {
+                responses.push(Response::Execution(Tag::new("MOVE").with_rows(moved)));
+                continue;
             }
-            .await;
+            let result = match prepared {
+                Ok(prepared) => session.execute(&prepared, None).await,
+                Err(e) => Err(e),
+            };
             report_session(client, session).await?;
             if let Ok(Output::Deallocate { name, .. }) = &result
                 && let Err(e) = deallocate(&self.connection, client.portal_store(), name.as_deref())
@@ -679,6 +690,23 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.run_portal(client, portal).await
+    }
+}
+
+impl QueryHandler {
+    /// Executes a bound portal's statement.
+    async fn run_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PreparedStatement>,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let session = self.connection.session()?;
         let statement = &portal.statement.statement;
         if statement.epoch != self.connection.statement_epoch.load(Ordering::Acquire) {
@@ -723,5 +751,67 @@ impl ExtendedQueryHandler for QueryHandler {
             false,
         )
         .await
+    }
+
+    /// `MOVE` on a portal bound through the extended protocol, which shares
+    /// the namespace of SQL cursors (asyncpg moves its cursors this way):
+    /// skips `count` of its rows, running it first if need be. `None` if
+    /// there is no such portal.
+    async fn move_portal<C>(
+        &self,
+        client: &mut C,
+        name: &str,
+        count: Count,
+    ) -> PgWireResult<Option<usize>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let portal = match client
+            .portal_store()
+            .as_any()
+            .downcast_ref::<MemPortalStore<PreparedStatement>>()
+            .and_then(|store| store.get_portal(name))
+        {
+            Some(Entry::Value(portal)) => portal,
+            _ => return Ok(None),
+        };
+        let state = portal.state();
+        let mut state = state.lock().await;
+        if matches!(*state, PortalExecutionState::Initial) {
+            *state = match self.run_portal(client, &portal).await? {
+                Response::Query(rows) => PortalExecutionState::Suspended(rows),
+                Response::Error(error) => return Err(PgWireError::UserError(error)),
+                _ => PortalExecutionState::Finished,
+            };
+        }
+        let PortalExecutionState::Suspended(response) = &mut *state else {
+            return Ok(Some(0));
+        };
+        let limit = match count {
+            Count::Rows(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Count::All => usize::MAX,
+        };
+        let rows = response.data_rows();
+        let mut moved = 0;
+        let mut finished = false;
+        while moved < limit {
+            match rows.next().await {
+                Some(row) => {
+                    row?;
+                    moved += 1;
+                }
+                None => {
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        if finished {
+            *state = PortalExecutionState::Finished;
+        }
+        Ok(Some(moved))
     }
 }

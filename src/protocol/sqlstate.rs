@@ -68,6 +68,8 @@ pub(super) const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
 pub(super) const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub(super) const INVALID_CURSOR_NAME: &str = "34000";
+pub(super) const DUPLICATE_CURSOR: &str = "42P03";
+pub(super) const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 pub(super) const TOO_MANY_CONNECTIONS: &str = "53300";
 pub(super) const STATEMENT_TOO_COMPLEX: &str = "54001";
@@ -193,6 +195,8 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::InTransaction(_) => (ACTIVE_SQL_TRANSACTION, Blame::Client),
         E::SavepointNotFound { .. } => (INVALID_SAVEPOINT_SPECIFICATION, Blame::Client),
         E::CursorNotFound { .. } => (INVALID_CURSOR_NAME, Blame::Client),
+        E::CursorExists { .. } => (DUPLICATE_CURSOR, Blame::Client),
+        E::CursorBackward => (OBJECT_NOT_IN_PREREQUISITE_STATE, Blame::Client),
         E::StackDepthExceeded => (STATEMENT_TOO_COMPLEX, Blame::Client),
     }
 }

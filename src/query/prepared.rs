@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::logical_expr::{Expr, LogicalPlan, WriteOp};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast, WriteOp};
 use datafusion::sql::sqlparser::ast::Statement;
 use parking_lot::Mutex;
 
@@ -88,6 +88,26 @@ impl Prepared {
         // DataFusion leaves LIMIT/OFFSET parameters untyped; PostgreSQL makes
         // them bigint.
         plan.apply_with_subqueries(|node| {
+            // As PostgreSQL: an otherwise untyped `$n::T` is a T, and the
+            // operand of NOT a boolean.
+            for expr in node.expressions() {
+                expr.apply(|e| {
+                    let typed = match e {
+                        Expr::Cast(Cast { expr, field })
+                        | Expr::TryCast(TryCast { expr, field }) => {
+                            Some((expr.as_ref(), field.data_type().clone()))
+                        }
+                        Expr::Not(expr) => Some((expr.as_ref(), DataType::Boolean)),
+                        _ => None,
+                    };
+                    if let Some((Expr::Placeholder(p), data_type)) = typed
+                        && types.get(&p.id).is_some_and(Option::is_none)
+                    {
+                        types.insert(p.id.clone(), Some(data_type));
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
+            }
             if let LogicalPlan::Limit(limit) = node {
                 for expr in limit.skip.iter().chain(limit.fetch.iter()) {
                     if let Expr::Placeholder(p) = expr.as_ref()

@@ -55,6 +55,10 @@ pub enum Error {
     SavepointNotFound { name: String },
     #[error("cursor \"{name}\" does not exist")]
     CursorNotFound { name: String },
+    #[error("cursor \"{name}\" already exists")]
+    CursorExists { name: String },
+    #[error("cursor can only scan forward")]
+    CursorBackward,
     /// A statement nested deeper than EpochDB's limits (see `compat::depth`).
     #[error("stack depth limit exceeded")]
     StackDepthExceeded,

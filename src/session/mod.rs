@@ -7,6 +7,7 @@
 
 mod cancel;
 mod compat;
+mod cursor;
 mod error;
 mod output;
 mod settings;
@@ -23,14 +24,16 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    CloseCursor, ContextModifier, DiscardObject, Expr, Ident, Reset, ResetStatement, Set,
-    Statement, Value, ValueWithSpan,
+    CloseCursor, ContextModifier, Declare, DeclareType, DiscardObject, Expr, Ident, Reset,
+    ResetStatement, Set, Statement, Value, ValueWithSpan,
 };
+use datafusion::sql::sqlparser::parser::ParserError;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
 pub use cancel::Canceller;
 pub use compat::STATEMENT_STACK_BYTES;
+pub use cursor::Count;
 pub use error::{Error, Result};
 pub use output::{Output, Prepared};
 pub use settings::Settings;
@@ -41,6 +44,7 @@ use crate::query::{self, PendingWrites, QueryEngine};
 
 pub use crate::query::Principal;
 use cancel::Interruptible;
+use cursor::Cursors;
 use output::show_schema;
 use transaction::Transaction;
 
@@ -54,6 +58,8 @@ pub struct Session {
     /// Warnings not yet sent to the client.
     notices: Mutex<Vec<Notice>>,
     transaction: Mutex<Transaction>,
+    /// Open SQL cursors.
+    cursors: Mutex<Cursors>,
     writes: Arc<PendingWrites>,
     canceller: Canceller,
     principal: Arc<Principal>,
@@ -115,6 +121,7 @@ impl Session {
             settings,
             notices: Mutex::new(Vec::new()),
             transaction: Mutex::new(Transaction::new(writes.clone())),
+            cursors: Mutex::new(Cursors::default()),
             writes,
             canceller: Canceller::default(),
         })
@@ -147,15 +154,7 @@ impl Session {
     /// Ends the implicit transaction of a multi-statement query.
     pub async fn end_implicit(&self) -> Result<()> {
         let commit = self.transaction.lock().end_implicit();
-        {
-            let mut settings = self.settings.lock();
-            if commit {
-                settings.commit();
-            } else {
-                settings.rollback();
-            }
-        }
-        self.sync_settings();
+        self.end_block(commit);
         if commit {
             self.writes.commit().await?;
         }
@@ -268,14 +267,36 @@ impl Session {
         self.sync_settings();
         match statement {
             Statement::Discard { object_type } => Ok(Prepared::Discard(object_type)),
-            Statement::Close { cursor } => match cursor {
-                CloseCursor::All => Ok(Prepared::Done {
-                    tag: "CLOSE CURSOR ALL",
-                }),
-                CloseCursor::Specific { name } => Err(Error::CursorNotFound {
-                    name: identifier(&name),
-                }),
-            },
+            Statement::Close { cursor } => Ok(Prepared::Close {
+                name: match cursor {
+                    CloseCursor::All => None,
+                    CloseCursor::Specific { name } => Some(identifier(&name)),
+                },
+            }),
+            Statement::Declare { stmts } => self.prepare_declare(stmts, declared).await,
+            Statement::Fetch {
+                name,
+                direction,
+                into,
+                ..
+            } => {
+                let name = identifier(&name);
+                let count = Count::of(&direction)?;
+                if compat::is_move(into.as_ref()) {
+                    return Ok(Prepared::Move { name, count });
+                }
+                if into.is_some() {
+                    return Err(Error::Parse(ParserError::ParserError(
+                        "FETCH ... INTO is only for PL/pgSQL".to_owned(),
+                    )));
+                }
+                let schema = self.cursors.lock().schema(&name)?;
+                Ok(Prepared::Fetch {
+                    name,
+                    count,
+                    schema,
+                })
+            }
             Statement::UNLISTEN { .. } => Ok(Prepared::Done { tag: "UNLISTEN" }),
             Statement::Deallocate { name, .. } => {
                 let all = name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all");
@@ -319,6 +340,72 @@ impl Session {
                     .await?,
             )),
         }
+    }
+
+    /// `DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
+    async fn prepare_declare(
+        &self,
+        mut stmts: Vec<Declare>,
+        declared: &[Option<DataType>],
+    ) -> Result<Prepared> {
+        let unsupported = |what: &str| -> Result<Prepared> {
+            Err(query::Error::Unsupported {
+                what: what.to_owned(),
+            }
+            .into())
+        };
+        let Some(declare) = stmts.pop().filter(|_| stmts.is_empty()) else {
+            return unsupported("DECLARE of several cursors");
+        };
+        let (Some(DeclareType::Cursor), Some(query), [name]) = (
+            &declare.declare_type,
+            declare.for_query,
+            declare.names.as_slice(),
+        ) else {
+            return unsupported("DECLARE of anything but a cursor");
+        };
+        if declare.scroll == Some(true) {
+            return unsupported("DECLARE ... SCROLL CURSOR");
+        }
+        if declare.binary == Some(true) {
+            return unsupported("DECLARE ... BINARY CURSOR");
+        }
+        let query = self
+            .engine
+            .prepare_with_types(&self.ctx, Statement::Query(query), declared)
+            .await?;
+        Ok(Prepared::Declare {
+            name: identifier(name),
+            query,
+            hold: declare.hold == Some(true),
+        })
+    }
+
+    /// Runs `work` as a statement: it ends with 57014 on a cancel request or
+    /// when `statement_timeout` passes.
+    async fn interruptible<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let token = self.canceller.start();
+        let deadline = self.statement_timeout().map(|t| Instant::now() + t);
+        let run = async {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, work)
+                    .await
+                    .map_err(|_| Error::StatementTimeout)?,
+                None => work.await,
+            }
+        };
+        tokio::select! {
+            output = run => output,
+            () = token.cancelled_owned() => Err(Error::Canceled),
+        }
+    }
+
+    /// Reads `count` rows from cursor `name`.
+    async fn read_cursor(&self, name: &str, count: Count) -> Result<Vec<RecordBatch>> {
+        let mut cursor = self.cursors.lock().take_out(name)?;
+        let rows = self.interruptible(cursor.take(count)).await;
+        self.cursors.lock().put_back(name.to_owned(), cursor);
+        rows
     }
 
     /// The session's `statement_timeout`, if one is set.
@@ -391,7 +478,7 @@ impl Session {
             }
             Prepared::Transaction(command) => {
                 let applied = self.transaction.lock().apply(command)?;
-                self.apply_to_settings(command, &applied);
+                self.follow_transaction(command, &applied);
                 self.notices.lock().extend(applied.notice);
                 if applied.commit {
                     self.writes.commit().await?;
@@ -408,12 +495,63 @@ impl Session {
             Prepared::Discard(DiscardObject::ALL) => {
                 self.transaction.lock().check_outside("DISCARD ALL")?;
                 self.reset(None)?;
+                self.cursors.lock().close_all();
                 Ok(Output::Deallocate {
                     name: None,
                     tag: "DISCARD ALL",
                 })
             }
             Prepared::Done { tag } => Ok(Output::command(tag)),
+            Prepared::Declare { name, query, hold } => {
+                let in_block = self.transaction_state() != TransactionState::Idle;
+                if !in_block && !hold {
+                    return Err(Error::NoTransaction("DECLARE CURSOR"));
+                }
+                let rows = match self.engine.execute(&self.ctx, query, params).await? {
+                    query::Output::Rows(rows) => rows,
+                    _ => {
+                        return Err(query::Error::Unsupported {
+                            what: "a cursor over a statement that returns no rows".to_owned(),
+                        }
+                        .into());
+                    }
+                };
+                self.cursors.lock().declare(name, rows, *hold, in_block)?;
+                Ok(Output::command("DECLARE CURSOR"))
+            }
+            Prepared::Fetch {
+                name,
+                count,
+                schema,
+            } => {
+                let batches = self.read_cursor(name, *count).await?;
+                let stream = futures::stream::iter(batches.into_iter().map(Ok));
+                Ok(Output::Fetched(Box::pin(RecordBatchStreamAdapter::new(
+                    schema.clone(),
+                    stream,
+                ))))
+            }
+            Prepared::Move { name, count } => {
+                let batches = self.read_cursor(name, *count).await?;
+                let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+                Ok(Output::Statement(query::Output::Command {
+                    tag: "MOVE",
+                    rows: Some(rows),
+                }))
+            }
+            Prepared::Close { name } => {
+                let mut cursors = self.cursors.lock();
+                match name {
+                    Some(name) => {
+                        cursors.close(name)?;
+                        Ok(Output::command("CLOSE CURSOR"))
+                    }
+                    None => {
+                        cursors.close_all();
+                        Ok(Output::command("CLOSE CURSOR ALL"))
+                    }
+                }
+            }
             Prepared::Deallocate { name } => Ok(Output::Deallocate {
                 name: name.clone(),
                 tag: "DEALLOCATE",
@@ -486,24 +624,33 @@ impl Session {
         self.settings.lock().take_reports()
     }
 
-    /// Moves the settings with the transaction: a rollback undoes what the
-    /// block set, a commit ends its `SET LOCAL`s.
-    fn apply_to_settings(&self, command: &TransactionCommand, applied: &transaction::Applied) {
+    /// Moves the settings and cursors with the transaction: a rollback
+    /// undoes what the block set, a commit ends its `SET LOCAL`s, and either
+    /// closes its cursors but those declared `WITH HOLD`.
+    fn follow_transaction(&self, command: &TransactionCommand, applied: &transaction::Applied) {
+        use TransactionCommand as C;
+        match (command, applied.effect) {
+            (C::Begin, TransactionEffect::Began) => self.settings.lock().begin(),
+            (C::Commit | C::Rollback, TransactionEffect::Ended) => self.end_block(applied.commit),
+            (C::Savepoint(name), _) => self.settings.lock().savepoint(name),
+            (C::Release(name), _) => self.settings.lock().release(name),
+            (C::RollbackTo(name), _) => self.settings.lock().rollback_to(name),
+            _ => {}
+        }
+        self.sync_settings();
+    }
+
+    /// A transaction block ended, committed or rolled back.
+    fn end_block(&self, committed: bool) {
         {
             let mut settings = self.settings.lock();
-            match (command, applied.effect) {
-                (TransactionCommand::Begin, TransactionEffect::Began) => settings.begin(),
-                (_, TransactionEffect::Ended) if applied.commit => settings.commit(),
-                (
-                    TransactionCommand::Commit | TransactionCommand::Rollback,
-                    TransactionEffect::Ended,
-                ) => settings.rollback(),
-                (TransactionCommand::Savepoint(name), _) => settings.savepoint(name),
-                (TransactionCommand::Release(name), _) => settings.release(name),
-                (TransactionCommand::RollbackTo(name), _) => settings.rollback_to(name),
-                _ => {}
+            if committed {
+                settings.commit();
+            } else {
+                settings.rollback();
             }
         }
+        self.cursors.lock().end_block(committed);
         self.sync_settings();
     }
 

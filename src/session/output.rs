@@ -5,6 +5,9 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::DiscardObject;
 
+use datafusion::execution::SendableRecordBatchStream;
+
+use super::cursor::Count;
 use super::error::Result;
 use super::transaction::{TransactionCommand, TransactionEffect};
 use crate::query;
@@ -37,10 +40,31 @@ pub enum Prepared {
     Deallocate {
         name: Option<String>,
     },
-    /// A statement with nothing to do: `CLOSE ALL` (there are no SQL
-    /// cursors) and `UNLISTEN` (no channels). Pool resets send them.
+    /// A statement with nothing to do: `UNLISTEN` (there are no channels).
+    /// Pool resets send it.
     Done {
         tag: &'static str,
+    },
+    /// `DECLARE name CURSOR FOR query`.
+    Declare {
+        name: String,
+        query: query::Prepared,
+        hold: bool,
+    },
+    /// `FETCH count FROM name`, whose rows have `schema`.
+    Fetch {
+        name: String,
+        count: Count,
+        schema: SchemaRef,
+    },
+    /// `MOVE count FROM name`: skips rows.
+    Move {
+        name: String,
+        count: Count,
+    },
+    /// `CLOSE name`, or `CLOSE ALL` when `name` is `None`.
+    Close {
+        name: Option<String>,
     },
 }
 
@@ -50,6 +74,7 @@ impl Prepared {
         Ok(match self {
             Prepared::Query(q) => q.output_schema(),
             Prepared::Show { display, .. } => Some(show_schema(display)),
+            Prepared::Fetch { schema, .. } => Some(schema.clone()),
             _ => None,
         })
     }
@@ -73,6 +98,8 @@ pub enum Output {
         effect: TransactionEffect,
         tag: &'static str,
     },
+    /// Rows a `FETCH` read from a cursor.
+    Fetched(SendableRecordBatchStream),
     /// Prepared statements to drop (`name`, or all of them for `None`); the
     /// protocol layer holds them.
     Deallocate {
@@ -97,6 +124,7 @@ impl std::fmt::Debug for Output {
                 .field(effect)
                 .field(tag)
                 .finish(),
+            Output::Fetched(_) => f.write_str("Fetched"),
             Output::Deallocate { name, tag } => {
                 f.debug_tuple("Deallocate").field(name).field(tag).finish()
             }

@@ -147,6 +147,17 @@ async def asyncpg_suite():
         except RuntimeError:
             pass
         assert await conn.fetchval("SELECT count(*) FROM apg WHERE host = 'c'") == 0
+        # Cursors: asyncpg binds a portal, fetches from it and MOVEs it by name.
+        async with conn.transaction():
+            cur = await conn.cursor("SELECT n FROM apg WHERE host = 'b' ORDER BY n")
+            assert [r[0] for r in await cur.fetch(2)] == [0, 1]
+            await cur.forward(3)
+            assert (await cur.fetchrow())[0] == 5
+            seen = [r[0] async for r in conn.cursor("SELECT g FROM generate_series(1, 5) g", prefetch=2)]
+            assert seen == [1, 2, 3, 4, 5], seen
+        # Booleans are sent in binary, as parameters typed by a cast or by NOT.
+        assert await conn.fetchval("SELECT $1::bool", True) is True
+        assert await conn.fetchval("SELECT NOT $1", False) is True
         try:
             await conn.fetch("SELECT * FROM no_such_table")
             raise AssertionError("must fail")

@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use crate::session::error::{Error, Result};
@@ -54,6 +54,11 @@ fn reads_catalogs(sql: &str) -> bool {
 pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<Vec<Statement>> {
     let respelled = respell_statements(sql);
     let sql = respelled.as_deref().unwrap_or(sql);
+    let cursor_forms = respell_cursor_commands(sql);
+    let (sql, moves) = match &cursor_forms {
+        Some((text, moves)) => (text.as_str(), moves.as_slice()),
+        None => (sql, &[][..]),
+    };
     let plain = depth::parse(sql).map_err(|e| match e {
         ParserError::RecursionLimitExceeded => Error::StackDepthExceeded,
         other => Error::Parse(other),
@@ -75,6 +80,11 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     };
     for statement in &mut statements {
         depth::make_shallow(statement).map_err(|_| Error::StackDepthExceeded)?;
+    }
+    for &at in moves {
+        if let Some(Statement::Fetch { into, .. }) = statements.get_mut(at) {
+            *into = Some(ObjectName::from(vec![MOVE_MARKER.clone()]));
+        }
     }
     for statement in &mut statements {
         rewrite_like_escape(statement);
@@ -223,6 +233,68 @@ fn respell_statements(sql: &str) -> Option<String> {
         start = end + 1;
     }
     (!edits.is_empty()).then(|| splice(sql, &edits))
+}
+
+/// What marks a `FETCH` that was written `MOVE`: the parser has no `MOVE`,
+/// and PostgreSQL's SQL has no `FETCH ... INTO`, so the target slot is free.
+/// The quote character cannot come from a client's text.
+static MOVE_MARKER: LazyLock<Ident> = LazyLock::new(|| Ident {
+    value: "move".to_owned(),
+    quote_style: Some('\u{1}'),
+    span: Span::empty(),
+});
+
+/// Whether a parsed `FETCH` was written `MOVE`.
+pub(super) fn is_move(into: Option<&ObjectName>) -> bool {
+    into.is_some_and(|name| name.0.len() == 1 && name.0[0].as_ident() == Some(&*MOVE_MARKER))
+}
+
+/// `sql` with `MOVE` spelled `FETCH`, and `FROM` added where PostgreSQL lets
+/// it be left out (`FETCH 2 c`), which the parser needs. Returns the new text
+/// and the positions of the statements that were `MOVE`; `None` when there
+/// is nothing to respell.
+fn respell_cursor_commands(sql: &str) -> Option<(String, Vec<usize>)> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("move") && !lower.contains("fetch") {
+        return None;
+    }
+    let tokens = spanned_tokens(sql)?;
+    let mut edits = Vec::new();
+    let mut moves = Vec::new();
+    let mut index = 0;
+    for statement in tokens.split(|t| t.token == Token::SemiColon) {
+        let Some((verb, rest)) = statement.split_first() else {
+            continue;
+        };
+        let is_move = is_word(&verb.token, "MOVE");
+        if is_move || is_word(&verb.token, "FETCH") {
+            if is_move {
+                edits.push((verb.bytes.clone(), "FETCH".to_owned()));
+                moves.push(index);
+            }
+            let from_at = rest
+                .iter()
+                .position(|t| is_word(&t.token, "FROM") || is_word(&t.token, "IN"));
+            // Where the cursor's name (or FROM) starts: the direction ends there.
+            let name_at = from_at.unwrap_or(rest.len().saturating_sub(1));
+            if let Some(first) = rest.first() {
+                if name_at == 0 {
+                    edits.push((first.bytes.start..first.bytes.start, "NEXT ".to_owned()));
+                } else if name_at == 1
+                    && (is_word(&first.token, "FORWARD") || is_word(&first.token, "BACKWARD"))
+                {
+                    edits.push((first.bytes.end..first.bytes.end, " 1".to_owned()));
+                }
+            }
+            if from_at.is_none()
+                && let Some(name) = rest.last()
+            {
+                edits.push((name.bytes.start..name.bytes.start, "FROM ".to_owned()));
+            }
+        }
+        index += 1;
+    }
+    (!edits.is_empty()).then(|| (splice(sql, &edits), moves))
 }
 
 /// `sql` with Grafana's search-path subquery replaced by the literal list of
@@ -528,6 +600,26 @@ mod tests {
         );
         let backslash = r"SELECT 1 WHERE 'a' LIKE 'x\_' ESCAPE '\'";
         assert_eq!(parse_default(backslash).unwrap()[0].to_string(), backslash);
+    }
+
+    #[test]
+    fn cursor_commands_get_the_words_the_parser_needs() {
+        let respelled = respell_cursor_commands;
+        assert_eq!(
+            respelled("fetch c; ; MOVE forward 3 IN c; FETCH BACKWARD c"),
+            Some((
+                "fetch NEXT FROM c; ; FETCH forward 3 IN c; FETCH BACKWARD 1 FROM c".to_owned(),
+                vec![1]
+            ))
+        );
+        assert_eq!(respelled("FETCH 2 FROM c"), None);
+        assert_eq!(respelled("SELECT 'move'"), None);
+        let statements = parse_default("SELECT 1; MOVE 2 c; FETCH 2 c").unwrap();
+        let moves: Vec<bool> = statements
+            .iter()
+            .map(|s| matches!(s, Statement::Fetch { into, .. } if is_move(into.as_ref())))
+            .collect();
+        assert_eq!(moves, [false, true, false]);
     }
 
     #[test]
