@@ -69,6 +69,7 @@ pub(super) const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub(super) const INVALID_CURSOR_NAME: &str = "34000";
 pub(super) const DUPLICATE_CURSOR: &str = "42P03";
+pub(super) const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";
 pub(super) const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 pub(super) const TOO_MANY_CONNECTIONS: &str = "53300";
@@ -197,6 +198,10 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::CursorNotFound { .. } => (INVALID_CURSOR_NAME, Blame::Client),
         E::CursorExists { .. } => (DUPLICATE_CURSOR, Blame::Client),
         E::CursorBackward => (OBJECT_NOT_IN_PREREQUISITE_STATE, Blame::Client),
+        E::PreparedExists { .. } => (DUPLICATE_PREPARED_STATEMENT, Blame::Client),
+        E::PreparedNotFound { .. } => (INVALID_SQL_STATEMENT_NAME, Blame::Client),
+        E::WrongParameterCount { .. } => (SYNTAX_ERROR, Blame::Client),
+        E::ParameterValuesMissing => (INTERNAL_ERROR, Blame::Server),
         E::StackDepthExceeded => (STATEMENT_TOO_COMPLEX, Blame::Client),
     }
 }
@@ -318,13 +323,32 @@ fn datafusion_message(error: &DataFusionError) -> String {
 
 fn arrow_message(error: &ArrowError) -> String {
     match error {
-        ArrowError::CastError(m)
-        | ArrowError::ParseError(m)
+        ArrowError::CastError(m) => cast_message(m).unwrap_or_else(|| m.clone()),
+        ArrowError::ParseError(m)
         | ArrowError::ComputeError(m)
         | ArrowError::InvalidArgumentError(m) => m.clone(),
         ArrowError::DivideByZero => "division by zero".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// Arrow's "Cannot cast string 'x' to value of Int32 type" in PostgreSQL's
+/// words, for the types PostgreSQL names that way.
+fn cast_message(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Cannot cast string '")?;
+    let (value, arrow_type) = rest.rsplit_once("' to value of ")?;
+    let pg_type = match arrow_type.strip_suffix(" type")? {
+        "Int16" => "smallint",
+        "Int32" => "integer",
+        "Int64" => "bigint",
+        "Float32" => "real",
+        "Float64" => "double precision",
+        "Boolean" => "boolean",
+        _ => return None,
+    };
+    Some(format!(
+        "invalid input syntax for type {pg_type}: \"{value}\""
+    ))
 }
 
 fn datafusion_code(error: &DataFusionError) -> (&'static str, Blame) {

@@ -27,5 +27,6 @@ pub use engine::{QueryConfig, QueryEngine};
 pub use error::{Error, Result};
 pub use output::Output;
 pub use pg::functions::{POSTGRES_VERSION, POSTGRES_VERSION_NUM, version_string};
+pub(crate) use pg::placeholders::{declare_sql_types, sql_type};
 pub(crate) use pg::quoting::quote_ident;
 pub use prepared::{PlannedQuery, Prepared};

@@ -59,6 +59,14 @@ pub enum Error {
     CursorExists { name: String },
     #[error("cursor can only scan forward")]
     CursorBackward,
+    #[error("prepared statement \"{name}\" already exists")]
+    PreparedExists { name: String },
+    #[error("prepared statement \"{name}\" does not exist")]
+    PreparedNotFound { name: String },
+    #[error("wrong number of parameters for prepared statement \"{name}\"")]
+    WrongParameterCount { name: String },
+    #[error("EXECUTE's parameter values could not be computed")]
+    ParameterValuesMissing,
     /// A statement nested deeper than EpochDB's limits (see `compat::depth`).
     #[error("stack depth limit exceeded")]
     StackDepthExceeded,

@@ -9,6 +9,7 @@ mod cancel;
 mod compat;
 mod cursor;
 mod error;
+mod named;
 mod output;
 mod settings;
 mod transaction;
@@ -28,6 +29,7 @@ use datafusion::sql::sqlparser::ast::{
     ResetStatement, Set, Statement, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::parser::ParserError;
+use futures::TryStreamExt;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
@@ -45,6 +47,7 @@ use crate::query::{self, PendingWrites, QueryEngine};
 pub use crate::query::Principal;
 use cancel::Interruptible;
 use cursor::Cursors;
+use named::NamedStatements;
 use output::show_schema;
 use transaction::Transaction;
 
@@ -60,6 +63,8 @@ pub struct Session {
     transaction: Mutex<Transaction>,
     /// Open SQL cursors.
     cursors: Mutex<Cursors>,
+    /// Statements prepared with SQL's `PREPARE`.
+    named: Mutex<NamedStatements>,
     writes: Arc<PendingWrites>,
     canceller: Canceller,
     principal: Arc<Principal>,
@@ -122,6 +127,7 @@ impl Session {
             notices: Mutex::new(Vec::new()),
             transaction: Mutex::new(Transaction::new(writes.clone())),
             cursors: Mutex::new(Cursors::default()),
+            named: Mutex::new(NamedStatements::default()),
             writes,
             canceller: Canceller::default(),
         })
@@ -274,6 +280,52 @@ impl Session {
                 },
             }),
             Statement::Declare { stmts } => self.prepare_declare(stmts, declared).await,
+            Statement::Prepare {
+                name,
+                data_types,
+                mut statement,
+            } => {
+                if !named::preparable(&statement) {
+                    return Err(Error::Parse(ParserError::ParserError(
+                        "PREPARE takes a SELECT, VALUES, INSERT, UPDATE or DELETE".to_owned(),
+                    )));
+                }
+                let types: Vec<_> = data_types.into_iter().map(Some).collect();
+                query::declare_sql_types(&mut statement, &types);
+                let prepared = Box::pin(self.prepare_statement(*statement, &[])).await?;
+                Ok(Prepared::PrepareNamed {
+                    name: identifier(&name),
+                    statement: Box::new(prepared),
+                })
+            }
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                into,
+                using,
+                output: false,
+                default: false,
+                ..
+            } if into.is_empty() && using.is_empty() && name.0.len() == 1 => {
+                let name = match name.0[0].as_ident() {
+                    Some(ident) => identifier(ident),
+                    None => name.to_string(),
+                };
+                let statement = self
+                    .named
+                    .lock()
+                    .get(&name)
+                    .ok_or_else(|| Error::PreparedNotFound { name: name.clone() })?;
+                let expected = statement.parameter_types()?.len();
+                if parameters.len() != expected {
+                    return Err(Error::WrongParameterCount { name });
+                }
+                Ok(Prepared::ExecuteNamed {
+                    statement: Box::new(statement),
+                    parameters,
+                })
+            }
             Statement::Fetch {
                 name,
                 direction,
@@ -379,6 +431,34 @@ impl Session {
             query,
             hold: declare.hold == Some(true),
         })
+    }
+
+    /// The values of `EXECUTE name (values)`, each cast to its parameter's
+    /// type, computed by a query of their own.
+    async fn evaluate_parameters(
+        &self,
+        statement: &Prepared,
+        values: &[Expr],
+    ) -> Result<Option<ParamValues>> {
+        if values.is_empty() {
+            return Ok(None);
+        }
+        let types: Vec<Option<String>> = statement
+            .parameter_types()?
+            .iter()
+            .map(|t| t.as_ref().and_then(query::sql_type).map(|t| t.to_string()))
+            .collect();
+        let sql = named::parameter_query(values, &types);
+        let mut statements = self.parse(&sql)?;
+        let (Some(select), true) = (statements.pop(), statements.is_empty()) else {
+            return Err(Error::ParameterValuesMissing);
+        };
+        let query = self.engine.prepare(&self.ctx, select).await?;
+        let batches: Vec<RecordBatch> = match self.engine.execute(&self.ctx, &query, None).await? {
+            query::Output::Rows(rows) => rows.try_collect().await.map_err(query::Error::from)?,
+            _ => Vec::new(),
+        };
+        named::parameter_values(&batches).map(Some)
     }
 
     /// Runs `work` as a statement: it ends with 57014 on a cancel request or
@@ -496,12 +576,24 @@ impl Session {
                 self.transaction.lock().check_outside("DISCARD ALL")?;
                 self.reset(None)?;
                 self.cursors.lock().close_all();
+                self.named.lock().clear();
                 Ok(Output::Deallocate {
                     name: None,
                     tag: "DISCARD ALL",
                 })
             }
             Prepared::Done { tag } => Ok(Output::command(tag)),
+            Prepared::PrepareNamed { name, statement } => {
+                self.named.lock().add(name, statement.as_ref().clone())?;
+                Ok(Output::command("PREPARE"))
+            }
+            Prepared::ExecuteNamed {
+                statement,
+                parameters,
+            } => {
+                let params = self.evaluate_parameters(statement, parameters).await?;
+                Box::pin(self.execute_statement(statement, params)).await
+            }
             Prepared::Declare { name, query, hold } => {
                 let in_block = self.transaction_state() != TransactionState::Idle;
                 if !in_block && !hold {
@@ -552,10 +644,22 @@ impl Session {
                     }
                 }
             }
-            Prepared::Deallocate { name } => Ok(Output::Deallocate {
-                name: name.clone(),
-                tag: "DEALLOCATE",
-            }),
+            Prepared::Deallocate { name: Some(name) } if self.named.lock().remove(name) => {
+                Ok(Output::command("DEALLOCATE"))
+            }
+            Prepared::Deallocate { name } => {
+                if name.is_none() {
+                    self.named.lock().clear();
+                }
+                Ok(Output::Deallocate {
+                    name: name.clone(),
+                    tag: if name.is_some() {
+                        "DEALLOCATE"
+                    } else {
+                        "DEALLOCATE ALL"
+                    },
+                })
+            }
             Prepared::Set { name, value, local } => {
                 self.set_scoped(name, value.clone(), *local)?;
                 Ok(Output::command("SET"))

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::sql::sqlparser::ast::DiscardObject;
+use datafusion::sql::sqlparser::ast::{DiscardObject, Expr};
 
 use datafusion::execution::SendableRecordBatchStream;
 
@@ -66,6 +66,16 @@ pub enum Prepared {
     Close {
         name: Option<String>,
     },
+    /// `PREPARE name AS statement`.
+    PrepareNamed {
+        name: String,
+        statement: Box<Prepared>,
+    },
+    /// `EXECUTE name (values)` of a statement prepared with `PREPARE`.
+    ExecuteNamed {
+        statement: Box<Prepared>,
+        parameters: Vec<Expr>,
+    },
 }
 
 impl Prepared {
@@ -75,6 +85,7 @@ impl Prepared {
             Prepared::Query(q) => q.output_schema(),
             Prepared::Show { display, .. } => Some(show_schema(display)),
             Prepared::Fetch { schema, .. } => Some(schema.clone()),
+            Prepared::ExecuteNamed { statement, .. } => statement.output_schema()?,
             _ => None,
         })
     }

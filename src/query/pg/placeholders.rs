@@ -15,6 +15,16 @@ use datafusion::sql::sqlparser::ast::{
 /// Wraps each placeholder `$n` whose type the client declared in a cast to
 /// that type.
 pub(crate) fn declare_types(statement: &mut Statement, declared: &[Option<DataType>]) {
+    let declared: Vec<Option<ast::DataType>> = declared
+        .iter()
+        .map(|d| d.as_ref().and_then(sql_type))
+        .collect();
+    declare_sql_types(statement, &declared);
+}
+
+/// Wraps each placeholder `$n` in a cast to the `n`th type of `declared`,
+/// where one is given: the types of SQL's `PREPARE name (types) AS ...`.
+pub(crate) fn declare_sql_types(statement: &mut Statement, declared: &[Option<ast::DataType>]) {
     if declared.iter().all(Option::is_none) {
         return;
     }
@@ -22,9 +32,9 @@ pub(crate) fn declare_types(statement: &mut Statement, declared: &[Option<DataTy
         if let Expr::Value(value) = expr
             && let Value::Placeholder(name) = &value.value
             && let Some(index) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
-            && let Some(Some(declared)) = index.checked_sub(1).and_then(|i| declared.get(i))
-            && let Some(data_type) = sql_type(declared)
+            && let Some(Some(data_type)) = index.checked_sub(1).and_then(|i| declared.get(i))
         {
+            let data_type = data_type.clone();
             let placeholder = std::mem::replace(expr, Expr::Value(Value::Null.into()));
             *expr = Expr::Cast {
                 kind: CastKind::Cast,
@@ -39,7 +49,7 @@ pub(crate) fn declare_types(statement: &mut Statement, declared: &[Option<DataTy
 }
 
 /// The SQL spelling of an Arrow type a parameter can be declared as.
-fn sql_type(data_type: &DataType) -> Option<ast::DataType> {
+pub(crate) fn sql_type(data_type: &DataType) -> Option<ast::DataType> {
     Some(match data_type {
         DataType::Boolean => ast::DataType::Boolean,
         DataType::Int16 => ast::DataType::SmallInt(None),
