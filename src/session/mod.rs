@@ -104,7 +104,7 @@ impl Session {
         server_set.set_by_server("is_superuser", superuser.to_owned());
         server_set.set_by_server("session_authorization", principal.name().to_owned());
         let settings = Arc::new(Mutex::new(server_set));
-        for udf in settings::udfs(&settings) {
+        for udf in settings::functions::udfs(&settings) {
             ctx.register_udf(udf);
         }
         for name in compat::USER_FUNCTIONS {

@@ -170,6 +170,24 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         "pg_get_serial_sequence",
         vec![TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8])],
     )));
+    // EpochDB has no SQL-language functions, so none has a body to show.
+    // psql's `\df+` asks for it.
+    ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
+        "pg_get_function_sqlbody",
+        vec![TypeSignature::Any(1)],
+    )));
+    // There is no COMMENT ON, so nothing has a description. psql's `\d+`
+    // and `\df+` ask for them.
+    for (name, arities) in [
+        ("col_description", vec![2]),
+        ("obj_description", vec![1, 2]),
+        ("shobj_description", vec![2]),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
+            name,
+            arities.into_iter().map(TypeSignature::Any).collect(),
+        )));
+    }
     // EpochDB's tables have no indexes: no oid names one it could describe.
     // SQLAlchemy's inspector asks for index expressions.
     ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(

@@ -109,9 +109,10 @@ impl VisitorMut for QualifyOurCatalogTables {
 
 /// The columns of DataFusion's `information_schema.columns`, in order, with
 /// `data_type` (which DataFusion writes as Arrow's type) as PostgreSQL names
-/// it, and PostgreSQL's `udt_name` added.
+/// it, `ordinal_position` counted from 1 (DataFusion counts from 0), and
+/// PostgreSQL's `udt_name` added.
 const INFORMATION_SCHEMA_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, \
-     column_name, ordinal_position, column_default, is_nullable, \
+     column_name, ordinal_position + 1 AS ordinal_position, column_default, is_nullable, \
      epochdb_sql_type(data_type) AS data_type, character_maximum_length, \
      character_octet_length, numeric_precision, numeric_precision_radix, numeric_scale, \
      datetime_precision, interval_type, epochdb_udt_name(data_type) AS udt_name \

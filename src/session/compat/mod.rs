@@ -68,6 +68,8 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     } else {
         let resolved = resolve_search_path_subquery(sql, search_path);
         let text = resolved.as_deref().unwrap_or(sql);
+        let without_toast = drop_toast_options(text);
+        let text = without_toast.as_deref().unwrap_or(text);
         let named = regproc_literals_as_names(text);
         match CATALOG_PARSER.parse(named.as_deref().unwrap_or(text)) {
             Ok(mut statements) => {
@@ -304,12 +306,57 @@ fn resolve_search_path_subquery(
     sql: &str,
     search_path: impl Fn() -> Vec<String>,
 ) -> Option<String> {
-    let pattern = GRAFANA_SEARCH_PATH_TOKENS.as_slice();
-    if pattern.is_empty()
-        || !sql
-            .to_ascii_lowercase()
-            .contains("current_setting('search_path')")
+    if !sql
+        .to_ascii_lowercase()
+        .contains("current_setting('search_path')")
     {
+        return None;
+    }
+    replace_token_runs(sql, &GRAFANA_SEARCH_PATH_TOKENS, || {
+        let schemas = search_path();
+        if schemas.is_empty() {
+            return "NULL".to_owned();
+        }
+        let literals: Vec<String> = schemas
+            .iter()
+            .map(|s| Value::SingleQuotedString(s.clone()).to_string())
+            .collect();
+        literals.join(", ")
+    })
+}
+
+/// The options of a table's TOAST table, which psql's `\d+` reads with a
+/// correlated `unnest` DataFusion cannot plan. EpochDB has no TOAST tables,
+/// so there are none.
+const PSQL_TOAST_OPTIONS: &str =
+    "array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x)";
+
+static PSQL_TOAST_OPTIONS_TOKENS: LazyLock<Vec<Token>> = LazyLock::new(|| {
+    spanned_tokens(PSQL_TOAST_OPTIONS)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.token)
+        .collect()
+});
+
+/// `sql` with psql's TOAST options subquery replaced by an empty list.
+fn drop_toast_options(sql: &str) -> Option<String> {
+    if !sql.contains("tc.reloptions") {
+        return None;
+    }
+    replace_token_runs(sql, &PSQL_TOAST_OPTIONS_TOKENS, || {
+        "CAST(NULL AS text[])".to_owned()
+    })
+}
+
+/// `sql` with every run of tokens equal to `pattern` replaced by the text
+/// `replacement` makes; `None` when there is no such run.
+fn replace_token_runs(
+    sql: &str,
+    pattern: &[Token],
+    replacement: impl Fn() -> String,
+) -> Option<String> {
+    if pattern.is_empty() {
         return None;
     }
     let tokens = spanned_tokens(sql)?;
@@ -325,19 +372,9 @@ fn resolve_search_path_subquery(
             k += 1;
             continue;
         }
-        let schemas = search_path();
-        let list = if schemas.is_empty() {
-            "NULL".to_owned()
-        } else {
-            let literals: Vec<String> = schemas
-                .iter()
-                .map(|s| Value::SingleQuotedString(s.clone()).to_string())
-                .collect();
-            literals.join(", ")
-        };
         edits.push((
             found[0].bytes.start..found[pattern.len() - 1].bytes.end,
-            list,
+            replacement(),
         ));
         k += pattern.len();
     }

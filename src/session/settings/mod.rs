@@ -4,7 +4,7 @@
 //! and `SET LOCAL` lasts until the block ends.
 
 mod catalog;
-mod functions;
+pub(super) mod functions;
 mod value;
 
 use std::collections::BTreeMap;
@@ -14,7 +14,6 @@ use datafusion::arrow::array::timezone::Tz;
 use super::error::{Error, Result};
 use super::transaction::Notice;
 use catalog::{Context, PARAMETERS, Parameter, Unit};
-pub(super) use functions::udfs;
 
 /// The known parameter named `name`, in any case.
 fn parameter(name: &str) -> Option<&'static Parameter> {
