@@ -30,6 +30,12 @@ pub enum ValueError {
     /// 22021: text that is not UTF-8.
     #[error("invalid byte sequence for encoding \"UTF8\"")]
     InvalidEncoding,
+    /// 22P02: text that is not an array literal.
+    #[error("malformed array literal: \"{value}\"")]
+    MalformedArray { value: String },
+    /// 0A000: a form PostgreSQL reads that EpochDB does not.
+    #[error("{what} are not supported")]
+    NotSupported { what: &'static str },
 }
 
 pub type ValueResult<T> = Result<T, ValueError>;

@@ -22,7 +22,7 @@ mod interval_text;
 mod numeric;
 mod types;
 
-pub use array::quote_array_element;
+pub use array::{array_elements, quote_array_element};
 pub use boolean::{bool_in, bool_out};
 pub use bytea::{bytea_in, bytea_out};
 pub use datetime::{

@@ -159,7 +159,60 @@ fn text_input_follows_postgres() {
     );
 }
 
+#[test]
+fn array_literals_read_as_array_in_reads_them() {
+    let read = |text: &str| array_elements(text).map_err(|e| e.to_string());
+    let some = |items: &[&str]| -> Vec<Option<String>> {
+        items.iter().map(|s| Some((*s).to_owned())).collect()
+    };
+    assert_eq!(read("{a,b}"), Ok(some(&["a", "b"])));
+    assert_eq!(read(" { a b , \"c,d\" } "), Ok(some(&["a b", "c,d"])));
+    assert_eq!(
+        read("{NULL,\"NULL\",null,N\\ULL}"),
+        Ok(vec![None, Some("NULL".into()), None, Some("NULL".into())])
+    );
+    assert_eq!(read("{\"q\\\"z\",x\\ }"), Ok(some(&["q\"z", "x "])));
+    assert_eq!(read("{}"), Ok(vec![]));
+    assert_eq!(read("{\"\"}"), Ok(some(&[""])));
+    for bad in [
+        "a,b", "{a,,b}", "{a", "{a}}", "{\"a}", "{a\"b}", "{a} x", "{,}",
+    ] {
+        assert_eq!(
+            read(bad),
+            Err(format!("malformed array literal: \"{bad}\"")),
+            "{bad}"
+        );
+    }
+    assert!(read("{{1,2},{3,4}}").is_err_and(|e| e.contains("not supported")));
+    assert!(read("[1:2]={1,2}").is_err_and(|e| e.contains("not supported")));
+}
+
 proptest! {
+    /// What `array_out` writes, `array_in` reads back.
+    #[test]
+    fn array_text_round_trips(items in proptest::collection::vec(
+        proptest::option::of("[ a-zA-Z0-9,{}\"\\\\]{0,6}"), 0..6)) {
+        let mut text = Vec::from(b"{".as_slice());
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            match item {
+                Some(item) => quote_array_element(item.as_bytes(), &mut text),
+                None => text.extend_from_slice(b"NULL"),
+            }
+        }
+        text.push(b'}');
+        let text = String::from_utf8(text).unwrap();
+        prop_assert_eq!(array_elements(&text).unwrap(), items);
+    }
+
+    /// Any text gives elements or an error, never a panic.
+    #[test]
+    fn array_input_never_panics(text in "\\PC{0,24}") {
+        let _ = array_elements(&text);
+    }
+
     #[test]
     fn booleans_round_trip(v in any::<bool>()) {
         prop_assert_eq!(bool_in(bool_out(v)), Ok(v));

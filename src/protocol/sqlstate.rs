@@ -173,6 +173,8 @@ fn value_code(error: &ValueError) -> &'static str {
         ValueError::DatetimeOutOfRange { .. } => DATETIME_FIELD_OVERFLOW,
         ValueError::InvalidBinary { .. } => INVALID_BINARY_REPRESENTATION,
         ValueError::InvalidEncoding => CHARACTER_NOT_IN_REPERTOIRE,
+        ValueError::MalformedArray { .. } => INVALID_TEXT_REPRESENTATION,
+        ValueError::NotSupported { .. } => FEATURE_NOT_SUPPORTED,
     }
 }
 
@@ -226,6 +228,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::DropCurrentDatabase => (OBJECT_IN_USE, Blame::Client),
         E::InvalidCopyOption { .. } => (SYNTAX_ERROR, Blame::Client),
         E::CopyValue { error, .. } => (value_code(error), Blame::Client),
+        E::Value(error) => (value_code(error), Blame::Client),
         E::CopyNotNull { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::PermissionDenied { .. } => (INSUFFICIENT_PRIVILEGE, Blame::Client),
         E::InvalidGrant { .. } => (INVALID_GRANT_OPERATION, Blame::Client),

@@ -85,6 +85,9 @@ pub enum Error {
     /// (0A000, as in PostgreSQL).
     #[error("cached plan must not change result type")]
     CachedPlanChanged,
+    /// A value that does not read as its type.
+    #[error(transparent)]
+    Value(#[from] crate::pgtype::ValueError),
     /// A COPY value that does not read as its column's type; `context`
     /// says where it was.
     #[error("{error}")]

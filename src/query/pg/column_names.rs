@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, CastKind, DataType, Expr, Ident, OrderByKind, Query, SelectItem, SetExpr,
-    Statement, Value,
+    AccessExpr, ArrayElemTypeDef, CastKind, DataType, Expr, Ident, OrderByKind, Query, SelectItem,
+    SetExpr, Statement, Value,
 };
 
 use crate::query::error::{Error, Result};
@@ -251,6 +251,10 @@ fn type_name(data_type: &DataType) -> String {
         DataType::JSON => "json",
         DataType::JSONB => "jsonb",
         DataType::Uuid => "uuid",
+        // `x::text[]` is named after its element type, as in PostgreSQL.
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(element, _) | ArrayElemTypeDef::AngleBracket(element),
+        ) => return type_name(element),
         other => return other.to_string().to_lowercase(),
     }
     .to_owned()

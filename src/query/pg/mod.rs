@@ -3,6 +3,7 @@
 //! column names PostgreSQL gives results, and the role catalogs.
 
 pub(crate) mod arithmetic;
+pub(crate) mod array_in;
 pub(crate) mod at_time_zone;
 pub(crate) mod column_names;
 pub(crate) mod columnar;

@@ -36,6 +36,7 @@ use datafusion::optimizer::AnalyzerRule;
 
 use super::super::error::Error;
 use super::arithmetic::{Checked, Op};
+use super::array_in::array_in;
 use super::epoch_range::epoch_in_range;
 use super::float_key::float_key;
 use super::int_cast::{Rounding, round_for_int};
@@ -277,17 +278,25 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 },
             )))
         }
-        // Text as a timestamp without time zone ignores an offset.
+        // Text read where Arrow's cast reads it otherwise: an array literal
+        // as its elements (not the whole text as one element), and a
+        // timestamp without time zone ignoring an offset.
         Expr::Cast(cast)
-            if matches!(cast.field.data_type(), DataType::Timestamp(_, None))
-                && matches!(
-                    cast.expr.get_type(schema)?,
-                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-                ) =>
+            if matches!(
+                cast.field.data_type(),
+                DataType::List(_) | DataType::Timestamp(_, None)
+            ) && matches!(
+                cast.expr.get_type(schema)?,
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+            ) =>
         {
+            let read = match cast.field.data_type() {
+                DataType::List(_) => array_in,
+                _ => timestamp_in,
+            };
             Ok(Transformed::yes(Expr::Cast(
                 datafusion::logical_expr::Cast {
-                    expr: Box::new(timestamp_in(*cast.expr)),
+                    expr: Box::new(read(*cast.expr)),
                     field: cast.field,
                 },
             )))

@@ -1,5 +1,7 @@
 //! Subquery comparisons planned so that DataFusion gives PostgreSQL's answer.
 //!
+//! - `x op ANY ('{a,b}')` and `ALL`, the array written as text: compared
+//!   with each element (DataFusion would take the text for an array).
 //! - `x op ANY (SELECT ...)` and `x op ALL (SELECT ...)`: DataFusion names
 //!   the subquery's column as its table does, so in `x = ANY (SELECT x FROM
 //!   q ...)` over `q` the comparison it builds reads the outer `x` on both
@@ -18,9 +20,10 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, Query, Select, SelectItem, SetExpr, Statement, UnaryOperator,
-    Value, VisitMut, VisitorMut,
+    Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
+use crate::pgtype;
 use crate::query::error::{Error, Result};
 
 /// The name a compared subquery's column takes.
@@ -137,6 +140,11 @@ impl VisitorMut for Rewriter {
 impl Rewriter {
     fn compare(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         match expr {
+            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } if matches!(right.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_))) => {
+                if let Err(error) = compare_with_array_literal(expr) {
+                    return ControlFlow::Break(error);
+                }
+            }
             Expr::AnyOp { right, .. } | Expr::AllOp { right, .. }
                 if matches!(right.as_ref(), Expr::Subquery(_)) =>
             {
@@ -183,6 +191,77 @@ impl Rewriter {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `x op ANY ('{a,b}')` and `x op ALL ('{a,b}')`, whose array is written as
+/// text, compared with each element in turn: `x IN ('a', 'b')` for `= ANY`,
+/// `x NOT IN (...)` for `<> ALL`, and an OR (ANY) or AND (ALL) of the
+/// comparisons otherwise. Each element is an untyped literal, as PostgreSQL
+/// reads the array as one of `x`'s type. Over no elements, ANY is false and
+/// ALL true.
+fn compare_with_array_literal(expr: &mut Expr) -> Result<()> {
+    let (left, op, right, all) = match std::mem::replace(expr, Expr::Value(Value::Null.into())) {
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        } => (left, compare_op, right, false),
+        Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => (left, compare_op, right, true),
+        other => {
+            *expr = other;
+            return Ok(());
+        }
+    };
+    let Expr::Value(ValueWithSpan {
+        value: Value::SingleQuotedString(text),
+        ..
+    }) = *right
+    else {
+        return Ok(());
+    };
+    let elements: Vec<Expr> = pgtype::array_elements(&text)?
+        .into_iter()
+        .map(|element| {
+            Expr::value(match element {
+                Some(text) => Value::SingleQuotedString(text),
+                None => Value::Null,
+            })
+        })
+        .collect();
+    *expr = match (&op, all) {
+        _ if elements.is_empty() => Expr::value(Value::Boolean(all)),
+        (BinaryOperator::Eq, false) | (BinaryOperator::NotEq, true) => Expr::InList {
+            expr: left,
+            list: elements,
+            negated: all,
+        },
+        _ => {
+            let join = if all {
+                BinaryOperator::And
+            } else {
+                BinaryOperator::Or
+            };
+            let comparisons = elements.into_iter().map(|element| Expr::BinaryOp {
+                left: left.clone(),
+                op: op.clone(),
+                right: Box::new(element),
+            });
+            let joined = comparisons
+                .reduce(|a, b| Expr::BinaryOp {
+                    left: Box::new(a),
+                    op: join.clone(),
+                    right: Box::new(b),
+                })
+                .unwrap_or(Expr::value(Value::Boolean(all)));
+            Expr::Nested(Box::new(joined))
+        }
+    };
+    Ok(())
 }
 
 /// Gives the single column of a compared subquery a name no outer column
