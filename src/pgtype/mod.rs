@@ -38,7 +38,8 @@ pub use int::{int_in, short_integer};
 pub use interval_text::interval_text;
 pub use numeric::{numeric_in, numeric_out, numeric_send};
 pub use types::{
-    array_type, arrow_type, arrow_type_name, has_dedicated_encoding, pg_type, type_name,
+    array_type, arrow_type, arrow_type_name, element_type, has_dedicated_encoding, pg_type,
+    type_name,
 };
 
 #[cfg(test)]

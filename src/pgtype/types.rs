@@ -59,27 +59,41 @@ pub fn pg_type(field: &Field) -> Type {
     }
 }
 
+/// Each element type with an array type, and that array type.
+const ARRAY_TYPES: &[(Type, Type)] = &[
+    (Type::BOOL, Type::BOOL_ARRAY),
+    (Type::INT2, Type::INT2_ARRAY),
+    (Type::INT4, Type::INT4_ARRAY),
+    (Type::INT8, Type::INT8_ARRAY),
+    (Type::FLOAT4, Type::FLOAT4_ARRAY),
+    (Type::FLOAT8, Type::FLOAT8_ARRAY),
+    (Type::NUMERIC, Type::NUMERIC_ARRAY),
+    (Type::TEXT, Type::TEXT_ARRAY),
+    (Type::VARCHAR, Type::VARCHAR_ARRAY),
+    (Type::CHAR, Type::CHAR_ARRAY),
+    (Type::BYTEA, Type::BYTEA_ARRAY),
+    (Type::TIMESTAMP, Type::TIMESTAMP_ARRAY),
+    (Type::TIMESTAMPTZ, Type::TIMESTAMPTZ_ARRAY),
+    (Type::DATE, Type::DATE_ARRAY),
+    (Type::TIME, Type::TIME_ARRAY),
+    (Type::INTERVAL, Type::INTERVAL_ARRAY),
+    (Type::OID, Type::OID_ARRAY),
+];
+
 /// The one-dimensional array type whose elements are `element`.
 pub fn array_type(element: &Type) -> Option<Type> {
-    Some(match *element {
-        Type::BOOL => Type::BOOL_ARRAY,
-        Type::INT2 => Type::INT2_ARRAY,
-        Type::INT4 => Type::INT4_ARRAY,
-        Type::INT8 => Type::INT8_ARRAY,
-        Type::FLOAT4 => Type::FLOAT4_ARRAY,
-        Type::FLOAT8 => Type::FLOAT8_ARRAY,
-        Type::NUMERIC => Type::NUMERIC_ARRAY,
-        Type::TEXT => Type::TEXT_ARRAY,
-        Type::CHAR => Type::CHAR_ARRAY,
-        Type::BYTEA => Type::BYTEA_ARRAY,
-        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
-        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
-        Type::DATE => Type::DATE_ARRAY,
-        Type::TIME => Type::TIME_ARRAY,
-        Type::INTERVAL => Type::INTERVAL_ARRAY,
-        Type::OID => Type::OID_ARRAY,
-        _ => return None,
-    })
+    ARRAY_TYPES
+        .iter()
+        .find(|(e, _)| e == element)
+        .map(|(_, array)| array.clone())
+}
+
+/// The element type of array type `array`.
+pub fn element_type(array: &Type) -> Option<Type> {
+    ARRAY_TYPES
+        .iter()
+        .find(|(_, a)| a == array)
+        .map(|(element, _)| element.clone())
 }
 
 /// Whether values of `data_type` have a form of their own here (rather than
@@ -119,6 +133,12 @@ pub fn has_dedicated_encoding(data_type: &DataType) -> bool {
 /// The Arrow type matching a PostgreSQL type, where there is one: how a
 /// parameter the client declared is held.
 pub fn arrow_type(pg_type: &Type) -> Option<DataType> {
+    if let Some(element) = element_type(pg_type) {
+        let element = arrow_type(&element)?;
+        return Some(DataType::List(Arc::new(Field::new_list_field(
+            element, true,
+        ))));
+    }
     Some(match *pg_type {
         Type::BOOL => DataType::Boolean,
         Type::INT2 => DataType::Int16,

@@ -87,12 +87,88 @@ fn decode_text(text: &str, target: &DataType) -> ValueResult<ScalarValue> {
             Some(pgtype::timestamp_in(text, zone.is_some())?),
             zone.clone(),
         ),
+        DataType::List(element) => {
+            let values = pgtype::array_elements(text)?
+                .into_iter()
+                .map(|item| match item {
+                    Some(item) => decode_text(&item, element.data_type()),
+                    None => null_of(element.data_type()),
+                })
+                .collect::<ValueResult<Vec<_>>>()?;
+            list_of(&values, element.data_type())
+        }
         _ => ScalarValue::Utf8(Some(text.to_owned())),
     })
 }
 
+fn null_of(data_type: &DataType) -> ValueResult<ScalarValue> {
+    ScalarValue::try_from(data_type).map_err(|_| ValueError::NotSupported {
+        what: "parameters of this element type",
+    })
+}
+
+/// A one-dimensional array of `values`, each of type `element`.
+fn list_of(values: &[ScalarValue], element: &DataType) -> ScalarValue {
+    ScalarValue::List(ScalarValue::new_list_nullable(values, element))
+}
+
+/// A binary array (`array_send`'s form): dimensions, flags, the element
+/// type, each dimension's length and lower bound, then each element's length
+/// (-1 for NULL) and bytes. Only one-dimensional arrays are read.
+fn decode_binary_array(bytes: &[u8], element: &Type) -> ValueResult<ScalarValue> {
+    let malformed = || ValueError::InvalidBinary {
+        type_name: pgtype::type_name(element),
+        expected: 12,
+        actual: bytes.len(),
+    };
+    let mut rest = bytes;
+    let int = |rest: &mut &[u8]| -> ValueResult<i32> {
+        let (head, tail) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+        *rest = tail;
+        Ok(i32::from_be_bytes(*head))
+    };
+    let dimensions = int(&mut rest)?;
+    let _has_nulls = int(&mut rest)?;
+    let _element_oid = int(&mut rest)?;
+    let count = match dimensions {
+        0 => 0,
+        1 => {
+            let length = int(&mut rest)?;
+            let _lower_bound = int(&mut rest)?;
+            usize::try_from(length).map_err(|_| malformed())?
+        }
+        _ => {
+            return Err(ValueError::NotSupported {
+                what: "multidimensional arrays",
+            });
+        }
+    };
+    let target = pgtype::arrow_type(element).unwrap_or(DataType::Utf8);
+    let mut values = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let length = int(&mut rest)?;
+        let value = match usize::try_from(length) {
+            // -1: NULL.
+            Err(_) => null_of(&target)?,
+            Ok(length) => {
+                if rest.len() < length {
+                    return Err(malformed());
+                }
+                let (value, tail) = rest.split_at(length);
+                rest = tail;
+                decode_binary(value, element)?
+            }
+        };
+        values.push(value);
+    }
+    Ok(list_of(&values, &target))
+}
+
 /// A binary parameter read by its declared type.
 fn decode_binary(bytes: &[u8], pg_type: &Type) -> ValueResult<ScalarValue> {
+    if let Some(element) = pgtype::element_type(pg_type) {
+        return decode_binary_array(bytes, &element);
+    }
     let name = pgtype::type_name(pg_type);
     Ok(match *pg_type {
         Type::BOOL => ScalarValue::Boolean(Some(pgtype::fixed::<1>(bytes, name)?[0] != 0)),

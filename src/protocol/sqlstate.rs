@@ -69,6 +69,7 @@ pub(super) const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub(super) const INVALID_CURSOR_NAME: &str = "34000";
 pub(super) const DUPLICATE_CURSOR: &str = "42P03";
+pub(super) const WRONG_OBJECT_TYPE: &str = "42809";
 pub(super) const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";
 pub(super) const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
@@ -437,9 +438,11 @@ const PLAN_MESSAGES: &[MessageRule] = &[
     (&["no function matches"], UNDEFINED_FUNCTION),
     (&["invalid function"], UNDEFINED_FUNCTION),
     (&["does not support named arguments"], UNDEFINED_FUNCTION),
+    // Without the "no function matches" above: ANY or ALL over a value
+    // that is no array, which DataFusion plans as a call.
     (
         &["failed to coerce arguments to satisfy a call"],
-        UNDEFINED_FUNCTION,
+        WRONG_OBJECT_TYPE,
     ),
     // AND, OR and NOT need booleans, as does WHERE.
     (

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast, WriteOp};
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable, LogicalPlan, TryCast, WriteOp};
 use datafusion::sql::sqlparser::ast::Statement;
 use parking_lot::Mutex;
 
@@ -12,6 +12,7 @@ use super::commands::access::Dcl;
 use super::commands::copy::{CopyFrom, CopyOptions};
 use super::commands::ddl::Ddl;
 use super::error::Result;
+use super::pg::array_in::ARRAY_OF;
 
 /// A statement ready to run, possibly many times with different parameters.
 #[derive(Debug, Clone)]
@@ -88,8 +89,10 @@ impl Prepared {
         // DataFusion leaves LIMIT/OFFSET parameters untyped; PostgreSQL makes
         // them bigint.
         plan.apply_with_subqueries(|node| {
-            // As PostgreSQL: an otherwise untyped `$n::T` is a T, and the
-            // operand of NOT a boolean.
+            // As PostgreSQL: an otherwise untyped `$n::T` is a T, the
+            // operand of NOT a boolean, and the array of `x = ANY ($n)` an
+            // array of x's type.
+            let schema = node.inputs().first().map_or(node.schema(), |i| i.schema());
             for expr in node.expressions() {
                 expr.apply(|e| {
                     let typed = match e {
@@ -98,10 +101,37 @@ impl Prepared {
                             Some((expr.as_ref(), field.data_type().clone()))
                         }
                         Expr::Not(expr) => Some((expr.as_ref(), DataType::Boolean)),
+                        // The element keeps the other operand's metadata: an
+                        // array of a catalog's oids is an `oid[]`.
+                        Expr::ScalarFunction(f) if f.func.name() == ARRAY_OF => {
+                            match (f.args.first(), f.args.get(1).map(|a| a.to_field(schema))) {
+                                (Some(array), Some(Ok((_, like)))) => {
+                                    let element =
+                                        Field::new_list_field(like.data_type().clone(), true)
+                                            .with_metadata(like.metadata().clone());
+                                    Some((array, DataType::List(Arc::new(element))))
+                                }
+                                _ => None,
+                            }
+                        }
                         _ => None,
                     };
+                    let typed = typed.map(|(e, t)| (strip_casts(e), t));
+                    // Untyped, or typed alike but without the element's metadata.
+                    let refines = |known: &Option<DataType>, data_type: &DataType| match known {
+                        None => true,
+                        Some(DataType::List(known)) => matches!(
+                            data_type,
+                            DataType::List(e) if e.data_type() == known.data_type()
+                                && known.metadata().is_empty()
+                                && !e.metadata().is_empty()
+                        ),
+                        Some(_) => false,
+                    };
                     if let Some((Expr::Placeholder(p), data_type)) = typed
-                        && types.get(&p.id).is_some_and(Option::is_none)
+                        && types
+                            .get(&p.id)
+                            .is_some_and(|known| refines(known, &data_type))
                     {
                         types.insert(p.id.clone(), Some(data_type));
                     }
@@ -127,6 +157,14 @@ impl Prepared {
         Ok((1..=count)
             .map(|i| types.get(&format!("${i}")).cloned().flatten())
             .collect())
+    }
+}
+
+/// `expr` without the casts around it.
+fn strip_casts(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Cast(Cast { expr, .. }) | Expr::TryCast(TryCast { expr, .. }) => strip_casts(expr),
+        other => other,
     }
 }
 

@@ -52,6 +52,16 @@ def psycopg_basics():
             (at(3), "h1", 1.5, 3, True),
             (at(5), "h1", 2.5, 5, False),
         ], rows
+        # A list is an array parameter: untyped for strings (read as an array
+        # of the compared column's type), int2[] for small integers.
+        rows = conn.execute(
+            "SELECT DISTINCT host FROM py_cpu WHERE host = ANY(%s) ORDER BY host", (["h1", "x"],)
+        ).fetchall()
+        assert rows == [("h1",)], rows
+        rows = conn.execute("SELECT n FROM py_cpu WHERE n = ANY(%s) ORDER BY n", ([1, 4],)).fetchall()
+        assert rows == [(1,), (4,)], rows
+        (texts,) = conn.execute("SELECT %s::text[]", (["a", None, "b c"],)).fetchone()
+        assert texts == ["a", None, "b c"], texts
         # Binary results decode to the same values.
         with conn.cursor(binary=True) as cur:
             cur.execute("SELECT time, usage, n, ok FROM py_cpu WHERE n = %s", (4,))

@@ -67,7 +67,7 @@ const STATEMENTS: &[(&str, &str)] = &[
     ("SELECT sqrt(true)", UNDEFINED_FUNCTION),
     ("SELECT nosuchfunc(1)", UNDEFINED_FUNCTION),
     ("SELECT md5(name => 'a')", UNDEFINED_FUNCTION),
-    ("SELECT v > ALL ('{0,1}') FROM t", UNDEFINED_FUNCTION),
+    ("SELECT v > ALL (host) FROM t", WRONG_OBJECT_TYPE),
     ("SELECT true AND 1", DATATYPE_MISMATCH),
     ("SELECT * FROM t WHERE v", DATATYPE_MISMATCH),
     ("SELECT NOT v FROM t", DATATYPE_MISMATCH),

@@ -2,6 +2,10 @@
 //! has three elements. Arrow's cast would make the whole text one element.
 //! The [`semantics`](super::semantics) rule sends casts of text to an array
 //! type here, and then casts the elements.
+//!
+//! [`array_of`] reads the array parameter of `x = ANY($1)`, which PostgreSQL
+//! types as an array of `x`'s type when the client leaves it untyped
+//! (psycopg sends a list of strings so).
 
 use std::sync::Arc;
 
@@ -21,6 +25,10 @@ use crate::query::error::Error;
 /// The name of [`array_in`]'s function.
 pub(crate) const ARRAY_IN: &str = "epochdb_array_in";
 
+/// The name of [`array_of`]'s function, registered for the SQL that
+/// `x op ANY ($n)` is rewritten to.
+pub(crate) const ARRAY_OF: &str = "epochdb_array_of";
+
 /// `text`, an array literal, as a list of its elements' texts.
 pub(crate) fn array_in(text: Expr) -> Expr {
     Expr::ScalarFunction(ScalarFunction::new_udf(
@@ -29,6 +37,70 @@ pub(crate) fn array_in(text: Expr) -> Expr {
         })),
         vec![text],
     ))
+}
+
+/// `epochdb_array_of(array, like)`: `array`, a text array literal or an
+/// array, as an array of `like`'s type.
+pub(crate) fn array_of() -> ScalarUDF {
+    ScalarUDF::new_from_impl(ArrayOf {
+        signature: Signature::any(2, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayOf {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayOf {
+    fn name(&self) -> &str {
+        ARRAY_OF
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let element = arg_types.get(1).cloned().unwrap_or(DataType::Utf8);
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            element, true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let target = args.return_field.data_type().clone();
+        let mut values = args.args.into_iter();
+        let Some(value) = values.next() else {
+            return exec_err!("epochdb_array_of takes two arguments");
+        };
+        let is_scalar = matches!(value, ColumnarValue::Scalar(_));
+        let array = value.into_array(1)?;
+        let lists = match array.data_type() {
+            DataType::List(_) => array,
+            _ => read_arrays(&cast(&array, &DataType::Utf8)?)?,
+        };
+        columnar(cast(&lists, &target)?, is_scalar)
+    }
+}
+
+/// Texts (array literals) as lists of their elements' texts.
+fn read_arrays(texts: &ArrayRef) -> Result<ArrayRef> {
+    let texts = texts.as_string::<i32>();
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for text in texts.iter() {
+        match text {
+            None => out.append_null(),
+            Some(text) => {
+                let elements = pgtype::array_elements(text).map_err(Error::from)?;
+                for element in elements {
+                    out.values().append_option(element);
+                }
+                out.append(true);
+            }
+        }
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -59,22 +131,7 @@ impl ScalarUDFImpl for ArrayIn {
         };
         let is_scalar = matches!(value, ColumnarValue::Scalar(_));
         let texts = cast(&value.into_array(1)?, &DataType::Utf8)?;
-        let texts = texts.as_string::<i32>();
-        let mut out = ListBuilder::new(StringBuilder::new());
-        for text in texts.iter() {
-            match text {
-                None => out.append_null(),
-                Some(text) => {
-                    let elements = pgtype::array_elements(text).map_err(Error::from)?;
-                    for element in elements {
-                        out.values().append_option(element);
-                    }
-                    out.append(true);
-                }
-            }
-        }
-        let array: ArrayRef = Arc::new(out.finish());
-        columnar(array, is_scalar)
+        columnar(read_arrays(&texts)?, is_scalar)
     }
 }
 

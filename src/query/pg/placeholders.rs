@@ -66,6 +66,10 @@ pub(crate) fn sql_type(data_type: &DataType) -> Option<ast::DataType> {
         DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
             ast::DataType::Timestamp(None, TimezoneInfo::WithTimeZone)
         }
+        DataType::List(element) => ast::DataType::Array(ast::ArrayElemTypeDef::SquareBracket(
+            Box::new(sql_type(element.data_type())?),
+            None,
+        )),
         _ => return None,
     })
 }

@@ -19,10 +19,12 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Ident, Query, Select, SelectItem, SetExpr, Statement, UnaryOperator,
-    Value, ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Query, Select, SelectItem, SetExpr, Statement,
+    UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
+use super::array_in::ARRAY_OF;
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -140,7 +142,26 @@ impl VisitorMut for Rewriter {
 impl Rewriter {
     fn compare(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         match expr {
-            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } if matches!(right.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_))) => {
+            Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. }
+                if is_parameter(right) =>
+            {
+                let parameter = std::mem::replace(right.as_mut(), Expr::value(Value::Null));
+                **right = array_parameter(parameter, left.as_ref().clone());
+            }
+            // The catalog parser's spelling of `x = ANY (array)`.
+            Expr::Function(function) if is_array_contains(function) => {
+                if let FunctionArguments::List(list) = &mut function.args
+                    && let [
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(like)),
+                    ] = list.args.as_mut_slice()
+                    && is_parameter(array)
+                {
+                    let parameter = std::mem::replace(array, Expr::value(Value::Null));
+                    *array = array_parameter(parameter, like.clone());
+                }
+            }
+            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } if is_array_text(right) => {
                 if let Err(error) = compare_with_array_literal(expr) {
                     return ControlFlow::Break(error);
                 }
@@ -191,6 +212,47 @@ impl Rewriter {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether `expr` is a parameter `$n`, bare or cast to its declared type.
+fn is_parameter(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(v) => matches!(v.value, Value::Placeholder(_)),
+        Expr::Cast { expr, .. } => is_parameter(expr),
+        _ => false,
+    }
+}
+
+fn is_array_contains(function: &Function) -> bool {
+    matches!(function.name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("array_contains")))
+}
+
+/// Whether `expr` is a string literal: an array written as text.
+fn is_array_text(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)))
+}
+
+/// The array parameter of `x op ANY ($n)` read as an array of `x`'s type,
+/// by [`array_of`](super::array_in::array_of), which the planner calls for
+/// [`ARRAY_OF`].
+fn array_parameter(parameter: Expr, like: Expr) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(ARRAY_OF)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(parameter)),
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(like)),
+            ],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }
 
 /// `x op ANY ('{a,b}')` and `x op ALL ('{a,b}')`, whose array is written as
