@@ -24,6 +24,7 @@ pub(super) const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
 pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub(super) const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
+pub(super) const NULL_VALUE_NOT_ALLOWED: &str = "22004";
 pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
 pub(super) const DATETIME_FIELD_OVERFLOW: &str = "22008";
 pub(super) const INVALID_TEXT_REPRESENTATION: &str = "22P02";
@@ -222,6 +223,9 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
         E::NumericOutOfRange { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
         E::DivisionByZero => (DIVISION_BY_ZERO, Blame::Client),
+        E::DatetimeFieldOverflow { .. } => (DATETIME_FIELD_OVERFLOW, Blame::Client),
+        E::NullValueNotAllowed { .. } => (NULL_VALUE_NOT_ALLOWED, Blame::Client),
+        E::FeatureNotSupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::CachedPlanChanged => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::Password(e) => match e {
             crate::password::Error::Malformed { .. } | crate::password::Error::TooLong => {
