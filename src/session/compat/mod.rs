@@ -26,6 +26,7 @@ use crate::session::error::{Error, Result};
 
 mod catalog_rewrite;
 mod depth;
+mod symmetric;
 
 pub use depth::STATEMENT_STACK_BYTES;
 
@@ -54,6 +55,11 @@ fn reads_catalogs(sql: &str) -> bool {
 pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<Vec<Statement>> {
     let respelled = respell_statements(sql);
     let sql = respelled.as_deref().unwrap_or(sql);
+    let symmetric = symmetric::blank(sql);
+    let sql = symmetric.as_ref().map_or(sql, |(text, _)| text.as_str());
+    let symmetric_ends = symmetric
+        .as_ref()
+        .map_or(&[][..], |(_, ends)| ends.as_slice());
     let plain = depth::parse(sql).map_err(|e| match e {
         ParserError::RecursionLimitExceeded => Error::StackDepthExceeded,
         other => Error::Parse(other),
@@ -64,6 +70,12 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         let resolved = resolve_search_path_subquery(sql, search_path);
         let text = resolved.as_deref().unwrap_or(sql);
         let named = regproc_literals_as_names(text);
+        if !symmetric_ends.is_empty() && (resolved.is_some() || named.is_some()) {
+            // The places of the blanked words moved.
+            return Err(Error::Query(crate::query::Error::Unsupported {
+                what: "BETWEEN SYMMETRIC in this catalog query".into(),
+            }));
+        }
         match CATALOG_PARSER.parse(named.as_deref().unwrap_or(text)) {
             Ok(mut statements) => {
                 statements.iter_mut().for_each(catalog_rewrite::rewrite);
@@ -75,6 +87,9 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     };
     for statement in &mut statements {
         depth::make_shallow(statement).map_err(|_| Error::StackDepthExceeded)?;
+    }
+    if !symmetric_ends.is_empty() {
+        symmetric::apply(sql, symmetric_ends, &mut statements)?;
     }
     for statement in &mut statements {
         rewrite_like_escape(statement);
