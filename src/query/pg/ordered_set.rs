@@ -70,10 +70,10 @@ impl AggregateUDFImpl for OrderedSet {
             {
                 Ok(vec![value.clone(), DataType::Float64])
             }
-            (Kind::PercentileDisc, [_, DataType::List(_)]) => Err(Error::Unsupported {
-                what: "percentile_disc of an array of fractions".into(),
+            // Refused when typed, where the refusal keeps its code.
+            (Kind::PercentileDisc, [value, fractions @ DataType::List(_)]) => {
+                Ok(vec![value.clone(), fractions.clone()])
             }
-            .into()),
             _ => {
                 let names: Vec<String> = arg_types
                     .iter()
@@ -92,6 +92,12 @@ impl AggregateUDFImpl for OrderedSet {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if let Some(DataType::List(_)) = arg_types.get(1) {
+            return Err(Error::Unsupported {
+                what: "percentile_disc of an array of fractions".into(),
+            }
+            .into());
+        }
         match arg_types.first() {
             Some(t) => Ok(t.clone()),
             None => exec_err!("{} needs WITHIN GROUP (ORDER BY ...)", self.name()),
