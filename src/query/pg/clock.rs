@@ -202,8 +202,25 @@ impl ScalarUDFImpl for LocalTime {
 }
 
 /// `expr` made a call of [`LocalTime`] on `now()` if it is the bare
-/// keyword `localtimestamp` or `localtime`.
-pub(crate) fn rewrite_expr(expr: &mut ast::Expr) {
+/// keyword `localtimestamp` or `localtime`; with a precision, refused.
+pub(crate) fn rewrite_expr(expr: &mut ast::Expr) -> Result<(), Error> {
+    if let ast::Expr::Function(ast::Function {
+        name,
+        args: ast::FunctionArguments::List(list),
+        ..
+    }) = expr
+        && name.0.len() == 1
+        && let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(precision)))] =
+            list.args.as_slice()
+        && matches!(precision.value, ast::Value::Number(..))
+        && let Some(ident) = name.0[0].as_ident()
+        && ident.quote_style.is_none()
+        && ["localtimestamp", "localtime"].contains(&ident.value.to_ascii_lowercase().as_str())
+    {
+        return Err(Error::Unsupported {
+            what: format!("{} with a precision", ident.value.to_ascii_lowercase()),
+        });
+    }
     let name = match expr {
         ast::Expr::Identifier(ident) if ident.quote_style.is_none() => &ident.value,
         // The parser reads the keywords as calls without arguments.
@@ -213,12 +230,13 @@ pub(crate) fn rewrite_expr(expr: &mut ast::Expr) {
             ..
         }) if name.0.len() == 1 => match name.0[0].as_ident() {
             Some(ident) if ident.quote_style.is_none() => &ident.value,
-            _ => return,
+            _ => return Ok(()),
         },
-        _ => return,
+        _ => return Ok(()),
     };
     let name = name.to_ascii_lowercase();
     if name == "localtimestamp" || name == "localtime" {
         *expr = function_call(&name, vec![function_call("now", vec![])]);
     }
+    Ok(())
 }

@@ -163,6 +163,10 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     }
     ctx.register_udf(super::age::udf());
     ctx.register_udf(super::regexp_split::udf());
+    ctx.register_udtf(
+        "regexp_split_to_table",
+        Arc::new(super::regexp_split::RegexpSplitTable),
+    );
     // PostgreSQL's name for DataFusion's `uuid()` (text here: EpochDB has
     // no uuid type).
     ctx.register_udf(

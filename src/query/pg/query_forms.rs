@@ -56,7 +56,9 @@ impl VisitorMut for Respeller {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         interval_scale::rewrite(expr);
-        clock::rewrite_expr(expr);
+        if let Err(error) = clock::rewrite_expr(expr) {
+            return ControlFlow::Break(error);
+        }
         if let Err(error) = date_fields::rewrite_extract(expr) {
             return ControlFlow::Break(error);
         }

@@ -2,7 +2,8 @@
 //! match of `pattern`, as PostgreSQL splits it: a match of no characters at
 //! the start or end of the text, or right after the previous match, does
 //! not split. (`regexp_split_to_table` in a select list is this function
-//! under `unnest`; see [`query_forms`](super::query_forms).)
+//! under `unnest`; see [`query_forms`](super::query_forms). In a FROM
+//! clause it is [`RegexpSplitTable`], of constant arguments.)
 //!
 //! Patterns are Rust's regular expressions, which read PostgreSQL's common
 //! syntax alike; the escapes whose meaning differs (`\b` is a backspace in
@@ -14,10 +15,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::{Result, exec_err};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use regex::{Regex, RegexBuilder};
 
@@ -103,6 +107,64 @@ fn split<'t>(regex: &Regex, text: &'t str) -> Vec<&'t str> {
     }
     pieces.push(&text[piece_start..]);
     pieces
+}
+
+/// `regexp_split_to_table(text, pattern [, flags])` in a FROM clause, of
+/// constant arguments: one row per piece, in a column named after the
+/// function.
+#[derive(Debug)]
+pub(crate) struct RegexpSplitTable;
+
+/// A constant text argument (`None` for NULL).
+fn constant_text(expr: &Expr) -> Result<Option<String>> {
+    match expr {
+        Expr::Literal(
+            ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v),
+            _,
+        ) => Ok(v.clone()),
+        Expr::Literal(ScalarValue::Null, _) => Ok(None),
+        _ => Err(Error::Unsupported {
+            what: "regexp_split_to_table in FROM of arguments other than text constants".into(),
+        }
+        .into()),
+    }
+}
+
+impl TableFunctionImpl for RegexpSplitTable {
+    fn call_with_args(&self, args: TableFunctionArgs<'_, '_>) -> Result<Arc<dyn TableProvider>> {
+        let texts = args
+            .exprs()
+            .iter()
+            .map(constant_text)
+            .collect::<Result<Vec<_>>>()?;
+        if !matches!(texts.len(), 2 | 3) {
+            return Err(Error::UndefinedFunction {
+                message: "function regexp_split_to_table takes two or three arguments".into(),
+            }
+            .into());
+        }
+        let mut pieces = StringBuilder::new();
+        if let (Some(Some(text)), Some(Some(pattern))) = (texts.first(), texts.get(1)) {
+            let flags = match texts.get(2) {
+                Some(Some(flags)) => Some(flags.as_str()),
+                Some(None) => None,
+                None => Some(""),
+            };
+            if let Some(flags) = flags {
+                for piece in split(&compile(pattern, flags)?, text) {
+                    pieces.append_value(piece);
+                }
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "regexp_split_to_table",
+            DataType::Utf8,
+            true,
+        )]));
+        let column: ArrayRef = Arc::new(pieces.finish());
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column])?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
