@@ -64,18 +64,22 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         ParserError::RecursionLimitExceeded => Error::StackDepthExceeded,
         other => Error::Parse(other),
     });
+    // The symmetric BETWEENs are found in the plain parse, so a text only
+    // the catalog parser reads is refused with the plain parse's error.
+    let (plain, symmetric_marks) = match plain {
+        Ok(parsed) if !symmetric_ends.is_empty() => {
+            let marks = symmetric::marks(sql, symmetric_ends, &parsed)?;
+            (Ok(parsed), Some(marks))
+        }
+        Err(error) if !symmetric_ends.is_empty() => return Err(error),
+        other => (other, None),
+    };
     let mut statements = if !reads_catalogs(sql) {
         plain?
     } else {
         let resolved = resolve_search_path_subquery(sql, search_path);
         let text = resolved.as_deref().unwrap_or(sql);
         let named = regproc_literals_as_names(text);
-        if !symmetric_ends.is_empty() && (resolved.is_some() || named.is_some()) {
-            // The places of the blanked words moved.
-            return Err(Error::Query(crate::query::Error::Unsupported {
-                what: "BETWEEN SYMMETRIC in this catalog query".into(),
-            }));
-        }
         match CATALOG_PARSER.parse(named.as_deref().unwrap_or(text)) {
             Ok(mut statements) => {
                 statements.iter_mut().for_each(catalog_rewrite::rewrite);
@@ -88,8 +92,8 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     for statement in &mut statements {
         depth::make_shallow(statement).map_err(|_| Error::StackDepthExceeded)?;
     }
-    if !symmetric_ends.is_empty() {
-        symmetric::apply(sql, symmetric_ends, &mut statements)?;
+    if let Some(marks) = &symmetric_marks {
+        symmetric::apply(marks, &mut statements)?;
     }
     for statement in &mut statements {
         rewrite_like_escape(statement);

@@ -2,15 +2,19 @@
 //! Before parsing, the word `SYMMETRIC` (or `ASYMMETRIC`, the default) after
 //! `BETWEEN` is blanked out in the text (spaces, so every other token keeps
 //! its place), and where it was is remembered. After parsing, each
-//! `BETWEEN` whose lower bound starts there (past only spaces and opening
-//! parentheses) becomes PostgreSQL's meaning: `(x BETWEEN a AND b OR x
-//! BETWEEN b AND a)`, under `NOT` for `NOT BETWEEN`. A remembered place no
-//! `BETWEEN` claims is refused (0A000) rather than read as the plain form.
+//! `BETWEEN` whose lower bound starts there (past only spaces, comments and
+//! opening parentheses) becomes PostgreSQL's meaning: `(x BETWEEN a AND b OR x
+//! BETWEEN b AND a)`, under `NOT` for `NOT BETWEEN`. The `BETWEEN`s are
+//! found in the plain parse, whose places are the text's, and marked by
+//! their order, which a catalog query's own parse keeps. A remembered place
+//! no `BETWEEN` claims, or a parse with other `BETWEEN`s, is refused
+//! (0A000) rather than read as the plain form.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Spanned, Statement, UnaryOperator, visit_expressions_mut,
+    BinaryOperator, Expr, Spanned, Statement, UnaryOperator, visit_expressions,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
@@ -73,38 +77,75 @@ fn byte_offset(sql: &str, at: Location) -> Option<usize> {
     ((line, column) == (at.line, at.column)).then_some(sql.len())
 }
 
-/// Makes the `BETWEEN`s of `statements` whose lower bound starts at one of
-/// `ends` (in `sql`, the parsed text) symmetric.
-pub(super) fn apply(sql: &str, ends: &[usize], statements: &mut [Statement]) -> Result<()> {
+/// Which `BETWEEN`s of `statements` (parsed from `sql`), in the order
+/// they are visited, have their lower bound at one of `ends`: those are
+/// symmetric. Every end must be claimed.
+pub(super) fn marks(sql: &str, ends: &[usize], statements: &[Statement]) -> Result<Vec<bool>> {
     let mut claimed = vec![false; ends.len()];
-    for statement in statements.iter_mut() {
-        let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
-            if let Expr::Between { low, .. } = expr
-                && let Some(k) = claim(sql, ends, low)
-            {
-                claimed[k] = true;
-                make_symmetric(expr);
+    let mut marks = Vec::new();
+    for statement in statements {
+        let _ = visit_expressions(statement, |expr: &Expr| {
+            if let Expr::Between { low, .. } = expr {
+                let claim = claim(sql, ends, low);
+                if let Some(k) = claim {
+                    claimed[k] = true;
+                }
+                marks.push(claim.is_some());
             }
             ControlFlow::<()>::Continue(())
         });
     }
     if claimed.iter().all(|&c| c) {
-        Ok(())
+        Ok(marks)
     } else {
-        Err(Error::Query(query::Error::Unsupported {
-            what: "this use of BETWEEN SYMMETRIC".into(),
-        }))
+        Err(unsupported())
     }
 }
 
-/// Which of `ends` the lower bound `low` starts at, if one.
+fn unsupported() -> Error {
+    Error::Query(query::Error::Unsupported {
+        what: "this use of BETWEEN SYMMETRIC".into(),
+    })
+}
+
+/// Makes the `BETWEEN`s of `statements` that `marks` marks (in visiting
+/// order) symmetric; statements whose `BETWEEN`s do not match the marks
+/// one for one are refused.
+pub(super) fn apply(marks: &[bool], statements: &mut [Statement]) -> Result<()> {
+    let mut seen = 0;
+    for statement in statements.iter_mut() {
+        let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+            if let Expr::Between { .. } = expr {
+                if marks.get(seen) == Some(&true) {
+                    make_symmetric(expr);
+                }
+                seen += 1;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    if seen == marks.len() {
+        Ok(())
+    } else {
+        Err(unsupported())
+    }
+}
+
+/// Which of `ends` the lower bound `low` starts at, if one: only
+/// whitespace, comments and opening parentheses lie between.
 fn claim(sql: &str, ends: &[usize], low: &Expr) -> Option<usize> {
     let start = byte_offset(sql, low.span().start)?;
     ends.iter().position(|&end| {
         end <= start
-            && sql
-                .get(end..start)
-                .is_some_and(|gap| gap.chars().all(|c| c.is_whitespace() || c == '('))
+            && sql.get(end..start).is_some_and(|gap| {
+                Tokenizer::new(&PostgreSqlDialect {}, gap)
+                    .tokenize()
+                    .is_ok_and(|tokens| {
+                        tokens
+                            .iter()
+                            .all(|t| matches!(t, Token::Whitespace(_) | Token::LParen))
+                    })
+            })
     })
 }
 
@@ -154,7 +195,8 @@ mod tests {
     fn respelled(sql: &str) -> Result<String> {
         let (text, ends) = blank(sql).unwrap();
         let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &text).unwrap();
-        apply(&text, &ends, &mut statements)?;
+        let marks = marks(&text, &ends, &statements)?;
+        apply(&marks, &mut statements)?;
         Ok(statements[0].to_string())
     }
 
@@ -167,6 +209,10 @@ mod tests {
         assert_eq!(
             respelled("SELECT x NOT BETWEEN symmetric (1 + 2) AND y").unwrap(),
             "SELECT (NOT (x BETWEEN (1 + 2) AND y OR x BETWEEN y AND (1 + 2)))"
+        );
+        assert_eq!(
+            respelled("SELECT x BETWEEN SYMMETRIC /* c */ 3 AND 1").unwrap(),
+            "SELECT (x BETWEEN 3 AND 1 OR x BETWEEN 1 AND 3)"
         );
         assert_eq!(
             respelled("SELECT x BETWEEN ASYMMETRIC 1 AND 3").unwrap(),
