@@ -97,6 +97,9 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
         Blame::Client => tracing::debug!(code, %message, "statement failed"),
     }
     let mut info = ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message);
+    info.hint = query_error(error)
+        .and_then(query::Error::hint)
+        .map(str::to_owned);
     if let session::Error::Query(e) = error {
         info.where_context = e.context().map(str::to_owned);
         info.detail = match e {
@@ -226,6 +229,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::DatetimeFieldOverflow { .. } => (DATETIME_FIELD_OVERFLOW, Blame::Client),
         E::NullValueNotAllowed { .. } => (NULL_VALUE_NOT_ALLOWED, Blame::Client),
         E::FeatureNotSupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::FormatSpecifier { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
         E::CachedPlanChanged => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::Password(e) => match e {
             crate::password::Error::Malformed { .. } | crate::password::Error::TooLong => {
@@ -274,6 +278,34 @@ fn wal_code(error: &crate::wal::Error) -> (&'static str, Blame) {
 }
 
 /// The innermost error of a DataFusion error chain.
+/// The query layer's error behind `error`, also when it was raised inside
+/// DataFusion (a function's) and travelled as `External`.
+fn query_error(error: &session::Error) -> Option<&query::Error> {
+    fn inside(error: &query::Error) -> &query::Error {
+        match error {
+            query::Error::DataFusion(e) => match root(e) {
+                DataFusionError::External(inner) => {
+                    if let Some(found) = inner.downcast_ref::<query::Error>() {
+                        inside(found)
+                    } else if let Some(session::Error::Query(found)) =
+                        inner.downcast_ref::<session::Error>()
+                    {
+                        inside(found)
+                    } else {
+                        error
+                    }
+                }
+                _ => error,
+            },
+            other => other,
+        }
+    }
+    match error {
+        session::Error::Query(e) => Some(inside(e)),
+        _ => None,
+    }
+}
+
 fn root(error: &DataFusionError) -> &DataFusionError {
     match error {
         DataFusionError::Context(_, inner) => root(inner),

@@ -79,6 +79,9 @@ pub enum Error {
     /// words (`date field value out of range: 2023-02-30`).
     #[error("{message}")]
     DatetimeFieldOverflow { message: String },
+    /// A malformed `format()` specifier (22023), with PostgreSQL's hint.
+    #[error("{message}")]
+    FormatSpecifier { message: String },
     /// Something PostgreSQL itself refuses as not supported (0A000), in
     /// its words (`unit "timezone" not supported for type date`).
     #[error("{message}")]
@@ -114,6 +117,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// PostgreSQL's hint for the error, for the ErrorResponse's hint field.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::FormatSpecifier { .. } => Some("For a single \"%\" use \"%%\"."),
+            _ => None,
+        }
+    }
+
     /// Where the error happened, for the ErrorResponse's context field.
     pub fn context(&self) -> Option<&str> {
         match self {

@@ -65,7 +65,9 @@ fn parameter_error(message: impl Into<String>) -> Error {
 }
 
 fn unterminated() -> Error {
-    parameter_error("unterminated format() type specifier")
+    Error::FormatSpecifier {
+        message: "unterminated format() type specifier".into(),
+    }
 }
 
 fn too_few() -> Error {
@@ -175,9 +177,9 @@ fn parse_into(fmt: &str, pieces: &mut Vec<Piece>) -> Result<(), Error> {
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
-            return Err(parameter_error(format!(
-                "unrecognized format() type specifier \"{conversion}\""
-            )));
+            return Err(Error::FormatSpecifier {
+                message: format!("unrecognized format() type specifier \"{conversion}\""),
+            });
         }
         spec.conversion = conversion;
         i += 1;
