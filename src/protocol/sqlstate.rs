@@ -24,6 +24,7 @@ pub(super) const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
 pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub(super) const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
+pub(super) const NULL_VALUE_NOT_ALLOWED: &str = "22004";
 pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
 pub(super) const DATETIME_FIELD_OVERFLOW: &str = "22008";
 pub(super) const INVALID_TEXT_REPRESENTATION: &str = "22P02";
@@ -100,9 +101,12 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
         Blame::Client => tracing::debug!(code, %message, "statement failed"),
     }
     let mut info = ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message);
-    if let session::Error::InvalidSettingValue { hint, .. } = error {
-        info.hint = hint.clone();
-    }
+    info.hint = match error {
+        session::Error::InvalidSettingValue { hint, .. } => hint.clone(),
+        other => query_error(other)
+            .and_then(query::Error::hint)
+            .map(str::to_owned),
+    };
     if let session::Error::Query(e) = error {
         info.where_context = e.context().map(str::to_owned);
         info.detail = match e {
@@ -243,6 +247,10 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
         E::NumericOutOfRange { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
         E::DivisionByZero => (DIVISION_BY_ZERO, Blame::Client),
+        E::DatetimeFieldOverflow { .. } => (DATETIME_FIELD_OVERFLOW, Blame::Client),
+        E::NullValueNotAllowed { .. } => (NULL_VALUE_NOT_ALLOWED, Blame::Client),
+        E::FeatureNotSupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::FormatSpecifier { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
         E::CachedPlanChanged => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::Password(e) => match e {
             crate::password::Error::Malformed { .. } | crate::password::Error::TooLong => {
@@ -291,6 +299,34 @@ fn wal_code(error: &crate::wal::Error) -> (&'static str, Blame) {
 }
 
 /// The innermost error of a DataFusion error chain.
+/// The query layer's error behind `error`, also when it was raised inside
+/// DataFusion (a function's) and travelled as `External`.
+fn query_error(error: &session::Error) -> Option<&query::Error> {
+    fn inside(error: &query::Error) -> &query::Error {
+        match error {
+            query::Error::DataFusion(e) => match root(e) {
+                DataFusionError::External(inner) => {
+                    if let Some(found) = inner.downcast_ref::<query::Error>() {
+                        inside(found)
+                    } else if let Some(session::Error::Query(found)) =
+                        inner.downcast_ref::<session::Error>()
+                    {
+                        inside(found)
+                    } else {
+                        error
+                    }
+                }
+                _ => error,
+            },
+            other => other,
+        }
+    }
+    match error {
+        session::Error::Query(e) => Some(inside(e)),
+        _ => None,
+    }
+}
+
 fn root(error: &DataFusionError) -> &DataFusionError {
     match error {
         DataFusionError::Context(_, inner) => root(inner),

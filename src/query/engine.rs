@@ -124,6 +124,7 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_state(state);
         functions::register(&ctx, &pg_static_tables);
         timeseries::register(&ctx);
+        functions::register_date_trunc_zone(&ctx);
         CoerceIntArgsToBigInt::widen(&ctx);
         Ok(Self {
             storage,

@@ -75,6 +75,20 @@ pub enum Error {
     /// PostgreSQL's words (`bigint out of range`).
     #[error("{message}")]
     NumericOutOfRange { message: String },
+    /// A date or time field outside its range (22008), in PostgreSQL's
+    /// words (`date field value out of range: 2023-02-30`).
+    #[error("{message}")]
+    DatetimeFieldOverflow { message: String },
+    /// A malformed `format()` specifier (22023), with PostgreSQL's hint.
+    #[error("{message}")]
+    FormatSpecifier { message: String },
+    /// Something PostgreSQL itself refuses as not supported (0A000), in
+    /// its words (`unit "timezone" not supported for type date`).
+    #[error("{message}")]
+    FeatureNotSupported { message: String },
+    /// A NULL where a function cannot take one (22004).
+    #[error("{message}")]
+    NullValueNotAllowed { message: String },
     /// A zero divisor (22012).
     #[error("division by zero")]
     DivisionByZero,
@@ -106,6 +120,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// PostgreSQL's hint for the error, for the ErrorResponse's hint field.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::FormatSpecifier { .. } => Some("For a single \"%\" use \"%%\"."),
+            _ => None,
+        }
+    }
+
     /// Where the error happened, for the ErrorResponse's context field.
     pub fn context(&self) -> Option<&str> {
         match self {

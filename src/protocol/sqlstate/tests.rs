@@ -102,6 +102,7 @@ const STATEMENTS: &[(&str, &str)] = &[
     ("SELECT (SELECT v FROM t)", CARDINALITY_VIOLATION),
     ("SELECT to_timestamp('abc', '%Y')", INVALID_DATETIME_FORMAT),
     ("SELECT make_date(2024, 13, 1)", DATETIME_FIELD_OVERFLOW),
+    ("SELECT make_time(25, 0, 0)", DATETIME_FIELD_OVERFLOW),
     ("SELECT factorial(30)", NUMERIC_VALUE_OUT_OF_RANGE),
     (
         "SELECT to_timestamp(99999999999999)",

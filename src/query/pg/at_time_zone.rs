@@ -94,7 +94,7 @@ impl Timezone {
 }
 
 /// The zone named `name`, or PostgreSQL's error.
-fn zone(name: &str) -> Result<Tz> {
+pub(crate) fn zone(name: &str) -> Result<Tz> {
     let offset_like =
         name.starts_with(['+', '-']) || name.starts_with(|c: char| c.is_ascii_digit());
     let posix_like = name.len() > 3

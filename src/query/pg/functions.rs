@@ -147,7 +147,35 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     }
     ctx.register_udf(ScalarUDF::new_from_impl(FormatTypeList::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(super::to_char::ToChar::new()));
-    ctx.register_udf(ScalarUDF::new_from_impl(super::zone_tags::UtcNow::new()));
+    ctx.register_udf(
+        ScalarUDF::new_from_impl(super::zone_tags::UtcNow::new())
+            .with_aliases(["statement_timestamp", "transaction_timestamp"]),
+    );
+    for udf in super::clock::udfs() {
+        ctx.register_udf(udf);
+    }
+    for udf in super::make_time::udfs() {
+        ctx.register_udf(udf);
+    }
+    ctx.register_udf(super::format::udf());
+    ctx.register_udf(ScalarUDF::new_from_impl(super::date_fields::DatePart::new()));
+    for udaf in super::ordered_set::udafs() {
+        ctx.register_udaf(udaf);
+    }
+    ctx.register_udf(super::age::udf());
+    ctx.register_udf(super::regexp_split::udf());
+    ctx.register_udtf(
+        "regexp_split_to_table",
+        Arc::new(super::regexp_split::RegexpSplitTable),
+    );
+    // PostgreSQL's name for DataFusion's `uuid()` (text here: EpochDB has
+    // no uuid type).
+    ctx.register_udf(
+        datafusion::functions::string::uuid()
+            .as_ref()
+            .clone()
+            .with_aliases(["gen_random_uuid"]),
+    );
     ctx.register_udf(ScalarUDF::new_from_impl(
         super::at_time_zone::Timezone::new(),
     ));
@@ -209,6 +237,17 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
             )))
         }),
     ));
+}
+
+/// Adds PostgreSQL's `date_trunc(field, timestamptz, zone)` to the
+/// `date_trunc` registered by now (the time-series layer's).
+pub(crate) fn register_date_trunc_zone(ctx: &SessionContext) {
+    use datafusion::execution::FunctionRegistry;
+    if let Ok(existing) = ctx.udf("date_trunc") {
+        ctx.register_udf(ScalarUDF::new_from_impl(
+            super::date_fields::DateTrunc::wrapping(existing.as_ref().clone()),
+        ));
+    }
 }
 
 /// Registers the functions whose answer depends on the session's database.

@@ -2,13 +2,17 @@
 //! call (`version()`, the catalog functions, overrides of DataFusion's), the
 //! column names PostgreSQL gives results, and the role catalogs.
 
+pub(crate) mod age;
 pub(crate) mod arithmetic;
 pub(crate) mod array_in;
 pub(crate) mod at_time_zone;
+pub(crate) mod clock;
 pub(crate) mod column_names;
 pub(crate) mod columnar;
+pub(crate) mod date_fields;
 pub(crate) mod epoch_range;
 pub(crate) mod float_key;
+pub(crate) mod format;
 pub(crate) mod functions;
 pub(crate) mod in_lists;
 pub(crate) mod int_cast;
@@ -16,11 +20,14 @@ pub(crate) mod int_literals;
 pub(crate) mod interval_key;
 pub(crate) mod interval_scale;
 pub(crate) mod justify;
+pub(crate) mod make_time;
 pub(crate) mod min_max;
+pub(crate) mod ordered_set;
 pub(crate) mod placeholders;
 pub(crate) mod plan_exprs;
 pub(crate) mod query_forms;
 pub(crate) mod quoting;
+pub(crate) mod regexp_split;
 pub(crate) mod roles_catalog;
 pub(crate) mod semantics;
 pub(crate) mod session_zone;

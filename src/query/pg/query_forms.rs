@@ -11,16 +11,23 @@
 //!   the list of quantities and units it means ([`pgtype::interval_text`]).
 //! - An interval written as one, times or divided by a number, becomes
 //!   [`interval_scale`]'s call.
+//! - `regexp_split_to_table(...)` as a select-list item becomes
+//!   `unnest(regexp_split_to_array(...))`, the rows of its pieces.
+//! - A Unicode escape string (`U&'d\0061t\+000061'`), which the parser has
+//!   already decoded, becomes a plain string literal.
+//! - `localtimestamp` and `localtime` become [`clock`]'s calls.
+//! - `EXTRACT` of a field only PostgreSQL has becomes [`date_fields`]'s
+//!   `date_part`.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Fetch, Interval, LimitClause, Query, SelectItem, SetExpr, Statement, Value,
-    ValueWithSpan, VisitMut, VisitorMut,
+    Expr, Fetch, Ident, Interval, LimitClause, ObjectName, Query, SelectItem, SetExpr, Statement,
+    Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
 use super::at_time_zone::function_call;
-use super::interval_scale;
+use super::{clock, date_fields, interval_scale};
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -49,6 +56,17 @@ impl VisitorMut for Respeller {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         interval_scale::rewrite(expr);
+        if let Err(error) = clock::rewrite_expr(expr) {
+            return ControlFlow::Break(error);
+        }
+        if let Err(error) = date_fields::rewrite_extract(expr) {
+            return ControlFlow::Break(error);
+        }
+        if let Expr::Value(ValueWithSpan { value, .. }) = expr
+            && let Value::UnicodeStringLiteral(text) = value
+        {
+            *value = Value::SingleQuotedString(std::mem::take(text));
+        }
         if let Expr::Interval(Interval {
             value,
             leading_field: None,
@@ -106,9 +124,20 @@ fn expand_series(body: &mut SetExpr) {
                 else {
                     continue;
                 };
-                let is_series = matches!(expr, Expr::Function(f)
-                    if f.name.0.len() == 1
-                        && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series")));
+                let named = |expr: &Expr, name: &str| {
+                    matches!(expr, Expr::Function(f)
+                        if f.name.0.len() == 1
+                            && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case(name)))
+                };
+                if named(expr, "regexp_split_to_table")
+                    && let Expr::Function(f) = expr
+                {
+                    f.name = ObjectName::from(vec![Ident::new("regexp_split_to_array")]);
+                    let split = std::mem::replace(expr, Expr::value(Value::Null));
+                    *expr = function_call("unnest", vec![split]);
+                    continue;
+                }
+                let is_series = named(expr, "generate_series");
                 if is_series {
                     let series = std::mem::replace(expr, Expr::value(Value::Null));
                     *expr = function_call("unnest", vec![series]);

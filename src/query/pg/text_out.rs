@@ -87,7 +87,7 @@ impl ScalarUDFImpl for PgText {
 }
 
 /// Every value of `array` printed as PostgreSQL does.
-fn print(array: &ArrayRef, time_zone: Option<&Tz>) -> Result<ArrayRef> {
+pub(crate) fn print(array: &ArrayRef, time_zone: Option<&Tz>) -> Result<ArrayRef> {
     let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
     match array.data_type() {
         DataType::Float64 => {

@@ -26,6 +26,7 @@ use crate::session::error::{Error, Result};
 
 mod catalog_rewrite;
 mod depth;
+mod symmetric;
 
 pub use depth::STATEMENT_STACK_BYTES;
 
@@ -59,10 +60,25 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         Some((text, moves)) => (text.as_str(), moves.as_slice()),
         None => (sql, &[][..]),
     };
+    let symmetric = symmetric::blank(sql);
+    let sql = symmetric.as_ref().map_or(sql, |(text, _)| text.as_str());
+    let symmetric_ends = symmetric
+        .as_ref()
+        .map_or(&[][..], |(_, ends)| ends.as_slice());
     let plain = depth::parse(sql).map_err(|e| match e {
         ParserError::RecursionLimitExceeded => Error::StackDepthExceeded,
         other => Error::Parse(other),
     });
+    // The symmetric BETWEENs are found in the plain parse, so a text only
+    // the catalog parser reads is refused with the plain parse's error.
+    let (plain, symmetric_marks) = match plain {
+        Ok(parsed) if !symmetric_ends.is_empty() => {
+            let marks = symmetric::marks(sql, symmetric_ends, &parsed)?;
+            (Ok(parsed), Some(marks))
+        }
+        Err(error) if !symmetric_ends.is_empty() => return Err(error),
+        other => (other, None),
+    };
     let mut statements = if !reads_catalogs(sql) {
         plain?
     } else {
@@ -87,6 +103,9 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         if let Some(Statement::Fetch { into, .. }) = statements.get_mut(at) {
             *into = Some(ObjectName::from(vec![MOVE_MARKER.clone()]));
         }
+    }
+    if let Some(marks) = &symmetric_marks {
+        symmetric::apply(marks, &mut statements)?;
     }
     for statement in &mut statements {
         rewrite_like_escape(statement);
