@@ -205,6 +205,25 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         "pg_get_function_sqlbody",
         vec![TypeSignature::Any(1)],
     )));
+    // What a `'name'::regclass` literal calls when no relation has the
+    // name (see the session's catalog rewrite): PostgreSQL's 42P01.
+    ctx.register_udf(create_udf(
+        "epochdb_undefined_relation",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Volatile,
+        Arc::new(|args| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = names[0].as_string::<i32>();
+            let name = (0..names.len())
+                .find(|&i| names.is_valid(i))
+                .map(|i| names.value(i).to_owned())
+                .unwrap_or_default();
+            Err(datafusion::error::DataFusionError::External(Box::new(
+                Error::UndefinedTable { name },
+            )))
+        }),
+    ));
     // There is no COMMENT ON, so nothing has a description. psql's `\d+`
     // and `\df+` ask for them.
     for (name, arities) in [

@@ -69,6 +69,7 @@ const AGGREGATES: &[&str] = &[
 
 /// Applies every rewrite of this module to `statement`.
 pub(super) fn rewrite(statement: &mut Statement) {
+    print_regclass_items(statement);
     let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
         if let Some(replacement) = rewrite_expr(expr) {
             *expr = replacement;
@@ -174,7 +175,9 @@ fn rewrite_expr(expr: &Expr) -> Option<Expr> {
             } => regtype_as_text(oid, &alias.to_string()),
             _ => None,
         },
-        Expr::Subquery(query) => rewrite_scalar_subquery(query),
+        Expr::Subquery(query) => {
+            regclass_or_error(query).or_else(|| rewrite_scalar_subquery(query))
+        }
         Expr::CompoundIdentifier(parts)
             if parts
                 .last()
@@ -403,6 +406,114 @@ fn rewrite_scalar_subquery(query: &Query) -> Option<Expr> {
     let guard = and_all(&outer_only);
     parse_expr(&format!("CASE WHEN {guard} THEN {subquery} END"))
 }
+
+/// A `'name'::regclass` literal that is a whole item of the select list
+/// prints as the relation's name, as in PostgreSQL (schema-qualified when
+/// the schema is not the current one), under the header `regclass`.
+fn print_regclass_items(statement: &mut Statement) {
+    let Statement::Query(query) = statement else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    for item in &mut select.projection {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else {
+            continue;
+        };
+        let Expr::Subquery(lookup) = expr else {
+            continue;
+        };
+        let Some(name) = regclass_literal(lookup) else {
+            continue;
+        };
+        let mut printed = lookup.as_ref().clone();
+        if let SetExpr::Select(inner) = printed.body.as_mut()
+            && let Some(display) = parse_expr(
+                "max(CASE WHEN n.nspname = current_schema() THEN quote_ident(c.relname) \
+                 ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END)",
+            )
+        {
+            inner.projection = vec![SelectItem::UnnamedExpr(display)];
+        }
+        let name = Value::SingleQuotedString(name);
+        let Some(replacement) = parse_expr(&format!(
+            "coalesce(({printed}), CAST({UNDEFINED_RELATION}({name}) AS TEXT))"
+        )) else {
+            continue;
+        };
+        *item = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+            SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias {
+                expr: replacement,
+                alias,
+            },
+            _ => SelectItem::ExprWithAlias {
+                expr: replacement,
+                alias: Ident::new("regclass"),
+            },
+        };
+    }
+}
+
+/// The name in pg-catalog's lookup of a `'name'::regclass` literal (a
+/// subquery selecting `c.oid` over `parse_ident('name')`).
+fn regclass_literal(query: &Query) -> Option<String> {
+    let select = match query.body.as_ref() {
+        SetExpr::Select(select) => select,
+        _ => return None,
+    };
+    let [SelectItem::UnnamedExpr(value)] = select.projection.as_slice() else {
+        return None;
+    };
+    if !value.to_string().eq_ignore_ascii_case("c.oid") {
+        return None;
+    }
+    let mut name = None;
+    let _ = visit_expressions(query, |expr: &Expr| {
+        if let Expr::Function(function) = expr
+            && unqualified(&function.name).as_deref() == Some("parse_ident")
+            && let FunctionArguments::List(list) = &function.args
+            && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice()
+        {
+            let literal = match arg {
+                Expr::Cast { expr, .. } => expr.as_ref(),
+                other => other,
+            };
+            if let Expr::Value(v) = literal
+                && let Value::SingleQuotedString(text) = &v.value
+            {
+                name = Some(text.clone());
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    name
+}
+
+/// pg-catalog's lookup of a `'name'::regclass` literal (a subquery over
+/// `parse_ident('name')`), made to fail as PostgreSQL does when there is no
+/// such relation (42P01) rather than give NULL: `coalesce(lookup,
+/// epochdb_undefined_relation('name'))`, whose second argument runs only
+/// when the lookup finds nothing.
+fn regclass_or_error(query: &Query) -> Option<Expr> {
+    if query.to_string().contains(UNDEFINED_RELATION) {
+        return None;
+    }
+    let name = regclass_literal(query);
+    let name = Value::SingleQuotedString(name?);
+    // As an aggregate, the lookup is NULL (not "no row") when nothing
+    // matches, which DataFusion lets coalesce see.
+    let mut lookup = query.clone();
+    if let SetExpr::Select(select) = lookup.body.as_mut() {
+        select.projection = vec![SelectItem::UnnamedExpr(parse_expr("max(c.oid)")?)];
+    }
+    parse_expr(&format!(
+        "coalesce(({lookup}), {UNDEFINED_RELATION}({name}))"
+    ))
+}
+
+/// The function that fails with "relation does not exist".
+const UNDEFINED_RELATION: &str = "epochdb_undefined_relation";
 
 /// The query's SELECT, if it is one plain SELECT with no LIMIT, ORDER BY,
 /// GROUP BY, HAVING or DISTINCT.
