@@ -468,7 +468,7 @@ fn regclass_literal(query: &Query) -> Option<String> {
     if !value.to_string().eq_ignore_ascii_case("c.oid") {
         return None;
     }
-    let mut name = None;
+    let mut name: Option<String> = None;
     let _ = visit_expressions(query, |expr: &Expr| {
         if let Expr::Function(function) = expr
             && unqualified(&function.name).as_deref() == Some("parse_ident")
@@ -487,7 +487,14 @@ fn regclass_literal(query: &Query) -> Option<String> {
         }
         ControlFlow::<()>::Continue(())
     });
-    name
+    // The system catalogs are not all rows of pg-catalog's `pg_class`
+    // (pgJDBC's `'pg_class'::regclass`): their lookup stays as it was.
+    name.filter(|n| {
+        let n = n.to_ascii_lowercase();
+        !(n.starts_with("pg_")
+            || n.starts_with("pg_catalog.")
+            || n.starts_with("information_schema."))
+    })
 }
 
 /// pg-catalog's lookup of a `'name'::regclass` literal (a subquery over
