@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::at_time_zone::session_zone;
 use super::columnar::columnar;
 use crate::pgtype;
 use crate::query::error::Error;
@@ -198,14 +199,7 @@ impl ScalarUDFImpl for Age {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let zone: Tz = args
-            .config_options
-            .execution
-            .time_zone
-            .as_deref()
-            .unwrap_or("UTC")
-            .parse::<Tz>()
-            .or_else(|_| "UTC".parse::<Tz>())?;
+        let zone: Tz = session_zone(&args)?;
         let rows = args.number_rows.max(1);
         let is_scalar = args
             .args

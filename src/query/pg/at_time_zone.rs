@@ -93,6 +93,15 @@ impl Timezone {
     }
 }
 
+/// The session's `TimeZone`, as a function call sees it (UTC if unset).
+pub(crate) fn session_zone(args: &ScalarFunctionArgs) -> Result<Tz> {
+    let name = args.config_options.execution.time_zone.as_deref();
+    Ok(name
+        .unwrap_or("UTC")
+        .parse::<Tz>()
+        .or_else(|_| "UTC".parse::<Tz>())?)
+}
+
 /// The zone named `name`, or PostgreSQL's error.
 pub(crate) fn zone(name: &str) -> Result<Tz> {
     let offset_like =

@@ -29,7 +29,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast;
 
-use super::at_time_zone::function_call;
+use super::at_time_zone::{function_call, session_zone};
 use super::columnar::columnar;
 use crate::pgtype;
 use crate::query::error::Error;
@@ -173,14 +173,7 @@ impl ScalarUDFImpl for LocalTime {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let zone: Tz = args
-            .config_options
-            .execution
-            .time_zone
-            .as_deref()
-            .unwrap_or("UTC")
-            .parse::<Tz>()
-            .or_else(|_| "UTC".parse::<Tz>())?;
+        let zone: Tz = session_zone(&args)?;
         let [value] = args.args.as_slice() else {
             return exec_err!("{} takes one argument", self.name());
         };

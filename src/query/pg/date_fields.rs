@@ -38,7 +38,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::{self, DateTimeField};
 
-use super::at_time_zone::{function_call, zone};
+use super::at_time_zone::{function_call, session_zone, zone};
 use super::columnar::columnar;
 use crate::pgtype;
 use crate::query::error::{Error, Result as QueryResult};
@@ -465,14 +465,7 @@ impl ScalarUDFImpl for DateTrunc {
         if args.args.len() != 3 {
             return self.inner.invoke_with_args(args);
         }
-        let session_zone: Tz = args
-            .config_options
-            .execution
-            .time_zone
-            .as_deref()
-            .unwrap_or("UTC")
-            .parse::<Tz>()
-            .or_else(|_| "UTC".parse::<Tz>())?;
+        let session_zone: Tz = session_zone(&args)?;
         let rows = args.number_rows.max(1);
         let is_scalar = args
             .args

@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::at_time_zone::zone;
+use super::at_time_zone::{session_zone, zone};
 use super::columnar::columnar;
 use crate::pgtype;
 use crate::query::error::Error;
@@ -270,7 +270,7 @@ impl ScalarUDFImpl for MakeUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let session_zone = args.config_options.execution.time_zone.clone();
+        let default_zone = session_zone(&args)?;
         let rows = args.number_rows.max(1);
         let is_scalar = args
             .args
@@ -312,11 +312,6 @@ impl ScalarUDFImpl for MakeUdf {
             .map(|z| cast(z, &DataType::Utf8))
             .transpose()?;
         let zones = zones.as_ref().map(|z| z.as_string::<i32>());
-        let default_zone: Tz = session_zone
-            .as_deref()
-            .unwrap_or("UTC")
-            .parse::<Tz>()
-            .or_else(|_| "UTC".parse::<Tz>())?;
         let mut cached: Option<(String, Tz)> = None;
         let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
         for row in 0..rows {
