@@ -160,6 +160,7 @@ impl VisitorMut for InformationSchemaColumns {
 fn rewrite_expr(expr: &Expr) -> Option<Expr> {
     match expr {
         Expr::Function(function) => lookup_function(function)
+            .or_else(|| acl_as_array(function))
             .or_else(|| expand_array(function))
             .or_else(|| subscripts(function))
             .or_else(|| array_of_subquery(function)),
@@ -187,6 +188,34 @@ fn rewrite_expr(expr: &Expr) -> Option<Expr> {
         }
         _ => None,
     }
+}
+
+/// `array_to_string(p.proacl, sep)`: pg-catalog holds the `aclitem[]`
+/// columns (`proacl`, `nspacl`, ...) as their text, which is read back as
+/// an array (psql's `\df+` and `\dn+` list the privileges this way).
+fn acl_as_array(function: &Function) -> Option<Expr> {
+    if unqualified(&function.name)? != "array_to_string" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(acl)), rest @ ..] = list.args.as_slice() else {
+        return None;
+    };
+    let column = match acl {
+        Expr::Identifier(ident) => ident,
+        Expr::CompoundIdentifier(parts) => parts.last()?,
+        _ => return None,
+    };
+    if !column.value.to_ascii_lowercase().ends_with("acl") {
+        return None;
+    }
+    let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
+    parse_expr(&format!(
+        "array_to_string(CAST({acl} AS TEXT[]), {})",
+        rest.join(", ")
+    ))
 }
 
 /// `to_regtype(x)` and its siblings, as lookup subqueries.
