@@ -102,6 +102,27 @@ pub(crate) fn session_zone(args: &ScalarFunctionArgs) -> Result<Tz> {
         .or_else(|_| "UTC".parse::<Tz>())?)
 }
 
+/// Zones by name for a column of zone names, looked up again only when the
+/// name changes from the row before.
+#[derive(Default)]
+pub(crate) struct ZoneCache {
+    last: Option<(String, Tz)>,
+}
+
+impl ZoneCache {
+    /// The zone named `name`, or PostgreSQL's error.
+    pub(crate) fn get(&mut self, name: &str) -> Result<Tz> {
+        match &self.last {
+            Some((last, tz)) if last == name => Ok(*tz),
+            _ => {
+                let tz = zone(name)?;
+                self.last = Some((name.to_owned(), tz));
+                Ok(tz)
+            }
+        }
+    }
+}
+
 /// The zone named `name`, or PostgreSQL's error.
 pub(crate) fn zone(name: &str) -> Result<Tz> {
     let offset_like =

@@ -38,7 +38,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::{self, DateTimeField};
 
-use super::at_time_zone::{function_call, session_zone, zone};
+use super::at_time_zone::{ZoneCache, function_call, session_zone};
 use super::columnar::columnar;
 use crate::pgtype;
 use crate::query::error::{Error, Result as QueryResult};
@@ -479,20 +479,14 @@ impl ScalarUDFImpl for DateTrunc {
         let micros = micros.as_primitive::<TimestampMicrosecondType>();
         let zones = cast(&args.args[2].to_array(rows)?, &DataType::Utf8)?;
         let zones = zones.as_string::<i32>();
-        let mut cached: Option<(String, Tz)> = None;
+        let mut zones_seen = ZoneCache::default();
         let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
         for row in 0..rows {
             if units.is_null(row) || micros.is_null(row) || zones.is_null(row) {
                 out.append_null();
                 continue;
             }
-            let name = zones.value(row);
-            if cached.as_ref().is_none_or(|(n, _)| n != name) {
-                cached = Some((name.to_owned(), zone(name)?));
-            }
-            let Some((_, tz)) = &cached else {
-                return exec_err!("date_trunc lost its zone");
-            };
+            let tz = &zones_seen.get(zones.value(row))?;
             // A timestamp without time zone is the session's wall time.
             let instant = if zoned {
                 micros.value(row)

@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::at_time_zone::session_zone;
 use super::columnar::columnar;
 use super::quoting::{quote_ident, quote_literal};
 use super::text_out::{print, prints_differently};
@@ -345,12 +346,7 @@ impl ScalarUDFImpl for Format {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let zone = args
-            .config_options
-            .execution
-            .time_zone
-            .as_deref()
-            .and_then(|name| name.parse::<Tz>().ok());
+        let zone = Some(session_zone(&args)?);
         if args.args.is_empty() {
             return exec_err!("format takes a format string");
         }

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Builder, TimestampMicrosecondBuilder,
 };
@@ -17,7 +16,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::at_time_zone::{session_zone, zone};
+use super::at_time_zone::{ZoneCache, session_zone};
 use super::columnar::columnar;
 use crate::pgtype;
 use crate::query::error::Error;
@@ -312,7 +311,7 @@ impl ScalarUDFImpl for MakeUdf {
             .map(|z| cast(z, &DataType::Utf8))
             .transpose()?;
         let zones = zones.as_ref().map(|z| z.as_string::<i32>());
-        let mut cached: Option<(String, Tz)> = None;
+        let mut zones_seen = ZoneCache::default();
         let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
         for row in 0..rows {
             let fields = (
@@ -336,14 +335,8 @@ impl ScalarUDFImpl for MakeUdf {
                         out.append_null();
                         continue;
                     }
-                    let name = zones.value(row);
-                    if cached.as_ref().is_none_or(|(n, _)| n != name) {
-                        cached = Some((name.to_owned(), zone(name)?));
-                    }
-                    let Some((_, tz)) = &cached else {
-                        return exec_err!("make_timestamptz lost its zone");
-                    };
-                    pgtype::instant_of_wall(wall, tz)
+                    let tz = zones_seen.get(zones.value(row))?;
+                    pgtype::instant_of_wall(wall, &tz)
                 }
             };
             out.append_value(value);
