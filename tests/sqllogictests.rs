@@ -183,6 +183,10 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
         Type::TIMESTAMP => show(row.get::<_, Option<NaiveDateTime>>(i).map(clock)),
         Type::DATE => show(row.get::<_, Option<NaiveDate>>(i)),
         Type::NUMERIC => show(row.get::<_, Option<NumericText>>(i).map(|n| n.0)),
+        Type::NUMERIC_ARRAY => array(
+            row.get::<_, Option<Vec<Option<NumericText>>>>(i)
+                .map(|values| values.into_iter().map(|v| v.map(|n| n.0)).collect()),
+        ),
         Type::TEXT_ARRAY | Type::CHAR_ARRAY => array(row.get::<_, Option<Vec<Option<String>>>>(i)),
         Type::INT2_ARRAY => array(row.get::<_, Option<Vec<Option<i16>>>>(i)),
         Type::INT4_ARRAY => array(row.get::<_, Option<Vec<Option<i32>>>>(i)),

@@ -36,7 +36,11 @@ pub use float::{float4_in, float4_out, float8_in, float8_out, short_decimal};
 pub use input::{fixed, trim_space, utf8};
 pub use int::{int_in, short_integer};
 pub use interval_text::interval_text;
-pub use numeric::{numeric_in, numeric_out, numeric_send};
+pub use numeric::{
+    DivisionError, MAX_DIGITS, fits_precision, float8_numeric_text, is_special_numeric_text,
+    numeric_div, numeric_in, numeric_in_own_scale, numeric_out, numeric_recv, numeric_send,
+    numeric_text_scale, rescale,
+};
 pub use types::{
     array_type, arrow_type, arrow_type_name, element_type, has_dedicated_encoding, pg_type,
     type_name,

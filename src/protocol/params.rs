@@ -54,7 +54,13 @@ fn decode(param: &BoundParameter<'_>) -> ValueResult<ScalarValue> {
     } else {
         decode_text(pgtype::utf8(bytes)?, &target)?
     };
-    if scalar.data_type() == target {
+    // A numeric keeps its own scale: PostgreSQL's numeric has one per value.
+    if scalar.data_type() == target
+        || matches!(
+            (scalar.data_type(), &target),
+            (DataType::Decimal128(..), DataType::Decimal128(..))
+        )
+    {
         return Ok(scalar);
     }
     let type_name = pgtype::type_name(&pgtype::pg_type(&Field::new("", target.clone(), true)));
@@ -83,6 +89,10 @@ fn decode_text(text: &str, target: &DataType) -> ValueResult<ScalarValue> {
         DataType::Float32 => ScalarValue::Float32(Some(pgtype::float4_in(text)?)),
         DataType::Float64 => ScalarValue::Float64(Some(pgtype::float8_in(text)?)),
         DataType::Binary => ScalarValue::Binary(Some(pgtype::bytea_in(text)?)),
+        DataType::Decimal128(..) => {
+            let (value, scale) = pgtype::numeric_in_own_scale(text)?;
+            ScalarValue::Decimal128(Some(value), pgtype::MAX_DIGITS, scale)
+        }
         DataType::Timestamp(TimeUnit::Microsecond, zone) => ScalarValue::TimestampMicrosecond(
             Some(pgtype::timestamp_in(text, zone.is_some())?),
             zone.clone(),
@@ -187,6 +197,10 @@ fn decode_binary(bytes: &[u8], pg_type: &Type) -> ValueResult<ScalarValue> {
             ScalarValue::TimestampMicrosecond(Some(micros), tz)
         }
         Type::DATE => ScalarValue::Date32(Some(pgtype::date_recv(bytes)?)),
+        Type::NUMERIC => {
+            let (value, scale) = pgtype::numeric_recv(bytes)?;
+            ScalarValue::Decimal128(Some(value), pgtype::MAX_DIGITS, scale)
+        }
         // Text-like types have their text as their binary form.
         _ => ScalarValue::Utf8(Some(pgtype::utf8(bytes)?.to_owned())),
     })

@@ -109,10 +109,9 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
     };
     if let session::Error::Query(e) = error {
         info.where_context = e.context().map(str::to_owned);
-        info.detail = match e {
-            query::Error::PermissionDenied { detail, .. } => detail.clone(),
+        info.detail = match query_error(error).unwrap_or(e) {
             query::Error::Storage(storage::Error::RoleInUse { detail, .. }) => Some(detail.clone()),
-            _ => None,
+            other => other.detail(),
         };
     }
     info
@@ -245,7 +244,9 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidDatetimeFormat { .. } => (INVALID_DATETIME_FORMAT, Blame::Client),
         E::InvalidTextRepresentation { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
-        E::NumericOutOfRange { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
+        E::NumericOutOfRange { .. }
+        | E::NumericFieldOverflow { .. }
+        | E::NumericFieldInfinite { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
         E::DivisionByZero => (DIVISION_BY_ZERO, Blame::Client),
         E::DatetimeFieldOverflow { .. } => (DATETIME_FIELD_OVERFLOW, Blame::Client),
         E::NullValueNotAllowed { .. } => (NULL_VALUE_NOT_ALLOWED, Blame::Client),

@@ -33,7 +33,8 @@ use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{
-    at_time_zone, in_lists, placeholders, query_forms, set_comparison, srf_columns, varchar_cast,
+    at_time_zone, in_lists, numeric, placeholders, query_forms, set_comparison, srf_columns,
+    varchar_cast,
 };
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
@@ -95,6 +96,7 @@ impl QueryEngine {
         options.execution.time_zone = Some("UTC".to_owned());
         options.sql_parser.map_string_types_to_utf8view = false;
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        options.sql_parser.parse_float_as_decimal = true;
 
         let mut builder = SessionStateBuilder::new()
             .with_config(session_config)
@@ -223,6 +225,7 @@ impl QueryEngine {
         set_comparison::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
         varchar_cast::rewrite(&mut statement);
+        numeric::rewrite(&mut statement);
         srf_columns::rewrite(&mut statement)?;
         query_forms::rewrite(&mut statement)?;
         timeseries::positional_arguments(&mut statement)?;
@@ -279,6 +282,8 @@ impl QueryEngine {
         };
         // PostgreSQL's types, settled before the statement is described.
         let plan = bigint_sums_as_numeric(narrow_int_literals(plan)?)?;
+        numeric::refuse_inexact(&plan)?;
+        let plan = numeric::numeric_meets_float(plan)?;
         let DfStatement::Statement(ast) = &statement else {
             return Err(Error::Unsupported {
                 what: "this statement".into(),
@@ -399,7 +404,8 @@ impl QueryEngine {
                 access::check_plan(&self.storage, ctx, plan)?;
                 let mut plan = plan.clone();
                 if let Some(params) = params {
-                    plan = plan.replace_params_with_values(&params)?;
+                    plan = numeric::unconstrained_parameters(plan)?
+                        .replace_params_with_values(&params)?;
                 }
                 let insert = is_insert(&plan);
                 let target = match &plan {

@@ -75,6 +75,12 @@ pub enum Error {
     /// PostgreSQL's words (`bigint out of range`).
     #[error("{message}")]
     NumericOutOfRange { message: String },
+    /// A value too wide for `numeric(precision, scale)` (22003).
+    #[error("numeric field overflow")]
+    NumericFieldOverflow { precision: u8, scale: i8 },
+    /// An infinite float cast to `numeric(precision, scale)` (22003).
+    #[error("numeric field overflow")]
+    NumericFieldInfinite { precision: u8, scale: i8 },
     /// A date or time field outside its range (22008), in PostgreSQL's
     /// words (`date field value out of range: 2023-02-30`).
     #[error("{message}")]
@@ -124,6 +130,30 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::FormatSpecifier { .. } => Some("For a single \"%\" use \"%%\"."),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's detail for the error, for the ErrorResponse's detail
+    /// field.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::NumericFieldOverflow { precision, scale } => {
+                let digits = i32::from(*precision) - i32::from(*scale);
+                let limit = if digits > 0 {
+                    format!("10^{digits}")
+                } else {
+                    "1".to_owned()
+                };
+                Some(format!(
+                    "A field with precision {precision}, scale {scale} must round to an \
+                     absolute value less than {limit}."
+                ))
+            }
+            Error::NumericFieldInfinite { precision, scale } => Some(format!(
+                "A field with precision {precision}, scale {scale} cannot hold an infinite value."
+            )),
+            Error::PermissionDenied { detail, .. } => detail.clone(),
             _ => None,
         }
     }

@@ -150,7 +150,7 @@ async fn arrays_arrive_as_postgres_arrays_in_binary() {
     // and NULL elements must be as array_send writes them.
     let row = client
         .query_one(
-            "SELECT make_array('a', NULL, 'b c'), make_array(1, 2, 3), make_array(1.5, -2.0), \
+            "SELECT make_array('a', NULL, 'b c'), make_array(1, 2, 3), make_array(1.5::float8, -2.0::float8), \
              make_array(true, false), (SELECT array_agg(x) FROM (VALUES (7)) t(x) WHERE x > 7)",
             &[],
         )

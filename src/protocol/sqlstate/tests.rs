@@ -127,7 +127,15 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
     ("SELECT 99999999999::int", NUMERIC_VALUE_OUT_OF_RANGE),
     ("SELECT 12345.6::numeric(5,2)", NUMERIC_VALUE_OUT_OF_RANGE),
-    ("SELECT 1::numeric / 2", FEATURE_NOT_SUPPORTED),
+    (
+        "SELECT arrow_cast(12345.6, 'Decimal128(5, 2)')",
+        NUMERIC_VALUE_OUT_OF_RANGE,
+    ),
+    ("SELECT 1.5 / 0", DIVISION_BY_ZERO),
+    (
+        "SELECT x / 2.0 FROM (VALUES (1)) t(x)",
+        FEATURE_NOT_SUPPORTED,
+    ),
     (
         "SELECT sqrt(-1::float8)",
         INVALID_ARGUMENT_FOR_POWER_FUNCTION,

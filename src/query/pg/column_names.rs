@@ -238,7 +238,7 @@ fn type_name(data_type: &DataType) -> String {
             "varchar"
         }
         DataType::Char(_) | DataType::Character(_) => "bpchar",
-        DataType::Numeric(_) | DataType::Decimal(_) => "numeric",
+        DataType::Numeric(_) | DataType::Decimal(_) | DataType::Dec(_) => "numeric",
         DataType::Date => "date",
         DataType::Time(..) => "time",
         DataType::Timestamp(_, tz) => match tz {

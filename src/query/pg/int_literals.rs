@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, DFSchema, Result, ScalarValue};
+use datafusion::common::{Column, Result, ScalarValue};
 use datafusion::logical_expr::{
     DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Union, Values, WriteOp, cast,
 };
 
-use super::plan_exprs::{retype_nodes, rewrite_node};
+use super::plan_exprs::{retype_nodes, retype_values_columns, rewrite_node};
 
 /// `plan` as SQL planning made it, with integer literals that fit in 32
 /// bits typed `Int32`. Run before parameters are bound, so a parameter's
@@ -53,6 +53,13 @@ fn int4_value(expr: &Expr) -> Option<i32> {
 
 fn narrow(expr: Expr) -> Transformed<Expr> {
     match (int4_value(&expr), expr) {
+        // Beyond bigint, an integer literal is numeric.
+        (_, Expr::Literal(ScalarValue::UInt64(Some(v)), metadata)) => {
+            Transformed::yes(Expr::Literal(
+                ScalarValue::Decimal128(Some(i128::from(v)), 20, 0),
+                metadata,
+            ))
+        }
         (Some(v), Expr::Literal(_, metadata)) => {
             Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(v)), metadata))
         }
@@ -117,21 +124,9 @@ fn retype_values(values: Values) -> Result<Transformed<LogicalPlan>> {
             row[c] = narrow(cell).data;
         }
     }
-    let fields = schema
-        .iter()
-        .enumerate()
-        .map(|(c, (qualifier, field))| {
-            let field = if narrow_columns.contains(&c) {
-                Arc::new(field.as_ref().clone().with_data_type(DataType::Int32))
-            } else {
-                field.clone()
-            };
-            (qualifier.cloned(), field)
-        })
-        .collect();
-    let schema = DFSchema::new_with_metadata(fields, schema.metadata().clone())?;
-    Ok(Transformed::yes(LogicalPlan::Values(Values {
-        schema: Arc::new(schema),
-        values,
-    })))
+    Ok(Transformed::yes(retype_values_columns(
+        Values { schema, values },
+        &narrow_columns,
+        &DataType::Int32,
+    )?))
 }

@@ -22,6 +22,7 @@ pub(crate) mod interval_scale;
 pub(crate) mod justify;
 pub(crate) mod make_time;
 pub(crate) mod min_max;
+pub(crate) mod numeric;
 pub(crate) mod ordered_set;
 pub(crate) mod placeholders;
 pub(crate) mod plan_exprs;

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DFSchemaRef, Result};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, LogicalPlan, Values};
 
 /// Rewrites `plan`'s expressions by `rewrite(expr, schema, in_values)`,
 /// where `schema` holds the columns the expression reads (its node's
@@ -71,4 +72,31 @@ pub(crate) fn rewrite_node(
             .transform_up(&mut rewrite)?
             .update_data(|e| name.restore(e)))
     })
+}
+
+/// `values` with the fields of `columns` typed `data_type` (its rows
+/// already hold values of that type there).
+pub(crate) fn retype_values_columns(
+    values: Values,
+    columns: &[usize],
+    data_type: &DataType,
+) -> Result<LogicalPlan> {
+    let Values { schema, values } = values;
+    let fields = schema
+        .iter()
+        .enumerate()
+        .map(|(c, (qualifier, field))| {
+            let field = if columns.contains(&c) {
+                Arc::new(field.as_ref().clone().with_data_type(data_type.clone()))
+            } else {
+                field.clone()
+            };
+            (qualifier.cloned(), field)
+        })
+        .collect();
+    let schema = DFSchema::new_with_metadata(fields, schema.metadata().clone())?;
+    Ok(LogicalPlan::Values(Values {
+        schema: Arc::new(schema),
+        values,
+    }))
 }

@@ -17,10 +17,9 @@
 //! - casts of floats and decimals to integers round as PostgreSQL's do
 //!   ([`round_for_int`]), and so does `round(float8)`, ties to even;
 //! - `to_timestamp(float8)` out of a timestamp's range fails (22008);
-//! - `numeric / numeric` is refused: PostgreSQL chooses each quotient's
-//!   scale from its value (`select_div_scale`), which a column of Arrow
-//!   decimals, one scale for all rows, cannot hold, and a fixed scale would
-//!   print other digits than PostgreSQL's.
+//! - `numeric / numeric` is PostgreSQL's quotient for constants and
+//!   refused otherwise, and `round`, `trunc`, `ceil` and `floor` of decimals
+//!   get PostgreSQL's scales ([`numeric`]).
 
 use std::sync::Arc;
 
@@ -41,6 +40,7 @@ use super::epoch_range::epoch_in_range;
 use super::float_key::float_key;
 use super::int_cast::{Rounding, round_for_int};
 use super::interval_key::{interval_key, is_interval};
+use super::numeric;
 use super::plan_exprs::rewrite_expressions;
 use super::session_zone::{self, session_zone};
 use super::text_in::{ARROW_TEXT_FORM, TextTarget, arrow_text_form, timestamp_in};
@@ -57,7 +57,7 @@ impl AnalyzerRule for PgSemantics {
 
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         let zone = session_zone(config.execution.time_zone.as_deref());
-        rewrite_expressions(
+        let plan = rewrite_expressions(
             plan,
             |plan| match plan {
                 LogicalPlan::Sort(sort) => Ok(LogicalPlan::Sort(sort_by_keys(sort)?)),
@@ -68,7 +68,9 @@ impl AnalyzerRule for PgSemantics {
                     .transform_data(|e| rewrite(e, schema, in_values)),
                 None => rewrite(e, schema, in_values),
             },
-        )
+        )?;
+        numeric::check_scales(&plan)?;
+        Ok(plan)
     }
 }
 
@@ -199,11 +201,7 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 if checked_op == Op::Div
                     && (is_decimal(&left_type) || is_decimal(&right.get_type(schema)?))
                 {
-                    return Err(Error::Unsupported {
-                        what: "division of numeric values (cast an operand to double precision)"
-                            .into(),
-                    }
-                    .into());
+                    return numeric::constant_quotient(&left, &right).map(Transformed::yes);
                 }
                 if checked_type(&left_type) && right.get_type(schema)? == left_type {
                     return Ok(Transformed::yes(checked(checked_op, *left, *right)));
@@ -359,6 +357,15 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 })
                 .collect();
             Ok(Transformed::yes(Expr::InList(in_list)))
+        }
+        Expr::ScalarFunction(call)
+            if numeric::ROUNDING_FUNCTIONS.contains(&call.func.name())
+                && matches!(
+                    call.args.first().map(|a| a.get_type(schema)).transpose()?,
+                    Some(DataType::Decimal128(..))
+                ) =>
+        {
+            numeric::rounded_scale(call, schema).map(Transformed::yes)
         }
         // round(float8) rounds ties to even, as rint does.
         Expr::ScalarFunction(call)
