@@ -152,6 +152,9 @@ pub fn arrow_type(pg_type: &Type) -> Option<DataType> {
         Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
         Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))),
         Type::DATE => DataType::Date32,
+        // `numeric` without a precision or scale, as planning types it; a
+        // value bound to it keeps its own scale.
+        Type::NUMERIC => DataType::Decimal128(38, 10),
         _ => return None,
     })
 }

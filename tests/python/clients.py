@@ -7,6 +7,7 @@ raises and the process exits non-zero. tests/integration/python.rs runs it.
 import asyncio
 import datetime as dt
 import sys
+from decimal import Decimal
 
 import asyncpg
 import psycopg
@@ -73,6 +74,22 @@ def psycopg_basics():
             pass
         (one,) = conn.execute("SELECT 1").fetchone()
         assert one == 1
+        # Numerics arrive as Decimals of PostgreSQL's scale, in text and in
+        # binary, and a Decimal parameter keeps its own.
+        for binary in (False, True):
+            with conn.cursor(binary=binary) as cur:
+                cur.execute(
+                    "SELECT 1.50, 0.1 + 0.2, 10 / 4.0, %s + 1, %s::numeric(5,1), round(avg(usage)::numeric, 2) FROM py_cpu",
+                    (Decimal("2.250"), Decimal("1.25")),
+                )
+                assert cur.fetchone() == (
+                    Decimal("1.50"),
+                    Decimal("0.3"),
+                    Decimal("2.5000000000000000"),
+                    Decimal("3.250"),
+                    Decimal("1.3"),
+                    Decimal("1.25"),
+                ), binary
 
 
 def psycopg_transactions():
@@ -168,6 +185,10 @@ async def asyncpg_suite():
         # Booleans are sent in binary, as parameters typed by a cast or by NOT.
         assert await conn.fetchval("SELECT $1::bool", True) is True
         assert await conn.fetchval("SELECT NOT $1", False) is True
+        # Numerics both ways in binary, at their own scale.
+        assert await conn.fetchval("SELECT $1::numeric + 1.5", Decimal("2.25")) == Decimal("3.75")
+        assert str(await conn.fetchval("SELECT $1::numeric", Decimal("-1.000120"))) == "-1.000120"
+        assert str(await conn.fetchval("SELECT 10 / 4.0")) == "2.5000000000000000"
         try:
             await conn.fetch("SELECT * FROM no_such_table")
             raise AssertionError("must fail")

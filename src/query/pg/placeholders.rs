@@ -60,6 +60,7 @@ pub(crate) fn sql_type(data_type: &DataType) -> Option<ast::DataType> {
         DataType::Utf8 => ast::DataType::Text,
         DataType::Binary => ast::DataType::Bytea,
         DataType::Date32 => ast::DataType::Date,
+        DataType::Decimal128(..) => ast::DataType::Numeric(ast::ExactNumberInfo::None),
         DataType::Timestamp(TimeUnit::Microsecond, None) => {
             ast::DataType::Timestamp(None, TimezoneInfo::WithoutTimeZone)
         }
