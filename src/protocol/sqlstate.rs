@@ -387,9 +387,45 @@ fn cast_message(message: &str) -> Option<String> {
         "Boolean" => "boolean",
         _ => return None,
     };
+    if out_of_range_integer(value, pg_type) {
+        return Some(format!(
+            "value \"{value}\" is out of range for type {pg_type}"
+        ));
+    }
     Some(format!(
         "invalid input syntax for type {pg_type}: \"{value}\""
     ))
+}
+
+/// Whether a cast of `value` to an integer type failed for its size: it
+/// is an integer's text, which PostgreSQL reports as out of range (22003).
+fn out_of_range_integer(value: &str, pg_type: &str) -> bool {
+    let digits = value.trim().trim_start_matches(['-', '+']);
+    matches!(pg_type, "smallint" | "integer" | "bigint")
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The code of an Arrow cast error: 22003 for an integer too large for
+/// its type, 22P02 (or a rule's code) otherwise.
+fn cast_code(message: &str) -> &'static str {
+    let out_of_range = message
+        .strip_prefix("Cannot cast string '")
+        .and_then(|rest| rest.rsplit_once("' to value of "))
+        .is_some_and(|(value, arrow_type)| {
+            let pg_type = match arrow_type {
+                "Int16 type" => "smallint",
+                "Int32 type" => "integer",
+                "Int64 type" => "bigint",
+                _ => "",
+            };
+            out_of_range_integer(value, pg_type)
+        });
+    if out_of_range {
+        NUMERIC_VALUE_OUT_OF_RANGE
+    } else {
+        message_code(ARROW_MESSAGES, message, INVALID_TEXT_REPRESENTATION)
+    }
 }
 
 fn datafusion_code(error: &DataFusionError) -> (&'static str, Blame) {
@@ -444,10 +480,7 @@ fn external_code(error: &(dyn std::error::Error + Send + Sync + 'static)) -> (&'
 
 fn arrow_code(error: &ArrowError) -> (&'static str, Blame) {
     match error {
-        ArrowError::CastError(m) | ArrowError::ParseError(m) => (
-            message_code(ARROW_MESSAGES, m, INVALID_TEXT_REPRESENTATION),
-            Blame::Client,
-        ),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => (cast_code(m), Blame::Client),
         ArrowError::ComputeError(m) => (
             message_code(ARROW_MESSAGES, m, DATA_EXCEPTION),
             Blame::Client,

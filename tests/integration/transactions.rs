@@ -338,8 +338,8 @@ async fn a_declared_parameter_type_is_the_parameters_type() {
         .unwrap()
         .get(0);
     assert_eq!(value, 9.5);
-    // Undeclared, the statement decides.
+    // Undeclared, the statement decides: an integer, as the literal is.
     let statement = client.prepare("SELECT 10 - $1").await.unwrap();
-    assert_eq!(statement.params(), &[tokio_postgres::types::Type::INT8]);
+    assert_eq!(statement.params(), &[tokio_postgres::types::Type::INT4]);
     server.stop().await;
 }

@@ -141,6 +141,11 @@ const STATEMENTS: &[(&str, &str)] = &[
         INVALID_ARGUMENT_FOR_POWER_FUNCTION,
     ),
     ("SELECT 'abc'::int", INVALID_TEXT_REPRESENTATION),
+    (
+        "SELECT '9223372036854775808'::bigint",
+        NUMERIC_VALUE_OUT_OF_RANGE,
+    ),
+    ("SELECT ' -32769'::smallint", NUMERIC_VALUE_OUT_OF_RANGE),
 ];
 
 /// Which table and rule `error`'s root message met, if it was read as text.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result, ScalarValue};
+use datafusion::logical_expr::expr::Placeholder;
 use datafusion::logical_expr::{
     DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Union, Values, WriteOp, cast,
 };
@@ -39,7 +40,9 @@ pub(crate) fn narrow_int_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
         }
         // A limit's counts stay `Int64`; an extension's schema is its own.
         LogicalPlan::Limit(_) | LogicalPlan::Extension(_) => Ok(Transformed::no(plan)),
-        plan => rewrite_node(plan, |e| Ok(narrow(e))),
+        plan => rewrite_node(plan, |e| {
+            narrow(e).transform_data(|e| Ok(narrow_placeholder(e)))
+        }),
     })
 }
 
@@ -48,6 +51,38 @@ fn int4_value(expr: &Expr) -> Option<i32> {
     match expr {
         Expr::Literal(ScalarValue::Int64(Some(v)), _) => i32::try_from(*v).ok(),
         _ => None,
+    }
+}
+
+/// A parameter met by an `int4` literal in arithmetic or a comparison
+/// (`$1 + 1`): PostgreSQL infers `integer` for it, where planning inferred
+/// `bigint` from the literal before it was narrowed.
+fn narrow_placeholder(expr: Expr) -> Transformed<Expr> {
+    let Expr::BinaryExpr(mut binary) = expr else {
+        return Transformed::no(expr);
+    };
+    let int4 = |e: &Expr| matches!(e, Expr::Literal(ScalarValue::Int32(Some(_)), _));
+    let (right_int4, left_int4) = (int4(&binary.right), int4(&binary.left));
+    let mut changed = false;
+    for (side, other_int4) in [
+        (binary.left.as_mut(), right_int4),
+        (binary.right.as_mut(), left_int4),
+    ] {
+        if let Expr::Placeholder(Placeholder {
+            field: Some(field), ..
+        }) = side
+            && field.data_type() == &DataType::Int64
+            && other_int4
+        {
+            *field = Arc::new(field.as_ref().clone().with_data_type(DataType::Int32));
+            changed = true;
+        }
+    }
+    let expr = Expr::BinaryExpr(binary);
+    if changed {
+        Transformed::yes(expr)
+    } else {
+        Transformed::no(expr)
     }
 }
 
