@@ -4,13 +4,15 @@
 //!
 //! Read here: ISO dates (`2024-1-5` too) with or without a time, `T` or
 //! space before the time, times without seconds, fractions of any length
-//! (rounded to microseconds, as PostgreSQL rounds), `Z`, `UTC`, `GMT` and
-//! numeric offsets; `MM/DD/YYYY` (PostgreSQL's default `DateStyle`, MDY) and
-//! `YYYY/MM/DD`; month names (`Jan 1 2024`, `January 1, 2024`,
+//! (rounded to microseconds, as PostgreSQL rounds), numeric offsets and the
+//! fixed zone abbreviations (`Z`, `UTC`, `PST`, `CEST`, ...); `MM/DD/YYYY`
+//! (PostgreSQL's default `DateStyle`, MDY) and `YYYY/MM/DD`; month names (`Jan 1 2024`, `January 1, 2024`,
 //! `1 Jan 2024`); and `epoch`. What is not read here is left to the strict
 //! parsers, which refuse it with PostgreSQL's error.
 
 use std::fmt::Write;
+
+use super::zone_abbrevs::abbreviation_offset;
 
 /// What the text is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,10 +263,11 @@ fn time(cursor: &mut Cursor<'_>) -> Option<(u32, u32, u32, u32)> {
     Some((hour, minute, second, micros))
 }
 
-/// `Z`, `UTC`, `GMT`, `±HH`, `±HHMM` or `±HH:MM`, in minutes east of UTC.
+/// A fixed time zone abbreviation PostgreSQL reads (`Z`, `UTC`, `PST`,
+/// `CEST`, ...), `±HH`, `±HHMM` or `±HH:MM`, in minutes east of UTC.
 fn offset(cursor: &mut Cursor<'_>) -> Option<i32> {
     if let Some(word) = cursor.word() {
-        return matches!(word.to_ascii_lowercase().as_str(), "z" | "utc" | "gmt").then_some(0);
+        return abbreviation_offset(word).map(|seconds| seconds / 60);
     }
     let sign = if cursor.eat('+') {
         1

@@ -21,6 +21,7 @@ mod int;
 mod interval_text;
 mod numeric;
 mod types;
+mod zone_abbrevs;
 
 pub use array::{array_elements, quote_array_element};
 pub use boolean::{bool_in, bool_out};
