@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue, internal_err};
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, ScalarFunction};
 use datafusion::logical_expr::{
@@ -63,15 +63,85 @@ impl AnalyzerRule for PgSemantics {
                 LogicalPlan::Sort(sort) => Ok(LogicalPlan::Sort(sort_by_keys(sort)?)),
                 other => Ok(other),
             },
-            |e, schema, in_values| match &zone {
-                Some(zone) => session_zone::apply(e, schema, zone)?
-                    .transform_data(|e| rewrite(e, schema, in_values)),
-                None => rewrite(e, schema, in_values),
+            |e, schema, in_values| {
+                let e = match special_datetime(&e, config) {
+                    Some(value) => match &zone {
+                        Some(zone) => {
+                            value
+                                .transform_up(|n| session_zone::apply(n, schema, zone))?
+                                .data
+                        }
+                        None => value,
+                    },
+                    None => e,
+                };
+                match &zone {
+                    Some(zone) => session_zone::apply(e, schema, zone)?
+                        .transform_data(|e| rewrite(e, schema, in_values)),
+                    None => rewrite(e, schema, in_values),
+                }
             },
         )?;
         numeric::check_scales(&plan)?;
         Ok(plan)
     }
+}
+
+/// PostgreSQL's special date and time words, written as a literal cast to
+/// a date or timestamp: `'now'` is the statement's time, `'today'`,
+/// `'tomorrow'` and `'yesterday'` midnight of those days in the session's
+/// zone. The expression built here is given the session's zone by the
+/// caller, as the statement's own are.
+fn special_datetime(expr: &Expr, config: &ConfigOptions) -> Option<Expr> {
+    let Expr::Cast(cast) = expr else {
+        return None;
+    };
+    let target = cast.field.data_type();
+    if !matches!(target, DataType::Timestamp(..) | DataType::Date32) {
+        return None;
+    }
+    let Expr::Literal(
+        ScalarValue::Utf8(Some(text))
+        | ScalarValue::Utf8View(Some(text))
+        | ScalarValue::LargeUtf8(Some(text)),
+        _,
+    ) = cast.expr.as_ref()
+    else {
+        return None;
+    };
+    let word = text.trim().to_ascii_lowercase();
+    let days = match word.as_str() {
+        "now" => None,
+        "today" => Some(0),
+        "tomorrow" => Some(1),
+        "yesterday" => Some(-1),
+        _ => return None,
+    };
+    let now = Expr::ScalarFunction(ScalarFunction::new_udf(
+        datafusion::functions::datetime::now(config),
+        vec![],
+    ));
+    let to = |e: Expr, t: DataType| Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(e), t));
+    let value = match days {
+        None => now,
+        Some(days) => {
+            let today = to(now, DataType::Date32);
+            let day = if days == 0 {
+                today
+            } else {
+                Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(today),
+                    Operator::Plus,
+                    Box::new(Expr::Literal(
+                        ScalarValue::new_interval_mdn(0, days, 0),
+                        None,
+                    )),
+                ))
+            };
+            to(day, DataType::Date32)
+        }
+    };
+    Some(to(value, target.clone()))
 }
 
 /// A sort whose interval keys are sorted by their [`interval_key`], and
