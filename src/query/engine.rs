@@ -33,8 +33,8 @@ use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{
-    at_time_zone, in_lists, numeric, placeholders, query_forms, set_comparison, srf_columns,
-    varchar_cast,
+    at_time_zone, in_lists, lateral, numeric, placeholders, query_forms, set_comparison,
+    srf_columns, varchar_cast,
 };
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
@@ -228,6 +228,7 @@ impl QueryEngine {
         numeric::rewrite(&mut statement);
         srf_columns::rewrite(&mut statement)?;
         query_forms::rewrite(&mut statement)?;
+        lateral::rewrite(&mut statement);
         timeseries::positional_arguments(&mut statement)?;
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {
@@ -284,6 +285,7 @@ impl QueryEngine {
         let plan = bigint_sums_as_numeric(narrow_int_literals(plan)?)?;
         numeric::refuse_inexact(&plan)?;
         let plan = numeric::numeric_meets_float(plan)?;
+        let plan = lateral::hide_helper_columns(plan)?;
         let DfStatement::Statement(ast) = &statement else {
             return Err(Error::Unsupported {
                 what: "this statement".into(),

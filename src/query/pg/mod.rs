@@ -20,6 +20,7 @@ pub(crate) mod int_literals;
 pub(crate) mod interval_key;
 pub(crate) mod interval_scale;
 pub(crate) mod justify;
+pub(crate) mod lateral;
 pub(crate) mod make_time;
 pub(crate) mod min_max;
 pub(crate) mod numeric;
@@ -41,3 +42,20 @@ pub(crate) mod to_char;
 pub(crate) mod type_of;
 pub(crate) mod varchar_cast;
 pub(crate) mod zone_tags;
+
+/// `sql`'s first statement, rewritten by `rewrite` and printed: for the
+/// tests of the statement rewrites.
+#[cfg(test)]
+pub(crate) fn rewritten_by(
+    sql: &str,
+    rewrite: impl FnOnce(&mut datafusion::sql::sqlparser::ast::Statement),
+) -> String {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap_or_default();
+    let Some(statement) = statements.first_mut() else {
+        return String::new();
+    };
+    rewrite(statement);
+    statement.to_string()
+}

@@ -1120,15 +1120,10 @@ fn check_expr(expr: &Expr, schema: &DFSchema, compared: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
-        rewrite(&mut statements[0]);
-        statements[0].to_string()
+        super::super::rewritten_by(sql, rewrite)
     }
 
     #[test]

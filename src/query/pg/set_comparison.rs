@@ -63,7 +63,7 @@ fn address(expr: &Expr) -> usize {
 }
 
 /// The conditions ANDed together in `expr`.
-fn conjuncts<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
+pub(crate) fn conjuncts<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
     match expr {
         Expr::BinaryOp {
             left,
