@@ -302,6 +302,110 @@ pub(crate) fn unconstrained_parameters(plan: LogicalPlan) -> Result<LogicalPlan>
     .map(|t| t.data)
 }
 
+/// A signed number literal's value and scale.
+fn signed_literal(expr: &ast::Expr) -> Option<(i128, i8)> {
+    match expr {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(text, _) => pgtype::numeric_in_own_scale(text).ok(),
+            _ => None,
+        },
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => signed_literal(expr).map(|(v, s)| (-v, s)),
+        ast::Expr::Nested(inner) => signed_literal(inner),
+        _ => None,
+    }
+}
+
+fn is_decimal_literal(expr: &ast::Expr) -> bool {
+    match expr {
+        ast::Expr::Value(v) => {
+            matches!(&v.value, ast::Value::Number(text, _) if text.contains(['.', 'e', 'E']))
+        }
+        ast::Expr::UnaryOp { expr, .. } | ast::Expr::Nested(expr) => is_decimal_literal(expr),
+        _ => false,
+    }
+}
+
+/// A numeric `generate_series(start, stop[, step])` as an integer one:
+/// the arguments scaled to whole units of the scale PostgreSQL's values have
+/// (the larger of the start's and the step's), and the literal one unit is
+/// (`0.1`), to multiply the integers by. `None` when no argument is a
+/// number with a decimal point; refused when such arguments are not all
+/// constants.
+pub(crate) fn numeric_series(
+    args: &[ast::FunctionArg],
+) -> crate::query::error::Result<Option<(Vec<i64>, String)>> {
+    let args: Vec<&ast::Expr> = args
+        .iter()
+        .filter_map(|a| match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    if !args.iter().any(|a| is_decimal_literal(a)) {
+        return Ok(None);
+    }
+    let refused = || Error::Unsupported {
+        what: "generate_series of numeric values other than constants".into(),
+    };
+    let values: Vec<(i128, i8)> = args
+        .iter()
+        .map(|a| signed_literal(a))
+        .collect::<Option<_>>()
+        .ok_or_else(refused)?;
+    let ((start, start_scale), (stop, stop_scale), (step, step_scale)) = match values.as_slice() {
+        [a, b] => (*a, *b, (1, 0)),
+        [a, b, c] => (*a, *b, *c),
+        _ => return Err(refused()),
+    };
+    if step == 0 {
+        return Err(Error::InvalidParameterValue {
+            message: "step size cannot equal zero".into(),
+        });
+    }
+    // PostgreSQL's first value is the start as written, the others have the
+    // larger scale: one column has one.
+    if step_scale.max(0) > start_scale.max(0) {
+        return Err(Error::Unsupported {
+            what: "generate_series of numeric values whose step has more decimals than its \
+                   start (PostgreSQL prints the first value with fewer)"
+                .into(),
+        });
+    }
+    let scale = start_scale.max(0);
+    let wide = || Error::Unsupported {
+        what: "generate_series of numeric values beyond bigint's range in units of their scale"
+            .into(),
+    };
+    let whole =
+        |v: i128, from: i8| pgtype::rescale(v, from, scale).and_then(|v| i64::try_from(v).ok());
+    let start = whole(start, start_scale).ok_or_else(wide)?;
+    let step = whole(step, step_scale).ok_or_else(wide)?;
+    // The stop, exactly as a bound in whole units: rounded toward the start.
+    let stop = if stop_scale <= scale {
+        pgtype::rescale(stop, stop_scale, scale)
+    } else {
+        let divisor = 10i128.checked_pow(u32::from((stop_scale - scale).unsigned_abs()));
+        divisor.map(|d| {
+            if step > 0 {
+                stop.div_euclid(d)
+            } else {
+                -(-stop).div_euclid(d)
+            }
+        })
+    }
+    .and_then(|v| i64::try_from(v).ok())
+    .ok_or_else(wide)?;
+    let unit = if scale == 0 {
+        "1".to_owned()
+    } else {
+        format!("0.{}1", "0".repeat(usize::from(scale.unsigned_abs()) - 1))
+    };
+    Ok(Some((vec![start, stop, step], unit)))
+}
+
 /// `CAST(x AS numeric[(p, s)])`; see the module documentation.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct NumericCast {

@@ -22,12 +22,14 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Fetch, Ident, Interval, LimitClause, ObjectName, Query, SelectItem, SetExpr, Statement,
-    Value, ValueWithSpan, VisitMut, VisitorMut,
+    Expr, Fetch, FunctionArguments, Ident, Interval, LimitClause, ObjectName, Query, SelectItem,
+    SetExpr, Statement, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
-use super::{clock, date_fields, interval_scale};
+use super::{clock, date_fields, interval_scale, numeric};
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -50,7 +52,9 @@ impl VisitorMut for Respeller {
         {
             return ControlFlow::Break(error);
         }
-        expand_series(query.body.as_mut());
+        if let Err(error) = expand_series(query.body.as_mut()) {
+            return ControlFlow::Break(error);
+        }
         ControlFlow::Continue(())
     }
 
@@ -116,7 +120,7 @@ fn fetch_as_limit(query: &mut Query, fetch: Fetch) -> Result<()> {
 }
 
 /// Wraps each select-list `generate_series(...)` of `body` in `unnest`.
-fn expand_series(body: &mut SetExpr) {
+fn expand_series(body: &mut SetExpr) -> Result<()> {
     match body {
         SetExpr::Select(select) => {
             for item in &mut select.projection {
@@ -139,15 +143,45 @@ fn expand_series(body: &mut SetExpr) {
                 }
                 let is_series = named(expr, "generate_series");
                 if is_series {
+                    if let Some(numeric) = numeric_series_expr(expr)? {
+                        *expr = numeric;
+                        continue;
+                    }
                     let series = std::mem::replace(expr, Expr::value(Value::Null));
                     *expr = function_call("unnest", vec![series]);
                 }
             }
+            Ok(())
         }
         SetExpr::SetOperation { left, right, .. } => {
-            expand_series(left);
-            expand_series(right);
+            expand_series(left)?;
+            expand_series(right)
         }
-        _ => {}
+        _ => Ok(()),
     }
+}
+
+/// A select-list `generate_series` of numeric constants, as the integer
+/// series times its unit ([`numeric::numeric_series`]).
+fn numeric_series_expr(call: &Expr) -> Result<Option<Expr>> {
+    let Expr::Function(function) = call else {
+        return Ok(None);
+    };
+    let FunctionArguments::List(list) = &function.args else {
+        return Ok(None);
+    };
+    let Some((whole, unit)) = numeric::numeric_series(&list.args)? else {
+        return Ok(None);
+    };
+    let [start, stop, step] = whole.as_slice() else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "{}(unnest(generate_series({start}, {stop}, {step}))) * {unit}",
+        numeric::NUMERIC_CAST
+    );
+    Ok(Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok())
 }

@@ -10,6 +10,10 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::numeric;
 
 use crate::query::error::{Error, Result};
 
@@ -55,6 +59,32 @@ fn name_column(alias: &mut Option<TableAlias>, function: &str) {
     }
 }
 
+/// A numeric `generate_series` in FROM as a derived table: the integer
+/// series times its unit, under the call's alias.
+fn numeric_series_table(
+    whole: &[i64],
+    unit: &str,
+    alias: Option<TableAlias>,
+) -> Option<TableFactor> {
+    let [start, stop, step] = whole else {
+        return None;
+    };
+    let sql = format!(
+        "SELECT {}(s) * {unit} FROM generate_series({start}, {stop}, {step}) AS series(s)",
+        numeric::NUMERIC_CAST
+    );
+    let subquery = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias,
+        sample: None,
+    })
+}
+
 impl VisitorMut for Namer {
     type Break = Error;
 
@@ -63,7 +93,7 @@ impl VisitorMut for Namer {
             TableFactor::Table {
                 name,
                 alias,
-                args: Some(_),
+                args: Some(args),
                 with_ordinality,
                 ..
             } => {
@@ -79,6 +109,18 @@ impl VisitorMut for Namer {
                     return ControlFlow::Break(ordinality());
                 }
                 name_column(alias, &function);
+                if function == "generate_series" {
+                    match numeric::numeric_series(&args.args) {
+                        Err(error) => return ControlFlow::Break(error),
+                        Ok(Some((whole, unit))) => {
+                            if let Some(derived) = numeric_series_table(&whole, &unit, alias.take())
+                            {
+                                *factor = derived;
+                            }
+                        }
+                        Ok(None) => {}
+                    }
+                }
             }
             TableFactor::UNNEST {
                 alias,
