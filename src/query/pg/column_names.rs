@@ -191,6 +191,11 @@ fn figure(expr: &Expr) -> Option<String> {
             data_type,
             ..
         } => match (figure(expr), kind) {
+            // A cast's name wins over the name of a cast inside it (PostgreSQL's
+            // FigureColname: a type name is a weak name).
+            (Some(_), CastKind::DoubleColon | CastKind::Cast) if is_cast(expr) => {
+                Some(type_name(data_type))
+            }
             (Some(name), _) => Some(name),
             (None, CastKind::DoubleColon | CastKind::Cast) => Some(type_name(data_type)),
             (None, _) => None,
@@ -220,6 +225,16 @@ fn figure(expr: &Expr) -> Option<String> {
         Expr::Overlay { .. } => Some("overlay".to_owned()),
         Expr::TypedString(typed) => Some(type_name(&typed.data_type)),
         _ => None,
+    }
+}
+
+/// Whether `expr` is a cast (or a typed literal), whose name is its type's.
+fn is_cast(expr: &Expr) -> bool {
+    match expr {
+        Expr::Nested(inner) => is_cast(inner),
+        Expr::Cast { expr, .. } => figure(expr).is_none() || is_cast(expr),
+        Expr::TypedString(_) => true,
+        _ => false,
     }
 }
 

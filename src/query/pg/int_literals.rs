@@ -16,7 +16,7 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result, ScalarValue};
 use datafusion::logical_expr::expr::Placeholder;
 use datafusion::logical_expr::{
-    DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Union, Values, WriteOp, cast,
+    DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Values, WriteOp, cast,
 };
 
 use super::plan_exprs::{retype_nodes, retype_values_columns, rewrite_node};
@@ -30,14 +30,7 @@ pub(crate) fn narrow_int_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
         LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => cast_to_target(dml),
         // A union's schema is typed again from its first input; type
         // coercion then widens it to what the other inputs need.
-        LogicalPlan::Union(union) => {
-            let retyped = Union::try_new_with_loose_types(union.inputs.clone())?;
-            Ok(if retyped.schema == union.schema {
-                Transformed::no(LogicalPlan::Union(union))
-            } else {
-                Transformed::yes(LogicalPlan::Union(retyped))
-            })
-        }
+        LogicalPlan::Union(union) => super::plan_exprs::retype_union(union),
         // A limit's counts stay `Int64`; an extension's schema is its own.
         LogicalPlan::Limit(_) | LogicalPlan::Extension(_) => Ok(Transformed::no(plan)),
         plan => rewrite_node(plan, |e| {

@@ -33,7 +33,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Array, Decimal128Builder, new_null_array,
+    Array, ArrayRef, AsArray, Decimal128Array, Decimal128Builder, Float32Array, Float64Array,
+    new_null_array,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
@@ -695,6 +696,86 @@ fn read_text(text: &str, precision: u8, scale: i8, typmod: bool) -> Result<i128>
     })
 }
 
+/// `inner` (a decimal) as a float of type `target`, converted as PostgreSQL
+/// converts a numeric, from its digits (correctly rounded): Arrow's cast
+/// divides by a power of ten in floating point, which can miss by a unit
+/// in the last place (`956.0342718892493` became `...492`).
+pub(crate) fn decimal_to_float(inner: Expr, target: DataType) -> Expr {
+    if let Expr::Literal(ScalarValue::Decimal128(value, _, scale), _) = &inner {
+        let text = value.map(|v| pgtype::numeric_out(v, *scale));
+        let literal = match target {
+            DataType::Float32 => ScalarValue::Float32(text.and_then(|t| t.parse().ok())),
+            _ => ScalarValue::Float64(text.and_then(|t| t.parse().ok())),
+        };
+        return Expr::Literal(literal, None);
+    }
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            DecimalToFloat {
+                signature: Signature::any(1, Volatility::Immutable),
+                target,
+            },
+        )),
+        vec![inner],
+    ))
+}
+
+/// The name of [`decimal_to_float`]'s function.
+const FLOAT_CONVERSION: &str = "epochdb_numeric_float";
+
+/// See [`decimal_to_float`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DecimalToFloat {
+    signature: Signature,
+    target: DataType,
+}
+
+impl ScalarUDFImpl for DecimalToFloat {
+    fn name(&self) -> &str {
+        FLOAT_CONVERSION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.target.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(value) = args.args.into_iter().next() else {
+            return exec_err!("epochdb_numeric_float takes one argument");
+        };
+        let scalar = matches!(value, ColumnarValue::Scalar(_));
+        let array = value.to_array(args.number_rows)?;
+        let DataType::Decimal128(_, scale) = *array.data_type() else {
+            return exec_err!("epochdb_numeric_float takes a decimal");
+        };
+        let texts = array
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .map(|v| v.map(|v| pgtype::numeric_out(v, scale)));
+        let out: ArrayRef = match self.target {
+            DataType::Float32 => Arc::new(
+                texts
+                    .map(|t| t.and_then(|t| t.parse::<f32>().ok()))
+                    .collect::<Float32Array>(),
+            ),
+            _ => Arc::new(
+                texts
+                    .map(|t| t.and_then(|t| t.parse::<f64>().ok()))
+                    .collect::<Float64Array>(),
+            ),
+        };
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
+}
+
 /// The value and scale of a constant of an integer or decimal type: a
 /// literal, maybe under casts that keep its value. `Some(None)` for NULL.
 fn decimal_constant(expr: &Expr) -> Option<Option<(i128, i8)>> {
@@ -776,7 +857,7 @@ pub(crate) fn constant_quotient(left: &Expr, right: &Expr) -> Result<Expr> {
 }
 
 /// The functions [`rounded_scale`] gives PostgreSQL's scale.
-pub(crate) const ROUNDING_FUNCTIONS: &[&str] = &["round", "trunc", "ceil", "floor"];
+const ROUNDING_FUNCTIONS: &[&str] = &["round", "trunc", "ceil", "floor"];
 
 /// `round`, `trunc`, `ceil` or `floor` of a decimal, with PostgreSQL's
 /// scale: `round(x, n)` and `trunc(x, n)` have `n` decimals (none for a
@@ -784,8 +865,21 @@ pub(crate) const ROUNDING_FUNCTIONS: &[&str] = &["round", "trunc", "ceil", "floo
 /// argument's scale (`round(1.5, 2)` printed `1.5`, `trunc(1.789, 1)`
 /// `1.700`). The value has no more decimals than that scale, so giving it
 /// the scale changes no digit.
-pub(crate) fn rounded_scale(call: ScalarFunction, schema: &DFSchema) -> Result<Expr> {
+fn rounded_scale(mut call: ScalarFunction, schema: &DFSchema) -> Result<Expr> {
     let name = call.func.name().to_owned();
+    // ceil and floor keep their argument's type, where a carry (ceil(9.5)
+    // is 10) may need one more digit.
+    if matches!(name.as_str(), "ceil" | "floor")
+        && let Some(arg) = call.args.first_mut()
+        && let DataType::Decimal128(p, s) = arg.get_type(schema)?
+        && p < MAX_DIGITS
+    {
+        let taken = std::mem::replace(arg, Expr::Literal(ScalarValue::Null, None));
+        *arg = Expr::Cast(datafusion::logical_expr::Cast::new(
+            Box::new(taken),
+            DataType::Decimal128(p + 1, s),
+        ));
+    }
     let places = match call.args.get(1) {
         None => 0,
         Some(places) => match decimal_constant(places) {
@@ -905,20 +999,70 @@ fn refuse_call(expr: &Expr, schema: &DFSchema) -> Result<()> {
     Ok(())
 }
 
-/// `plan` as SQL planning made it, with every decimal that meets a float
-/// (compared with it, or in one result with it: a `CASE`, `COALESCE`,
-/// `IN` list or `BETWEEN`) cast to `double precision`, as PostgreSQL's
-/// implicit cast from numeric to float8 does. DataFusion's coercion goes
-/// the other way, to a decimal of 15 decimals, where `'Infinity'`, `NaN`
-/// and `1e308` fail and `1e-20` equals zero.
-pub(crate) fn numeric_meets_float(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = super::plan_exprs::retype_nodes(plan, |node| match node {
-        LogicalPlan::Values(values) => float_values(values),
-        LogicalPlan::Union(union) => float_union(union),
+/// `plan` as SQL planning made it, its numerics settled before type
+/// coercion, so that coercion sees their true types:
+///
+/// - every decimal that meets a float (compared with it, or in one result
+///   with it: a `CASE`, `COALESCE`, `IN` list, `BETWEEN`, `VALUES` or `UNION`
+///   column) is cast to `double precision`, as PostgreSQL's implicit cast
+///   from numeric to float8 does. DataFusion's coercion goes the other way,
+///   to a decimal of 15 decimals, where `'Infinity'`, `NaN` and `1e308` fail
+///   and `1e-20` equals zero;
+/// - a quotient of constants is computed ([`constant_quotient`]);
+/// - `round`, `trunc`, `ceil` and `floor` of decimals get PostgreSQL's
+///   scales ([`rounded_scale`]).
+pub(crate) fn settle_numerics(plan: LogicalPlan) -> Result<LogicalPlan> {
+    super::plan_exprs::retype_nodes(plan, |node| {
+        let node = match node {
+            LogicalPlan::Values(values) => float_values(values)?,
+            LogicalPlan::Union(union) => float_union(union)?,
+            other => Transformed::no(other),
+        };
+        node.transform_data(|node| {
+            let schema = input_schema(&node);
+            super::plan_exprs::rewrite_node(node, |e| settle(e, &schema))?.transform_data(|node| {
+                match node {
+                    // Their schemas are not typed again from their rows
+                    // and inputs by themselves.
+                    LogicalPlan::Values(Values { values, .. }) => {
+                        LogicalPlanBuilder::values(values)?
+                            .build()
+                            .map(Transformed::yes)
+                    }
+                    LogicalPlan::Union(union) => super::plan_exprs::retype_union(union),
+                    other => Ok(Transformed::no(other)),
+                }
+            })
+        })
+    })
+}
+
+/// One expression of [`settle_numerics`], its operands settled already.
+fn settle(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let expr = to_float_where_floats(expr, schema)?;
+    expr.transform_data(|expr| match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: datafusion::logical_expr::Operator::Divide,
+            right,
+        }) if [&left, &right]
+            .iter()
+            .any(|side| side.get_type(schema).is_ok_and(|t| is_decimal(&t)))
+            && decimal_constant(&left).is_some()
+            && decimal_constant(&right).is_some() =>
+        {
+            constant_quotient(&left, &right).map(Transformed::yes)
+        }
+        Expr::ScalarFunction(call)
+            if ROUNDING_FUNCTIONS.contains(&call.func.name())
+                && call
+                    .args
+                    .first()
+                    .is_some_and(|a| a.get_type(schema).is_ok_and(|t| is_decimal(&t))) =>
+        {
+            rounded_scale(call, schema).map(Transformed::yes)
+        }
         other => Ok(Transformed::no(other)),
-    })?;
-    super::plan_exprs::rewrite_expressions(plan, Ok, |e, schema, _| {
-        to_float_where_floats(e, schema)
     })
 }
 
@@ -1162,6 +1306,18 @@ fn check_expr(expr: &Expr, schema: &DFSchema, compared: bool) -> Result<()> {
              values to double precision)",
         ));
     }
+    // A decimal given fewer decimals than it has would be rounded: only a
+    // cast the statement wrote (`numeric(p, s)`, a call) may do that.
+    if let Expr::Cast(c) = expr
+        && let DataType::Decimal128(_, to) = c.field.data_type()
+        && let Ok(DataType::Decimal128(_, from)) = c.expr.get_type(schema)
+        && to < &from
+    {
+        return Err(unsupported(
+            "numeric values of different scales in one result column (PostgreSQL prints each \
+             with its own scale; cast them to one numeric(p, s))",
+        ));
+    }
     if let Expr::Cast(c) = expr
         && !compared
         && widens_scale(&c.expr, c.field.data_type(), schema)
@@ -1208,9 +1364,12 @@ fn check_expr(expr: &Expr, schema: &DFSchema, compared: bool) -> Result<()> {
             check_expr(&c.expr, schema, target.is_floating() || target.is_integer())
         }
         other => {
+            // The exact conversion to a float is a cast to a float.
+            let to_float =
+                matches!(other, Expr::ScalarFunction(f) if f.func.name() == FLOAT_CONVERSION);
             let mut result = Ok(());
             other.apply_children(|child| {
-                result = check_expr(child, schema, false);
+                result = check_expr(child, schema, to_float);
                 Ok(if result.is_ok() {
                     TreeNodeRecursion::Continue
                 } else {

@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DFSchemaRef, Result};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan, Values};
+use datafusion::logical_expr::{Expr, LogicalPlan, Union, Values};
 
 /// Rewrites `plan`'s expressions by `rewrite(expr, schema, in_values)`,
 /// where `schema` holds the columns the expression reads (its node's
@@ -99,4 +99,15 @@ pub(crate) fn retype_values_columns(
         schema: Arc::new(schema),
         values,
     }))
+}
+
+/// `union` with its schema typed again from its inputs (type coercion then
+/// widens it to what the other inputs need).
+pub(crate) fn retype_union(union: Union) -> Result<Transformed<LogicalPlan>> {
+    let retyped = Union::try_new_with_loose_types(union.inputs.clone())?;
+    Ok(if retyped.schema == union.schema {
+        Transformed::no(LogicalPlan::Union(union))
+    } else {
+        Transformed::yes(LogicalPlan::Union(retyped))
+    })
 }

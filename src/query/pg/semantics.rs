@@ -17,9 +17,9 @@
 //! - casts of floats and decimals to integers round as PostgreSQL's do
 //!   ([`round_for_int`]), and so does `round(float8)`, ties to even;
 //! - `to_timestamp(float8)` out of a timestamp's range fails (22008);
-//! - `numeric / numeric` is PostgreSQL's quotient for constants and
-//!   refused otherwise, and `round`, `trunc`, `ceil` and `floor` of decimals
-//!   get PostgreSQL's scales ([`numeric`]).
+//! - `numeric / numeric` of values read from rows is refused (a quotient
+//!   of constants is computed before type coercion, [`numeric`]), and a
+//!   decimal becomes a float exactly, by its text.
 
 use std::sync::Arc;
 
@@ -304,6 +304,17 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 },
             ))
         }
+        Expr::Cast(cast)
+            if matches!(
+                cast.field.data_type(),
+                DataType::Float32 | DataType::Float64
+            ) && matches!(cast.expr.get_type(schema)?, DataType::Decimal128(..)) =>
+        {
+            Ok(Transformed::yes(numeric::decimal_to_float(
+                *cast.expr,
+                cast.field.data_type().clone(),
+            )))
+        }
         // PostgreSQL has no cast from an integer to a timestamp (nor does
         // assignment make one): Arrow's would read it as a count of units.
         Expr::Cast(cast)
@@ -375,11 +386,9 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 DataType::Int16 | DataType::Int32 | DataType::Int64
             ) =>
         {
-            let rounding = match (cast.expr.as_ref(), cast.expr.get_type(schema)?) {
-                // A literal with a decimal point is numeric in PostgreSQL.
-                (Expr::Literal(..), DataType::Float64) => Some(Rounding::HalfAway),
-                (_, DataType::Float32 | DataType::Float64) => Some(Rounding::HalfEven),
-                (_, DataType::Decimal128(..)) => Some(Rounding::HalfAway),
+            let rounding = match cast.expr.get_type(schema)? {
+                DataType::Float32 | DataType::Float64 => Some(Rounding::HalfEven),
+                DataType::Decimal128(..) => Some(Rounding::HalfAway),
                 _ => None,
             };
             let Some(rounding) = rounding else {
@@ -428,28 +437,13 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 .collect();
             Ok(Transformed::yes(Expr::InList(in_list)))
         }
-        Expr::ScalarFunction(call)
-            if numeric::ROUNDING_FUNCTIONS.contains(&call.func.name())
-                && matches!(
-                    call.args.first().map(|a| a.get_type(schema)).transpose()?,
-                    Some(DataType::Decimal128(..))
-                ) =>
-        {
-            numeric::rounded_scale(call, schema).map(Transformed::yes)
-        }
         // round(float8) rounds ties to even, as rint does.
         Expr::ScalarFunction(call)
             if call.func.name() == "round"
                 && call.args.len() == 1
                 && call.args[0].get_type(schema)? == DataType::Float64 =>
         {
-            // A literal with a decimal point is numeric in PostgreSQL,
-            // whose round takes ties away from zero.
-            let arg = call.args.into_iter().next();
-            match arg {
-                Some(arg @ Expr::Literal(..)) => {
-                    Ok(Transformed::yes(round_for_int(arg, Rounding::HalfAway)))
-                }
+            match call.args.into_iter().next() {
                 Some(arg) => Ok(Transformed::yes(round_for_int(arg, Rounding::HalfEven))),
                 None => internal_err!("round lost its argument"),
             }
