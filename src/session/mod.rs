@@ -290,12 +290,14 @@ impl Session {
                         "PREPARE takes a SELECT, VALUES, INSERT, UPDATE or DELETE".to_owned(),
                     )));
                 }
+                let declared: Vec<String> = data_types.iter().map(ToString::to_string).collect();
                 let types: Vec<_> = data_types.into_iter().map(Some).collect();
                 query::declare_sql_types(&mut statement, &types);
                 let prepared = Box::pin(self.prepare_statement(*statement, &[])).await?;
                 Ok(Prepared::PrepareNamed {
                     name: identifier(&name),
                     statement: Box::new(prepared),
+                    declared,
                 })
             }
             Statement::Execute {
@@ -312,7 +314,7 @@ impl Session {
                     Some(ident) => identifier(ident),
                     None => name.to_string(),
                 };
-                let statement = self
+                let (statement, declared) = self
                     .named
                     .lock()
                     .get(&name)
@@ -324,6 +326,7 @@ impl Session {
                 Ok(Prepared::ExecuteNamed {
                     statement: Box::new(statement),
                     parameters,
+                    declared,
                 })
             }
             Statement::Fetch {
@@ -434,11 +437,13 @@ impl Session {
     }
 
     /// The values of `EXECUTE name (values)`, each cast to its parameter's
-    /// type, computed by a query of their own.
+    /// type (the one `PREPARE` declared, or else the one the statement
+    /// implies), computed by a query of their own.
     async fn evaluate_parameters(
         &self,
         statement: &Prepared,
         values: &[Expr],
+        declared: &[String],
     ) -> Result<Option<ParamValues>> {
         if values.is_empty() {
             return Ok(None);
@@ -446,7 +451,13 @@ impl Session {
         let types: Vec<Option<String>> = statement
             .parameter_types()?
             .iter()
-            .map(|t| t.as_ref().and_then(query::sql_type).map(|t| t.to_string()))
+            .enumerate()
+            .map(|(i, t)| {
+                declared
+                    .get(i)
+                    .cloned()
+                    .or_else(|| t.as_ref().and_then(query::sql_type).map(|t| t.to_string()))
+            })
             .collect();
         let sql = named::parameter_query(values, &types);
         let mut statements = self.parse(&sql)?;
@@ -583,15 +594,24 @@ impl Session {
                 })
             }
             Prepared::Done { tag } => Ok(Output::command(tag)),
-            Prepared::PrepareNamed { name, statement } => {
-                self.named.lock().add(name, statement.as_ref().clone())?;
+            Prepared::PrepareNamed {
+                name,
+                statement,
+                declared,
+            } => {
+                self.named
+                    .lock()
+                    .add(name, statement.as_ref().clone(), declared.clone())?;
                 Ok(Output::command("PREPARE"))
             }
             Prepared::ExecuteNamed {
                 statement,
                 parameters,
+                declared,
             } => {
-                let params = self.evaluate_parameters(statement, parameters).await?;
+                let params = self
+                    .evaluate_parameters(statement, parameters, declared)
+                    .await?;
                 Box::pin(self.execute_statement(statement, params)).await
             }
             Prepared::Declare { name, query, hold } => {

@@ -14,21 +14,28 @@ use super::output::Prepared;
 /// A session's statements prepared with `PREPARE`, by name.
 #[derive(Default)]
 pub(super) struct NamedStatements {
-    statements: HashMap<String, Prepared>,
+    /// Each statement, and its parameters' types as `PREPARE` declared them.
+    statements: HashMap<String, (Prepared, Vec<String>)>,
 }
 
 impl NamedStatements {
-    pub(super) fn add(&mut self, name: &str, statement: Prepared) -> Result<()> {
+    pub(super) fn add(
+        &mut self,
+        name: &str,
+        statement: Prepared,
+        declared: Vec<String>,
+    ) -> Result<()> {
         if self.statements.contains_key(name) {
             return Err(Error::PreparedExists {
                 name: name.to_owned(),
             });
         }
-        self.statements.insert(name.to_owned(), statement);
+        self.statements
+            .insert(name.to_owned(), (statement, declared));
         Ok(())
     }
 
-    pub(super) fn get(&self, name: &str) -> Option<Prepared> {
+    pub(super) fn get(&self, name: &str) -> Option<(Prepared, Vec<String>)> {
         self.statements.get(name).cloned()
     }
 

@@ -70,11 +70,14 @@ pub enum Prepared {
     PrepareNamed {
         name: String,
         statement: Box<Prepared>,
+        /// The parameters' types as `PREPARE` declared them.
+        declared: Vec<String>,
     },
     /// `EXECUTE name (values)` of a statement prepared with `PREPARE`.
     ExecuteNamed {
         statement: Box<Prepared>,
         parameters: Vec<Expr>,
+        declared: Vec<String>,
     },
 }
 
