@@ -117,11 +117,15 @@ fn special_datetime(expr: &Expr, config: &ConfigOptions) -> Option<Expr> {
         "yesterday" => Some(-1),
         _ => return None,
     };
-    let now = Expr::ScalarFunction(ScalarFunction::new_udf(
-        datafusion::functions::datetime::now(config),
-        vec![],
-    ));
     let to = |e: Expr, t: DataType| Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(e), t));
+    // In microseconds, as PostgreSQL's clock reads.
+    let now = to(
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            datafusion::functions::datetime::now(config),
+            vec![],
+        )),
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    );
     let value = match days {
         None => now,
         Some(days) => {
@@ -314,6 +318,26 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 *cast.expr,
                 cast.field.data_type().clone(),
             )))
+        }
+        // PostgreSQL's clock has microseconds: now() keeps its type, its
+        // value truncated to them (`now()::timestamp = localtimestamp`).
+        Expr::ScalarFunction(call) if call.func.name() == "now" && call.args.is_empty() => {
+            let now = Expr::ScalarFunction(call);
+            match now.get_type(schema)? {
+                DataType::Timestamp(TimeUnit::Nanosecond, zone) => {
+                    let micros = Expr::Cast(datafusion::logical_expr::Cast::new(
+                        Box::new(now),
+                        DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+                    ));
+                    Ok(Transformed::yes(Expr::Cast(
+                        datafusion::logical_expr::Cast::new(
+                            Box::new(micros),
+                            DataType::Timestamp(TimeUnit::Nanosecond, zone),
+                        ),
+                    )))
+                }
+                _ => Ok(Transformed::no(now)),
+            }
         }
         // PostgreSQL has no cast from an integer to a timestamp (nor does
         // assignment make one): Arrow's would read it as a count of units.
