@@ -22,8 +22,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Fetch, FunctionArguments, Ident, Interval, LimitClause, ObjectName, Query, SelectItem,
-    SetExpr, Statement, Value, ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, Expr, Fetch, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Interval,
+    LimitClause, ObjectName, Query, SelectItem, SetExpr, Statement, Value, ValueWithSpan, VisitMut,
+    VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -71,6 +72,7 @@ impl VisitorMut for Respeller {
         {
             *value = Value::SingleQuotedString(std::mem::take(text));
         }
+        mod_as_operator(expr);
         if let Expr::Interval(Interval {
             value,
             leading_field: None,
@@ -159,6 +161,39 @@ fn expand_series(body: &mut SetExpr) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// `mod(a, b)`, PostgreSQL's function for `a % b` (integers and numerics),
+/// which DataFusion does not have.
+fn mod_as_operator(expr: &mut Expr) {
+    let Expr::Function(function) = expr else {
+        return;
+    };
+    let is_mod = matches!(function.name.0.as_slice(), [part]
+        if part.as_ident().is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("mod")));
+    let FunctionArguments::List(list) = &function.args else {
+        return;
+    };
+    if !is_mod
+        || function.over.is_some()
+        || function.filter.is_some()
+        || list.duplicate_treatment.is_some()
+        || !list.clauses.is_empty()
+    {
+        return;
+    }
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
+    ] = list.args.as_slice()
+    else {
+        return;
+    };
+    *expr = Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(a.clone()),
+        op: BinaryOperator::Modulo,
+        right: Box::new(b.clone()),
+    }));
 }
 
 /// A select-list `generate_series` of numeric constants, as the integer
