@@ -18,16 +18,22 @@
 //!   of its text, and anything else (a float column, whose rows would each
 //!   have their own) is refused, except as `round(x::numeric, n)`, whose
 //!   scale is `n`;
-//! - a quotient of constants is computed as `numeric_div` computes it
-//!   ([`constant_quotient`]); other quotients are refused;
+//! - before type coercion, [`settle_numerics`] computes a quotient of
+//!   constants as `numeric_div` does ([`constant_quotient`]; other quotients
+//!   are refused), gives `round`, `trunc`, `ceil` and `floor` PostgreSQL's
+//!   scales, and makes a decimal that meets a float a float, as PostgreSQL's
+//!   implicit cast does; [`decimal_to_float`] converts by the digits;
 //! - [`refuse_inexact`] refuses, before type coercion, what DataFusion would
 //!   answer in `double precision` where PostgreSQL answers a numeric of its
 //!   own scale: `avg`, `stddev` and `variance` of decimals, `sqrt`, `exp`,
 //!   `ln`, `log` and `power` of them;
 //! - [`check_scales`] refuses, after type coercion, a value widened to a
-//!   larger scale where the widening shows: a `CASE` branch, a `COALESCE`
+//!   larger scale where the widening shows (a `CASE` branch, a `COALESCE`
 //!   argument, a `UNION` or `VALUES` column mixing `1` and `1.5`, which
-//!   PostgreSQL prints as `1` and `1.5`.
+//!   PostgreSQL prints as `1` and `1.5`), and any value narrowed;
+//! - parameters keep the scale of the value bound ([`unconstrained_parameters`]),
+//!   and `generate_series` of numeric constants is an integer series times
+//!   its unit ([`numeric_series`]).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
