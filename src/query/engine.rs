@@ -283,7 +283,6 @@ impl QueryEngine {
         };
         // PostgreSQL's types, settled before the statement is described.
         let plan = bigint_sums_as_numeric(narrow_int_literals(plan)?)?;
-        numeric::refuse_inexact(&plan)?;
         let plan = numeric::settle_numerics(plan)?;
         let plan = lateral::hide_helper_columns(plan)?;
         let DfStatement::Statement(ast) = &statement else {

@@ -23,10 +23,10 @@
 //!   are refused), gives `round`, `trunc`, `ceil` and `floor` PostgreSQL's
 //!   scales, and makes a decimal that meets a float a float, as PostgreSQL's
 //!   implicit cast does; [`decimal_to_float`] converts by the digits;
-//! - [`refuse_inexact`] refuses, before type coercion, what DataFusion would
-//!   answer in `double precision` where PostgreSQL answers a numeric of its
-//!   own scale: `avg`, `stddev` and `variance` of decimals, `sqrt`, `exp`,
-//!   `ln`, `log` and `power` of them;
+//! - [`settle_numerics`] also refuses what DataFusion would answer in
+//!   `double precision` where PostgreSQL answers a numeric of its own
+//!   scale: `avg`, `stddev` and `variance` of decimals, `sqrt`, `exp`, `ln`,
+//!   `log` and `power` of them;
 //! - [`check_scales`] refuses, after type coercion, a value widened to a
 //!   larger scale where the widening shows (a `CASE` branch, a `COALESCE`
 //!   argument, a `UNION` or `VALUES` column mixing `1` and `1.5`, which
@@ -949,22 +949,9 @@ const VALUE_SCALED_AGGREGATES: &[&str] = &[
     "var_pop",
 ];
 
-/// Refuses, in `plan` as SQL planning made it (before type coercion), the
-/// calls whose PostgreSQL answer for numeric arguments has a scale of the
-/// value's own choosing; see the module documentation.
-pub(crate) fn refuse_inexact(plan: &LogicalPlan) -> Result<()> {
-    plan.apply_with_subqueries(|node| {
-        let schema = input_schema(node);
-        node.apply_expressions(|e| {
-            e.apply(|e| {
-                refuse_call(e, &schema)?;
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    })?;
-    Ok(())
-}
-
+/// Refuses, before type coercion, a call whose PostgreSQL answer for
+/// numeric arguments has a scale of the value's own choosing; see the
+/// module documentation.
 fn refuse_call(expr: &Expr, schema: &DFSchema) -> Result<()> {
     let (name, args) = match expr {
         Expr::ScalarFunction(ScalarFunction { func, args })
@@ -1026,18 +1013,18 @@ pub(crate) fn settle_numerics(plan: LogicalPlan) -> Result<LogicalPlan> {
         };
         node.transform_data(|node| {
             let schema = input_schema(&node);
-            super::plan_exprs::rewrite_node(node, |e| settle(e, &schema))?.transform_data(|node| {
-                match node {
-                    // Their schemas are not typed again from their rows
-                    // and inputs by themselves.
-                    LogicalPlan::Values(Values { values, .. }) => {
-                        LogicalPlanBuilder::values(values)?
-                            .build()
-                            .map(Transformed::yes)
-                    }
-                    LogicalPlan::Union(union) => super::plan_exprs::retype_union(union),
-                    other => Ok(Transformed::no(other)),
+            let settled = super::plan_exprs::rewrite_node(node, |e| settle(e, &schema))?;
+            let changed = settled.transformed;
+            settled.transform_data(|node| match node {
+                // Their schemas are not typed again from their rows and
+                // inputs by themselves.
+                LogicalPlan::Values(Values { values, .. }) if changed => {
+                    LogicalPlanBuilder::values(values)?
+                        .build()
+                        .map(Transformed::yes)
                 }
+                LogicalPlan::Union(union) => super::plan_exprs::retype_union(union),
+                other => Ok(Transformed::no(other)),
             })
         })
     })
@@ -1045,6 +1032,7 @@ pub(crate) fn settle_numerics(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// One expression of [`settle_numerics`], its operands settled already.
 fn settle(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    refuse_call(&expr, schema)?;
     let expr = to_float_where_floats(expr, schema)?;
     expr.transform_data(|expr| match expr {
         Expr::BinaryExpr(BinaryExpr {
