@@ -33,6 +33,7 @@ pub(super) const INVALID_BINARY_REPRESENTATION: &str = "22P03";
 pub(super) const BAD_COPY_FILE_FORMAT: &str = "22P04";
 pub(super) const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 pub(super) const NOT_NULL_VIOLATION: &str = "23502";
+pub(super) const UNIQUE_VIOLATION: &str = "23505";
 pub(super) const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
 pub(super) const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
 pub(super) const SYNTAX_ERROR: &str = "42601";
@@ -109,9 +110,21 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
     };
     if let session::Error::Query(e) = error {
         info.where_context = e.context().map(str::to_owned);
-        info.detail = match query_error(error).unwrap_or(e) {
-            query::Error::Storage(storage::Error::RoleInUse { detail, .. }) => Some(detail.clone()),
-            other => other.detail(),
+        let inner = query_error(error).unwrap_or(e);
+        let storage_error = match inner {
+            query::Error::Storage(e) => Some(e),
+            query::Error::DataFusion(e) => match root(e) {
+                DataFusionError::External(inner) => inner.downcast_ref::<storage::Error>(),
+                _ => None,
+            },
+            _ => None,
+        };
+        info.detail = match storage_error {
+            Some(
+                storage::Error::RoleInUse { detail, .. }
+                | storage::Error::UniqueViolation { detail, .. },
+            ) => Some(detail.clone()),
+            _ => inner.detail(),
         };
     }
     info
@@ -218,7 +231,12 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::DataFusion(e) => datafusion_code(e),
         E::Storage(e) => storage_code(e),
         E::UndefinedTable { .. } => (UNDEFINED_TABLE, Blame::Client),
-        E::UndefinedColumn { .. } => (UNDEFINED_COLUMN, Blame::Client),
+        E::UndefinedColumn { .. } | E::UndefinedColumnInKey { .. } => {
+            (UNDEFINED_COLUMN, Blame::Client)
+        }
+        E::InvalidTableDefinition { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
+        E::DuplicateColumnInKey { .. } => (DUPLICATE_COLUMN, Blame::Client),
+        E::DuplicateRelation { .. } => (DUPLICATE_TABLE, Blame::Client),
         E::UndefinedType { .. } => (UNDEFINED_OBJECT, Blame::Client),
         E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::InvalidArgument { .. } | E::InvalidParameterValue { .. } => {
@@ -274,7 +292,8 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::TableExists { .. } => (DUPLICATE_TABLE, Blame::Client),
         E::TableNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
         E::DuplicateColumn { .. } => (DUPLICATE_COLUMN, Blame::Client),
-        E::NoTimeColumn => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::UniqueViolation { .. } => (UNIQUE_VIOLATION, Blame::Client),
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),

@@ -33,8 +33,8 @@ use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{
-    at_time_zone, in_lists, lateral, numeric, placeholders, query_forms, set_comparison,
-    srf_columns, varchar_cast,
+    at_time_zone, in_lists, insert_columns, lateral, numeric, placeholders, query_forms,
+    set_comparison, srf_columns, varchar_cast,
 };
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
@@ -240,6 +240,7 @@ impl QueryEngine {
             }
         }
         let state = ctx.state();
+        insert_columns::name_short_values(&state, &mut statement).await?;
         let statement = DfStatement::Statement(Box::new(statement));
         let current = state.config_options().catalog.default_catalog.clone();
         for reference in state.resolve_table_references(&statement)? {

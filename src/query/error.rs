@@ -34,6 +34,14 @@ pub enum Error {
     IntervalOutOfRange,
     #[error("unrecognized parameter \"{name}\"")]
     UnknownTableOption { name: String },
+    #[error("{message}")]
+    InvalidTableDefinition { message: String },
+    #[error("column \"{name}\" named in key does not exist")]
+    UndefinedColumnInKey { name: String },
+    #[error("column \"{name}\" appears twice in {kind} constraint")]
+    DuplicateColumnInKey { name: String, kind: &'static str },
+    #[error("relation \"{name}\" already exists")]
+    DuplicateRelation { name: String },
     #[error("invalid value for parameter \"{name}\": {reason}")]
     InvalidTableOption { name: String, reason: String },
     #[error("cross-database references are not implemented: \"{name}\"")]

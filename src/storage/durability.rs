@@ -420,10 +420,12 @@ impl<'a> Replayer<'a> {
                 id,
                 options,
                 columns,
+                constraints,
             } => {
                 storage.journal.saw_table_id(id);
                 if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
-                    let table_schema = TableSchema::try_new(columns)?;
+                    let table_schema =
+                        TableSchema::try_new(columns)?.with_constraints(constraints)?;
                     let table = namespace.restore_table(&name, table_schema, options, id)?;
                     self.tables.insert(id, Arc::downgrade(&table));
                 }

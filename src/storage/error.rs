@@ -22,14 +22,16 @@ pub enum Error {
     TableNotFound { name: String },
     #[error("column \"{column}\" specified more than once")]
     DuplicateColumn { column: String },
-    #[error("a time-series table needs a TIMESTAMP or TIMESTAMPTZ column")]
-    NoTimeColumn,
+    #[error("{what} is not supported")]
+    Unsupported { what: String },
     #[error("invalid table definition: {reason}")]
     InvalidSchema { reason: String },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
     NotNullViolation { table: String, column: String },
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation { constraint: String, detail: String },
     #[error("value too long for type character varying({max_chars})")]
     StringTooLong { max_chars: u32 },
     #[error(transparent)]

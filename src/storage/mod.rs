@@ -28,6 +28,7 @@ mod schema;
 mod series;
 mod table;
 mod tag_index;
+mod unique;
 
 pub use acl::{Acl, PUBLIC, Privileges, Role};
 pub use aggregate::{AggregateKind, AggregateRequest, AggregateStats, AggregateValue};
@@ -41,7 +42,7 @@ pub use roles::RoleChange;
 pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{
     ColumnRole, ColumnSchema, ColumnType, DEFAULT_BLOCK_SIZE, DEFAULT_SHARD_INTERVAL, TableOptions,
-    TableSchema,
+    TableSchema, UniqueConstraint,
 };
 pub use series::{SeriesId, SeriesKey};
 pub use table::{ColumnUsage, Table};

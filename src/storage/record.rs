@@ -6,7 +6,9 @@
 use super::acl::{AclObject, Role};
 use super::bytes::{Reader, Writer};
 use super::error::{Result, corrupt};
-use super::schema::{ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema};
+use super::schema::{
+    ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema, UniqueConstraint,
+};
 
 /// One logged change.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +34,9 @@ pub(super) enum Record {
         id: u64,
         options: TableOptions,
         columns: Vec<ColumnSchema>,
+        /// A table with any is logged as its own kind of record, so the
+        /// records of other tables read as they did before keys existed.
+        constraints: Vec<UniqueConstraint>,
     },
     DropTable {
         database: String,
@@ -83,6 +88,8 @@ mod kind {
     pub(super) const PUT_ROLE: u8 = 9;
     pub(super) const DROP_ROLE: u8 = 10;
     pub(super) const SET_ACL: u8 = 11;
+    /// `CREATE_TABLE` followed by the table's unique constraints.
+    pub(super) const CREATE_KEYED_TABLE: u8 = 12;
 }
 
 impl Record {
@@ -114,8 +121,13 @@ impl Record {
                 id,
                 options,
                 columns,
+                constraints,
             } => {
-                w.u8(kind::CREATE_TABLE);
+                w.u8(if constraints.is_empty() {
+                    kind::CREATE_TABLE
+                } else {
+                    kind::CREATE_KEYED_TABLE
+                });
                 w.str(database);
                 w.str(schema);
                 w.str(name);
@@ -136,6 +148,17 @@ impl Record {
                     w.u8(flags);
                     if let Some(n) = column.max_chars {
                         w.varint(u64::from(n));
+                    }
+                }
+                if !constraints.is_empty() {
+                    w.len(constraints.len());
+                    for constraint in constraints {
+                        w.str(&constraint.name);
+                        w.u8(u8::from(constraint.primary));
+                        w.len(constraint.columns.len());
+                        for &column in &constraint.columns {
+                            w.len(column);
+                        }
                     }
                 }
             }
@@ -223,7 +246,7 @@ impl Record {
                 database: name(&mut r)?,
                 name: name(&mut r)?,
             },
-            kind::CREATE_TABLE => {
+            keyed @ (kind::CREATE_TABLE | kind::CREATE_KEYED_TABLE) => {
                 let database = name(&mut r)?;
                 let schema = name(&mut r)?;
                 let table = name(&mut r)?;
@@ -259,6 +282,27 @@ impl Record {
                         max_chars,
                     });
                 }
+                let mut constraints = Vec::new();
+                if keyed == kind::CREATE_KEYED_TABLE {
+                    for _ in 0..r.len()? {
+                        let name = name(&mut r)?;
+                        let primary = r.bool()?;
+                        let count = r.len()?;
+                        // Indices, checked against the columns by the schema.
+                        let columns = (0..count)
+                            .map(|_| {
+                                let index = r.varint()?;
+                                usize::try_from(index)
+                                    .map_err(|_| corrupt(format!("column {index} out of range")))
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        constraints.push(UniqueConstraint {
+                            name,
+                            columns,
+                            primary,
+                        });
+                    }
+                }
                 Record::CreateTable {
                     database,
                     schema,
@@ -266,6 +310,7 @@ impl Record {
                     id,
                     options,
                     columns,
+                    constraints,
                 }
             }
             kind::DROP_TABLE => Record::DropTable {
@@ -359,6 +404,7 @@ pub(super) fn create_table_record(
         id,
         options,
         columns: table_schema.columns().to_vec(),
+        constraints: table_schema.constraints().to_vec(),
     }
 }
 
@@ -408,6 +454,33 @@ mod tests {
                         role: ColumnRole::Field,
                         nullable: false,
                         max_chars: Some(300),
+                    },
+                ],
+                constraints: Vec::new(),
+            },
+            Record::CreateTable {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "devices".into(),
+                id: 43,
+                options: TableOptions::default(),
+                columns: vec![ColumnSchema {
+                    name: "id".into(),
+                    column_type: ColumnType::Int64,
+                    role: ColumnRole::Field,
+                    nullable: false,
+                    max_chars: None,
+                }],
+                constraints: vec![
+                    UniqueConstraint {
+                        name: "devices_pkey".into(),
+                        columns: vec![0],
+                        primary: true,
+                    },
+                    UniqueConstraint {
+                        name: "devices_id_key".into(),
+                        columns: vec![3, 0],
+                        primary: false,
                     },
                 ],
             },

@@ -470,10 +470,10 @@ impl ReadView {
         fields: Vec<ArrayRef>,
     ) -> Result<RecordBatch> {
         let rows = times.len();
-        let time_zone = match self.table.time_column().column_type {
-            ColumnType::Timestamp {
+        let time_zone = match self.table.time_column().map(|c| c.column_type) {
+            Some(ColumnType::Timestamp {
                 with_time_zone: true,
-            } => Some(UTC),
+            }) => Some(UTC),
             _ => None,
         };
         let time = time_array(times, time_zone);

@@ -176,19 +176,35 @@ impl ColumnSchema {
     }
 }
 
-/// The validated schema of a time-series table.
+/// A `PRIMARY KEY` or `UNIQUE` constraint: no two rows hold the same
+/// values in `columns`, where a key with a NULL in it is equal to none (as
+/// in PostgreSQL, whose unique indexes treat NULLs as distinct).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueConstraint {
+    /// The name errors report, such as `devices_pkey` or `devices_name_key`.
+    pub name: String,
+    /// Indices of the table's columns, in the constraint's order.
+    pub columns: Vec<usize>,
+    /// A primary key also makes its columns `NOT NULL`.
+    pub primary: bool,
+}
+
+/// The validated schema of a table: a time-series table, with a time
+/// column, or a plain table, without one. A plain table's columns are all
+/// fields, and its rows form one series ordered by arrival.
 #[derive(Debug, Clone)]
 pub struct TableSchema {
     columns: Vec<ColumnSchema>,
-    time_index: usize,
+    time_index: Option<usize>,
+    constraints: Vec<UniqueConstraint>,
     tag_indices: Vec<usize>,
     field_indices: Vec<usize>,
     arrow: SchemaRef,
 }
 
 impl TableSchema {
-    /// Checks the invariants: unique names, exactly one time column of a timestamp
-    /// type, tags of a text type.
+    /// Checks the invariants: unique names, at most one time column, of a
+    /// timestamp type, and tags of a text type only beside one.
     pub fn try_new(columns: Vec<ColumnSchema>) -> Result<Self> {
         let mut seen = HashSet::new();
         for column in &columns {
@@ -241,9 +257,15 @@ impl TableSchema {
                 });
             }
         }
-        let time_index = time_index.ok_or(Error::NoTimeColumn)?;
+        if time_index.is_none() && !tag_indices.is_empty() {
+            return Err(Error::InvalidSchema {
+                reason: "a table without a time column has no tags".into(),
+            });
+        }
         let mut columns = columns;
-        columns[time_index].nullable = false;
+        if let Some(time_index) = time_index {
+            columns[time_index].nullable = false;
+        }
         let arrow = Arc::new(Schema::new(
             columns
                 .iter()
@@ -253,22 +275,79 @@ impl TableSchema {
         Ok(Self {
             columns,
             time_index,
+            constraints: Vec::new(),
             tag_indices,
             field_indices,
             arrow,
         })
     }
 
+    /// This schema with `constraints`, whose primary key's columns become
+    /// `NOT NULL`. Only a plain table takes them: on a time-series table a
+    /// key would have to include the time column and be checked on the
+    /// append path, which is not built yet.
+    pub fn with_constraints(mut self, constraints: Vec<UniqueConstraint>) -> Result<Self> {
+        if constraints.is_empty() {
+            return Ok(self);
+        }
+        if self.time_index.is_some() {
+            return Err(Error::Unsupported {
+                what: "PRIMARY KEY and UNIQUE on a table with a time column".into(),
+            });
+        }
+        if constraints.iter().filter(|c| c.primary).count() > 1 {
+            return Err(Error::InvalidSchema {
+                reason: "multiple primary keys for a table are not allowed".into(),
+            });
+        }
+        for constraint in &constraints {
+            let mut seen = HashSet::new();
+            let valid = !constraint.columns.is_empty()
+                && constraint
+                    .columns
+                    .iter()
+                    .all(|&c| c < self.columns.len() && seen.insert(c));
+            if !valid {
+                return Err(Error::InvalidSchema {
+                    reason: format!("constraint \"{}\" names invalid columns", constraint.name),
+                });
+            }
+            if constraint.primary {
+                for &c in &constraint.columns {
+                    self.columns[c].nullable = false;
+                }
+            }
+        }
+        self.arrow = Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.column_type.arrow_type(), c.nullable))
+                .collect::<Vec<_>>(),
+        ));
+        self.constraints = constraints;
+        Ok(self)
+    }
+
     pub fn columns(&self) -> &[ColumnSchema] {
         &self.columns
     }
 
-    pub fn time_index(&self) -> usize {
+    /// The time column's index; `None` for a plain table.
+    pub fn time_index(&self) -> Option<usize> {
         self.time_index
     }
 
-    pub fn time_column(&self) -> &ColumnSchema {
-        &self.columns[self.time_index]
+    pub fn time_column(&self) -> Option<&ColumnSchema> {
+        self.time_index.map(|i| &self.columns[i])
+    }
+
+    /// `true` for a table without a time column.
+    pub fn is_plain(&self) -> bool {
+        self.time_index.is_none()
+    }
+
+    pub fn constraints(&self) -> &[UniqueConstraint] {
+        &self.constraints
     }
 
     pub fn tag_indices(&self) -> &[usize] {
@@ -336,13 +415,16 @@ mod tests {
             column("v", ColumnType::Float64, ColumnRole::Field),
         ])
         .unwrap();
-        assert_eq!(schema.time_index(), 1);
+        assert_eq!(schema.time_index(), Some(1));
         assert_eq!(schema.tag_indices(), &[0]);
         assert_eq!(schema.field_indices(), &[2]);
         assert!(!schema.arrow_schema().field(1).is_nullable());
 
-        let missing = TableSchema::try_new(vec![column("v", ColumnType::Int64, ColumnRole::Field)]);
-        assert!(matches!(missing, Err(Error::NoTimeColumn)));
+        let plain =
+            TableSchema::try_new(vec![column("v", ColumnType::Int64, ColumnRole::Field)]).unwrap();
+        assert!(plain.is_plain());
+        let tagged = TableSchema::try_new(vec![column("h", ColumnType::Utf8, ColumnRole::Tag)]);
+        assert!(matches!(tagged, Err(Error::InvalidSchema { .. })));
     }
 
     #[test]

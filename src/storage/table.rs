@@ -25,8 +25,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+};
 use arrow::compute::take;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::RwLock;
@@ -43,6 +46,7 @@ use super::scan::{Piece, ReadView, ScanRequest, TimeRange};
 use super::schema::{ColumnRole, ColumnType, TableOptions, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
+use super::unique::UniqueKeys;
 
 /// A table of series. Cloning the `Arc<Table>` is how the query layer holds it.
 #[derive(Debug)]
@@ -56,6 +60,10 @@ pub struct Table {
     schema: Arc<TableSchema>,
     options: TableOptions,
     field_types: Vec<ColumnType>,
+    /// A plain table's next row number: its rows' hidden time, which keeps
+    /// them in arrival order. Shared with its staging tables, so rows staged
+    /// by concurrent statements never share a number.
+    row_numbers: Arc<AtomicI64>,
     /// Who may read and write it; nobody but superusers at first.
     acl: RwLock<Acl>,
     state: RwLock<TableState>,
@@ -71,6 +79,8 @@ struct TableState {
     keys: Vec<SeriesKey>,
     tags: TagIndex,
     shards: BTreeMap<i64, Shard>,
+    /// The keys of the schema's unique constraints.
+    unique: UniqueKeys,
 }
 
 #[derive(Debug, Default)]
@@ -146,12 +156,24 @@ impl Table {
         id: u64,
         journal: Option<Arc<Journal>>,
     ) -> Self {
+        Self::with_row_numbers(name, schema, options, id, journal, Arc::default())
+    }
+
+    fn with_row_numbers(
+        name: String,
+        schema: TableSchema,
+        options: TableOptions,
+        id: u64,
+        journal: Option<Arc<Journal>>,
+        row_numbers: Arc<AtomicI64>,
+    ) -> Self {
         let field_types = schema
             .field_indices()
             .iter()
             .map(|&i| schema.columns()[i].column_type)
             .collect();
         let tags = TagIndex::new(schema.tag_indices().len());
+        let unique = UniqueKeys::new(&schema);
         Self {
             name,
             id,
@@ -159,6 +181,7 @@ impl Table {
             schema: Arc::new(schema),
             options,
             field_types,
+            row_numbers,
             acl: RwLock::new(Acl::default()),
             state: RwLock::new(TableState {
                 interner: Interner::default(),
@@ -167,6 +190,7 @@ impl Table {
                 keys: Vec::new(),
                 tags,
                 shards: BTreeMap::new(),
+                unique,
             }),
         }
     }
@@ -253,6 +277,7 @@ impl Table {
     /// Applies batches that [`check_batch`](Self::check_batch) accepted.
     fn append_checked(&self, batches: &[RecordBatch]) -> Result<usize> {
         let mut state = self.state.write();
+        let keys = state.unique.check(&self.schema, batches)?;
         let newest_before = state.shards.keys().next_back().copied();
         let mut late = HashSet::new();
         let mut written = 0;
@@ -261,7 +286,26 @@ impl Table {
             written += batch.num_rows();
         }
         self.seal_closed(&mut state, newest_before, late)?;
+        state.unique.insert(keys);
         Ok(written)
+    }
+
+    /// Checks that `batches` would break none of the table's unique
+    /// constraints as it stands now; a transaction checks its rows this way
+    /// when it stages them, and again when it commits them.
+    pub fn check_unique(&self, batches: &[RecordBatch]) -> Result<()> {
+        if !self.schema.constraints().is_empty() {
+            self.state.read().unique.check(&self.schema, batches)?;
+        }
+        Ok(())
+    }
+
+    /// The rows of a staging table, when the table has keys to check them by.
+    fn keyed_rows(&self, staged: &Table) -> Result<Vec<RecordBatch>> {
+        if self.schema.constraints().is_empty() {
+            return Ok(Vec::new());
+        }
+        staged.scan(None)
     }
 
     /// Seals the heads of shards that are closed: every shard older than the
@@ -328,13 +372,20 @@ impl Table {
             .iter()
             .map(|&i| columns[i].clone())
             .collect();
-        self.append_rows(
-            state,
-            ids,
-            columns[self.schema.time_index()].clone(),
-            fields,
-            late,
-        )
+        let time = match self.schema.time_index() {
+            Some(time) => columns[time].clone(),
+            None => self.next_row_numbers(batch.num_rows()),
+        };
+        self.append_rows(state, ids, time, fields, late)
+    }
+
+    /// The hidden times of `rows` new rows of a plain table: the next row
+    /// numbers, which no other write takes.
+    fn next_row_numbers(&self, rows: usize) -> ArrayRef {
+        let first = self.row_numbers.fetch_add(rows as i64, Ordering::Relaxed);
+        Arc::new(TimestampMicrosecondArray::from_iter_values(
+            first..first + rows as i64,
+        ))
     }
 
     /// Appends rows whose series are known: `time` and `fields` (the field
@@ -436,7 +487,7 @@ impl Table {
     pub fn write_series(
         &self,
         ids: Vec<SeriesId>,
-        time: ArrayRef,
+        time: Option<ArrayRef>,
         mut fields: Vec<ArrayRef>,
     ) -> Result<usize> {
         if self.journal.as_ref().is_some_and(|j| j.wal().is_some()) {
@@ -450,8 +501,24 @@ impl Table {
             }
         }
         let rows = ids.len();
-        let columns = std::iter::once((self.schema.time_index(), &time))
-            .chain(self.schema.field_indices().iter().copied().zip(&fields));
+        let time = match (self.schema.time_index(), time) {
+            (Some(index), Some(time)) => {
+                self.check_column(index, time.as_ref())?;
+                time
+            }
+            (None, None) => self.next_row_numbers(rows),
+            _ => {
+                return Err(Error::Internal {
+                    reason: format!("write_series to \"{}\" with the wrong time", self.name),
+                });
+            }
+        };
+        if time.len() != rows {
+            return Err(Error::Internal {
+                reason: format!("time column of {} rows in a write of {rows}", time.len()),
+            });
+        }
+        let columns = self.schema.field_indices().iter().copied().zip(&fields);
         if fields.len() != self.schema.field_indices().len() {
             return Err(Error::Internal {
                 reason: format!(
@@ -528,7 +595,14 @@ impl Table {
     /// sees: where a statement that must apply whole (`COPY`) stages its
     /// rows, compressed as they arrive, until [`absorb`](Self::absorb).
     pub fn staging(&self) -> Table {
-        Table::new(self.name.clone(), (*self.schema).clone(), self.options)
+        Table::with_row_numbers(
+            self.name.clone(),
+            (*self.schema).clone(),
+            self.options,
+            0,
+            None,
+            self.row_numbers.clone(),
+        )
     }
 
     /// Adds every row of `staged`, a table from [`staging`](Self::staging), at
@@ -536,9 +610,13 @@ impl Table {
     /// are; head rows are appended. Returns the number of rows added, once
     /// durable. With a log, the staged rows are logged as an image first.
     pub fn absorb(&self, staged: Table) -> Result<Durable<usize>> {
+        let keyed = self.keyed_rows(&staged)?;
         let Some(journal) = self.journal.as_ref().filter(|j| j.wal().is_some()) else {
             let mut state = self.state.write();
-            return Ok(Durable::new(self.absorb_into(&mut state, staged)?, None));
+            let keys = state.unique.check(&self.schema, &keyed)?;
+            let rows = self.absorb_into(&mut state, staged)?;
+            state.unique.insert(keys);
+            return Ok(Durable::new(rows, None));
         };
         let capture = staged.capture();
         if capture.chunks.is_empty() {
@@ -550,19 +628,40 @@ impl Table {
         }
         let _change = journal.change();
         let mut state = self.state.write();
+        // Checked under the lock that applies them: two writers of one key
+        // cannot both pass.
+        let keys = state.unique.check(&self.schema, &keyed)?;
         let logged = journal.log(&records, ())?;
         let rows = self.absorb_into(&mut state, staged)?;
+        state.unique.insert(keys);
         Ok(logged.map(|()| rows))
     }
 
     /// [`absorb`](Self::absorb) without logging: for replay.
     pub(super) fn absorb_replayed(&self, staged: Table) -> Result<usize> {
+        let keyed = self.keyed_rows(&staged)?;
         let mut state = self.state.write();
-        self.absorb_into(&mut state, staged)
+        let keys = state.unique.check(&self.schema, &keyed)?;
+        let rows = self.absorb_into(&mut state, staged)?;
+        state.unique.insert(keys);
+        Ok(rows)
     }
 
     fn absorb_into(&self, state: &mut TableState, staged: Table) -> Result<usize> {
         let staged = staged.state.into_inner();
+        if self.schema.is_plain() {
+            // Replayed rows keep their numbers: number new ones after them.
+            let newest = (staged.shards.values().flat_map(|s| s.chunks.values()))
+                .flat_map(|c| {
+                    let sealed = c.sealed.iter().map(|b| b.max_time());
+                    sealed.chain(c.head.time_bounds().map(|(_, max)| max))
+                })
+                .max();
+            if let Some(newest) = newest {
+                self.row_numbers
+                    .fetch_max(newest.saturating_add(1), Ordering::Relaxed);
+            }
+        }
         let all_fields: Vec<usize> = (0..self.field_types.len()).collect();
         let block_size = self.options.block_size;
         let newest_before = state.shards.keys().next_back().copied();
@@ -817,7 +916,9 @@ impl Table {
                 head_rows += chunk.head.len() as u64;
                 rows += chunk.head.len() as u64;
                 let (time_bytes, field_bytes) = chunk.head.column_bytes();
-                usage[time].bytes += time_bytes as u64;
+                if let Some(time) = time {
+                    usage[time].bytes += time_bytes as u64;
+                }
                 for (field, bytes) in self.schema.field_indices().iter().zip(field_bytes) {
                     usage[*field].bytes += bytes as u64;
                 }
@@ -825,11 +926,20 @@ impl Table {
                     blocks += 1;
                     rows += block.rows() as u64;
                     let (time_bytes, field_bytes) = block.column_bytes();
-                    usage[time].bytes += time_bytes as u64;
+                    if let Some(time) = time {
+                        usage[time].bytes += time_bytes as u64;
+                    }
                     for (field, bytes) in self.schema.field_indices().iter().zip(field_bytes) {
                         usage[*field].bytes += bytes as u64;
                     }
                 }
+            }
+        }
+        // A unique constraint's keys are shared out over its columns.
+        let key_bytes = state.unique.approximate_bytes();
+        for (constraint, bytes) in self.schema.constraints().iter().zip(key_bytes) {
+            for &column in &constraint.columns {
+                usage[column].bytes += (bytes / constraint.columns.len()) as u64;
             }
         }
         // Tags are stored once per series: the interned strings, the keys and

@@ -98,27 +98,30 @@ fn writes_of_known_series_are_checked_whole() {
     // An unknown series, a wrong field count or type, a NULL time.
     assert!(
         table
-            .write_series(vec![a, SeriesId(9)], time.clone(), fields.clone())
+            .write_series(vec![a, SeriesId(9)], Some(time.clone()), fields.clone())
             .is_err()
     );
     assert!(
         table
-            .write_series(vec![a, a], time.clone(), vec![])
+            .write_series(vec![a, a], Some(time.clone()), vec![])
             .is_err()
     );
     assert!(
         table
-            .write_series(vec![a, a], b.column(1).clone(), fields.clone())
+            .write_series(vec![a, a], Some(b.column(1).clone()), fields.clone())
             .is_err()
     );
     let null_time: ArrayRef =
         Arc::new(TimestampMicrosecondArray::from(vec![Some(1), None]).with_timezone("UTC"));
     assert!(matches!(
-        table.write_series(vec![a, a], null_time, fields.clone()),
+        table.write_series(vec![a, a], Some(null_time), fields.clone()),
         Err(Error::NotNullViolation { column, .. }) if column == "time"
     ));
     assert!(table.usage().iter().all(|c| c.rows == 0));
-    assert_eq!(table.write_series(vec![a, a], time, fields).unwrap(), 2);
+    assert_eq!(
+        table.write_series(vec![a, a], Some(time), fields).unwrap(),
+        2
+    );
     assert_eq!(rows(&table.scan(None).unwrap()).len(), 2);
 }
 
@@ -401,7 +404,7 @@ proptest! {
                     .collect();
                 let fields = vec![second.column(2).clone()];
                 prop_assert_eq!(
-                    staging.write_series(ids, second.column(0).clone(), fields).unwrap(),
+                    staging.write_series(ids, Some(second.column(0).clone()), fields).unwrap(),
                     second.num_rows()
                 );
                 prop_assert_eq!(table.absorb(staging).unwrap().without_waiting(), points.len());

@@ -224,7 +224,7 @@ async fn errors_carry_sqlstates_and_the_session_survives() {
             SqlState::NOT_NULL_VIOLATION,
         ),
         (
-            "CREATE TABLE plain (a INT)",
+            "CREATE TABLE plain (a INT CHECK (a > 0))",
             SqlState::FEATURE_NOT_SUPPORTED,
         ),
         (CPU, SqlState::DUPLICATE_TABLE),

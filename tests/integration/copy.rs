@@ -326,3 +326,50 @@ async fn an_abandoned_copy_applies_nothing() {
     assert_eq!(count(&client).await, 0);
     server.stop().await;
 }
+
+/// A plain table's keys hold for COPY, and after a restart: its rows come
+/// back in arrival order, with their keys, and new rows follow them.
+#[tokio::test]
+async fn copy_checks_keys_of_a_plain_table_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE devices (id INT PRIMARY KEY, name TEXT UNIQUE)")
+        .await
+        .unwrap();
+    let sql = "COPY devices FROM STDIN";
+    assert_eq!(
+        copy_in(&client, sql, b"3\tc\n1\ta\n2\t\\N\n", 4).await,
+        Ok(3)
+    );
+    let duplicate = copy_in(&client, sql, b"4\td\n4\te\n", 64).await;
+    assert!(duplicate.unwrap_err().starts_with("23505"));
+    let taken = copy_in(&client, sql, b"5\te\n6\ta\n", 64).await;
+    assert!(taken.unwrap_err().contains("devices_name_key"));
+    drop(client);
+    server.stop().await;
+
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let client = server.connect().await;
+    let error = client
+        .execute("INSERT INTO devices VALUES (2, 'b')", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    );
+    client
+        .execute("INSERT INTO devices VALUES (7, 'g')", &[])
+        .await
+        .unwrap();
+    let ids: Vec<i32> = client
+        .query("SELECT id FROM devices", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(ids, vec![3, 1, 2, 7]);
+}

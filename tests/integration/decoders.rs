@@ -103,6 +103,8 @@ async fn data_directory(dir: &Path) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
                  t::timestamp AS ts FROM generate_series(TIMESTAMPTZ '2024-01-01', \
                  TIMESTAMPTZ '2024-01-01 00:05:00', INTERVAL '7 seconds') AS s(t);
              INSERT INTO t (time, host) VALUES ('2024-01-02 00:00:00+00', NULL);
+             CREATE TABLE devices (id INT PRIMARY KEY, name TEXT UNIQUE, site TEXT);
+             INSERT INTO devices VALUES (1, 'a', 's'), (2, NULL, NULL);
              CREATE SCHEMA s2;
              CREATE ROLE reader LOGIN PASSWORD 'secret';
              GRANT SELECT ON t TO reader;

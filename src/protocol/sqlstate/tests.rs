@@ -20,7 +20,17 @@ fn every_storage_error_has_a_client_or_server_code() {
             storage::Error::TableExists { name: "t".into() },
             DUPLICATE_TABLE,
         ),
-        (storage::Error::NoTimeColumn, FEATURE_NOT_SUPPORTED),
+        (
+            storage::Error::Unsupported { what: "x".into() },
+            FEATURE_NOT_SUPPORTED,
+        ),
+        (
+            storage::Error::UniqueViolation {
+                constraint: "t_pkey".into(),
+                detail: "Key (id)=(1) already exists.".into(),
+            },
+            UNIQUE_VIOLATION,
+        ),
         (
             storage::Error::NotNullViolation {
                 table: "t".into(),

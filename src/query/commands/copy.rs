@@ -310,7 +310,7 @@ impl CopyFrom {
         let converter = Converter {
             table: self.table.clone(),
             binary: self.options.format == CopyFormat::Binary,
-            time: position(schema.time_index()),
+            time: schema.time_index().and_then(position),
             tags: schema.tag_indices().iter().map(|&c| position(c)).collect(),
             fields: schema
                 .field_indices()
@@ -538,7 +538,9 @@ impl Converter {
         let ids = (0..raw.len())
             .map(|row| self.series_of(raw, row, staging))
             .collect::<Result<Vec<_>>>()?;
-        let time = self.column(raw, schema_index(&self.table, Role::Time), self.time)?;
+        let time = (self.table.schema().time_index())
+            .map(|index| self.column(raw, index, self.time))
+            .transpose()?;
         let fields = self
             .fields
             .iter()
@@ -636,7 +638,6 @@ impl Converter {
 
 /// A column by its role in the table.
 enum Role {
-    Time,
     Tag(usize),
     Field(usize),
 }
@@ -644,7 +645,6 @@ enum Role {
 fn schema_index(table: &Table, role: Role) -> usize {
     let schema = table.schema();
     match role {
-        Role::Time => schema.time_index(),
         Role::Tag(i) => schema.tag_indices()[i],
         Role::Field(i) => schema.field_indices()[i],
     }

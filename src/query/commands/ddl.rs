@@ -11,11 +11,13 @@ use datafusion::sql::sqlparser::ast::{
     ObjectName, ObjectType, SchemaName, SqlOption, Statement, TimezoneInfo, Value,
 };
 
+use super::constraints::unique_constraints;
 use super::names::{normalize, qualified, schema_name, single_name};
 use crate::query::error::{Error, Result};
 use crate::query::output::Output;
 use crate::storage::{
     self, ColumnRole, ColumnSchema, ColumnType, Storage, TableOptions, TableSchema,
+    UniqueConstraint,
 };
 
 /// A DDL statement, resolved enough to run against storage.
@@ -24,6 +26,7 @@ pub enum Ddl {
     CreateTable {
         name: ObjectName,
         columns: Vec<ColumnSchema>,
+        constraints: Vec<UniqueConstraint>,
         options: TableOptions,
         if_not_exists: bool,
     },
@@ -180,6 +183,7 @@ impl Ddl {
             Ddl::CreateTable {
                 name,
                 columns,
+                constraints,
                 options,
                 if_not_exists,
             } => {
@@ -187,7 +191,8 @@ impl Ddl {
                 let namespace = database()?
                     .schema(&schema)
                     .ok_or(storage::Error::SchemaNotFound { name: schema })?;
-                let table_schema = TableSchema::try_new(columns.clone())?;
+                let table_schema =
+                    TableSchema::try_new(columns.clone())?.with_constraints(constraints.clone())?;
                 let created =
                     namespace.create_table(&table, table_schema, *options, *if_not_exists)?;
                 ("CREATE TABLE", vec![created])
@@ -274,11 +279,6 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
             what: "this form of CREATE TABLE".into(),
         });
     }
-    if let Some(constraint) = create.constraints.first() {
-        return Err(Error::Unsupported {
-            what: format!("table constraint {constraint}"),
-        });
-    }
     let options = table_options(&create.table_options)?;
 
     let mut columns = Vec::with_capacity(create.columns.len());
@@ -291,6 +291,8 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
             match &option.option {
                 ColumnOption::NotNull => nullable = false,
                 ColumnOption::Null => nullable = true,
+                // Resolved with the table's constraints, below.
+                ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {}
                 other => {
                     return Err(Error::Unsupported {
                         what: format!("column option {other}"),
@@ -307,12 +309,41 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
         });
     }
 
-    let time_index = match &options.time_column {
-        Some(time) => position(&columns, time)?,
-        None => columns
-            .iter()
-            .position(|c| matches!(c.column_type, ColumnType::Timestamp { .. }))
-            .ok_or(storage::Error::NoTimeColumn)?,
+    let table_name = create
+        .name
+        .0
+        .last()
+        .and_then(|part| part.as_ident())
+        .map(normalize)
+        .unwrap_or_default();
+    let constraints = unique_constraints(&table_name, create, &columns)?;
+    let first_timestamp = columns
+        .iter()
+        .position(|c| matches!(c.column_type, ColumnType::Timestamp { .. }));
+    // A table is a time-series table when it names its time column, or has a
+    // timestamp column that no key leaves out; otherwise it is plain.
+    let time_index = match (&options.time_column, first_timestamp) {
+        (Some(time), _) => Some(position(&columns, time)?),
+        (None, Some(first)) if constraints.iter().all(|c| c.columns.contains(&first)) => {
+            Some(first)
+        }
+        (None, _) => None,
+    };
+    let Some(time_index) = time_index else {
+        if options.tags.is_some() {
+            return Err(Error::InvalidTableOption {
+                name: "tags".into(),
+                reason: "a table without a time column has no tags".into(),
+            });
+        }
+        TableSchema::try_new(columns.clone())?.with_constraints(constraints.clone())?;
+        return Ok(Ddl::CreateTable {
+            name: create.name.clone(),
+            columns,
+            constraints,
+            options: options.storage,
+            if_not_exists: create.if_not_exists,
+        });
     };
     columns[time_index].role = ColumnRole::Time;
     match &options.tags {
@@ -337,10 +368,11 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
         }
     }
     // Validate now, so the statement fails at prepare time rather than at execute.
-    TableSchema::try_new(columns.clone())?;
+    TableSchema::try_new(columns.clone())?.with_constraints(constraints.clone())?;
     Ok(Ddl::CreateTable {
         name: create.name.clone(),
         columns,
+        constraints,
         options: options.storage,
         if_not_exists: create.if_not_exists,
     })

@@ -3,6 +3,7 @@
 //! statement passes), COPY, and the writes a transaction block holds back.
 
 pub(crate) mod access;
+mod constraints;
 pub(crate) mod copy;
 pub(crate) mod ddl;
 pub(crate) mod names;

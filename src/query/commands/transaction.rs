@@ -120,6 +120,11 @@ impl PendingWrites {
     ) -> Option<storage::Result<usize>> {
         let mut guard = self.block.lock();
         let block = guard.as_mut()?;
+        // Against the committed rows now, as PostgreSQL checks a key at once;
+        // against the rows committed meanwhile again at COMMIT.
+        if let Err(e) = target.check_unique(batches) {
+            return Some(Err(e));
+        }
         let floor = block.floor;
         let index = match block.staged[floor..]
             .iter()

@@ -163,7 +163,8 @@ fn compare_keys(a: Option<&SeriesKey>, b: Option<&SeriesKey>) -> std::cmp::Order
 fn output_ordering(view: &ReadView, reverse: bool) -> Option<LexOrdering> {
     let table = view.table_schema();
     let position = |column: usize| view.projection().iter().position(|&c| c == column);
-    let time = position(table.time_index())?;
+    // A plain table's rows come in arrival order, which no column shows.
+    let time = position(table.time_index()?)?;
     let single_series = view.stats.series_matched <= 1;
     let mut exprs = Vec::new();
     if !single_series {

@@ -15,6 +15,7 @@ pub(crate) mod float_key;
 pub(crate) mod format;
 pub(crate) mod functions;
 pub(crate) mod in_lists;
+pub(crate) mod insert_columns;
 pub(crate) mod int_cast;
 pub(crate) mod int_literals;
 pub(crate) mod interval_key;

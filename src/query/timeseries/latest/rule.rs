@@ -84,7 +84,8 @@ impl Columns<'_> {
     }
 
     fn is_time(&self, expr: &Arc<dyn PhysicalExpr>) -> bool {
-        self.table_column(expr) == Some(self.scan.view().table_schema().time_index())
+        let time = self.scan.view().table_schema().time_index();
+        self.table_column(expr).is_some_and(|c| Some(c) == time)
     }
 
     fn is_tag(&self, expr: &Arc<dyn PhysicalExpr>) -> bool {

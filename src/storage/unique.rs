@@ -1,0 +1,230 @@
+//! The keys of a table's `PRIMARY KEY` and `UNIQUE` constraints: one hash
+//! set per constraint of every key its rows hold, so a write checks its rows
+//! in O(1) each.
+//!
+//! A key is the row's values in the constraint's columns, in Arrow's row
+//! format (equal values give equal bytes). As in PostgreSQL, a key with a
+//! NULL in it equals no other key and is not kept.
+
+use std::collections::HashSet;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType,
+};
+use arrow::row::{RowConverter, SortField};
+
+use super::error::{Error, Result};
+use super::schema::TableSchema;
+use crate::pgtype;
+
+/// The keys a table holds, per constraint of its schema.
+#[derive(Debug, Default)]
+pub(super) struct UniqueKeys {
+    sets: Vec<HashSet<Box<[u8]>>>,
+}
+
+/// The keys of some new rows, per constraint, not yet checked.
+#[derive(Debug, Default)]
+pub(super) struct NewKeys {
+    sets: Vec<Vec<Box<[u8]>>>,
+}
+
+impl UniqueKeys {
+    pub(super) fn new(schema: &TableSchema) -> Self {
+        Self {
+            sets: vec![HashSet::new(); schema.constraints().len()],
+        }
+    }
+
+    /// The keys of `batches` (rows of the table's columns, in order),
+    /// checked against the keys held and against each other: the first
+    /// duplicate is PostgreSQL's unique violation, with its detail.
+    pub(super) fn check(&self, schema: &TableSchema, batches: &[RecordBatch]) -> Result<NewKeys> {
+        let mut new = NewKeys::default();
+        for (c, constraint) in schema.constraints().iter().enumerate() {
+            let mut keys = Vec::new();
+            let mut seen = HashSet::new();
+            for batch in batches {
+                let columns: Vec<_> = (constraint.columns.iter())
+                    .map(|&i| batch.column(i).clone())
+                    .collect();
+                let fields = columns
+                    .iter()
+                    .map(|c| SortField::new(c.data_type().clone()))
+                    .collect();
+                let rows = RowConverter::new(fields)?.convert_columns(&columns)?;
+                for (r, row) in rows.iter().enumerate() {
+                    if columns.iter().any(|c| c.is_null(r)) {
+                        continue;
+                    }
+                    let key: Box<[u8]> = row.as_ref().into();
+                    if self.sets[c].contains(&key) || !seen.insert(key.clone()) {
+                        let names: Vec<&str> = (constraint.columns.iter())
+                            .map(|&i| schema.columns()[i].name.as_str())
+                            .collect();
+                        let values: Vec<String> =
+                            columns.iter().map(|c| value_text(c.as_ref(), r)).collect();
+                        return Err(Error::UniqueViolation {
+                            constraint: constraint.name.clone(),
+                            detail: format!(
+                                "Key ({})=({}) already exists.",
+                                names.join(", "),
+                                values.join(", ")
+                            ),
+                        });
+                    }
+                    keys.push(key);
+                }
+            }
+            new.sets.push(keys);
+        }
+        Ok(new)
+    }
+
+    /// Takes in keys that [`check`](Self::check) gave, once their rows are in.
+    pub(super) fn insert(&mut self, new: NewKeys) {
+        for (set, keys) in self.sets.iter_mut().zip(new.sets) {
+            set.extend(keys);
+        }
+    }
+
+    /// The memory each constraint's keys take, in the schema's order.
+    pub(super) fn approximate_bytes(&self) -> Vec<usize> {
+        (self.sets.iter())
+            .map(|set| {
+                set.iter()
+                    .map(|k| k.len() + 2 * size_of::<Box<[u8]>>())
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+/// A key value as PostgreSQL's detail prints it (timestamps with a zone in UTC).
+fn value_text(array: &dyn Array, row: usize) -> String {
+    match array.data_type() {
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(row).to_string(),
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(row).to_string(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
+        DataType::Float32 => pgtype::float4_out(array.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => pgtype::float8_out(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Boolean => pgtype::bool_out(array.as_boolean().value(row)).to_owned(),
+        DataType::Utf8 => array.as_string::<i32>().value(row).to_owned(),
+        DataType::Timestamp(TimeUnit::Microsecond, zone) => {
+            let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
+            match zone {
+                Some(_) => pgtype::timestamptz_out(micros, None),
+                None => pgtype::timestamp_out(micros),
+            }
+        }
+        other => format!("<{other}>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+
+    use super::*;
+    use crate::storage::{ColumnRole, ColumnSchema, ColumnType, UniqueConstraint};
+
+    fn schema() -> TableSchema {
+        let column = |name: &str, column_type| ColumnSchema {
+            name: name.into(),
+            column_type,
+            role: ColumnRole::Field,
+            nullable: true,
+            max_chars: None,
+        };
+        TableSchema::try_new(vec![
+            column("id", ColumnType::Int64),
+            column("name", ColumnType::Utf8),
+        ])
+        .unwrap()
+        .with_constraints(vec![
+            UniqueConstraint {
+                name: "t_pkey".into(),
+                columns: vec![0],
+                primary: true,
+            },
+            UniqueConstraint {
+                name: "t_name_id_key".into(),
+                columns: vec![1, 0],
+                primary: false,
+            },
+        ])
+        .unwrap()
+    }
+
+    fn batch(schema: &TableSchema, ids: &[i64], names: &[Option<&str>]) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            Arc::new(StringArray::from(names.to_vec())),
+        ];
+        RecordBatch::try_new(schema.arrow_schema().clone(), columns).unwrap()
+    }
+
+    fn detail(result: Result<NewKeys>) -> (String, String) {
+        match result {
+            Err(Error::UniqueViolation { constraint, detail }) => (constraint, detail),
+            other => panic!("expected a unique violation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicates_fail_within_a_write_and_against_the_table() {
+        let schema = schema();
+        let mut keys = UniqueKeys::new(&schema);
+        assert!(!schema.arrow_schema().field(0).is_nullable());
+        let first = keys
+            .check(&schema, &[batch(&schema, &[1, 2], &[Some("a"), None])])
+            .unwrap();
+        keys.insert(first);
+
+        let again = keys.check(&schema, &[batch(&schema, &[2], &[Some("b")])]);
+        assert_eq!(
+            detail(again),
+            ("t_pkey".into(), "Key (id)=(2) already exists.".into())
+        );
+        let within = keys.check(
+            &schema,
+            &[
+                batch(&schema, &[3], &[Some("c")]),
+                batch(&schema, &[4, 3], &[Some("d"), Some("e")]),
+            ],
+        );
+        assert_eq!(detail(within).1, "Key (id)=(3) already exists.");
+        let multi = keys.check(&schema, &[batch(&schema, &[5, 5], &[Some("x"), Some("x")])]);
+        assert_eq!(detail(multi).1, "Key (id)=(5) already exists.");
+
+        // NULLs are distinct: (NULL, 7) twice is no duplicate.
+        let nulls = keys.check(&schema, &[batch(&schema, &[7, 8], &[None, None])]);
+        assert!(nulls.is_ok());
+        // Nothing failed was kept: 3 is free.
+        assert!(
+            keys.check(&schema, &[batch(&schema, &[3], &[None])])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn multi_column_keys_name_their_columns() {
+        let schema = schema();
+        let mut keys = UniqueKeys::new(&schema);
+        let first = keys
+            .check(&schema, &[batch(&schema, &[1], &[Some("a")])])
+            .unwrap();
+        keys.insert(first);
+        // Same name, other id: the pair differs, and so does the key.
+        assert!(
+            keys.check(&schema, &[batch(&schema, &[2], &[Some("a")])])
+                .is_ok()
+        );
+        let schema_only_name = keys.check(&schema, &[batch(&schema, &[1], &[Some("b")])]);
+        assert_eq!(detail(schema_only_name).0, "t_pkey");
+    }
+}
