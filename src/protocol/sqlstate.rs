@@ -34,6 +34,7 @@ pub(super) const BAD_COPY_FILE_FORMAT: &str = "22P04";
 pub(super) const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 pub(super) const NOT_NULL_VIOLATION: &str = "23502";
 pub(super) const UNIQUE_VIOLATION: &str = "23505";
+pub(super) const SERIALIZATION_FAILURE: &str = "40001";
 pub(super) const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
 pub(super) const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
 pub(super) const SYNTAX_ERROR: &str = "42601";
@@ -294,6 +295,7 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::DuplicateColumn { .. } => (DUPLICATE_COLUMN, Blame::Client),
         E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::UniqueViolation { .. } => (UNIQUE_VIOLATION, Blame::Client),
+        E::ConcurrentUpdate => (SERIALIZATION_FAILURE, Blame::Client),
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),

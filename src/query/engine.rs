@@ -38,7 +38,7 @@ use super::pg::{
 };
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
-use super::prepared::{PlannedQuery, Prepared, is_insert, renamed};
+use super::prepared::{PlannedQuery, Prepared, dml_tag, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
 use crate::storage::{self, Storage};
 
@@ -233,6 +233,7 @@ impl QueryEngine {
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {
             Statement::Query(_) | Statement::Insert(_) | Statement::Explain { .. } => {}
+            Statement::Update(_) | Statement::Delete(_) => refuse_dml_forms(&statement)?,
             other => {
                 return Err(Error::Unsupported {
                     what: statement_kind(other),
@@ -410,6 +411,7 @@ impl QueryEngine {
                         .replace_params_with_values(&params)?;
                 }
                 let insert = is_insert(&plan);
+                let dml_tag = dml_tag(&plan);
                 let target = match &plan {
                     LogicalPlan::Dml(dml) => Some(InsertTarget {
                         table: dml.table_name.table().to_owned(),
@@ -426,12 +428,12 @@ impl QueryEngine {
                     _ => None,
                 };
                 let frame = ctx.execute_logical_plan(plan).await?;
-                if insert {
+                if let Some(tag) = dml_tag {
                     let batches = frame.collect().await.map_err(|e| match &target {
-                        Some(target) => target
+                        Some(target) if insert => target
                             .not_null_violation(&e)
                             .unwrap_or(Error::DataFusion(e)),
-                        None => Error::DataFusion(e),
+                        _ => Error::DataFusion(e),
                     })?;
                     let rows = batches
                         .iter()
@@ -439,7 +441,7 @@ impl QueryEngine {
                         .flat_map(|counts| counts.iter().flatten())
                         .sum();
                     Ok(Output::Command {
-                        tag: "INSERT",
+                        tag,
                         rows: Some(rows),
                     })
                 } else {
@@ -515,5 +517,39 @@ fn statement_kind(statement: &Statement) -> String {
         }
         [first, ..] => (*first).to_owned(),
         [] => "this statement".to_owned(),
+    }
+}
+
+/// The forms of `UPDATE` and `DELETE` that are not run (0A000) rather than
+/// run differently: reading other tables, returning rows, or limited.
+fn refuse_dml_forms(statement: &Statement) -> Result<()> {
+    let refused = match statement {
+        Statement::Update(update) => {
+            if update.from.is_some() || !update.table.joins.is_empty() {
+                Some("UPDATE ... FROM")
+            } else if update.returning.is_some() {
+                Some("UPDATE ... RETURNING")
+            } else if !update.order_by.is_empty() || update.limit.is_some() {
+                Some("UPDATE ... ORDER BY/LIMIT")
+            } else {
+                None
+            }
+        }
+        Statement::Delete(delete) => {
+            if delete.using.is_some() || !delete.tables.is_empty() {
+                Some("DELETE ... USING")
+            } else if delete.returning.is_some() {
+                Some("DELETE ... RETURNING")
+            } else if !delete.order_by.is_empty() || delete.limit.is_some() {
+                Some("DELETE ... ORDER BY/LIMIT")
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    match refused {
+        Some(what) => Err(Error::Unsupported { what: what.into() }),
+        None => Ok(()),
     }
 }

@@ -11,6 +11,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
+use super::datasource::dml;
 use super::timeseries::{AsofPlanner, GapFillPlanner};
 
 /// Plans with DataFusion's planner, which asks ours for extension nodes.
@@ -30,6 +31,9 @@ impl QueryPlanner for EpochQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(dml) = dml::plan(logical_plan, session)? {
+            return Ok(dml);
+        }
         DefaultPhysicalPlanner::with_extension_planners(Self::extension_planners())
             .create_physical_plan(logical_plan, session)
             .await

@@ -185,6 +185,19 @@ pub(super) fn renamed(schema: &SchemaRef, names: Option<&[Option<String>]>) -> S
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+/// The command tag of a plan that writes: `INSERT`, `UPDATE` or `DELETE`.
+pub(super) fn dml_tag(plan: &LogicalPlan) -> Option<&'static str> {
+    match plan {
+        LogicalPlan::Dml(dml) => match dml.op {
+            WriteOp::Insert(_) => Some("INSERT"),
+            WriteOp::Update => Some("UPDATE"),
+            WriteOp::Delete => Some("DELETE"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 pub(super) fn is_insert(plan: &LogicalPlan) -> bool {
     matches!(plan, LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)))
 }

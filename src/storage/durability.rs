@@ -376,13 +376,33 @@ fn check_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<std::ops::Range<usize>>>
 struct Replayer<'a> {
     storage: &'a Storage,
     tables: HashMap<u64, Weak<Table>>,
-    /// Fragments of a write whose last record has not come yet.
-    pending: Vec<(Arc<Table>, Table)>,
+    /// Records of a write whose last record has not come yet.
+    pending: Vec<Pending>,
     /// The LSN of the first of them.
     pending_since: Option<u64>,
 }
 
+/// One record of a write, waiting for the write's last record.
+enum Pending {
+    Absorb(Arc<Table>, Box<Table>),
+    Delete(Arc<Table>, Vec<i64>),
+}
+
 impl<'a> Replayer<'a> {
+    /// Applies the records of a write whose last record has come, in order.
+    fn apply_pending(&mut self) -> Result<()> {
+        for pending in self.pending.drain(..) {
+            match pending {
+                Pending::Absorb(table, staged) => {
+                    table.absorb_replayed(*staged)?;
+                }
+                Pending::Delete(table, rows) => table.delete_replayed(&rows)?,
+            }
+        }
+        self.pending_since = None;
+        Ok(())
+    }
+
     fn new(storage: &'a Storage) -> Self {
         Self {
             storage,
@@ -443,13 +463,19 @@ impl<'a> Replayer<'a> {
                 self.pending_since.get_or_insert(lsn);
                 if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {
                     let staged = table.staging_from_image(&image)?;
-                    self.pending.push((table, staged));
+                    self.pending.push(Pending::Absorb(table, Box::new(staged)));
                 }
                 if last {
-                    for (table, staged) in self.pending.drain(..) {
-                        table.absorb_replayed(staged)?;
-                    }
-                    self.pending_since = None;
+                    self.apply_pending()?;
+                }
+            }
+            Record::DeleteRows { table, last, rows } => {
+                self.pending_since.get_or_insert(lsn);
+                if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {
+                    self.pending.push(Pending::Delete(table, rows));
+                }
+                if last {
+                    self.apply_pending()?;
                 }
             }
             Record::SnapshotEnd { .. } => {

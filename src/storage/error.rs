@@ -32,6 +32,8 @@ pub enum Error {
     NotNullViolation { table: String, column: String },
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
     UniqueViolation { constraint: String, detail: String },
+    #[error("could not serialize access due to concurrent update")]
+    ConcurrentUpdate,
     #[error("value too long for type character varying({max_chars})")]
     StringTooLong { max_chars: u32 },
     #[error(transparent)]

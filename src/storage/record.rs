@@ -51,6 +51,14 @@ pub(super) enum Record {
         last: bool,
         image: Vec<u8>,
     },
+    /// Rows of plain table `table` deleted, by row number (ascending). Part
+    /// of a write as `Data` fragments are: the write applies when its `last`
+    /// record comes, in the order of its records.
+    DeleteRows {
+        table: u64,
+        last: bool,
+        rows: Vec<i64>,
+    },
     /// The last record of a snapshot file: how many came before it.
     SnapshotEnd {
         records: u64,
@@ -90,6 +98,7 @@ mod kind {
     pub(super) const SET_ACL: u8 = 11;
     /// `CREATE_TABLE` followed by the table's unique constraints.
     pub(super) const CREATE_KEYED_TABLE: u8 = 12;
+    pub(super) const DELETE_ROWS: u8 = 13;
 }
 
 impl Record {
@@ -178,6 +187,18 @@ impl Record {
                 w.u64(*table);
                 w.u8(u8::from(*last));
                 w.bytes.extend_from_slice(image);
+            }
+            Record::DeleteRows { table, last, rows } => {
+                w.u8(kind::DELETE_ROWS);
+                w.u64(*table);
+                w.u8(u8::from(*last));
+                w.len(rows.len());
+                // Ascending row numbers, as the gaps between them.
+                let mut previous = 0i64;
+                for &row in rows {
+                    w.varint(row.wrapping_sub(previous) as u64);
+                    previous = row;
+                }
             }
             Record::SnapshotEnd { records } => {
                 w.u8(kind::SNAPSHOT_END);
@@ -324,6 +345,21 @@ impl Record {
                 // The image is the rest of the record.
                 let image = bytes[bytes.len() - r.remaining()..].to_vec();
                 return Ok(Record::Data { table, last, image });
+            }
+            kind::DELETE_ROWS => {
+                let table = r.u64()?;
+                let last = r.bool()?;
+                let count = r.len()?;
+                let mut rows = Vec::with_capacity(count);
+                let mut previous = 0i64;
+                for _ in 0..count {
+                    let gap = i64::try_from(r.varint()?).map_err(|_| corrupt("row gap"))?;
+                    previous = previous
+                        .checked_add(gap)
+                        .ok_or_else(|| corrupt("row number out of range"))?;
+                    rows.push(previous);
+                }
+                Record::DeleteRows { table, last, rows }
             }
             kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
             kind::PUT_ROLE => {
@@ -483,6 +519,11 @@ mod tests {
                         primary: false,
                     },
                 ],
+            },
+            Record::DeleteRows {
+                table: 43,
+                last: true,
+                rows: vec![0, 5, 6, 1 << 40],
             },
             Record::DropTable {
                 database: "db".into(),

@@ -237,6 +237,30 @@ impl ReadView {
     /// were decoded from sealed blocks. Fewer, larger batches cost DataFusion
     /// less per row than one per block.
     pub fn decode_run(&self, run: &[usize]) -> Result<(Option<RecordBatch>, usize)> {
+        let (parts, decoded) = self.decode_parts(run)?;
+        let Some((piece, times, fields)) = parts else {
+            return Ok((None, decoded));
+        };
+        Ok((Some(self.assemble(piece, times, fields)?), decoded))
+    }
+
+    /// Decodes piece `i` as [`decode`](Self::decode) does, with the hidden
+    /// time of each row: a plain table's row numbers.
+    pub fn decode_numbered(&self, i: usize) -> Result<Option<(RecordBatch, Vec<i64>)>> {
+        let Some((piece, times, fields)) = self.decode_parts(&[i])?.0 else {
+            return Ok(None);
+        };
+        let batch = self.assemble(piece, times.clone(), fields)?;
+        Ok(Some((batch, times)))
+    }
+
+    /// The merged times and field columns of a run of pieces, with the
+    /// first piece, and how many rows were decoded from sealed blocks.
+    #[allow(clippy::type_complexity)]
+    fn decode_parts(
+        &self,
+        run: &[usize],
+    ) -> Result<(Option<(&Piece, Vec<i64>, Vec<ArrayRef>)>, usize)> {
         let mut merged = Vec::with_capacity(run.len());
         let mut decoded = 0;
         let mut first = None;
@@ -265,7 +289,7 @@ impl ReadView {
             return Ok((None, decoded));
         };
         let (times, fields) = merge(merged)?;
-        Ok((Some(self.assemble(piece, times, fields)?), decoded))
+        Ok((Some((piece, times, fields)), decoded))
     }
 
     /// The newest row of piece `i` that the scan returns, as a one-row batch

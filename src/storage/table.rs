@@ -48,6 +48,8 @@ use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
 use super::unique::UniqueKeys;
 
+mod rewrite;
+
 /// A table of series. Cloning the `Arc<Table>` is how the query layer holds it.
 #[derive(Debug)]
 pub struct Table {

@@ -25,10 +25,11 @@ pub(super) struct UniqueKeys {
     sets: Vec<HashSet<Box<[u8]>>>,
 }
 
-/// The keys of some new rows, per constraint, not yet checked.
+/// The keys of some rows, per constraint, row by row (`None` for a key with
+/// a NULL in it).
 #[derive(Debug, Default)]
 pub(super) struct NewKeys {
-    sets: Vec<Vec<Box<[u8]>>>,
+    sets: Vec<Vec<Option<Box<[u8]>>>>,
 }
 
 impl UniqueKeys {
@@ -42,10 +43,46 @@ impl UniqueKeys {
     /// checked against the keys held and against each other: the first
     /// duplicate is PostgreSQL's unique violation, with its detail.
     pub(super) fn check(&self, schema: &TableSchema, batches: &[RecordBatch]) -> Result<NewKeys> {
+        self.check_replacing(schema, &NewKeys::default(), batches)
+    }
+
+    /// [`check`](Self::check) for rows that replace `removed` (the keys of
+    /// the rows they update, or that a statement deletes, in row order). As
+    /// PostgreSQL checks an `UPDATE` row by row, new row `k` may take a key
+    /// that old rows up to `k` gave up, but not one a later old row still
+    /// holds.
+    pub(super) fn check_replacing(
+        &self,
+        schema: &TableSchema,
+        removed: &NewKeys,
+        batches: &[RecordBatch],
+    ) -> Result<NewKeys> {
+        let new = Self::keys_of(schema, batches)?;
+        for (c, keys) in new.sets.iter().enumerate() {
+            let removed = removed.sets.get(c).map_or(&[][..], Vec::as_slice);
+            let mut given_up: HashSet<&[u8]> = HashSet::new();
+            let mut taken: HashSet<&[u8]> = HashSet::new();
+            for (k, key) in keys.iter().enumerate() {
+                if let Some(Some(old)) = removed.get(k) {
+                    given_up.insert(old);
+                }
+                let Some(key) = key else {
+                    continue;
+                };
+                let held = self.sets[c].contains(key) && !given_up.contains(key.as_ref());
+                if held || !taken.insert(key) {
+                    return Err(violation(schema, c, batches, k));
+                }
+            }
+        }
+        Ok(new)
+    }
+
+    /// The keys of `batches`, unchecked.
+    pub(super) fn keys_of(schema: &TableSchema, batches: &[RecordBatch]) -> Result<NewKeys> {
         let mut new = NewKeys::default();
-        for (c, constraint) in schema.constraints().iter().enumerate() {
+        for constraint in schema.constraints() {
             let mut keys = Vec::new();
-            let mut seen = HashSet::new();
             for batch in batches {
                 let columns: Vec<_> = (constraint.columns.iter())
                     .map(|&i| batch.column(i).clone())
@@ -56,26 +93,8 @@ impl UniqueKeys {
                     .collect();
                 let rows = RowConverter::new(fields)?.convert_columns(&columns)?;
                 for (r, row) in rows.iter().enumerate() {
-                    if columns.iter().any(|c| c.is_null(r)) {
-                        continue;
-                    }
-                    let key: Box<[u8]> = row.as_ref().into();
-                    if self.sets[c].contains(&key) || !seen.insert(key.clone()) {
-                        let names: Vec<&str> = (constraint.columns.iter())
-                            .map(|&i| schema.columns()[i].name.as_str())
-                            .collect();
-                        let values: Vec<String> =
-                            columns.iter().map(|c| value_text(c.as_ref(), r)).collect();
-                        return Err(Error::UniqueViolation {
-                            constraint: constraint.name.clone(),
-                            detail: format!(
-                                "Key ({})=({}) already exists.",
-                                names.join(", "),
-                                values.join(", ")
-                            ),
-                        });
-                    }
-                    keys.push(key);
+                    let null = columns.iter().any(|c| c.is_null(r));
+                    keys.push((!null).then(|| row.as_ref().into()));
                 }
             }
             new.sets.push(keys);
@@ -86,7 +105,16 @@ impl UniqueKeys {
     /// Takes in keys that [`check`](Self::check) gave, once their rows are in.
     pub(super) fn insert(&mut self, new: NewKeys) {
         for (set, keys) in self.sets.iter_mut().zip(new.sets) {
-            set.extend(keys);
+            set.extend(keys.into_iter().flatten());
+        }
+    }
+
+    /// Gives up the keys of rows that are gone.
+    pub(super) fn remove(&mut self, gone: &NewKeys) {
+        for (set, keys) in self.sets.iter_mut().zip(&gone.sets) {
+            for key in keys.iter().flatten() {
+                set.remove(key);
+            }
         }
     }
 
@@ -99,6 +127,37 @@ impl UniqueKeys {
                     .sum()
             })
             .collect()
+    }
+}
+
+/// PostgreSQL's unique violation for row `row` (counted across `batches`)
+/// and constraint `c`.
+fn violation(schema: &TableSchema, c: usize, batches: &[RecordBatch], mut row: usize) -> Error {
+    let constraint = &schema.constraints()[c];
+    let Some(batch) = batches.iter().find(|b| {
+        let inside = row < b.num_rows();
+        if !inside {
+            row -= b.num_rows();
+        }
+        inside
+    }) else {
+        return Error::Internal {
+            reason: "a violation past the rows".into(),
+        };
+    };
+    let names: Vec<&str> = (constraint.columns.iter())
+        .map(|&i| schema.columns()[i].name.as_str())
+        .collect();
+    let values: Vec<String> = (constraint.columns.iter())
+        .map(|&i| value_text(batch.column(i).as_ref(), row))
+        .collect();
+    Error::UniqueViolation {
+        constraint: constraint.name.clone(),
+        detail: format!(
+            "Key ({})=({}) already exists.",
+            names.join(", "),
+            values.join(", ")
+        ),
     }
 }
 

@@ -31,6 +31,7 @@ fn every_storage_error_has_a_client_or_server_code() {
             },
             UNIQUE_VIOLATION,
         ),
+        (storage::Error::ConcurrentUpdate, SERIALIZATION_FAILURE),
         (
             storage::Error::NotNullViolation {
                 table: "t".into(),

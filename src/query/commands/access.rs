@@ -147,8 +147,9 @@ pub(crate) fn check_plan(
             LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
                 check_source(&principal, &dml.target, Privileges::INSERT)
             }
-            // Whatever else writes or defines (none of it reaches storage
-            // today) is the owner's, as DDL is.
+            // UPDATE and DELETE, which no privilege of EpochDB's grants
+            // yet, and whatever else writes or defines, are the owner's,
+            // as DDL is.
             LogicalPlan::Dml(dml) => Err(denied(format!(
                 "permission denied for table {}",
                 dml.table_name.table()

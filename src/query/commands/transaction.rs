@@ -48,6 +48,11 @@ impl PendingWrites {
         *self.block.lock() = Some(Block::default());
     }
 
+    /// `true` inside a transaction block.
+    pub(crate) fn in_block(&self) -> bool {
+        self.block.lock().is_some()
+    }
+
     /// Marks the current point, for [`rollback_to`](Self::rollback_to).
     pub fn savepoint(&self) -> WriteMark {
         let mut block = self.block.lock();

@@ -5,6 +5,7 @@
 
 pub(crate) mod aggregate_exec;
 pub(crate) mod catalog;
+pub(crate) mod dml;
 pub(crate) mod pushdown;
 pub(crate) mod scan_exec;
 pub(crate) mod system;

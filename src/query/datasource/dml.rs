@@ -1,0 +1,406 @@
+//! `DELETE` and `UPDATE` of a plain table, planned from the statement's
+//! optimized plan and run by [`PlainDmlExec`].
+//!
+//! The plan's shape is checked, not trusted: the rows to change are those
+//! the target's scan returns and every filter above it accepts, so a plan
+//! this module does not understand whole (a join, a subquery) is refused.
+//! A filter the optimizer found always false leaves an empty relation:
+//! nothing changes. DataFusion's own `delete_from`/`update` would instead
+//! see such a plan as one without filters, and change every row.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::and;
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::Session;
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, WriteOp};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, create_physical_expr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+
+use super::table::SeriesTableProvider;
+use crate::query::commands::transaction::PendingWrites;
+use crate::query::error::Error;
+use crate::storage::{self, Table};
+
+/// The physical plan of a `DELETE` or `UPDATE`, or `None` for any other plan.
+pub(crate) fn plan(
+    plan: &LogicalPlan,
+    session: &dyn Session,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let LogicalPlan::Dml(dml) = plan else {
+        return Ok(None);
+    };
+    let update = match dml.op {
+        WriteOp::Delete => false,
+        WriteOp::Update => true,
+        _ => return Ok(None),
+    };
+    let provider = source_as_provider(&dml.target)?;
+    let Some(target) = provider.downcast_ref::<SeriesTableProvider>() else {
+        return Err(unsupported("UPDATE and DELETE of this relation"));
+    };
+    let table = target.table().clone();
+    let schema = DFSchema::try_from(table.arrow_schema().as_ref().clone())?;
+    let shape = Shape::of(dml, update)?;
+    let physical = |expr: &Expr| {
+        create_physical_expr(
+            &unqualified(expr.clone())?,
+            &schema,
+            session.execution_props(),
+            &PhysicalPlanningContext::default(),
+        )
+    };
+    let predicates = shape
+        .predicates
+        .iter()
+        .map(physical)
+        .collect::<Result<_>>()?;
+    let assignments = shape
+        .assignments
+        .iter()
+        .map(|expr| expr.as_ref().map(physical).transpose())
+        .collect::<Result<_>>()?;
+    Ok(Some(Arc::new(PlainDmlExec::new(
+        table,
+        shape.empty,
+        predicates,
+        update.then_some(assignments),
+        session.config().get_extension::<PendingWrites>(),
+    ))))
+}
+
+/// What a checked plan says: the filters the rows must pass, the new value
+/// of each column for an `UPDATE` (`None`: unchanged), and whether the
+/// optimizer found that no row can pass.
+struct Shape {
+    predicates: Vec<Expr>,
+    assignments: Vec<Option<Expr>>,
+    empty: bool,
+}
+
+impl Shape {
+    fn of(dml: &DmlStatement, update: bool) -> Result<Self> {
+        let target_columns: Vec<String> = dml
+            .target
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut shape = Shape {
+            predicates: Vec::new(),
+            assignments: vec![None; target_columns.len()],
+            empty: false,
+        };
+        let mut node = dml.input.as_ref();
+        if let LogicalPlan::EmptyRelation(empty) = node
+            && !empty.produce_one_row
+        {
+            shape.empty = true;
+            return Ok(shape);
+        }
+        if update {
+            // The new row: one expression per column of the target, named
+            // after it; a column unchanged is the column itself.
+            let LogicalPlan::Projection(projection) = node else {
+                return Err(unsupported("this form of UPDATE"));
+            };
+            let names = projection.schema.fields().iter().map(|f| f.name());
+            if !names.clone().eq(target_columns.iter()) {
+                return Err(unsupported("this form of UPDATE"));
+            }
+            for ((expr, name), slot) in projection
+                .expr
+                .iter()
+                .zip(&target_columns)
+                .zip(&mut shape.assignments)
+            {
+                let expr = match expr {
+                    Expr::Alias(alias) => alias.expr.as_ref(),
+                    other => other,
+                };
+                let unchanged = matches!(expr, Expr::Column(c) if &c.name == name);
+                if !unchanged {
+                    *slot = Some(expr.clone());
+                }
+            }
+            node = projection.input.as_ref();
+        }
+        loop {
+            node = match node {
+                LogicalPlan::Filter(filter) => {
+                    shape.predicates.push(filter.predicate.clone());
+                    filter.input.as_ref()
+                }
+                LogicalPlan::SubqueryAlias(alias) => alias.input.as_ref(),
+                LogicalPlan::Projection(projection)
+                    if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+                {
+                    projection.input.as_ref()
+                }
+                LogicalPlan::TableScan(scan)
+                    if scan.table_name.resolved_eq(&dml.table_name) && scan.fetch.is_none() =>
+                {
+                    shape.predicates.extend(scan.filters.iter().cloned());
+                    break;
+                }
+                LogicalPlan::EmptyRelation(empty) if !empty.produce_one_row => {
+                    shape.empty = true;
+                    break;
+                }
+                _ => return Err(unsupported("UPDATE and DELETE that read other relations")),
+            };
+        }
+        let subquery = shape
+            .predicates
+            .iter()
+            .chain(shape.assignments.iter().flatten())
+            .any(|e| {
+                let mut found = false;
+                let _ = e.apply(|e| {
+                    found = matches!(
+                        e,
+                        Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                    );
+                    Ok(if found {
+                        TreeNodeRecursion::Stop
+                    } else {
+                        TreeNodeRecursion::Continue
+                    })
+                });
+                found
+            });
+        if subquery {
+            return Err(unsupported("subqueries in UPDATE and DELETE"));
+        }
+        Ok(shape)
+    }
+}
+
+/// `expr` with its columns named as the table's schema names them.
+fn unqualified(expr: Expr) -> Result<Expr> {
+    expr.transform(|e| match &e {
+        Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(
+            Column::new_unqualified(c.name.clone()),
+        ))),
+        _ => Ok(Transformed::no(e)),
+    })
+    .map(|t| t.data)
+}
+
+fn unsupported(what: &str) -> DataFusionError {
+    DataFusionError::External(Box::new(Error::Unsupported { what: what.into() }))
+}
+
+fn external(error: storage::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// Deletes or updates the rows of a plain table that pass every predicate,
+/// as one change, and returns how many (a `count` column, as DataFusion's
+/// DML plans do).
+#[derive(Debug)]
+pub(crate) struct PlainDmlExec {
+    table: Arc<Table>,
+    /// The optimizer showed that no row passes.
+    empty: bool,
+    predicates: Vec<Arc<dyn PhysicalExpr>>,
+    /// Per column its new value (`None`: unchanged); `None` for a DELETE.
+    assignments: Option<Vec<Option<Arc<dyn PhysicalExpr>>>>,
+    pending: Option<Arc<PendingWrites>>,
+    properties: Arc<PlanProperties>,
+}
+
+impl PlainDmlExec {
+    fn new(
+        table: Arc<Table>,
+        empty: bool,
+        predicates: Vec<Arc<dyn PhysicalExpr>>,
+        assignments: Option<Vec<Option<Arc<dyn PhysicalExpr>>>>,
+        pending: Option<Arc<PendingWrites>>,
+    ) -> Self {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            table,
+            empty,
+            predicates,
+            assignments,
+            pending,
+            properties,
+        }
+    }
+
+    /// The rows to change, their numbers, and for an UPDATE their new
+    /// versions.
+    fn chosen(&self) -> Result<(Vec<i64>, Vec<RecordBatch>)> {
+        let mut numbers = Vec::new();
+        let mut new_rows = Vec::new();
+        if self.empty {
+            return Ok((numbers, new_rows));
+        }
+        // New rows may hold a NULL where the column allows none: the write
+        // refuses them in PostgreSQL's words, not the batch in Arrow's.
+        let loose = Arc::new(Schema::new(
+            (self.table.arrow_schema().fields().iter())
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        for (batch, times) in self.table.numbered_rows().map_err(external)? {
+            let mut mask: Option<BooleanArray> = None;
+            for predicate in &self.predicates {
+                let value = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+                let Some(passed) = value.as_any().downcast_ref::<BooleanArray>() else {
+                    return Err(DataFusionError::Internal(
+                        "a filter that is not boolean".into(),
+                    ));
+                };
+                // NULL passes no filter.
+                let passed: BooleanArray = passed.iter().map(|v| Some(v == Some(true))).collect();
+                mask = Some(match mask {
+                    None => passed,
+                    Some(m) => and(&m, &passed)?,
+                });
+            }
+            let mask = mask.unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
+            numbers.extend(
+                times
+                    .iter()
+                    .zip(mask.values().iter())
+                    .filter(|(_, chosen)| *chosen)
+                    .map(|(t, _)| *t),
+            );
+            let Some(assignments) = &self.assignments else {
+                continue;
+            };
+            let chosen = filter_record_batch(&batch, &mask)?;
+            if chosen.num_rows() == 0 {
+                continue;
+            }
+            let columns = assignments
+                .iter()
+                .enumerate()
+                .map(|(i, value)| match value {
+                    None => Ok(chosen.column(i).clone()),
+                    Some(expr) => expr.evaluate(&chosen)?.into_array(chosen.num_rows()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            new_rows.push(RecordBatch::try_new(loose.clone(), columns)?);
+        }
+        Ok((numbers, new_rows))
+    }
+
+    async fn run(self: Arc<Self>) -> Result<RecordBatch> {
+        if self.pending.as_ref().is_some_and(|p| p.in_block()) {
+            return Err(unsupported("UPDATE and DELETE inside a transaction block"));
+        }
+        let this = self.clone();
+        let ticket = tokio::task::spawn_blocking(move || -> Result<_> {
+            let (numbers, new_rows) = this.chosen()?;
+            let staged = this.table.staging();
+            // A staging table has no log: nothing to wait for.
+            let _ = staged.write(&new_rows).map_err(external)?.without_waiting();
+            this.table.replace_rows(numbers, staged).map_err(external)
+        })
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        let count = ticket.durable().await.map_err(external)?;
+        let schema = self.properties.eq_properties.schema().clone();
+        Ok(RecordBatch::try_new(
+            schema,
+            vec![Arc::new(UInt64Array::from(vec![count as u64]))],
+        )?)
+    }
+}
+
+impl DisplayAs for PlainDmlExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.assignments.is_some() {
+            "UPDATE"
+        } else {
+            "DELETE"
+        };
+        write!(f, "PlainDmlExec: {verb} {}", self.table.name())
+    }
+}
+
+impl ExecutionPlan for PlainDmlExec {
+    fn name(&self) -> &str {
+        "PlainDmlExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        let assigned = self.assignments.iter().flatten().flatten();
+        for expr in self.predicates.iter().chain(assigned) {
+            if f(expr)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "PlainDmlExec has no children".to_owned(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let schema = self.properties.eq_properties.schema().clone();
+        let this = Arc::new(Self::new(
+            self.table.clone(),
+            self.empty,
+            self.predicates.clone(),
+            self.assignments.clone(),
+            self.pending.clone(),
+        ));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::once(this.run()),
+        )))
+    }
+}
