@@ -59,6 +59,9 @@ pub struct ScanRequest {
     pub series: SeriesFilter,
     /// Block pruning by field statistics (inexact).
     pub field_bounds: Vec<FieldBound>,
+    /// Rows of a plain table not returned, by row number, sorted: those a
+    /// transaction block has deleted but not committed.
+    pub excluded_rows: Option<Arc<Vec<i64>>>,
 }
 
 impl Default for ScanRequest {
@@ -69,6 +72,7 @@ impl Default for ScanRequest {
             time_points: None,
             series: SeriesFilter::All,
             field_bounds: Vec::new(),
+            excluded_rows: None,
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct ReadView {
     pub(crate) time_range: TimeRange,
     /// Sorted and without duplicates.
     pub(crate) time_points: Option<Vec<i64>>,
+    /// Rows left out by number ([`ScanRequest::excluded_rows`]).
+    pub(crate) excluded_rows: Option<Arc<Vec<i64>>>,
     pub(crate) pieces: Vec<Piece>,
     pub stats: ScanStats,
 }
@@ -181,6 +187,7 @@ impl ReadView {
             field_positions,
             time_range: TimeRange::ALL,
             time_points: None,
+            excluded_rows: None,
             pieces: Vec::new(),
             stats: ScanStats::default(),
         }
@@ -208,6 +215,14 @@ impl ReadView {
     /// The tag values of piece `i`'s series.
     pub fn key(&self, i: usize) -> Option<&SeriesKey> {
         self.pieces.get(i).map(|p| &p.key)
+    }
+
+    /// `true` when rows are left out by number: statistics of blocks do not
+    /// describe what the view returns.
+    pub fn excludes_rows(&self) -> bool {
+        self.excluded_rows
+            .as_ref()
+            .is_some_and(|rows| !rows.is_empty())
     }
 
     /// The table schema the view was taken from.
@@ -242,6 +257,17 @@ impl ReadView {
             return Ok((None, decoded));
         };
         Ok((Some(self.assemble(piece, times, fields)?), decoded))
+    }
+
+    /// Every piece decoded, in order.
+    pub fn decode_all(&self) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            if let Some(batch) = self.decode(i)? {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
     }
 
     /// Decodes piece `i` as [`decode`](Self::decode) does, with the hidden
@@ -288,7 +314,22 @@ impl ReadView {
         let Some(piece) = first.filter(|_| !merged.is_empty()) else {
             return Ok((None, decoded));
         };
-        let (times, fields) = merge(merged)?;
+        let (mut times, mut fields) = merge(merged)?;
+        if let Some(excluded) = self.excluded_rows.as_ref().filter(|e| !e.is_empty()) {
+            let keep: Vec<u32> = (0..times.len() as u32)
+                .filter(|&r| excluded.binary_search(&times[r as usize]).is_err())
+                .collect();
+            if keep.len() < times.len() {
+                times = keep.iter().map(|&r| times[r as usize]).collect();
+                let keep = UInt32Array::from(keep);
+                fields = (fields.iter())
+                    .map(|f| take(f.as_ref(), &keep, None))
+                    .collect::<std::result::Result<_, _>>()?;
+                if times.is_empty() {
+                    return Ok((None, decoded));
+                }
+            }
+        }
         Ok((Some((piece, times, fields)), decoded))
     }
 

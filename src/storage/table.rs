@@ -822,6 +822,7 @@ impl Table {
         let mut view = ReadView::new(schema, self.schema.clone(), projection, fields);
         view.time_range = range;
         view.time_points = points;
+        view.excluded_rows = request.excluded_rows.clone();
         if range.is_empty() {
             return Ok(view);
         }
@@ -887,14 +888,7 @@ impl Table {
             projection: projection.map(<[usize]>::to_vec),
             ..ScanRequest::default()
         };
-        let view = self.snapshot(&request)?;
-        let mut batches = Vec::with_capacity(view.len());
-        for i in 0..view.len() {
-            if let Some(batch) = view.decode(i)? {
-                batches.push(batch);
-            }
-        }
-        Ok(batches)
+        self.snapshot(&request)?.decode_all()
     }
 
     /// Rows, blocks and memory per column.

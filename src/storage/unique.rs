@@ -43,24 +43,29 @@ impl UniqueKeys {
     /// checked against the keys held and against each other: the first
     /// duplicate is PostgreSQL's unique violation, with its detail.
     pub(super) fn check(&self, schema: &TableSchema, batches: &[RecordBatch]) -> Result<NewKeys> {
-        self.check_replacing(schema, &NewKeys::default(), batches)
+        let none = NewKeys::default();
+        self.check_replacing(schema, &none, &none, batches)
     }
 
-    /// [`check`](Self::check) for rows that replace `removed` (the keys of
-    /// the rows they update, or that a statement deletes, in row order). As
-    /// PostgreSQL checks an `UPDATE` row by row, new row `k` may take a key
-    /// that old rows up to `k` gave up, but not one a later old row still
-    /// holds.
+    /// [`check`](Self::check) for rows that come as others go: the keys of
+    /// `freed` are free from the start (rows deleted), those of `paired`
+    /// row by row (the rows an `UPDATE` replaces, in row order): as
+    /// PostgreSQL checks an `UPDATE`, new row `k` may take a key that old
+    /// rows up to `k` gave up, but not one a later old row still holds.
     pub(super) fn check_replacing(
         &self,
         schema: &TableSchema,
-        removed: &NewKeys,
+        freed: &NewKeys,
+        paired: &NewKeys,
         batches: &[RecordBatch],
     ) -> Result<NewKeys> {
         let new = Self::keys_of(schema, batches)?;
         for (c, keys) in new.sets.iter().enumerate() {
-            let removed = removed.sets.get(c).map_or(&[][..], Vec::as_slice);
-            let mut given_up: HashSet<&[u8]> = HashSet::new();
+            let removed = paired.sets.get(c).map_or(&[][..], Vec::as_slice);
+            let mut given_up: HashSet<&[u8]> = (freed.sets.get(c).into_iter().flatten())
+                .flatten()
+                .map(AsRef::as_ref)
+                .collect();
             let mut taken: HashSet<&[u8]> = HashSet::new();
             for (k, key) in keys.iter().enumerate() {
                 if let Some(Some(old)) = removed.get(k) {

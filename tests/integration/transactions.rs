@@ -343,3 +343,53 @@ async fn a_declared_parameter_type_is_the_parameters_type() {
     assert_eq!(statement.params(), &[tokio_postgres::types::Type::INT4]);
     server.stop().await;
 }
+
+/// A block's UPDATE of a plain table is its own until COMMIT; when another
+/// session changed the row first, the COMMIT fails with 40001 and applies
+/// nothing, and the other session's change stands.
+#[tokio::test]
+async fn a_blocks_update_meets_a_concurrent_one_with_a_serialization_failure() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    let other = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE devices (id INT PRIMARY KEY, site TEXT);
+             INSERT INTO devices VALUES (1, 'a'), (2, 'b');",
+        )
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute("UPDATE devices SET site = 'mine' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    tx.execute("DELETE FROM devices WHERE id = 2", &[])
+        .await
+        .unwrap();
+    let seen: String = tx
+        .query_one("SELECT site FROM devices WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, "mine");
+    let others: i64 = other
+        .query_one("SELECT count(*) FROM devices WHERE site IN ('a', 'b')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(others, 2, "uncommitted changes are the block's own");
+    other
+        .execute("UPDATE devices SET site = 'theirs' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let error = tx.commit().await.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::T_R_SERIALIZATION_FAILURE));
+    let rows: Vec<(i32, String)> = other
+        .query("SELECT id, site FROM devices ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rows, vec![(1, "theirs".into()), (2, "b".into())]);
+}

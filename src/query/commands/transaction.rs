@@ -7,6 +7,12 @@
 //! Other sessions see the rows once `COMMIT` applies them; the writing
 //! session's own scans read its staged rows beside the table's, as
 //! PostgreSQL's transaction sees its own writes.
+//!
+//! `UPDATE` and `DELETE` of a plain table inside a block remove the table's
+//! rows they choose by number (the block's own scans leave them out) and
+//! staged rows at once; `COMMIT` removes the table's rows and adds the
+//! staged ones as one change ([`Table::replace_rows`]), which fails with a
+//! serialization failure if another session changed a removed row first.
 
 use std::sync::Arc;
 
@@ -30,6 +36,15 @@ struct Block {
     /// `staged[..floor]` is covered by a savepoint: later rows must not merge
     /// into it, or rolling back to the savepoint could not drop them.
     floor: usize,
+    /// Rows of tables (not of staged writes) that the block deleted or
+    /// replaced, in statement order.
+    removed: Vec<Removed>,
+}
+
+#[derive(Debug)]
+struct Removed {
+    target: Arc<Table>,
+    rows: Vec<i64>,
 }
 
 #[derive(Debug)]
@@ -40,7 +55,10 @@ struct Staged {
 
 /// Where a savepoint leaves the staged writes, to roll back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteMark(usize);
+pub struct WriteMark {
+    staged: usize,
+    removed: usize,
+}
 
 impl PendingWrites {
     /// Opens a transaction block: writes are staged from now on.
@@ -48,26 +66,28 @@ impl PendingWrites {
         *self.block.lock() = Some(Block::default());
     }
 
-    /// `true` inside a transaction block.
-    pub(crate) fn in_block(&self) -> bool {
-        self.block.lock().is_some()
-    }
-
     /// Marks the current point, for [`rollback_to`](Self::rollback_to).
     pub fn savepoint(&self) -> WriteMark {
         let mut block = self.block.lock();
         let Some(block) = block.as_mut() else {
-            return WriteMark(0);
+            return WriteMark {
+                staged: 0,
+                removed: 0,
+            };
         };
         block.floor = block.staged.len();
-        WriteMark(block.floor)
+        WriteMark {
+            staged: block.floor,
+            removed: block.removed.len(),
+        }
     }
 
     /// Drops the writes staged after `mark`.
     pub fn rollback_to(&self, mark: WriteMark) {
         if let Some(block) = self.block.lock().as_mut() {
-            block.staged.truncate(mark.0);
-            block.floor = mark.0;
+            block.staged.truncate(mark.staged);
+            block.floor = mark.staged;
+            block.removed.truncate(mark.removed);
         }
     }
 
@@ -82,18 +102,113 @@ impl PendingWrites {
     /// Each table's writes apply whole, and a reader sees all or none of them;
     /// writes to different tables become visible one table after the other.
     pub async fn commit(&self) -> Result<u64> {
-        let Some(block) = self.block.lock().take() else {
+        let Some(mut block) = self.block.lock().take() else {
             return Ok(0);
         };
         let mut tickets = Vec::with_capacity(block.staged.len());
         for staged in block.staged {
-            tickets.push(staged.target.absorb(staged.rows)?);
+            // A table's removals go with its first staged rows, as one change.
+            let removed = take_removed(&mut block.removed, &staged.target);
+            tickets.push(match removed {
+                Some(rows) => staged.target.replace_rows(rows, staged.rows, false)?,
+                None => staged.target.absorb(staged.rows)?,
+            });
+        }
+        while let Some(first) = block.removed.first() {
+            let target = first.target.clone();
+            if let Some(rows) = take_removed(&mut block.removed, &target) {
+                let _ = target
+                    .replace_rows(rows, target.staging(), false)?
+                    .durable()
+                    .await?;
+            }
         }
         let mut rows = 0;
         for ticket in tickets {
             rows += ticket.durable().await? as u64;
         }
         Ok(rows)
+    }
+
+    /// `true` inside a transaction block.
+    pub(crate) fn in_block(&self) -> bool {
+        self.block.lock().is_some()
+    }
+
+    /// The rows of `target` the block has removed, sorted, for its own
+    /// scans to leave out; `None` when there are none.
+    pub(crate) fn removed_rows(&self, target: &Arc<Table>) -> Option<Arc<Vec<i64>>> {
+        let guard = self.block.lock();
+        let mut rows: Vec<i64> = (guard.as_ref()?.removed.iter())
+            .filter(|r| Arc::ptr_eq(&r.target, target))
+            .flat_map(|r| r.rows.iter().copied())
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        rows.sort_unstable();
+        Some(Arc::new(rows))
+    }
+
+    /// The rows staged for `target` (of a plain table), with their numbers,
+    /// per staged write: what a block's `UPDATE` or `DELETE` chooses from
+    /// beside the table's rows.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn staged_numbered(
+        &self,
+        target: &Arc<Table>,
+    ) -> storage::Result<Vec<(usize, Vec<(RecordBatch, Vec<i64>)>)>> {
+        let guard = self.block.lock();
+        let Some(block) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
+        (block.staged.iter().enumerate())
+            .filter(|(_, s)| Arc::ptr_eq(&s.target, target))
+            .map(|(i, s)| Ok((i, s.rows.numbered_rows(None)?)))
+            .collect()
+    }
+
+    /// Records that the block removes rows `rows` of `target` itself, and
+    /// removes the staged rows `staged` (per staged write, by number) now.
+    /// Staged rows a savepoint covers cannot be removed: rolling back to it
+    /// could not bring them back.
+    pub(crate) fn remove(
+        &self,
+        target: &Arc<Table>,
+        rows: Vec<i64>,
+        staged: Vec<(usize, Vec<i64>)>,
+    ) -> storage::Result<()> {
+        let mut guard = self.block.lock();
+        let Some(block) = guard.as_mut() else {
+            return Err(storage::Error::Internal {
+                reason: "rows removed outside a transaction block".into(),
+            });
+        };
+        for (index, numbers) in &staged {
+            if *index < block.floor && !numbers.is_empty() {
+                return Err(storage::Error::Unsupported {
+                    what: "changing rows inserted before a savepoint of the same block".into(),
+                });
+            }
+        }
+        for (index, numbers) in staged {
+            let Some(entry) = block.staged.get(index) else {
+                continue;
+            };
+            if !numbers.is_empty() {
+                let _ = entry
+                    .rows
+                    .replace_rows(numbers, entry.target.staging(), false)?
+                    .without_waiting();
+            }
+        }
+        if !rows.is_empty() {
+            block.removed.push(Removed {
+                target: target.clone(),
+                rows,
+            });
+        }
+        Ok(())
     }
 
     /// Snapshots of the rows staged for `target`, for the writing session's
@@ -123,13 +238,50 @@ impl PendingWrites {
         target: &Arc<Table>,
         batches: &[RecordBatch],
     ) -> Option<storage::Result<usize>> {
-        let mut guard = self.block.lock();
-        let block = guard.as_mut()?;
-        // Against the committed rows now, as PostgreSQL checks a key at once;
-        // against the rows committed meanwhile again at COMMIT.
-        if let Err(e) = target.check_unique(batches) {
+        // Against the committed rows now, as PostgreSQL checks a key at once
+        // (less those the block removed); against the rows committed
+        // meanwhile again at COMMIT.
+        if !self.in_block() {
+            return None;
+        }
+        let checked = match self.removed_rows(target) {
+            None => target.check_unique(batches),
+            Some(removed) => target
+                .rows_at(&removed)
+                .and_then(|freed| target.check_unique_replacing(&freed, &[], batches)),
+        };
+        if let Err(e) = checked.and_then(|()| self.check_staged_unique(target, &[], batches)) {
             return Some(Err(e));
         }
+        self.stage(target, batches)
+    }
+
+    /// Checks `batches` against the keys of the rows staged for `target`,
+    /// as [`Table::check_unique_replacing`] checks a table's, with `paired`
+    /// the rows they replace, row by row.
+    pub(crate) fn check_staged_unique(
+        &self,
+        target: &Arc<Table>,
+        paired: &[RecordBatch],
+        batches: &[RecordBatch],
+    ) -> storage::Result<()> {
+        let guard = self.block.lock();
+        let Some(block) = guard.as_ref() else {
+            return Ok(());
+        };
+        (block.staged.iter())
+            .filter(|s| Arc::ptr_eq(&s.target, target))
+            .try_for_each(|s| s.rows.check_unique_replacing(&[], paired, batches))
+    }
+
+    /// Stages rows already checked against the table's keys.
+    pub(crate) fn stage(
+        &self,
+        target: &Arc<Table>,
+        batches: &[RecordBatch],
+    ) -> Option<storage::Result<usize>> {
+        let mut guard = self.block.lock();
+        let block = guard.as_mut()?;
         let floor = block.floor;
         let index = match block.staged[floor..]
             .iter()
@@ -166,6 +318,19 @@ impl PendingWrites {
         });
         None
     }
+}
+
+/// The rows of `target` in `removed`, taken out of it; `None` if none.
+fn take_removed(removed: &mut Vec<Removed>, target: &Arc<Table>) -> Option<Vec<i64>> {
+    let mut rows = Vec::new();
+    removed.retain(|r| {
+        let mine = Arc::ptr_eq(&r.target, target);
+        if mine {
+            rows.extend(&r.rows);
+        }
+        !mine
+    });
+    (!rows.is_empty()).then_some(rows)
 }
 
 #[cfg(test)]

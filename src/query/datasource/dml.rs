@@ -209,6 +209,22 @@ fn external(error: storage::Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
 
+/// The rows a statement chooses: their numbers, the rows, and for an
+/// UPDATE their new versions, in the same order.
+#[derive(Default)]
+struct Chosen {
+    numbers: Vec<i64>,
+    old_rows: Vec<RecordBatch>,
+    new_rows: Vec<RecordBatch>,
+}
+
+/// A change applied now, durable when its ticket says, or staged in a
+/// transaction block.
+enum Applied {
+    Now(storage::Durable<usize>),
+    Staged(usize),
+}
+
 /// Deletes or updates the rows of a plain table that pass every predicate,
 /// as one change, and returns how many (a `count` column, as DataFusion's
 /// DML plans do).
@@ -253,13 +269,13 @@ impl PlainDmlExec {
         }
     }
 
-    /// The rows to change, their numbers, and for an UPDATE their new
-    /// versions.
-    fn chosen(&self) -> Result<(Vec<i64>, Vec<RecordBatch>)> {
-        let mut numbers = Vec::new();
-        let mut new_rows = Vec::new();
+    /// Of `rows` (batches with their row numbers), the ones every predicate
+    /// passes: their numbers, the rows themselves and, for an UPDATE, their
+    /// new versions, in the same order.
+    fn choose(&self, rows: Vec<(RecordBatch, Vec<i64>)>) -> Result<Chosen> {
+        let mut chosen = Chosen::default();
         if self.empty {
-            return Ok((numbers, new_rows));
+            return Ok(chosen);
         }
         // New rows may hold a NULL where the column allows none: the write
         // refuses them in PostgreSQL's words, not the batch in Arrow's.
@@ -268,7 +284,7 @@ impl PlainDmlExec {
                 .map(|f| f.as_ref().clone().with_nullable(true))
                 .collect::<Vec<_>>(),
         ));
-        for (batch, times) in self.table.numbered_rows().map_err(external)? {
+        for (batch, times) in rows {
             let mut mask: Option<BooleanArray> = None;
             for predicate in &self.predicates {
                 let value = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
@@ -285,7 +301,7 @@ impl PlainDmlExec {
                 });
             }
             let mask = mask.unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
-            numbers.extend(
+            chosen.numbers.extend(
                 times
                     .iter()
                     .zip(mask.values().iter())
@@ -295,38 +311,88 @@ impl PlainDmlExec {
             let Some(assignments) = &self.assignments else {
                 continue;
             };
-            let chosen = filter_record_batch(&batch, &mask)?;
-            if chosen.num_rows() == 0 {
+            let old = filter_record_batch(&batch, &mask)?;
+            if old.num_rows() == 0 {
                 continue;
             }
             let columns = assignments
                 .iter()
                 .enumerate()
                 .map(|(i, value)| match value {
-                    None => Ok(chosen.column(i).clone()),
-                    Some(expr) => expr.evaluate(&chosen)?.into_array(chosen.num_rows()),
+                    None => Ok(old.column(i).clone()),
+                    Some(expr) => expr.evaluate(&old)?.into_array(old.num_rows()),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            new_rows.push(RecordBatch::try_new(loose.clone(), columns)?);
+            chosen
+                .new_rows
+                .push(RecordBatch::try_new(loose.clone(), columns)?);
+            chosen.old_rows.push(old);
         }
-        Ok((numbers, new_rows))
+        Ok(chosen)
+    }
+
+    /// Applies the change now (outside a transaction block), or records it
+    /// in the block; returns how many rows it changes.
+    fn apply(&self) -> Result<Applied> {
+        let Some(pending) = self.pending.as_ref().filter(|p| p.in_block()) else {
+            let chosen = self.choose(self.table.numbered_rows(None).map_err(external)?)?;
+            let staged = self.table.staging();
+            // A staging table has no log: nothing to wait for.
+            let _ = staged
+                .write(&chosen.new_rows)
+                .map_err(external)?
+                .without_waiting();
+            let ticket =
+                (self.table.replace_rows(chosen.numbers, staged, true)).map_err(external)?;
+            return Ok(Applied::Now(ticket));
+        };
+        // The table's rows the block has not removed, then its staged rows.
+        let removed = pending.removed_rows(&self.table);
+        let rows = self
+            .table
+            .numbered_rows(removed.clone())
+            .map_err(external)?;
+        let committed = self.choose(rows)?;
+        let mut count = committed.numbers.len();
+        let mut old_rows = committed.old_rows;
+        let mut new_rows = committed.new_rows;
+        let mut staged_numbers = Vec::new();
+        for (index, rows) in pending.staged_numbered(&self.table).map_err(external)? {
+            let staged = self.choose(rows)?;
+            count += staged.numbers.len();
+            staged_numbers.push((index, staged.numbers));
+            old_rows.extend(staged.old_rows);
+            new_rows.extend(staged.new_rows);
+        }
+        if !new_rows.is_empty() {
+            let freed = match &removed {
+                Some(rows) => self.table.rows_at(rows).map_err(external)?,
+                None => Vec::new(),
+            };
+            (self
+                .table
+                .check_unique_replacing(&freed, &old_rows, &new_rows))
+            .and_then(|()| pending.check_staged_unique(&self.table, &old_rows, &new_rows))
+            .map_err(external)?;
+        }
+        (pending.remove(&self.table, committed.numbers, staged_numbers)).map_err(external)?;
+        if !new_rows.is_empty()
+            && let Some(staged) = pending.stage(&self.table, &new_rows)
+        {
+            staged.map_err(external)?;
+        }
+        Ok(Applied::Staged(count))
     }
 
     async fn run(self: Arc<Self>) -> Result<RecordBatch> {
-        if self.pending.as_ref().is_some_and(|p| p.in_block()) {
-            return Err(unsupported("UPDATE and DELETE inside a transaction block"));
-        }
         let this = self.clone();
-        let ticket = tokio::task::spawn_blocking(move || -> Result<_> {
-            let (numbers, new_rows) = this.chosen()?;
-            let staged = this.table.staging();
-            // A staging table has no log: nothing to wait for.
-            let _ = staged.write(&new_rows).map_err(external)?.without_waiting();
-            this.table.replace_rows(numbers, staged).map_err(external)
-        })
-        .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))??;
-        let count = ticket.durable().await.map_err(external)?;
+        let applied = tokio::task::spawn_blocking(move || this.apply())
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        let count = match applied {
+            Applied::Now(ticket) => ticket.durable().await.map_err(external)?,
+            Applied::Staged(count) => count,
+        };
         let schema = self.properties.eq_properties.schema().clone();
         Ok(RecordBatch::try_new(
             schema,

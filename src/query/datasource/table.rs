@@ -99,6 +99,9 @@ impl TableProvider for SeriesTableProvider {
             ..ScanRequest::default()
         };
         pushdown::apply(self.table.schema(), filters, &mut request);
+        let pending = state.config().get_extension::<PendingWrites>();
+        // Inside a transaction block, rows the block deleted are gone.
+        request.excluded_rows = pending.as_ref().and_then(|p| p.removed_rows(&self.table));
         let pushed = filters
             .iter()
             .filter(|f| {
@@ -121,7 +124,7 @@ impl TableProvider for SeriesTableProvider {
         ));
         // Inside a transaction block, the session reads its own staged rows
         // too. A limit is only a hint here: DataFusion keeps its own above.
-        let staged = match state.config().get_extension::<PendingWrites>() {
+        let staged = match pending {
             Some(pending) => pending
                 .staged_views(&self.table, &request)
                 .map_err(external)?,

@@ -464,7 +464,7 @@ fn plain_of(storage: &Storage) -> Arc<Table> {
 /// The rows, in row order, as (id, version).
 fn plain_contents(table: &Table) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
-    for (batch, _) in table.numbered_rows().unwrap() {
+    for (batch, _) in table.numbered_rows(None).unwrap() {
         let ids = batch.column(0).as_primitive::<Int64Type>();
         let versions = batch.column(1).as_primitive::<Int64Type>();
         out.extend((0..batch.num_rows()).map(|i| (ids.value(i), versions.value(i))));
@@ -486,7 +486,7 @@ fn plain_batch(table: &Table, rows: &[(i64, i64)]) -> RecordBatch {
 /// rules: a statement that breaks the key changes nothing.
 fn apply_plain(table: &Table, model: &mut Vec<(i64, i64)>, op: &PlainOp) -> Option<Durable<usize>> {
     let numbered: Vec<(i64, i64, i64)> = table
-        .numbered_rows()
+        .numbered_rows(None)
         .unwrap()
         .into_iter()
         .flat_map(|(batch, numbers)| {
@@ -536,7 +536,7 @@ fn apply_plain(table: &Table, model: &mut Vec<(i64, i64)>, op: &PlainOp) -> Opti
             if matches!(op, PlainOp::Insert(_)) {
                 table.absorb(staging)
             } else {
-                table.replace_rows(removed, staging)
+                table.replace_rows(removed, staging, true)
             }
         });
     match result {

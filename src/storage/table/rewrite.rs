@@ -18,8 +18,9 @@ use crate::storage::head::HeadBlock;
 use crate::storage::image::Heads;
 use crate::storage::journal::Durable;
 use crate::storage::record::{Record, data_record_header, mark_last};
+use crate::storage::scan::ScanRequest;
 use crate::storage::series::SeriesId;
-use crate::storage::unique::UniqueKeys;
+use crate::storage::unique::{NewKeys, UniqueKeys};
 
 /// What removing some rows changes: per chunk, its blocks that held any
 /// (replaced by what is left of them, `None` when nothing is), and its head
@@ -41,9 +42,16 @@ struct ChunkRemoval {
 impl Table {
     /// Every row of a plain table with its row number: the rows `DELETE` and
     /// `UPDATE` choose from. Batches in row-number order.
-    pub fn numbered_rows(&self) -> Result<Vec<(RecordBatch, Vec<i64>)>> {
+    pub fn numbered_rows(
+        &self,
+        excluded: Option<Arc<Vec<i64>>>,
+    ) -> Result<Vec<(RecordBatch, Vec<i64>)>> {
         self.require_plain()?;
-        let view = self.snapshot(&Default::default())?;
+        let request = ScanRequest {
+            excluded_rows: excluded,
+            ..ScanRequest::default()
+        };
+        let view = self.snapshot(&request)?;
         let mut rows = Vec::with_capacity(view.len());
         for i in 0..view.len() {
             if let Some(numbered) = view.decode_numbered(i)? {
@@ -53,15 +61,58 @@ impl Table {
         Ok(rows)
     }
 
+    /// The rows of a plain table numbered `numbers`, all columns.
+    pub fn rows_at(&self, numbers: &[i64]) -> Result<Vec<RecordBatch>> {
+        self.require_plain()?;
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = ScanRequest {
+            time_points: Some(numbers.to_vec()),
+            ..ScanRequest::default()
+        };
+        self.snapshot(&request)?.decode_all()
+    }
+
+    /// Checks that `batches` would break none of the table's unique
+    /// constraints once the rows `freed` are gone and, row by row, the rows
+    /// `paired` replaced by them (see [`replace_rows`](Table::replace_rows)):
+    /// what a transaction block's `UPDATE` or `INSERT` checks at once, with
+    /// the block's own deletes taken into account.
+    pub fn check_unique_replacing(
+        &self,
+        freed: &[RecordBatch],
+        paired: &[RecordBatch],
+        batches: &[RecordBatch],
+    ) -> Result<()> {
+        if self.schema.constraints().is_empty() {
+            return Ok(());
+        }
+        let freed = UniqueKeys::keys_of(&self.schema, freed)?;
+        let paired = UniqueKeys::keys_of(&self.schema, paired)?;
+        let state = self.state.read();
+        state
+            .unique
+            .check_replacing(&self.schema, &freed, &paired, batches)?;
+        Ok(())
+    }
+
     /// Removes the rows numbered `removed` from a plain table and adds the
     /// rows of `staged` (a [staging](Table::staging) table), as one change:
     /// a scan sees all of it or none, and a crash keeps all of it or none.
-    /// For an `UPDATE`, `staged` holds the new versions of the removed rows,
-    /// in the same order, and keys are checked row by row as PostgreSQL
-    /// checks them. Fails with a serialization failure when a removed row
-    /// is gone already (a concurrent change took it). Returns how many rows
-    /// were removed, once durable.
-    pub fn replace_rows(&self, mut removed: Vec<i64>, staged: Table) -> Result<Durable<usize>> {
+    /// When `paired`, `staged` holds the new versions of the removed rows
+    /// (an `UPDATE`), in the same order, and keys are checked row by row as
+    /// PostgreSQL checks them; otherwise the removed rows' keys are free
+    /// for the new rows (a transaction block's changes, committed). Fails
+    /// with a serialization failure when a removed row is gone already (a
+    /// concurrent change took it). Returns how many rows were removed, once
+    /// durable.
+    pub fn replace_rows(
+        &self,
+        mut removed: Vec<i64>,
+        staged: Table,
+        paired: bool,
+    ) -> Result<Durable<usize>> {
         self.require_plain()?;
         removed.sort_unstable();
         removed.dedup();
@@ -78,9 +129,15 @@ impl Table {
             return Err(Error::ConcurrentUpdate);
         }
         let removed_keys = UniqueKeys::keys_of(&self.schema, removal.rows.as_slice())?;
+        let none = NewKeys::default();
+        let (freed, paired) = if paired {
+            (&none, &removed_keys)
+        } else {
+            (&removed_keys, &none)
+        };
         let keys = state
             .unique
-            .check_replacing(&self.schema, &removed_keys, &keyed)?;
+            .check_replacing(&self.schema, freed, paired, &keyed)?;
         let logged = match journal {
             Some(journal) => journal.log(&records, ())?,
             None => Durable::new((), None),

@@ -190,7 +190,7 @@ fn latest_input(
     let Some(scan) = input.downcast_ref::<SeriesScanExec>() else {
         return Ok(None);
     };
-    if scan.limit().is_some() {
+    if scan.limit().is_some() || scan.view().excludes_rows() {
         return Ok(None);
     }
     let columns = Columns { projection, scan };
