@@ -196,6 +196,7 @@ fn cpu_schema() -> TableSchema {
         role: ColumnRole::Time,
         nullable: false,
         max_chars: None,
+        default: None,
     }];
     for tag in TAGS {
         columns.push(ColumnSchema {
@@ -204,6 +205,7 @@ fn cpu_schema() -> TableSchema {
             role: ColumnRole::Tag,
             nullable: true,
             max_chars: None,
+            default: None,
         });
     }
     for f in 0..10 {
@@ -213,6 +215,7 @@ fn cpu_schema() -> TableSchema {
             role: ColumnRole::Field,
             nullable: true,
             max_chars: None,
+            default: None,
         });
     }
     TableSchema::try_new(columns).unwrap()

@@ -221,6 +221,7 @@ impl QueryEngine {
         let catalog_version = self.storage.catalog_version();
         let original = Arc::new(statement.clone());
         let mut statement = statement;
+        insert_columns::rewrite(&ctx.state(), &mut statement).await?;
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
@@ -241,7 +242,6 @@ impl QueryEngine {
             }
         }
         let state = ctx.state();
-        insert_columns::name_short_values(&state, &mut statement).await?;
         let statement = DfStatement::Statement(Box::new(statement));
         let current = state.config_options().catalog.default_catalog.clone();
         for reference in state.resolve_table_references(&statement)? {

@@ -82,6 +82,8 @@ mod column_flags {
     pub(super) const NULLABLE: u8 = 1;
     /// A varint character limit (`VARCHAR(n)`) follows the flags.
     pub(super) const MAX_CHARS: u8 = 2;
+    /// The SQL text of the column's default follows (after the limit).
+    pub(super) const DEFAULT: u8 = 4;
 }
 
 mod kind {
@@ -148,15 +150,19 @@ impl Record {
                     w.str(&column.name);
                     w.u8(column.column_type.tag());
                     w.u8(column.role.tag());
-                    let flags = u8::from(column.nullable)
-                        | if column.max_chars.is_some() {
-                            column_flags::MAX_CHARS
-                        } else {
-                            0
-                        };
+                    let mut flags = u8::from(column.nullable);
+                    if column.max_chars.is_some() {
+                        flags |= column_flags::MAX_CHARS;
+                    }
+                    if column.default.is_some() {
+                        flags |= column_flags::DEFAULT;
+                    }
                     w.u8(flags);
                     if let Some(n) = column.max_chars {
                         w.varint(u64::from(n));
+                    }
+                    if let Some(default) = &column.default {
+                        w.str(default);
                     }
                 }
                 if !constraints.is_empty() {
@@ -283,7 +289,9 @@ impl Record {
                     let column_type = ColumnType::from_tag(r.u8()?)?;
                     let role = ColumnRole::from_tag(r.u8()?)?;
                     let flags = r.u8()?;
-                    if flags & !(column_flags::NULLABLE | column_flags::MAX_CHARS) != 0 {
+                    let known =
+                        column_flags::NULLABLE | column_flags::MAX_CHARS | column_flags::DEFAULT;
+                    if flags & !known != 0 {
                         return Err(corrupt(format!("unknown column flags {flags:#x}")));
                     }
                     let max_chars = if flags & column_flags::MAX_CHARS != 0 {
@@ -295,12 +303,18 @@ impl Record {
                     } else {
                         None
                     };
+                    let default = if flags & column_flags::DEFAULT != 0 {
+                        Some(r.str()?.to_owned())
+                    } else {
+                        None
+                    };
                     columns.push(ColumnSchema {
                         name,
                         column_type,
                         role,
                         nullable: flags & column_flags::NULLABLE != 0,
                         max_chars,
+                        default,
                     });
                 }
                 let mut constraints = Vec::new();
@@ -476,6 +490,7 @@ mod tests {
                         role: ColumnRole::Time,
                         nullable: false,
                         max_chars: None,
+                        default: None,
                     },
                     ColumnSchema {
                         name: "v".into(),
@@ -483,6 +498,7 @@ mod tests {
                         role: ColumnRole::Field,
                         nullable: true,
                         max_chars: None,
+                        default: None,
                     },
                     ColumnSchema {
                         name: "note".into(),
@@ -490,6 +506,7 @@ mod tests {
                         role: ColumnRole::Field,
                         nullable: false,
                         max_chars: Some(300),
+                        default: Some("'none'::text".into()),
                     },
                 ],
                 constraints: Vec::new(),
@@ -506,6 +523,7 @@ mod tests {
                     role: ColumnRole::Field,
                     nullable: false,
                     max_chars: None,
+                    default: None,
                 }],
                 constraints: vec![
                     UniqueConstraint {

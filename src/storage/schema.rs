@@ -130,6 +130,9 @@ pub struct ColumnSchema {
     pub nullable: bool,
     /// `VARCHAR(n)`: a text column whose values hold at most `n` characters.
     pub max_chars: Option<u32>,
+    /// The SQL text of the column's `DEFAULT`, which an `INSERT` that
+    /// leaves the column out evaluates (per row).
+    pub default: Option<String>,
 }
 
 impl ColumnSchema {
@@ -401,6 +404,7 @@ mod tests {
             role,
             nullable: true,
             max_chars: None,
+            default: None,
         }
     }
 
@@ -448,6 +452,7 @@ mod tests {
     fn varchar_values_fit_as_postgres_assigns_them() {
         let limited = ColumnSchema {
             max_chars: Some(3),
+            default: None,
             ..column("v", ColumnType::Utf8, ColumnRole::Field)
         };
         assert_eq!(limited.fit_text("abc").unwrap(), "abc");
@@ -481,6 +486,7 @@ mod tests {
             ),
             ColumnSchema {
                 max_chars: Some(3),
+                default: None,
                 ..column("n", ColumnType::Int64, ColumnRole::Field)
             },
         ]);

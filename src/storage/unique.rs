@@ -203,6 +203,7 @@ mod tests {
             role: ColumnRole::Field,
             nullable: true,
             max_chars: None,
+            default: None,
         };
         TableSchema::try_new(vec![
             column("id", ColumnType::Int64),

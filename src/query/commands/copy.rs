@@ -223,6 +223,18 @@ pub(crate) fn plan(
                     .collect::<Result<Vec<_>>>()?
             };
             if !to {
+                // A column left out would take its default; COPY does not
+                // evaluate defaults yet, and must not store NULL instead.
+                let defaulted = (schema.columns().iter().enumerate())
+                    .find(|(i, c)| c.default.is_some() && !indices.contains(i));
+                if let Some((_, column)) = defaulted {
+                    return Err(Error::Unsupported {
+                        what: format!(
+                            "COPY FROM leaving out column \"{}\", which has a DEFAULT",
+                            column.name
+                        ),
+                    });
+                }
                 return Ok(CopyPlan::From(CopyFrom {
                     table,
                     namespace,

@@ -5,10 +5,13 @@
 //! the time column, TEXT and VARCHAR columns are tags, and every other column is
 //! a field. `WITH (time_column = 'c', tags = 'a, b')` overrides the defaults.
 
+use std::ops::ControlFlow;
+
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     CharacterLength, ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr,
     ObjectName, ObjectType, SchemaName, SqlOption, Statement, TimezoneInfo, Value,
+    visit_expressions,
 };
 
 use super::constraints::unique_constraints;
@@ -287,10 +290,12 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
         let column_type = column_type(&column.data_type)?;
         let max_chars = max_chars(&column.data_type)?;
         let mut nullable = true;
+        let mut default = None;
         for option in &column.options {
             match &option.option {
                 ColumnOption::NotNull => nullable = false,
                 ColumnOption::Null => nullable = true,
+                ColumnOption::Default(expr) => default = Some(default_text(expr)?),
                 // Resolved with the table's constraints, below.
                 ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {}
                 other => {
@@ -306,6 +311,7 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
             role: ColumnRole::Field,
             nullable,
             max_chars,
+            default,
         });
     }
 
@@ -376,6 +382,34 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
         options: options.storage,
         if_not_exists: create.if_not_exists,
     })
+}
+
+/// A column's `DEFAULT` as stored: its SQL text. As in PostgreSQL, it may
+/// not read columns or run a subquery (0A000).
+fn default_text(expr: &Expr) -> Result<String> {
+    let mut refused = None;
+    let _ = visit_expressions(expr, |e| {
+        refused = match e {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                Some("cannot use column reference in DEFAULT expression")
+            }
+            Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
+                Some("cannot use subquery in DEFAULT expression")
+            }
+            _ => None,
+        };
+        if refused.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    match refused {
+        Some(message) => Err(Error::FeatureNotSupported {
+            message: message.into(),
+        }),
+        None => Ok(expr.to_string()),
+    }
 }
 
 fn position(columns: &[ColumnSchema], name: &str) -> Result<usize> {
@@ -557,7 +591,25 @@ fn max_chars(data_type: &SqlType) -> Result<Option<u32>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_interval;
+    use super::{default_text, parse_interval};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    #[test]
+    fn defaults_read_no_column_and_run_no_subquery() {
+        let text = |sql: &str| {
+            let expr = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(sql)
+                .and_then(|mut p| p.parse_expr())
+                .unwrap();
+            default_text(&expr).map_err(|e| e.to_string())
+        };
+        assert_eq!(text("1 + 1"), Ok("1 + 1".into()));
+        assert_eq!(text("now()"), Ok("now()".into()));
+        assert!(text("b").unwrap_err().contains("column reference"));
+        assert!(text("(SELECT 1)").unwrap_err().contains("subquery"));
+        assert!(text("1 + (SELECT 1)").unwrap_err().contains("subquery"));
+    }
 
     #[test]
     fn intervals_parse_short_and_long_forms() {

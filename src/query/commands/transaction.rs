@@ -346,6 +346,7 @@ mod tests {
             role,
             nullable: true,
             max_chars: None,
+            default: None,
         };
         let schema = TableSchema::try_new(vec![
             column(

@@ -31,6 +31,7 @@ fn schema() -> TableSchema {
         role,
         nullable: true,
         max_chars: None,
+        default: None,
     };
     TableSchema::try_new(vec![
         ColumnSchema {
@@ -426,6 +427,7 @@ fn plain_table(storage: &Storage, rt: &tokio::runtime::Runtime) -> Arc<Table> {
         role: ColumnRole::Field,
         nullable: true,
         max_chars: None,
+        default: None,
     };
     let schema = TableSchema::try_new(vec![column("id"), column("version")])
         .unwrap()
