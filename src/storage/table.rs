@@ -283,12 +283,17 @@ impl Table {
         let newest_before = state.shards.keys().next_back().copied();
         let mut late = HashSet::new();
         let mut written = 0;
+        let mut numbers = Vec::new();
         for batch in batches {
-            self.append(&mut state, batch, &mut late)?;
+            let time = self.append(&mut state, batch, &mut late)?;
+            if self.schema.is_plain() {
+                let time = time.as_primitive::<TimestampMicrosecondType>();
+                numbers.extend_from_slice(time.values());
+            }
             written += batch.num_rows();
         }
         self.seal_closed(&mut state, newest_before, late)?;
-        state.unique.insert(keys);
+        state.unique.insert(keys, &numbers);
         Ok(written)
     }
 
@@ -302,12 +307,14 @@ impl Table {
         Ok(())
     }
 
-    /// The rows of a staging table, when the table has keys to check them by.
-    fn keyed_rows(&self, staged: &Table) -> Result<Vec<RecordBatch>> {
+    /// The rows of a staging table with their numbers, when the table has
+    /// keys to check them by.
+    fn keyed_rows(&self, staged: &Table) -> Result<(Vec<RecordBatch>, Vec<i64>)> {
         if self.schema.constraints().is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
-        staged.scan(None)
+        let (batches, numbers): (Vec<_>, Vec<_>) = staged.numbered_rows(None)?.into_iter().unzip();
+        Ok((batches, numbers.concat()))
     }
 
     /// Seals the heads of shards that are closed: every shard older than the
@@ -344,12 +351,14 @@ impl Table {
         Ok(())
     }
 
+    /// Appends a batch; returns the times it gave its rows (a plain
+    /// table's row numbers).
     fn append(
         &self,
         state: &mut TableState,
         batch: &RecordBatch,
         late: &mut HashSet<(i64, SeriesId)>,
-    ) -> Result<()> {
+    ) -> Result<ArrayRef> {
         let columns = batch.columns();
         let tags: Vec<&StringArray> = self
             .schema
@@ -378,7 +387,8 @@ impl Table {
             Some(time) => columns[time].clone(),
             None => self.next_row_numbers(batch.num_rows()),
         };
-        self.append_rows(state, ids, time, fields, late)
+        self.append_rows(state, ids, time.clone(), fields, late)?;
+        Ok(time)
     }
 
     /// The hidden times of `rows` new rows of a plain table: the next row
@@ -612,12 +622,12 @@ impl Table {
     /// are; head rows are appended. Returns the number of rows added, once
     /// durable. With a log, the staged rows are logged as an image first.
     pub fn absorb(&self, staged: Table) -> Result<Durable<usize>> {
-        let keyed = self.keyed_rows(&staged)?;
+        let (keyed, numbers) = self.keyed_rows(&staged)?;
         let Some(journal) = self.journal.as_ref().filter(|j| j.wal().is_some()) else {
             let mut state = self.state.write();
             let keys = state.unique.check(&self.schema, &keyed)?;
             let rows = self.absorb_into(&mut state, staged)?;
-            state.unique.insert(keys);
+            state.unique.insert(keys, &numbers);
             return Ok(Durable::new(rows, None));
         };
         let capture = staged.capture();
@@ -635,17 +645,17 @@ impl Table {
         let keys = state.unique.check(&self.schema, &keyed)?;
         let logged = journal.log(&records, ())?;
         let rows = self.absorb_into(&mut state, staged)?;
-        state.unique.insert(keys);
+        state.unique.insert(keys, &numbers);
         Ok(logged.map(|()| rows))
     }
 
     /// [`absorb`](Self::absorb) without logging: for replay.
     pub(super) fn absorb_replayed(&self, staged: Table) -> Result<usize> {
-        let keyed = self.keyed_rows(&staged)?;
+        let (keyed, numbers) = self.keyed_rows(&staged)?;
         let mut state = self.state.write();
         let keys = state.unique.check(&self.schema, &keyed)?;
         let rows = self.absorb_into(&mut state, staged)?;
-        state.unique.insert(keys);
+        state.unique.insert(keys, &numbers);
         Ok(rows)
     }
 
@@ -776,6 +786,39 @@ impl Table {
     /// statistics can match, plus their heads (shared: a writer copies a head
     /// that a view holds). Decoding is left to the returned [`ReadView`].
     pub fn snapshot(&self, request: &ScanRequest) -> Result<ReadView> {
+        let view = self.snapshot_in(&self.state.read(), request)?;
+        Ok(Self::in_order(view))
+    }
+
+    /// [`snapshot`](Self::snapshot) of the one row whose value in column
+    /// `column` is `value`, found through the column's own unique
+    /// constraint under the same lock as the snapshot (so the row cannot
+    /// move in between); `None` when no such constraint exists.
+    pub fn snapshot_by_key(
+        &self,
+        request: &ScanRequest,
+        column: usize,
+        value: &ArrayRef,
+    ) -> Result<Option<ReadView>> {
+        let Some(c) = (self.schema.constraints().iter()).position(|c| c.columns == [column]) else {
+            return Ok(None);
+        };
+        if value.data_type() != self.schema.arrow_schema().field(column).data_type() {
+            return Ok(None);
+        }
+        let view = {
+            let state = self.state.read();
+            let row = state.unique.row_of(c, std::slice::from_ref(value))?;
+            let request = ScanRequest {
+                time_points: Some(row.into_iter().collect()),
+                ..request.clone()
+            };
+            self.snapshot_in(&state, &request)?
+        };
+        Ok(Some(Self::in_order(view)))
+    }
+
+    fn snapshot_in(&self, state: &TableState, request: &ScanRequest) -> Result<ReadView> {
         let projection = match &request.projection {
             Some(p) => p.clone(),
             None => (0..self.schema.columns().len()).collect(),
@@ -826,7 +869,6 @@ impl Table {
         if range.is_empty() {
             return Ok(view);
         }
-        let state = self.state.read();
         let series = state.tags.evaluate(&request.series);
         view.stats.series_matched = series.len();
         for (&shard_id, shard) in state.shards.range(first_shard..=last_shard) {
@@ -873,12 +915,17 @@ impl Table {
                 ));
             }
         }
-        drop(state);
+        Ok(view)
+    }
+
+    /// A view from [`snapshot_in`](Self::snapshot_in) put in order, after
+    /// the lock is released.
+    fn in_order(mut view: ReadView) -> ReadView {
         // Each series in time order: by series, then shard (shards are disjoint
         // in time and visited in order above), then segment (the sort is stable
         // and segments come in time order).
         view.pieces.sort_by_key(|p| (p.series, p.shard));
-        Ok(view)
+        view
     }
 
     /// All rows, one batch per series and shard, each in time order, with the

@@ -1,14 +1,15 @@
 //! The keys of a table's `PRIMARY KEY` and `UNIQUE` constraints: one hash
-//! set per constraint of every key its rows hold, so a write checks its rows
-//! in O(1) each.
+//! map per constraint from every key its rows hold to the row's number, so
+//! a write checks its rows in O(1) each, and a scan for one key reads one
+//! block.
 //!
 //! A key is the row's values in the constraint's columns, in Arrow's row
 //! format (equal values give equal bytes). As in PostgreSQL, a key with a
 //! NULL in it equals no other key and is not kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{
     DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
     TimestampMicrosecondType,
@@ -22,7 +23,7 @@ use crate::pgtype;
 /// The keys a table holds, per constraint of its schema.
 #[derive(Debug, Default)]
 pub(super) struct UniqueKeys {
-    sets: Vec<HashSet<Box<[u8]>>>,
+    sets: Vec<HashMap<Box<[u8]>, i64>>,
 }
 
 /// The keys of some rows, per constraint, row by row (`None` for a key with
@@ -35,7 +36,7 @@ pub(super) struct NewKeys {
 impl UniqueKeys {
     pub(super) fn new(schema: &TableSchema) -> Self {
         Self {
-            sets: vec![HashSet::new(); schema.constraints().len()],
+            sets: vec![HashMap::new(); schema.constraints().len()],
         }
     }
 
@@ -74,7 +75,7 @@ impl UniqueKeys {
                 let Some(key) = key else {
                     continue;
                 };
-                let held = self.sets[c].contains(key) && !given_up.contains(key.as_ref());
+                let held = self.sets[c].contains_key(key) && !given_up.contains(key.as_ref());
                 if held || !taken.insert(key) {
                     return Err(violation(schema, c, batches, k));
                 }
@@ -107,18 +108,37 @@ impl UniqueKeys {
         Ok(new)
     }
 
-    /// Takes in keys that [`check`](Self::check) gave, once their rows are in.
-    pub(super) fn insert(&mut self, new: NewKeys) {
+    /// Takes in keys that [`check`](Self::check) gave, once their rows are
+    /// in, numbered `numbers` (row by row).
+    pub(super) fn insert(&mut self, new: NewKeys, numbers: &[i64]) {
         for (set, keys) in self.sets.iter_mut().zip(new.sets) {
-            set.extend(keys.into_iter().flatten());
+            for (key, &number) in keys.into_iter().zip(numbers) {
+                if let Some(key) = key {
+                    set.insert(key, number);
+                }
+            }
         }
+    }
+
+    /// The number of the row whose key for constraint `c` is `value` (one
+    /// row of each of the constraint's columns): `None` when no row has it.
+    pub(super) fn row_of(&self, c: usize, value: &[ArrayRef]) -> Result<Option<i64>> {
+        let fields = value
+            .iter()
+            .map(|v| SortField::new(v.data_type().clone()))
+            .collect();
+        let rows = RowConverter::new(fields)?.convert_columns(value)?;
+        if rows.num_rows() != 1 || value.iter().any(|v| v.is_null(0)) {
+            return Ok(None);
+        }
+        Ok(self.sets[c].get(rows.row(0).as_ref()).copied())
     }
 
     /// Gives up the keys of rows that are gone.
     pub(super) fn remove(&mut self, gone: &NewKeys) {
         for (set, keys) in self.sets.iter_mut().zip(&gone.sets) {
             for key in keys.iter().flatten() {
-                set.remove(key);
+                set.remove(key.as_ref());
             }
         }
     }
@@ -127,8 +147,8 @@ impl UniqueKeys {
     pub(super) fn approximate_bytes(&self) -> Vec<usize> {
         (self.sets.iter())
             .map(|set| {
-                set.iter()
-                    .map(|k| k.len() + 2 * size_of::<Box<[u8]>>())
+                set.keys()
+                    .map(|k| k.len() + size_of::<Box<[u8]>>() + size_of::<i64>())
                     .sum()
             })
             .collect()
@@ -248,7 +268,7 @@ mod tests {
         let first = keys
             .check(&schema, &[batch(&schema, &[1, 2], &[Some("a"), None])])
             .unwrap();
-        keys.insert(first);
+        keys.insert(first, &[0, 1]);
 
         let again = keys.check(&schema, &[batch(&schema, &[2], &[Some("b")])]);
         assert_eq!(
@@ -277,13 +297,28 @@ mod tests {
     }
 
     #[test]
+    fn a_key_names_its_row() {
+        let schema = schema();
+        let mut keys = UniqueKeys::new(&schema);
+        let rows = batch(&schema, &[7, 9], &[Some("a"), None]);
+        let new = keys.check(&schema, std::slice::from_ref(&rows)).unwrap();
+        keys.insert(new, &[40, 41]);
+        let id = |v: i64| -> Vec<ArrayRef> { vec![Arc::new(Int64Array::from(vec![v]))] };
+        assert_eq!(keys.row_of(0, &id(9)).unwrap(), Some(41));
+        assert_eq!(keys.row_of(0, &id(8)).unwrap(), None);
+        let gone = UniqueKeys::keys_of(&schema, &[rows]).unwrap();
+        keys.remove(&gone);
+        assert_eq!(keys.row_of(0, &id(9)).unwrap(), None);
+    }
+
+    #[test]
     fn multi_column_keys_name_their_columns() {
         let schema = schema();
         let mut keys = UniqueKeys::new(&schema);
         let first = keys
             .check(&schema, &[batch(&schema, &[1], &[Some("a")])])
             .unwrap();
-        keys.insert(first);
+        keys.insert(first, &[0, 1]);
         // Same name, other id: the pair differs, and so does the key.
         assert!(
             keys.check(&schema, &[batch(&schema, &[2], &[Some("a")])])

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
 use datafusion::arrow::compute::and;
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -30,6 +30,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 
+use super::key_lookup;
 use super::table::SeriesTableProvider;
 use crate::query::commands::transaction::PendingWrites;
 use crate::query::error::Error;
@@ -68,6 +69,10 @@ pub(crate) fn plan(
         .iter()
         .map(physical)
         .collect::<Result<_>>()?;
+    let unqualified_predicates = (shape.predicates.iter())
+        .map(|p| unqualified(p.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let key = key_lookup::key_filter(&table, &unqualified_predicates);
     let assignments = shape
         .assignments
         .iter()
@@ -76,6 +81,7 @@ pub(crate) fn plan(
     Ok(Some(Arc::new(PlainDmlExec::new(
         table,
         shape.empty,
+        key,
         predicates,
         update.then_some(assignments),
         session.config().get_extension::<PendingWrites>(),
@@ -233,6 +239,9 @@ pub(crate) struct PlainDmlExec {
     table: Arc<Table>,
     /// The optimizer showed that no row passes.
     empty: bool,
+    /// A predicate `column = constant` on a column with its own key: only
+    /// the row it names can pass.
+    key: Option<(usize, ArrayRef)>,
     predicates: Vec<Arc<dyn PhysicalExpr>>,
     /// Per column its new value (`None`: unchanged); `None` for a DELETE.
     assignments: Option<Vec<Option<Arc<dyn PhysicalExpr>>>>,
@@ -244,6 +253,7 @@ impl PlainDmlExec {
     fn new(
         table: Arc<Table>,
         empty: bool,
+        key: Option<(usize, ArrayRef)>,
         predicates: Vec<Arc<dyn PhysicalExpr>>,
         assignments: Option<Vec<Option<Arc<dyn PhysicalExpr>>>>,
         pending: Option<Arc<PendingWrites>>,
@@ -262,11 +272,16 @@ impl PlainDmlExec {
         Self {
             table,
             empty,
+            key,
             predicates,
             assignments,
             pending,
             properties,
         }
+    }
+
+    fn key(&self) -> Option<(usize, &ArrayRef)> {
+        self.key.as_ref().map(|(column, value)| (*column, value))
     }
 
     /// Of `rows` (batches with their row numbers), the ones every predicate
@@ -335,7 +350,8 @@ impl PlainDmlExec {
     /// in the block; returns how many rows it changes.
     fn apply(&self) -> Result<Applied> {
         let Some(pending) = self.pending.as_ref().filter(|p| p.in_block()) else {
-            let chosen = self.choose(self.table.numbered_rows(None).map_err(external)?)?;
+            let rows = (self.table.numbered_rows_by_key(None, self.key())).map_err(external)?;
+            let chosen = self.choose(rows)?;
             let staged = self.table.staging();
             // A staging table has no log: nothing to wait for.
             let _ = staged
@@ -348,10 +364,8 @@ impl PlainDmlExec {
         };
         // The table's rows the block has not removed, then its staged rows.
         let removed = pending.removed_rows(&self.table);
-        let rows = self
-            .table
-            .numbered_rows(removed.clone())
-            .map_err(external)?;
+        let rows =
+            (self.table.numbered_rows_by_key(removed.clone(), self.key())).map_err(external)?;
         let committed = self.choose(rows)?;
         let mut count = committed.numbers.len();
         let mut old_rows = committed.old_rows;
@@ -460,6 +474,7 @@ impl ExecutionPlan for PlainDmlExec {
         let this = Arc::new(Self::new(
             self.table.clone(),
             self.empty,
+            self.key.clone(),
             self.predicates.clone(),
             self.assignments.clone(),
             self.pending.clone(),

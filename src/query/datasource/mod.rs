@@ -6,6 +6,7 @@
 pub(crate) mod aggregate_exec;
 pub(crate) mod catalog;
 pub(crate) mod dml;
+pub(crate) mod key_lookup;
 pub(crate) mod pushdown;
 pub(crate) mod scan_exec;
 pub(crate) mod system;

@@ -18,8 +18,8 @@ use datafusion::physical_plan::{
 };
 use futures::TryStreamExt;
 
-use super::pushdown;
 use super::scan_exec::SeriesScanExec;
+use super::{key_lookup, pushdown};
 use crate::query::commands::transaction::PendingWrites;
 use crate::storage::{self, ScanRequest, Table};
 
@@ -66,7 +66,15 @@ impl TableProvider for SeriesTableProvider {
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| pushdown::support(self.table.schema(), f))
+            .map(|f| match pushdown::support(self.table.schema(), f) {
+                // A key's equality picks the row; DataFusion filters again.
+                TableProviderFilterPushDown::Unsupported
+                    if key_lookup::key_equality(&self.table, f).is_some() =>
+                {
+                    TableProviderFilterPushDown::Inexact
+                }
+                support => support,
+            })
             .collect())
     }
 
@@ -110,7 +118,18 @@ impl TableProvider for SeriesTableProvider {
             })
             .map(ToString::to_string)
             .collect();
-        let view = Arc::new(self.table.snapshot(&request).map_err(external)?);
+        // A key's equality picks the one row that can match; only among
+        // the table's rows: staged rows have numbers of their own.
+        let keyed = match key_lookup::key_filter(&self.table, filters) {
+            Some((column, value)) => (self.table)
+                .snapshot_by_key(&request, column, &value)
+                .map_err(external)?,
+            None => None,
+        };
+        let view = match keyed {
+            Some(view) => Arc::new(view),
+            None => Arc::new(self.table.snapshot(&request).map_err(external)?),
+        };
         let partitions = state
             .config()
             .target_partitions()

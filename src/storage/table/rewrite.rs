@@ -46,12 +46,30 @@ impl Table {
         &self,
         excluded: Option<Arc<Vec<i64>>>,
     ) -> Result<Vec<(RecordBatch, Vec<i64>)>> {
+        self.numbered_rows_by_key(excluded, None)
+    }
+
+    /// [`numbered_rows`](Self::numbered_rows), only the row whose value in
+    /// column `key.0` is `key.1` when a unique constraint on that column
+    /// alone can find it.
+    pub fn numbered_rows_by_key(
+        &self,
+        excluded: Option<Arc<Vec<i64>>>,
+        key: Option<(usize, &ArrayRef)>,
+    ) -> Result<Vec<(RecordBatch, Vec<i64>)>> {
         self.require_plain()?;
         let request = ScanRequest {
             excluded_rows: excluded,
             ..ScanRequest::default()
         };
-        let view = self.snapshot(&request)?;
+        let keyed = match key {
+            Some((column, value)) => self.snapshot_by_key(&request, column, value)?,
+            None => None,
+        };
+        let view = match keyed {
+            Some(view) => view,
+            None => self.snapshot(&request)?,
+        };
         let mut rows = Vec::with_capacity(view.len());
         for i in 0..view.len() {
             if let Some(numbered) = view.decode_numbered(i)? {
@@ -116,7 +134,7 @@ impl Table {
         self.require_plain()?;
         removed.sort_unstable();
         removed.dedup();
-        let keyed = self.keyed_rows(&staged)?;
+        let (keyed, numbers) = self.keyed_rows(&staged)?;
         let journal = self.journal.as_ref().filter(|j| j.wal().is_some());
         let records = match journal {
             Some(_) => self.replace_records(&removed, &staged)?,
@@ -145,7 +163,7 @@ impl Table {
         apply(&mut state, removal.chunks);
         state.unique.remove(&removed_keys);
         self.absorb_into(&mut state, staged)?;
-        state.unique.insert(keys);
+        state.unique.insert(keys, &numbers);
         Ok(logged.map(|()| removed.len()))
     }
 
