@@ -68,10 +68,10 @@ impl PlannedQuery {
 
 impl Prepared {
     /// The columns of the rows this statement returns; `None` for statements that
-    /// return no rows (DDL, `INSERT`).
+    /// return no rows (DDL, `INSERT`, `UPDATE`, `DELETE`).
     pub fn output_schema(&self) -> Option<SchemaRef> {
         match self {
-            Prepared::Plan(planned) if !is_insert(&planned.plan) => Some(renamed(
+            Prepared::Plan(planned) if dml_tag(&planned.plan).is_none() => Some(renamed(
                 planned.plan.schema().inner(),
                 planned.names.as_deref(),
             )),

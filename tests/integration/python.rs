@@ -46,6 +46,6 @@ async fn psycopg_asyncpg_and_sqlalchemy_pass_their_suite() {
     let server = TestServer::start().await;
     let mut suite = Command::new(python);
     suite.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py"));
-    run_client_suite(&server, suite, 5).await;
+    run_client_suite(&server, suite, 6).await;
     server.stop().await;
 }

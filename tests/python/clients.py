@@ -281,8 +281,66 @@ def sqlalchemy_suite():
         assert [(r.time, r.n) for r in readings] == [(at(5), 5), (at(3), 3)]
 
 
+def plain_tables():
+    # psycopg: keys, parameters in UPDATE and DELETE, a block's own changes.
+    with psycopg.connect(DSN) as conn:
+        conn.execute("CREATE TABLE py_devices (id INT PRIMARY KEY, name TEXT UNIQUE, site TEXT)")
+        conn.execute("INSERT INTO py_devices VALUES (%s, %s, %s), (%s, %s, %s)", (1, "a", "s1", 2, "b", "s2"))
+        conn.commit()
+        cur = conn.execute("UPDATE py_devices SET site = %s WHERE id = %s", ("s9", 1))
+        assert cur.rowcount == 1, cur.rowcount
+        assert conn.execute("SELECT site FROM py_devices WHERE id = %s", (1,)).fetchone() == ("s9",)
+        conn.rollback()
+        assert conn.execute("SELECT site FROM py_devices WHERE id = 1").fetchone() == ("s1",)
+        try:
+            conn.execute("INSERT INTO py_devices VALUES (%s, %s, NULL)", (3, "a"))
+            raise AssertionError("must fail")
+        except errors.UniqueViolation as e:
+            assert e.diag.constraint_name is None or e.diag.constraint_name == "py_devices_name_key"
+            assert "py_devices_name_key" in str(e), e
+        conn.rollback()
+        cur = conn.execute("DELETE FROM py_devices WHERE name = %s", ("b",))
+        assert cur.rowcount == 1, cur.rowcount
+        conn.commit()
+        rows = conn.execute("SELECT id, name, site FROM py_devices ORDER BY id").fetchall()
+        assert rows == [(1, "a", "s1")], rows
+
+    # The SQLAlchemy ORM over a plain table it creates: create_all, then
+    # insert, update and delete by primary key.
+    engine = sa.create_engine(f"postgresql+psycopg://tester@127.0.0.1:{PORT}/postgres")
+
+    class Base(orm.DeclarativeBase):
+        pass
+
+    class Site(Base):
+        __tablename__ = "sa_sites"
+        id = sa.Column(sa.Integer, primary_key=True, autoincrement=False)
+        name = sa.Column(sa.String(50), nullable=False, unique=True)
+        # A default of the client's: a server default is read back with
+        # RETURNING, which EpochDB does not run yet.
+        active = sa.Column(sa.Boolean, default=True)
+
+    Base.metadata.create_all(engine)
+    with orm.Session(engine) as session:
+        session.add_all([Site(id=1, name="north"), Site(id=2, name="south")])
+        session.commit()
+        north = session.get(Site, 1)
+        north.name = "north-1"
+        session.delete(session.get(Site, 2))
+        session.commit()
+        sites = session.scalars(sa.select(Site).order_by(Site.id)).all()
+        assert [(s.id, s.name, s.active) for s in sites] == [(1, "north-1", True)], sites
+        session.add(Site(id=3, name="north-1"))
+        try:
+            session.commit()
+            raise AssertionError("must fail")
+        except sa.exc.IntegrityError:
+            session.rollback()
+
+
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)
 check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
+check("psycopg and the SQLAlchemy ORM: plain tables, keys, UPDATE, DELETE", plain_tables)
 check("asyncpg: queries, prepared statements, COPY, transactions, pools", lambda: asyncio.run(asyncpg_suite()))

@@ -77,6 +77,19 @@ fn select_items(query: &Query) -> Option<&[SelectItem]> {
 /// still find them; the client sees [`postgres_names`] of the statement as
 /// it wrote it. Returns whether anything was renamed.
 pub(crate) fn distinct_output_names(statement: &mut Statement) -> Result<bool> {
+    if let Statement::Insert(insert) = statement {
+        // An INSERT's query feeds columns by position: its names do not
+        // matter, but DataFusion wants them distinct too.
+        let Some(source) = insert.source.take() else {
+            return Ok(false);
+        };
+        let mut query = Statement::Query(source);
+        let renamed = distinct_output_names(&mut query);
+        if let Statement::Query(source) = query {
+            insert.source = Some(source);
+        }
+        return renamed;
+    }
     let Statement::Query(query) = statement else {
         return Ok(false);
     };
