@@ -234,7 +234,7 @@ enum Applied {
 /// Deletes or updates the rows of a plain table that pass every predicate,
 /// as one change, and returns how many (a `count` column, as DataFusion's
 /// DML plans do).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PlainDmlExec {
     table: Arc<Table>,
     /// The optimizer showed that no row passes.
@@ -471,14 +471,7 @@ impl ExecutionPlan for PlainDmlExec {
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let schema = self.properties.eq_properties.schema().clone();
-        let this = Arc::new(Self::new(
-            self.table.clone(),
-            self.empty,
-            self.key.clone(),
-            self.predicates.clone(),
-            self.assignments.clone(),
-            self.pending.clone(),
-        ));
+        let this = Arc::new(self.clone());
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             schema,
             futures::stream::once(this.run()),
