@@ -392,4 +392,43 @@ async fn a_blocks_update_meets_a_concurrent_one_with_a_serialization_failure() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(rows, vec![(1, "theirs".into()), (2, "b".into())]);
+
+    // A failed COMMIT applies nothing, in any table; a second table whose
+    // share could fail is refused when the block first writes it.
+    client
+        .batch_execute("CREATE TABLE notes (x INT); CREATE TABLE tags (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute("INSERT INTO notes VALUES (1)", &[])
+        .await
+        .unwrap();
+    tx.execute("UPDATE devices SET site = 'again' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let refused = tx
+        .execute("INSERT INTO tags VALUES (1)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
+    drop(tx);
+    let tx = client.transaction().await.unwrap();
+    tx.execute("INSERT INTO notes VALUES (1)", &[])
+        .await
+        .unwrap();
+    tx.execute("UPDATE devices SET site = 'again' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    other
+        .execute("UPDATE devices SET site = 'first' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let error = tx.commit().await.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::T_R_SERIALIZATION_FAILURE));
+    let notes: i64 = other
+        .query_one("SELECT count(*) FROM notes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(notes, 0, "the failed block's other writes are not applied");
 }

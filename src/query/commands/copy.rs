@@ -467,7 +467,7 @@ impl CopyIn {
         self.batches = None;
         let (staging, rows) = self.join().await?;
         let staging = match &self.pending_writes {
-            Some(pending) => pending.stage_table(&self.table, staging),
+            Some(pending) => pending.stage_table(&self.table, staging)?,
             None => Some(staging),
         };
         if let Some(staging) = staging {

@@ -105,23 +105,24 @@ impl PendingWrites {
         let Some(mut block) = self.block.lock().take() else {
             return Ok(0);
         };
-        let mut tickets = Vec::with_capacity(block.staged.len());
-        for staged in block.staged {
-            // A table's removals go with its first staged rows, as one change.
-            let removed = take_removed(&mut block.removed, &staged.target);
-            tickets.push(match removed {
-                Some(rows) => staged.target.replace_rows(rows, staged.rows, false)?,
-                None => staged.target.absorb(staged.rows)?,
-            });
-        }
-        while let Some(first) = block.removed.first() {
-            let target = first.target.clone();
-            if let Some(rows) = take_removed(&mut block.removed, &target) {
-                let _ = target
-                    .replace_rows(rows, target.staging(), false)?
-                    .durable()
-                    .await?;
+        let mut tickets = Vec::with_capacity(block.staged.len() + 1);
+        // The one table whose share can fail goes first, whole: its removals
+        // and all its staged rows as one change. If it fails, nothing of the
+        // block is applied; the other tables' shares cannot fail.
+        if let Some(target) = block.conflicting() {
+            let removed = take_removed(&mut block.removed, &target).unwrap_or_default();
+            let (mine, others): (Vec<Staged>, Vec<Staged>) =
+                (block.staged.drain(..)).partition(|s| Arc::ptr_eq(&s.target, &target));
+            block.staged = others;
+            let merged = target.staging();
+            for staged in mine {
+                // A staging table has no log: nothing to wait for.
+                let _ = merged.absorb(staged.rows)?.without_waiting();
             }
+            tickets.push(target.replace_rows(removed, merged, false)?);
+        }
+        for staged in block.staged {
+            tickets.push(staged.target.absorb(staged.rows)?);
         }
         let mut rows = 0;
         for ticket in tickets {
@@ -178,6 +179,7 @@ impl PendingWrites {
         rows: Vec<i64>,
         staged: Vec<(usize, Vec<i64>)>,
     ) -> storage::Result<()> {
+        self.check_one_conflicting(target, true)?;
         let mut guard = self.block.lock();
         let Some(block) = guard.as_mut() else {
             return Err(storage::Error::Internal {
@@ -244,6 +246,9 @@ impl PendingWrites {
         if !self.in_block() {
             return None;
         }
+        if let Err(e) = self.check_one_conflicting(target, false) {
+            return Some(Err(e));
+        }
         let checked = match self.removed_rows(target) {
             None => target.check_unique(batches),
             Some(removed) => target
@@ -307,16 +312,69 @@ impl PendingWrites {
 
     /// Stages a whole staging table (a `COPY`'s) for `target` if a block is
     /// open; gives it back if not.
-    pub(crate) fn stage_table(&self, target: &Arc<Table>, rows: Table) -> Option<Table> {
+    pub(crate) fn stage_table(
+        &self,
+        target: &Arc<Table>,
+        rows: Table,
+    ) -> storage::Result<Option<Table>> {
+        self.check_one_conflicting(target, false)?;
         let mut guard = self.block.lock();
         let Some(block) = guard.as_mut() else {
-            return Some(rows);
+            return Ok(Some(rows));
         };
         block.staged.push(Staged {
             target: target.clone(),
             rows,
         });
-        None
+        Ok(None)
+    }
+
+    /// Refuses a write to `target` (one that removes rows, if `removes`)
+    /// that would give the block a second table whose share of the COMMIT
+    /// can fail (one with keys, or with rows the block removes): a COMMIT
+    /// applies one table after another, so only one share may fail, and it
+    /// goes first.
+    pub(crate) fn check_one_conflicting(
+        &self,
+        target: &Arc<Table>,
+        removes: bool,
+    ) -> storage::Result<()> {
+        let guard = self.block.lock();
+        let Some(block) = guard.as_ref() else {
+            return Ok(());
+        };
+        if !(removes || block.can_conflict(target)) {
+            return Ok(());
+        }
+        match block.conflicting() {
+            Some(other) if !Arc::ptr_eq(&other, target) => Err(storage::Error::Unsupported {
+                what: format!(
+                    "a transaction block that changes \"{}\" and \"{}\" (updates, deletes or \
+                     inserts into tables with keys go to one table per block)",
+                    other.name(),
+                    target.name()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Block {
+    /// Whether `target`'s share of the COMMIT can fail: it has keys, or
+    /// rows the block removes.
+    fn can_conflict(&self, target: &Arc<Table>) -> bool {
+        !target.schema().constraints().is_empty()
+            || self.removed.iter().any(|r| Arc::ptr_eq(&r.target, target))
+    }
+
+    /// The table whose share of the COMMIT can fail, if any (at most one:
+    /// [`PendingWrites::check_one_conflicting`]).
+    fn conflicting(&self) -> Option<Arc<Table>> {
+        (self.removed.iter().map(|r| &r.target))
+            .chain(self.staged.iter().map(|s| &s.target))
+            .find(|t| self.can_conflict(t))
+            .cloned()
     }
 }
 
@@ -389,7 +447,7 @@ mod tests {
         let t = table();
         let pending = PendingWrites::default();
         assert!(pending.stage_batches(&t, &[batch(&t, &[1])]).is_none());
-        assert!(pending.stage_table(&t, t.staging()).is_some());
+        assert!(pending.stage_table(&t, t.staging()).unwrap().is_some());
     }
 
     #[tokio::test]
