@@ -222,7 +222,7 @@ fn session_code(error: &session::Error) -> (&'static str, Blame) {
         E::PreparedNotFound { .. } => (INVALID_SQL_STATEMENT_NAME, Blame::Client),
         E::WrongParameterCount { .. } => (SYNTAX_ERROR, Blame::Client),
         E::ParameterValuesMissing => (INTERNAL_ERROR, Blame::Server),
-        E::StackDepthExceeded => (STATEMENT_TOO_COMPLEX, Blame::Client),
+        E::StackDepthExceeded | E::StatementTooComplex => (STATEMENT_TOO_COMPLEX, Blame::Client),
     }
 }
 

@@ -27,6 +27,7 @@ use super::commands::transaction::PendingWrites;
 use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
 use super::error::{Error, Result};
+use super::heavy;
 use super::output::Output;
 use super::pg::int_literals::narrow_int_literals;
 use super::pg::semantics::PgSemantics;
@@ -209,6 +210,17 @@ impl QueryEngine {
         statement: Statement,
         declared: &[Option<DataType>],
     ) -> Result<Prepared> {
+        let heavy = heavy::is_heavy(&statement);
+        heavy::run(heavy, self.plan(ctx, statement, declared, heavy)).await
+    }
+
+    async fn plan(
+        &self,
+        ctx: &SessionContext,
+        statement: Statement,
+        declared: &[Option<DataType>],
+        heavy: bool,
+    ) -> Result<Prepared> {
         if let Some(dcl) = Dcl::from_statement(&statement)? {
             return Ok(Prepared::Dcl(dcl));
         }
@@ -310,6 +322,7 @@ impl QueryEngine {
             statement: original,
             declared: declared.into(),
             catalog_version,
+            heavy,
             replanned: Arc::default(),
         })))
     }
@@ -398,67 +411,77 @@ impl QueryEngine {
                 }
             }
             Prepared::Plan(planned) => {
-                let PlannedQuery {
-                    plan,
-                    names,
-                    insert_columns,
-                    ..
-                } = &self.current_plan(ctx, planned).await?;
-                access::check_plan(&self.storage, ctx, plan)?;
-                let mut plan = plan.clone();
-                if let Some(params) = params {
-                    plan = numeric::unconstrained_parameters(plan)?
-                        .replace_params_with_values(&params)?;
-                }
-                let insert = is_insert(&plan);
-                let dml_tag = dml_tag(&plan);
-                let target = match &plan {
-                    LogicalPlan::Dml(dml) => Some(InsertTarget {
-                        table: dml.table_name.table().to_owned(),
-                        schema: dml.target.schema(),
-                        columns: insert_columns.clone(),
-                        input_names: dml
-                            .input
-                            .schema()
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().clone())
-                            .collect(),
-                    }),
-                    _ => None,
-                };
-                let frame = ctx.execute_logical_plan(plan).await?;
-                if let Some(tag) = dml_tag {
-                    let batches = frame.collect().await.map_err(|e| match &target {
-                        Some(target) if insert => target
-                            .not_null_violation(&e)
-                            .unwrap_or(Error::DataFusion(e)),
-                        _ => Error::DataFusion(e),
-                    })?;
-                    let rows = batches
-                        .iter()
-                        .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>())
-                        .flat_map(|counts| counts.iter().flatten())
-                        .sum();
-                    Ok(Output::Command {
-                        tag,
-                        rows: Some(rows),
-                    })
-                } else {
-                    let stream = frame.execute_stream().await?;
-                    if names.is_none() {
-                        return Ok(Output::Rows(stream));
-                    }
-                    // Only the names differ, which DataFusion's own schema
-                    // cannot hold when two are equal (`SELECT x, x`): the
-                    // stream reports PostgreSQL's, and its batches pass
-                    // through as DataFusion made them.
-                    let schema = renamed(&stream.schema(), names.as_deref());
-                    Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
-                        schema, stream,
-                    ))))
-                }
+                heavy::run(planned.heavy, self.run_plan(ctx, planned, params)).await
             }
+        }
+    }
+
+    /// Runs a planned query: made again if the catalog has changed, then
+    /// optimized and started (DML runs to its end).
+    async fn run_plan(
+        &self,
+        ctx: &SessionContext,
+        planned: &PlannedQuery,
+        params: Option<ParamValues>,
+    ) -> Result<Output> {
+        let PlannedQuery {
+            plan,
+            names,
+            insert_columns,
+            ..
+        } = &self.current_plan(ctx, planned).await?;
+        access::check_plan(&self.storage, ctx, plan)?;
+        let mut plan = plan.clone();
+        if let Some(params) = params {
+            plan = numeric::unconstrained_parameters(plan)?.replace_params_with_values(&params)?;
+        }
+        let insert = is_insert(&plan);
+        let dml_tag = dml_tag(&plan);
+        let target = match &plan {
+            LogicalPlan::Dml(dml) => Some(InsertTarget {
+                table: dml.table_name.table().to_owned(),
+                schema: dml.target.schema(),
+                columns: insert_columns.clone(),
+                input_names: dml
+                    .input
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+            }),
+            _ => None,
+        };
+        let frame = ctx.execute_logical_plan(plan).await?;
+        if let Some(tag) = dml_tag {
+            let batches = frame.collect().await.map_err(|e| match &target {
+                Some(target) if insert => target
+                    .not_null_violation(&e)
+                    .unwrap_or(Error::DataFusion(e)),
+                _ => Error::DataFusion(e),
+            })?;
+            let rows = batches
+                .iter()
+                .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>())
+                .flat_map(|counts| counts.iter().flatten())
+                .sum();
+            Ok(Output::Command {
+                tag,
+                rows: Some(rows),
+            })
+        } else {
+            let stream = frame.execute_stream().await?;
+            if names.is_none() {
+                return Ok(Output::Rows(stream));
+            }
+            // Only the names differ, which DataFusion's own schema
+            // cannot hold when two are equal (`SELECT x, x`): the
+            // stream reports PostgreSQL's, and its batches pass
+            // through as DataFusion made them.
+            let schema = renamed(&stream.schema(), names.as_deref());
+            Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
+                schema, stream,
+            ))))
         }
     }
 }

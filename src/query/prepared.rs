@@ -50,6 +50,8 @@ pub struct PlannedQuery {
     pub(crate) declared: Arc<[Option<DataType>]>,
     /// The catalog version the plan was made at.
     pub(crate) catalog_version: u64,
+    /// Whether the statement is heavy to plan (see `query::heavy`).
+    pub(crate) heavy: bool,
     /// The plan made again at a later version, shared by every clone.
     pub(crate) replanned: Arc<Mutex<Option<PlannedQuery>>>,
 }

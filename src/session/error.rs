@@ -70,6 +70,10 @@ pub enum Error {
     /// A statement nested deeper than EpochDB's limits (see `compat::depth`).
     #[error("stack depth limit exceeded")]
     StackDepthExceeded,
+    /// A statement whose expressions would cost more to plan than
+    /// EpochDB's limits allow (see `compat::depth`).
+    #[error("statement is too complex to plan")]
+    StatementTooComplex,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

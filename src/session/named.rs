@@ -90,7 +90,7 @@ pub(super) fn parameter_values(batches: &[RecordBatch]) -> Result<ParamValues> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::query::PostgresDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
     #[test]
@@ -98,7 +98,7 @@ mod tests {
         let exprs: Vec<Expr> = ["41", "'x' || 'y'"]
             .iter()
             .map(|sql| {
-                Parser::new(&PostgreSqlDialect {})
+                Parser::new(&PostgresDialect::default())
                     .try_with_sql(sql)
                     .and_then(|mut p| p.parse_expr())
                     .unwrap()

@@ -179,10 +179,10 @@ fn sigint_exits_zero_and_connect_to_missing_database_fails() {
 type Shape = (&'static str, fn(usize) -> String, usize, &'static str);
 
 /// The statement shapes that once overflowed a worker's stack and aborted
-/// the server, each with a size PostgreSQL 15 answers and its answer, and
-/// at ten times that size, which may fail (54001, as PostgreSQL's
-/// `stack depth limit exceeded`, or 42601 for the parser's nesting) but must
-/// leave the server serving.
+/// the server, or planned for minutes, each with a size PostgreSQL 15
+/// answers and its answer, and at ten times that size, which may fail
+/// (54001, as PostgreSQL's `stack depth limit exceeded`, or 42601 for the
+/// parser's nesting) but must leave the server serving.
 #[tokio::test]
 async fn deep_and_long_statements_answer_or_fail_and_the_server_keeps_serving() {
     let server = Process::start();
@@ -201,12 +201,12 @@ async fn deep_and_long_statements_answer_or_fail_and_the_server_keeps_serving() 
         )
         .await
         .unwrap();
-    let shapes: [Shape; 6] = [
+    let shapes: [Shape; 10] = [
         (
             "a sum",
             |n| format!("SELECT {}", vec!["1"; n].join(" + ")),
-            2_000,
-            "2000",
+            200,
+            "200",
         ),
         (
             "an OR of equalities",
@@ -226,13 +226,13 @@ async fn deep_and_long_statements_answer_or_fail_and_the_server_keeps_serving() 
         (
             "nested NOTs",
             |n| format!("SELECT {}true", "NOT ".repeat(n)),
-            5_000,
+            200,
             "t",
         ),
         (
             "nested scalar subqueries",
             |n| format!("SELECT {}1{}", "(SELECT ".repeat(n), ")".repeat(n)),
-            1_000,
+            200,
             "1",
         ),
         (
@@ -242,6 +242,35 @@ async fn deep_and_long_statements_answer_or_fail_and_the_server_keeps_serving() 
                 format!("SELECT count(*) FROM q WHERE k IN ({})", items.join(", "))
             },
             10_000,
+            "1",
+        ),
+        // The parser once read each argument twice per level of calls.
+        (
+            "nested calls",
+            |n| format!("SELECT {}-1{}", "abs(".repeat(n), ")".repeat(n)),
+            100,
+            "1",
+        ),
+        // DataFusion writes COALESCE(a, b) as a CASE that repeats a.
+        (
+            "nested COALESCEs",
+            |n| {
+                let call = format!("{}x{}", "coalesce(".repeat(n), ", 0)".repeat(n));
+                format!("SELECT {call} FROM q WHERE x = 1")
+            },
+            8,
+            "1",
+        ),
+        (
+            "a chain of casts",
+            |n| format!("SELECT 1{}", "::int8".repeat(n)),
+            200,
+            "1",
+        ),
+        (
+            "a chain of UNION ALLs",
+            |n| vec!["SELECT 1"; n].join(" UNION ALL "),
+            120,
             "1",
         ),
     ];

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::query::pg::dialect::PostgresDialect;
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, PrimitiveArray, StringArray, TimestampMicrosecondArray, new_null_array,
 };
@@ -27,7 +28,6 @@ use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr as SqlExpr,
     Ident, ObjectName, SelectItem, SetExpr, Statement,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::names::{normalize, qualified};
@@ -253,7 +253,7 @@ pub(crate) fn plan(
                 .collect();
             let select = format!("SELECT 1 FROM {table_name}");
             let Some(Statement::Query(mut query)) =
-                Parser::parse_sql(&PostgreSqlDialect {}, &select)
+                Parser::parse_sql(&PostgresDialect::default(), &select)
                     .map_err(|e| Error::DataFusion(e.into()))?
                     .pop()
             else {

@@ -592,13 +592,13 @@ fn max_chars(data_type: &SqlType) -> Result<Option<u32>> {
 #[cfg(test)]
 mod tests {
     use super::{default_text, parse_interval};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::query::pg::dialect::PostgresDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
     #[test]
     fn defaults_read_no_column_and_run_no_subquery() {
         let text = |sql: &str| {
-            let expr = Parser::new(&PostgreSqlDialect {})
+            let expr = Parser::new(&PostgresDialect::default())
                 .try_with_sql(sql)
                 .and_then(|mut p| p.parse_expr())
                 .unwrap();

@@ -189,65 +189,70 @@ fn rename_set_expr(body: &mut SetExpr) -> bool {
 
 /// PostgreSQL's name for an expression, or `None` for `?column?`.
 fn figure(expr: &Expr) -> Option<String> {
+    named(expr).map(|(name, _)| name)
+}
+
+/// How firmly an expression names its column, as in PostgreSQL's
+/// FigureColname: a cast's type name is weak, and gives way to any strong
+/// name found inside the cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strength {
+    Weak,
+    Strong,
+}
+
+/// The name `expr` gives its column, and how firmly. One pass down the
+/// expression: nested casts are visited once each.
+fn named(expr: &Expr) -> Option<(String, Strength)> {
+    let strong = |name: &str| Some((name.to_owned(), Strength::Strong));
     match expr {
-        Expr::Identifier(ident) => Some(normalize(ident)),
-        Expr::CompoundIdentifier(parts) => parts.last().map(normalize),
+        Expr::Identifier(ident) => Some((normalize(ident), Strength::Strong)),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|part| (normalize(part), Strength::Strong))
+        }
         Expr::Function(function) => function
             .name
             .0
             .last()
             .and_then(|part| part.as_ident())
-            .map(normalize),
+            .map(|part| (normalize(part), Strength::Strong)),
         Expr::Cast {
             kind,
             expr,
             data_type,
             ..
-        } => match (figure(expr), kind) {
-            // A cast's name wins over the name of a cast inside it (PostgreSQL's
-            // FigureColname: a type name is a weak name).
-            (Some(_), CastKind::DoubleColon | CastKind::Cast) if is_cast(expr) => {
-                Some(type_name(data_type))
+        } => match (named(expr), kind) {
+            (Some((name, Strength::Strong)), _) => Some((name, Strength::Strong)),
+            (_, CastKind::DoubleColon | CastKind::Cast) => {
+                Some((type_name(data_type), Strength::Weak))
             }
-            (Some(name), _) => Some(name),
-            (None, CastKind::DoubleColon | CastKind::Cast) => Some(type_name(data_type)),
-            (None, _) => None,
+            (weak, _) => weak,
         },
-        Expr::Nested(inner) => figure(inner),
-        Expr::Case { .. } => Some("case".to_owned()),
-        Expr::Exists { .. } => Some("exists".to_owned()),
-        Expr::Array(_) => Some("array".to_owned()),
-        Expr::Extract { .. } => Some("extract".to_owned()),
+        Expr::Nested(inner) => named(inner),
+        Expr::Case { .. } => strong("case"),
+        Expr::Exists { .. } => strong("exists"),
+        Expr::Array(_) => strong("array"),
+        Expr::Extract { .. } => strong("extract"),
         Expr::Substring {
             shorthand: true, ..
-        } => Some("substr".to_owned()),
-        Expr::Substring { .. } => Some("substring".to_owned()),
-        Expr::Interval(_) => Some("interval".to_owned()),
-        // Subscripts name the column after what they index.
+        } => strong("substr"),
+        Expr::Substring { .. } => strong("substring"),
+        Expr::Interval(_) => strong("interval"),
+        // Subscripts name the column after what they index, as firmly.
         Expr::CompoundFieldAccess { root, access_chain }
             if access_chain
                 .iter()
                 .all(|a| matches!(a, AccessExpr::Subscript(_))) =>
         {
-            figure(root)
+            named(root)
         }
-        Expr::Position { .. } => Some("position".to_owned()),
-        Expr::Trim { .. } => Some("btrim".to_owned()),
-        Expr::Ceil { .. } => Some("ceil".to_owned()),
-        Expr::Floor { .. } => Some("floor".to_owned()),
-        Expr::Overlay { .. } => Some("overlay".to_owned()),
-        Expr::TypedString(typed) => Some(type_name(&typed.data_type)),
+        Expr::Position { .. } => strong("position"),
+        Expr::Trim { .. } => strong("btrim"),
+        Expr::Ceil { .. } => strong("ceil"),
+        Expr::Floor { .. } => strong("floor"),
+        Expr::Overlay { .. } => strong("overlay"),
+        Expr::TypedString(typed) => Some((type_name(&typed.data_type), Strength::Weak)),
         _ => None,
-    }
-}
-
-/// Whether `expr` is a cast (or a typed literal), whose name is its type's.
-fn is_cast(expr: &Expr) -> bool {
-    match expr {
-        Expr::Nested(inner) => is_cast(inner),
-        Expr::Cast { expr, .. } => figure(expr).is_none() || is_cast(expr),
-        Expr::TypedString(_) => true,
-        _ => false,
     }
 }
 
@@ -290,13 +295,13 @@ fn type_name(data_type: &DataType) -> String {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::query::pg::dialect::PostgresDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
     use super::*;
 
     fn names(sql: &str, columns: usize) -> Option<Vec<Option<String>>> {
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        let statement = Parser::parse_sql(&PostgresDialect::default(), sql)
             .unwrap()
             .remove(0);
         postgres_names(&statement, columns)
@@ -304,6 +309,20 @@ mod tests {
 
     fn s(v: &str) -> Option<String> {
         Some(v.to_owned())
+    }
+
+    #[test]
+    fn casts_name_weakly_through_subscripts_and_at_any_depth() {
+        assert_eq!(
+            names(
+                "SELECT ('{1}'::int[])[1]::text, (array[1])[1]::text, 1::int8::text",
+                3
+            ),
+            Some(vec![s("text"), s("array"), s("text")])
+        );
+        // Each cast is visited once: a chain of hundreds is named at once.
+        let chain = format!("SELECT x{}", "::int8".repeat(300));
+        assert_eq!(names(&chain, 1), Some(vec![s("x")]));
     }
 
     #[test]

@@ -9,12 +9,12 @@
 //! keyword, so the statement is given the column list and the default
 //! expressions PostgreSQL reads into it, before the other rewrites.
 
+use crate::query::pg::dialect::PostgresDialect;
 use datafusion::execution::session_state::SessionState;
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, ObjectName, Query, SetExpr, Statement, TableObject, Value,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::query::commands::names::normalize;
@@ -120,7 +120,7 @@ fn default_expr(text: Option<&str>) -> Result<Expr> {
     let Some(text) = text else {
         return Ok(Expr::Value(Value::Null.into()));
     };
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&PostgresDialect::default())
         .try_with_sql(text)
         .and_then(|mut parser| parser.parse_expr())
         .map_err(|e| Error::InvalidParameterValue {
@@ -151,7 +151,7 @@ fn wrap_query(query: &mut Query, width: usize, missing: &[(&str, Expr)]) -> Resu
 /// A query written out by this module, parsed; refused as `what` if the
 /// text of the statement it came from does not read back.
 fn parse_query(sql: &str, what: &str) -> Result<Box<Query>> {
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&PostgresDialect::default())
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_query())
         .map_err(|_| Error::Unsupported { what: what.into() })

@@ -25,6 +25,7 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
+use crate::query::pg::dialect::PostgresDialect;
 use datafusion::common::Result;
 use datafusion::logical_expr::{Expr as PlanExpr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::sql::sqlparser::ast::{
@@ -32,7 +33,6 @@ use datafusion::sql::sqlparser::ast::{
     OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut,
     VisitorMut, visit_expressions,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::set_comparison::conjuncts;
@@ -394,7 +394,7 @@ fn decorrelate(
         let rest: Vec<String> = rest.iter().map(|e| format!("({e})")).collect();
         sql.push_str(&format!(" WHERE {}", rest.join(" AND ")));
     }
-    let new_query = Parser::new(&PostgreSqlDialect {})
+    let new_query = Parser::new(&PostgresDialect::default())
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
         .ok()?;
@@ -409,7 +409,7 @@ fn decorrelate(
         "{quoted_alias}.{HELPER_PREFIX}rn <= {}",
         skip.checked_add(count)?
     ));
-    let on = Parser::new(&PostgreSqlDialect {})
+    let on = Parser::new(&PostgresDialect::default())
         .try_with_sql(&condition.join(" AND "))
         .and_then(|mut p| p.parse_expr())
         .ok()?;

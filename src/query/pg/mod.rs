@@ -10,6 +10,7 @@ pub(crate) mod clock;
 pub(crate) mod column_names;
 pub(crate) mod columnar;
 pub(crate) mod date_fields;
+pub(crate) mod dialect;
 pub(crate) mod epoch_range;
 pub(crate) mod float_key;
 pub(crate) mod format;
@@ -51,9 +52,9 @@ pub(crate) fn rewritten_by(
     sql: &str,
     rewrite: impl FnOnce(&mut datafusion::sql::sqlparser::ast::Statement),
 ) -> String {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::query::pg::dialect::PostgresDialect;
     use datafusion::sql::sqlparser::parser::Parser;
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap_or_default();
+    let mut statements = Parser::parse_sql(&PostgresDialect::default(), sql).unwrap_or_default();
     let Some(statement) = statements.first_mut() else {
         return String::new();
     };

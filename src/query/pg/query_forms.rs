@@ -21,12 +21,12 @@
 
 use std::ops::ControlFlow;
 
+use crate::query::pg::dialect::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Fetch, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Interval,
     LimitClause, ObjectName, Query, SelectItem, SetExpr, Statement, Value, ValueWithSpan, VisitMut,
     VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
@@ -215,7 +215,7 @@ fn numeric_series_expr(call: &Expr) -> Result<Option<Expr>> {
         "{}(unnest(generate_series({start}, {stop}, {step}))) * {unit}",
         numeric::NUMERIC_CAST
     );
-    Ok(Parser::new(&PostgreSqlDialect {})
+    Ok(Parser::new(&PostgresDialect::default())
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_expr())
         .ok())

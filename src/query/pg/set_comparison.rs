@@ -349,13 +349,13 @@ fn name_column(query: &mut Query) {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::query::pg::dialect::PostgresDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
     use super::*;
 
     fn rewritten(sql: &str) -> Result<String> {
-        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        let mut statements = Parser::parse_sql(&PostgresDialect::default(), sql).unwrap();
         rewrite(&mut statements[0])?;
         Ok(statements[0].to_string())
     }

@@ -7,10 +7,10 @@
 
 use std::ops::ControlFlow;
 
+use crate::query::pg::dialect::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
     Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::numeric;
@@ -73,7 +73,7 @@ fn numeric_series_table(
         "SELECT {}(s) * {unit} FROM generate_series({start}, {stop}, {step}) AS series(s)",
         numeric::NUMERIC_CAST
     );
-    let subquery = Parser::new(&PostgreSqlDialect {})
+    let subquery = Parser::new(&PostgresDialect::default())
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
         .ok()?;

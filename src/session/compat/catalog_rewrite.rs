@@ -28,13 +28,13 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
+use crate::query::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     Ident, JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement,
     TableAlias, TableFactor, TableWithJoins, Value, VisitMut, VisitorMut, visit_expressions,
     visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 /// Columns of type `int2vector` or `oidvector`, held as space-separated text.
@@ -134,7 +134,7 @@ impl VisitorMut for InformationSchemaColumns {
             && args.is_none()
             && name_parts(name) == ["information_schema", "columns"]
             && let Some(Statement::Query(subquery)) =
-                Parser::parse_sql(&PostgreSqlDialect {}, INFORMATION_SCHEMA_COLUMNS)
+                Parser::parse_sql(&PostgresDialect::default(), INFORMATION_SCHEMA_COLUMNS)
                     .ok()
                     .and_then(|mut statements| statements.pop())
         {
@@ -721,7 +721,7 @@ fn and_all(parts: &[&Expr]) -> String {
 }
 
 fn parse_expr(sql: &str) -> Option<Expr> {
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&PostgresDialect::default())
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_expr())
         .ok()
@@ -767,7 +767,7 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        let mut statements = Parser::parse_sql(&PostgresDialect::default(), sql).unwrap();
         rewrite(&mut statements[0]);
         statements[0].to_string()
     }

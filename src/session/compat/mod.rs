@@ -13,11 +13,11 @@
 use std::ops::{ControlFlow, Range};
 use std::sync::LazyLock;
 
+use crate::query::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, Ident, ObjectName, Statement, Value, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -79,7 +79,7 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         Err(error) if !symmetric_ends.is_empty() => return Err(error),
         other => (other, None),
     };
-    let mut statements = if !reads_catalogs(sql) {
+    let mut statements = if !reads_catalogs(sql) || nesting(sql) > CATALOG_PARSER_MAX_NESTING {
         plain?
     } else {
         let resolved = resolve_search_path_subquery(sql, search_path);
@@ -97,7 +97,10 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         }
     };
     for statement in &mut statements {
-        depth::make_shallow(statement).map_err(|_| Error::StackDepthExceeded)?;
+        depth::make_shallow(statement).map_err(|e| match e {
+            depth::TooComplex::Deep => Error::StackDepthExceeded,
+            depth::TooComplex::Large => Error::StatementTooComplex,
+        })?;
     }
     for &at in moves {
         if let Some(Statement::Fetch { into, .. }) = statements.get_mut(at) {
@@ -113,6 +116,32 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         rewrite_user_functions(statement);
     }
     Ok(statements)
+}
+
+/// The deepest parentheses may nest in a text the catalog parser reads.
+/// It parses with sqlparser's own PostgreSQL dialect, which reads each
+/// function argument twice per level of calls (see
+/// [`PostgresDialect`]), so a deeply nested text is read as plain SQL
+/// instead: the catalog queries clients send nest a few levels.
+const CATALOG_PARSER_MAX_NESTING: usize = 12;
+
+/// How deep parentheses nest in `sql`; unbounded if it does not tokenize.
+fn nesting(sql: &str) -> usize {
+    let Ok(tokens) = Tokenizer::new(&PostgresDialect::default(), sql).tokenize() else {
+        return usize::MAX;
+    };
+    let (mut depth, mut deepest) = (0_usize, 0);
+    for token in tokens {
+        match token {
+            Token::LParen => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Token::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The subquery Grafana's query builder uses for "the schemas on the search
@@ -144,7 +173,7 @@ struct Spanned {
 /// The tokens of `sql` other than whitespace and comments, with their byte
 /// ranges, so that a rewrite can splice the client's own text around them.
 fn spanned_tokens(sql: &str) -> Option<Vec<Spanned>> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+    let tokens = Tokenizer::new(&PostgresDialect::default(), sql)
         .tokenize_with_location()
         .ok()?;
     // The tokenizer's locations are 1-based lines and columns in characters;
@@ -529,7 +558,7 @@ fn rewrite_user_functions(statement: &mut Statement) {
         {
             let name = ident.value.to_ascii_lowercase();
             if USER_FUNCTIONS.contains(&name.as_str())
-                && let Ok(call) = Parser::new(&PostgreSqlDialect {})
+                && let Ok(call) = Parser::new(&PostgresDialect::default())
                     .try_with_sql(&format!("\"{name}\"()"))
                     .and_then(|mut parser| parser.parse_expr())
             {
@@ -546,6 +575,21 @@ mod tests {
 
     fn parse_default(sql: &str) -> Result<Vec<Statement>> {
         parse(sql, || vec!["alice".to_owned(), "public".to_owned()])
+    }
+
+    #[test]
+    fn deeply_nested_catalog_queries_are_read_as_plain_sql() {
+        assert_eq!(nesting("SELECT f(g(1), (2)) FROM pg_class"), 2);
+        // The catalog parser would read this 2^200 times over.
+        let n = 200;
+        let sql = format!("SELECT {}1{} AS pg_x", "abs(".repeat(n), ")".repeat(n));
+        let parsed = std::thread::Builder::new()
+            .stack_size(STATEMENT_STACK_BYTES)
+            .spawn(move || parse_default(&sql).map(|s| s.len()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(parsed.unwrap(), 1);
     }
 
     #[test]

@@ -12,11 +12,11 @@
 
 use std::ops::ControlFlow;
 
+use crate::query::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Spanned, Statement, UnaryOperator, visit_expressions,
     visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 use crate::query;
@@ -29,7 +29,7 @@ pub(super) fn blank(sql: &str) -> Option<(String, Vec<usize>)> {
     if !sql.to_ascii_lowercase().contains("symmetric") {
         return None;
     }
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+    let tokens = Tokenizer::new(&PostgresDialect::default(), sql)
         .tokenize_with_location()
         .ok()?;
     let significant: Vec<_> = tokens
@@ -138,7 +138,7 @@ fn claim(sql: &str, ends: &[usize], low: &Expr) -> Option<usize> {
     ends.iter().position(|&end| {
         end <= start
             && sql.get(end..start).is_some_and(|gap| {
-                Tokenizer::new(&PostgreSqlDialect {}, gap)
+                Tokenizer::new(&PostgresDialect::default(), gap)
                     .tokenize()
                     .is_ok_and(|tokens| {
                         tokens
@@ -194,7 +194,7 @@ mod tests {
 
     fn respelled(sql: &str) -> Result<String> {
         let (text, ends) = blank(sql).unwrap();
-        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &text).unwrap();
+        let mut statements = Parser::parse_sql(&PostgresDialect::default(), &text).unwrap();
         let marks = marks(&text, &ends, &statements)?;
         apply(&marks, &mut statements)?;
         Ok(statements[0].to_string())

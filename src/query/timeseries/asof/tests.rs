@@ -1,11 +1,11 @@
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use crate::query::pg::dialect::PostgresDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::*;
 use crate::query::Error;
 
 fn rewritten(sql: &str) -> Result<String, Error> {
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+    let mut statements = Parser::parse_sql(&PostgresDialect::default(), sql).unwrap();
     rewrite_joins(&mut statements[0])?;
     Ok(statements[0].to_string())
 }
