@@ -249,7 +249,9 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         }
         E::CrossDatabase { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::DropCurrentDatabase => (OBJECT_IN_USE, Blame::Client),
-        E::InvalidCopyOption { .. } => (SYNTAX_ERROR, Blame::Client),
+        E::InvalidCopyOption { .. } | E::MultipleAssignments { .. } => {
+            (SYNTAX_ERROR, Blame::Client)
+        }
         E::CopyValue { error, .. } => (value_code(error), Blame::Client),
         E::Value(error) => (value_code(error), Blame::Client),
         E::CopyNotNull { .. } => (NOT_NULL_VIOLATION, Blame::Client),

@@ -15,7 +15,7 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule, Optimizer};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{AssignmentTarget, ObjectNamePart, Statement};
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
 
@@ -253,6 +253,7 @@ impl QueryEngine {
                 });
             }
         }
+        fold_assignment_targets(&mut statement);
         let state = ctx.state();
         let statement = DfStatement::Statement(Box::new(statement));
         let current = state.config_options().catalog.default_catalog.clone();
@@ -304,6 +305,8 @@ impl QueryEngine {
                 what: "this statement".into(),
             });
         };
+        // Once every target is known to exist, as PostgreSQL checks it.
+        refuse_repeated_assignments(ast)?;
         // Named as PostgreSQL names them: after what the client wrote, not
         // after the rewrites above.
         let names = column_names::postgres_names(&original, plan.schema().fields().len());
@@ -545,6 +548,48 @@ fn statement_kind(statement: &Statement) -> String {
 
 /// The forms of `UPDATE` and `DELETE` that are not run (0A000) rather than
 /// run differently: reading other tables, returning rows, or limited.
+/// Folds the unquoted columns `UPDATE ... SET` assigns to lower case, as
+/// PostgreSQL folds every identifier: DataFusion reads them as written.
+fn fold_assignment_targets(statement: &mut Statement) {
+    let Statement::Update(update) = statement else {
+        return;
+    };
+    for assignment in &mut update.assignments {
+        if let AssignmentTarget::ColumnName(name) = &mut assignment.target
+            && let Some(ObjectNamePart::Identifier(ident)) = name.0.last_mut()
+            && ident.quote_style.is_none()
+        {
+            ident.value = ident.value.to_lowercase();
+        }
+    }
+}
+
+/// `UPDATE t SET v = 1, v = 2` is an error in PostgreSQL; DataFusion
+/// would keep the last value.
+fn refuse_repeated_assignments(statement: &Statement) -> Result<()> {
+    let Statement::Update(update) = statement else {
+        return Ok(());
+    };
+    let mut seen = std::collections::HashSet::new();
+    for assignment in &update.assignments {
+        let AssignmentTarget::ColumnName(name) = &assignment.target else {
+            continue;
+        };
+        let Some(column) = name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .map(normalize)
+        else {
+            continue;
+        };
+        if !seen.insert(column.clone()) {
+            return Err(Error::MultipleAssignments { column });
+        }
+    }
+    Ok(())
+}
+
 fn refuse_dml_forms(statement: &Statement) -> Result<()> {
     let refused = match statement {
         Statement::Update(update) => {

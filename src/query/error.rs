@@ -123,6 +123,9 @@ pub enum Error {
         error: crate::pgtype::ValueError,
         context: String,
     },
+    /// `UPDATE t SET v = 1, v = 2`.
+    #[error("multiple assignments to same column \"{column}\"")]
+    MultipleAssignments { column: String },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
