@@ -14,6 +14,20 @@ pub struct Config {
     #[arg(long, env = "EPOCHDB_LISTEN", default_value = "127.0.0.1:5432")]
     pub listen: String,
 
+    /// Address of the HTTP listener for collectors (InfluxDB's write API);
+    /// `off` turns it off. Port 0 picks a free port (logged).
+    #[arg(long, env = "EPOCHDB_HTTP_LISTEN", default_value = "127.0.0.1:8086")]
+    pub http_listen: String,
+
+    /// The largest HTTP request body, after decompression (413 beyond it).
+    #[arg(long, env = "EPOCHDB_HTTP_MAX_BODY_SIZE", default_value = "32MiB", value_parser = parse_bytes)]
+    pub http_max_body_size: usize,
+
+    /// The role an HTTP request authenticates as when it sends only a
+    /// password (`Authorization: Token <password>`); the superuser by default.
+    #[arg(long, env = "EPOCHDB_HTTP_TOKEN_ROLE")]
+    pub http_token_role: Option<String>,
+
     /// Directory for the server's files.
     #[arg(long, env = "EPOCHDB_DATA_DIR", default_value = "./epochdb-data")]
     pub data_dir: PathBuf,
@@ -212,11 +226,20 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 }
 
 impl Config {
-    /// A configuration for tests and embedding: loopback, a free port, the given
-    /// data directory.
+    /// Where the HTTP listener listens; `None` when it is off.
+    pub fn http_address(&self) -> Option<&str> {
+        let address = self.http_listen.trim();
+        (!address.eq_ignore_ascii_case("off")).then_some(address)
+    }
+
+    /// A configuration for tests and embedding: loopback, a free port, no
+    /// HTTP listener, the given data directory.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: "127.0.0.1:0".to_owned(),
+            http_listen: "off".to_owned(),
+            http_max_body_size: 32 << 20,
+            http_token_role: None,
             data_dir: data_dir.into(),
             log_level: "warn".to_owned(),
             query_memory_limit: 1 << 30,

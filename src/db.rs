@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::{Config, Durability};
+use crate::http::HttpOptions;
 use crate::password::{Encryption, Secret};
 use crate::protocol::{self, Security, SecurityOptions};
 use crate::query::{QueryConfig, QueryEngine};
@@ -59,6 +60,7 @@ pub enum Error {
 pub struct Db {
     engine: Arc<QueryEngine>,
     security: Arc<Security>,
+    http: HttpOptions,
     storage: Arc<Storage>,
     snapshots: Arc<Snapshotter>,
 }
@@ -119,7 +121,8 @@ impl Db {
             }
         };
         let storage = Arc::new(storage);
-        let passwords = bootstrap_superuser(config, &storage)?;
+        let superuser = bootstrap_superuser(config, &storage)?;
+        let passwords = superuser.is_some();
         let query = QueryConfig {
             memory_limit: (config.query_memory_limit > 0).then_some(config.query_memory_limit),
             ..QueryConfig::default()
@@ -147,9 +150,16 @@ impl Db {
             },
             engine.clone(),
         )?);
+        let http = HttpOptions {
+            passwords,
+            token_role: config.http_token_role.clone().or(superuser),
+            max_body_bytes: config.http_max_body_size,
+            auth_failure_delay: config.auth_delay,
+        };
         Ok(Self {
             engine,
             security,
+            http,
             storage,
             snapshots,
         })
@@ -157,6 +167,11 @@ impl Db {
 
     pub fn engine(&self) -> &Arc<QueryEngine> {
         &self.engine
+    }
+
+    /// How the HTTP listener serves collectors.
+    pub fn http_options(&self) -> &HttpOptions {
+        &self.http
     }
 
     /// How clients connect and authenticate.
@@ -182,9 +197,9 @@ impl Db {
 }
 
 /// Creates the configured superuser, or gives it the configured password.
-/// Returns whether clients authenticate with passwords: a superuser is
-/// configured.
-fn bootstrap_superuser(config: &Config, storage: &Storage) -> Result<bool, Error> {
+/// Returns its name when there is one, and then clients authenticate with
+/// passwords.
+fn bootstrap_superuser(config: &Config, storage: &Storage) -> Result<Option<String>, Error> {
     let password = match (&config.superuser_password_file, &config.superuser_password) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).map_err(|source| Error::PasswordFile {
@@ -203,7 +218,7 @@ fn bootstrap_superuser(config: &Config, storage: &Storage) -> Result<bool, Error
     let name = match (&config.superuser, &password) {
         (Some(name), _) => name.clone(),
         (None, Some(_)) => storage::DEFAULT_DATABASE.to_owned(),
-        (None, None) => return Ok(false),
+        (None, None) => return Ok(None),
     };
     let failed = |source| Error::Superuser {
         name: name.clone(),
@@ -246,7 +261,7 @@ fn bootstrap_superuser(config: &Config, storage: &Storage) -> Result<bool, Error
         let () = durable.without_waiting();
     }
     tracing::info!(superuser = %name, "password authentication is on");
-    Ok(true)
+    Ok(Some(name))
 }
 
 /// The thread that writes snapshots, by time and by WAL size.

@@ -9,17 +9,20 @@
 //! ```text
 //! read:  protocol ─▶ session ─▶ query (DataFusion) ─▶ storage ─▶ codec
 //! write: protocol ─▶ session ─▶ query (INSERT, COPY) ─▶ storage ─▶ wal, codec
+//!        http (line protocol) ─▶ query (ingest) ─▶ storage
 //! ```
 //!
 //! - [`protocol`]: the PostgreSQL wire protocol (pgwire), encoding of results and
 //!   the single mapping of errors to SQLSTATEs.
+//! - [`http`]: the HTTP listener for collectors (InfluxDB's write endpoints).
 //! - [`session`]: one client's session: parsing, settings, transaction state.
 //! - [`query`]: DataFusion planning and execution, the catalogs, DDL, COPY.
 //! - [`storage`]: databases, schemas, tables of series, and their points.
 //! - [`wal`]: the write-ahead log as framed bytes; [`codec`]: compression of
 //!   column values.
 //! - Leaves any layer may use: [`pgtype`] (PostgreSQL values in their text
-//!   and binary forms) and [`password`] (stored password verifiers).
+//!   and binary forms), [`password`] (stored password verifiers) and
+//!   [`line_protocol`] (InfluxDB line protocol, parsed).
 //! - [`db`] builds the layers from [`config`]; [`server`] accepts connections.
 //!
 //! See `docs/ARCHITECTURE.md` for the map.
@@ -29,6 +32,8 @@
 pub mod codec;
 pub mod config;
 pub mod db;
+pub mod http;
+pub mod line_protocol;
 pub mod password;
 pub mod pgtype;
 pub mod protocol;

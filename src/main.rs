@@ -6,6 +6,7 @@ use clap::Parser;
 use epochdb::config::Config;
 use epochdb::db::Db;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -40,8 +41,41 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let http_listener = match config.http_address() {
+        None => None,
+        Some(http) => {
+            let listener = TcpListener::bind(http).await.map_err(|e| {
+                format!("cannot listen for HTTP on {http}: {e} (--http-listen off turns HTTP off)")
+            })?;
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(%address, "listening for HTTP (InfluxDB line protocol writes)");
+            Some(listener)
+        }
+    };
     tracing::info!(%address, data_dir = %config.data_dir.display(), "listening for PostgreSQL clients");
-    epochdb::server::run(listener, db.clone(), shutdown_signal()).await;
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.cancel();
+    });
+    let http = http_listener.map(|listener| {
+        tokio::spawn(epochdb::server::run_http(
+            listener,
+            db.clone(),
+            stop.clone().cancelled_owned(),
+        ))
+    });
+    epochdb::server::run(listener, db.clone(), stop.clone().cancelled_owned()).await;
+    // The PostgreSQL listener stops only on shutdown; make sure HTTP does too.
+    stop.cancel();
+    if let Some(http) = http {
+        match http.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the HTTP listener failed"),
+            Err(e) => tracing::error!(error = %e, "the HTTP listener panicked"),
+        }
+    }
     // Every connection is closed: no write is in flight.
     db.shutdown()
         .map_err(|e| format!("shutdown could not write its snapshot: {e}"))?;

@@ -1,4 +1,5 @@
-//! Accepts PostgreSQL connections and shuts down gracefully.
+//! Accepts PostgreSQL connections (and HTTP ones, through `http`) and shuts
+//! down gracefully.
 
 use std::future::Future;
 
@@ -17,6 +18,22 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .enable_all()
         .thread_stack_size(crate::session::STATEMENT_STACK_BYTES)
         .build()
+}
+
+/// Serves collectors over HTTP on `listener` until `shutdown` completes;
+/// requests in flight finish first.
+pub async fn run_http(
+    listener: TcpListener,
+    db: Db,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::http::serve(
+        listener,
+        db.engine().clone(),
+        db.http_options().clone(),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves clients on `listener` until `shutdown` completes.

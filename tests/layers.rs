@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["query"],
     &["storage"],
     &["wal", "codec"],
-    &["password", "pgtype"],
+    &["password", "pgtype", "line_protocol"],
 ];
 
 #[test]

@@ -248,6 +248,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
             (INVALID_PARAMETER_VALUE, Blame::Client)
         }
         E::CrossDatabase { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::UndefinedDatabase { .. } => (INVALID_CATALOG_NAME, Blame::Client),
         E::DropCurrentDatabase => (OBJECT_IN_USE, Blame::Client),
         E::InvalidCopyOption { .. } | E::MultipleAssignments { .. } => {
             (SYNTAX_ERROR, Blame::Client)

@@ -22,6 +22,7 @@ use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntAr
 use super::commands::access::{self, Dcl, Principal};
 use super::commands::copy::{self, CopyPlan};
 use super::commands::ddl::Ddl;
+use super::commands::ingest::{self, LineWrite, LineWriteOutcome};
 use super::commands::names::normalize;
 use super::commands::transaction::PendingWrites;
 use super::datasource::aggregate_exec::StorageAggregates;
@@ -153,6 +154,34 @@ impl QueryEngine {
     /// Whether `principal` is a superuser now.
     pub fn is_superuser(&self, principal: &Principal) -> bool {
         principal.is_superuser(&self.storage)
+    }
+
+    /// Writes line protocol as `principal`; returns once the rows it wrote
+    /// are durable. Lines it refuses are in the outcome; the request fails
+    /// as a whole only when it may not write or the database is missing.
+    pub async fn write_lines(
+        &self,
+        principal: &Principal,
+        write: &LineWrite<'_>,
+    ) -> Result<LineWriteOutcome> {
+        ingest::write_lines(&self.storage, principal, write).await
+    }
+
+    /// `CREATE DATABASE IF NOT EXISTS name` as `principal`, for clients
+    /// that send it outside SQL (InfluxDB's `/query`). Returns whether it
+    /// created the database, once that is durable. Only superusers create
+    /// databases; anyone may be told that one exists.
+    pub async fn create_database(&self, principal: &Principal, name: &str) -> Result<bool> {
+        if self.storage.database(name).is_some() {
+            return Ok(false);
+        }
+        if !principal.is_superuser(&self.storage) {
+            return Err(Error::PermissionDenied {
+                message: "permission denied to create database".into(),
+                detail: None,
+            });
+        }
+        Ok(self.storage.create_database(name, true)?.durable().await?)
     }
 
     /// May `principal` connect to `database` (CONNECT privilege)?

@@ -14,6 +14,8 @@ pub enum Error {
     Storage(#[from] storage::Error),
     #[error("relation \"{name}\" does not exist")]
     UndefinedTable { name: String },
+    #[error("database \"{name}\" does not exist")]
+    UndefinedDatabase { name: String },
     #[error("column \"{name}\" does not exist")]
     UndefinedColumn { name: String },
     #[error("type \"{name}\" does not exist")]

@@ -45,6 +45,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// A running server. Dropping it stops the server.
 pub struct TestServer {
     addr: SocketAddr,
+    /// The HTTP listener's address, when the configuration turned it on.
+    http_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     owned_dir: Option<TempDir>,
@@ -93,11 +95,34 @@ impl TestServer {
         let listener = TcpListener::bind(&config.listen).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(epochdb::server::run(listener, db, async move {
-            let _ = stopped.await;
-        }));
+        let mut http_addr = None;
+        let http = match config.http_address() {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address).await.expect("bind http");
+                http_addr = Some(listener.local_addr().expect("http local addr"));
+                let token = tokio_util::sync::CancellationToken::new();
+                let task = tokio::spawn(epochdb::server::run_http(
+                    listener,
+                    db.clone(),
+                    token.clone().cancelled_owned(),
+                ));
+                Some((token, task))
+            }
+        };
+        let task = tokio::spawn(async move {
+            epochdb::server::run(listener, db, async move {
+                let _ = stopped.await;
+            })
+            .await;
+            if let Some((token, task)) = http {
+                token.cancel();
+                let _ = task.await;
+            }
+        });
         Self {
             addr,
+            http_addr,
             stop: Some(stop),
             task: Some(task),
             owned_dir: None,
@@ -106,6 +131,12 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The HTTP listener's port; the server must have been started with
+    /// `http_listen` set.
+    pub fn http_port(&self) -> u16 {
+        self.http_addr.expect("the HTTP listener is on").port()
     }
 
     /// A connection string for `database`.

@@ -13,6 +13,7 @@ mod crash;
 mod decoders;
 mod differential;
 mod guards;
+mod http;
 mod jdbc;
 mod node;
 mod pg_formats;

@@ -49,3 +49,15 @@ async fn psycopg_asyncpg_and_sqlalchemy_pass_their_suite() {
     run_client_suite(&server, suite, 6).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn influxdb_v1_and_v2_clients_write_what_sql_reads_back() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let server = TestServer::start_with(|config| config.http_listen = "127.0.0.1:0".into()).await;
+    let mut suite = Command::new(python);
+    suite
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/influx_clients.py"))
+        .arg(server.http_port().to_string());
+    run_client_suite(&server, suite, 4).await;
+    server.stop().await;
+}

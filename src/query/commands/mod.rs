@@ -1,10 +1,11 @@
 //! Statements the engine runs itself rather than through DataFusion's
 //! planner: DDL, roles and privileges (with the privilege checks every
-//! statement passes), COPY, and the writes a transaction block holds back.
+//! statement passes), COPY, line protocol writes (`ingest`), and the writes a transaction block holds back.
 
 pub(crate) mod access;
 mod constraints;
 pub(crate) mod copy;
 pub(crate) mod ddl;
+pub(crate) mod ingest;
 pub(crate) mod names;
 pub(crate) mod transaction;
