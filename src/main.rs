@@ -48,7 +48,7 @@ async fn serve(config: Config) -> Result<(), String> {
                 format!("cannot listen for HTTP on {http}: {e} (--http-listen off turns HTTP off)")
             })?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(%address, "listening for HTTP (InfluxDB line protocol writes)");
+            tracing::info!(http = %address, "listening for HTTP (InfluxDB line protocol writes)");
             Some(listener)
         }
     };

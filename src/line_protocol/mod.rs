@@ -8,9 +8,11 @@
 //!
 //! The grammar is InfluxDB's, as its own Rust parser (`influxdb-line-protocol`)
 //! reads it, and a property test holds this parser to it on generated input:
-//! the same lines are accepted and read the same. Two deliberate differences:
-//! a float that overflows to infinity is an error here, and a line that is
-//! not UTF-8 is an error of its own rather than of the whole body.
+//! the same lines are accepted and read the same. Deliberate differences: a
+//! float that overflows to infinity is an error here; a line that is not
+//! UTF-8 is an error of its own rather than of the whole body; and a comma
+//! after a line's only field (`m f=1,`), which the reference lets pass, is
+//! an error.
 //!
 //! Names are borrowed from the input unless escapes had to be resolved. The
 //! parser knows nothing of tables: duplicate keys, types and time units are

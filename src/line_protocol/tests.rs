@@ -138,6 +138,10 @@ fn assert_same_as_reference(body: &str) -> Result<(), TestCaseError> {
             (Err(_), Err(_)) => {}
             // Deliberate: a float beyond f64 is an error here.
             (Err(ParseError::FloatOutOfRange(_)), Ok(_)) => {}
+            // The reference takes a comma after a line's only field (its
+            // list parser keeps the separator when nothing follows it):
+            // `m f=1,` and `m f=1, 5`. InfluxDB's documentation has none.
+            (Err(ParseError::MissingFieldKey), Ok(theirs)) if theirs.field_set.len() == 1 => {}
             (ours, theirs) => {
                 prop_assert!(false, "{:?}: ours {:?}, reference {:?}", body, ours, theirs)
             }

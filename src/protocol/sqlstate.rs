@@ -249,6 +249,7 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         }
         E::CrossDatabase { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::UndefinedDatabase { .. } => (INVALID_CATALOG_NAME, Blame::Client),
+        E::DuplicateColumn { .. } => (DUPLICATE_COLUMN, Blame::Client),
         E::DropCurrentDatabase => (OBJECT_IN_USE, Blame::Client),
         E::InvalidCopyOption { .. } | E::MultipleAssignments { .. } => {
             (SYNTAX_ERROR, Blame::Client)
@@ -298,7 +299,7 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::DuplicateColumn { .. } => (DUPLICATE_COLUMN, Blame::Client),
         E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::UniqueViolation { .. } => (UNIQUE_VIOLATION, Blame::Client),
-        E::ConcurrentUpdate => (SERIALIZATION_FAILURE, Blame::Client),
+        E::ConcurrentUpdate | E::TableAltered { .. } => (SERIALIZATION_FAILURE, Blame::Client),
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),

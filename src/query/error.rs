@@ -16,6 +16,8 @@ pub enum Error {
     UndefinedTable { name: String },
     #[error("database \"{name}\" does not exist")]
     UndefinedDatabase { name: String },
+    #[error("column \"{column}\" of relation \"{table}\" already exists")]
+    DuplicateColumn { column: String, table: String },
     #[error("column \"{name}\" does not exist")]
     UndefinedColumn { name: String },
     #[error("type \"{name}\" does not exist")]

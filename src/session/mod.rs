@@ -448,8 +448,8 @@ impl Session {
         if values.is_empty() {
             return Ok(None);
         }
-        let types: Vec<Option<String>> = statement
-            .parameter_types()?
+        let data_types = statement.parameter_types()?;
+        let types: Vec<Option<String>> = data_types
             .iter()
             .enumerate()
             .map(|(i, t)| {
@@ -469,7 +469,12 @@ impl Session {
             query::Output::Rows(rows) => rows.try_collect().await.map_err(query::Error::from)?,
             _ => Vec::new(),
         };
-        named::parameter_values(&batches).map(Some)
+        // A declared type is the value's; an implied one is also the Arrow
+        // type the plan holds the parameter as.
+        let implied: Vec<Option<DataType>> = (data_types.into_iter().enumerate())
+            .map(|(i, t)| t.filter(|_| declared.get(i).is_none()))
+            .collect();
+        named::parameter_values(&batches, &implied).map(Some)
     }
 
     /// Runs `work` as a statement: it ends with 57014 on a cancel request or

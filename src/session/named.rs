@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::sql::sqlparser::ast::{Expr, Statement};
 
@@ -72,16 +73,27 @@ pub(super) fn parameter_query(values: &[Expr], types: &[Option<String>]) -> Stri
     format!("SELECT {}", columns.join(", "))
 }
 
-/// The parameter values from the one row of [`parameter_query`].
-pub(super) fn parameter_values(batches: &[RecordBatch]) -> Result<ParamValues> {
+/// The parameter values from the one row of [`parameter_query`], each as
+/// the Arrow type its parameter has (a SQL cast to `timestamptz` computes
+/// nanoseconds; the statement's parameter holds microseconds).
+pub(super) fn parameter_values(
+    batches: &[RecordBatch],
+    types: &[Option<DataType>],
+) -> Result<ParamValues> {
     let row = batches
         .iter()
         .find(|b| b.num_rows() > 0)
         .ok_or(Error::ParameterValuesMissing)?;
-    let values = row
-        .columns()
-        .iter()
-        .map(|column| ScalarValue::try_from_array(column, 0))
+    let values = (row.columns().iter().enumerate())
+        .map(|(i, column)| {
+            let value = ScalarValue::try_from_array(column, 0)?;
+            match types.get(i) {
+                Some(Some(data_type)) if *data_type != value.data_type() => {
+                    value.cast_to(data_type)
+                }
+                _ => Ok(value),
+            }
+        })
         .collect::<datafusion::common::Result<Vec<_>>>()
         .map_err(|e| Error::Query(e.into()))?;
     Ok(ParamValues::from(values))

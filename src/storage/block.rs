@@ -133,6 +133,11 @@ impl SealedBlock {
         self.fields.len()
     }
 
+    /// The type of the `field`-th field column it holds.
+    pub(crate) fn field_type(&self, field: usize) -> Option<ColumnType> {
+        self.fields.get(field).map(|c| c.column_type)
+    }
+
     pub fn field_stats(&self, field: usize) -> Option<&FieldStats> {
         self.fields.get(field).map(|c| &c.stats)
     }
@@ -153,11 +158,16 @@ impl SealedBlock {
         Ok(codec::timestamp::decode(&self.times)?)
     }
 
-    /// Decodes the `field`-th field column as an Arrow array of `rows` values.
-    pub(crate) fn decode_field(&self, field: usize) -> Result<ArrayRef> {
-        let column = self.fields.get(field).ok_or(Error::Internal {
-            reason: "field index out of range".into(),
-        })?;
+    /// Decodes the `field`-th field column, of type `column_type`, as an
+    /// Arrow array of `rows` values. A block sealed before the column was
+    /// added to its table holds none of it: its values are NULL.
+    pub(crate) fn decode_field(&self, field: usize, column_type: ColumnType) -> Result<ArrayRef> {
+        let Some(column) = self.fields.get(field) else {
+            return Ok(arrow::array::new_null_array(
+                &column_type.arrow_type(),
+                self.rows,
+            ));
+        };
         let validity = match &column.validity {
             Some(bytes) => Some(codec::validity::decode(bytes)?),
             None => None,
@@ -427,20 +437,22 @@ impl SealedBlock {
     }
 
     /// Reads a block that [`write_to`](Self::write_to) wrote, for a table
-    /// whose field columns have `field_types`. The column bytes are checked
-    /// when they are decoded, as always.
+    /// whose field columns have `field_types`: all of them, or the first
+    /// ones when the block was sealed before the others were added. The
+    /// column bytes are checked when they are decoded, as always.
     pub(super) fn read_from(r: &mut Reader<'_>, field_types: &[ColumnType]) -> Result<Self> {
         let rows = r.varint()? as usize;
         let min_time = r.i64()?;
         let max_time = r.i64()?;
         let times = r.bytes()?.to_vec();
-        if r.len()? != field_types.len() {
+        let count = r.len()?;
+        if count > field_types.len() {
             return Err(corrupt_record(
                 "block has the wrong number of field columns",
             ));
         }
-        let mut fields = Vec::with_capacity(field_types.len());
-        for &expected in field_types {
+        let mut fields = Vec::with_capacity(count);
+        for &expected in &field_types[..count] {
             let column_type = ColumnType::from_tag(r.u8()?)?;
             if column_type != expected {
                 return Err(corrupt_record("block column has the wrong type"));
@@ -524,18 +536,18 @@ mod tests {
             (4, 10, 40)
         );
         assert_eq!(block.decode_times().unwrap(), vec![10, 20, 30, 40]);
-        let f = block.decode_field(0).unwrap();
+        let f = block.decode_field(0, ColumnType::Float64).unwrap();
         let f = f.as_primitive::<Float64Type>();
         assert!(f.is_null(0));
         assert_eq!(f.value(1), -2.0);
         assert!(f.value(2).is_nan());
         assert_eq!(f.value(3), 1.5);
-        let t = block.decode_field(1).unwrap();
+        let t = block.decode_field(1, ColumnType::Utf8).unwrap();
         assert_eq!(
             t.as_string::<i32>().iter().collect::<Vec<_>>(),
             vec![Some("b"), Some("a"), None, Some("a")]
         );
-        let i = block.decode_field(2).unwrap();
+        let i = block.decode_field(2, ColumnType::Int32).unwrap();
         assert_eq!(
             i.as_primitive::<arrow::datatypes::Int32Type>()
                 .iter()

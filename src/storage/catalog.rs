@@ -14,7 +14,7 @@ use super::files::Files;
 use super::journal::{Durable, Journal};
 use super::record::{Record, create_table_record};
 use super::roles::{RoleChange, Roles};
-use super::schema::{TableOptions, TableSchema};
+use super::schema::{ColumnSchema, TableOptions, TableSchema};
 use super::table::Table;
 
 /// The database that always exists, as on PostgreSQL.
@@ -463,6 +463,36 @@ impl Namespace {
         tables.get(name).cloned().ok_or_else(|| Error::Internal {
             reason: "restored table vanished".into(),
         })
+    }
+
+    /// Adds `columns` to table `name`, after its own, as fields that its
+    /// existing rows hold as NULL (`ALTER TABLE ... ADD COLUMN`). The table
+    /// is replaced by one with the new schema that takes all of its rows; a
+    /// statement still holding the old one reads and writes the new one as
+    /// of the old columns. Returns the new table.
+    pub fn add_columns(
+        &self,
+        name: &str,
+        columns: Vec<ColumnSchema>,
+    ) -> Result<(Arc<Table>, Durable<bool>)> {
+        let _change = self.journal.change();
+        let mut tables = self.tables.write();
+        let old = tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
+        let schema = old.schema_with(&columns)?;
+        let record = Record::AddColumns {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.to_owned(),
+            id: old.id(),
+            columns,
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        let table = old.retire_into(schema)?;
+        tables.insert(name.to_owned(), table.clone());
+        Ok((table, logged))
     }
 
     /// Drops a table. Scans that already hold it finish on their own copy.

@@ -459,6 +459,22 @@ impl<'a> Replayer<'a> {
                     let _ = namespace.drop_table(&name, true)?.without_waiting();
                 }
             }
+            Record::AddColumns {
+                database: db,
+                schema,
+                name,
+                id,
+                columns,
+            } => {
+                let namespace = database(&db).and_then(|db| db.schema(&schema));
+                let current = namespace.as_ref().and_then(|n| n.table(&name));
+                if let (Some(namespace), Some(current)) = (namespace, current)
+                    && current.id() == id
+                {
+                    let (table, _) = namespace.add_columns(&name, columns)?;
+                    self.tables.insert(id, Arc::downgrade(&table));
+                }
+            }
             Record::Data { table, last, image } => {
                 self.pending_since.get_or_insert(lsn);
                 if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {

@@ -34,6 +34,8 @@ pub enum Error {
     UniqueViolation { constraint: String, detail: String },
     #[error("could not serialize access due to concurrent update")]
     ConcurrentUpdate,
+    #[error("could not serialize access: table \"{name}\" was altered by a concurrent statement")]
+    TableAltered { name: String },
     #[error("value too long for type character varying({max_chars})")]
     StringTooLong { max_chars: u32 },
     #[error(transparent)]

@@ -109,6 +109,19 @@ impl HeadBlock {
         SealedBlock::encode(&times, &fields)
     }
 
+    /// A copy with field columns of `added` types after its own, NULL in
+    /// every row: the head of a table that gained columns.
+    pub(crate) fn with_fields(&self, added: &[ColumnType]) -> Result<Self> {
+        let mut head = self.clone();
+        for &column_type in added {
+            let mut column = FieldColumn::new(column_type);
+            let nulls = arrow::array::new_null_array(&column_type.arrow_type(), self.len());
+            column.extend(nulls.as_ref(), 0..self.len())?;
+            head.fields.push(column);
+        }
+        Ok(head)
+    }
+
     /// An empty head for the same field columns.
     pub(crate) fn empty_like(&self) -> Self {
         Self {

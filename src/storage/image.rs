@@ -153,7 +153,9 @@ impl ImageChunk {
         for block in blocks {
             block.decode_times()?;
             for field in 0..block.field_count() {
-                block.decode_field(field)?;
+                if let Some(column_type) = block.field_type(field) {
+                    block.decode_field(field, column_type)?;
+                }
             }
             rows += block.rows();
         }

@@ -43,6 +43,14 @@ pub(super) enum Record {
         schema: String,
         name: String,
     },
+    /// `columns` added to table `id` (named `name`), after its own.
+    AddColumns {
+        database: String,
+        schema: String,
+        name: String,
+        id: u64,
+        columns: Vec<ColumnSchema>,
+    },
     /// Rows for table `table`, as a table image fragment (see `image`). The
     /// fragments of one write are contiguous; `last` closes the write, which
     /// applies all of them or, when the log ends first, none.
@@ -101,6 +109,7 @@ mod kind {
     /// `CREATE_TABLE` followed by the table's unique constraints.
     pub(super) const CREATE_KEYED_TABLE: u8 = 12;
     pub(super) const DELETE_ROWS: u8 = 13;
+    pub(super) const ADD_COLUMNS: u8 = 14;
 }
 
 impl Record {
@@ -145,26 +154,7 @@ impl Record {
                 w.u64(*id);
                 w.i64(options.shard_interval);
                 w.len(options.block_size);
-                w.len(columns.len());
-                for column in columns {
-                    w.str(&column.name);
-                    w.u8(column.column_type.tag());
-                    w.u8(column.role.tag());
-                    let mut flags = u8::from(column.nullable);
-                    if column.max_chars.is_some() {
-                        flags |= column_flags::MAX_CHARS;
-                    }
-                    if column.default.is_some() {
-                        flags |= column_flags::DEFAULT;
-                    }
-                    w.u8(flags);
-                    if let Some(n) = column.max_chars {
-                        w.varint(u64::from(n));
-                    }
-                    if let Some(default) = &column.default {
-                        w.str(default);
-                    }
-                }
+                write_columns(&mut w, columns);
                 if !constraints.is_empty() {
                     w.len(constraints.len());
                     for constraint in constraints {
@@ -176,6 +166,20 @@ impl Record {
                         }
                     }
                 }
+            }
+            Record::AddColumns {
+                database,
+                schema,
+                name,
+                id,
+                columns,
+            } => {
+                w.u8(kind::ADD_COLUMNS);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+                w.u64(*id);
+                write_columns(&mut w, columns);
             }
             Record::DropTable {
                 database,
@@ -282,41 +286,7 @@ impl Record {
                     shard_interval: r.i64()?,
                     block_size: r.varint()? as usize,
                 };
-                let count = r.len()?;
-                let mut columns = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let name = name(&mut r)?;
-                    let column_type = ColumnType::from_tag(r.u8()?)?;
-                    let role = ColumnRole::from_tag(r.u8()?)?;
-                    let flags = r.u8()?;
-                    let known =
-                        column_flags::NULLABLE | column_flags::MAX_CHARS | column_flags::DEFAULT;
-                    if flags & !known != 0 {
-                        return Err(corrupt(format!("unknown column flags {flags:#x}")));
-                    }
-                    let max_chars = if flags & column_flags::MAX_CHARS != 0 {
-                        let n = r.varint()?;
-                        Some(
-                            u32::try_from(n)
-                                .map_err(|_| corrupt(format!("column length {n} out of range")))?,
-                        )
-                    } else {
-                        None
-                    };
-                    let default = if flags & column_flags::DEFAULT != 0 {
-                        Some(r.str()?.to_owned())
-                    } else {
-                        None
-                    };
-                    columns.push(ColumnSchema {
-                        name,
-                        column_type,
-                        role,
-                        nullable: flags & column_flags::NULLABLE != 0,
-                        max_chars,
-                        default,
-                    });
-                }
+                let columns = read_columns(&mut r)?;
                 let mut constraints = Vec::new();
                 if keyed == kind::CREATE_KEYED_TABLE {
                     for _ in 0..r.len()? {
@@ -348,6 +318,13 @@ impl Record {
                     constraints,
                 }
             }
+            kind::ADD_COLUMNS => Record::AddColumns {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+                id: r.u64()?,
+                columns: read_columns(&mut r)?,
+            },
             kind::DROP_TABLE => Record::DropTable {
                 database: name(&mut r)?,
                 schema: name(&mut r)?,
@@ -458,6 +435,66 @@ pub(super) fn create_table_record(
     }
 }
 
+/// The columns of a `CreateTable` or `AddColumns` record.
+fn write_columns(w: &mut Writer, columns: &[ColumnSchema]) {
+    w.len(columns.len());
+    for column in columns {
+        w.str(&column.name);
+        w.u8(column.column_type.tag());
+        w.u8(column.role.tag());
+        let mut flags = u8::from(column.nullable);
+        if column.max_chars.is_some() {
+            flags |= column_flags::MAX_CHARS;
+        }
+        if column.default.is_some() {
+            flags |= column_flags::DEFAULT;
+        }
+        w.u8(flags);
+        if let Some(n) = column.max_chars {
+            w.varint(u64::from(n));
+        }
+        if let Some(default) = &column.default {
+            w.str(default);
+        }
+    }
+}
+
+/// Reads what [`write_columns`] wrote.
+fn read_columns(r: &mut Reader<'_>) -> Result<Vec<ColumnSchema>> {
+    let count = r.len()?;
+    let mut columns = Vec::with_capacity(count);
+    for _ in 0..count {
+        let name = r.str()?.to_owned();
+        let column_type = ColumnType::from_tag(r.u8()?)?;
+        let role = ColumnRole::from_tag(r.u8()?)?;
+        let flags = r.u8()?;
+        let known = column_flags::NULLABLE | column_flags::MAX_CHARS | column_flags::DEFAULT;
+        if flags & !known != 0 {
+            return Err(corrupt(format!("unknown column flags {flags:#x}")));
+        }
+        let max_chars = if flags & column_flags::MAX_CHARS != 0 {
+            let n = r.varint()?;
+            Some(u32::try_from(n).map_err(|_| corrupt(format!("column length {n} out of range")))?)
+        } else {
+            None
+        };
+        let default = if flags & column_flags::DEFAULT != 0 {
+            Some(r.str()?.to_owned())
+        } else {
+            None
+        };
+        columns.push(ColumnSchema {
+            name,
+            column_type,
+            role,
+            nullable: flags & column_flags::NULLABLE != 0,
+            max_chars,
+            default,
+        });
+    }
+    Ok(columns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,6 +574,20 @@ mod tests {
                         primary: false,
                     },
                 ],
+            },
+            Record::AddColumns {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+                id: 9,
+                columns: vec![ColumnSchema {
+                    name: "note".into(),
+                    column_type: ColumnType::Utf8,
+                    role: ColumnRole::Field,
+                    nullable: true,
+                    max_chars: Some(20),
+                    default: None,
+                }],
             },
             Record::DeleteRows {
                 table: 43,

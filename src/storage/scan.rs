@@ -434,6 +434,12 @@ impl ReadView {
     }
 
     /// The rows of time-sorted `times` that the scan returns.
+    /// The type of field column `f` (a position among the field columns).
+    fn field_type(&self, f: usize) -> ColumnType {
+        let column = self.table.field_indices()[f];
+        self.table.columns()[column].column_type
+    }
+
     fn select(&self, times: &[i64]) -> Selection {
         let lo = times.partition_point(|&t| t < self.time_range.start);
         let hi = times.partition_point(|&t| t <= self.time_range.end).max(lo);
@@ -508,7 +514,7 @@ impl ReadView {
         let fields = self
             .field_positions
             .iter()
-            .map(|&f| selection.array(&block.decode_field(f)?))
+            .map(|&f| selection.array(&block.decode_field(f, self.field_type(f))?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(Part {
             times: selection.times(&times),

@@ -24,15 +24,15 @@
 //! heads; decoding happens afterwards, without the lock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::compute::take;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::acl::Acl;
 use super::block::SealedBlock;
@@ -43,7 +43,7 @@ use super::image::{self, Capture, CapturedChunk, HeadImage, Heads};
 use super::journal::{Durable, Journal};
 use super::record::{data_record_header, mark_last};
 use super::scan::{Piece, ReadView, ScanRequest, TimeRange};
-use super::schema::{ColumnRole, ColumnType, TableOptions, TableSchema};
+use super::schema::{ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
 use super::unique::UniqueKeys;
@@ -69,6 +69,9 @@ pub struct Table {
     /// Who may read and write it; nobody but superusers at first.
     acl: RwLock<Acl>,
     state: RwLock<TableState>,
+    /// The table that took this one's rows when columns were added: reads
+    /// and writes of this one go there, as of this table's own columns.
+    successor: OnceLock<Arc<Table>>,
 }
 
 #[derive(Debug)]
@@ -83,6 +86,9 @@ struct TableState {
     shards: BTreeMap<i64, Shard>,
     /// The keys of the schema's unique constraints.
     unique: UniqueKeys,
+    /// The table was replaced by one with more columns, which took its
+    /// rows: what still holds this one can neither read nor write it.
+    retired: bool,
 }
 
 #[derive(Debug, Default)]
@@ -133,6 +139,13 @@ impl Chunk {
     }
 }
 
+/// What [`Table::absorb_here`] did: absorbed, or found the table retired
+/// and gave the rows back.
+enum Absorbed {
+    Done(Durable<usize>),
+    Retired(Box<Table>),
+}
+
 /// Memory and row counts of one column, for `epochdb.storage`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnUsage {
@@ -174,8 +187,7 @@ impl Table {
             .iter()
             .map(|&i| schema.columns()[i].column_type)
             .collect();
-        let tags = TagIndex::new(schema.tag_indices().len());
-        let unique = UniqueKeys::new(&schema);
+        let state = TableState::new(&schema);
         Self {
             name,
             id,
@@ -185,16 +197,163 @@ impl Table {
             field_types,
             row_numbers,
             acl: RwLock::new(Acl::default()),
-            state: RwLock::new(TableState {
-                interner: Interner::default(),
-                ids: HashMap::new(),
-                fingerprints: HashMap::new(),
-                keys: Vec::new(),
-                tags,
-                shards: BTreeMap::new(),
-                unique,
-            }),
+            state: RwLock::new(state),
+            successor: OnceLock::new(),
         }
+    }
+
+    /// The table that replaced this retired one.
+    fn successor(&self) -> Result<&Arc<Table>> {
+        self.successor.get().ok_or_else(|| Error::Internal {
+            reason: format!("table \"{}\" is retired without a successor", self.name),
+        })
+    }
+
+    /// `request` as this table's own columns: what it asks of a successor,
+    /// which has more.
+    fn own_columns(&self, request: &ScanRequest) -> ScanRequest {
+        let projection = (request.projection.clone())
+            .unwrap_or_else(|| (0..self.schema.columns().len()).collect());
+        ScanRequest {
+            projection: Some(projection),
+            ..request.clone()
+        }
+    }
+
+    /// `batches` of a table this one replaced, with NULL in the columns it
+    /// lacks.
+    fn widen_batches(&self, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        let schema = self.arrow_schema();
+        batches
+            .iter()
+            .map(|batch| {
+                let mut columns = batch.columns().to_vec();
+                for field in schema.fields().iter().skip(columns.len()) {
+                    columns.push(arrow::array::new_null_array(
+                        field.data_type(),
+                        batch.num_rows(),
+                    ));
+                }
+                Ok(RecordBatch::try_new(schema.clone(), columns)?)
+            })
+            .collect()
+    }
+
+    /// `staged`, a staging table of a table this one replaced, with this
+    /// table's columns: its heads gain the added fields, NULL in every row
+    /// (its sealed blocks read them as NULL as they are).
+    fn widen_staged(&self, staged: Table) -> Result<Table> {
+        let added = match self.field_types.get(staged.field_types.len()..) {
+            Some(added) if !added.is_empty() => added.to_vec(),
+            _ => return Ok(staged),
+        };
+        let target = self.staging();
+        {
+            let old = staged.state.into_inner();
+            let mut state = target.state.write();
+            for (shard, chunks) in old.shards {
+                for (series, chunk) in chunks.chunks {
+                    let key = old
+                        .keys
+                        .get(series.0 as usize)
+                        .ok_or_else(|| Error::Internal {
+                            reason: "a staged chunk of an unknown series".into(),
+                        })?;
+                    let id = state.series_id_of_key(key)?;
+                    let head = chunk.head.with_fields(&added)?;
+                    let widened = state.chunk(shard, id, &self.field_types);
+                    widened.sealed = chunk.sealed;
+                    widened.head = Arc::new(head);
+                }
+            }
+        }
+        Ok(target)
+    }
+
+    /// The table's state, to change; fails once the table is retired.
+    fn write_state(&self) -> Result<RwLockWriteGuard<'_, TableState>> {
+        let state = self.state.write();
+        if state.retired {
+            return Err(Error::TableAltered {
+                name: self.name.clone(),
+            });
+        }
+        Ok(state)
+    }
+
+    /// The table's state, to read; fails once the table is retired.
+    fn read_state(&self) -> Result<RwLockReadGuard<'_, TableState>> {
+        let state = self.state.read();
+        if state.retired {
+            return Err(Error::TableAltered {
+                name: self.name.clone(),
+            });
+        }
+        Ok(state)
+    }
+
+    /// The schema of this table with `columns` added after its own: field
+    /// columns that existing rows hold as NULL, so nullable and without a
+    /// default. Fails, changing nothing, when they cannot be added.
+    pub(super) fn schema_with(&self, columns: &[ColumnSchema]) -> Result<TableSchema> {
+        for column in columns {
+            if column.role != ColumnRole::Field {
+                return Err(Error::Unsupported {
+                    what: format!("adding \"{}\" as a tag or time column", column.name),
+                });
+            }
+            if !column.nullable || column.default.is_some() {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "adding column \"{}\" with NOT NULL or a DEFAULT (existing rows would need its value)",
+                        column.name
+                    ),
+                });
+            }
+        }
+        let mut all = self.schema.columns().to_vec();
+        all.extend_from_slice(columns);
+        TableSchema::try_new(all)?.with_constraints(self.schema.constraints().to_vec())
+    }
+
+    /// A table with `schema` (from [`schema_with`](Self::schema_with)) that
+    /// takes every row of this one, which is retired: a statement that
+    /// still holds it reads and writes the new table, as of the old one's
+    /// columns. Sealed blocks move over as they are (a field they lack reads as
+    /// NULL); heads gain the new columns, NULL in every row.
+    pub(super) fn retire_into(&self, schema: TableSchema) -> Result<Arc<Table>> {
+        let table = Table::with_row_numbers(
+            self.name.clone(),
+            schema,
+            self.options,
+            self.id,
+            self.journal.clone(),
+            self.row_numbers.clone(),
+        );
+        let added = &table.field_types[self.field_types.len()..];
+        let mut state = self.write_state()?;
+        let mut heads = Vec::new();
+        for (&shard, chunks) in &state.shards {
+            for (&series, chunk) in &chunks.chunks {
+                heads.push((shard, series, Arc::new(chunk.head.with_fields(added)?)));
+            }
+        }
+        let mut moved = std::mem::replace(&mut *state, TableState::new(&self.schema));
+        state.retired = true;
+        for (shard, series, head) in heads {
+            if let Some(chunk) =
+                (moved.shards.get_mut(&shard)).and_then(|s| s.chunks.get_mut(&series))
+            {
+                chunk.head = head;
+            }
+        }
+        *table.state.write() = moved;
+        *table.acl.write() = self.acl();
+        let table = Arc::new(table);
+        // Set before the lock is released: whoever finds this table retired
+        // finds its successor.
+        let _ = self.successor.set(table.clone());
+        Ok(table)
     }
 
     pub fn name(&self) -> &str {
@@ -244,7 +403,14 @@ impl Table {
             staging.append_checked(batches)?;
             return self.absorb(staging);
         }
-        Ok(Durable::new(self.append_checked(batches)?, None))
+        match self.append_checked(batches) {
+            Ok(rows) => Ok(Durable::new(rows, None)),
+            Err(Error::TableAltered { .. }) => {
+                let next = self.successor()?;
+                next.write(&next.widen_batches(batches)?)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `batches` with the values of `VARCHAR(n)` columns fitted to their
@@ -278,7 +444,7 @@ impl Table {
 
     /// Applies batches that [`check_batch`](Self::check_batch) accepted.
     fn append_checked(&self, batches: &[RecordBatch]) -> Result<usize> {
-        let mut state = self.state.write();
+        let mut state = self.write_state()?;
         let keys = state.unique.check(&self.schema, batches)?;
         let newest_before = state.shards.keys().next_back().copied();
         let mut late = HashSet::new();
@@ -483,7 +649,7 @@ impl Table {
         let tags = (tags.iter().zip(self.schema.tag_indices()))
             .map(|(v, &i)| v.map(|v| columns[i].fit_text(v)).transpose())
             .collect::<Result<Vec<_>>>()?;
-        let mut state = self.state.write();
+        let mut state = self.write_state()?;
         let key = SeriesKey::new(
             tags.iter()
                 .map(|v| v.map(|v| state.interner.intern(v)))
@@ -548,7 +714,7 @@ impl Table {
                 });
             }
         }
-        let mut state = self.state.write();
+        let mut state = self.write_state()?;
         if ids.iter().any(|id| id.0 as usize >= state.keys.len()) {
             return Err(Error::Internal {
                 reason: format!("write to an unknown series of \"{}\"", self.name),
@@ -622,17 +788,30 @@ impl Table {
     /// are; head rows are appended. Returns the number of rows added, once
     /// durable. With a log, the staged rows are logged as an image first.
     pub fn absorb(&self, staged: Table) -> Result<Durable<usize>> {
+        match self.absorb_here(staged)? {
+            Absorbed::Done(rows) => Ok(rows),
+            Absorbed::Retired(staged) => {
+                let next = self.successor()?;
+                next.absorb(next.widen_staged(*staged)?)
+            }
+        }
+    }
+
+    fn absorb_here(&self, staged: Table) -> Result<Absorbed> {
         let (keyed, numbers) = self.keyed_rows(&staged)?;
         let Some(journal) = self.journal.as_ref().filter(|j| j.wal().is_some()) else {
             let mut state = self.state.write();
+            if state.retired {
+                return Ok(Absorbed::Retired(Box::new(staged)));
+            }
             let keys = state.unique.check(&self.schema, &keyed)?;
             let rows = self.absorb_into(&mut state, staged)?;
             state.unique.insert(keys, &numbers);
-            return Ok(Durable::new(rows, None));
+            return Ok(Absorbed::Done(Durable::new(rows, None)));
         };
         let capture = staged.capture();
         if capture.chunks.is_empty() {
-            return Ok(Durable::new(0, None));
+            return Ok(Absorbed::Done(Durable::new(0, None)));
         }
         let mut records = capture.encode(Heads::Raw, |w| data_record_header(w, self.id))?;
         if let Some(last) = records.last_mut() {
@@ -640,19 +819,22 @@ impl Table {
         }
         let _change = journal.change();
         let mut state = self.state.write();
+        if state.retired {
+            return Ok(Absorbed::Retired(Box::new(staged)));
+        }
         // Checked under the lock that applies them: two writers of one key
         // cannot both pass.
         let keys = state.unique.check(&self.schema, &keyed)?;
         let logged = journal.log(&records, ())?;
         let rows = self.absorb_into(&mut state, staged)?;
         state.unique.insert(keys, &numbers);
-        Ok(logged.map(|()| rows))
+        Ok(Absorbed::Done(logged.map(|()| rows)))
     }
 
     /// [`absorb`](Self::absorb) without logging: for replay.
     pub(super) fn absorb_replayed(&self, staged: Table) -> Result<usize> {
         let (keyed, numbers) = self.keyed_rows(&staged)?;
-        let mut state = self.state.write();
+        let mut state = self.write_state()?;
         let keys = state.unique.check(&self.schema, &keyed)?;
         let rows = self.absorb_into(&mut state, staged)?;
         state.unique.insert(keys, &numbers);
@@ -752,8 +934,8 @@ impl Table {
                     Some(HeadImage::Raw(head)) => target.head = Arc::new(head),
                     Some(HeadImage::Block(head)) => {
                         let times = head.decode_times()?;
-                        let arrays = (0..self.field_types.len())
-                            .map(|f| head.decode_field(f))
+                        let arrays = (self.field_types.iter().enumerate())
+                            .map(|(f, &column_type)| head.decode_field(f, column_type))
                             .collect::<Result<Vec<_>>>()?;
                         if times.len() != head.rows()
                             || arrays.iter().any(|a| a.len() != head.rows())
@@ -786,7 +968,13 @@ impl Table {
     /// statistics can match, plus their heads (shared: a writer copies a head
     /// that a view holds). Decoding is left to the returned [`ReadView`].
     pub fn snapshot(&self, request: &ScanRequest) -> Result<ReadView> {
-        let view = self.snapshot_in(&self.state.read(), request)?;
+        let view = match self.read_state() {
+            Ok(state) => self.snapshot_in(&state, request)?,
+            Err(Error::TableAltered { .. }) => {
+                return self.successor()?.snapshot(&self.own_columns(request));
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Self::in_order(view))
     }
 
@@ -807,7 +995,14 @@ impl Table {
             return Ok(None);
         }
         let view = {
-            let state = self.state.read();
+            let state = match self.read_state() {
+                Ok(state) => state,
+                Err(Error::TableAltered { .. }) => {
+                    let request = self.own_columns(request);
+                    return self.successor()?.snapshot_by_key(&request, column, value);
+                }
+                Err(e) => return Err(e),
+            };
             let row = state.unique.row_of(c, std::slice::from_ref(value))?;
             let request = ScanRequest {
                 time_points: Some(row.into_iter().collect()),
@@ -1019,6 +1214,19 @@ impl Table {
 }
 
 impl TableState {
+    fn new(schema: &TableSchema) -> Self {
+        Self {
+            interner: Interner::default(),
+            ids: HashMap::new(),
+            fingerprints: HashMap::new(),
+            keys: Vec::new(),
+            tags: TagIndex::new(schema.tag_indices().len()),
+            shards: BTreeMap::new(),
+            unique: UniqueKeys::new(schema),
+            retired: false,
+        }
+    }
+
     /// The id of the series of `row`, created (and indexed) if it is new.
     /// The chunk of series `id` in `shard`, created empty if missing.
     fn chunk(&mut self, shard: i64, id: SeriesId, field_types: &[ColumnType]) -> &mut Chunk {

@@ -17,7 +17,14 @@ impl Process {
     fn start() -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_epochdb"))
-            .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "info",
+            ])
             .env("EPOCHDB_DATA_DIR", data_dir.path().join("data"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -625,7 +625,14 @@ impl Server {
     /// Starts the binary and waits until it listens (so recovery is done).
     fn start(data_dir: &Path, seed: u64, label: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_epochdb"))
-            .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "info",
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--durability", "sync"])

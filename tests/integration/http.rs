@@ -183,6 +183,60 @@ async fn writes_create_tables_and_answer_in_each_dialect() {
 }
 
 #[tokio::test]
+async fn new_fields_and_tags_add_columns_that_old_rows_read_as_null() {
+    let server = http_server().await;
+    let port = server.http_port();
+    let first = post(port, "/write?precision=s", "", b"w,host=a v=1 1700000000\n").await;
+    assert_eq!(first.status, 204);
+    // A new field, a new tag (a text field), both in one request.
+    let body = b"w,host=b,rack=r1 v=2,load=5i 1700000001\nw,host=a v=3,ok=true 1700000002\n";
+    let answer = post(port, "/write?precision=s", "", body).await;
+    assert_eq!(answer.status, 204, "{answer:?}");
+    assert_eq!(
+        rows(
+            &server,
+            "SELECT host, v, rack, load, ok FROM w ORDER BY time"
+        )
+        .await,
+        vec!["a|1|NULL|NULL|NULL", "b|2|r1|5|NULL", "a|3|NULL|NULL|t"]
+    );
+    // The new columns keep their types, as the old ones do.
+    let conflict = post(
+        port,
+        "/write?precision=s",
+        "",
+        b"w,host=c load=1.5 1700000003",
+    )
+    .await;
+    assert_eq!(conflict.status, 400);
+    assert!(
+        conflict
+            .body
+            .contains("is type float, already exists as type integer"),
+        "{conflict:?}"
+    );
+    // SQL sees the columns, and its own ALTER TABLE meets the same table.
+    let client = server.connect().await;
+    client
+        .batch_execute("ALTER TABLE w ADD COLUMN note TEXT")
+        .await
+        .unwrap();
+    let answer = post(
+        port,
+        "/write?precision=s",
+        "",
+        b"w,host=d note=\"n\",v=4 1700000004",
+    )
+    .await;
+    assert_eq!(answer.status, 204, "{answer:?}");
+    assert_eq!(
+        rows(&server, "SELECT count(*), count(note), count(rack) FROM w").await,
+        vec!["4|1|1"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn gzip_and_chunked_bodies_are_read_and_the_limit_applies_inflated() {
     let server = TestServer::start_with(|config| {
         config.http_listen = "127.0.0.1:0".into();

@@ -169,14 +169,14 @@ pub(crate) fn timestamp(secs: i64) -> String {
 fn for_each_row(
     scale: Scale,
     hosts: std::ops::Range<usize>,
-    mut row: impl FnMut(&str, &Host, [i64; 10]) -> bool,
+    mut row: impl FnMut(usize, &str, &Host, [i64; 10]) -> bool,
 ) {
     let mut state: Vec<Host> = hosts.map(|id| Host::new(scale.seed, id)).collect();
     for step in 0..scale.steps {
         let time = timestamp(Scale::time_secs(step));
         for host in &mut state {
             let fields = host.step();
-            if !row(&time, host, fields) {
+            if !row(step, &time, host, fields) {
                 return;
             }
         }
@@ -194,7 +194,7 @@ pub(crate) fn copy_text(
     let chunk = chunk.max(1);
     let mut text = String::with_capacity(chunk * 220);
     let mut rows = 0;
-    for_each_row(scale, hosts, |time, host, fields| {
+    for_each_row(scale, hosts, |_, time, host, fields| {
         text.push_str(time);
         for tag in &host.tags {
             text.push('\t');
@@ -222,7 +222,7 @@ pub(crate) fn insert_statements(
     let batch = batch.max(1);
     let mut sql = String::new();
     let mut rows = 0;
-    for_each_row(scale, hosts, |time, host, fields| {
+    for_each_row(scale, hosts, |_, time, host, fields| {
         sql.push_str(if rows % batch == 0 {
             "INSERT INTO cpu VALUES "
         } else {
@@ -241,6 +241,36 @@ pub(crate) fn insert_statements(
     });
     if !sql.is_empty() {
         emit(sql);
+    }
+}
+
+/// The same rows as InfluxDB line protocol (fields as floats, to match the
+/// table's `double precision` columns; nanosecond times), given to `emit`
+/// `chunk` lines at a time until it returns false.
+pub(crate) fn line_protocol(
+    scale: Scale,
+    hosts: std::ops::Range<usize>,
+    chunk: usize,
+    mut emit: impl FnMut(String) -> bool,
+) {
+    let chunk = chunk.max(1);
+    let mut text = String::with_capacity(chunk * 300);
+    let mut rows = 0;
+    for_each_row(scale, hosts, |step, _, host, fields| {
+        // Tags hold no space, comma or equals sign: nothing to escape.
+        text.push_str("cpu");
+        for (name, tag) in TAGS.iter().zip(&host.tags) {
+            let _ = write!(text, ",{name}={tag}");
+        }
+        for (i, (name, field)) in FIELDS.iter().zip(fields).enumerate() {
+            let _ = write!(text, "{}{name}={field}", if i == 0 { ' ' } else { ',' });
+        }
+        let _ = writeln!(text, " {}000000000", Scale::time_secs(step));
+        rows += 1;
+        rows % chunk != 0 || emit(std::mem::take(&mut text))
+    });
+    if !text.is_empty() {
+        emit(text);
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod differential;
 mod generate;
+mod http;
 mod postgres;
 mod queries;
 
@@ -37,6 +38,8 @@ enum LoadMethod {
     Copy,
     /// Multi-row `INSERT` statements.
     Insert,
+    /// InfluxDB line protocol over HTTP (`POST /write`), to `--http`.
+    LpHttp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +67,12 @@ struct Args {
     /// How to load.
     #[arg(long, value_enum, default_value = "copy")]
     load: LoadMethod,
+    /// EpochDB's HTTP listener, for `--load lp-http`.
+    #[arg(long, default_value = "127.0.0.1:8086")]
+    http: String,
+    /// Lines per line protocol request.
+    #[arg(long, default_value_t = 5000)]
+    lp_batch: usize,
     /// Rows per INSERT statement.
     #[arg(long, default_value_t = 1000)]
     insert_batch: usize,
@@ -143,15 +152,34 @@ async fn load_share(
     scale: Scale,
     hosts: Range<usize>,
     method: LoadMethod,
-    insert_batch: usize,
+    batches: (usize, usize),
+    http: String,
 ) -> Result<(), Error> {
+    let (insert_batch, lp_batch) = batches;
+    if method == LoadMethod::LpHttp {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4);
+        let generator = tokio::task::spawn_blocking(move || {
+            generate::line_protocol(scale, hosts, lp_batch, |t| tx.blocking_send(t).is_ok())
+        });
+        let mut connection = http::Connection::open(&http).await?;
+        while let Some(body) = rx.recv().await {
+            let (status, answer) = connection
+                .post("/write?db=postgres", body.as_bytes())
+                .await?;
+            if status != 204 {
+                return Err(format!("POST /write answered {status}: {answer}").into());
+            }
+        }
+        generator.await?;
+        return Ok(());
+    }
     let client = connect(&config).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4);
     let generator = tokio::task::spawn_blocking(move || match method {
         LoadMethod::Copy => {
             generate::copy_text(scale, hosts, 10_000, |t| tx.blocking_send(t).is_ok())
         }
-        LoadMethod::Insert => {
+        LoadMethod::Insert | LoadMethod::LpHttp => {
             generate::insert_statements(scale, hosts, insert_batch, |s| tx.blocking_send(s).is_ok())
         }
     });
@@ -164,7 +192,7 @@ async fn load_share(
             }
             sink.as_mut().finish().await?;
         }
-        LoadMethod::Insert => {
+        LoadMethod::Insert | LoadMethod::LpHttp => {
             while let Some(statement) = rx.recv().await {
                 client.batch_execute(&statement).await?;
             }
@@ -193,7 +221,8 @@ async fn load(
                 scale,
                 hosts,
                 method,
-                args.insert_batch,
+                (args.insert_batch, args.lp_batch),
+                args.http.clone(),
             ))
         })
         .collect();
@@ -384,6 +413,7 @@ fn report_load(server: &str, load: &Load, method: LoadMethod, workers: usize) {
         match method {
             LoadMethod::Copy => "COPY",
             LoadMethod::Insert => "INSERT",
+            LoadMethod::LpHttp => "line protocol over HTTP",
         },
         load.rows as f64 / secs.max(1e-9),
     );

@@ -9,9 +9,9 @@ use std::ops::ControlFlow;
 
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    CharacterLength, ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr,
-    ObjectName, ObjectType, SchemaName, SqlOption, Statement, TimezoneInfo, Value,
-    visit_expressions,
+    AlterTable, AlterTableOperation, CharacterLength, ColumnDef, ColumnOption, CreateTable,
+    CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
+    Statement, TimezoneInfo, Value, visit_expressions,
 };
 
 use super::constraints::unique_constraints;
@@ -37,6 +37,13 @@ pub enum Ddl {
         names: Vec<ObjectName>,
         if_exists: bool,
     },
+    /// `ALTER TABLE [IF EXISTS] t ADD [COLUMN] [IF NOT EXISTS] c type, ...`.
+    AddColumns {
+        name: ObjectName,
+        if_exists: bool,
+        /// Each column, and whether it was `IF NOT EXISTS`.
+        columns: Vec<(ColumnSchema, bool)>,
+    },
     CreateSchema {
         name: ObjectName,
         if_not_exists: bool,
@@ -61,6 +68,7 @@ impl Ddl {
     pub(crate) fn from_statement(statement: &Statement) -> Result<Option<Self>> {
         Ok(Some(match statement {
             Statement::CreateTable(create) => create_table(create)?,
+            Statement::AlterTable(alter) => add_columns(alter)?,
             Statement::CreateSchema {
                 schema_name,
                 if_not_exists,
@@ -141,6 +149,11 @@ impl Ddl {
                     .map_or_else(String::new, |(_, table)| table);
                 format!("must be owner of table {table}")
             }
+            Ddl::AddColumns { name, .. } => {
+                let table = qualified(name, current_database, current_schema)
+                    .map_or_else(|_| String::new(), |(_, table)| table);
+                format!("must be owner of table {table}")
+            }
             Ddl::CreateSchema { .. } => {
                 format!("permission denied for database {current_database}")
             }
@@ -217,6 +230,43 @@ impl Ddl {
                 }
                 ("DROP TABLE", dropped)
             }
+            Ddl::AddColumns {
+                name,
+                if_exists,
+                columns,
+            } => {
+                let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                let namespace = database()?.schema(&schema);
+                let Some((namespace, existing)) =
+                    namespace.and_then(|ns| Some((ns.clone(), ns.table(&table)?)))
+                else {
+                    if *if_exists {
+                        return Ok(("ALTER TABLE", Vec::new()));
+                    }
+                    return Err(storage::Error::TableNotFound { name: table }.into());
+                };
+                let mut added = Vec::with_capacity(columns.len());
+                for (column, if_not_exists) in columns {
+                    let exists = (existing.schema().columns().iter())
+                        .chain(added.iter())
+                        .any(|c| c.name == column.name);
+                    match (exists, if_not_exists) {
+                        (false, _) => added.push(column.clone()),
+                        (true, true) => {}
+                        (true, false) => {
+                            return Err(Error::DuplicateColumn {
+                                column: column.name.clone(),
+                                table,
+                            });
+                        }
+                    }
+                }
+                if added.is_empty() {
+                    return Ok(("ALTER TABLE", Vec::new()));
+                }
+                let (_, logged) = namespace.add_columns(&table, added)?;
+                ("ALTER TABLE", vec![logged])
+            }
             Ddl::CreateSchema {
                 name,
                 if_not_exists,
@@ -271,6 +321,77 @@ const RESERVED_SCHEMAS: &[&str] = &[
     "information_schema",
 ];
 
+/// A column as `CREATE TABLE` or `ALTER TABLE ... ADD COLUMN` defines it,
+/// as a field (`CREATE TABLE` then picks the time column and the tags).
+/// `PRIMARY KEY` and `UNIQUE` are the table's business when `keys` says
+/// so, and refused otherwise.
+fn column_schema(column: &ColumnDef, keys: bool) -> Result<ColumnSchema> {
+    let mut nullable = true;
+    let mut default = None;
+    for option in &column.options {
+        match &option.option {
+            ColumnOption::NotNull => nullable = false,
+            ColumnOption::Null => nullable = true,
+            ColumnOption::Default(expr) => default = Some(default_text(expr)?),
+            // Resolved with the table's constraints.
+            ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) if keys => {}
+            other => {
+                return Err(Error::Unsupported {
+                    what: format!("column option {other}"),
+                });
+            }
+        }
+    }
+    Ok(ColumnSchema {
+        name: normalize(&column.name),
+        column_type: column_type(&column.data_type)?,
+        role: ColumnRole::Field,
+        nullable,
+        max_chars: max_chars(&column.data_type)?,
+        default,
+    })
+}
+
+/// `ALTER TABLE ... ADD COLUMN`, the one form of `ALTER TABLE` there is:
+/// new columns are fields (a `TEXT` column too: it does not split series),
+/// and every existing row holds NULL in them.
+fn add_columns(alter: &AlterTable) -> Result<Ddl> {
+    if alter.table_type.is_some() || alter.on_cluster.is_some() || alter.location.is_some() {
+        return Err(Error::Unsupported {
+            what: "this form of ALTER TABLE".into(),
+        });
+    }
+    let mut columns = Vec::with_capacity(alter.operations.len());
+    for operation in &alter.operations {
+        match operation {
+            AlterTableOperation::AddColumn {
+                if_not_exists,
+                column_def,
+                column_position: None,
+                ..
+            } => columns.push((column_schema(column_def, false)?, *if_not_exists)),
+            other => {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "ALTER TABLE {}",
+                        other
+                            .to_string()
+                            .split_whitespace()
+                            .take(2)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(Ddl::AddColumns {
+        name: alter.name.clone(),
+        if_exists: alter.if_exists,
+        columns,
+    })
+}
+
 fn create_table(create: &CreateTable) -> Result<Ddl> {
     if create.query.is_some() {
         return Err(Error::Unsupported {
@@ -284,36 +405,9 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
     }
     let options = table_options(&create.table_options)?;
 
-    let mut columns = Vec::with_capacity(create.columns.len());
-    for column in &create.columns {
-        let name = normalize(&column.name);
-        let column_type = column_type(&column.data_type)?;
-        let max_chars = max_chars(&column.data_type)?;
-        let mut nullable = true;
-        let mut default = None;
-        for option in &column.options {
-            match &option.option {
-                ColumnOption::NotNull => nullable = false,
-                ColumnOption::Null => nullable = true,
-                ColumnOption::Default(expr) => default = Some(default_text(expr)?),
-                // Resolved with the table's constraints, below.
-                ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {}
-                other => {
-                    return Err(Error::Unsupported {
-                        what: format!("column option {other}"),
-                    });
-                }
-            }
-        }
-        columns.push(ColumnSchema {
-            name,
-            column_type,
-            role: ColumnRole::Field,
-            nullable,
-            max_chars,
-            default,
-        });
-    }
+    let mut columns = (create.columns.iter())
+        .map(|column| column_schema(column, true))
+        .collect::<Result<Vec<_>>>()?;
 
     let table_name = create
         .name

@@ -210,6 +210,8 @@ pub(crate) async fn write_lines(
     let mut tickets = Vec::with_capacity(batches.len());
     for (table, batch, creation) in batches {
         creations.extend(creation);
+        // A concurrent write that added columns meanwhile replaced the
+        // table: this one forwards the batch, with NULL in them.
         tickets.push(table.write(&[batch])?);
     }
     for creation in creations {
@@ -339,7 +341,66 @@ fn resolve_table(
         ));
         return Ok(None);
     }
+    let table = if superuser {
+        add_missing_columns(namespace, table, group)?
+    } else {
+        // Lines with keys the table lacks are refused, naming the column.
+        table
+    };
     Ok(Some((table, creation)))
+}
+
+/// `table`, with a column for each key of `group` it lacks (in the order
+/// they first appear, typed by their first value), added as an `ALTER
+/// TABLE ... ADD COLUMN` would add them: every existing row holds NULL.
+/// A tag that first appears after the table was created becomes a text
+/// field: it reads the same in SQL, but does not split series.
+fn add_missing_columns(
+    namespace: &Namespace,
+    mut table: Arc<Table>,
+    group: &Group<'_>,
+) -> Result<Arc<Table>> {
+    // A concurrent write may add some of the same columns first: look again.
+    for _ in 0..3 {
+        let schema = table.schema().clone();
+        let known = |key: &str| schema.columns().iter().any(|c| c.name == key);
+        let mut missing: Vec<ColumnSchema> = Vec::new();
+        let mut room = MAX_COLUMNS.saturating_sub(schema.columns().len());
+        for (_, _, _, line) in &group.lines {
+            let tags = (line.tags.iter()).map(|(key, _)| (key, ColumnType::Utf8));
+            let fields = (line.fields.iter()).map(|(key, value)| (key, column_type_of(value)));
+            for (key, column_type) in tags.chain(fields) {
+                if room == 0 || known(key) || missing.iter().any(|c| c.name == *key) {
+                    continue;
+                }
+                room -= 1;
+                missing.push(ColumnSchema {
+                    name: key.to_string(),
+                    column_type,
+                    role: ColumnRole::Field,
+                    nullable: true,
+                    max_chars: None,
+                    default: None,
+                });
+            }
+        }
+        if missing.is_empty() {
+            return Ok(table);
+        }
+        match namespace.add_columns(&group.measurement, missing) {
+            Ok((altered, _)) => return Ok(altered),
+            Err(storage::Error::DuplicateColumn { .. }) => {
+                table =
+                    namespace
+                        .table(&group.measurement)
+                        .ok_or_else(|| Error::UndefinedTable {
+                            name: group.measurement.clone(),
+                        })?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(table)
 }
 
 /// The column type a field value makes.
@@ -471,9 +532,10 @@ impl BatchBuilder {
         for (key, value) in &line.tags {
             let column = self.column(measurement, key)?;
             let schema = &columns[column];
-            if schema.role != ColumnRole::Tag {
+            // A tag that came after the table was made is a text field.
+            if schema.column_type != ColumnType::Utf8 || schema.role == ColumnRole::Time {
                 return Err(format!(
-                    "tag \"{key}\" on measurement \"{measurement}\" is a field column"
+                    "tag \"{key}\" on measurement \"{measurement}\" is a field column of another type"
                 ));
             }
             let fitted = schema.fit_text(value).map_err(|e| e.to_string())?;
@@ -538,7 +600,7 @@ impl BatchBuilder {
         self.by_name.get(key).copied().ok_or_else(|| {
             format!(
                 "column \"{key}\" of relation \"{measurement}\" does not exist \
-                 (line protocol writes do not add columns to a table yet)"
+                 (a write adds columns only for a superuser, up to {MAX_COLUMNS})"
             )
         })
     }

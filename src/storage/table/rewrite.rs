@@ -108,7 +108,7 @@ impl Table {
         }
         let freed = UniqueKeys::keys_of(&self.schema, freed)?;
         let paired = UniqueKeys::keys_of(&self.schema, paired)?;
-        let state = self.state.read();
+        let state = self.read_state()?;
         state
             .unique
             .check_replacing(&self.schema, &freed, &paired, batches)?;
@@ -141,7 +141,7 @@ impl Table {
             None => Vec::new(),
         };
         let _change = journal.map(|j| j.change());
-        let mut state = self.state.write();
+        let mut state = self.write_state()?;
         let removal = self.removal(&state, &removed)?;
         if removal.count != removed.len() {
             return Err(Error::ConcurrentUpdate);
@@ -170,7 +170,7 @@ impl Table {
     /// The rows of a `DeleteRows` record removed, in replay.
     pub(in crate::storage) fn delete_replayed(&self, rows: &[i64]) -> Result<()> {
         self.require_plain()?;
-        let mut state = self.state.write();
+        let mut state = self.write_state()?;
         let removal = self.removal(&state, rows)?;
         let removed_keys = UniqueKeys::keys_of(&self.schema, removal.rows.as_slice())?;
         apply(&mut state, removal.chunks);
@@ -232,8 +232,8 @@ impl Table {
                         continue;
                     }
                     let times = block.decode_times()?;
-                    let fields = (0..self.field_types.len())
-                        .map(|f| block.decode_field(f))
+                    let fields = (self.field_types.iter().enumerate())
+                        .map(|(f, &column_type)| block.decode_field(f, column_type))
                         .collect::<Result<Vec<_>>>()?;
                     let (kept, taken) = split(&times, &fields, &is_removed)?;
                     count += taken.0.len();
