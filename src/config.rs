@@ -28,6 +28,15 @@ pub struct Config {
     #[arg(long, env = "EPOCHDB_HTTP_TOKEN_ROLE")]
     pub http_token_role: Option<String>,
 
+    /// Address of the TCP line protocol listener (QuestDB uses port 9009);
+    /// `off` (the default) turns it off. It serves loopback clients only.
+    #[arg(long, env = "EPOCHDB_ILP_TCP_LISTEN", default_value = "off")]
+    pub ilp_tcp_listen: String,
+
+    /// The database the TCP line protocol listener writes to.
+    #[arg(long, env = "EPOCHDB_ILP_TCP_DATABASE", default_value = "postgres")]
+    pub ilp_tcp_database: String,
+
     /// Directory for the server's files.
     #[arg(long, env = "EPOCHDB_DATA_DIR", default_value = "./epochdb-data")]
     pub data_dir: PathBuf,
@@ -226,6 +235,12 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 }
 
 impl Config {
+    /// Where the TCP line protocol listener listens; `None` when it is off.
+    pub fn ilp_tcp_address(&self) -> Option<&str> {
+        let address = self.ilp_tcp_listen.trim();
+        (!address.eq_ignore_ascii_case("off")).then_some(address)
+    }
+
     /// Where the HTTP listener listens; `None` when it is off.
     pub fn http_address(&self) -> Option<&str> {
         let address = self.http_listen.trim();
@@ -240,6 +255,8 @@ impl Config {
             http_listen: "off".to_owned(),
             http_max_body_size: 32 << 20,
             http_token_role: None,
+            ilp_tcp_listen: "off".to_owned(),
+            ilp_tcp_database: "postgres".to_owned(),
             data_dir: data_dir.into(),
             log_level: "warn".to_owned(),
             query_memory_limit: 1 << 30,

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use crate::config::{Config, Durability};
 use crate::http::HttpOptions;
+use crate::lp_tcp::TcpOptions;
 use crate::password::{Encryption, Secret};
 use crate::protocol::{self, Security, SecurityOptions};
 use crate::query::{QueryConfig, QueryEngine};
@@ -61,6 +62,7 @@ pub struct Db {
     engine: Arc<QueryEngine>,
     security: Arc<Security>,
     http: HttpOptions,
+    ilp_tcp: TcpOptions,
     storage: Arc<Storage>,
     snapshots: Arc<Snapshotter>,
 }
@@ -156,10 +158,15 @@ impl Db {
             max_body_bytes: config.http_max_body_size,
             auth_failure_delay: config.auth_delay,
         };
+        let ilp_tcp = TcpOptions {
+            database: config.ilp_tcp_database.clone(),
+            ..TcpOptions::default()
+        };
         Ok(Self {
             engine,
             security,
             http,
+            ilp_tcp,
             storage,
             snapshots,
         })
@@ -172,6 +179,11 @@ impl Db {
     /// How the HTTP listener serves collectors.
     pub fn http_options(&self) -> &HttpOptions {
         &self.http
+    }
+
+    /// How the TCP line protocol listener batches.
+    pub fn ilp_tcp_options(&self) -> &TcpOptions {
+        &self.ilp_tcp
     }
 
     /// How clients connect and authenticate.

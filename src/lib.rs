@@ -14,7 +14,8 @@
 //!
 //! - [`protocol`]: the PostgreSQL wire protocol (pgwire), encoding of results and
 //!   the single mapping of errors to SQLSTATEs.
-//! - [`http`]: the HTTP listener for collectors (InfluxDB's write endpoints).
+//! - [`http`]: the HTTP listener for collectors (InfluxDB's write endpoints);
+//!   [`lp_tcp`]: line protocol over plain TCP.
 //! - [`session`]: one client's session: parsing, settings, transaction state.
 //! - [`query`]: DataFusion planning and execution, the catalogs, DDL, COPY.
 //! - [`storage`]: databases, schemas, tables of series, and their points.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod line_protocol;
+pub mod lp_tcp;
 pub mod password;
 pub mod pgtype;
 pub mod protocol;

@@ -52,6 +52,17 @@ async fn serve(config: Config) -> Result<(), String> {
             Some(listener)
         }
     };
+    let tcp_listener = match config.ilp_tcp_address() {
+        None => None,
+        Some(tcp) => {
+            let listener = TcpListener::bind(tcp)
+                .await
+                .map_err(|e| format!("cannot listen for line protocol on {tcp}: {e}"))?;
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(ilp_tcp = %address, "listening for line protocol over TCP (loopback clients only)");
+            Some(listener)
+        }
+    };
     tracing::info!(%address, data_dir = %config.data_dir.display(), "listening for PostgreSQL clients");
     let stop = CancellationToken::new();
     let signal = stop.clone();
@@ -66,6 +77,13 @@ async fn serve(config: Config) -> Result<(), String> {
             stop.clone().cancelled_owned(),
         ))
     });
+    let tcp = tcp_listener.map(|listener| {
+        tokio::spawn(epochdb::server::run_ilp_tcp(
+            listener,
+            db.clone(),
+            stop.clone().cancelled_owned(),
+        ))
+    });
     epochdb::server::run(listener, db.clone(), stop.clone().cancelled_owned()).await;
     // The PostgreSQL listener stops only on shutdown; make sure HTTP does too.
     stop.cancel();
@@ -75,6 +93,11 @@ async fn serve(config: Config) -> Result<(), String> {
             Ok(Err(e)) => tracing::error!(error = %e, "the HTTP listener failed"),
             Err(e) => tracing::error!(error = %e, "the HTTP listener panicked"),
         }
+    }
+    if let Some(tcp) = tcp
+        && let Err(e) = tcp.await
+    {
+        tracing::error!(error = %e, "the line protocol listener panicked");
     }
     // Every connection is closed: no write is in flight.
     db.shutdown()

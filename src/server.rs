@@ -36,6 +36,22 @@ pub async fn run_http(
     .await
 }
 
+/// Serves line protocol streams over TCP on `listener` until `shutdown`
+/// completes; each connection writes what it holds first.
+pub async fn run_ilp_tcp(
+    listener: TcpListener,
+    db: Db,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    crate::lp_tcp::serve(
+        listener,
+        db.engine().clone(),
+        db.ilp_tcp_options().clone(),
+        shutdown,
+    )
+    .await;
+}
+
 /// Serves clients on `listener` until `shutdown` completes.
 ///
 /// On shutdown it stops accepting, closes every connection (a query still

@@ -22,7 +22,7 @@ use syn::visit::Visit;
 /// (`lib.rs`, `config`, `db`, `server`) may use everything.
 const LAYERS: &[&[&str]] = &[
     &["config", "db", "server"],
-    &["protocol", "http"],
+    &["protocol", "http", "lp_tcp"],
     &["session"],
     &["query"],
     &["storage"],

@@ -9,7 +9,13 @@
 //! A SCRAM check costs thousands of hash rounds, too many for every write
 //! of a busy collector: a password that passed is remembered as a keyed
 //! digest (never in plain text) together with the verifier it matched, and
-//! forgotten when the role's verifier changes.
+//! forgotten when the role's verifier changes. Checks that do run take one
+//! of two permits, so guesses cannot keep every core hashing, and a role
+//! that does not exist costs the same check as one that does.
+//!
+//! Without passwords, a request a web page made (it carries `Origin`, or
+//! `Sec-Fetch-Site` other than `none`) is refused: otherwise any page the
+//! local user opens could write through the trusted loopback.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,6 +44,13 @@ pub(super) enum AuthError {
          (start it with --superuser)"
     )]
     NotLoopback,
+    #[error(
+        "EpochDB refuses requests from web pages without password authentication \
+         (start it with --superuser)"
+    )]
+    FromWebPage,
+    #[error("role \"{0}\" is not permitted to log in")]
+    CannotLogin(String),
 }
 
 /// Checks credentials, for every request.
@@ -48,6 +61,10 @@ pub(super) struct Authenticator {
     failure_delay: Duration,
     key: hmac::Key,
     verified: Mutex<HashMap<String, Verified>>,
+    /// What an unknown role's password is checked against.
+    decoy: Secret,
+    /// Password checks that may run at once.
+    checks: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -83,6 +100,10 @@ impl Authenticator {
         let rng = ring::rand::SystemRandom::new();
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
             .map_err(|_| std::io::Error::other("cannot draw a random key"))?;
+        let mut salt = [0u8; 16];
+        ring::rand::SecureRandom::fill(&rng, &mut salt)
+            .map_err(|_| std::io::Error::other("cannot draw a random salt"))?;
+        let decoy = Secret::scram("", salt.to_vec(), crate::password::SCRAM_ITERATIONS);
         Ok(Self {
             engine,
             passwords,
@@ -90,6 +111,8 @@ impl Authenticator {
             failure_delay,
             key,
             verified: Mutex::new(HashMap::new()),
+            decoy,
+            checks: tokio::sync::Semaphore::new(2),
         })
     }
 
@@ -103,14 +126,20 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         let credentials = credentials(headers, params, self.token_role.as_deref());
         if !self.passwords {
-            if !peer.ip().is_loopback() {
+            if !peer.ip().to_canonical().is_loopback() {
                 return Err(AuthError::NotLoopback);
             }
-            return Ok(match credentials.user {
-                Some(user) if self.engine.role(&user).is_some() => Principal::new(&user, false),
-                Some(user) => Principal::new(&user, true),
-                None => Principal::new(crate::storage::DEFAULT_DATABASE, true),
-            });
+            if from_web_page(headers) {
+                return Err(AuthError::FromWebPage);
+            }
+            return match credentials.user {
+                Some(user) => match self.engine.role(&user) {
+                    Some(role) if !role.login => Err(AuthError::CannotLogin(user)),
+                    Some(_) => Ok(Principal::new(&user, false)),
+                    None => Ok(Principal::new(&user, true)),
+                },
+                None => Ok(Principal::new(crate::storage::DEFAULT_DATABASE, true)),
+            };
         }
         let (Some(user), Some(password)) = (credentials.user, credentials.password) else {
             return Err(self.fail().await);
@@ -131,10 +160,13 @@ impl Authenticator {
         if password.len() > MAX_PASSWORD_LEN {
             return false;
         }
-        let Some(role) = self.engine.role(user).filter(|role| role.login) else {
-            return false;
-        };
-        let Some(verifier) = role.password else {
+        let role = self.engine.role(user).filter(|role| role.login);
+        let Some(verifier) = role.and_then(|role| role.password) else {
+            // As costly as a real check: failing fast would tell which roles exist.
+            let decoy = self.decoy.clone();
+            let password = password.to_owned();
+            let _permit = self.checks.acquire().await;
+            let _ = tokio::task::spawn_blocking(move || decoy.matches("", &password)).await;
             return false;
         };
         let digest = hmac::sign(&self.key, password.as_bytes());
@@ -148,6 +180,7 @@ impl Authenticator {
             return false;
         };
         let (user_owned, password_owned) = (user.to_owned(), password.to_owned());
+        let _permit = self.checks.acquire().await;
         let matched =
             tokio::task::spawn_blocking(move || secret.matches(&user_owned, &password_owned))
                 .await
@@ -161,6 +194,14 @@ impl Authenticator {
         }
         matched
     }
+}
+
+/// Whether a browser sent the request on a page's behalf: browsers send
+/// `Origin` with every cross-origin request and every POST, and
+/// `Sec-Fetch-Site` with every request (`none` when the user typed it).
+fn from_web_page(headers: &HeaderMap) -> bool {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    headers.contains_key(axum::http::header::ORIGIN) || site.is_some_and(|s| s != "none")
 }
 
 /// Compares two digests in time that does not depend on where they differ.

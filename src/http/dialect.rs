@@ -58,10 +58,15 @@ impl Dialect {
 
     /// `400` naming the refused lines; `written` says whether the valid
     /// lines were written (a partial write) or nothing was.
-    pub(super) fn rejected(self, rejected: &[RejectedLine], written: bool) -> Response {
+    pub(super) fn rejected(
+        self,
+        rejected: &[RejectedLine],
+        dropped: usize,
+        written: bool,
+    ) -> Response {
         let status = StatusCode::BAD_REQUEST;
         let first_line = rejected.first().map_or(0, |r| r.line);
-        let summary = summary(rejected, written);
+        let summary = summary(rejected, dropped, written);
         let body = match self {
             Dialect::V1 => json!({ "error": summary }),
             Dialect::V2 => json!({ "code": "invalid", "message": summary, "line": first_line }),
@@ -89,7 +94,7 @@ impl Dialect {
 
 /// One message for every refused line, InfluxDB 1.x style: `partial write:
 /// <each line's reason> dropped=<n>`.
-fn summary(rejected: &[RejectedLine], written: bool) -> String {
+fn summary(rejected: &[RejectedLine], dropped: usize, written: bool) -> String {
     let mut reasons: Vec<String> = (rejected.iter().take(LISTED_LINES))
         .map(|r| {
             if r.reason.starts_with("field type conflict") || r.reason.starts_with("points beyond")
@@ -103,15 +108,16 @@ fn summary(rejected: &[RejectedLine], written: bool) -> String {
             }
         })
         .collect();
-    if rejected.len() > LISTED_LINES {
-        reasons.push(format!("and {} more", rejected.len() - LISTED_LINES));
+    let listed = reasons.len();
+    if dropped > listed {
+        reasons.push(format!("and {} more", dropped - listed));
     }
     let head = if written {
         "partial write"
     } else {
         "write refused, nothing written"
     };
-    format!("{head}: {} dropped={}", reasons.join("; "), rejected.len())
+    format!("{head}: {} dropped={dropped}", reasons.join("; "))
 }
 
 /// The `code` of a v2 error body.
@@ -147,7 +153,7 @@ mod tests {
             },
         ];
         assert_eq!(
-            summary(&rejected, true),
+            summary(&rejected, 2, true),
             "partial write: line 2: unable to parse 'm f=': missing field value; \
              line 5: field type conflict: input field \"f\" on measurement \"m\" is type \
              integer, already exists as type float dropped=2"

@@ -98,7 +98,9 @@ async fn write_lines(
             .map(|b| b.split('/').next().unwrap_or(b)),
     };
     let database = named.filter(|d| !d.is_empty()).unwrap_or(DEFAULT_DATABASE);
+    // InfluxDB 3 guesses the unit of each timestamp by default.
     let precision = match params.get("precision").map(String::as_str) {
+        None | Some("") if dialect == Dialect::V3 => Precision::Auto,
         None | Some("") => Precision::Nanoseconds,
         Some(text) => match Precision::parse(text) {
             Some(precision) => precision,
@@ -106,7 +108,7 @@ async fn write_lines(
                 return dialect.error(
                     StatusCode::BAD_REQUEST,
                     &format!(
-                        "invalid precision \"{text}\": give ns, us, ms, s, m or h (n and u also work)"
+                        "invalid precision \"{text}\": give ns, us, ms, s, m, h or auto (n and u also work)"
                     ),
                 );
             }
@@ -134,24 +136,19 @@ async fn write_lines(
         body: &body,
         precision,
         accept_partial,
-        now_micros: now_micros(),
+        now_micros: query::now_micros(),
     };
     match state.engine.write_lines(&principal, &write).await {
-        Ok(outcome) if outcome.rejected.is_empty() => StatusCode::NO_CONTENT.into_response(),
-        Ok(outcome) => dialect.rejected(&outcome.rejected, accept_partial),
+        Ok(outcome) if outcome.dropped == 0 => StatusCode::NO_CONTENT.into_response(),
+        Ok(outcome) => dialect.rejected(&outcome.rejected, outcome.dropped, accept_partial),
         Err(e) => write_error(dialect, database, &e),
     }
 }
 
-fn now_micros() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since_epoch.map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 fn auth_error(dialect: Dialect, error: &AuthError) -> Response {
     let status = match error {
-        AuthError::Failed => StatusCode::UNAUTHORIZED,
-        AuthError::NotLoopback => StatusCode::FORBIDDEN,
+        AuthError::Failed | AuthError::CannotLogin(_) => StatusCode::UNAUTHORIZED,
+        AuthError::NotLoopback | AuthError::FromWebPage => StatusCode::FORBIDDEN,
     };
     dialect.error(status, &error.to_string())
 }

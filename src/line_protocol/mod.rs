@@ -25,7 +25,7 @@ mod split;
 #[cfg(test)]
 mod tests;
 
-pub use split::Lines;
+pub use split::{Lines, complete_len};
 
 /// A field's value, as written.
 #[derive(Debug, Clone, PartialEq)]

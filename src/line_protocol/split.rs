@@ -100,3 +100,18 @@ fn trim_leading(mut line: &[u8]) -> (usize, &[u8]) {
         }
     }
 }
+
+/// How many bytes at the start of `input` are whole lines: everything up
+/// to the last newline that ends a line (one inside a string value, or
+/// escaped, does not). What follows is a line still arriving.
+pub fn complete_len(input: &[u8]) -> usize {
+    let mut lines = Lines::new(input);
+    let mut complete = 0;
+    while lines.next_raw().is_some() {
+        if lines.pos > input.len() {
+            break;
+        }
+        complete = lines.pos;
+    }
+    complete
+}

@@ -23,7 +23,7 @@ mod timeseries;
 pub use commands::access::{Dcl, Principal};
 pub use commands::copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions, RawField};
 pub use commands::ddl::Ddl;
-pub use commands::ingest::{LineWrite, LineWriteOutcome, Precision, RejectedLine};
+pub use commands::ingest::{LineWrite, LineWriteOutcome, Precision, RejectedLine, now_micros};
 pub use commands::transaction::{PendingWrites, WriteMark};
 pub use engine::{QueryConfig, QueryEngine};
 pub use error::{Error, Result};

@@ -489,8 +489,9 @@ impl Namespace {
             id: old.id(),
             columns,
         };
-        let logged = self.journal.log_catalog(&[record.encode()], true)?;
-        let table = old.retire_into(schema)?;
+        let (table, logged) = old.retire_into(schema, || {
+            self.journal.log_catalog(&[record.encode()], true)
+        })?;
         tables.insert(name.to_owned(), table.clone());
         Ok((table, logged))
     }

@@ -321,7 +321,15 @@ impl Table {
     /// still holds it reads and writes the new table, as of the old one's
     /// columns. Sealed blocks move over as they are (a field they lack reads as
     /// NULL); heads gain the new columns, NULL in every row.
-    pub(super) fn retire_into(&self, schema: TableSchema) -> Result<Arc<Table>> {
+    ///
+    /// `log` logs the change, under this table's lock: a write that holds
+    /// the lock first is logged before it, and one that comes after finds
+    /// the table retired and is logged, by the successor, after it.
+    pub(super) fn retire_into<T>(
+        &self,
+        schema: TableSchema,
+        log: impl FnOnce() -> Result<Durable<T>>,
+    ) -> Result<(Arc<Table>, Durable<T>)> {
         let table = Table::with_row_numbers(
             self.name.clone(),
             schema,
@@ -338,6 +346,7 @@ impl Table {
                 heads.push((shard, series, Arc::new(chunk.head.with_fields(added)?)));
             }
         }
+        let logged = log()?;
         let mut moved = std::mem::replace(&mut *state, TableState::new(&self.schema));
         state.retired = true;
         for (shard, series, head) in heads {
@@ -353,7 +362,7 @@ impl Table {
         // Set before the lock is released: whoever finds this table retired
         // finds its successor.
         let _ = self.successor.set(table.clone());
-        Ok(table)
+        Ok((table, logged))
     }
 
     pub fn name(&self) -> &str {

@@ -47,6 +47,8 @@ pub struct TestServer {
     addr: SocketAddr,
     /// The HTTP listener's address, when the configuration turned it on.
     http_addr: Option<SocketAddr>,
+    /// The TCP line protocol listener's address, likewise.
+    ilp_tcp_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     owned_dir: Option<TempDir>,
@@ -110,6 +112,21 @@ impl TestServer {
                 Some((token, task))
             }
         };
+        let mut ilp_tcp_addr = None;
+        let ilp_tcp = match config.ilp_tcp_address() {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address).await.expect("bind tcp");
+                ilp_tcp_addr = Some(listener.local_addr().expect("tcp local addr"));
+                let token = tokio_util::sync::CancellationToken::new();
+                let task = tokio::spawn(epochdb::server::run_ilp_tcp(
+                    listener,
+                    db.clone(),
+                    token.clone().cancelled_owned(),
+                ));
+                Some((token, task))
+            }
+        };
         let task = tokio::spawn(async move {
             epochdb::server::run(listener, db, async move {
                 let _ = stopped.await;
@@ -119,10 +136,15 @@ impl TestServer {
                 token.cancel();
                 let _ = task.await;
             }
+            if let Some((token, task)) = ilp_tcp {
+                token.cancel();
+                let _ = task.await;
+            }
         });
         Self {
             addr,
             http_addr,
+            ilp_tcp_addr,
             stop: Some(stop),
             task: Some(task),
             owned_dir: None,
@@ -131,6 +153,12 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The TCP line protocol listener's port; the server must have been
+    /// started with `ilp_tcp_listen` set.
+    pub fn ilp_tcp_port(&self) -> u16 {
+        self.ilp_tcp_addr.expect("the TCP listener is on").port()
     }
 
     /// The HTTP listener's port; the server must have been started with

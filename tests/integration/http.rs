@@ -237,6 +237,61 @@ async fn new_fields_and_tags_add_columns_that_old_rows_read_as_null() {
 }
 
 #[tokio::test]
+async fn web_pages_roles_without_login_and_odd_tables_are_handled() {
+    let server = http_server().await;
+    let port = server.http_port();
+    // Without passwords, a request a web page makes is refused.
+    let page = post(port, "/write", "Origin: https://example.com", b"web v=1").await;
+    assert_eq!(page.status, 403, "{page:?}");
+    let fetch = post(port, "/write", "Sec-Fetch-Site: cross-site", b"web v=1").await;
+    assert_eq!(fetch.status, 403, "{fetch:?}");
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE ROLE nologin; \
+             CREATE TABLE two_times (time TIMESTAMPTZ NOT NULL, seen TIMESTAMPTZ, host TEXT, v FLOAT8)",
+        )
+        .await
+        .unwrap();
+    let role = post(port, "/write?u=nologin", "", b"web v=1").await;
+    assert_eq!(role.status, 401, "{role:?}");
+    // A table with a second timestamp column takes lines; that column is NULL.
+    let answer = post(
+        port,
+        "/write?precision=s",
+        "",
+        b"two_times,host=a v=1 1700000000",
+    )
+    .await;
+    assert_eq!(answer.status, 204, "{answer:?}");
+    assert_eq!(
+        rows(&server, "SELECT host, v, seen FROM two_times").await,
+        vec!["a|1|NULL"]
+    );
+    // v3 guesses each timestamp's unit by default.
+    let body = b"auto v=1 1700000000\nauto v=2 1700000001000\nauto v=3 1700000002000000000\n";
+    let answer = post(port, "/api/v3/write_lp?db=postgres", "", body).await;
+    assert_eq!(answer.status, 204, "{answer:?}");
+    assert_eq!(
+        rows(&server, "SELECT v, time FROM auto ORDER BY time").await,
+        vec![
+            "1|2023-11-14 22:13:20+00",
+            "2|2023-11-14 22:13:21+00",
+            "3|2023-11-14 22:13:22+00"
+        ]
+    );
+    // A line with more keys than a table may have columns is refused, at once.
+    let mut wide = String::from("wide ");
+    for i in 0..5000 {
+        wide.push_str(&format!("{}f{i}=1", if i == 0 { "" } else { "," }));
+    }
+    let answer = post(port, "/write", "", wide.as_bytes()).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("more than 1599 keys"), "{answer:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn gzip_and_chunked_bodies_are_read_and_the_limit_applies_inflated() {
     let server = TestServer::start_with(|config| {
         config.http_listen = "127.0.0.1:0".into();

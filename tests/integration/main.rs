@@ -15,6 +15,7 @@ mod differential;
 mod guards;
 mod http;
 mod jdbc;
+mod lp_tcp;
 mod node;
 mod pg_formats;
 mod protocol;

@@ -7,15 +7,22 @@
 //! names a key twice or `time`, gives a field another type than its column
 //! has (or than an earlier line of the request gave it), or writes a tag
 //! into a field column or the reverse. Refused lines never touch a table.
+//!
+//! The body is read twice, so that memory stays a small multiple of the
+//! body: a first pass checks each line and collects each measurement's keys
+//! (to create tables and add columns), a second builds the rows, a few
+//! thousand at a time, into a staging table per target, compressed as they
+//! come; the staging tables are absorbed at the end. Work per line is
+//! proportional to its keys, not to its table's columns.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
-    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondArray,
+    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondArray, new_null_array,
 };
+use arrow::datatypes::DataType;
 
 use super::access::{Principal, check_connect, check_table};
 use crate::line_protocol::{self, FieldValue, Line, Lines};
@@ -36,6 +43,10 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 const MAX_COLUMNS: usize = 1600;
 /// Tables a database may hold before a write stops creating more.
 const MAX_TABLES: usize = 10_000;
+/// Refused lines an outcome names (all are counted).
+const MAX_LISTED: usize = 100;
+/// Values (rows × columns) built before they go to the staging table.
+const CHUNK_CELLS: usize = 1 << 20;
 /// The earliest time PostgreSQL's timestamps reach (4714-11-24 BC), in
 /// microseconds since 1970.
 const MIN_MICROS: i64 = -210_866_803_200_000_000;
@@ -49,6 +60,10 @@ pub enum Precision {
     Seconds,
     Minutes,
     Hours,
+    /// InfluxDB 3's `auto`: the unit each timestamp's size suggests
+    /// (below 5e9 seconds, 5e12 milliseconds, 5e15 microseconds, else
+    /// nanoseconds).
+    Auto,
 }
 
 impl Precision {
@@ -62,6 +77,7 @@ impl Precision {
             "s" | "second" => Precision::Seconds,
             "m" | "minute" => Precision::Minutes,
             "h" | "hour" => Precision::Hours,
+            "auto" => Precision::Auto,
             _ => return None,
         })
     }
@@ -69,7 +85,17 @@ impl Precision {
     /// `value` in microseconds: digits finer than a microsecond are dropped
     /// (rounding down); `None` when it does not fit.
     pub fn to_micros(self, value: i64) -> Option<i64> {
-        let micros = match self {
+        let unit = match self {
+            Precision::Auto => match value.unsigned_abs() {
+                0..5_000_000_000 => Precision::Seconds,
+                5_000_000_000..5_000_000_000_000 => Precision::Milliseconds,
+                5_000_000_000_000..5_000_000_000_000_000 => Precision::Microseconds,
+                _ => Precision::Nanoseconds,
+            },
+            other => other,
+        };
+        let micros = match unit {
+            Precision::Auto => None,
             Precision::Nanoseconds => Some(value.div_euclid(1000)),
             Precision::Microseconds => Some(value),
             Precision::Milliseconds => value.checked_mul(1000),
@@ -79,6 +105,13 @@ impl Precision {
         }?;
         (micros >= MIN_MICROS).then_some(micros)
     }
+}
+
+/// Now, in microseconds since 1970: the time of a request's lines that
+/// carry none.
+pub fn now_micros() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// A line protocol write.
@@ -109,7 +142,10 @@ pub struct RejectedLine {
 pub struct LineWriteOutcome {
     /// Rows written (none when a refused line failed the request).
     pub rows: usize,
+    /// Refused lines, in order: the first ones, when there are many.
     pub rejected: Vec<RejectedLine>,
+    /// How many lines were refused.
+    pub dropped: usize,
 }
 
 /// Runs `write` as `principal`. Returns once what it wrote is durable.
@@ -118,6 +154,80 @@ pub(crate) async fn write_lines(
     principal: &Principal,
     write: &LineWrite<'_>,
 ) -> Result<LineWriteOutcome> {
+    // Reading and building are CPU work for as long as the body is big:
+    // off the threads that serve other connections.
+    let (staged, mut outcome) = off_the_workers(|| stage(storage, principal, write))?;
+    let Staged { tables, creations } = staged;
+    let commit = write.accept_partial || outcome.dropped == 0;
+    let tickets = off_the_workers(|| -> Result<Vec<Durable<usize>>> {
+        if !commit {
+            return Ok(Vec::new());
+        }
+        // A concurrent write that added columns meanwhile replaced a
+        // table: the old one forwards the rows, with NULL in them.
+        (tables.into_iter())
+            .map(|(table, staging)| Ok(table.absorb(staging)?))
+            .collect()
+    })?;
+    for creation in creations {
+        creation.durable().await?;
+    }
+    for ticket in tickets {
+        outcome.rows += ticket.durable().await?;
+    }
+    Ok(outcome)
+}
+
+/// Runs `work` where it may block: beside the runtime's workers on a
+/// multi-threaded runtime, in place on a single-threaded one (tests).
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// A request's rows, staged per table, and the tickets of the tables it
+/// created.
+struct Staged {
+    tables: Vec<(Arc<Table>, Table)>,
+    creations: Vec<Durable<bool>>,
+}
+
+/// The keys of one measurement's valid lines, in the order they first
+/// appear, with the column type of their first value (`Utf8` for a tag).
+#[derive(Default)]
+struct Keys {
+    order: Vec<(String, ColumnType, bool)>,
+    seen: HashSet<String>,
+}
+
+/// Refused lines: the first [`MAX_LISTED`] with their reasons, and a count.
+#[derive(Default)]
+struct Rejections {
+    listed: Vec<RejectedLine>,
+    total: usize,
+}
+
+impl Rejections {
+    fn push(&mut self, line: usize, raw: &[u8], reason: impl FnOnce() -> String) {
+        self.total += 1;
+        if self.listed.len() < MAX_LISTED {
+            self.listed.push(rejection(line, raw, reason()));
+        }
+    }
+}
+
+/// Reads the body twice (see the module's documentation): checks lines and
+/// collects keys, creates tables and adds columns, then stages the rows.
+fn stage(
+    storage: &Storage,
+    principal: &Principal,
+    write: &LineWrite<'_>,
+) -> Result<(Staged, LineWriteOutcome)> {
     let database = storage
         .database(write.database)
         .ok_or_else(|| Error::UndefinedDatabase {
@@ -132,112 +242,129 @@ pub(crate) async fn write_lines(
             })?;
     let superuser = principal.is_superuser(storage);
 
-    let mut rejected = Vec::new();
-    let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut group_of: HashMap<String, usize> = HashMap::new();
+    // Pass 1: which lines are valid, and each measurement's keys.
+    let mut rejected = Rejections::default();
+    let mut valid = Vec::new();
+    let mut measurements: Vec<(String, Keys)> = Vec::new();
+    let mut index_of: HashMap<String, usize> = HashMap::new();
     for (number, raw) in Lines::new(write.body) {
-        let mut reject = |reason: String| rejected.push(rejection(number, raw, reason));
-        if raw.len() > MAX_LINE_BYTES {
-            reject(format!("line longer than {MAX_LINE_BYTES} bytes"));
-            continue;
-        }
-        let line = match line_protocol::parse_line(raw) {
-            Ok(line) => line,
-            Err(e) => {
-                reject(e.to_string());
+        let line = match read_line(raw, write) {
+            Ok((_, line)) => line,
+            Err(reason) => {
+                rejected.push(number, raw, || reason);
+                valid.push(false);
                 continue;
             }
         };
-        let time = match line.timestamp {
-            None => write.now_micros,
-            Some(t) => match write.precision.to_micros(t) {
-                Some(micros) => micros,
-                None => {
-                    reject(format!("bad timestamp {t}: out of range"));
-                    continue;
-                }
-            },
-        };
-        if let Err(reason) = check_line(&line) {
-            reject(reason);
-            continue;
-        }
-        let index = match group_of.get(line.measurement.as_ref()) {
+        valid.push(true);
+        let index = match index_of.get(line.measurement.as_ref()) {
             Some(&index) => index,
             None => {
-                group_of.insert(line.measurement.to_string(), groups.len());
-                groups.push(Group::new(line.measurement.to_string()));
-                groups.len() - 1
+                index_of.insert(line.measurement.to_string(), measurements.len());
+                measurements.push((line.measurement.to_string(), Keys::default()));
+                measurements.len() - 1
             }
         };
-        groups[index].lines.push((number, raw, time, line));
+        let keys = &mut measurements[index].1;
+        let tags = (line.tags.iter()).map(|(key, _)| (key, ColumnType::Utf8, true));
+        let fields = (line.fields.iter()).map(|(key, value)| (key, column_type_of(value), false));
+        for (key, column_type, tag) in tags.chain(fields) {
+            if keys.seen.len() < MAX_COLUMNS && !keys.seen.contains(key.as_ref()) {
+                keys.seen.insert(key.to_string());
+                keys.order.push((key.to_string(), column_type, tag));
+            }
+        }
     }
 
-    // Resolve every table first: a request that may not write one of them
-    // writes none.
-    let mut targets = Vec::with_capacity(groups.len());
-    for group in &groups {
-        targets.push(resolve_table(
-            &namespace,
-            principal,
-            superuser,
-            group,
-            &mut rejected,
-        )?);
+    // The tables, resolved before anything is written: a request that may
+    // not write one of them writes none.
+    let mut creations = Vec::new();
+    let mut targets = Vec::with_capacity(measurements.len());
+    for (name, keys) in &measurements {
+        let (target, creation) = resolve_table(&namespace, principal, superuser, name, keys)?;
+        creations.extend(creation);
+        targets.push(target.map(|table| TableRows {
+            builder: BatchBuilder::new(table.schema()),
+            staging: table.staging(),
+            table,
+        }));
     }
-    let mut batches = Vec::new();
-    for (group, target) in groups.iter().zip(targets) {
-        let Some((table, creation)) = target else {
+
+    // Pass 2: the rows of the valid lines, staged per table.
+    for ((number, raw), valid) in Lines::new(write.body).zip(valid) {
+        if !valid {
+            continue;
+        }
+        let Ok((time, line)) = read_line(raw, write) else {
             continue;
         };
-        let mut batch = BatchBuilder::new(table.schema());
-        for (number, raw, time, line) in &group.lines {
-            if let Err(reason) = batch.push(&group.measurement, *time, line) {
-                rejected.push(rejection(*number, raw, reason));
+        let Some(&index) = index_of.get(line.measurement.as_ref()) else {
+            continue;
+        };
+        match &mut targets[index] {
+            Err(reason) => rejected.push(number, raw, || reason.clone()),
+            Ok(rows) => {
+                if let Err(reason) = rows.builder.push(&measurements[index].0, time, &line) {
+                    rejected.push(number, raw, || reason);
+                } else if rows.builder.full() {
+                    rows.flush()?;
+                }
             }
         }
-        if batch.rows > 0 {
-            batches.push((table, batch.finish()?, creation));
-        } else if let Some(creation) = creation {
-            creation.durable().await?;
-        }
     }
-    rejected.sort_by_key(|r| r.line);
-    if !write.accept_partial && !rejected.is_empty() {
-        return Ok(LineWriteOutcome { rows: 0, rejected });
+    let mut tables = Vec::with_capacity(targets.len());
+    for target in targets.into_iter().flatten() {
+        let mut target = target;
+        target.flush()?;
+        tables.push((target.table, target.staging));
     }
-    let mut creations = Vec::new();
-    let mut tickets = Vec::with_capacity(batches.len());
-    for (table, batch, creation) in batches {
-        creations.extend(creation);
-        // A concurrent write that added columns meanwhile replaced the
-        // table: this one forwards the batch, with NULL in them.
-        tickets.push(table.write(&[batch])?);
-    }
-    for creation in creations {
-        creation.durable().await?;
-    }
-    let mut rows = 0;
-    for ticket in tickets {
-        rows += ticket.durable().await?;
-    }
-    Ok(LineWriteOutcome { rows, rejected })
+    rejected.listed.sort_by_key(|r| r.line);
+    let outcome = LineWriteOutcome {
+        rows: 0,
+        rejected: rejected.listed,
+        dropped: rejected.total,
+    };
+    Ok((Staged { tables, creations }, outcome))
 }
 
-/// The lines of one measurement, in order: number, text, time (µs), line.
-type GroupLine<'a> = (usize, &'a [u8], i64, Line<'a>);
-
-struct Group<'a> {
-    measurement: String,
-    lines: Vec<GroupLine<'a>>,
+/// A line parsed and checked on its own, with its time in microseconds;
+/// or why it is refused.
+fn read_line<'a>(
+    raw: &'a [u8],
+    write: &LineWrite<'_>,
+) -> std::result::Result<(i64, Line<'a>), String> {
+    if raw.len() > MAX_LINE_BYTES {
+        return Err(format!("line longer than {MAX_LINE_BYTES} bytes"));
+    }
+    let line = line_protocol::parse_line(raw).map_err(|e| e.to_string())?;
+    let time = match line.timestamp {
+        None => write.now_micros,
+        Some(t) => write
+            .precision
+            .to_micros(t)
+            .ok_or_else(|| format!("bad timestamp {t}: out of range"))?,
+    };
+    check_line(&line)?;
+    Ok((time, line))
 }
 
-impl Group<'_> {
-    fn new(measurement: String) -> Self {
-        Self {
-            measurement,
-            lines: Vec::new(),
+/// One target table's rows: built a chunk at a time, then staged.
+struct TableRows {
+    table: Arc<Table>,
+    staging: Table,
+    builder: BatchBuilder,
+}
+
+impl TableRows {
+    /// Moves the rows built so far into the staging table.
+    fn flush(&mut self) -> Result<()> {
+        if self.builder.rows == 0 {
+            return Ok(());
         }
+        let batch = self.builder.finish_chunk()?;
+        // A staging table has no log: nothing to wait for.
+        let _ = self.staging.write(&[batch])?.without_waiting();
+        Ok(())
     }
 }
 
@@ -255,8 +382,14 @@ fn check_line(line: &Line<'_>) -> std::result::Result<(), String> {
             "measurement name \"{measurement}\" is longer than {MAX_NAME_BYTES} bytes"
         ));
     }
+    if line.tags.len() + line.fields.len() >= MAX_COLUMNS {
+        return Err(format!(
+            "line for measurement \"{measurement}\" has more than {} keys",
+            MAX_COLUMNS - 1
+        ));
+    }
     let keys = (line.tags.iter().map(|(k, _)| k)).chain(line.fields.iter().map(|(k, _)| k));
-    let mut seen: Vec<&str> = Vec::with_capacity(line.tags.len() + line.fields.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(line.tags.len() + line.fields.len());
     for key in keys {
         if key.len() > MAX_NAME_BYTES {
             return Err(format!(
@@ -268,12 +401,11 @@ fn check_line(line: &Line<'_>) -> std::result::Result<(), String> {
                 "invalid key: \"time\" on measurement \"{measurement}\" is the time column"
             ));
         }
-        if seen.contains(&key.as_ref()) {
+        if !seen.insert(key) {
             return Err(format!(
                 "duplicate key \"{key}\" on measurement \"{measurement}\""
             ));
         }
-        seen.push(key);
     }
     for (key, value) in &line.fields {
         if let FieldValue::String(text) = value
@@ -287,24 +419,21 @@ fn check_line(line: &Line<'_>) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The table a group writes, created when missing (with the ticket of its
-/// creation); `None` when it can take none of the lines, which are then
-/// refused.
-type Target = Option<(Arc<Table>, Option<Durable<bool>>)>;
+/// The table a measurement's lines go to, created when missing (with the
+/// ticket of its creation) and given the columns it lacks; or, when it can
+/// take none of them, why its lines are refused.
+type Target = (
+    std::result::Result<Arc<Table>, String>,
+    Option<Durable<bool>>,
+);
 
 fn resolve_table(
     namespace: &Namespace,
     principal: &Principal,
     superuser: bool,
-    group: &Group<'_>,
-    rejected: &mut Vec<RejectedLine>,
+    name: &str,
+    keys: &Keys,
 ) -> Result<Target> {
-    let mut refuse_all = |reason: String| {
-        for (number, raw, _, _) in &group.lines {
-            rejected.push(rejection(*number, raw, reason.clone()));
-        }
-    };
-    let name = group.measurement.as_str();
     let (table, creation) = match namespace.table(name) {
         Some(table) => (table, None),
         None => {
@@ -317,13 +446,13 @@ fn resolve_table(
                 });
             }
             if namespace.table_names().len() >= MAX_TABLES {
-                refuse_all(format!(
+                let reason = format!(
                     "cannot create table \"{name}\": the database holds {MAX_TABLES} tables already"
-                ));
-                return Ok(None);
+                );
+                return Ok((Err(reason), None));
             }
-            let schema = infer_schema(group)?;
-            let creation = namespace.create_table(name, schema, TableOptions::default(), true)?;
+            let creation =
+                namespace.create_table(name, infer_schema(keys)?, TableOptions::default(), true)?;
             // A concurrent write may have created it first, with its own
             // types; the lines are checked against whatever it holds.
             let table = namespace.table(name).ok_or_else(|| Error::UndefinedTable {
@@ -336,66 +465,57 @@ fn resolve_table(
         check_table(principal, namespace, &table, Privileges::INSERT)?;
     }
     if table.schema().is_plain() {
-        refuse_all(format!(
+        let reason = format!(
             "table \"{name}\" has no time column: line protocol writes only time-series tables"
-        ));
-        return Ok(None);
+        );
+        return Ok((Err(reason), creation));
     }
     let table = if superuser {
-        add_missing_columns(namespace, table, group)?
+        add_missing_columns(namespace, table, name, keys)?
     } else {
         // Lines with keys the table lacks are refused, naming the column.
         table
     };
-    Ok(Some((table, creation)))
+    Ok((Ok(table), creation))
 }
 
-/// `table`, with a column for each key of `group` it lacks (in the order
-/// they first appear, typed by their first value), added as an `ALTER
-/// TABLE ... ADD COLUMN` would add them: every existing row holds NULL.
-/// A tag that first appears after the table was created becomes a text
-/// field: it reads the same in SQL, but does not split series.
+/// `table`, with a column for each of `keys` it lacks (in the order they
+/// first appear, typed by their first value), added as `ALTER TABLE ...
+/// ADD COLUMN` adds them: every existing row holds NULL. A tag that first
+/// appears after the table was created becomes a text field: it reads the
+/// same in SQL, but does not split series.
 fn add_missing_columns(
     namespace: &Namespace,
     mut table: Arc<Table>,
-    group: &Group<'_>,
+    name: &str,
+    keys: &Keys,
 ) -> Result<Arc<Table>> {
     // A concurrent write may add some of the same columns first: look again.
     for _ in 0..3 {
         let schema = table.schema().clone();
-        let known = |key: &str| schema.columns().iter().any(|c| c.name == key);
-        let mut missing: Vec<ColumnSchema> = Vec::new();
-        let mut room = MAX_COLUMNS.saturating_sub(schema.columns().len());
-        for (_, _, _, line) in &group.lines {
-            let tags = (line.tags.iter()).map(|(key, _)| (key, ColumnType::Utf8));
-            let fields = (line.fields.iter()).map(|(key, value)| (key, column_type_of(value)));
-            for (key, column_type) in tags.chain(fields) {
-                if room == 0 || known(key) || missing.iter().any(|c| c.name == *key) {
-                    continue;
-                }
-                room -= 1;
-                missing.push(ColumnSchema {
-                    name: key.to_string(),
-                    column_type,
-                    role: ColumnRole::Field,
-                    nullable: true,
-                    max_chars: None,
-                    default: None,
-                });
-            }
-        }
+        let known: HashSet<&str> = schema.columns().iter().map(|c| c.name.as_str()).collect();
+        let room = MAX_COLUMNS.saturating_sub(schema.columns().len());
+        let missing: Vec<ColumnSchema> = (keys.order.iter())
+            .filter(|(key, _, _)| !known.contains(key.as_str()))
+            .take(room)
+            .map(|(key, column_type, _)| ColumnSchema {
+                name: key.clone(),
+                column_type: *column_type,
+                role: ColumnRole::Field,
+                nullable: true,
+                max_chars: None,
+                default: None,
+            })
+            .collect();
         if missing.is_empty() {
             return Ok(table);
         }
-        match namespace.add_columns(&group.measurement, missing) {
+        match namespace.add_columns(name, missing) {
             Ok((altered, _)) => return Ok(altered),
             Err(storage::Error::DuplicateColumn { .. }) => {
-                table =
-                    namespace
-                        .table(&group.measurement)
-                        .ok_or_else(|| Error::UndefinedTable {
-                            name: group.measurement.clone(),
-                        })?;
+                table = namespace.table(name).ok_or_else(|| Error::UndefinedTable {
+                    name: name.to_owned(),
+                })?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -413,10 +533,10 @@ fn column_type_of(value: &FieldValue<'_>) -> ColumnType {
     }
 }
 
-/// The schema of a table created for `group`: `time`, then its tags and
-/// its fields in the order they first appear, each field of the type it
+/// The schema of a table created for a measurement: `time`, then its tags
+/// and its fields in the order they first appear, each field of the type it
 /// first has. Lines that disagree are refused later, against this schema.
-fn infer_schema(group: &Group<'_>) -> Result<TableSchema> {
+fn infer_schema(keys: &Keys) -> Result<TableSchema> {
     let column = |name: &str, column_type, role| ColumnSchema {
         name: name.to_owned(),
         column_type,
@@ -429,49 +549,46 @@ fn infer_schema(group: &Group<'_>) -> Result<TableSchema> {
         with_time_zone: true,
     };
     let mut columns = vec![column("time", time, ColumnRole::Time)];
-    let mut seen: HashMap<&str, ()> = HashMap::new();
-    let mut fields = Vec::new();
-    for (_, _, _, line) in &group.lines {
-        for (key, _) in &line.tags {
-            if columns.len() + fields.len() >= MAX_COLUMNS {
-                break;
-            }
-            if let Entry::Vacant(slot) = seen.entry(key) {
-                slot.insert(());
-                columns.push(column(key, ColumnType::Utf8, ColumnRole::Tag));
-            }
-        }
-        for (key, value) in &line.fields {
-            if columns.len() + fields.len() >= MAX_COLUMNS {
-                break;
-            }
-            if let Entry::Vacant(slot) = seen.entry(key) {
-                slot.insert(());
-                fields.push(column(key, column_type_of(value), ColumnRole::Field));
-            }
-        }
-    }
-    columns.extend(fields);
-    // Keys are unique within the request's names and none is `time`, so
-    // this cannot fail; if it did, the request fails rather than a line.
+    let tags = (keys.order.iter().filter(|(_, _, tag)| *tag))
+        .map(|(key, t, _)| column(key, *t, ColumnRole::Tag));
+    let fields = (keys.order.iter().filter(|(_, _, tag)| !*tag))
+        .map(|(key, t, _)| column(key, *t, ColumnRole::Field));
+    columns.extend(tags.chain(fields).take(MAX_COLUMNS - 1));
+    // Keys are unique and none is `time`, so this cannot fail; if it did,
+    // the request fails rather than a line.
     Ok(TableSchema::try_new(columns)?)
 }
 
 /// One table's rows, built a column at a time from the lines it accepts.
+/// A column a line leaves out gets its NULL when the next value (or the end
+/// of the chunk) comes, so a line costs what its keys cost.
 struct BatchBuilder {
     schema: Arc<TableSchema>,
     by_name: HashMap<String, usize>,
     time: usize,
     times: Vec<i64>,
     columns: Vec<Builder>,
+    /// Values (and NULLs) each column holds so far in this chunk.
+    filled: Vec<usize>,
+    /// Columns every line must give: `NOT NULL` ones, and ones with a
+    /// `DEFAULT` (which a line protocol write does not evaluate).
+    required: Vec<usize>,
+    /// `marks[c] == mark`: the current line gives column `c`.
+    marks: Vec<u32>,
+    mark: u32,
+    /// Scratch: the current line's values.
+    row: Vec<(usize, Value)>,
     rows: usize,
-    /// Scratch: the value each column takes from the current line.
-    row: Vec<Option<Value>>,
+    /// Rows a chunk holds before it goes to the staging table.
+    chunk_rows: usize,
 }
 
 enum Builder {
     /// The time column: filled from `times`.
     Time,
+    /// A timestamp column other than the time column: line protocol has no
+    /// such values, so NULL.
+    Nulls(DataType),
     Text(StringBuilder),
     Float64(Float64Builder),
     Float32(Float32Builder),
@@ -479,6 +596,35 @@ enum Builder {
     Int32(Int32Builder),
     Int16(Int16Builder),
     Boolean(BooleanBuilder),
+}
+
+impl Builder {
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            Builder::Time | Builder::Nulls(_) => {}
+            Builder::Text(b) => b.append_nulls(n),
+            Builder::Float64(b) => b.append_nulls(n),
+            Builder::Float32(b) => b.append_nulls(n),
+            Builder::Int64(b) => b.append_nulls(n),
+            Builder::Int32(b) => b.append_nulls(n),
+            Builder::Int16(b) => b.append_nulls(n),
+            Builder::Boolean(b) => b.append_nulls(n),
+        }
+    }
+
+    /// Appends a value that [`field_value`] (or a tag) made for this column.
+    fn append(&mut self, value: Value) {
+        match (self, value) {
+            (Builder::Text(b), Value::Text(v)) => b.append_value(v),
+            (Builder::Float64(b), Value::Float(v)) => b.append_value(v),
+            (Builder::Float32(b), Value::Float(v)) => b.append_value(v as f32),
+            (Builder::Int64(b), Value::Integer(v)) => b.append_value(v),
+            (Builder::Int32(b), Value::Integer(v)) => b.append_option(i32::try_from(v).ok()),
+            (Builder::Int16(b), Value::Integer(v)) => b.append_option(i16::try_from(v).ok()),
+            (Builder::Boolean(b), Value::Boolean(v)) => b.append_value(v),
+            (builder, _) => builder.append_nulls(1),
+        }
+    }
 }
 
 /// A value checked against its column, ready to append.
@@ -491,31 +637,45 @@ enum Value {
 
 impl BatchBuilder {
     fn new(schema: &Arc<TableSchema>) -> Self {
-        let columns = schema
-            .columns()
-            .iter()
-            .map(|c| match (c.role, c.column_type) {
-                (ColumnRole::Time, _) | (_, ColumnType::Timestamp { .. }) => Builder::Time,
-                (_, ColumnType::Utf8) => Builder::Text(StringBuilder::new()),
-                (_, ColumnType::Float64) => Builder::Float64(Float64Builder::new()),
-                (_, ColumnType::Float32) => Builder::Float32(Float32Builder::new()),
-                (_, ColumnType::Int64) => Builder::Int64(Int64Builder::new()),
-                (_, ColumnType::Int32) => Builder::Int32(Int32Builder::new()),
-                (_, ColumnType::Int16) => Builder::Int16(Int16Builder::new()),
-                (_, ColumnType::Boolean) => Builder::Boolean(BooleanBuilder::new()),
+        let time = schema.time_index().unwrap_or(0);
+        let columns = (schema.columns().iter().enumerate())
+            .map(|(i, c)| match c.column_type {
+                _ if i == time => Builder::Time,
+                ColumnType::Timestamp { .. } => Builder::Nulls(c.column_type.arrow_type()),
+                ColumnType::Utf8 => Builder::Text(StringBuilder::new()),
+                ColumnType::Float64 => Builder::Float64(Float64Builder::new()),
+                ColumnType::Float32 => Builder::Float32(Float32Builder::new()),
+                ColumnType::Int64 => Builder::Int64(Int64Builder::new()),
+                ColumnType::Int32 => Builder::Int32(Int32Builder::new()),
+                ColumnType::Int16 => Builder::Int16(Int16Builder::new()),
+                ColumnType::Boolean => Builder::Boolean(BooleanBuilder::new()),
             })
             .collect();
+        let count = schema.columns().len();
         Self {
             by_name: (schema.columns().iter().enumerate())
                 .map(|(i, c)| (c.name.clone(), i))
                 .collect(),
-            time: schema.time_index().unwrap_or(0),
+            time,
             times: Vec::new(),
             columns,
+            filled: vec![0; count],
+            required: (schema.columns().iter().enumerate())
+                .filter(|&(i, c)| i != time && (!c.nullable || c.default.is_some()))
+                .map(|(i, _)| i)
+                .collect(),
+            marks: vec![0; count],
+            mark: 0,
+            row: Vec::new(),
             rows: 0,
-            row: (0..schema.columns().len()).map(|_| None).collect(),
+            chunk_rows: (CHUNK_CELLS / count.max(1)).max(256),
             schema: schema.clone(),
         }
+    }
+
+    /// Whether the chunk should go to the staging table now.
+    fn full(&self) -> bool {
+        self.rows >= self.chunk_rows
     }
 
     /// Checks `line` against the table and appends it, or says why not.
@@ -525,21 +685,25 @@ impl BatchBuilder {
         time: i64,
         line: &Line<'_>,
     ) -> std::result::Result<(), String> {
-        for slot in &mut self.row {
-            *slot = None;
+        self.mark = self.mark.wrapping_add(1);
+        if self.mark == 0 {
+            self.marks.fill(0);
+            self.mark = 1;
         }
+        self.row.clear();
         let columns = self.schema.columns();
         for (key, value) in &line.tags {
             let column = self.column(measurement, key)?;
             let schema = &columns[column];
             // A tag that came after the table was made is a text field.
-            if schema.column_type != ColumnType::Utf8 || schema.role == ColumnRole::Time {
+            if schema.column_type != ColumnType::Utf8 {
                 return Err(format!(
                     "tag \"{key}\" on measurement \"{measurement}\" is a field column of another type"
                 ));
             }
             let fitted = schema.fit_text(value).map_err(|e| e.to_string())?;
-            self.row[column] = Some(Value::Text(fitted.to_owned()));
+            self.marks[column] = self.mark;
+            self.row.push((column, Value::Text(fitted.to_owned())));
         }
         for (key, value) in &line.fields {
             let column = self.column(measurement, key)?;
@@ -549,49 +713,34 @@ impl BatchBuilder {
                     "field \"{key}\" on measurement \"{measurement}\" is a tag column"
                 ));
             }
-            self.row[column] = Some(field_value(measurement, key, schema, value)?);
+            let value = field_value(measurement, key, schema, value)?;
+            self.marks[column] = self.mark;
+            self.row.push((column, value));
         }
-        for (i, column) in columns.iter().enumerate() {
-            if i == self.time || self.row[i].is_some() {
+        for &i in &self.required {
+            if self.marks[i] == self.mark {
                 continue;
             }
-            if !column.nullable {
-                return Err(format!(
-                    "null value in column \"{}\" of relation \"{measurement}\" violates not-null constraint",
-                    column.name
-                ));
-            }
-            if column.default.is_some() {
-                return Err(format!(
+            let column = &columns[i];
+            return Err(if column.nullable {
+                format!(
                     "column \"{}\" of relation \"{measurement}\" has a DEFAULT, which line protocol writes do not evaluate: give the value",
                     column.name
-                ));
-            }
+                )
+            } else {
+                format!(
+                    "null value in column \"{}\" of relation \"{measurement}\" violates not-null constraint",
+                    column.name
+                )
+            });
+        }
+        for (column, value) in self.row.drain(..) {
+            let builder = &mut self.columns[column];
+            builder.append_nulls(self.rows - self.filled[column]);
+            builder.append(value);
+            self.filled[column] = self.rows + 1;
         }
         self.times.push(time);
-        for (builder, value) in self.columns.iter_mut().zip(self.row.iter_mut()) {
-            match (builder, value.take()) {
-                (Builder::Time, _) => {}
-                (Builder::Text(b), Some(Value::Text(v))) => b.append_value(v),
-                (Builder::Text(b), _) => b.append_null(),
-                (Builder::Float64(b), Some(Value::Float(v))) => b.append_value(v),
-                (Builder::Float64(b), _) => b.append_null(),
-                (Builder::Float32(b), Some(Value::Float(v))) => b.append_value(v as f32),
-                (Builder::Float32(b), _) => b.append_null(),
-                (Builder::Int64(b), Some(Value::Integer(v))) => b.append_value(v),
-                (Builder::Int64(b), _) => b.append_null(),
-                (Builder::Int32(b), Some(Value::Integer(v))) => {
-                    b.append_option(i32::try_from(v).ok())
-                }
-                (Builder::Int32(b), _) => b.append_null(),
-                (Builder::Int16(b), Some(Value::Integer(v))) => {
-                    b.append_option(i16::try_from(v).ok())
-                }
-                (Builder::Int16(b), _) => b.append_null(),
-                (Builder::Boolean(b), Some(Value::Boolean(v))) => b.append_value(v),
-                (Builder::Boolean(b), _) => b.append_null(),
-            }
-        }
         self.rows += 1;
         Ok(())
     }
@@ -605,26 +754,31 @@ impl BatchBuilder {
         })
     }
 
-    fn finish(self) -> Result<RecordBatch> {
+    /// The rows built so far, as a batch of the table's columns; the
+    /// builder starts the next chunk empty.
+    fn finish_chunk(&mut self) -> Result<RecordBatch> {
+        let rows = std::mem::take(&mut self.rows);
         let time_type = self.schema.columns()[self.time].column_type.arrow_type();
-        let mut times = Some(self.times);
-        let arrays: Vec<ArrayRef> = (self.columns.into_iter())
-            .map(|builder| -> ArrayRef {
-                match builder {
-                    Builder::Time => Arc::new(
-                        TimestampMicrosecondArray::from(times.take().unwrap_or_default())
-                            .with_data_type(time_type.clone()),
-                    ),
-                    Builder::Text(mut b) => Arc::new(b.finish()),
-                    Builder::Float64(mut b) => Arc::new(b.finish()),
-                    Builder::Float32(mut b) => Arc::new(b.finish()),
-                    Builder::Int64(mut b) => Arc::new(b.finish()),
-                    Builder::Int32(mut b) => Arc::new(b.finish()),
-                    Builder::Int16(mut b) => Arc::new(b.finish()),
-                    Builder::Boolean(mut b) => Arc::new(b.finish()),
-                }
-            })
-            .collect();
+        let mut times = Some(std::mem::take(&mut self.times));
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for (builder, filled) in self.columns.iter_mut().zip(&mut self.filled) {
+            builder.append_nulls(rows - *filled);
+            *filled = 0;
+            arrays.push(match builder {
+                Builder::Time => Arc::new(
+                    TimestampMicrosecondArray::from(times.take().unwrap_or_default())
+                        .with_data_type(time_type.clone()),
+                ),
+                Builder::Nulls(data_type) => new_null_array(data_type, rows),
+                Builder::Text(b) => Arc::new(b.finish()),
+                Builder::Float64(b) => Arc::new(b.finish()),
+                Builder::Float32(b) => Arc::new(b.finish()),
+                Builder::Int64(b) => Arc::new(b.finish()),
+                Builder::Int32(b) => Arc::new(b.finish()),
+                Builder::Int16(b) => Arc::new(b.finish()),
+                Builder::Boolean(b) => Arc::new(b.finish()),
+            });
+        }
         RecordBatch::try_new(self.schema.arrow_schema().clone(), arrays)
             .map_err(|e| Error::DataFusion(e.into()))
     }
