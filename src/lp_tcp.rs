@@ -107,6 +107,10 @@ impl Connection {
     async fn run(mut self, mut socket: TcpStream, mut stop: watch::Receiver<bool>) {
         let mut buffer: Vec<u8> = Vec::with_capacity(64 << 10);
         let mut chunk = vec![0u8; 64 << 10];
+        // The whole lines at the start of `buffer`: scanned once, and again
+        // only past them when a newline comes, so a client that sends a
+        // byte at a time costs what its bytes cost.
+        let mut complete = 0;
         // When the oldest unwritten line arrived.
         let mut pending_since: Option<Instant> = None;
         loop {
@@ -122,6 +126,9 @@ impl Connection {
                 Some(Ok(n)) => {
                     buffer.extend_from_slice(&chunk[..n]);
                     pending_since.get_or_insert_with(Instant::now);
+                    if chunk[..n].contains(&b'\n') {
+                        complete += line_protocol::complete_len(&buffer[complete..]);
+                    }
                     false
                 }
                 Some(Err(e)) => {
@@ -129,11 +136,9 @@ impl Connection {
                     true
                 }
             };
-            let complete = if ended {
-                buffer.len()
-            } else {
-                line_protocol::complete_len(&buffer)
-            };
+            if ended {
+                complete = buffer.len();
+            }
             if self.lines_before == 0 && looks_like_http(&buffer) {
                 // A browser can be made to post to any port: a page must not
                 // write through a loopback listener that trusts its clients.
@@ -144,6 +149,7 @@ impl Connection {
             if complete > 0 && (ended || due || complete >= self.options.batch_bytes) {
                 let keep_going = self.write(&buffer[..complete]).await;
                 buffer.drain(..complete);
+                complete = 0;
                 pending_since = (!buffer.is_empty()).then(Instant::now);
                 if !keep_going {
                     return;
@@ -152,7 +158,7 @@ impl Connection {
                 // Only part of a line so far: give the rest another period.
                 pending_since = Some(Instant::now());
             }
-            if complete == 0 && buffer.len() > self.options.max_line_bytes {
+            if buffer.len() - complete > self.options.max_line_bytes {
                 tracing::warn!(
                     peer = %self.peer,
                     line = self.lines_before + 1,

@@ -10,8 +10,14 @@ use crate::common::{TestServer, run_checked, run_client_suite};
 
 const REQUIREMENTS: &str = include_str!("../python/requirements.txt");
 
-/// The venv's python, with the requirements installed.
+/// The venv's python, with the requirements installed: built once, by
+/// the first test that asks, while the others wait.
 fn python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(install).clone()
+}
+
+fn install() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-clients");
     let python = venv.join("bin").join("python");
     let stamp = venv.join("requirements.txt");
