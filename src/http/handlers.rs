@@ -252,9 +252,6 @@ pub(super) async fn query(
     };
     match state.engine.create_database(&principal, &name).await {
         Ok(_) => axum::Json(json!({ "results": [{ "statement_id": 0 }] })).into_response(),
-        Err(query::Error::PermissionDenied { message, .. }) => {
-            dialect.error(StatusCode::FORBIDDEN, &message)
-        }
         Err(e) => write_error(dialect, &name, &e),
     }
 }

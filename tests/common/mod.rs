@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,36 +98,17 @@ impl TestServer {
         let listener = TcpListener::bind(&config.listen).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let mut http_addr = None;
-        let http = match config.http_address() {
-            None => None,
-            Some(address) => {
-                let listener = TcpListener::bind(address).await.expect("bind http");
-                http_addr = Some(listener.local_addr().expect("http local addr"));
-                let token = tokio_util::sync::CancellationToken::new();
-                let task = tokio::spawn(epochdb::server::run_http(
-                    listener,
-                    db.clone(),
-                    token.clone().cancelled_owned(),
-                ));
-                Some((token, task))
+        let (http_addr, http) = side_listener(config.http_address(), |listener, stop| {
+            let db = db.clone();
+            async move {
+                let _ = epochdb::server::run_http(listener, db, stop).await;
             }
-        };
-        let mut ilp_tcp_addr = None;
-        let ilp_tcp = match config.ilp_tcp_address() {
-            None => None,
-            Some(address) => {
-                let listener = TcpListener::bind(address).await.expect("bind tcp");
-                ilp_tcp_addr = Some(listener.local_addr().expect("tcp local addr"));
-                let token = tokio_util::sync::CancellationToken::new();
-                let task = tokio::spawn(epochdb::server::run_ilp_tcp(
-                    listener,
-                    db.clone(),
-                    token.clone().cancelled_owned(),
-                ));
-                Some((token, task))
-            }
-        };
+        })
+        .await;
+        let (ilp_tcp_addr, ilp_tcp) = side_listener(config.ilp_tcp_address(), |listener, stop| {
+            epochdb::server::run_ilp_tcp(listener, db.clone(), stop)
+        })
+        .await;
         let task = tokio::spawn(async move {
             epochdb::server::run(listener, db, async move {
                 let _ = stopped.await;
@@ -221,6 +203,29 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// A listener beside the PostgreSQL one (HTTP, TCP line protocol), when
+/// `address` turns it on: its address, and how to stop it and wait for it.
+async fn side_listener<F, Fut>(
+    address: Option<&str>,
+    serve: F,
+) -> (
+    Option<SocketAddr>,
+    Option<(tokio_util::sync::CancellationToken, JoinHandle<()>)>,
+)
+where
+    F: FnOnce(TcpListener, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(address) = address else {
+        return (None, None);
+    };
+    let listener = TcpListener::bind(address).await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let token = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(serve(listener, token.clone().cancelled_owned()));
+    (Some(addr), Some((token, task)))
 }
 
 /// Runs a command to completion; panics with its output unless it succeeds.
