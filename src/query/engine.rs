@@ -1,6 +1,7 @@
 //! The engine: one base DataFusion state built at start-up, a context per
 //! session derived from it, and the planning and running of statements.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
@@ -15,7 +16,10 @@ use datafusion::optimizer::{Analyzer, AnalyzerRule, Optimizer};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{AssignmentTarget, ObjectNamePart, Statement};
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, Expr as SqlExpr, FromTable, ObjectNamePart, Statement, TableFactor,
+    visit_expressions_mut,
+};
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
 
@@ -275,7 +279,10 @@ impl QueryEngine {
         timeseries::rewrite_joins(&mut statement)?;
         match &statement {
             Statement::Query(_) | Statement::Insert(_) | Statement::Explain { .. } => {}
-            Statement::Update(_) | Statement::Delete(_) => refuse_dml_forms(&statement)?,
+            Statement::Update(_) | Statement::Delete(_) => {
+                refuse_dml_forms(&statement)?;
+                drop_delete_alias(&mut statement)?;
+            }
             other => {
                 return Err(Error::Unsupported {
                     what: statement_kind(other),
@@ -615,6 +622,44 @@ fn refuse_repeated_assignments(statement: &Statement) -> Result<()> {
         if !seen.insert(column.clone()) {
             return Err(Error::MultipleAssignments { column });
         }
+    }
+    Ok(())
+}
+
+/// `DELETE FROM t AS a WHERE a.c ...` as `DELETE FROM t WHERE c ...`:
+/// DataFusion plans a `DELETE` without its alias. Only one relation is in
+/// scope (`USING` is refused), so a column named through the alias is the
+/// table's.
+fn drop_delete_alias(statement: &mut Statement) -> Result<()> {
+    let Statement::Delete(delete) = statement else {
+        return Ok(());
+    };
+    let (FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables)) = &mut delete.from;
+    let [table] = tables.as_mut_slice() else {
+        return Ok(());
+    };
+    let TableFactor::Table { alias, .. } = &mut table.relation else {
+        return Ok(());
+    };
+    let Some(taken) = alias.take() else {
+        return Ok(());
+    };
+    if !taken.columns.is_empty() {
+        return Err(Error::Unsupported {
+            what: "column aliases in DELETE".into(),
+        });
+    }
+    let name = normalize(&taken.name);
+    if let Some(selection) = &mut delete.selection {
+        let _ = visit_expressions_mut(selection, |expr| {
+            if let SqlExpr::CompoundIdentifier(parts) = expr
+                && let [qualifier, column] = parts.as_slice()
+                && normalize(qualifier) == name
+            {
+                *expr = SqlExpr::Identifier(column.clone());
+            }
+            ControlFlow::<()>::Continue(())
+        });
     }
     Ok(())
 }

@@ -26,7 +26,9 @@ use super::files::{
 use super::image::Heads;
 use super::journal::Journal;
 use super::record::{Record, create_table_record, data_record_header, mark_last};
+use super::scan::TimeRange;
 use super::schema::TableSchema;
+use super::series::SeriesKey;
 use super::table::Table;
 use crate::wal::{self, Wal, WalOptions, frame};
 
@@ -386,6 +388,7 @@ struct Replayer<'a> {
 enum Pending {
     Absorb(Arc<Table>, Box<Table>),
     Delete(Arc<Table>, Vec<i64>),
+    DeleteRange(Arc<Table>, TimeRange, Option<Vec<SeriesKey>>),
 }
 
 impl<'a> Replayer<'a> {
@@ -397,9 +400,31 @@ impl<'a> Replayer<'a> {
                     table.absorb_replayed(*staged)?;
                 }
                 Pending::Delete(table, rows) => table.delete_replayed(&rows)?,
+                Pending::DeleteRange(table, time_range, keys) => {
+                    table.delete_range_replayed(time_range, keys.as_deref())?;
+                }
             }
         }
         self.pending_since = None;
+        Ok(())
+    }
+
+    /// Holds one record of a write (of table `id`, skipped when the table
+    /// is gone) until the write's last record comes, then applies them all.
+    fn pend(
+        &mut self,
+        lsn: u64,
+        id: u64,
+        last: bool,
+        pending: impl FnOnce(Arc<Table>) -> Result<Pending>,
+    ) -> Result<()> {
+        self.pending_since.get_or_insert(lsn);
+        if let Some(table) = self.tables.get(&id).and_then(Weak::upgrade) {
+            self.pending.push(pending(table)?);
+        }
+        if last {
+            self.apply_pending()?;
+        }
         Ok(())
     }
 
@@ -476,23 +501,23 @@ impl<'a> Replayer<'a> {
                 }
             }
             Record::Data { table, last, image } => {
-                self.pending_since.get_or_insert(lsn);
-                if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {
+                self.pend(lsn, table, last, |table| {
                     let staged = table.staging_from_image(&image)?;
-                    self.pending.push(Pending::Absorb(table, Box::new(staged)));
-                }
-                if last {
-                    self.apply_pending()?;
-                }
+                    Ok(Pending::Absorb(table, Box::new(staged)))
+                })?;
             }
             Record::DeleteRows { table, last, rows } => {
-                self.pending_since.get_or_insert(lsn);
-                if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {
-                    self.pending.push(Pending::Delete(table, rows));
-                }
-                if last {
-                    self.apply_pending()?;
-                }
+                self.pend(lsn, table, last, |table| Ok(Pending::Delete(table, rows)))?;
+            }
+            Record::DeleteRange {
+                table,
+                last,
+                time_range,
+                series,
+            } => {
+                self.pend(lsn, table, last, |table| {
+                    Ok(Pending::DeleteRange(table, time_range, series))
+                })?;
             }
             Record::SnapshotEnd { .. } => {
                 return Err(corrupt("a snapshot end record in the WAL"));

@@ -91,15 +91,7 @@ impl Capture {
                         .get(id)
                         .ok_or_else(|| corrupt("captured chunk of an unknown series"))?;
                     w.varint(0);
-                    for value in key.values() {
-                        match value {
-                            None => w.varint(0),
-                            Some(v) => {
-                                w.varint(v.len() as u64 + 1);
-                                w.bytes.extend_from_slice(v.as_bytes());
-                            }
-                        }
-                    }
+                    write_key(&mut w, key);
                     local[id] = Some(next_local);
                     next_local += 1;
                 }
@@ -170,6 +162,38 @@ pub(super) enum HeadImage {
     Raw(HeadBlock),
 }
 
+/// Writes a series key: per tag, varint 0 for NULL or 1 + its length, then
+/// its bytes.
+pub(super) fn write_key(w: &mut Writer, key: &SeriesKey) {
+    for value in key.values() {
+        match value {
+            None => w.varint(0),
+            Some(v) => {
+                w.varint(v.len() as u64 + 1);
+                w.bytes.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+}
+
+/// Reads a series key of `tag_count` tags written by [`write_key`].
+pub(super) fn read_key(r: &mut Reader<'_>, tag_count: usize) -> Result<SeriesKey> {
+    let mut values = Vec::with_capacity(tag_count.min(r.remaining()));
+    for _ in 0..tag_count {
+        values.push(match r.varint()? {
+            0 => None,
+            n => {
+                let len =
+                    usize::try_from(n - 1).map_err(|_| corrupt("tag value length overflows"))?;
+                let text = std::str::from_utf8(r.exact(len)?)
+                    .map_err(|_| corrupt("tag value is not valid UTF-8"))?;
+                Some(Arc::<str>::from(text))
+            }
+        });
+    }
+    Ok(SeriesKey::new(values))
+}
+
 /// Reads the chunks of an image fragment for a table with `tag_count` tags
 /// and field columns of `field_types`.
 pub(super) fn decode(
@@ -183,21 +207,7 @@ pub(super) fn decode(
     while !r.is_empty() {
         let key = match r.varint()? {
             0 => {
-                let mut values = Vec::with_capacity(tag_count);
-                for _ in 0..tag_count {
-                    values.push(match r.varint()? {
-                        0 => None,
-                        n => {
-                            let len = usize::try_from(n - 1)
-                                .map_err(|_| corrupt("tag value length overflows"))?;
-                            let bytes = r.exact(len)?;
-                            let text = std::str::from_utf8(bytes)
-                                .map_err(|_| corrupt("tag value is not valid UTF-8"))?;
-                            Some(Arc::<str>::from(text))
-                        }
-                    });
-                }
-                let key = SeriesKey::new(values);
+                let key = read_key(&mut r, tag_count)?;
                 keys.push(key.clone());
                 key
             }

@@ -41,7 +41,8 @@ impl<T> Durable<T> {
         Ok(self.value)
     }
 
-    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Durable<U> {
+    /// The ticket of the same change, with its result mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Durable<U> {
         Durable {
             value: f(self.value),
             wait: self.wait,

@@ -45,6 +45,7 @@ pub use schema::{
     TableSchema, UniqueConstraint,
 };
 pub use series::{SeriesId, SeriesKey};
+pub use table::delete::{Region, RowPredicate};
 pub use table::{ColumnUsage, Table};
 pub use tag_index::{SeriesFilter, SeriesSet, TagPredicate};
 

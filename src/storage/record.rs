@@ -6,9 +6,12 @@
 use super::acl::{AclObject, Role};
 use super::bytes::{Reader, Writer};
 use super::error::{Result, corrupt};
+use super::image::{read_key, write_key};
+use super::scan::TimeRange;
 use super::schema::{
     ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema, UniqueConstraint,
 };
+use super::series::SeriesKey;
 
 /// One logged change.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +70,16 @@ pub(super) enum Record {
         last: bool,
         rows: Vec<i64>,
     },
+    /// The rows of table `table` in `time_range` removed, of the series
+    /// with these keys or (`None`) of every series: a `DELETE` or
+    /// `TRUNCATE`. Part of a write as `Data` fragments are; the rows a
+    /// `DELETE`'s predicate kept follow as `Data`.
+    DeleteRange {
+        table: u64,
+        last: bool,
+        time_range: TimeRange,
+        series: Option<Vec<SeriesKey>>,
+    },
     /// The last record of a snapshot file: how many came before it.
     SnapshotEnd {
         records: u64,
@@ -110,6 +123,7 @@ mod kind {
     pub(super) const CREATE_KEYED_TABLE: u8 = 12;
     pub(super) const DELETE_ROWS: u8 = 13;
     pub(super) const ADD_COLUMNS: u8 = 14;
+    pub(super) const DELETE_RANGE: u8 = 15;
 }
 
 impl Record {
@@ -197,6 +211,29 @@ impl Record {
                 w.u64(*table);
                 w.u8(u8::from(*last));
                 w.bytes.extend_from_slice(image);
+            }
+            Record::DeleteRange {
+                table,
+                last,
+                time_range,
+                series,
+            } => {
+                w.u8(kind::DELETE_RANGE);
+                w.u64(*table);
+                w.u8(u8::from(*last));
+                w.i64(time_range.start);
+                w.i64(time_range.end);
+                match series {
+                    None => w.u8(0),
+                    Some(keys) => {
+                        w.u8(1);
+                        w.len(keys.len());
+                        for key in keys {
+                            w.len(key.values().len());
+                            write_key(&mut w, key);
+                        }
+                    }
+                }
             }
             Record::DeleteRows { table, last, rows } => {
                 w.u8(kind::DELETE_ROWS);
@@ -351,6 +388,33 @@ impl Record {
                     rows.push(previous);
                 }
                 Record::DeleteRows { table, last, rows }
+            }
+            kind::DELETE_RANGE => {
+                let table = r.u64()?;
+                let last = r.bool()?;
+                let time_range = TimeRange {
+                    start: r.i64()?,
+                    end: r.i64()?,
+                };
+                let series = match r.u8()? {
+                    0 => None,
+                    1 => {
+                        let count = r.len()?;
+                        let mut keys = Vec::with_capacity(count);
+                        for _ in 0..count {
+                            let tags = r.len()?;
+                            keys.push(read_key(&mut r, tags)?);
+                        }
+                        Some(keys)
+                    }
+                    other => return Err(corrupt(format!("unknown series list {other}"))),
+                };
+                Record::DeleteRange {
+                    table,
+                    last,
+                    time_range,
+                    series,
+                }
             }
             kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
             kind::PUT_ROLE => {
@@ -598,6 +662,24 @@ mod tests {
                 database: "db".into(),
                 schema: "s".into(),
                 name: "t".into(),
+            },
+            Record::DeleteRange {
+                table: 44,
+                last: false,
+                time_range: TimeRange {
+                    start: -5,
+                    end: 1 << 50,
+                },
+                series: Some(vec![
+                    SeriesKey::new(vec![Some("a".into()), None]),
+                    SeriesKey::new(vec![None, Some("é".into())]),
+                ]),
+            },
+            Record::DeleteRange {
+                table: 44,
+                last: true,
+                time_range: TimeRange::ALL,
+                series: None,
             },
             Record::Data {
                 table: 3,

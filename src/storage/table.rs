@@ -48,6 +48,7 @@ use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
 use super::unique::UniqueKeys;
 
+pub(super) mod delete;
 mod rewrite;
 
 /// A table of series. Cloning the `Arc<Table>` is how the query layer holds it.

@@ -16,6 +16,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::constraints::unique_constraints;
 use super::names::{normalize, qualified, schema_name, single_name};
+use super::transaction::PendingWrites;
 use crate::query::error::{Error, Result};
 use crate::query::output::Output;
 use crate::storage::{
@@ -44,6 +45,11 @@ pub enum Ddl {
         /// Each column, and whether it was `IF NOT EXISTS`.
         columns: Vec<(ColumnSchema, bool)>,
     },
+    /// `TRUNCATE [TABLE] [ONLY] t, ...`: no table here has sequences or
+    /// references, so `RESTART IDENTITY` and `CASCADE` change nothing more.
+    Truncate {
+        names: Vec<ObjectName>,
+    },
     CreateSchema {
         name: ObjectName,
         if_not_exists: bool,
@@ -69,6 +75,18 @@ impl Ddl {
         Ok(Some(match statement {
             Statement::CreateTable(create) => create_table(create)?,
             Statement::AlterTable(alter) => add_columns(alter)?,
+            Statement::Truncate(truncate) => {
+                if truncate.partitions.is_some() || truncate.on_cluster.is_some() {
+                    return Err(Error::Unsupported {
+                        what: "this form of TRUNCATE".into(),
+                    });
+                }
+                Ddl::Truncate {
+                    names: (truncate.table_names.iter())
+                        .map(|t| t.name.clone())
+                        .collect(),
+                }
+            }
             Statement::CreateSchema {
                 schema_name,
                 if_not_exists,
@@ -153,6 +171,13 @@ impl Ddl {
                 let table = qualified(name, current_database, current_schema)
                     .map_or_else(|_| String::new(), |(_, table)| table);
                 format!("must be owner of table {table}")
+            }
+            Ddl::Truncate { names } => {
+                let table = names
+                    .first()
+                    .and_then(|n| qualified(n, current_database, current_schema).ok())
+                    .map_or_else(String::new, |(_, table)| table);
+                format!("permission denied for table {table}")
             }
             Ddl::CreateSchema { .. } => {
                 format!("permission denied for database {current_database}")
@@ -267,6 +292,11 @@ impl Ddl {
                 let (_, logged) = namespace.add_columns(&table, added)?;
                 ("ALTER TABLE", vec![logged])
             }
+            Ddl::Truncate { names } => {
+                let emptied = truncate(names, storage, ctx)?;
+                let emptied = emptied.into_iter().map(|d| d.map(|_| true));
+                ("TRUNCATE TABLE", emptied.collect())
+            }
             Ddl::CreateSchema {
                 name,
                 if_not_exists,
@@ -312,6 +342,40 @@ impl Ddl {
         };
         Ok(change)
     }
+}
+
+/// Empties the tables `names`, all found before any is emptied. Refused
+/// inside a transaction block, which could not undo it.
+fn truncate(
+    names: &[ObjectName],
+    storage: &Storage,
+    ctx: &SessionContext,
+) -> Result<Vec<storage::Durable<usize>>> {
+    let state = ctx.state();
+    if (state.config().get_extension::<PendingWrites>()).is_some_and(|p| p.in_block()) {
+        return Err(Error::Unsupported {
+            what: "TRUNCATE inside a transaction block".into(),
+        });
+    }
+    let current_database = &state.config_options().catalog.default_catalog;
+    let current_schema = &state.config_options().catalog.default_schema;
+    let database =
+        (storage.database(current_database)).ok_or_else(|| storage::Error::DatabaseNotFound {
+            name: current_database.clone(),
+        })?;
+    let mut tables = Vec::with_capacity(names.len());
+    for name in names {
+        let (schema, table) = qualified(name, current_database, current_schema)?;
+        match database.schema(&schema).and_then(|ns| ns.table(&table)) {
+            Some(found) => tables.push(found),
+            None => return Err(Error::UndefinedTable { name: table }),
+        }
+    }
+    let mut emptied = Vec::with_capacity(tables.len());
+    for table in tables {
+        emptied.push(table.truncate()?);
+    }
+    Ok(emptied)
 }
 
 /// Schemas every database has that are not storage schemas.

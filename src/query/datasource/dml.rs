@@ -1,5 +1,12 @@
-//! `DELETE` and `UPDATE` of a plain table, planned from the statement's
-//! optimized plan and run by [`PlainDmlExec`].
+//! `DELETE` and `UPDATE` of a plain table, and `DELETE` of a time-series
+//! table, planned from the statement's optimized plan and run by
+//! [`DmlExec`].
+//!
+//! A plain table's rows are chosen by number. A time-series table's are
+//! chosen by region: the time range and the series that the pushed-down
+//! time and tag filters pick ([`Table::delete`]), so whole shards and
+//! blocks go without being decoded; any other filter is evaluated on the
+//! region's rows, under the table's lock.
 //!
 //! The plan's shape is checked, not trusted: the rows to change are those
 //! the target's scan returns and every filter above it accepts, so a plan
@@ -31,10 +38,11 @@ use datafusion::physical_plan::{
 };
 
 use super::key_lookup;
+use super::pushdown;
 use super::table::SeriesTableProvider;
 use crate::query::commands::transaction::PendingWrites;
 use crate::query::error::Error;
-use crate::storage::{self, Table};
+use crate::storage::{self, Region, RowPredicate, ScanRequest, Table, TimeRange};
 
 /// The physical plan of a `DELETE` or `UPDATE`, or `None` for any other plan.
 pub(crate) fn plan(
@@ -73,19 +81,55 @@ pub(crate) fn plan(
         .map(|p| unqualified(p.clone()))
         .collect::<Result<Vec<_>>>()?;
     let key = key_lookup::key_filter(&table, &unqualified_predicates);
+    let region = (!table.schema().is_plain()).then(|| {
+        let mut request = ScanRequest::default();
+        pushdown::apply(table.schema(), &unqualified_predicates, &mut request);
+        let exact = (unqualified_predicates.iter()).all(|p| pushdown::is_region(table.schema(), p));
+        let mut time_range = request.time_range;
+        if let Some(points) = &request.time_points {
+            // `time IN (...)`: no row outside the points' hull can match.
+            let hull = (points.iter().min(), points.iter().max());
+            time_range = match hull {
+                (Some(&start), Some(&end)) => TimeRange {
+                    start: start.max(time_range.start),
+                    end: end.min(time_range.end),
+                },
+                _ => TimeRange { start: 1, end: 0 },
+            };
+        }
+        SeriesRegion {
+            region: Region {
+                time_range,
+                series: request.series,
+            },
+            exact,
+        }
+    });
+    if region.is_some() && update {
+        return Err(unsupported("UPDATE of a table with a time column"));
+    }
     let assignments = shape
         .assignments
         .iter()
         .map(|expr| expr.as_ref().map(physical).transpose())
         .collect::<Result<_>>()?;
-    Ok(Some(Arc::new(PlainDmlExec::new(
+    Ok(Some(Arc::new(DmlExec::new(
         table,
         shape.empty,
         key,
+        region,
         predicates,
         update.then_some(assignments),
         session.config().get_extension::<PendingWrites>(),
     ))))
+}
+
+/// The rows of a time-series table a `DELETE` may take, and whether its
+/// filters say no more than that (so no row needs to be looked at).
+#[derive(Debug, Clone)]
+struct SeriesRegion {
+    region: Region,
+    exact: bool,
 }
 
 /// What a checked plan says: the filters the rows must pass, the new value
@@ -224,24 +268,26 @@ struct Chosen {
     new_rows: Vec<RecordBatch>,
 }
 
-/// A change applied now, durable when its ticket says, or staged in a
-/// transaction block.
+/// A change applied now, durable when its ticket says, or one with
+/// nothing to wait for: staged in a transaction block, or no change.
 enum Applied {
     Now(storage::Durable<usize>),
-    Staged(usize),
+    Ready(usize),
 }
 
 /// Deletes or updates the rows of a plain table that pass every predicate,
 /// as one change, and returns how many (a `count` column, as DataFusion's
 /// DML plans do).
 #[derive(Debug, Clone)]
-pub(crate) struct PlainDmlExec {
+pub(crate) struct DmlExec {
     table: Arc<Table>,
     /// The optimizer showed that no row passes.
     empty: bool,
     /// A predicate `column = constant` on a column with its own key: only
     /// the row it names can pass.
     key: Option<(usize, ArrayRef)>,
+    /// A time-series table's: the region its filters pick.
+    region: Option<SeriesRegion>,
     predicates: Vec<Arc<dyn PhysicalExpr>>,
     /// Per column its new value (`None`: unchanged); `None` for a DELETE.
     assignments: Option<Vec<Option<Arc<dyn PhysicalExpr>>>>,
@@ -249,11 +295,12 @@ pub(crate) struct PlainDmlExec {
     properties: Arc<PlanProperties>,
 }
 
-impl PlainDmlExec {
+impl DmlExec {
     fn new(
         table: Arc<Table>,
         empty: bool,
         key: Option<(usize, ArrayRef)>,
+        region: Option<SeriesRegion>,
         predicates: Vec<Arc<dyn PhysicalExpr>>,
         assignments: Option<Vec<Option<Arc<dyn PhysicalExpr>>>>,
         pending: Option<Arc<PendingWrites>>,
@@ -273,6 +320,7 @@ impl PlainDmlExec {
             table,
             empty,
             key,
+            region,
             predicates,
             assignments,
             pending,
@@ -282,6 +330,48 @@ impl PlainDmlExec {
 
     fn key(&self) -> Option<(usize, &ArrayRef)> {
         self.key.as_ref().map(|(column, value)| (*column, value))
+    }
+
+    /// Which rows of `batch` pass every predicate (NULL passes none).
+    fn passing(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let mut mask: Option<BooleanArray> = None;
+        for predicate in &self.predicates {
+            let value = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
+            let Some(passed) = value.as_any().downcast_ref::<BooleanArray>() else {
+                return Err(DataFusionError::Internal(
+                    "a filter that is not boolean".into(),
+                ));
+            };
+            let passed: BooleanArray = passed.iter().map(|v| Some(v == Some(true))).collect();
+            mask = Some(match mask {
+                None => passed,
+                Some(m) => and(&m, &passed)?,
+            });
+        }
+        Ok(mask.unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()])))
+    }
+
+    /// Deletes the rows of a time-series table's region that pass every
+    /// predicate, now: a transaction block cannot hold such a delete back.
+    fn delete_region(&self, region: &SeriesRegion) -> Result<Applied> {
+        if self.pending.as_ref().is_some_and(|p| p.in_block()) {
+            return Err(unsupported(
+                "DELETE of a table with a time column inside a transaction block",
+            ));
+        }
+        if self.empty {
+            return Ok(Applied::Ready(0));
+        }
+        let predicate = |batch: &RecordBatch| -> std::result::Result<BooleanArray, Error> {
+            Ok(self.passing(batch)?)
+        };
+        let predicate: Option<&RowPredicate<'_, Error>> =
+            if region.exact { None } else { Some(&predicate) };
+        let ticket = (self.table.delete(&region.region, predicate)).map_err(|e| match e {
+            Error::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        })?;
+        Ok(Applied::Now(ticket))
     }
 
     /// Of `rows` (batches with their row numbers), the ones every predicate
@@ -300,22 +390,7 @@ impl PlainDmlExec {
                 .collect::<Vec<_>>(),
         ));
         for (batch, times) in rows {
-            let mut mask: Option<BooleanArray> = None;
-            for predicate in &self.predicates {
-                let value = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
-                let Some(passed) = value.as_any().downcast_ref::<BooleanArray>() else {
-                    return Err(DataFusionError::Internal(
-                        "a filter that is not boolean".into(),
-                    ));
-                };
-                // NULL passes no filter.
-                let passed: BooleanArray = passed.iter().map(|v| Some(v == Some(true))).collect();
-                mask = Some(match mask {
-                    None => passed,
-                    Some(m) => and(&m, &passed)?,
-                });
-            }
-            let mask = mask.unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
+            let mask = self.passing(&batch)?;
             chosen.numbers.extend(
                 times
                     .iter()
@@ -349,6 +424,9 @@ impl PlainDmlExec {
     /// Applies the change now (outside a transaction block), or records it
     /// in the block; returns how many rows it changes.
     fn apply(&self) -> Result<Applied> {
+        if let Some(region) = &self.region {
+            return self.delete_region(region);
+        }
         let Some(pending) = self.pending.as_ref().filter(|p| p.in_block()) else {
             let rows = (self.table.numbered_rows_by_key(None, self.key())).map_err(external)?;
             let chosen = self.choose(rows)?;
@@ -395,7 +473,7 @@ impl PlainDmlExec {
         {
             staged.map_err(external)?;
         }
-        Ok(Applied::Staged(count))
+        Ok(Applied::Ready(count))
     }
 
     async fn run(self: Arc<Self>) -> Result<RecordBatch> {
@@ -405,7 +483,7 @@ impl PlainDmlExec {
             .map_err(|e| DataFusionError::External(Box::new(e)))??;
         let count = match applied {
             Applied::Now(ticket) => ticket.durable().await.map_err(external)?,
-            Applied::Staged(count) => count,
+            Applied::Ready(count) => count,
         };
         let schema = self.properties.eq_properties.schema().clone();
         Ok(RecordBatch::try_new(
@@ -415,20 +493,20 @@ impl PlainDmlExec {
     }
 }
 
-impl DisplayAs for PlainDmlExec {
+impl DisplayAs for DmlExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.assignments.is_some() {
             "UPDATE"
         } else {
             "DELETE"
         };
-        write!(f, "PlainDmlExec: {verb} {}", self.table.name())
+        write!(f, "DmlExec: {verb} {}", self.table.name())
     }
 }
 
-impl ExecutionPlan for PlainDmlExec {
+impl ExecutionPlan for DmlExec {
     fn name(&self) -> &str {
-        "PlainDmlExec"
+        "DmlExec"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -460,7 +538,7 @@ impl ExecutionPlan for PlainDmlExec {
             Ok(self)
         } else {
             Err(DataFusionError::Internal(
-                "PlainDmlExec has no children".to_owned(),
+                "DmlExec has no children".to_owned(),
             ))
         }
     }

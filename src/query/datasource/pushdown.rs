@@ -41,6 +41,15 @@ pub(crate) fn support(schema: &TableSchema, filter: &Expr) -> TableProviderFilte
     }
 }
 
+/// Whether `filter` says only which times or series a row has, as a time
+/// range or a series filter: what a region of the table states exactly.
+pub(crate) fn is_region(schema: &TableSchema, filter: &Expr) -> bool {
+    matches!(
+        classify(schema, filter),
+        Some(Pushed::Time(_) | Pushed::Series(_))
+    )
+}
+
 /// Folds pushed filters into `request`.
 pub(crate) fn apply(schema: &TableSchema, filters: &[Expr], request: &mut ScanRequest) {
     let mut series = Vec::new();

@@ -10,7 +10,10 @@ use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use proptest::prelude::*;
 
 use super::*;
-use crate::storage::{ColumnRole, ColumnSchema, ColumnType, Durable, TableOptions};
+use crate::storage::{
+    ColumnRole, ColumnSchema, ColumnType, Durable, Region, RowPredicate, SeriesFilter,
+    TableOptions, TagPredicate, TimeRange,
+};
 use crate::wal::tests::{MemFs, SharedMemFs};
 use crate::wal::{OnCorruption, SyncMode};
 
@@ -371,35 +374,62 @@ proptest! {
         keep in any::<prop::sample::Index>(),
     ) {
         let acknowledged = acknowledged.min(writes.len());
-        let mem = Arc::new(MemFs::default());
-        let fs = SharedMemFs(mem.clone());
-        let rt = runtime();
-        {
-            let (storage, _) = Storage::open(&options(&fs)).unwrap();
-            let table = create(&storage, &rt);
-            for (i, rows) in writes.iter().enumerate() {
-                let durable = apply(&table, i, rows);
-                if i < acknowledged {
-                    rt.block_on(durable.durable()).unwrap();
-                }
-                if snapshots[i] {
-                    storage.snapshot().unwrap();
-                }
-            }
-            mem.crash(|unsynced| keep.index(unsynced + 1));
-            drop(storage);
-            mem.restart();
-        }
-        let (storage, _) = Storage::open(&options(&fs)).unwrap();
-        let recovered = contents(&table_of(&storage));
+        let recovered = crash_and_recover(
+            writes.len(),
+            acknowledged,
+            &snapshots,
+            &keep,
+            |table, i| apply(table, i, &writes[i]),
+            |_, _, _| Ok(()),
+        )?;
         let k = (acknowledged..=writes.len()).find(|&k| model(&writes[..k]) == recovered);
         prop_assert!(k.is_some(), "recovered {} rows, not a prefix of {} writes holding the first {}",
             recovered.len(), writes.len(), acknowledged);
-        storage.close().unwrap();
-        drop(storage);
-        let (storage, _) = Storage::open(&options(&fs)).unwrap();
-        prop_assert_eq!(contents(&table_of(&storage)), recovered);
     }
+}
+
+/// Runs `count` operations (`step` applies one) on a fresh `cpu` table,
+/// waiting for the first `acknowledged` to be durable, taking a snapshot
+/// after those `snapshots` marks and calling `check` after each with the
+/// count its ticket gave. Then crashes, keeping some unsynced bytes, and
+/// returns what a restart recovers, once a second restart agrees.
+fn crash_and_recover(
+    count: usize,
+    acknowledged: usize,
+    snapshots: &[bool],
+    keep: &prop::sample::Index,
+    mut step: impl FnMut(&Table, usize) -> Durable<usize>,
+    mut check: impl FnMut(&Table, usize, usize) -> std::result::Result<(), TestCaseError>,
+) -> std::result::Result<Vec<Row>, TestCaseError> {
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let rt = runtime();
+    {
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        let table = create(&storage, &rt);
+        for (i, &snapshot) in snapshots.iter().enumerate().take(count) {
+            let durable = step(&table, i);
+            let rows = if i < acknowledged {
+                rt.block_on(durable.durable()).unwrap()
+            } else {
+                durable.without_waiting()
+            };
+            check(&table, i, rows)?;
+            if snapshot {
+                storage.snapshot().unwrap();
+            }
+        }
+        mem.crash(|unsynced| keep.index(unsynced + 1));
+        drop(storage);
+        mem.restart();
+    }
+    let (storage, _) = Storage::open(&options(&fs)).unwrap();
+    let recovered = contents(&table_of(&storage));
+    storage.close().unwrap();
+    drop(storage);
+    let (storage, _) = Storage::open(&options(&fs)).unwrap();
+    prop_assert_eq!(contents(&table_of(&storage)), recovered.clone());
+    Ok(recovered)
 }
 
 /// A change to the plain table `devices (id BIGINT PRIMARY KEY, version
@@ -737,5 +767,156 @@ fn added_columns_read_null_in_old_rows_and_survive_snapshots_and_replay() {
             expected,
             "snapshot at {snapshot_at:?}"
         );
+    }
+}
+
+/// A change to the `cpu` table: rows written, a region deleted (of one
+/// host, or of all; only rows with `v` above a bound, or all), or the table
+/// emptied.
+#[derive(Debug, Clone)]
+enum RegionOp {
+    Write(Write),
+    Delete {
+        start: i64,
+        end: i64,
+        host: Option<Option<&'static str>>,
+        above: Option<f64>,
+    },
+    Truncate,
+}
+
+fn arb_region_op() -> impl Strategy<Value = RegionOp> {
+    prop_oneof![
+        3 => arb_write().prop_map(RegionOp::Write),
+        3 => (
+            -100i64..5_100,
+            0i64..3_000,
+            prop::option::of(prop::option::of(prop::sample::select(vec!["a", "b", "c"]))),
+            prop::option::of(-10.0f64..10.0),
+        )
+            .prop_map(|(start, len, host, above)| RegionOp::Delete {
+                start,
+                end: start + len,
+                host,
+                above,
+            }),
+        1 => Just(RegionOp::Truncate),
+    ]
+}
+
+/// Whether a region delete takes a row of the model.
+fn deletes(op: &RegionOp, row: &Row) -> bool {
+    match op {
+        RegionOp::Write(_) => false,
+        RegionOp::Truncate => true,
+        RegionOp::Delete {
+            start,
+            end,
+            host,
+            above,
+        } => {
+            (*start..=*end).contains(&row.1)
+                && host.is_none_or(|h| row.2.as_deref() == h)
+                && above.is_none_or(|bound| {
+                    row.3
+                        .is_some_and(|v| f64::from_bits(v).total_cmp(&bound).is_gt())
+                })
+        }
+    }
+}
+
+/// The model after `ops`.
+fn region_model(ops: &[RegionOp]) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            RegionOp::Write(write) => rows.extend(
+                (write.iter()).map(|r| (i as i64, r.0, r.1.clone(), r.2.map(f64::to_bits))),
+            ),
+            other => rows.retain(|row| !deletes(other, row)),
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Applies operation `i`; its ticket says how many rows it wrote or took.
+fn apply_region_op(table: &Table, i: usize, op: &RegionOp) -> Durable<usize> {
+    match op {
+        RegionOp::Write(rows) => apply(table, i, rows),
+        RegionOp::Truncate => table.truncate().unwrap(),
+        RegionOp::Delete {
+            start,
+            end,
+            host,
+            above,
+        } => {
+            let region = Region {
+                time_range: TimeRange {
+                    start: *start,
+                    end: *end,
+                },
+                series: match host {
+                    None => SeriesFilter::All,
+                    Some(host) => SeriesFilter::Tag {
+                        tag: 0,
+                        predicate: match host {
+                            Some(h) => TagPredicate::Eq((*h).into()),
+                            None => TagPredicate::IsNull,
+                        },
+                    },
+                },
+            };
+            let predicate = |batch: &RecordBatch| -> Result<arrow::array::BooleanArray> {
+                let bound = above.unwrap_or_default();
+                let values = batch.column(2).as_primitive::<Float64Type>();
+                Ok(values
+                    .iter()
+                    .map(|v| v.map(|v| v.total_cmp(&bound).is_gt()))
+                    .collect())
+            };
+            let predicate: Option<&RowPredicate<'_, Error>> = match above {
+                Some(_) => Some(&predicate),
+                None => None,
+            };
+            table.delete(&region, predicate).unwrap()
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Deletes by region, with and without a predicate, and truncation:
+    /// each says how many rows it took, a restart after a crash at any
+    /// point yields the model after some prefix of the operations holding
+    /// every acknowledged one, and a second restart agrees.
+    #[test]
+    fn region_deletes_count_right_and_recover_as_a_prefix(
+        ops in prop::collection::vec(arb_region_op(), 1..14),
+        acknowledged in 0usize..14,
+        snapshots in prop::collection::vec(any::<bool>(), 14),
+        keep in any::<prop::sample::Index>(),
+    ) {
+        let acknowledged = acknowledged.min(ops.len());
+        let recovered = crash_and_recover(
+            ops.len(),
+            acknowledged,
+            &snapshots,
+            &keep,
+            |table, i| apply_region_op(table, i, &ops[i]),
+            |table, i, count| {
+                let before = region_model(&ops[..i]).len();
+                let after = region_model(&ops[..=i]);
+                prop_assert_eq!(contents(table), after.clone(), "after operation {}", i);
+                if !matches!(ops[i], RegionOp::Write(_)) {
+                    prop_assert_eq!(count, before - after.len(), "count of operation {}", i);
+                }
+                Ok(())
+            },
+        )?;
+        let k = (acknowledged..=ops.len()).find(|&k| region_model(&ops[..k]) == recovered);
+        prop_assert!(k.is_some(), "recovered {} rows, not the model after a prefix of {} operations holding the first {}",
+            recovered.len(), ops.len(), acknowledged);
     }
 }
