@@ -64,7 +64,9 @@ pub struct Db {
     http: HttpOptions,
     ilp_tcp: TcpOptions,
     storage: Arc<Storage>,
-    snapshots: Arc<Snapshotter>,
+    snapshots: Arc<Upkeep>,
+    /// Drops what tables keep no longer.
+    retention: Arc<Upkeep>,
 }
 
 impl Db {
@@ -131,13 +133,14 @@ impl Db {
         };
         let engine = Arc::new(QueryEngine::try_new(storage.clone(), &query)?);
         let snapshots = Arc::new(match mode {
-            Some(_) => Snapshotter::start(
+            Some(_) => Upkeep::snapshots(
                 storage.clone(),
                 config.snapshot_interval,
                 config.snapshot_wal_size as u64,
             )?,
-            None => Snapshotter::default(),
+            None => Upkeep::default(),
         });
+        let retention = Arc::new(Upkeep::retention(storage.clone())?);
         let security = Arc::new(Security::new(
             &SecurityOptions {
                 passwords,
@@ -169,6 +172,7 @@ impl Db {
             ilp_tcp,
             storage,
             snapshots,
+            retention,
         })
     }
 
@@ -194,6 +198,7 @@ impl Db {
     /// Stops taking snapshots, writes a last one, and closes the WAL. Call
     /// once the server has stopped taking writes.
     pub fn shutdown(&self) -> Result<(), storage::Error> {
+        self.retention.stop();
         self.snapshots.stop();
         if let Some(report) = self.storage.snapshot()? {
             tracing::info!(
@@ -276,49 +281,29 @@ fn bootstrap_superuser(config: &Config, storage: &Storage) -> Result<Option<Stri
     Ok(Some(name))
 }
 
-/// The thread that writes snapshots, by time and by WAL size.
+/// A thread of the database's own upkeep: it runs its work once per tick
+/// until the database shuts down.
 #[derive(Debug, Default)]
-struct Snapshotter {
+struct Upkeep {
     stop: Mutex<Option<mpsc::Sender<()>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-impl Snapshotter {
-    fn start(storage: Arc<Storage>, interval: Duration, wal_size: u64) -> Result<Self, Error> {
+impl Upkeep {
+    /// Starts thread `name`, running `work` every `tick` until stopped or
+    /// until `work` says it is done.
+    fn start(
+        name: &str,
+        tick: Duration,
+        mut work: impl FnMut() -> bool + Send + 'static,
+    ) -> Result<Self, Error> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("epochdb-snapshot".into())
+            .name(name.into())
             .spawn(move || {
-                let mut last = Instant::now();
-                // Check the WAL size often; the interval decides the rest.
-                let tick = if interval.is_zero() {
-                    Duration::from_secs(1)
-                } else {
-                    interval.min(Duration::from_secs(1))
-                };
-                loop {
-                    match stopped.recv_timeout(tick) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => return,
-                    }
-                    let due = !interval.is_zero() && last.elapsed() >= interval;
-                    let grown = storage.wal_bytes_since_snapshot() >= wal_size;
-                    if !(due || grown) || storage.wal_bytes_since_snapshot() == 0 {
-                        continue;
-                    }
-                    last = Instant::now();
-                    match storage.snapshot() {
-                        Ok(Some(report)) => tracing::info!(
-                            lsn = report.lsn,
-                            bytes = report.bytes,
-                            rows = report.rows,
-                            pause_us = report.pause.as_micros() as u64,
-                            elapsed_ms = report.elapsed.as_millis() as u64,
-                            segments_removed = report.segments_removed,
-                            "wrote a snapshot"
-                        ),
-                        Ok(None) => return,
-                        Err(e) => tracing::error!(error = %e, "snapshot failed; the WAL is kept"),
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    if !work() {
+                        return;
                     }
                 }
             })
@@ -326,6 +311,67 @@ impl Snapshotter {
         Ok(Self {
             stop: Mutex::new(Some(stop)),
             thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The thread that writes snapshots, by time and by WAL size.
+    fn snapshots(storage: Arc<Storage>, interval: Duration, wal_size: u64) -> Result<Self, Error> {
+        let mut last = Instant::now();
+        // Check the WAL size often; the interval decides the rest.
+        let tick = if interval.is_zero() {
+            Duration::from_secs(1)
+        } else {
+            interval.min(Duration::from_secs(1))
+        };
+        Self::start("epochdb-snapshot", tick, move || {
+            let due = !interval.is_zero() && last.elapsed() >= interval;
+            let grown = storage.wal_bytes_since_snapshot() >= wal_size;
+            if !(due || grown) || storage.wal_bytes_since_snapshot() == 0 {
+                return true;
+            }
+            last = Instant::now();
+            match storage.snapshot() {
+                Ok(Some(report)) => tracing::info!(
+                    lsn = report.lsn,
+                    bytes = report.bytes,
+                    rows = report.rows,
+                    pause_us = report.pause.as_micros() as u64,
+                    elapsed_ms = report.elapsed.as_millis() as u64,
+                    segments_removed = report.segments_removed,
+                    "wrote a snapshot"
+                ),
+                Ok(None) => return false,
+                Err(e) => tracing::error!(error = %e, "snapshot failed; the WAL is kept"),
+            }
+            true
+        })
+    }
+
+    /// The thread that drops, every second, the shards of each table that
+    /// lie wholly before its retention.
+    fn retention(storage: Arc<Storage>) -> Result<Self, Error> {
+        // The thread's own runtime, to wait until each drop is durable.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(Error::Thread)?;
+        Self::start("epochdb-retention", Duration::from_secs(1), move || {
+            let expired = match storage.expire() {
+                Ok(expired) => expired,
+                Err(e) => {
+                    tracing::error!(error = %e, "dropping data beyond retention failed");
+                    return true;
+                }
+            };
+            for (table, ticket) in expired {
+                match runtime.block_on(ticket.durable()) {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(table, rows, "dropped data beyond retention"),
+                    Err(e) => {
+                        tracing::error!(table, error = %e, "dropping data beyond retention failed")
+                    }
+                }
+            }
+            true
         })
     }
 
@@ -337,7 +383,7 @@ impl Snapshotter {
     }
 }
 
-impl Drop for Snapshotter {
+impl Drop for Upkeep {
     fn drop(&mut self) {
         self.stop();
     }

@@ -5,9 +5,12 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
+use futures::{Sink, SinkExt};
 use pgwire::api::ClientInfo;
-use pgwire::error::PgWireResult;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::startup::ParameterStatus;
 
 use super::auth::Security;
 use super::auth_delay::PendingLogin;
@@ -57,4 +60,28 @@ pub(super) fn sync_transaction_status<C: ClientInfo>(client: &mut C, session: &S
         TransactionState::InBlock => TransactionStatus::Transaction,
         TransactionState::Failed => TransactionStatus::Error,
     });
+}
+
+/// Sends ParameterStatus for settings the last statement changed, and its
+/// warnings as NoticeResponses.
+pub(super) async fn report_session<C>(client: &mut C, session: &Session) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in session.take_reported_settings() {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name.to_owned(),
+                value,
+            )))
+            .await?;
+    }
+    for notice in session.take_notices() {
+        let info = ErrorInfo::new("WARNING".to_owned(), notice.code.to_owned(), notice.message);
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+            .await?;
+    }
+    Ok(())
 }

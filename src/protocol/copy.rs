@@ -26,7 +26,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 
-use super::connection::{Connection, sync_transaction_status};
+use super::connection::{Connection, report_session, sync_transaction_status};
 use super::copy_format::{self, CopyDecoder, CsvOptions, TextOptions};
 use super::copy_in::CopyState;
 use super::encode::{self, RenderOptions};
@@ -170,6 +170,7 @@ impl CopyHandler for CopyInHandler {
         // the block afterwards, in the connection's error handler.
         if let Ok(session) = self.connection.session() {
             sync_transaction_status(client, &session);
+            report_session(client, &session).await?;
         }
         let tag = Tag::new("COPY").with_rows(result? as usize);
         client

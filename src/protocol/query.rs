@@ -19,16 +19,15 @@ use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag}
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, MemPortalStore, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Execute, PortalSuspended, Sync as SyncMessage,
 };
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
-use pgwire::messages::startup::ParameterStatus;
 
-use super::connection::{Connection, sync_transaction_status};
+use super::connection::{Connection, report_session, sync_transaction_status};
 use super::copy;
 use super::encode::{self, RenderOptions};
 use super::frames::VIOLATION;
@@ -68,30 +67,6 @@ impl QueryHandler {
             connection,
         }
     }
-}
-
-/// Sends ParameterStatus for settings the last statement changed, and its
-/// warnings as NoticeResponses.
-async fn report_session<C>(client: &mut C, session: &Session) -> PgWireResult<()>
-where
-    C: Sink<PgWireBackendMessage> + Unpin + Send,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
-    for (name, value) in session.take_reported_settings() {
-        client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                name.to_owned(),
-                value,
-            )))
-            .await?;
-    }
-    for notice in session.take_notices() {
-        let info = ErrorInfo::new("WARNING".to_owned(), notice.code.to_owned(), notice.message);
-        client
-            .feed(PgWireBackendMessage::NoticeResponse(info.into()))
-            .await?;
-    }
-    Ok(())
 }
 
 /// `DEALLOCATE name`: drops a prepared statement, which must exist;

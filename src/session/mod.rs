@@ -190,7 +190,19 @@ impl Session {
     /// Warnings to send to the client, oldest first: none when
     /// `client_min_messages` is `error`.
     pub fn take_notices(&self) -> Vec<Notice> {
-        let notices = std::mem::take(&mut *self.notices.lock());
+        let mut notices = std::mem::take(&mut *self.notices.lock());
+        let expired = self.writes.take_expired();
+        if expired > 0 {
+            notices.push(Notice {
+                code: "01000",
+                message: match expired {
+                    1 => "1 row was not stored: it is older than its table's retention keeps".into(),
+                    n => format!(
+                        "{n} rows were not stored: they are older than their table's retention keeps"
+                    ),
+                },
+            });
+        }
         match self.setting("client_min_messages") {
             Ok(level) if level == "error" => Vec::new(),
             _ => notices,

@@ -63,6 +63,24 @@ impl Storage {
         self.databases.read().get(name).cloned()
     }
 
+    /// Drops, in every table with a retention, the shards wholly older
+    /// than it keeps; returns the tickets of the tables that lost rows.
+    pub fn expire(&self) -> Result<Vec<(String, Durable<usize>)>> {
+        let databases: Vec<Arc<Database>> = self.databases.read().values().cloned().collect();
+        let mut expired = Vec::new();
+        for database in databases {
+            let schemas: Vec<Arc<Namespace>> = database.schemas.read().values().cloned().collect();
+            for namespace in schemas {
+                let tables: Vec<Arc<Table>> = namespace.tables.read().values().cloned().collect();
+                for table in tables.iter().filter(|t| t.retention().is_some()) {
+                    let name = format!("{}.{}.{}", database.name, namespace.name, table.name());
+                    expired.push((name, table.expire()?));
+                }
+            }
+        }
+        Ok(expired)
+    }
+
     pub fn database_names(&self) -> Vec<String> {
         self.databases.read().keys().cloned().collect()
     }
@@ -494,6 +512,31 @@ impl Namespace {
         })?;
         tables.insert(name.to_owned(), table.clone());
         Ok((table, logged))
+    }
+
+    /// Sets how long table `name` keeps rows, in microseconds (`None`: for
+    /// ever). Only a table with a time column has a retention.
+    pub fn set_retention(&self, name: &str, retention: Option<i64>) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let tables = self.tables.write();
+        let table = (tables.get(name)).ok_or_else(|| Error::TableNotFound { name: name.into() })?;
+        if table.schema().is_plain() {
+            return Err(Error::Unsupported {
+                what: "a retention on a table without a time column".into(),
+            });
+        }
+        if retention.is_some_and(|r| r <= 0) {
+            return Err(Error::InvalidSchema {
+                reason: "a retention must be a positive interval".into(),
+            });
+        }
+        let record = Record::SetRetention {
+            table: table.id(),
+            retention,
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        table.set_retention(retention);
+        Ok(logged)
     }
 
     /// Drops a table. Scans that already hold it finish on their own copy.

@@ -264,6 +264,12 @@ impl Storage {
                             table.options(),
                             table.schema(),
                         ));
+                        if let Some(retention) = table.retention() {
+                            records.push(Record::SetRetention {
+                                table: table.id(),
+                                retention: Some(retention),
+                            });
+                        }
                         acl_records(
                             &mut records,
                             AclObject::Table(table.id()),
@@ -518,6 +524,11 @@ impl<'a> Replayer<'a> {
                 self.pend(lsn, table, last, |table| {
                     Ok(Pending::DeleteRange(table, time_range, series))
                 })?;
+            }
+            Record::SetRetention { table, retention } => {
+                if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {
+                    table.set_retention(retention);
+                }
             }
             Record::SnapshotEnd { .. } => {
                 return Err(corrupt("a snapshot end record in the WAL"));

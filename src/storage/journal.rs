@@ -49,6 +49,12 @@ impl<T> Durable<T> {
         }
     }
 
+    /// The result, before the change is durable: to decide what to do
+    /// next, not to acknowledge anything.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
     /// The result, without waiting: for storage without a log (tests, benches,
     /// `--durability none`), or when the caller does not acknowledge anything.
     pub fn without_waiting(self) -> T {

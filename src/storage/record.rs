@@ -80,6 +80,12 @@ pub(super) enum Record {
         time_range: TimeRange,
         series: Option<Vec<SeriesKey>>,
     },
+    /// How long table `table` keeps rows, in microseconds (`None`: for
+    /// ever).
+    SetRetention {
+        table: u64,
+        retention: Option<i64>,
+    },
     /// The last record of a snapshot file: how many came before it.
     SnapshotEnd {
         records: u64,
@@ -124,6 +130,7 @@ mod kind {
     pub(super) const DELETE_ROWS: u8 = 13;
     pub(super) const ADD_COLUMNS: u8 = 14;
     pub(super) const DELETE_RANGE: u8 = 15;
+    pub(super) const SET_RETENTION: u8 = 16;
 }
 
 impl Record {
@@ -232,6 +239,17 @@ impl Record {
                             w.len(key.values().len());
                             write_key(&mut w, key);
                         }
+                    }
+                }
+            }
+            Record::SetRetention { table, retention } => {
+                w.u8(kind::SET_RETENTION);
+                w.u64(*table);
+                match retention {
+                    None => w.u8(0),
+                    Some(micros) => {
+                        w.u8(1);
+                        w.i64(*micros);
                     }
                 }
             }
@@ -416,6 +434,14 @@ impl Record {
                     series,
                 }
             }
+            kind::SET_RETENTION => Record::SetRetention {
+                table: r.u64()?,
+                retention: match r.u8()? {
+                    0 => None,
+                    1 => Some(r.i64()?),
+                    other => return Err(corrupt(format!("unknown retention flag {other}"))),
+                },
+            },
             kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
             kind::PUT_ROLE => {
                 let name = name(&mut r)?;
@@ -680,6 +706,14 @@ mod tests {
                 last: true,
                 time_range: TimeRange::ALL,
                 series: None,
+            },
+            Record::SetRetention {
+                table: 44,
+                retention: Some(86_400_000_000),
+            },
+            Record::SetRetention {
+                table: 44,
+                retention: None,
             },
             Record::Data {
                 table: 3,

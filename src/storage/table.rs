@@ -67,6 +67,8 @@ pub struct Table {
     /// them in arrival order. Shared with its staging tables, so rows staged
     /// by concurrent statements never share a number.
     row_numbers: Arc<AtomicI64>,
+    /// How long rows are kept, in microseconds; 0: for ever.
+    retention: AtomicI64,
     /// Who may read and write it; nobody but superusers at first.
     acl: RwLock<Acl>,
     state: RwLock<TableState>,
@@ -197,6 +199,7 @@ impl Table {
             options,
             field_types,
             row_numbers,
+            retention: AtomicI64::new(0),
             acl: RwLock::new(Acl::default()),
             state: RwLock::new(state),
             successor: OnceLock::new(),
@@ -359,6 +362,7 @@ impl Table {
         }
         *table.state.write() = moved;
         *table.acl.write() = self.acl();
+        table.set_retention(self.retention());
         let table = Arc::new(table);
         // Set before the lock is released: whoever finds this table retired
         // finds its successor.
@@ -408,7 +412,9 @@ impl Table {
         for batch in batches {
             self.check_batch(batch)?;
         }
-        if self.journal.as_ref().is_some_and(|j| j.wal().is_some()) {
+        // Rows beyond the retention are dropped as a staging table is
+        // absorbed.
+        if self.journal.as_ref().is_some_and(|j| j.wal().is_some()) || self.retention().is_some() {
             let staging = self.staging();
             staging.append_checked(batches)?;
             return self.absorb(staging);
@@ -808,6 +814,7 @@ impl Table {
     }
 
     fn absorb_here(&self, staged: Table) -> Result<Absorbed> {
+        self.drop_expired(&staged)?;
         let (keyed, numbers) = self.keyed_rows(&staged)?;
         let Some(journal) = self.journal.as_ref().filter(|j| j.wal().is_some()) else {
             let mut state = self.state.write();

@@ -162,6 +162,33 @@ impl TestServer {
         self.connect_to("postgres").await.expect("connect")
     }
 
+    /// Connects to `postgres`, with the messages of the notices and
+    /// warnings the server sends, in order.
+    pub async fn connect_with_notices(
+        &self,
+    ) -> (
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) {
+        let (client, mut connection) = tokio::time::timeout(
+            TIMEOUT,
+            tokio_postgres::connect(&self.connection_string("postgres"), tokio_postgres::NoTls),
+        )
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {
+                if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                    let _ = sender.send(notice.message().to_owned());
+                }
+            }
+        });
+        (client, receiver)
+    }
+
     /// Connects to `database`, returning the error a client would see.
     pub async fn connect_to(
         &self,
@@ -269,4 +296,22 @@ pub fn require_postgres() {
         std::path::Path::new(&bin).join("initdb").is_file(),
         "PostgreSQL 15 is not at {bin}: install postgresql or set EPOCHDB_PG_BIN"
     );
+}
+
+/// The rows `query` returns over the simple protocol, each as its columns'
+/// text joined by `|` (NULL as `NULL`).
+pub async fn text_rows(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
+    let messages = client.simple_query(query).await.unwrap();
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL"))
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            _ => None,
+        })
+        .collect()
 }

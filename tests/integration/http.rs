@@ -8,7 +8,7 @@ use std::io::Write as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{TIMEOUT, TestServer};
+use crate::common::{TIMEOUT, TestServer, text_rows};
 
 /// A response: its status and body.
 #[derive(Debug)]
@@ -59,19 +59,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 async fn rows(server: &TestServer, query: &str) -> Vec<String> {
-    let client = server.connect().await;
-    let rows = client.simple_query(query).await.unwrap();
-    rows.iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL"))
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            ),
-            _ => None,
-        })
-        .collect()
+    text_rows(&server.connect().await, query).await
 }
 
 async fn http_server() -> TestServer {

@@ -21,6 +21,7 @@ mod pg_formats;
 mod protocol;
 mod pruning;
 mod python;
+mod retention;
 mod security;
 mod transactions;
 mod tsbs;

@@ -471,7 +471,11 @@ impl CopyIn {
             None => Some(staging),
         };
         if let Some(staging) = staging {
-            self.table.absorb(staging)?.durable().await?;
+            let stored = self.table.absorb(staging)?.durable().await? as u64;
+            if let Some(pending) = &self.pending_writes {
+                pending.note_expired(rows.saturating_sub(stored));
+            }
+            return Ok(stored);
         }
         Ok(rows)
     }

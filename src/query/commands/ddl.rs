@@ -32,6 +32,8 @@ pub enum Ddl {
         columns: Vec<ColumnSchema>,
         constraints: Vec<UniqueConstraint>,
         options: TableOptions,
+        /// `WITH (retention = '30 days')`, in microseconds.
+        retention: Option<i64>,
         if_not_exists: bool,
     },
     DropTables {
@@ -44,6 +46,13 @@ pub enum Ddl {
         if_exists: bool,
         /// Each column, and whether it was `IF NOT EXISTS`.
         columns: Vec<(ColumnSchema, bool)>,
+    },
+    /// `ALTER TABLE t SET (retention = '7 days')`, or `RESET (retention)`
+    /// (`None`).
+    SetRetention {
+        name: ObjectName,
+        if_exists: bool,
+        retention: Option<i64>,
     },
     /// `TRUNCATE [TABLE] [ONLY] t, ...`: no table here has sequences or
     /// references, so `RESTART IDENTITY` and `CASCADE` change nothing more.
@@ -74,7 +83,7 @@ impl Ddl {
     pub(crate) fn from_statement(statement: &Statement) -> Result<Option<Self>> {
         Ok(Some(match statement {
             Statement::CreateTable(create) => create_table(create)?,
-            Statement::AlterTable(alter) => add_columns(alter)?,
+            Statement::AlterTable(alter) => alter_table(alter)?,
             Statement::Truncate(truncate) => {
                 if truncate.partitions.is_some() || truncate.on_cluster.is_some() {
                     return Err(Error::Unsupported {
@@ -167,7 +176,7 @@ impl Ddl {
                     .map_or_else(String::new, |(_, table)| table);
                 format!("must be owner of table {table}")
             }
-            Ddl::AddColumns { name, .. } => {
+            Ddl::AddColumns { name, .. } | Ddl::SetRetention { name, .. } => {
                 let table = qualified(name, current_database, current_schema)
                     .map_or_else(|_| String::new(), |(_, table)| table);
                 format!("must be owner of table {table}")
@@ -226,6 +235,7 @@ impl Ddl {
                 columns,
                 constraints,
                 options,
+                retention,
                 if_not_exists,
             } => {
                 let (schema, table) = qualified(name, &current_database, &current_schema)?;
@@ -236,7 +246,29 @@ impl Ddl {
                     TableSchema::try_new(columns.clone())?.with_constraints(constraints.clone())?;
                 let created =
                     namespace.create_table(&table, table_schema, *options, *if_not_exists)?;
-                ("CREATE TABLE", vec![created])
+                // A table that existed already keeps its own retention.
+                let mut change = Vec::with_capacity(2);
+                if retention.is_some() && *created.value() {
+                    change.push(namespace.set_retention(&table, *retention)?);
+                }
+                change.insert(0, created);
+                ("CREATE TABLE", change)
+            }
+            Ddl::SetRetention {
+                name,
+                if_exists,
+                retention,
+            } => {
+                let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                let namespace = database()?.schema(&schema);
+                match namespace.filter(|ns| ns.table(&table).is_some()) {
+                    Some(namespace) => (
+                        "ALTER TABLE",
+                        vec![namespace.set_retention(&table, *retention)?],
+                    ),
+                    None if *if_exists => ("ALTER TABLE", Vec::new()),
+                    None => return Err(storage::Error::TableNotFound { name: table }.into()),
+                }
             }
             Ddl::DropTables { names, if_exists } => {
                 let db = database()?;
@@ -419,15 +451,21 @@ fn column_schema(column: &ColumnDef, keys: bool) -> Result<ColumnSchema> {
 /// `ALTER TABLE ... ADD COLUMN`, the one form of `ALTER TABLE` there is:
 /// new columns are fields (a `TEXT` column too: it does not split series),
 /// and every existing row holds NULL in them.
-fn add_columns(alter: &AlterTable) -> Result<Ddl> {
+fn alter_table(alter: &AlterTable) -> Result<Ddl> {
     if alter.table_type.is_some() || alter.on_cluster.is_some() || alter.location.is_some() {
         return Err(Error::Unsupported {
             what: "this form of ALTER TABLE".into(),
         });
     }
     let mut columns = Vec::with_capacity(alter.operations.len());
+    let mut retention = None;
     for operation in &alter.operations {
         match operation {
+            AlterTableOperation::SetOptionsParens { options } => {
+                for option in options {
+                    retention = Some(retention_option(option)?);
+                }
+            }
             AlterTableOperation::AddColumn {
                 if_not_exists,
                 column_def,
@@ -449,10 +487,56 @@ fn add_columns(alter: &AlterTable) -> Result<Ddl> {
             }
         }
     }
-    Ok(Ddl::AddColumns {
-        name: alter.name.clone(),
-        if_exists: alter.if_exists,
-        columns,
+    match retention {
+        None => Ok(Ddl::AddColumns {
+            name: alter.name.clone(),
+            if_exists: alter.if_exists,
+            columns,
+        }),
+        Some(retention) if columns.is_empty() => Ok(Ddl::SetRetention {
+            name: alter.name.clone(),
+            if_exists: alter.if_exists,
+            retention,
+        }),
+        Some(_) => Err(Error::Unsupported {
+            what: "ALTER TABLE that both adds columns and sets options".into(),
+        }),
+    }
+}
+
+/// The retention an `ALTER TABLE ... SET (...)` option sets: `NULL` (what
+/// `RESET (retention)` is read as) for none. Retention is the only option
+/// that can change after `CREATE TABLE`.
+fn retention_option(option: &SqlOption) -> Result<Option<i64>> {
+    let SqlOption::KeyValue { key, value } = option else {
+        return Err(Error::Unsupported {
+            what: format!("table option {option}"),
+        });
+    };
+    let name = normalize(key);
+    if name != "retention" {
+        return Err(match name.as_str() {
+            "time_column" | "tags" | "shard_interval" | "block_size" => Error::Unsupported {
+                what: format!("changing the table option \"{name}\""),
+            },
+            _ => Error::UnknownTableOption { name },
+        });
+    }
+    if matches!(value, Expr::Value(v) if v.value == Value::Null) {
+        return Ok(None);
+    }
+    retention_value(value).map(Some)
+}
+
+/// A retention as `WITH (retention = '30 days')` writes it, in microseconds.
+fn retention_value(value: &Expr) -> Result<i64> {
+    let text = option_text(value);
+    (text.as_deref().and_then(parse_interval)).ok_or_else(|| Error::InvalidTableOption {
+        name: "retention".into(),
+        reason: format!(
+            "\"{}\" is not a positive interval such as '7 days' or '1h'",
+            text.unwrap_or_else(|| value.to_string())
+        ),
     })
 }
 
@@ -500,12 +584,19 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
                 reason: "a table without a time column has no tags".into(),
             });
         }
+        if options.retention.is_some() {
+            return Err(Error::InvalidTableOption {
+                name: "retention".into(),
+                reason: "a table without a time column has no retention".into(),
+            });
+        }
         TableSchema::try_new(columns.clone())?.with_constraints(constraints.clone())?;
         return Ok(Ddl::CreateTable {
             name: create.name.clone(),
             columns,
             constraints,
             options: options.storage,
+            retention: None,
             if_not_exists: create.if_not_exists,
         });
     };
@@ -538,6 +629,7 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
         columns,
         constraints,
         options: options.storage,
+        retention: options.retention,
         if_not_exists: create.if_not_exists,
     })
 }
@@ -583,6 +675,7 @@ struct CreateOptions {
     time_column: Option<String>,
     tags: Option<Vec<String>>,
     storage: TableOptions,
+    retention: Option<i64>,
 }
 
 fn table_options(options: &CreateTableOptions) -> Result<CreateOptions> {
@@ -609,6 +702,7 @@ fn table_options(options: &CreateTableOptions) -> Result<CreateOptions> {
         })?;
         match name.as_str() {
             "time_column" => parsed.time_column = Some(text.trim().to_owned()),
+            "retention" => parsed.retention = Some(retention_value(value)?),
             "tags" => {
                 parsed.tags = Some(
                     text.split(',')

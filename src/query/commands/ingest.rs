@@ -286,6 +286,7 @@ fn stage(
         targets.push(target.map(|table| TableRows {
             builder: BatchBuilder::new(table.schema()),
             staging: table.staging(),
+            horizon: table.horizon(),
             table,
         }));
     }
@@ -304,7 +305,10 @@ fn stage(
         match &mut targets[index] {
             Err(reason) => rejected.push(number, raw, || reason.clone()),
             Ok(rows) => {
-                if let Err(reason) = rows.builder.push(&measurements[index].0, time, &line) {
+                if rows.horizon.is_some_and(|horizon| time < horizon) {
+                    // Telegraf reads this phrase as final: it does not retry.
+                    rejected.push(number, raw, || "points beyond retention policy".into());
+                } else if let Err(reason) = rows.builder.push(&measurements[index].0, time, &line) {
                     rejected.push(number, raw, || reason);
                 } else if rows.builder.full() {
                     rows.flush()?;
@@ -353,6 +357,8 @@ struct TableRows {
     table: Arc<Table>,
     staging: Table,
     builder: BatchBuilder,
+    /// The oldest time the table's retention keeps, if it has one.
+    horizon: Option<i64>,
 }
 
 impl TableRows {

@@ -15,6 +15,7 @@
 //! serialization failure if another session changed a removed row first.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use parking_lot::Mutex;
@@ -28,6 +29,9 @@ use crate::storage::{self, Table};
 pub struct PendingWrites {
     /// `None` outside a transaction block: writes apply at once.
     block: Mutex<Option<Block>>,
+    /// Rows the session's writes did not store, being older than their
+    /// table's retention keeps, not yet reported.
+    expired: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +133,18 @@ impl PendingWrites {
             rows += ticket.durable().await? as u64;
         }
         Ok(rows)
+    }
+
+    /// Notes rows a write did not store, being older than its table's
+    /// retention keeps.
+    pub(crate) fn note_expired(&self, rows: u64) {
+        self.expired.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// The rows noted by [`note_expired`](Self::note_expired) since the
+    /// last call: what the session tells the client.
+    pub fn take_expired(&self) -> u64 {
+        self.expired.swap(0, Ordering::Relaxed)
     }
 
     /// `true` inside a transaction block.

@@ -224,8 +224,12 @@ impl DataSink for TableSink {
         {
             return staged.map(|rows| rows as u64).map_err(external);
         }
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let written = self.table.write(&batches).map_err(external)?;
         let written = written.durable().await.map_err(external)?;
+        if let Some(pending) = &self.pending {
+            pending.note_expired(rows.saturating_sub(written) as u64);
+        }
         Ok(written as u64)
     }
 }

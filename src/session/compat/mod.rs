@@ -240,11 +240,12 @@ fn is_word(token: &Token, word: &str) -> bool {
 /// not at all respelled: `CREATE USER`, `ALTER USER` and `DROP USER` with
 /// `ROLE`, as PostgreSQL defines them (the parser reads `USER` the way other
 /// databases mean it), `CREATE USER` also with the `LOGIN` it implies
-/// unless it says `NOLOGIN`; and `RESET TIME ZONE` as `RESET timezone`.
+/// unless it says `NOLOGIN`; `RESET TIME ZONE` as `RESET timezone`; and
+/// `ALTER TABLE ... RESET (option, ...)` as `SET (option = NULL, ...)`.
 /// `None` when there is no such statement.
 fn respell_statements(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("user") && !lower.contains("zone") {
+    if !lower.contains("user") && !lower.contains("zone") && !lower.contains("reset") {
         return None;
     }
     let tokens = spanned_tokens(sql)?;
@@ -271,6 +272,26 @@ fn respell_statements(sql: &str) -> Option<String> {
                 && let Some(last) = statement.last()
             {
                 edits.push((last.bytes.end..last.bytes.end, " LOGIN".to_owned()));
+            }
+        }
+        if let [alter, table, ..] = statement
+            && is_word(&alter.token, "ALTER")
+            && is_word(&table.token, "TABLE")
+            && let Some(at) = (statement.windows(2))
+                .position(|w| is_word(&w[0].token, "RESET") && w[1].token == Token::LParen)
+        {
+            // `RESET (a, b)` as `SET (a = NULL, b = NULL)`.
+            edits.push((statement[at].bytes.clone(), "SET".to_owned()));
+            for pair in statement[at + 2..].windows(2) {
+                if matches!(pair[0].token, Token::Word(_))
+                    && matches!(pair[1].token, Token::Comma | Token::RParen)
+                {
+                    let end = pair[0].bytes.end;
+                    edits.push((end..end, " = NULL".to_owned()));
+                }
+                if pair[1].token == Token::RParen {
+                    break;
+                }
             }
         }
         if let [reset, time, zone] = statement
@@ -606,6 +627,10 @@ mod tests {
         assert_eq!(
             respell_statements("reset  time zone;").as_deref(),
             Some("reset  timezone;")
+        );
+        assert_eq!(
+            respell_statements("alter table t reset (retention, \"x\" ); RESET ALL").as_deref(),
+            Some("alter table t SET (retention = NULL, \"x\" = NULL ); RESET ALL")
         );
         let parsed = parse_default("CREATE USER alice PASSWORD 'secret'").unwrap();
         assert!(

@@ -15,6 +15,7 @@
 //! the change, and a scan sees all of the change or none of it.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use arrow::array::{Array, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
@@ -171,6 +172,59 @@ impl Table {
         Ok(Target::Here(logged.map(|()| deleted)))
     }
 
+    /// How long rows are kept, in microseconds; `None`: for ever.
+    pub fn retention(&self) -> Option<i64> {
+        Some(self.retention.load(Ordering::Relaxed)).filter(|&r| r > 0)
+    }
+
+    pub(in crate::storage) fn set_retention(&self, retention: Option<i64>) {
+        (self.retention).store(retention.unwrap_or(0).max(0), Ordering::Relaxed);
+    }
+
+    /// The oldest time the retention keeps now; `None` without one.
+    pub fn horizon(&self) -> Option<i64> {
+        self.retention().map(|r| now_micros().saturating_sub(r))
+    }
+
+    /// Removes from `staged` (a staging table of this one, not yet
+    /// absorbed) the rows older than the retention keeps: whole shards go
+    /// as they are, and only the shard at the horizon is decoded.
+    pub(super) fn drop_expired(&self, staged: &Table) -> Result<()> {
+        let Some(horizon) = self.horizon() else {
+            return Ok(());
+        };
+        let mut state = staged.state.write();
+        let expired = TimeRange {
+            start: i64::MIN,
+            end: horizon.saturating_sub(1),
+        };
+        let removal = staged.region_removal(&state, expired, None)?;
+        staged.apply_removal(&mut state, removal, expired, true);
+        Ok(())
+    }
+
+    /// Drops the shards wholly older than the retention keeps, without
+    /// decoding them, as one logged change; returns how many rows went,
+    /// once durable. Rows of the shard at the horizon stay until all of
+    /// it has aged out.
+    pub fn expire(&self) -> Result<Durable<usize>> {
+        let Some(horizon) = self.horizon() else {
+            return Ok(Durable::new(0, None));
+        };
+        let interval = self.options.shard_interval;
+        // The start of the shard that holds the horizon: every shard
+        // before it lies wholly before the horizon.
+        let first_kept = horizon.div_euclid(interval).saturating_mul(interval);
+        let expired = Region {
+            time_range: TimeRange {
+                start: i64::MIN,
+                end: first_kept.saturating_sub(1),
+            },
+            series: SeriesFilter::All,
+        };
+        self.delete(&expired, None)
+    }
+
     /// A `DeleteRange` record replayed: the region's rows removed (the rows
     /// a predicate kept follow as the write's `Data` records).
     pub(in crate::storage) fn delete_range_replayed(
@@ -313,6 +367,13 @@ impl Table {
             state.unique = UniqueKeys::new(&self.schema);
         }
     }
+}
+
+/// Microseconds since the Unix epoch, by the system clock (0 before it).
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl Chunk {
