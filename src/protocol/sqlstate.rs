@@ -260,6 +260,8 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::PermissionDenied { .. } => (INSUFFICIENT_PRIVILEGE, Blame::Client),
         E::InvalidGrant { .. } => (INVALID_GRANT_OPERATION, Blame::Client),
         E::ObjectInUse { .. } => (OBJECT_IN_USE, Blame::Client),
+        E::DuplicateObject { .. } => (DUPLICATE_OBJECT, Blame::Client),
+        E::UndefinedObject { .. } => (UNDEFINED_OBJECT, Blame::Client),
         E::UndefinedFunction { .. } => (UNDEFINED_FUNCTION, Blame::Client),
         E::AmbiguousColumn { .. } => (AMBIGUOUS_COLUMN, Blame::Client),
         E::DatatypeMismatch { .. } => (DATATYPE_MISMATCH, Blame::Client),

@@ -28,6 +28,7 @@ use super::commands::copy::{self, CopyPlan};
 use super::commands::ddl::Ddl;
 use super::commands::ingest::{self, LineWrite, LineWriteOutcome};
 use super::commands::names::normalize;
+use super::commands::retention;
 use super::commands::transaction::PendingWrites;
 use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
@@ -214,7 +215,7 @@ impl QueryEngine {
             .clone()
             .with_default_catalog_and_schema(database, storage::DEFAULT_SCHEMA)
             .with_extension(pending)
-            .with_extension(principal);
+            .with_extension(principal.clone());
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
@@ -225,6 +226,9 @@ impl QueryEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         functions::register_for_database(&ctx, database);
+        for udf in retention::udfs(self.storage.clone(), principal) {
+            ctx.register_udf(udf);
+        }
         Ok(ctx)
     }
 

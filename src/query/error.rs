@@ -63,6 +63,10 @@ pub enum Error {
     InvalidGrant { message: String },
     #[error("{message}")]
     ObjectInUse { message: String },
+    #[error("{message}")]
+    DuplicateObject { message: String },
+    #[error("{message}")]
+    UndefinedObject { message: String },
     #[error(transparent)]
     Password(#[from] crate::password::Error),
     /// A function called with arguments it does not take: PostgreSQL finds

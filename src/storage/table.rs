@@ -374,7 +374,8 @@ impl Table {
         &self.name
     }
 
-    pub(super) fn id(&self) -> u64 {
+    /// Unique for the life of the data directory.
+    pub fn id(&self) -> u64 {
         self.id
     }
 

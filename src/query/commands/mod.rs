@@ -8,4 +8,5 @@ pub(crate) mod copy;
 pub(crate) mod ddl;
 pub(crate) mod ingest;
 pub(crate) mod names;
+pub(crate) mod retention;
 pub(crate) mod transaction;
