@@ -4,18 +4,23 @@
 //! One data directory lives through many cycles. Each cycle starts the `epochdb`
 //! binary on it with synchronous durability, a snapshot every 300 ms and 256 KiB
 //! WAL segments (so snapshots and the deletion of covered segments happen while
-//! the test writes), lets four writers append to one table concurrently, each on
-//! its own connection (two with multi-row INSERTs over both query protocols, two
-//! with COPY FROM STDIN), and SIGKILLs the server at a random moment. The next
+//! the test writes), lets five writers append to one table concurrently, each on
+//! its own connection (three with multi-row INSERTs over both query protocols, two
+//! with COPY FROM STDIN; the fifth deletes about half of its statements' rows right
+//! after they are acknowledged, by time range or by field values), and SIGKILLs
+//! the server at a random moment. The next
 //! cycle restarts the server on the same directory and reads the whole table
 //! back. Every row is unique by (writer, cycle, seq), and its time and value are
 //! functions of that key. Over all cycles so far:
 //!
-//! 1. every acknowledged statement is present, row for row, with exact values;
+//! 1. every acknowledged statement is present, row for row, with exact values,
+//!    unless an acknowledged DELETE took it, and then none of its rows is;
 //! 2. every row present was sent by some writer and has exact values (no phantoms);
 //! 3. no row is present twice (replaying the WAL over a snapshot doubles nothing);
-//! 4. every statement (one COPY, or one multi-row INSERT) is all or nothing, and a
-//!    statement found whole by one check is found whole by every later check.
+//! 4. every statement (one COPY, one multi-row INSERT, one DELETE) is all or
+//!    nothing, and a statement found whole (or, once a DELETE was sent for it,
+//!    gone) by one check is found so by every later check: deleted rows never
+//!    come back.
 //!
 //! A statement in flight at the kill may be present or absent. At the end the
 //! server recovers once more, is stopped cleanly with SIGTERM (it must exit 0),
@@ -50,9 +55,11 @@ const COPY_IN: &str = "COPY crash (time, writer, cycle, seq, v) FROM STDIN";
 
 /// Kill-and-recover cycles, unless `EPOCHDB_CRASH_CYCLES` says otherwise.
 const DEFAULT_CYCLES: u64 = 20;
-/// The writers' `writer` tags. The first `INSERT_WRITERS` INSERT, the rest COPY.
-const WRITERS: [&str; 4] = ["insert-0", "insert-1", "copy-2", "copy-3"];
+/// The writers' `writer` tags. The first `INSERT_WRITERS` INSERT, then two COPY;
+/// the last INSERTs and deletes.
+const WRITERS: [&str; 5] = ["insert-0", "insert-1", "copy-2", "copy-3", "delete-4"];
 const INSERT_WRITERS: usize = 2;
+const DELETING_WRITER: usize = 4;
 /// Rows per statement, inclusive bounds.
 const INSERT_ROWS: (u64, u64) = (1, 50);
 const COPY_ROWS: (u64, u64) = (200, 2_000);
@@ -127,7 +134,18 @@ fn sigkill_at_random_points_loses_no_acknowledged_row() {
     runtime.block_on(verify(&server, &mut ledger, seed, clean));
     server.terminate(seed);
 
-    // The checks were not vacuous: every writer got statements acknowledged.
+    // The checks were not vacuous: every writer got statements acknowledged,
+    // and deletes of both kinds were.
+    for by_time in [true, false] {
+        let deleted = (ledger.statements.iter())
+            .filter(|s| s.delete.is_some_and(|d| d.acked && d.by_time == by_time))
+            .count();
+        assert!(
+            deleted > 0,
+            "seed {seed}: no DELETE by {} was acknowledged",
+            if by_time { "time" } else { "field values" }
+        );
+    }
     for (writer, name) in WRITERS.iter().enumerate() {
         let acked = ledger
             .statements
@@ -211,7 +229,7 @@ async fn run_writer(
     mut rng: Rng,
     killed: Arc<AtomicBool>,
 ) -> (Vec<Statement>, Result<(), String>) {
-    let copies = writer >= INSERT_WRITERS;
+    let copies = writer >= INSERT_WRITERS && writer != DELETING_WRITER;
     let (min_rows, max_rows) = if copies { COPY_ROWS } else { INSERT_ROWS };
     let (burst, per_second) = if copies { COPY_RATE } else { INSERT_RATE };
     let started = Instant::now();
@@ -243,14 +261,36 @@ async fn run_writer(
             via,
             acked: false,
             seen_whole: false,
+            delete: None,
+            seen_gone: false,
         });
         let outcome = timeout(OP_TIMEOUT, run_statement(&client, via, writer, cycle, seqs)).await;
         let statement = statements.last_mut().unwrap();
-        let error = match outcome {
+        let outcome = match outcome {
             Ok(Ok(count)) if count == rows => {
                 statement.acked = true;
-                continue;
+                if writer != DELETING_WRITER || rng.between(0, 1) == 0 {
+                    continue;
+                }
+                // Recorded before it is sent, as the statement was.
+                let by_time = rng.between(0, 1) == 0;
+                statement.delete = Some(Delete {
+                    by_time,
+                    acked: false,
+                });
+                let sql = delete_sql(writer, cycle, statement.seqs.clone(), by_time);
+                timeout(OP_TIMEOUT, simple_rows(&client, &sql)).await
             }
+            other => other,
+        };
+        let statement = statements.last_mut().unwrap();
+        if let (Ok(Ok(count)), Some(delete)) = (&outcome, &mut statement.delete)
+            && *count == rows
+        {
+            delete.acked = true;
+            continue;
+        }
+        let error = match outcome {
             Ok(Ok(count)) => format!("{statement} reported {count} rows"),
             Ok(Err(_)) if killed.load(Ordering::SeqCst) => return (statements, Ok(())),
             Ok(Err(e)) => format!("{statement} failed before the kill: {}", describe(&e)),
@@ -277,18 +317,7 @@ async fn run_statement(
                 .await?;
             Ok(rows)
         }
-        Via::Simple => {
-            let messages = client
-                .simple_query(&insert_sql(writer, cycle, seqs))
-                .await?;
-            Ok(messages
-                .iter()
-                .map(|message| match message {
-                    SimpleQueryMessage::CommandComplete(n) => *n,
-                    _ => 0,
-                })
-                .sum())
-        }
+        Via::Simple => simple_rows(client, &insert_sql(writer, cycle, seqs)).await,
         Via::Extended => {
             let name = WRITERS[writer];
             let bound: Vec<Bound> = seqs.map(|seq| Bound::of((writer, cycle, seq))).collect();
@@ -327,6 +356,38 @@ async fn run_statement(
             sink.finish().await
         }
     }
+}
+
+/// The DELETE of the rows `seqs` of `writer` in `cycle`: by their time
+/// range (a region of the table: no row needs decoding) or by their field
+/// values (checked row by row).
+fn delete_sql(writer: usize, cycle: u32, seqs: Range<u64>, by_time: bool) -> String {
+    let name = WRITERS[writer];
+    if by_time {
+        let first = time_text((writer, cycle, seqs.start));
+        let last = time_text((writer, cycle, seqs.end - 1));
+        format!(
+            "DELETE FROM crash WHERE writer = '{name}' AND time >= '{first}' AND time <= '{last}'"
+        )
+    } else {
+        format!(
+            "DELETE FROM crash WHERE writer = '{name}' AND cycle = {cycle} \
+             AND seq >= {} AND seq < {}",
+            seqs.start, seqs.end
+        )
+    }
+}
+
+/// Runs `sql` over the simple protocol; the row count the server reported.
+async fn simple_rows(client: &Client, sql: &str) -> Result<u64, tokio_postgres::Error> {
+    let messages = client.simple_query(sql).await?;
+    Ok(messages
+        .iter()
+        .map(|message| match message {
+            SimpleQueryMessage::CommandComplete(n) => *n,
+            _ => 0,
+        })
+        .sum())
 }
 
 /// A multi-row INSERT with literal values, for the simple protocol.
@@ -446,6 +507,20 @@ struct Statement {
     acked: bool,
     /// A check found all of its rows, so every later check must too.
     seen_whole: bool,
+    /// The DELETE of its rows, once acknowledged, if one was sent.
+    delete: Option<Delete>,
+    /// A check found none of its rows after its DELETE was sent: every
+    /// later check must find none either.
+    seen_gone: bool,
+}
+
+/// The DELETE of one statement's rows.
+#[derive(Debug, Clone, Copy)]
+struct Delete {
+    /// By time range (else by field values).
+    by_time: bool,
+    /// The server reported success, with the statement's row count.
+    acked: bool,
 }
 
 impl Statement {
@@ -477,7 +552,24 @@ impl fmt::Display for Statement {
             } else {
                 "not acknowledged"
             }
-        )
+        )?;
+        if let Some(delete) = self.delete {
+            write!(
+                f,
+                ", then deleted by {} ({})",
+                if delete.by_time {
+                    "time"
+                } else {
+                    "field values"
+                },
+                if delete.acked {
+                    "acknowledged"
+                } else {
+                    "not acknowledged"
+                }
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -575,18 +667,35 @@ async fn verify(server: &Server, ledger: &mut Ledger, seed: u64, label: &str) {
 
     for (statement, &found) in ledger.statements.iter_mut().zip(&counts) {
         let rows = statement.rows();
-        if found == rows {
-            statement.seen_whole = true;
-            continue;
-        }
         let missing = statement
             .first_missing(&present)
             .map_or_else(|| "none".to_owned(), show);
-        if found > 0 {
+        if found > 0 && found < rows {
             check.fail(format!(
                 "{statement} is applied in part: {found} of {rows} rows present; \
                  first missing row {missing}"
             ));
+        }
+        if let Some(delete) = statement.delete {
+            if found > 0 && (delete.acked || statement.seen_gone) {
+                check.fail(format!(
+                    "{statement}: its deleted rows came back ({found} of {rows} present)"
+                ));
+            }
+            if found == rows && !statement.seen_whole {
+                // Whole now, so whole from now on: its DELETE did not survive.
+                statement.seen_whole = true;
+            } else if found == 0 && statement.seen_whole {
+                check.fail(format!(
+                    "{statement} was present in an earlier check and is gone now"
+                ));
+            }
+            statement.seen_gone |= found == 0;
+            continue;
+        }
+        if found == rows {
+            statement.seen_whole = true;
+            continue;
         }
         if statement.acked {
             check.fail(format!(

@@ -115,7 +115,12 @@ impl Table {
             Err(e) => return Err(e.into()),
         };
         let all_series = matches!(region.series, SeriesFilter::All);
-        let series = state.tags.evaluate(&region.series);
+        // Every series needs no list: the region's shards go whole.
+        let series = if all_series {
+            Vec::new()
+        } else {
+            state.tags.evaluate(&region.series)
+        };
         // With a predicate, the region's rows it keeps go back in.
         let mut kept = None;
         let mut taken = 0;
