@@ -77,6 +77,28 @@ impl Default for ScanRequest {
     }
 }
 
+impl ScanRequest {
+    /// The times a matching row lies within: the time range, narrowed to
+    /// the points of `time IN (...)` inside it when there is a list (empty
+    /// when none of them is).
+    pub fn time_hull(&self) -> TimeRange {
+        let range = self.time_range;
+        let Some(points) = &self.time_points else {
+            return range;
+        };
+        let inside = || {
+            points
+                .iter()
+                .copied()
+                .filter(|t| (range.start..=range.end).contains(t))
+        };
+        match (inside().min(), inside().max()) {
+            (Some(start), Some(end)) => TimeRange { start, end },
+            _ => TimeRange { start: 1, end: 0 },
+        }
+    }
+}
+
 /// What a scan did, for EXPLAIN.
 #[derive(Debug, Default)]
 pub struct ScanStats {

@@ -42,7 +42,7 @@ use super::head::HeadBlock;
 use super::image::{self, Capture, CapturedChunk, HeadImage, Heads};
 use super::journal::{Durable, Journal};
 use super::record::{data_record_header, mark_last};
-use super::scan::{Piece, ReadView, ScanRequest, TimeRange};
+use super::scan::{Piece, ReadView, ScanRequest};
 use super::schema::{ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::TagIndex;
@@ -1054,7 +1054,8 @@ impl Table {
                 Some((field, b.min, b.max))
             })
             .collect();
-        let mut range = request.time_range;
+        // The points' hull: no row outside it can match.
+        let range = request.time_hull();
         let points = request.time_points.as_ref().map(|p| {
             let mut p: Vec<i64> = p
                 .iter()
@@ -1065,13 +1066,6 @@ impl Table {
             p.dedup();
             p
         });
-        if let Some(points) = &points {
-            // The points' hull: no row outside it can match.
-            range = match (points.first(), points.last()) {
-                (Some(&start), Some(&end)) => TimeRange { start, end },
-                _ => TimeRange { start: 1, end: 0 },
-            };
-        }
         let first_shard = range.start.div_euclid(self.options.shard_interval);
         let last_shard = range.end.div_euclid(self.options.shard_interval);
 

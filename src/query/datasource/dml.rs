@@ -42,7 +42,7 @@ use super::pushdown;
 use super::table::SeriesTableProvider;
 use crate::query::commands::transaction::PendingWrites;
 use crate::query::error::Error;
-use crate::storage::{self, Region, RowPredicate, ScanRequest, Table, TimeRange};
+use crate::storage::{self, Region, RowPredicate, ScanRequest, Table};
 
 /// The physical plan of a `DELETE` or `UPDATE`, or `None` for any other plan.
 pub(crate) fn plan(
@@ -85,21 +85,10 @@ pub(crate) fn plan(
         let mut request = ScanRequest::default();
         pushdown::apply(table.schema(), &unqualified_predicates, &mut request);
         let exact = (unqualified_predicates.iter()).all(|p| pushdown::is_region(table.schema(), p));
-        let mut time_range = request.time_range;
-        if let Some(points) = &request.time_points {
-            // `time IN (...)`: no row outside the points' hull can match.
-            let hull = (points.iter().min(), points.iter().max());
-            time_range = match hull {
-                (Some(&start), Some(&end)) => TimeRange {
-                    start: start.max(time_range.start),
-                    end: end.min(time_range.end),
-                },
-                _ => TimeRange { start: 1, end: 0 },
-            };
-        }
         SeriesRegion {
             region: Region {
-                time_range,
+                // `time IN (...)`: no row outside the points' hull matches.
+                time_range: request.time_hull(),
                 series: request.series,
             },
             exact,
