@@ -196,6 +196,7 @@ fn cpu_schema() -> TableSchema {
         role: ColumnRole::Time,
         nullable: false,
         max_chars: None,
+        identity: None,
         default: None,
     }];
     for tag in TAGS {
@@ -205,6 +206,7 @@ fn cpu_schema() -> TableSchema {
             role: ColumnRole::Tag,
             nullable: true,
             max_chars: None,
+            identity: None,
             default: None,
         });
     }
@@ -215,6 +217,7 @@ fn cpu_schema() -> TableSchema {
             role: ColumnRole::Field,
             nullable: true,
             max_chars: None,
+            identity: None,
             default: None,
         });
     }

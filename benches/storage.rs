@@ -45,6 +45,7 @@ fn column(name: &str, column_type: ColumnType, role: ColumnRole) -> ColumnSchema
         role,
         nullable: true,
         max_chars: None,
+        identity: None,
         default: None,
     }
 }

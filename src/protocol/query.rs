@@ -127,6 +127,16 @@ async fn respond(
         Output::Statement(query::Output::Rows(stream)) => {
             Response::Query(rows_response(session, stream, format, buffer).await?)
         }
+        Output::Statement(query::Output::Returning { tag, rows }) => {
+            let mut response = rows_response(session, rows, format, buffer).await?;
+            // `INSERT 0 n`: the oid, then the rows.
+            if tag == "INSERT" {
+                response.set_command_tag("INSERT 0");
+            } else {
+                response.set_command_tag(tag);
+            }
+            Response::Query(response)
+        }
         Output::Statement(query::Output::Command { tag, rows }) => {
             let mut tag_message = Tag::new(tag);
             if tag == "INSERT" {

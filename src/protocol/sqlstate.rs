@@ -22,6 +22,7 @@ pub(super) const INVALID_SCHEMA_NAME: &str = "3F000";
 pub(super) const DATA_EXCEPTION: &str = "22000";
 pub(super) const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
 pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+pub(super) const SEQUENCE_GENERATOR_LIMIT_EXCEEDED: &str = "2200H";
 pub(super) const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
 pub(super) const NULL_VALUE_NOT_ALLOWED: &str = "22004";
@@ -33,6 +34,7 @@ pub(super) const INVALID_BINARY_REPRESENTATION: &str = "22P03";
 pub(super) const BAD_COPY_FILE_FORMAT: &str = "22P04";
 pub(super) const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 pub(super) const NOT_NULL_VIOLATION: &str = "23502";
+pub(super) const GENERATED_ALWAYS: &str = "428C9";
 pub(super) const UNIQUE_VIOLATION: &str = "23505";
 pub(super) const SERIALIZATION_FAILURE: &str = "40001";
 pub(super) const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
@@ -123,6 +125,7 @@ pub(super) fn error_info(error: &session::Error) -> ErrorInfo {
         info.detail = match storage_error {
             Some(
                 storage::Error::RoleInUse { detail, .. }
+                | storage::Error::SequenceInUse { detail, .. }
                 | storage::Error::UniqueViolation { detail, .. },
             ) => Some(detail.clone()),
             _ => inner.detail(),
@@ -269,6 +272,10 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidDatetimeFormat { .. } => (INVALID_DATETIME_FORMAT, Blame::Client),
         E::InvalidTextRepresentation { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
+        E::WrongObjectType { .. } => (WRONG_OBJECT_TYPE, Blame::Client),
+        E::SyntaxError { .. } => (SYNTAX_ERROR, Blame::Client),
+        E::NotInPrerequisiteState { .. } => (OBJECT_NOT_IN_PREREQUISITE_STATE, Blame::Client),
+        E::GeneratedAlways { .. } => (GENERATED_ALWAYS, Blame::Client),
         E::NumericOutOfRange { .. }
         | E::NumericFieldOverflow { .. }
         | E::NumericFieldInfinite { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
@@ -305,6 +312,11 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),
+        E::SequenceNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
+        E::SequenceInUse { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),
+        E::InvalidSequence { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
+        E::SequenceLimit { .. } => (SEQUENCE_GENERATOR_LIMIT_EXCEEDED, Blame::Client),
+        E::SequenceValueOutOfBounds { .. } => (NUMERIC_VALUE_OUT_OF_RANGE, Blame::Client),
         E::Arrow(e) => arrow_code(e),
         E::Codec(_) => (DATA_CORRUPTED, Blame::Server),
         E::Internal { .. } => (INTERNAL_ERROR, Blame::Server),

@@ -8,6 +8,7 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::common::ParamValues;
 use datafusion::common::{SchemaError, TableReference};
+use datafusion::datasource::source_as_provider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
@@ -17,9 +18,10 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, Expr as SqlExpr, FromTable, ObjectNamePart, Statement, TableFactor,
-    visit_expressions_mut,
+    AssignmentTarget, Expr as SqlExpr, FromTable, ObjectNamePart, SelectItem, Statement,
+    TableFactor, TableObject, visit_expressions_mut,
 };
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
 
@@ -29,12 +31,15 @@ use super::commands::ddl::Ddl;
 use super::commands::ingest::{self, LineWrite, LineWriteOutcome};
 use super::commands::names::normalize;
 use super::commands::retention;
+use super::commands::sequences::{self, SessionSequences};
 use super::commands::transaction::PendingWrites;
 use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
+use super::datasource::table::{ReturnedRows, SeriesTableProvider};
 use super::error::{Error, Result};
 use super::heavy;
 use super::output::Output;
+use super::pg::insert_source::{self, InsertSource};
 use super::pg::int_literals::narrow_int_literals;
 use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
@@ -209,13 +214,19 @@ impl QueryEngine {
         pending: Arc<PendingWrites>,
         principal: Arc<Principal>,
     ) -> Result<SessionContext> {
+        let sequences = Arc::new(SessionSequences::default());
+        let insert_source = Arc::new(InsertSource::default());
+        let inserted = Arc::new(ReturnedRows::default());
         let config = self
             .base
             .config()
             .clone()
             .with_default_catalog_and_schema(database, storage::DEFAULT_SCHEMA)
             .with_extension(pending)
-            .with_extension(principal.clone());
+            .with_extension(principal.clone())
+            .with_extension(sequences.clone())
+            .with_extension(inserted)
+            .with_extension(insert_source.clone());
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
@@ -226,9 +237,13 @@ impl QueryEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         functions::register_for_database(&ctx, database);
-        for udf in retention::udfs(self.storage.clone(), principal) {
+        for udf in retention::udfs(self.storage.clone(), principal.clone()) {
             ctx.register_udf(udf);
         }
+        for udf in sequences::udfs(self.storage.clone(), principal, sequences) {
+            ctx.register_udf(udf);
+        }
+        ctx.register_udtf(insert_source::INSERT_SOURCE, insert_source);
         Ok(ctx)
     }
 
@@ -270,6 +285,14 @@ impl QueryEngine {
         let catalog_version = self.storage.catalog_version();
         let original = Arc::new(statement.clone());
         let mut statement = statement;
+        // `... RETURNING`: the change, then the returned rows planned as a
+        // query over the target, which runs over the rows changed.
+        let returning = match returning_target(&mut statement)? {
+            Some((target, items)) => {
+                Some(Box::pin(self.plan_returning(ctx, target, items, declared, heavy)).await?)
+            }
+            None => None,
+        };
         insert_columns::rewrite(&ctx.state(), &mut statement).await?;
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
@@ -323,7 +346,24 @@ impl QueryEngine {
                 });
             }
         }
-        let plan = match state.statement_to_plan(statement.clone()).await {
+        // An `INSERT`'s source with `VALUES` nested in it: planned on its
+        // own (see `insert_source`).
+        let mut statement = statement;
+        let source_slot = state.config().get_extension::<InsertSource>();
+        if let (DfStatement::Statement(ast), Some(slot)) = (&mut statement, &source_slot)
+            && let Statement::Insert(insert) = ast.as_mut()
+            && insert_source::needs_own_plan(insert)
+            && let Some(reading) = insert_source::reading_source()
+            && let Some(source) = insert.source.replace(reading)
+        {
+            let query = DfStatement::Statement(Box::new(Statement::Query(source)));
+            slot.set(Some(state.statement_to_plan(query).await?));
+        }
+        let planned = state.statement_to_plan(statement.clone()).await;
+        if let Some(slot) = &source_slot {
+            slot.set(None);
+        }
+        let plan = match planned {
             Err(error) if duplicate_output_name(&error) => {
                 let mut renamed = statement.clone();
                 if let DfStatement::Statement(ast) = &mut renamed
@@ -347,6 +387,7 @@ impl QueryEngine {
         };
         // Once every target is known to exist, as PostgreSQL checks it.
         refuse_repeated_assignments(ast)?;
+        refuse_identity_updates(ast, &plan)?;
         // Named as PostgreSQL names them: after what the client wrote, not
         // after the rewrites above.
         let names = column_names::postgres_names(&original, plan.schema().fields().len());
@@ -361,6 +402,7 @@ impl QueryEngine {
         Ok(Prepared::Plan(Box::new(PlannedQuery {
             plan,
             names,
+            returning,
             insert_columns,
             statement: original,
             declared: declared.into(),
@@ -368,6 +410,33 @@ impl QueryEngine {
             heavy,
             replanned: Arc::default(),
         })))
+    }
+
+    /// The rows `... RETURNING items` returns, planned as `SELECT items
+    /// FROM target`: at run time the scan of the target becomes a scan of
+    /// the rows the statement wrote (or, for a `DELETE`, removed).
+    async fn plan_returning(
+        &self,
+        ctx: &SessionContext,
+        target: String,
+        items: Vec<SelectItem>,
+        declared: &[Option<DataType>],
+        heavy: bool,
+    ) -> Result<Box<PlannedQuery>> {
+        let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+        let sql = format!("SELECT {} FROM {target}", items.join(", "));
+        let select = Parser::new(&super::pg::dialect::PostgresDialect::default())
+            .try_with_sql(&sql)
+            .and_then(|mut parser| parser.parse_statement())
+            .map_err(|e| Error::Unsupported {
+                what: format!("this RETURNING list ({e})"),
+            })?;
+        match Box::pin(self.plan(ctx, select, declared, heavy)).await? {
+            Prepared::Plan(planned) => Ok(planned),
+            _ => Err(Error::Unsupported {
+                what: "this RETURNING list".into(),
+            }),
+        }
     }
 
     /// `planned`, or the plan made again if the catalog has changed since.
@@ -471,12 +540,20 @@ impl QueryEngine {
             plan,
             names,
             insert_columns,
+            returning,
             ..
         } = &self.current_plan(ctx, planned).await?;
         access::check_plan(&self.storage, ctx, plan)?;
         let mut plan = plan.clone();
-        if let Some(params) = params {
-            plan = numeric::unconstrained_parameters(plan)?.replace_params_with_values(&params)?;
+        if let Some(params) = &params {
+            plan = numeric::unconstrained_parameters(plan)?.replace_params_with_values(params)?;
+        }
+        let inserted = match returning {
+            Some(_) => ctx.state().config().get_extension::<ReturnedRows>(),
+            None => None,
+        };
+        if let Some(inserted) = &inserted {
+            inserted.capture();
         }
         let insert = is_insert(&plan);
         let dml_tag = dml_tag(&plan);
@@ -495,7 +572,44 @@ impl QueryEngine {
             }),
             _ => None,
         };
-        let frame = ctx.execute_logical_plan(plan).await?;
+        let frame = ctx.execute_logical_plan(plan).await;
+        if let (Some(returning), Some(inserted)) = (returning, &inserted) {
+            // The insert runs to its end first, as any other.
+            let collected = match frame {
+                Ok(frame) => frame.collect().await.map_err(|e| match &target {
+                    Some(target) if insert => target
+                        .not_null_violation(&e)
+                        .unwrap_or(Error::DataFusion(e)),
+                    _ => Error::DataFusion(e),
+                }),
+                Err(e) => Err(e.into()),
+            };
+            let rows_inserted = inserted.take();
+            collected?;
+            if let Some(sequences) = ctx.state().config().get_extension::<SessionSequences>() {
+                sequences.durable().await?;
+            }
+            let mut plan = returning.plan.clone();
+            if let Some(params) = &params {
+                plan =
+                    numeric::unconstrained_parameters(plan)?.replace_params_with_values(params)?;
+            }
+            let plan = ReturnedRows::scan_of(plan, rows_inserted)?;
+            let stream = ctx
+                .execute_logical_plan(plan)
+                .await?
+                .execute_stream()
+                .await?;
+            let schema = renamed(&stream.schema(), returning.names.as_deref());
+            return Ok(Output::Returning {
+                tag: match dml_tag {
+                    Some(tag) => tag,
+                    None => "INSERT",
+                },
+                rows: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+            });
+        }
+        let frame = frame?;
         if let Some(tag) = dml_tag {
             let batches = frame.collect().await.map_err(|e| match &target {
                 Some(target) if insert => target
@@ -508,12 +622,19 @@ impl QueryEngine {
                 .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>())
                 .flat_map(|counts| counts.iter().flatten())
                 .sum();
+            if let Some(sequences) = ctx.state().config().get_extension::<SessionSequences>() {
+                sequences.durable().await?;
+            }
             Ok(Output::Command {
                 tag,
                 rows: Some(rows),
             })
         } else {
             let stream = frame.execute_stream().await?;
+            let stream = match ctx.state().config().get_extension::<SessionSequences>() {
+                Some(sequences) => sequences::durable_at_end(stream, sequences),
+                None => stream,
+            };
             if names.is_none() {
                 return Ok(Output::Rows(stream));
             }
@@ -630,6 +751,98 @@ fn refuse_repeated_assignments(statement: &Statement) -> Result<()> {
     Ok(())
 }
 
+/// Takes the `RETURNING` list off an `INSERT`, `UPDATE` or `DELETE`, with
+/// the target it reads (`table [AS alias]`).
+fn returning_target(statement: &mut Statement) -> Result<Option<(String, Vec<SelectItem>)>> {
+    let table = |relation: &TableFactor| match relation {
+        TableFactor::Table { name, alias, .. } => Ok(match alias {
+            Some(alias) => format!("{name} AS {}", alias.name),
+            None => name.to_string(),
+        }),
+        _ => Err(Error::Unsupported {
+            what: "RETURNING from this relation".into(),
+        }),
+    };
+    match statement {
+        Statement::Insert(insert) => {
+            // The alias names the target only for RETURNING (and ON
+            // CONFLICT, refused); DataFusion takes none.
+            let alias = match insert.on {
+                None => insert.table_alias.take(),
+                Some(_) => None,
+            };
+            let Some(items) = insert.returning.take() else {
+                return Ok(None);
+            };
+            if insert.on.is_some() {
+                return Err(Error::Unsupported {
+                    what: "INSERT ... ON CONFLICT".into(),
+                });
+            }
+            let TableObject::TableName(name) = &insert.table else {
+                return Err(Error::Unsupported {
+                    what: "INSERT ... RETURNING into a table function".into(),
+                });
+            };
+            let target = match alias {
+                Some(alias) => format!("{name} AS {}", alias.alias),
+                None => name.to_string(),
+            };
+            Ok(Some((target, items)))
+        }
+        Statement::Update(update) => match update.returning.take() {
+            Some(items) => Ok(Some((table(&update.table.relation)?, items))),
+            None => Ok(None),
+        },
+        Statement::Delete(delete) => {
+            let Some(items) = delete.returning.take() else {
+                return Ok(None);
+            };
+            let (FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables)) =
+                &delete.from;
+            match tables.as_slice() {
+                [one] => Ok(Some((table(&one.relation)?, items))),
+                _ => Err(Error::Unsupported {
+                    what: "DELETE ... USING".into(),
+                }),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `UPDATE t SET id = ...` of a `GENERATED ALWAYS` identity column is an
+/// error in PostgreSQL (428C9).
+fn refuse_identity_updates(statement: &Statement, plan: &LogicalPlan) -> Result<()> {
+    let (Statement::Update(update), LogicalPlan::Dml(dml)) = (statement, plan) else {
+        return Ok(());
+    };
+    let Ok(provider) = source_as_provider(&dml.target) else {
+        return Ok(());
+    };
+    let Some(table) = provider.downcast_ref::<SeriesTableProvider>() else {
+        return Ok(());
+    };
+    for assignment in &update.assignments {
+        let AssignmentTarget::ColumnName(name) = &assignment.target else {
+            continue;
+        };
+        let Some(column) = name.0.last().and_then(|part| part.as_ident()) else {
+            continue;
+        };
+        let column = normalize(column);
+        let always = (table.table().schema().columns().iter())
+            .any(|c| c.name == column && c.identity == Some(storage::Identity::Always));
+        if always {
+            return Err(Error::GeneratedAlways {
+                message: format!("column \"{column}\" can only be updated to DEFAULT"),
+                column,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `DELETE FROM t AS a WHERE a.c ...` as `DELETE FROM t WHERE c ...`:
 /// DataFusion plans a `DELETE` without its alias. Only one relation is in
 /// scope (`USING` is refused), so a column named through the alias is the
@@ -673,8 +886,6 @@ fn refuse_dml_forms(statement: &Statement) -> Result<()> {
         Statement::Update(update) => {
             if update.from.is_some() || !update.table.joins.is_empty() {
                 Some("UPDATE ... FROM")
-            } else if update.returning.is_some() {
-                Some("UPDATE ... RETURNING")
             } else if !update.order_by.is_empty() || update.limit.is_some() {
                 Some("UPDATE ... ORDER BY/LIMIT")
             } else {
@@ -684,8 +895,6 @@ fn refuse_dml_forms(statement: &Statement) -> Result<()> {
         Statement::Delete(delete) => {
             if delete.using.is_some() || !delete.tables.is_empty() {
                 Some("DELETE ... USING")
-            } else if delete.returning.is_some() {
-                Some("DELETE ... RETURNING")
             } else if !delete.order_by.is_empty() || delete.limit.is_some() {
                 Some("DELETE ... ORDER BY/LIMIT")
             } else {

@@ -131,6 +131,18 @@ pub enum Error {
         error: crate::pgtype::ValueError,
         context: String,
     },
+    /// A statement PostgreSQL's grammar rejects (42601), in its words.
+    #[error("{message}")]
+    SyntaxError { message: String },
+    /// A name that names another kind of object (42809).
+    #[error("{message}")]
+    WrongObjectType { message: String },
+    /// `currval` before `nextval`, and the like (55000).
+    #[error("{message}")]
+    NotInPrerequisiteState { message: String },
+    /// A value given to a `GENERATED ALWAYS` identity column (428C9).
+    #[error("{message}")]
+    GeneratedAlways { message: String, column: String },
     /// `UPDATE t SET v = 1, v = 2`.
     #[error("multiple assignments to same column \"{column}\"")]
     MultipleAssignments { column: String },
@@ -149,6 +161,9 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::FormatSpecifier { .. } => Some("For a single \"%\" use \"%%\"."),
+            Error::GeneratedAlways { message, .. } if message.starts_with("cannot insert") => {
+                Some("Use OVERRIDING SYSTEM VALUE to override.")
+            }
             _ => None,
         }
     }
@@ -173,6 +188,9 @@ impl Error {
                 "A field with precision {precision}, scale {scale} cannot hold an infinite value."
             )),
             Error::PermissionDenied { detail, .. } => detail.clone(),
+            Error::GeneratedAlways { column, .. } => Some(format!(
+                "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
+            )),
             _ => None,
         }
     }

@@ -10,6 +10,12 @@ pub enum Output {
     /// would; its batches may name them otherwise, so read columns by
     /// position.
     Rows(SendableRecordBatchStream),
+    /// The rows a command returned (`INSERT ... RETURNING`), under the
+    /// command's tag.
+    Returning {
+        tag: &'static str,
+        rows: SendableRecordBatchStream,
+    },
     /// A completed command with its PostgreSQL command tag and affected rows.
     Command {
         tag: &'static str,
@@ -32,6 +38,11 @@ impl std::fmt::Debug for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Output::Rows(stream) => f.debug_tuple("Rows").field(&stream.schema()).finish(),
+            Output::Returning { tag, rows } => f
+                .debug_struct("Returning")
+                .field("tag", tag)
+                .field("rows", &rows.schema())
+                .finish(),
             Output::Command { tag, rows } => f
                 .debug_struct("Command")
                 .field("tag", tag)

@@ -42,6 +42,9 @@ pub struct PlannedQuery {
     /// The PostgreSQL names of the output columns, where they differ from
     /// DataFusion's (`None` keeps DataFusion's name).
     pub(crate) names: Option<Vec<Option<String>>>,
+    /// `INSERT ... RETURNING`: the rows returned, as a query over the
+    /// target table.
+    pub(crate) returning: Option<Box<PlannedQuery>>,
     /// For `INSERT INTO t (a, b) ...`, the listed columns.
     pub(crate) insert_columns: Vec<String>,
     /// The statement as it came, and the parameter types the client
@@ -59,8 +62,11 @@ pub struct PlannedQuery {
 impl PlannedQuery {
     /// The types of the rows it returns, which a plan made again must keep.
     pub(crate) fn output_types(&self) -> Vec<DataType> {
-        self.plan
-            .schema()
+        let plan = match &self.returning {
+            Some(returning) => &returning.plan,
+            None => &self.plan,
+        };
+        plan.schema()
             .fields()
             .iter()
             .map(|f| f.data_type().clone())
@@ -73,6 +79,13 @@ impl Prepared {
     /// return no rows (DDL, `INSERT`, `UPDATE`, `DELETE`).
     pub fn output_schema(&self) -> Option<SchemaRef> {
         match self {
+            Prepared::Plan(planned) if planned.returning.is_some() => {
+                let returning = planned.returning.as_deref()?;
+                Some(renamed(
+                    returning.plan.schema().inner(),
+                    returning.names.as_deref(),
+                ))
+            }
             Prepared::Plan(planned) if dml_tag(&planned.plan).is_none() => Some(renamed(
                 planned.plan.schema().inner(),
                 planned.names.as_deref(),

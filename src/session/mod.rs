@@ -577,6 +577,10 @@ impl Session {
                 };
                 Ok(Output::Statement(match output {
                     query::Output::Rows(stream) => query::Output::Rows(guard(stream)),
+                    query::Output::Returning { tag, rows } => query::Output::Returning {
+                        tag,
+                        rows: guard(rows),
+                    },
                     query::Output::CopyOut { rows, options } => query::Output::CopyOut {
                         rows: guard(rows),
                         options,

@@ -14,7 +14,8 @@ use super::files::Files;
 use super::journal::{Durable, Journal};
 use super::record::{Record, create_table_record};
 use super::roles::{RoleChange, Roles};
-use super::schema::{ColumnSchema, TableOptions, TableSchema};
+use super::schema::{ColumnSchema, SequenceOptions, SequenceOwner, TableOptions, TableSchema};
+use super::sequence::Sequence;
 use super::table::Table;
 
 /// The database that always exists, as on PostgreSQL.
@@ -360,7 +361,9 @@ impl Database {
                 Err(Error::SchemaNotFound { name: name.into() })
             };
         };
-        if !cascade && !namespace.tables.read().is_empty() {
+        if !cascade
+            && (!namespace.tables.read().is_empty() || !namespace.sequences.read().is_empty())
+        {
             return Err(Error::SchemaNotEmpty { name: name.into() });
         }
         let record = Record::DropSchema {
@@ -373,12 +376,46 @@ impl Database {
     }
 }
 
+/// A sequence a new table's column will own: `SERIAL` or an identity.
+#[derive(Debug, Clone)]
+pub struct OwnedSequence {
+    pub column: String,
+    /// `table_column_seq`, the name PostgreSQL tries first.
+    pub preferred: String,
+    pub options: SequenceOptions,
+}
+
+/// The default of a column that owns sequence `name` of schema `schema`,
+/// as PostgreSQL shows it (qualified outside `public`).
+fn nextval_text(schema: &str, name: &str) -> String {
+    let quote = |name: &str| {
+        let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if plain {
+            name.to_owned()
+        } else {
+            format!("\"{}\"", name.replace('"', "\"\""))
+        }
+    };
+    let name = if schema == DEFAULT_SCHEMA {
+        quote(name)
+    } else {
+        format!("{}.{}", quote(schema), quote(name))
+    };
+    format!("nextval('{}'::regclass)", name.replace('\'', "''"))
+}
+
 /// A schema (PostgreSQL's namespace): a set of tables.
 #[derive(Debug)]
 pub struct Namespace {
     pub(super) database: String,
     pub(super) name: String,
     pub(super) tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    /// Sequences share the tables' names: a name is one or the other. Locked
+    /// after `tables` when both are.
+    pub(super) sequences: RwLock<BTreeMap<String, Arc<Sequence>>>,
     /// PUBLIC may use each database's `public` schema, as in PostgreSQL 15.
     pub(super) acl: RwLock<Acl>,
     journal: Arc<Journal>,
@@ -395,6 +432,7 @@ impl Namespace {
             database,
             name,
             tables: RwLock::new(BTreeMap::new()),
+            sequences: RwLock::new(BTreeMap::new()),
             acl: RwLock::new(acl),
             journal,
         }
@@ -425,9 +463,26 @@ impl Namespace {
         options: TableOptions,
         if_not_exists: bool,
     ) -> Result<Durable<bool>> {
+        self.create_table_with_sequences(name, schema, options, Vec::new(), if_not_exists)
+    }
+
+    /// Creates a table and the sequences its columns own (`SERIAL`,
+    /// identity columns), logged as one change. Each sequence is named
+    /// `preferred` or, when that name is taken, `preferred` with the first
+    /// free number after it, as PostgreSQL chooses; the names chosen are
+    /// returned with the ticket, in order, empty when the table existed.
+    pub fn create_table_with_sequences(
+        &self,
+        name: &str,
+        schema: TableSchema,
+        options: TableOptions,
+        owned: Vec<OwnedSequence>,
+        if_not_exists: bool,
+    ) -> Result<Durable<bool>> {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
-        if tables.contains_key(name) {
+        let mut sequences = self.sequences.write();
+        if tables.contains_key(name) || sequences.contains_key(name) {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {
@@ -439,11 +494,174 @@ impl Namespace {
                 reason: "shard_interval and block_size must be positive".into(),
             });
         }
+        let mut records = Vec::with_capacity(owned.len() + 1);
+        let mut created = Vec::with_capacity(owned.len());
+        for sequence in owned {
+            let taken = |candidate: &str| {
+                candidate == name
+                    || tables.contains_key(candidate)
+                    || sequences.contains_key(candidate)
+                    || created.iter().any(|s: &Sequence| s.name() == candidate)
+            };
+            let mut chosen = sequence.preferred.clone();
+            let mut n = 0u32;
+            while taken(&chosen) {
+                n += 1;
+                chosen = format!("{}{n}", sequence.preferred);
+            }
+            let id = self.journal.next_table_id();
+            let owner = Some(SequenceOwner {
+                table: name.to_owned(),
+                column: sequence.column,
+            });
+            records.push(
+                Record::CreateSequence {
+                    database: self.database.clone(),
+                    schema: self.name.clone(),
+                    name: chosen.clone(),
+                    id,
+                    options: sequence.options,
+                    owner: owner.clone(),
+                }
+                .encode(),
+            );
+            created.push(Sequence::new(
+                id,
+                chosen,
+                sequence.options,
+                owner,
+                Some(self.journal.clone()),
+            ));
+        }
+        let mut schema = schema;
+        for sequence in &created {
+            if let Some(owner) = sequence.owner() {
+                let default = nextval_text(&self.name, sequence.name());
+                schema = schema.with_default(&owner.column, default)?;
+            }
+        }
         let id = self.journal.next_table_id();
-        self.insert_table(&mut tables, name, schema, options, id)
+        let logged = self.insert_table(&mut tables, name, schema, options, id, records)?;
+        for sequence in created {
+            sequences.insert(sequence.name().to_owned(), Arc::new(sequence));
+        }
+        Ok(logged)
     }
 
-    /// Creates table `id` under the lock of the table map, logging it.
+    pub fn sequence(&self, name: &str) -> Option<Arc<Sequence>> {
+        self.sequences.read().get(name).cloned()
+    }
+
+    pub fn sequence_names(&self) -> Vec<String> {
+        self.sequences.read().keys().cloned().collect()
+    }
+
+    /// `CREATE SEQUENCE`. Returns `false` when it existed and
+    /// `if_not_exists` was set.
+    pub fn create_sequence(
+        &self,
+        name: &str,
+        options: SequenceOptions,
+        if_not_exists: bool,
+    ) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let tables = self.tables.read();
+        let mut sequences = self.sequences.write();
+        if tables.contains_key(name) || sequences.contains_key(name) {
+            return if if_not_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::TableExists { name: name.into() })
+            };
+        }
+        let id = self.journal.next_table_id();
+        self.insert_sequence(&mut sequences, name, id, options, None)
+    }
+
+    fn insert_sequence(
+        &self,
+        sequences: &mut BTreeMap<String, Arc<Sequence>>,
+        name: &str,
+        id: u64,
+        options: SequenceOptions,
+        owner: Option<SequenceOwner>,
+    ) -> Result<Durable<bool>> {
+        let record = Record::CreateSequence {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.to_owned(),
+            id,
+            options,
+            owner: owner.clone(),
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        let sequence = Sequence::new(
+            id,
+            name.to_owned(),
+            options,
+            owner,
+            Some(self.journal.clone()),
+        );
+        sequences.insert(name.to_owned(), Arc::new(sequence));
+        Ok(logged)
+    }
+
+    /// Sequence `id` as recovery found it.
+    pub(super) fn restore_sequence(
+        &self,
+        name: &str,
+        id: u64,
+        options: SequenceOptions,
+        owner: Option<SequenceOwner>,
+    ) -> Result<Arc<Sequence>> {
+        let mut sequences = self.sequences.write();
+        let _ = self
+            .insert_sequence(&mut sequences, name, id, options, owner)?
+            .without_waiting();
+        sequences.get(name).cloned().ok_or_else(|| Error::Internal {
+            reason: "restored sequence vanished".into(),
+        })
+    }
+
+    /// Removes sequence `name` as replay finds it dropped.
+    pub(super) fn forget_sequence(&self, name: &str) {
+        self.sequences.write().remove(name);
+    }
+
+    /// `DROP SEQUENCE`. A sequence a column owns goes with its table, and
+    /// one a column's default calls is refused (`in_use` names the
+    /// column's table when the caller found one).
+    pub fn drop_sequence(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut sequences = self.sequences.write();
+        let Some(sequence) = sequences.get(name) else {
+            return if if_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::SequenceNotFound { name: name.into() })
+            };
+        };
+        if let Some(owner) = sequence.owner() {
+            return Err(Error::SequenceInUse {
+                name: name.into(),
+                detail: format!(
+                    "default value for column {} of table {} depends on sequence {name}",
+                    owner.column, owner.table
+                ),
+            });
+        }
+        let record = Record::DropSequence {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        sequences.remove(name);
+        Ok(logged)
+    }
+
+    /// Creates table `id` under the lock of the table map, logging it after
+    /// the records `before` (the sequences its columns own), as one write.
     fn insert_table(
         &self,
         tables: &mut BTreeMap<String, Arc<Table>>,
@@ -451,9 +669,11 @@ impl Namespace {
         schema: TableSchema,
         options: TableOptions,
         id: u64,
+        mut before: Vec<Vec<u8>>,
     ) -> Result<Durable<bool>> {
         let record = create_table_record(&self.database, &self.name, name, id, options, &schema);
-        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        before.push(record.encode());
+        let logged = self.journal.log_catalog(&before, true)?;
         let table = Table::attached(
             name.to_owned(),
             schema,
@@ -476,7 +696,7 @@ impl Namespace {
     ) -> Result<Arc<Table>> {
         let mut tables = self.tables.write();
         let _ = self
-            .insert_table(&mut tables, name, schema, options, id)?
+            .insert_table(&mut tables, name, schema, options, id, Vec::new())?
             .without_waiting();
         tables.get(name).cloned().ok_or_else(|| Error::Internal {
             reason: "restored table vanished".into(),
@@ -543,6 +763,7 @@ impl Namespace {
     pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
+        let mut sequences = self.sequences.write();
         if !tables.contains_key(name) {
             return if if_exists {
                 Ok(Durable::new(false, None))
@@ -550,13 +771,34 @@ impl Namespace {
                 Err(Error::TableNotFound { name: name.into() })
             };
         }
-        let record = Record::DropTable {
-            database: self.database.clone(),
-            schema: self.name.clone(),
-            name: name.into(),
-        };
-        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        // The sequences its columns own go with it.
+        let owned: Vec<String> = (sequences.values())
+            .filter(|s| s.owner().is_some_and(|o| o.table == name))
+            .map(|s| s.name().to_owned())
+            .collect();
+        let mut records: Vec<Vec<u8>> = (owned.iter())
+            .map(|sequence| {
+                Record::DropSequence {
+                    database: self.database.clone(),
+                    schema: self.name.clone(),
+                    name: sequence.clone(),
+                }
+                .encode()
+            })
+            .collect();
+        records.push(
+            Record::DropTable {
+                database: self.database.clone(),
+                schema: self.name.clone(),
+                name: name.into(),
+            }
+            .encode(),
+        );
+        let logged = self.journal.log_catalog(&records, true)?;
         tables.remove(name);
+        for sequence in owned {
+            sequences.remove(&sequence);
+        }
         Ok(logged)
     }
 }

@@ -28,6 +28,7 @@ use super::journal::Journal;
 use super::record::{Record, create_table_record, data_record_header, mark_last};
 use super::scan::TimeRange;
 use super::schema::TableSchema;
+use super::sequence::{Sequence, SequenceState};
 use super::series::SeriesKey;
 use super::table::Table;
 use crate::wal::{self, Wal, WalOptions, frame};
@@ -277,6 +278,22 @@ impl Storage {
                         );
                         captures.push((table.id(), table.capture()));
                     }
+                    for (name, sequence) in namespace.sequences.read().iter() {
+                        records.push(Record::CreateSequence {
+                            database: database.name.clone(),
+                            schema: namespace.name.clone(),
+                            name: name.clone(),
+                            id: sequence.id(),
+                            options: *sequence.options(),
+                            owner: sequence.owner().cloned(),
+                        });
+                        let state = sequence.snapshot_state();
+                        records.push(Record::SequenceValue {
+                            id: sequence.id(),
+                            last: state.last,
+                            called: state.called,
+                        });
+                    }
                 }
             }
             (lsn, records, captures)
@@ -384,6 +401,7 @@ fn check_snapshot(bytes: &[u8], lsn: u64) -> Result<Vec<std::ops::Range<usize>>>
 struct Replayer<'a> {
     storage: &'a Storage,
     tables: HashMap<u64, Weak<Table>>,
+    sequences: HashMap<u64, Weak<Sequence>>,
     /// Records of a write whose last record has not come yet.
     pending: Vec<Pending>,
     /// The LSN of the first of them.
@@ -438,6 +456,7 @@ impl<'a> Replayer<'a> {
         Self {
             storage,
             tables: HashMap::new(),
+            sequences: HashMap::new(),
             pending: Vec::new(),
             pending_since: None,
         }
@@ -528,6 +547,34 @@ impl<'a> Replayer<'a> {
             Record::SetRetention { table, retention } => {
                 if let Some(table) = self.tables.get(&table).and_then(Weak::upgrade) {
                     table.set_retention(retention);
+                }
+            }
+            Record::CreateSequence {
+                database: db,
+                schema,
+                name,
+                id,
+                options,
+                owner,
+            } => {
+                storage.journal.saw_table_id(id);
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    let sequence = namespace.restore_sequence(&name, id, options, owner)?;
+                    self.sequences.insert(id, Arc::downgrade(&sequence));
+                }
+            }
+            Record::DropSequence {
+                database: db,
+                schema,
+                name,
+            } => {
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    namespace.forget_sequence(&name);
+                }
+            }
+            Record::SequenceValue { id, last, called } => {
+                if let Some(sequence) = self.sequences.get(&id).and_then(Weak::upgrade) {
+                    sequence.restore(SequenceState { last, called });
                 }
             }
             Record::SnapshotEnd { .. } => {

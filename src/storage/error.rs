@@ -36,6 +36,28 @@ pub enum Error {
     ConcurrentUpdate,
     #[error("could not serialize access: table \"{name}\" was altered by a concurrent statement")]
     TableAltered { name: String },
+    #[error("sequence \"{name}\" does not exist")]
+    SequenceNotFound { name: String },
+    #[error("cannot drop sequence {name} because other objects depend on it")]
+    SequenceInUse { name: String, detail: String },
+    #[error("{reason}")]
+    InvalidSequence { reason: String },
+    #[error(
+        "nextval: reached {} value of sequence \"{name}\" ({bound})",
+        if *maximum { "maximum" } else { "minimum" }
+    )]
+    SequenceLimit {
+        name: String,
+        maximum: bool,
+        bound: i64,
+    },
+    #[error("setval: value {value} is out of bounds for sequence \"{name}\" ({min}..{max})")]
+    SequenceValueOutOfBounds {
+        name: String,
+        value: i64,
+        min: i64,
+        max: i64,
+    },
     #[error("value too long for type character varying({max_chars})")]
     StringTooLong { max_chars: u32 },
     #[error(transparent)]

@@ -41,6 +41,30 @@ impl<T> Durable<T> {
         Ok(self.value)
     }
 
+    /// Of two tickets, the one that waits for both.
+    pub fn later(self, other: Durable<()>) -> Durable<()> {
+        let lsn = |d: &Option<(Arc<Wal>, u64)>| d.as_ref().map(|(_, lsn)| *lsn);
+        let wait = if lsn(&other.wait) > lsn(&self.wait) {
+            other.wait
+        } else {
+            self.wait
+        };
+        Durable { value: (), wait }
+    }
+
+    /// Another ticket for the same change, without its result.
+    pub(super) fn again(&self) -> Durable<()> {
+        Durable {
+            value: (),
+            wait: self.wait.clone(),
+        }
+    }
+
+    /// Whether there is nothing to wait for (nothing was logged).
+    pub fn is_immediate(&self) -> bool {
+        self.wait.is_none()
+    }
+
     /// The ticket of the same change, with its result mapped.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Durable<U> {
         Durable {

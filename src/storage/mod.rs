@@ -25,6 +25,7 @@ mod record;
 mod roles;
 mod scan;
 mod schema;
+mod sequence;
 mod series;
 mod table;
 mod tag_index;
@@ -33,7 +34,9 @@ mod unique;
 pub use acl::{Acl, PUBLIC, Privileges, Role};
 pub use aggregate::{AggregateKind, AggregateRequest, AggregateStats, AggregateValue};
 pub use block::{FieldStats, SealedBlock, ValueStats};
-pub use catalog::{DEFAULT_DATABASE, DEFAULT_SCHEMA, Database, Grantable, Namespace, Storage};
+pub use catalog::{
+    DEFAULT_DATABASE, DEFAULT_SCHEMA, Database, Grantable, Namespace, OwnedSequence, Storage,
+};
 pub use durability::{Recovery, SnapshotReport};
 pub use error::{Error, Result};
 pub use files::DurabilityOptions;
@@ -41,9 +44,11 @@ pub use journal::Durable;
 pub use roles::RoleChange;
 pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{
-    ColumnRole, ColumnSchema, ColumnType, DEFAULT_BLOCK_SIZE, DEFAULT_SHARD_INTERVAL, TableOptions,
-    TableSchema, UniqueConstraint,
+    ColumnRole, ColumnSchema, ColumnType, DEFAULT_BLOCK_SIZE, DEFAULT_SHARD_INTERVAL, Identity,
+    SequenceOptions, SequenceOwner, SequenceSpec, SequenceType, TableOptions, TableSchema,
+    UniqueConstraint,
 };
+pub use sequence::{Sequence, SequenceState};
 pub use series::{SeriesId, SeriesKey};
 pub use table::delete::{Region, RowPredicate};
 pub use table::{ColumnUsage, Table};

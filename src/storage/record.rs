@@ -9,7 +9,8 @@ use super::error::{Result, corrupt};
 use super::image::{read_key, write_key};
 use super::scan::TimeRange;
 use super::schema::{
-    ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema, UniqueConstraint,
+    ColumnRole, ColumnSchema, ColumnType, Identity, SequenceOptions, SequenceOwner, SequenceType,
+    TableOptions, TableSchema, UniqueConstraint,
 };
 use super::series::SeriesKey;
 
@@ -86,6 +87,27 @@ pub(super) enum Record {
         table: u64,
         retention: Option<i64>,
     },
+    /// Sequence `id` created in a schema, maybe owned by a table's column.
+    CreateSequence {
+        database: String,
+        schema: String,
+        name: String,
+        id: u64,
+        options: SequenceOptions,
+        owner: Option<SequenceOwner>,
+    },
+    DropSequence {
+        database: String,
+        schema: String,
+        name: String,
+    },
+    /// Sequence `id` may have handed out values up to `last` (see
+    /// `sequence`).
+    SequenceValue {
+        id: u64,
+        last: i64,
+        called: bool,
+    },
     /// The last record of a snapshot file: how many came before it.
     SnapshotEnd {
         records: u64,
@@ -111,6 +133,11 @@ mod column_flags {
     pub(super) const MAX_CHARS: u8 = 2;
     /// The SQL text of the column's default follows (after the limit).
     pub(super) const DEFAULT: u8 = 4;
+    /// An identity column (`GENERATED ... AS IDENTITY`), whose default
+    /// calls its sequence.
+    pub(super) const IDENTITY: u8 = 8;
+    /// With `IDENTITY`: `GENERATED ALWAYS`.
+    pub(super) const ALWAYS: u8 = 16;
 }
 
 mod kind {
@@ -131,6 +158,9 @@ mod kind {
     pub(super) const ADD_COLUMNS: u8 = 14;
     pub(super) const DELETE_RANGE: u8 = 15;
     pub(super) const SET_RETENTION: u8 = 16;
+    pub(super) const CREATE_SEQUENCE: u8 = 17;
+    pub(super) const DROP_SEQUENCE: u8 = 18;
+    pub(super) const SEQUENCE_VALUE: u8 = 19;
 }
 
 impl Record {
@@ -241,6 +271,55 @@ impl Record {
                         }
                     }
                 }
+            }
+            Record::CreateSequence {
+                database,
+                schema,
+                name,
+                id,
+                options,
+                owner,
+            } => {
+                w.u8(kind::CREATE_SEQUENCE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+                w.u64(*id);
+                w.u8(options.data_type.code());
+                for value in [
+                    options.increment,
+                    options.min,
+                    options.max,
+                    options.start,
+                    options.cache,
+                ] {
+                    w.i64(value);
+                }
+                w.u8(u8::from(options.cycle));
+                match owner {
+                    None => w.u8(0),
+                    Some(owner) => {
+                        w.u8(1);
+                        w.str(&owner.table);
+                        w.str(&owner.column);
+                    }
+                }
+            }
+            Record::DropSequence {
+                database,
+                schema,
+                name,
+            } => {
+                w.u8(kind::DROP_SEQUENCE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+            }
+            Record::SequenceValue { id, last, called } => {
+                w.u8(kind::SEQUENCE_VALUE);
+                w.u64(*id);
+                w.i64(*last);
+                w.u8(u8::from(*called));
             }
             Record::SetRetention { table, retention } => {
                 w.u8(kind::SET_RETENTION);
@@ -442,6 +521,49 @@ impl Record {
                     other => return Err(corrupt(format!("unknown retention flag {other}"))),
                 },
             },
+            kind::CREATE_SEQUENCE => {
+                let database = name(&mut r)?;
+                let schema = name(&mut r)?;
+                let sequence = name(&mut r)?;
+                let id = r.u64()?;
+                let data_type = SequenceType::from_code(r.u8()?)
+                    .ok_or_else(|| corrupt("unknown sequence type"))?;
+                let options = SequenceOptions {
+                    data_type,
+                    increment: r.i64()?,
+                    min: r.i64()?,
+                    max: r.i64()?,
+                    start: r.i64()?,
+                    cache: r.i64()?,
+                    cycle: r.bool()?,
+                };
+                let owner = match r.u8()? {
+                    0 => None,
+                    1 => Some(SequenceOwner {
+                        table: name(&mut r)?,
+                        column: name(&mut r)?,
+                    }),
+                    other => return Err(corrupt(format!("unknown owner flag {other}"))),
+                };
+                Record::CreateSequence {
+                    database,
+                    schema,
+                    name: sequence,
+                    id,
+                    options,
+                    owner,
+                }
+            }
+            kind::DROP_SEQUENCE => Record::DropSequence {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::SEQUENCE_VALUE => Record::SequenceValue {
+                id: r.u64()?,
+                last: r.i64()?,
+                called: r.bool()?,
+            },
             kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
             kind::PUT_ROLE => {
                 let name = name(&mut r)?;
@@ -539,6 +661,11 @@ fn write_columns(w: &mut Writer, columns: &[ColumnSchema]) {
         if column.default.is_some() {
             flags |= column_flags::DEFAULT;
         }
+        match column.identity {
+            None => {}
+            Some(Identity::ByDefault) => flags |= column_flags::IDENTITY,
+            Some(Identity::Always) => flags |= column_flags::IDENTITY | column_flags::ALWAYS,
+        }
         w.u8(flags);
         if let Some(n) = column.max_chars {
             w.varint(u64::from(n));
@@ -558,7 +685,11 @@ fn read_columns(r: &mut Reader<'_>) -> Result<Vec<ColumnSchema>> {
         let column_type = ColumnType::from_tag(r.u8()?)?;
         let role = ColumnRole::from_tag(r.u8()?)?;
         let flags = r.u8()?;
-        let known = column_flags::NULLABLE | column_flags::MAX_CHARS | column_flags::DEFAULT;
+        let known = column_flags::NULLABLE
+            | column_flags::MAX_CHARS
+            | column_flags::DEFAULT
+            | column_flags::IDENTITY
+            | column_flags::ALWAYS;
         if flags & !known != 0 {
             return Err(corrupt(format!("unknown column flags {flags:#x}")));
         }
@@ -580,6 +711,12 @@ fn read_columns(r: &mut Reader<'_>) -> Result<Vec<ColumnSchema>> {
             nullable: flags & column_flags::NULLABLE != 0,
             max_chars,
             default,
+            identity: match (flags & column_flags::IDENTITY, flags & column_flags::ALWAYS) {
+                (0, 0) => None,
+                (0, _) => return Err(corrupt("GENERATED ALWAYS without an identity")),
+                (_, 0) => Some(Identity::ByDefault),
+                _ => Some(Identity::Always),
+            },
         });
     }
     Ok(columns)
@@ -617,6 +754,7 @@ mod tests {
                         role: ColumnRole::Time,
                         nullable: false,
                         max_chars: None,
+                        identity: None,
                         default: None,
                     },
                     ColumnSchema {
@@ -625,6 +763,7 @@ mod tests {
                         role: ColumnRole::Field,
                         nullable: true,
                         max_chars: None,
+                        identity: None,
                         default: None,
                     },
                     ColumnSchema {
@@ -633,6 +772,7 @@ mod tests {
                         role: ColumnRole::Field,
                         nullable: false,
                         max_chars: Some(300),
+                        identity: None,
                         default: Some("'none'::text".into()),
                     },
                 ],
@@ -650,6 +790,7 @@ mod tests {
                     role: ColumnRole::Field,
                     nullable: false,
                     max_chars: None,
+                    identity: None,
                     default: None,
                 }],
                 constraints: vec![
@@ -676,6 +817,7 @@ mod tests {
                     role: ColumnRole::Field,
                     nullable: true,
                     max_chars: Some(20),
+                    identity: None,
                     default: None,
                 }],
             },
@@ -714,6 +856,43 @@ mod tests {
             Record::SetRetention {
                 table: 44,
                 retention: None,
+            },
+            Record::CreateSequence {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t_id_seq".into(),
+                id: 45,
+                options: SequenceOptions {
+                    data_type: SequenceType::Int32,
+                    increment: -3,
+                    min: i64::MIN,
+                    max: 7,
+                    start: 2,
+                    cache: 1,
+                    cycle: true,
+                },
+                owner: Some(SequenceOwner {
+                    table: "t".into(),
+                    column: "id".into(),
+                }),
+            },
+            Record::CreateSequence {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "s".into(),
+                id: 46,
+                options: SequenceOptions::new(&Default::default()).unwrap(),
+                owner: None,
+            },
+            Record::DropSequence {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "s".into(),
+            },
+            Record::SequenceValue {
+                id: 45,
+                last: -9,
+                called: true,
             },
             Record::Data {
                 table: 3,

@@ -16,6 +16,7 @@ fn cpu_schema() -> TableSchema {
         role,
         nullable: true,
         max_chars: None,
+        identity: None,
         default: None,
     };
     TableSchema::try_new(vec![

@@ -223,6 +223,7 @@ mod tests {
             role: ColumnRole::Field,
             nullable: true,
             max_chars: None,
+            identity: None,
             default: None,
         };
         TableSchema::try_new(vec![

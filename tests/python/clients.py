@@ -316,8 +316,7 @@ def plain_tables():
         __tablename__ = "sa_sites"
         id = sa.Column(sa.Integer, primary_key=True, autoincrement=False)
         name = sa.Column(sa.String(50), nullable=False, unique=True)
-        # A default of the client's: a server default is read back with
-        # RETURNING, which EpochDB does not run yet.
+        # A default of the client's.
         active = sa.Column(sa.Boolean, default=True)
 
     Base.metadata.create_all(engine)
@@ -336,6 +335,36 @@ def plain_tables():
             raise AssertionError("must fail")
         except sa.exc.IntegrityError:
             session.rollback()
+
+    # An autoincrement id (SERIAL) and a server default: SQLAlchemy creates
+    # the table and reads both back with INSERT ... RETURNING.
+    class Device(Base):
+        __tablename__ = "sa_devices"
+        id = sa.Column(sa.Integer, primary_key=True)
+        name = sa.Column(sa.String(50), nullable=False)
+        kind = sa.Column(sa.Text, server_default="sensor")
+
+    Base.metadata.create_all(engine)
+    with orm.Session(engine) as session:
+        devices = [Device(name="a"), Device(name="b"), Device(name="c", kind="gateway")]
+        session.add_all(devices)
+        session.commit()
+        assert [(d.id, d.name, d.kind) for d in devices] == [
+            (1, "a", "sensor"),
+            (2, "b", "sensor"),
+            (3, "c", "gateway"),
+        ], [(d.id, d.kind) for d in devices]
+        session.delete(devices[1])
+        session.commit()
+        later = Device(name="d")
+        session.add(later)
+        session.commit()
+        assert later.id == 4, later.id
+    with engine.begin() as conn:
+        deleted = conn.execute(
+            sa.delete(Device.__table__).where(Device.__table__.c.kind == "sensor").returning(Device.__table__.c.id)
+        ).scalars().all()
+        assert sorted(deleted) == [1, 4], deleted
 
 
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)

@@ -16,12 +16,13 @@ use tokio::sync::mpsc;
 
 use crate::query::pg::dialect::PostgresDialect;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, PrimitiveArray, StringArray, TimestampMicrosecondArray, new_null_array,
+    Array, ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampMicrosecondArray, new_null_array,
 };
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    TimeUnit,
+    Schema, TimeUnit,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
@@ -34,7 +35,12 @@ use super::names::{normalize, qualified};
 use super::transaction::PendingWrites;
 use crate::pgtype::{self, ValueError, ValueResult};
 use crate::query::error::{Error, Result};
-use crate::storage::{ColumnType, Namespace, SeriesId, Storage, Table};
+use crate::query::pg::defaults::default_expr;
+use crate::storage::{ColumnRole, ColumnType, Namespace, SeriesId, Storage, Table};
+use datafusion::common::DFSchema;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::ExprSchemable;
+use datafusion::physical_expr::PhysicalExpr;
 
 /// Rows per batch written to the staging table.
 const BATCH_ROWS: usize = 8192;
@@ -223,22 +229,12 @@ pub(crate) fn plan(
                     .collect::<Result<Vec<_>>>()?
             };
             if !to {
-                // A column left out would take its default; COPY does not
-                // evaluate defaults yet, and must not store NULL instead.
-                let defaulted = (schema.columns().iter().enumerate())
-                    .find(|(i, c)| c.default.is_some() && !indices.contains(i));
-                if let Some((_, column)) = defaulted {
-                    return Err(Error::Unsupported {
-                        what: format!(
-                            "COPY FROM leaving out column \"{}\", which has a DEFAULT",
-                            column.name
-                        ),
-                    });
-                }
+                let defaults = copy_defaults(ctx, &table, &indices)?;
                 return Ok(CopyPlan::From(CopyFrom {
                     table,
                     namespace,
                     columns: indices,
+                    defaults,
                     options,
                 }));
             }
@@ -273,6 +269,42 @@ pub(crate) fn plan(
     })
 }
 
+/// The defaults of the columns a copy leaves out, by table column: each
+/// is evaluated for every batch of rows (so `nextval` gives each row its
+/// own value). Only fields take them here: a tag or time column left out
+/// with a default is refused, not stored as NULL.
+fn copy_defaults(
+    ctx: &SessionContext,
+    table: &Table,
+    copied: &[usize],
+) -> Result<Vec<Option<Arc<dyn PhysicalExpr>>>> {
+    let schema = table.schema();
+    let state = ctx.state();
+    let empty = DFSchema::empty();
+    let mut defaults = vec![None; schema.columns().len()];
+    for (index, column) in schema.columns().iter().enumerate() {
+        let Some(text) = column.default.as_deref() else {
+            continue;
+        };
+        if copied.contains(&index) {
+            continue;
+        }
+        if column.role != ColumnRole::Field {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "COPY FROM leaving out column \"{}\", a tag or time column with a DEFAULT",
+                    column.name
+                ),
+            });
+        }
+        let sql = default_expr(Some(text))?.to_string();
+        let expr = state.create_logical_expr(&sql, &empty)?;
+        let expr = expr.cast_to(&column.column_type.arrow_type(), &empty)?;
+        defaults[index] = Some(state.create_physical_expr(expr, &empty)?);
+    }
+    Ok(defaults)
+}
+
 /// The storage table `name` names, in the session's database, and its schema.
 fn copy_table(
     storage: &Storage,
@@ -299,6 +331,8 @@ pub struct CopyFrom {
     pub(crate) namespace: Arc<Namespace>,
     /// The table column of each copied column, in the order the data has them.
     pub(crate) columns: Vec<usize>,
+    /// The default of each table column the copy leaves out, if it has one.
+    pub(crate) defaults: Vec<Option<Arc<dyn PhysicalExpr>>>,
     pub(crate) options: CopyOptions,
 }
 
@@ -331,6 +365,7 @@ impl CopyFrom {
                 .collect(),
             series: HashMap::default(),
             key: Vec::new(),
+            defaults: self.defaults.clone(),
         };
         let (batches, inbox) = mpsc::channel::<RawRows>(PIPELINE_DEPTH);
         let (recycle, recycled) = std::sync::mpsc::channel::<RawRows>();
@@ -352,7 +387,11 @@ impl CopyFrom {
                 .columns()
                 .iter()
                 .enumerate()
-                .find(|(i, c)| !c.nullable && !self.columns.contains(i))
+                .find(|(i, c)| {
+                    !c.nullable
+                        && !self.columns.contains(i)
+                        && self.defaults.get(*i).is_none_or(Option::is_none)
+                })
                 .map(|(_, c)| c.name.clone()),
             columns: self.columns.clone(),
         }
@@ -525,6 +564,8 @@ struct Converter {
     series: HashMap<Box<[u8]>, SeriesId, foldhash::fast::FixedState>,
     /// Scratch space for a row's key.
     key: Vec<u8>,
+    /// The defaults of columns left out, by table column.
+    defaults: Vec<Option<Arc<dyn PhysicalExpr>>>,
 }
 
 impl Converter {
@@ -573,7 +614,32 @@ impl Converter {
     fn column(&self, raw: &RawRows, index: usize, position: Option<usize>) -> Result<ArrayRef> {
         let column = &self.table.schema().columns()[index];
         let Some(position) = position else {
-            return Ok(new_null_array(&column.column_type.arrow_type(), raw.len()));
+            let data_type = column.column_type.arrow_type();
+            let Some(default) = self.defaults.get(index).and_then(Option::as_ref) else {
+                return Ok(new_null_array(&data_type, raw.len()));
+            };
+            let rows = RecordBatch::try_new_with_options(
+                Arc::new(Schema::empty()),
+                Vec::new(),
+                &RecordBatchOptions::new().with_row_count(Some(raw.len())),
+            )
+            .map_err(DataFusionError::from)?;
+            let values = default.evaluate(&rows)?.into_array(raw.len())?;
+            if let Some((row, _)) = (values.null_count() > 0 && !column.nullable)
+                .then(|| {
+                    values
+                        .nulls()
+                        .and_then(|n| n.iter().enumerate().find(|(_, v)| !v))
+                })
+                .flatten()
+            {
+                return Err(not_null_error(
+                    &self.table,
+                    column.name.clone(),
+                    raw.lines.get(row).copied().unwrap_or(0),
+                ));
+            }
+            return Ok(values);
         };
         let values = RawColumn {
             rows: raw,

@@ -13,15 +13,21 @@ use datafusion::sql::sqlparser::ast::{
     CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
     Statement, TimezoneInfo, Value, visit_expressions,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 use super::constraints::unique_constraints;
 use super::names::{normalize, qualified, schema_name, single_name};
+use super::sequences::{
+    self, ColumnSequence, identity_option, identity_type, sequence_spec, sequence_type, serial_type,
+};
 use super::transaction::PendingWrites;
 use crate::query::error::{Error, Result};
 use crate::query::output::Output;
+use crate::query::pg::defaults::nextval_argument;
 use crate::storage::{
-    self, ColumnRole, ColumnSchema, ColumnType, Storage, TableOptions, TableSchema,
-    UniqueConstraint,
+    self, ColumnRole, ColumnSchema, ColumnType, OwnedSequence, SequenceOptions, SequenceSpec,
+    Storage, TableOptions, TableSchema, UniqueConstraint,
 };
 
 /// A DDL statement, resolved enough to run against storage.
@@ -34,6 +40,8 @@ pub enum Ddl {
         options: TableOptions,
         /// `WITH (retention = '30 days')`, in microseconds.
         retention: Option<i64>,
+        /// The sequences of its `SERIAL` and identity columns.
+        sequences: Vec<OwnedSequence>,
         if_not_exists: bool,
     },
     DropTables {
@@ -58,6 +66,15 @@ pub enum Ddl {
     /// references, so `RESTART IDENTITY` and `CASCADE` change nothing more.
     Truncate {
         names: Vec<ObjectName>,
+    },
+    CreateSequence {
+        name: ObjectName,
+        options: SequenceOptions,
+        if_not_exists: bool,
+    },
+    DropSequences {
+        names: Vec<ObjectName>,
+        if_exists: bool,
     },
     CreateSchema {
         name: ObjectName,
@@ -113,6 +130,35 @@ impl Ddl {
                     });
                 }
             },
+            Statement::CreateSequence {
+                temporary,
+                if_not_exists,
+                name,
+                data_type,
+                sequence_options,
+                owned_by,
+            } => {
+                if *temporary {
+                    return Err(Error::Unsupported {
+                        what: "CREATE TEMPORARY SEQUENCE".into(),
+                    });
+                }
+                // `OWNED BY NONE` is the default.
+                if owned_by
+                    .as_ref()
+                    .is_some_and(|o| !o.to_string().eq_ignore_ascii_case("none"))
+                {
+                    return Err(Error::Unsupported {
+                        what: "CREATE SEQUENCE ... OWNED BY".into(),
+                    });
+                }
+                let data_type = data_type.as_ref().map(sequence_type).transpose()?;
+                Ddl::CreateSequence {
+                    name: name.clone(),
+                    options: sequences::options(&sequence_spec(data_type, sequence_options)?)?,
+                    if_not_exists: *if_not_exists,
+                }
+            }
             Statement::CreateDatabase {
                 db_name,
                 if_not_exists,
@@ -129,6 +175,15 @@ impl Ddl {
                 ..
             } => match object_type {
                 ObjectType::Table => Ddl::DropTables {
+                    names: names.clone(),
+                    if_exists: *if_exists,
+                },
+                ObjectType::Sequence if *cascade => {
+                    return Err(Error::Unsupported {
+                        what: "DROP SEQUENCE ... CASCADE".into(),
+                    });
+                }
+                ObjectType::Sequence => Ddl::DropSequences {
                     names: names.clone(),
                     if_exists: *if_exists,
                 },
@@ -166,8 +221,15 @@ impl Ddl {
                 .map_or_else(|_| current_schema.to_owned(), |(schema, _)| schema)
         };
         match self {
-            Ddl::CreateTable { name, .. } => {
+            Ddl::CreateTable { name, .. } | Ddl::CreateSequence { name, .. } => {
                 format!("permission denied for schema {}", schema_of(name))
+            }
+            Ddl::DropSequences { names, .. } => {
+                let sequence = names
+                    .first()
+                    .and_then(|n| qualified(n, current_database, current_schema).ok())
+                    .map_or_else(String::new, |(_, sequence)| sequence);
+                format!("must be owner of sequence {sequence}")
             }
             Ddl::DropTables { names, .. } => {
                 let table = names
@@ -236,6 +298,7 @@ impl Ddl {
                 constraints,
                 options,
                 retention,
+                sequences,
                 if_not_exists,
             } => {
                 let (schema, table) = qualified(name, &current_database, &current_schema)?;
@@ -244,8 +307,13 @@ impl Ddl {
                     .ok_or(storage::Error::SchemaNotFound { name: schema })?;
                 let table_schema =
                     TableSchema::try_new(columns.clone())?.with_constraints(constraints.clone())?;
-                let created =
-                    namespace.create_table(&table, table_schema, *options, *if_not_exists)?;
+                let created = namespace.create_table_with_sequences(
+                    &table,
+                    table_schema,
+                    *options,
+                    sequences.clone(),
+                    *if_not_exists,
+                )?;
                 // A table that existed already keeps its own retention.
                 let mut change = Vec::with_capacity(2);
                 if retention.is_some() && *created.value() {
@@ -328,6 +396,43 @@ impl Ddl {
                 let emptied = truncate(names, storage, ctx)?;
                 let emptied = emptied.into_iter().map(|d| d.map(|_| true));
                 ("TRUNCATE TABLE", emptied.collect())
+            }
+            Ddl::CreateSequence {
+                name,
+                options,
+                if_not_exists,
+            } => {
+                let (schema, sequence) = qualified(name, &current_database, &current_schema)?;
+                let namespace = database()?
+                    .schema(&schema)
+                    .ok_or(storage::Error::SchemaNotFound { name: schema })?;
+                let created = namespace.create_sequence(&sequence, *options, *if_not_exists)?;
+                ("CREATE SEQUENCE", vec![created])
+            }
+            Ddl::DropSequences { names, if_exists } => {
+                let db = database()?;
+                let mut targets = Vec::with_capacity(names.len());
+                for name in names {
+                    let (schema, sequence) = qualified(name, &current_database, &current_schema)?;
+                    match db
+                        .schema(&schema)
+                        .filter(|ns| ns.sequence(&sequence).is_some())
+                    {
+                        Some(namespace) => {
+                            refuse_used_sequence(&db, &schema, &sequence, &current_schema)?;
+                            targets.push((namespace, sequence));
+                        }
+                        None if *if_exists => {}
+                        None => {
+                            return Err(storage::Error::SequenceNotFound { name: sequence }.into());
+                        }
+                    }
+                }
+                let mut dropped = Vec::with_capacity(targets.len());
+                for (namespace, sequence) in &targets {
+                    dropped.push(namespace.drop_sequence(sequence, *if_exists)?);
+                }
+                ("DROP SEQUENCE", dropped)
             }
             Ddl::CreateSchema {
                 name,
@@ -421,13 +526,48 @@ const RESERVED_SCHEMAS: &[&str] = &[
 /// as a field (`CREATE TABLE` then picks the time column and the tags).
 /// `PRIMARY KEY` and `UNIQUE` are the table's business when `keys` says
 /// so, and refused otherwise.
-fn column_schema(column: &ColumnDef, keys: bool) -> Result<ColumnSchema> {
-    let mut nullable = true;
+/// `SERIAL` and identity columns (`keys` again: only in `CREATE TABLE`)
+/// also return the sequence they will own.
+fn column_schema(column: &ColumnDef, keys: bool) -> Result<(ColumnSchema, Option<ColumnSequence>)> {
+    let name = normalize(&column.name);
+    let serial = serial_type(&column.data_type);
+    let data_type = serial.as_ref().map_or(&column.data_type, |(t, _)| t);
+    let column_type = column_type(data_type)?;
+    let mut nullable = serial.is_none();
     let mut default = None;
+    let mut sequence = serial.map(|(_, sequence_type)| ColumnSequence {
+        spec: SequenceSpec {
+            data_type: Some(sequence_type),
+            ..SequenceSpec::default()
+        },
+        identity: None,
+    });
+    let multiple_defaults = || Error::SyntaxError {
+        message: format!("multiple default values specified for column \"{name}\""),
+    };
     for option in &column.options {
+        if let Some((identity, options)) = identity_option(&option.option)? {
+            if sequence.is_some() || default.is_some() {
+                return Err(multiple_defaults());
+            }
+            sequence = Some(ColumnSequence {
+                spec: sequence_spec(Some(identity_type(column_type)?), &options)?,
+                identity: Some(identity),
+            });
+            nullable = false;
+            continue;
+        }
         match &option.option {
             ColumnOption::NotNull => nullable = false,
+            ColumnOption::Null if sequence.is_some() => {
+                return Err(Error::SyntaxError {
+                    message: format!(
+                        "conflicting NULL/NOT NULL declarations for column \"{name}\""
+                    ),
+                });
+            }
             ColumnOption::Null => nullable = true,
+            ColumnOption::Default(_) if sequence.is_some() => return Err(multiple_defaults()),
             ColumnOption::Default(expr) => default = Some(default_text(expr)?),
             // Resolved with the table's constraints.
             ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) if keys => {}
@@ -438,14 +578,85 @@ fn column_schema(column: &ColumnDef, keys: bool) -> Result<ColumnSchema> {
             }
         }
     }
-    Ok(ColumnSchema {
-        name: normalize(&column.name),
-        column_type: column_type(&column.data_type)?,
+    if sequence.is_some() && !keys {
+        return Err(Error::Unsupported {
+            what: "ALTER TABLE ... ADD COLUMN of a SERIAL or identity column".into(),
+        });
+    }
+    let identity = sequence.as_ref().and_then(|s| s.identity);
+    let schema = ColumnSchema {
+        name,
+        column_type,
         role: ColumnRole::Field,
         nullable,
         max_chars: max_chars(&column.data_type)?,
         default,
-    })
+        identity,
+    };
+    Ok((schema, sequence))
+}
+
+/// `DROP SEQUENCE` of a sequence a column's default calls: PostgreSQL
+/// refuses it (2BP01) without `CASCADE`.
+fn refuse_used_sequence(
+    database: &storage::Database,
+    schema: &str,
+    sequence: &str,
+    current_schema: &str,
+) -> Result<()> {
+    for namespace in database.schema_names() {
+        let Some(namespace) = database.schema(&namespace) else {
+            continue;
+        };
+        for table in namespace.table_names() {
+            let Some(table) = namespace.table(&table) else {
+                continue;
+            };
+            for column in table.schema().columns() {
+                let calls = (column.default.as_deref())
+                    .is_some_and(|d| default_calls(d, schema, sequence, current_schema));
+                if calls {
+                    return Err(storage::Error::SequenceInUse {
+                        name: sequence.to_owned(),
+                        detail: format!(
+                            "default value for column {} of table {} depends on sequence {sequence}",
+                            column.name,
+                            table.name()
+                        ),
+                    }
+                    .into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Does the default `text` call `nextval` of sequence `schema.sequence`?
+fn default_calls(text: &str, schema: &str, sequence: &str, current_schema: &str) -> bool {
+    let Ok(expr) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+    else {
+        return false;
+    };
+    let mut found = false;
+    let _ = visit_expressions(&expr, |e| {
+        if let Some(name) = nextval_argument(e)
+            && let Ok(object) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&name)
+                .and_then(|mut p| p.parse_object_name(false))
+            && let Ok((s, n)) = qualified(&object, "", current_schema)
+        {
+            found |= s == schema && n == sequence;
+        }
+        if found {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
 }
 
 /// `ALTER TABLE ... ADD COLUMN`, the one form of `ALTER TABLE` there is:
@@ -471,7 +682,7 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
                 column_def,
                 column_position: None,
                 ..
-            } => columns.push((column_schema(column_def, false)?, *if_not_exists)),
+            } => columns.push((column_schema(column_def, false)?.0, *if_not_exists)),
             other => {
                 return Err(Error::Unsupported {
                     what: format!(
@@ -553,10 +764,6 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
     }
     let options = table_options(&create.table_options)?;
 
-    let mut columns = (create.columns.iter())
-        .map(|column| column_schema(column, true))
-        .collect::<Result<Vec<_>>>()?;
-
     let table_name = create
         .name
         .0
@@ -564,6 +771,19 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
         .and_then(|part| part.as_ident())
         .map(normalize)
         .unwrap_or_default();
+    let mut columns = Vec::with_capacity(create.columns.len());
+    let mut sequences = Vec::new();
+    for column in &create.columns {
+        let (schema, sequence) = column_schema(column, true)?;
+        if let Some(sequence) = sequence {
+            sequences.push(OwnedSequence {
+                preferred: format!("{table_name}_{}_seq", schema.name),
+                column: schema.name.clone(),
+                options: sequences::options(&sequence.spec)?,
+            });
+        }
+        columns.push(schema);
+    }
     let constraints = unique_constraints(&table_name, create, &columns)?;
     let first_timestamp = columns
         .iter()
@@ -597,6 +817,7 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
             constraints,
             options: options.storage,
             retention: None,
+            sequences,
             if_not_exists: create.if_not_exists,
         });
     };
@@ -630,6 +851,7 @@ fn create_table(create: &CreateTable) -> Result<Ddl> {
         constraints,
         options: options.storage,
         retention: options.retention,
+        sequences,
         if_not_exists: create.if_not_exists,
     })
 }

@@ -510,6 +510,7 @@ fn add_missing_columns(
                 role: ColumnRole::Field,
                 nullable: true,
                 max_chars: None,
+                identity: None,
                 default: None,
             })
             .collect();
@@ -549,6 +550,7 @@ fn infer_schema(keys: &Keys) -> Result<TableSchema> {
         role,
         nullable: role != ColumnRole::Time,
         max_chars: None,
+        identity: None,
         default: None,
     };
     let time = ColumnType::Timestamp {

@@ -9,4 +9,5 @@ pub(crate) mod ddl;
 pub(crate) mod ingest;
 pub(crate) mod names;
 pub(crate) mod retention;
+pub(crate) mod sequences;
 pub(crate) mod transaction;

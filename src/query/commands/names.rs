@@ -3,6 +3,8 @@
 //! defaults.
 
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::query::error::{Error, Result};
 
@@ -31,6 +33,19 @@ pub(crate) fn single_name(name: &ObjectName) -> Result<String> {
             what: format!("the qualified name {name}"),
         }),
     }
+}
+
+/// A relation named by a string, as `'s'::regclass` and functions that
+/// take a relation's name read it (`'t'`, `'schema.t'`, `'"T"'`),
+/// resolved against the session's defaults.
+pub(crate) fn qualified_text(text: &str, database: &str, schema: &str) -> Result<(String, String)> {
+    let name = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_object_name(false))
+        .map_err(|_| Error::InvalidTextRepresentation {
+            message: format!("invalid name syntax: \"{text}\""),
+        })?;
+    qualified(&name, database, schema)
 }
 
 /// `[[database.]schema.]table` resolved against the session's defaults.

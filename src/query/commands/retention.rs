@@ -19,11 +19,9 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
 use super::access::Principal;
-use super::names::qualified;
+use super::names::qualified_text;
 use crate::query::error::Error;
 use crate::storage::{Namespace, Storage, Table};
 
@@ -179,13 +177,7 @@ impl RetentionPolicy {
         database: &str,
         current_schema: &str,
     ) -> Result<(Arc<Namespace>, Arc<Table>)> {
-        let object = Parser::new(&PostgreSqlDialect {})
-            .try_with_sql(name)
-            .and_then(|mut p| p.parse_object_name(false))
-            .map_err(|_| Error::InvalidTextRepresentation {
-                message: format!("invalid name syntax: \"{name}\""),
-            })?;
-        let (schema, table) = qualified(&object, database, current_schema)?;
+        let (schema, table) = qualified_text(name, database, current_schema)?;
         let found = (self.storage.database(database))
             .and_then(|db| db.schema(&schema))
             .and_then(|ns| Some((ns.table(&table)?, ns)));

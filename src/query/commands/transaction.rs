@@ -420,6 +420,7 @@ mod tests {
             role,
             nullable: true,
             max_chars: None,
+            identity: None,
             default: None,
         };
         let schema = TableSchema::try_new(vec![

@@ -39,7 +39,7 @@ use datafusion::physical_plan::{
 
 use super::key_lookup;
 use super::pushdown;
-use super::table::SeriesTableProvider;
+use super::table::{ReturnedRows, SeriesTableProvider};
 use crate::query::commands::transaction::PendingWrites;
 use crate::query::error::Error;
 use crate::storage::{self, Region, RowPredicate, ScanRequest, Table};
@@ -102,15 +102,18 @@ pub(crate) fn plan(
         .iter()
         .map(|expr| expr.as_ref().map(physical).transpose())
         .collect::<Result<_>>()?;
-    Ok(Some(Arc::new(DmlExec::new(
-        table,
-        shape.empty,
-        key,
-        region,
-        predicates,
-        update.then_some(assignments),
-        session.config().get_extension::<PendingWrites>(),
-    ))))
+    Ok(Some(Arc::new(
+        DmlExec::new(
+            table,
+            shape.empty,
+            key,
+            region,
+            predicates,
+            update.then_some(assignments),
+            session.config().get_extension::<PendingWrites>(),
+        )
+        .returning(session.config().get_extension::<ReturnedRows>()),
+    )))
 }
 
 /// The rows of a time-series table a `DELETE` may take, and whether its
@@ -281,6 +284,9 @@ pub(crate) struct DmlExec {
     /// Per column its new value (`None`: unchanged); `None` for a DELETE.
     assignments: Option<Vec<Option<Arc<dyn PhysicalExpr>>>>,
     pending: Option<Arc<PendingWrites>>,
+    /// Where the rows changed go for `RETURNING`, when the session keeps
+    /// them: the new versions of updated rows, the deleted rows.
+    returned: Option<Arc<ReturnedRows>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -313,8 +319,16 @@ impl DmlExec {
             predicates,
             assignments,
             pending,
+            returned: None,
             properties,
         }
+    }
+
+    /// The same, keeping the rows it changes in `returned` when the
+    /// session keeps them there (`RETURNING`).
+    fn returning(mut self, returned: Option<Arc<ReturnedRows>>) -> Self {
+        self.returned = returned.filter(|r| r.capturing());
+        self
     }
 
     fn key(&self) -> Option<(usize, &ArrayRef)> {
@@ -351,11 +365,22 @@ impl DmlExec {
         if self.empty {
             return Ok(Applied::Ready(0));
         }
+        // `RETURNING` needs the rows: the region is decoded, even when its
+        // filters take all of it.
         let predicate = |batch: &RecordBatch| -> std::result::Result<BooleanArray, Error> {
-            Ok(self.passing(batch)?)
+            let mask = self.passing(batch)?;
+            if let Some(returned) = &self.returned {
+                let deleted = filter_record_batch(batch, &mask).map_err(DataFusionError::from)?;
+                returned.keep(self.table.arrow_schema(), &[deleted])?;
+            }
+            Ok(mask)
         };
-        let predicate: Option<&RowPredicate<'_, Error>> =
-            if region.exact { None } else { Some(&predicate) };
+        let predicate: Option<&RowPredicate<'_, Error>> = if region.exact && self.returned.is_none()
+        {
+            None
+        } else {
+            Some(&predicate)
+        };
         let ticket = (self.table.delete(&region.region, predicate)).map_err(|e| match e {
             Error::DataFusion(e) => e,
             other => DataFusionError::External(Box::new(other)),
@@ -388,6 +413,10 @@ impl DmlExec {
                     .map(|(t, _)| *t),
             );
             let Some(assignments) = &self.assignments else {
+                // `DELETE ... RETURNING` returns the rows deleted.
+                if self.returned.is_some() {
+                    chosen.old_rows.push(filter_record_batch(&batch, &mask)?);
+                }
                 continue;
             };
             let old = filter_record_batch(&batch, &mask)?;
@@ -427,6 +456,7 @@ impl DmlExec {
                 .without_waiting();
             let ticket =
                 (self.table.replace_rows(chosen.numbers, staged, true)).map_err(external)?;
+            self.keep_returned(&chosen.old_rows, &chosen.new_rows)?;
             return Ok(Applied::Now(ticket));
         };
         // The table's rows the block has not removed, then its staged rows.
@@ -462,7 +492,22 @@ impl DmlExec {
         {
             staged.map_err(external)?;
         }
+        self.keep_returned(&old_rows, &new_rows)?;
         Ok(Applied::Ready(count))
+    }
+
+    /// What `RETURNING` reads: the new rows of an `UPDATE`, the old rows
+    /// of a `DELETE`.
+    fn keep_returned(&self, old_rows: &[RecordBatch], new_rows: &[RecordBatch]) -> Result<()> {
+        let Some(returned) = &self.returned else {
+            return Ok(());
+        };
+        let rows = if self.assignments.is_some() {
+            new_rows
+        } else {
+            old_rows
+        };
+        returned.keep(self.table.arrow_schema(), rows)
     }
 
     async fn run(self: Arc<Self>) -> Result<RecordBatch> {

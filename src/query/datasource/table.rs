@@ -4,19 +4,22 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::TableType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::datasource::{MemTable, TableType, provider_as_source, source_as_provider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, SendableRecordBatchStream,
 };
 use futures::TryStreamExt;
+use parking_lot::Mutex;
 
 use super::scan_exec::SeriesScanExec;
 use super::{key_lookup, pushdown};
@@ -182,6 +185,7 @@ impl TableProvider for SeriesTableProvider {
         let sink = TableSink {
             table: self.table.clone(),
             pending: state.config().get_extension::<PendingWrites>(),
+            inserted: state.config().get_extension::<ReturnedRows>(),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
@@ -197,6 +201,61 @@ fn external(error: storage::Error) -> DataFusionError {
 struct TableSink {
     table: Arc<Table>,
     pending: Option<Arc<PendingWrites>>,
+    inserted: Option<Arc<ReturnedRows>>,
+}
+
+/// The rows a session's `INSERT`, `UPDATE` or `DELETE ... RETURNING`
+/// wrote or removed, kept by the sink (or the DML operator) while the
+/// engine asks for them.
+#[derive(Debug, Default)]
+pub(crate) struct ReturnedRows(Mutex<Option<Vec<RecordBatch>>>);
+
+impl ReturnedRows {
+    /// Keeps the rows of the next insert.
+    pub(crate) fn capture(&self) {
+        *self.0.lock() = Some(Vec::new());
+    }
+
+    /// Whether rows are being kept.
+    pub(crate) fn capturing(&self) -> bool {
+        self.0.lock().is_some()
+    }
+
+    /// The rows kept, and no more keeping.
+    pub(crate) fn take(&self) -> Vec<RecordBatch> {
+        self.0.lock().take().unwrap_or_default()
+    }
+
+    pub(crate) fn keep(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+        let mut kept = self.0.lock();
+        if let Some(kept) = kept.as_mut() {
+            for batch in batches {
+                kept.push(RecordBatch::try_new(
+                    schema.clone(),
+                    batch.columns().to_vec(),
+                )?);
+            }
+        }
+        Ok(())
+    }
+
+    /// `plan`, a query over one table, over `batches` instead: the scan of
+    /// the table (not of its subqueries) reads them.
+    pub(crate) fn scan_of(plan: LogicalPlan, batches: Vec<RecordBatch>) -> Result<LogicalPlan> {
+        plan.transform_up(|node| {
+            let LogicalPlan::TableScan(mut scan) = node else {
+                return Ok(Transformed::no(node));
+            };
+            let provider = source_as_provider(&scan.source)?;
+            if provider.downcast_ref::<SeriesTableProvider>().is_none() {
+                return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+            }
+            let rows = MemTable::try_new(provider.schema(), vec![batches.clone()])?;
+            scan.source = provider_as_source(Arc::new(rows));
+            Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+        })
+        .map(|t| t.data)
+    }
 }
 
 impl DisplayAs for TableSink {
@@ -217,6 +276,9 @@ impl DataSink for TableSink {
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
         let batches: Vec<_> = data.try_collect().await?;
+        if let Some(inserted) = &self.inserted {
+            inserted.keep(self.table.arrow_schema(), &batches)?;
+        }
         if let Some(staged) = self
             .pending
             .as_ref()

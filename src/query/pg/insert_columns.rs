@@ -13,13 +13,15 @@ use crate::query::pg::dialect::PostgresDialect;
 use datafusion::execution::session_state::SessionState;
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, Query, SetExpr, Statement, TableObject, Value,
+    Expr, Ident, ObjectName, Query, SetExpr, Statement, TableObject,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::query::commands::names::normalize;
 use crate::query::datasource::table::SeriesTableProvider;
 use crate::query::error::{Error, Result};
+use crate::query::pg::defaults::default_expr;
+use crate::storage::{ColumnSchema, Identity};
 
 /// The name of the derived table a query source is wrapped in.
 const SOURCE: &str = "__epochdb_insert_source";
@@ -71,11 +73,22 @@ pub(crate) async fn rewrite(state: &SessionState, statement: &mut Statement) -> 
         }
         for row in &mut values.rows {
             for (value, name) in row.iter_mut().zip(&listed) {
+                let column = columns.iter().find(|c| &c.name == name);
                 if is_default_keyword(value) {
-                    let column = columns.iter().find(|c| &c.name == name);
                     *value = default_expr(column.and_then(|c| c.default.as_deref()))?;
+                } else if let Some(column) = column {
+                    refuse_always(column)?;
                 }
             }
+        }
+    } else if listed.is_empty() {
+        // A query fills the table's columns from the first.
+        for column in columns {
+            refuse_always(column)?;
+        }
+    } else {
+        for column in columns.iter().filter(|c| listed.contains(&c.name)) {
+            refuse_always(column)?;
         }
     }
     // Columns left out that have a default, in table order.
@@ -115,17 +128,20 @@ fn is_default_keyword(value: &Expr) -> bool {
         if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("default"))
 }
 
-/// A column's default as an expression; NULL without one.
-fn default_expr(text: Option<&str>) -> Result<Expr> {
-    let Some(text) = text else {
-        return Ok(Expr::Value(Value::Null.into()));
-    };
-    Parser::new(&PostgresDialect::default())
-        .try_with_sql(text)
-        .and_then(|mut parser| parser.parse_expr())
-        .map_err(|e| Error::InvalidParameterValue {
-            message: format!("the default {text} does not parse: {e}"),
-        })
+/// A value given to a `GENERATED ALWAYS` identity column: refused, as
+/// PostgreSQL refuses it without `OVERRIDING SYSTEM VALUE` (which EpochDB
+/// does not parse).
+fn refuse_always(column: &ColumnSchema) -> Result<()> {
+    if column.identity == Some(Identity::Always) {
+        return Err(Error::GeneratedAlways {
+            message: format!(
+                "cannot insert a non-DEFAULT value into column \"{}\"",
+                column.name
+            ),
+            column: column.name.clone(),
+        });
+    }
+    Ok(())
 }
 
 fn column_name(name: &str) -> ObjectName {

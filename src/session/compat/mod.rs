@@ -26,6 +26,7 @@ use crate::session::error::{Error, Result};
 
 mod catalog_rewrite;
 mod depth;
+mod sequence_options;
 mod symmetric;
 
 pub use depth::STATEMENT_STACK_BYTES;
@@ -245,7 +246,12 @@ fn is_word(token: &Token, word: &str) -> bool {
 /// `None` when there is no such statement.
 fn respell_statements(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("user") && !lower.contains("zone") && !lower.contains("reset") {
+    if ![
+        "user", "zone", "reset", "sequence", "identity", "nextval", "currval", "setval",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
         return None;
     }
     let tokens = spanned_tokens(sql)?;
@@ -294,6 +300,10 @@ fn respell_statements(sql: &str) -> Option<String> {
                 }
             }
         }
+        let located: Vec<sequence_options::Located<'_>> = (statement.iter())
+            .map(|t| (&t.token, t.bytes.clone()))
+            .collect();
+        edits.extend(sequence_options::edits(sql, &located));
         if let [reset, time, zone] = statement
             && is_word(&reset.token, "RESET")
             && is_word(&time.token, "TIME")
@@ -611,6 +621,30 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(parsed.unwrap(), 1);
+    }
+
+    #[test]
+    fn sequence_options_take_the_parsers_order() {
+        assert_eq!(
+            respell_statements(
+                "create sequence s start 5 increment 3 no cycle minvalue -2; \
+                 create table t (id int generated always as identity (start with 100 increment by 10))"
+            )
+            .as_deref(),
+            Some(
+                "create sequence s increment 3 minvalue -2 start 5 no cycle; \
+                 create table t (id int generated always as identity (increment by 10 start with 100))"
+            )
+        );
+        assert_eq!(
+            respell_statements("create sequence s increment 2 start 1"),
+            None
+        );
+        assert_eq!(
+            respell_statements("select nextval('s'::regclass), setval('a.b' :: REGCLASS, 3)")
+                .as_deref(),
+            Some("select nextval('s'), setval('a.b' , 3)")
+        );
     }
 
     #[test]

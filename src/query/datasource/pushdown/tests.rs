@@ -13,6 +13,7 @@ fn schema() -> TableSchema {
         role,
         nullable: true,
         max_chars: None,
+        identity: None,
         default: None,
     };
     TableSchema::try_new(vec![
