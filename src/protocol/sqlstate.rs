@@ -273,6 +273,8 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidTextRepresentation { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
         E::WrongObjectType { .. } => (WRONG_OBJECT_TYPE, Blame::Client),
+        E::InvalidColumnReference { .. } => (INVALID_COLUMN_REFERENCE, Blame::Client),
+        E::CardinalityViolation { .. } => (CARDINALITY_VIOLATION, Blame::Client),
         E::SyntaxError { .. } => (SYNTAX_ERROR, Blame::Client),
         E::NotInPrerequisiteState { .. } => (OBJECT_NOT_IN_PREREQUISITE_STATE, Blame::Client),
         E::GeneratedAlways { .. } => (GENERATED_ALWAYS, Blame::Client),

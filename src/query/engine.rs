@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::AsArray;
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::common::ParamValues;
 use datafusion::common::{SchemaError, TableReference};
@@ -18,7 +18,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, Expr as SqlExpr, FromTable, ObjectNamePart, SelectItem, Statement,
+    AssignmentTarget, Expr as SqlExpr, FromTable, ObjectNamePart, OnInsert, SelectItem, Statement,
     TableFactor, TableObject, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
@@ -33,6 +33,7 @@ use super::commands::names::normalize;
 use super::commands::retention;
 use super::commands::sequences::{self, SessionSequences};
 use super::commands::transaction::PendingWrites;
+use super::commands::upsert::OnConflict;
 use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
 use super::datasource::table::{ReturnedRows, SeriesTableProvider};
@@ -287,6 +288,21 @@ impl QueryEngine {
         let mut statement = statement;
         // `... RETURNING`: the change, then the returned rows planned as a
         // query over the target, which runs over the rows changed.
+        let (on_conflict, insert_alias) = match &mut statement {
+            Statement::Insert(insert) => match insert.on.take() {
+                None => (None, None),
+                Some(OnInsert::OnConflict(clause)) => (
+                    Some(clause),
+                    (insert.table_alias.as_ref()).map(|a| normalize(&a.alias)),
+                ),
+                Some(_) => {
+                    return Err(Error::Unsupported {
+                        what: "INSERT ... ON DUPLICATE KEY UPDATE".into(),
+                    });
+                }
+            },
+            _ => (None, None),
+        };
         let returning = match returning_target(&mut statement)? {
             Some((target, items)) => {
                 Some(Box::pin(self.plan_returning(ctx, target, items, declared, heavy)).await?)
@@ -399,10 +415,29 @@ impl QueryEngine {
                 .collect(),
             _ => Vec::new(),
         };
+        let on_conflict = match on_conflict {
+            Some(clause) => {
+                let table = match &plan {
+                    LogicalPlan::Dml(dml) => source_as_provider(&dml.target)?
+                        .downcast_ref::<SeriesTableProvider>()
+                        .map(|t| t.table().clone()),
+                    _ => None,
+                };
+                let Some(table) = table else {
+                    return Err(Error::Unsupported {
+                        what: "INSERT ... ON CONFLICT into this relation".into(),
+                    });
+                };
+                let alias = insert_alias.unwrap_or_else(|| table.name().to_owned());
+                Some(Arc::new(OnConflict::plan(&state, table, &alias, &clause)?))
+            }
+            None => None,
+        };
         Ok(Prepared::Plan(Box::new(PlannedQuery {
             plan,
             names,
             returning,
+            on_conflict,
             insert_columns,
             statement: original,
             declared: declared.into(),
@@ -541,12 +576,36 @@ impl QueryEngine {
             names,
             insert_columns,
             returning,
+            on_conflict,
             ..
         } = &self.current_plan(ctx, planned).await?;
         access::check_plan(&self.storage, ctx, plan)?;
         let mut plan = plan.clone();
         if let Some(params) = &params {
             plan = numeric::unconstrained_parameters(plan)?.replace_params_with_values(params)?;
+        }
+        if let (Some(on_conflict), LogicalPlan::Dml(dml)) = (on_conflict, &plan) {
+            if on_conflict.updates() {
+                access::require_superuser(&self.storage, ctx, || {
+                    format!("permission denied for table {}", dml.table_name.table())
+                })?;
+            }
+            let input = ctx.execute_logical_plan(dml.input.as_ref().clone()).await?;
+            let pending = ctx.state().config().get_extension::<PendingWrites>();
+            let upserted = on_conflict
+                .run(&ctx.state(), pending, input.collect().await?)
+                .await?;
+            if let Some(sequences) = ctx.state().config().get_extension::<SessionSequences>() {
+                sequences.durable().await?;
+            }
+            if let Some(returning) = returning {
+                return returned_rows(ctx, returning, params.as_ref(), upserted.rows, "INSERT")
+                    .await;
+            }
+            return Ok(Output::Command {
+                tag: "INSERT",
+                rows: Some(upserted.count as u64),
+            });
         }
         let inserted = match returning {
             Some(_) => ctx.state().config().get_extension::<ReturnedRows>(),
@@ -589,25 +648,8 @@ impl QueryEngine {
             if let Some(sequences) = ctx.state().config().get_extension::<SessionSequences>() {
                 sequences.durable().await?;
             }
-            let mut plan = returning.plan.clone();
-            if let Some(params) = &params {
-                plan =
-                    numeric::unconstrained_parameters(plan)?.replace_params_with_values(params)?;
-            }
-            let plan = ReturnedRows::scan_of(plan, rows_inserted)?;
-            let stream = ctx
-                .execute_logical_plan(plan)
-                .await?
-                .execute_stream()
-                .await?;
-            let schema = renamed(&stream.schema(), returning.names.as_deref());
-            return Ok(Output::Returning {
-                tag: match dml_tag {
-                    Some(tag) => tag,
-                    None => "INSERT",
-                },
-                rows: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
-            });
+            let tag = dml_tag.unwrap_or("INSERT");
+            return returned_rows(ctx, returning, params.as_ref(), rows_inserted, tag).await;
         }
         let frame = frame?;
         if let Some(tag) = dml_tag {
@@ -648,6 +690,32 @@ impl QueryEngine {
             ))))
         }
     }
+}
+
+/// The rows `... RETURNING` returns: its query, run over `rows` (what the
+/// statement wrote or removed) in place of the target's scan.
+async fn returned_rows(
+    ctx: &SessionContext,
+    returning: &PlannedQuery,
+    params: Option<&ParamValues>,
+    rows: Vec<RecordBatch>,
+    tag: &'static str,
+) -> Result<Output> {
+    let mut plan = returning.plan.clone();
+    if let Some(params) = params {
+        plan = numeric::unconstrained_parameters(plan)?.replace_params_with_values(params)?;
+    }
+    let plan = ReturnedRows::scan_of(plan, rows)?;
+    let stream = ctx
+        .execute_logical_plan(plan)
+        .await?
+        .execute_stream()
+        .await?;
+    let schema = renamed(&stream.schema(), returning.names.as_deref());
+    Ok(Output::Returning {
+        tag,
+        rows: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+    })
 }
 
 /// The table an `INSERT` writes to, for reporting NOT NULL violations.
@@ -765,20 +833,12 @@ fn returning_target(statement: &mut Statement) -> Result<Option<(String, Vec<Sel
     };
     match statement {
         Statement::Insert(insert) => {
-            // The alias names the target only for RETURNING (and ON
-            // CONFLICT, refused); DataFusion takes none.
-            let alias = match insert.on {
-                None => insert.table_alias.take(),
-                Some(_) => None,
-            };
+            // The alias names the target only for RETURNING and ON
+            // CONFLICT; DataFusion takes none.
+            let alias = insert.table_alias.take();
             let Some(items) = insert.returning.take() else {
                 return Ok(None);
             };
-            if insert.on.is_some() {
-                return Err(Error::Unsupported {
-                    what: "INSERT ... ON CONFLICT".into(),
-                });
-            }
             let TableObject::TableName(name) = &insert.table else {
                 return Err(Error::Unsupported {
                     what: "INSERT ... RETURNING into a table function".into(),

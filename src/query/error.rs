@@ -134,6 +134,12 @@ pub enum Error {
     /// A statement PostgreSQL's grammar rejects (42601), in its words.
     #[error("{message}")]
     SyntaxError { message: String },
+    /// An `ON CONFLICT` target that no key matches (42P10).
+    #[error("{message}")]
+    InvalidColumnReference { message: String },
+    /// A row an `ON CONFLICT DO UPDATE` would change twice (21000).
+    #[error("{message}")]
+    CardinalityViolation { message: String, hint: &'static str },
     /// A name that names another kind of object (42809).
     #[error("{message}")]
     WrongObjectType { message: String },
@@ -161,6 +167,7 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::FormatSpecifier { .. } => Some("For a single \"%\" use \"%%\"."),
+            Error::CardinalityViolation { hint, .. } => Some(hint),
             Error::GeneratedAlways { message, .. } if message.starts_with("cannot insert") => {
                 Some("Use OVERRIDING SYSTEM VALUE to override.")
             }

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use super::commands::access::Dcl;
 use super::commands::copy::{CopyFrom, CopyOptions};
 use super::commands::ddl::Ddl;
+use super::commands::upsert::OnConflict;
 use super::error::Result;
 use super::pg::array_in::ARRAY_OF;
 
@@ -45,6 +46,9 @@ pub struct PlannedQuery {
     /// `INSERT ... RETURNING`: the rows returned, as a query over the
     /// target table.
     pub(crate) returning: Option<Box<PlannedQuery>>,
+    /// `INSERT ... ON CONFLICT`: what to do with the rows whose keys are
+    /// taken.
+    pub(crate) on_conflict: Option<Arc<OnConflict>>,
     /// For `INSERT INTO t (a, b) ...`, the listed columns.
     pub(crate) insert_columns: Vec<String>,
     /// The statement as it came, and the parameter types the client

@@ -53,6 +53,7 @@ pub use series::{SeriesId, SeriesKey};
 pub use table::delete::{Region, RowPredicate};
 pub use table::{ColumnUsage, Table};
 pub use tag_index::{SeriesFilter, SeriesSet, TagPredicate};
+pub use unique::KeyMatch;
 
 #[cfg(test)]
 mod tests;

@@ -179,6 +179,12 @@ impl Sequence {
         Ok(ticket)
     }
 
+    /// Back to its start, as `TRUNCATE ... RESTART IDENTITY` and `ALTER
+    /// SEQUENCE ... RESTART` leave it: the next value is the start.
+    pub fn restart(&self) -> Result<Durable<()>> {
+        self.set(self.options.start, false)
+    }
+
     /// Where recovery found the sequence.
     pub(super) fn restore(&self, state: SequenceState) {
         let mut counter = self.counter.lock();

@@ -26,6 +26,14 @@ pub(super) struct UniqueKeys {
     sets: Vec<HashMap<Box<[u8]>, i64>>,
 }
 
+/// What a row's key for one constraint matches: the number of the row
+/// holding it, and an earlier row of the same write with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyMatch {
+    pub existing: Option<i64>,
+    pub earlier: Option<usize>,
+}
+
 /// The keys of some rows, per constraint, row by row (`None` for a key with
 /// a NULL in it).
 #[derive(Debug, Default)]
@@ -132,6 +140,26 @@ impl UniqueKeys {
             return Ok(None);
         }
         Ok(self.sets[c].get(rows.row(0).as_ref()).copied())
+    }
+
+    /// For each row of `new`, by its key for constraint `c`: the row
+    /// already holding the key, and the first earlier row of `new` with the
+    /// same key (a key with a NULL in it matches nothing).
+    pub(super) fn matches(&self, c: usize, new: &NewKeys) -> Vec<KeyMatch> {
+        let keys = new.sets.get(c).map_or(&[][..], Vec::as_slice);
+        let mut first: HashMap<&[u8], usize> = HashMap::new();
+        (keys.iter().enumerate())
+            .map(|(row, key)| match key {
+                None => KeyMatch::default(),
+                Some(key) => KeyMatch {
+                    existing: self
+                        .sets
+                        .get(c)
+                        .and_then(|set| set.get(key.as_ref()).copied()),
+                    earlier: Some(*first.entry(key.as_ref()).or_insert(row)).filter(|&e| e != row),
+                },
+            })
+            .collect()
     }
 
     /// Gives up the keys of rows that are gone.
@@ -327,5 +355,27 @@ mod tests {
         );
         let schema_only_name = keys.check(&schema, &[batch(&schema, &[1], &[Some("b")])]);
         assert_eq!(detail(schema_only_name).0, "t_pkey");
+    }
+
+    #[test]
+    fn matches_name_the_row_holding_a_key_and_the_first_earlier_row() {
+        let schema = schema();
+        let mut keys = UniqueKeys::new(&schema);
+        let held = batch(&schema, &[1, 2], &[Some("a"), Some("b")]);
+        keys.insert(keys.check(&schema, &[held]).unwrap(), &[10, 11]);
+        let new = batch(&schema, &[2, 3, 3, 2], &[Some("x"), None, Some("y"), None]);
+        let new = UniqueKeys::keys_of(&schema, &[new]).unwrap();
+        let found = |existing, earlier| KeyMatch { existing, earlier };
+        assert_eq!(
+            keys.matches(0, &new),
+            vec![
+                found(Some(11), None),
+                found(None, None),
+                found(None, Some(1)),
+                found(Some(11), Some(0)),
+            ]
+        );
+        // A key with a NULL in it matches nothing.
+        assert_eq!(keys.matches(1, &new)[1], KeyMatch::default());
     }
 }

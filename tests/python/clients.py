@@ -360,6 +360,19 @@ def plain_tables():
         session.add(later)
         session.commit()
         assert later.id == 4, later.id
+    # Upserts as SQLAlchemy spells them for PostgreSQL.
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    devices_table = Device.__table__
+    with engine.begin() as conn:
+        stmt = pg_insert(devices_table).values(id=1, name="a2", kind="sensor")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[devices_table.c.id], set_={"name": stmt.excluded.name}
+        ).returning(devices_table.c.id, devices_table.c.name)
+        assert conn.execute(stmt).all() == [(1, "a2")]
+        conn.execute(pg_insert(devices_table).values(id=3, name="x").on_conflict_do_nothing())
+        name = conn.execute(sa.select(devices_table.c.name).where(devices_table.c.id == 3)).scalar()
+        assert name == "c", name
     with engine.begin() as conn:
         deleted = conn.execute(
             sa.delete(Device.__table__).where(Device.__table__.c.kind == "sensor").returning(Device.__table__.c.id)

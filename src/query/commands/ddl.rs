@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     AlterTable, AlterTableOperation, CharacterLength, ColumnDef, ColumnOption, CreateTable,
     CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
-    Statement, TimezoneInfo, Value, visit_expressions,
+    Statement, TimezoneInfo, TruncateIdentityOption, Value, visit_expressions,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -62,10 +62,12 @@ pub enum Ddl {
         if_exists: bool,
         retention: Option<i64>,
     },
-    /// `TRUNCATE [TABLE] [ONLY] t, ...`: no table here has sequences or
-    /// references, so `RESTART IDENTITY` and `CASCADE` change nothing more.
+    /// `TRUNCATE [TABLE] [ONLY] t, ...`: no table here has references, so
+    /// `CASCADE` changes nothing more. `RESTART IDENTITY` restarts the
+    /// sequences the tables' columns own.
     Truncate {
         names: Vec<ObjectName>,
+        restart_identity: bool,
     },
     CreateSequence {
         name: ObjectName,
@@ -111,6 +113,10 @@ impl Ddl {
                     names: (truncate.table_names.iter())
                         .map(|t| t.name.clone())
                         .collect(),
+                    restart_identity: matches!(
+                        truncate.identity,
+                        Some(TruncateIdentityOption::Restart)
+                    ),
                 }
             }
             Statement::CreateSchema {
@@ -243,7 +249,7 @@ impl Ddl {
                     .map_or_else(|_| String::new(), |(_, table)| table);
                 format!("must be owner of table {table}")
             }
-            Ddl::Truncate { names } => {
+            Ddl::Truncate { names, .. } => {
                 let table = names
                     .first()
                     .and_then(|n| qualified(n, current_database, current_schema).ok())
@@ -392,8 +398,11 @@ impl Ddl {
                 let (_, logged) = namespace.add_columns(&table, added)?;
                 ("ALTER TABLE", vec![logged])
             }
-            Ddl::Truncate { names } => {
-                let emptied = truncate(names, storage, ctx)?;
+            Ddl::Truncate {
+                names,
+                restart_identity,
+            } => {
+                let emptied = truncate(names, *restart_identity, storage, ctx)?;
                 let emptied = emptied.into_iter().map(|d| d.map(|_| true));
                 ("TRUNCATE TABLE", emptied.collect())
             }
@@ -485,6 +494,7 @@ impl Ddl {
 /// inside a transaction block, which could not undo it.
 fn truncate(
     names: &[ObjectName],
+    restart_identity: bool,
     storage: &Storage,
     ctx: &SessionContext,
 ) -> Result<Vec<storage::Durable<usize>>> {
@@ -503,14 +513,25 @@ fn truncate(
     let mut tables = Vec::with_capacity(names.len());
     for name in names {
         let (schema, table) = qualified(name, current_database, current_schema)?;
-        match database.schema(&schema).and_then(|ns| ns.table(&table)) {
-            Some(found) => tables.push(found),
+        let namespace = database.schema(&schema);
+        match namespace.as_ref().and_then(|ns| ns.table(&table)) {
+            Some(found) => tables.push((namespace, found)),
             None => return Err(Error::UndefinedTable { name: table }),
         }
     }
     let mut emptied = Vec::with_capacity(tables.len());
-    for table in tables {
+    for (namespace, table) in tables {
         emptied.push(table.truncate()?);
+        let Some(namespace) = namespace.filter(|_| restart_identity) else {
+            continue;
+        };
+        for name in namespace.sequence_names() {
+            let owned = (namespace.sequence(&name))
+                .filter(|s| s.owner().is_some_and(|o| o.table == table.name()));
+            if let Some(sequence) = owned {
+                emptied.push(sequence.restart()?.map(|()| 0));
+            }
+        }
     }
     Ok(emptied)
 }

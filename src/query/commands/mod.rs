@@ -11,3 +11,4 @@ pub(crate) mod names;
 pub(crate) mod retention;
 pub(crate) mod sequences;
 pub(crate) mod transaction;
+pub(crate) mod upsert;

@@ -185,6 +185,49 @@ impl PendingWrites {
             .collect()
     }
 
+    /// For each row of `batches`, the row staged for `target` whose key for
+    /// constraint `constraint` it has: which staged write, which number.
+    pub(crate) fn staged_key_matches(
+        &self,
+        target: &Arc<Table>,
+        constraint: usize,
+        batches: &[RecordBatch],
+    ) -> storage::Result<Vec<Option<(usize, i64)>>> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut found = vec![None; rows];
+        let guard = self.block.lock();
+        let Some(block) = guard.as_ref() else {
+            return Ok(found);
+        };
+        for (index, staged) in block.staged.iter().enumerate() {
+            if !Arc::ptr_eq(&staged.target, target) {
+                continue;
+            }
+            let matches = staged.rows.key_matches(constraint, batches)?;
+            for (slot, matched) in found.iter_mut().zip(matches) {
+                if slot.is_none() {
+                    *slot = matched.existing.map(|number| (index, number));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The rows numbered `numbers` of staged write `index`, with their
+    /// numbers.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn staged_rows_at(
+        &self,
+        index: usize,
+        numbers: &[i64],
+    ) -> storage::Result<Vec<(RecordBatch, Vec<i64>)>> {
+        let guard = self.block.lock();
+        match guard.as_ref().and_then(|block| block.staged.get(index)) {
+            Some(staged) => staged.rows.numbered_rows_at(numbers),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Records that the block removes rows `rows` of `target` itself, and
     /// removes the staged rows `staged` (per staged write, by number) now.
     /// Staged rows a savepoint covers cannot be removed: rolling back to it

@@ -250,7 +250,11 @@ impl ReturnedRows {
             if provider.downcast_ref::<SeriesTableProvider>().is_none() {
                 return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
             }
-            let rows = MemTable::try_new(provider.schema(), vec![batches.clone()])?;
+            let schema = provider.schema();
+            let batches = (batches.iter())
+                .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let rows = MemTable::try_new(schema, vec![batches])?;
             scan.source = provider_as_source(Arc::new(rows));
             Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
         })

@@ -18,9 +18,9 @@ use crate::storage::head::HeadBlock;
 use crate::storage::image::Heads;
 use crate::storage::journal::Durable;
 use crate::storage::record::{Record, data_record_header, mark_last};
-use crate::storage::scan::ScanRequest;
+use crate::storage::scan::{ReadView, ScanRequest};
 use crate::storage::series::SeriesId;
-use crate::storage::unique::{NewKeys, UniqueKeys};
+use crate::storage::unique::{KeyMatch, NewKeys, UniqueKeys};
 
 /// What removing some rows changes: per chunk, its blocks that held any
 /// (replaced by what is left of them, `None` when nothing is), and its head
@@ -37,6 +37,17 @@ struct ChunkRemoval {
     series: SeriesId,
     blocks: Vec<(usize, Option<Arc<SealedBlock>>)>,
     head: Option<Arc<HeadBlock>>,
+}
+
+/// Every row of `view`, in batches with their row numbers.
+fn numbered(view: &ReadView) -> Result<Vec<(RecordBatch, Vec<i64>)>> {
+    let mut rows = Vec::with_capacity(view.len());
+    for i in 0..view.len() {
+        if let Some(numbered) = view.decode_numbered(i)? {
+            rows.push(numbered);
+        }
+    }
+    Ok(rows)
 }
 
 impl Table {
@@ -70,26 +81,47 @@ impl Table {
             Some(view) => view,
             None => self.snapshot(&request)?,
         };
-        let mut rows = Vec::with_capacity(view.len());
-        for i in 0..view.len() {
-            if let Some(numbered) = view.decode_numbered(i)? {
-                rows.push(numbered);
-            }
-        }
-        Ok(rows)
+        numbered(&view)
     }
 
     /// The rows of a plain table numbered `numbers`, all columns.
     pub fn rows_at(&self, numbers: &[i64]) -> Result<Vec<RecordBatch>> {
+        match self.view_at(numbers)? {
+            Some(view) => view.decode_all(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A view of the rows of a plain table numbered `numbers`; `None` for
+    /// none.
+    fn view_at(&self, numbers: &[i64]) -> Result<Option<ReadView>> {
         self.require_plain()?;
         if numbers.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let request = ScanRequest {
             time_points: Some(numbers.to_vec()),
             ..ScanRequest::default()
         };
-        self.snapshot(&request)?.decode_all()
+        self.snapshot(&request).map(Some)
+    }
+
+    /// For each row of `batches` (rows of the table's columns), what its
+    /// key for unique constraint `constraint` matches: a row of the table,
+    /// an earlier row of `batches`. `INSERT ... ON CONFLICT` finds its
+    /// conflicts with it.
+    pub fn key_matches(&self, constraint: usize, batches: &[RecordBatch]) -> Result<Vec<KeyMatch>> {
+        let keys = UniqueKeys::keys_of(&self.schema, batches)?;
+        let state = self.read_state()?;
+        Ok(state.unique.matches(constraint, &keys))
+    }
+
+    /// The rows of a plain table numbered `numbers`, each with its number.
+    pub fn numbered_rows_at(&self, numbers: &[i64]) -> Result<Vec<(RecordBatch, Vec<i64>)>> {
+        match self.view_at(numbers)? {
+            Some(view) => numbered(&view),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Checks that `batches` would break none of the table's unique
