@@ -18,14 +18,16 @@
 //! - `localtimestamp` and `localtime` become [`clock`]'s calls.
 //! - `EXTRACT` of a field only PostgreSQL has becomes [`date_fields`]'s
 //!   `date_part`.
+//! - `TABLESAMPLE`, which DataFusion would ignore and so return every row,
+//!   is refused.
 
 use std::ops::ControlFlow;
 
 use crate::query::pg::dialect::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Fetch, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Interval,
-    LimitClause, ObjectName, Query, SelectItem, SetExpr, Statement, Value, ValueWithSpan, VisitMut,
-    VisitorMut,
+    LimitClause, ObjectName, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+    ValueWithSpan, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -46,6 +48,18 @@ struct Respeller;
 
 impl VisitorMut for Respeller {
     type Break = Error;
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Error> {
+        if let TableFactor::Table {
+            sample: Some(_), ..
+        } = factor
+        {
+            return ControlFlow::Break(Error::Unsupported {
+                what: "TABLESAMPLE".into(),
+            });
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<Error> {
         if let Some(fetch) = query.fetch.take()
