@@ -23,6 +23,6 @@ async fn pgjdbc_passes_its_suite() {
     java.arg("-cp")
         .arg(&jar)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jdbc/Clients.java"));
-    run_client_suite(&server, java, 3).await;
+    run_client_suite(&server, java, 4).await;
     server.stop().await;
 }

@@ -161,10 +161,40 @@ public class Clients {
         System.out.println("ok jdbc: errors and transactions");
     }
 
+    static void generatedKeys() throws SQLException {
+        try (Connection c = connect(); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE jdbc_items (id SERIAL PRIMARY KEY, name TEXT NOT NULL, qty INT DEFAULT 1)");
+            // getGeneratedKeys: the driver appends RETURNING to the insert.
+            try (PreparedStatement insert = c.prepareStatement(
+                     "INSERT INTO jdbc_items (name) VALUES (?)", Statement.RETURN_GENERATED_KEYS)) {
+                for (String name : new String[] {"a", "b"}) {
+                    insert.setString(1, name);
+                    equal(insert.executeUpdate(), 1, "inserted");
+                }
+                try (ResultSet keys = insert.getGeneratedKeys()) {
+                    check(keys.next(), "a generated key");
+                    equal(keys.getInt("id"), 2, "the second key");
+                }
+            }
+            try (PreparedStatement upsert = c.prepareStatement(
+                     "INSERT INTO jdbc_items (id, name) VALUES (?, ?) "
+                         + "ON CONFLICT (id) DO UPDATE SET qty = jdbc_items.qty + 1 RETURNING qty")) {
+                upsert.setInt(1, 1);
+                upsert.setString(2, "a");
+                try (ResultSet rs = upsert.executeQuery()) {
+                    check(rs.next(), "an upserted row");
+                    equal(rs.getInt(1), 2, "qty after the upsert");
+                }
+            }
+        }
+        System.out.println("ok jdbc: SERIAL keys, RETURNING and upserts");
+    }
+
     public static void main(String[] args) throws Exception {
         url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/postgres";
         metadata();
         statements();
         errorsAndTransactions();
+        generatedKeys();
     }
 }

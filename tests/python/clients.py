@@ -194,6 +194,27 @@ async def asyncpg_suite():
             raise AssertionError("must fail")
         except asyncpg.exceptions.UndefinedTableError:
             pass
+        # CRUD on a plain table with a SERIAL key: prepared statements
+        # described before they run, RETURNING, upserts.
+        await conn.execute("CREATE TABLE apg_items (id SERIAL PRIMARY KEY, name TEXT UNIQUE, qty INT DEFAULT 0)")
+        new_id = await conn.fetchval("INSERT INTO apg_items (name) VALUES ($1) RETURNING id", "bolt")
+        assert new_id == 1, new_id
+        rows = await conn.fetch(
+            "INSERT INTO apg_items (name, qty) VALUES ($1, $2), ($3, $4) RETURNING id, name, qty",
+            "nut", 5, "gear", 7,
+        )
+        assert [tuple(r) for r in rows] == [(2, "nut", 5), (3, "gear", 7)], rows
+        upsert = await conn.prepare(
+            "INSERT INTO apg_items (name, qty) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO UPDATE SET qty = apg_items.qty + excluded.qty RETURNING id, qty"
+        )
+        assert tuple(await upsert.fetchrow("nut", 10)) == (2, 15)
+        assert tuple(await upsert.fetchrow("washer", 1)) == (5, 1)
+        row = await conn.fetchrow("UPDATE apg_items SET qty = qty * 2 WHERE name = $1 RETURNING id, qty", "gear")
+        assert tuple(row) == (3, 14), row
+        gone = await conn.fetch("DELETE FROM apg_items WHERE qty < $1 RETURNING name", 5)
+        assert sorted(r[0] for r in gone) == ["bolt", "washer"], gone
+        assert await conn.fetchval("SELECT currval('apg_items_id_seq')") == 5
     finally:
         await conn.close()
     # A pool resets each connection it takes back.
@@ -385,4 +406,4 @@ check("psycopg: transactions and savepoints", psycopg_transactions)
 check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
 check("psycopg and the SQLAlchemy ORM: plain tables, keys, UPDATE, DELETE", plain_tables)
-check("asyncpg: queries, prepared statements, COPY, transactions, pools", lambda: asyncio.run(asyncpg_suite()))
+check("asyncpg: queries, prepared statements, COPY, transactions, pools, CRUD", lambda: asyncio.run(asyncpg_suite()))
