@@ -30,6 +30,7 @@ pub use error::{Error, Result};
 pub use output::Output;
 pub use pg::dialect::PostgresDialect;
 pub use pg::functions::{POSTGRES_VERSION, POSTGRES_VERSION_NUM, version_string};
+pub use pg::insert_columns::overriding_marker;
 pub(crate) use pg::placeholders::{declare_sql_types, sql_type};
 pub(crate) use pg::quoting::quote_ident;
 pub use prepared::{PlannedQuery, Prepared};

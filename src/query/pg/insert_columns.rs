@@ -5,6 +5,12 @@
 //! - a column left out takes its `DEFAULT` (NULL without one), evaluated
 //!   for each row, and so does a `DEFAULT` written in place of a value.
 //!
+//! `OVERRIDING SYSTEM VALUE` lets an `INSERT` give a `GENERATED ALWAYS`
+//! identity column its value; `OVERRIDING USER VALUE` makes every identity
+//! column take its default whatever the statement gives it. The session
+//! marks the statement ([`overriding_marker`]), since the parser does not
+//! read the clause.
+//!
 //! DataFusion wants a value for every column and knows no `DEFAULT`
 //! keyword, so the statement is given the column list and the default
 //! expressions PostgreSQL reads into it, before the other rewrites.
@@ -16,12 +22,49 @@ use datafusion::sql::sqlparser::ast::{
     Expr, Ident, ObjectName, Query, SetExpr, Statement, TableObject,
 };
 use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Span;
 
 use crate::query::commands::names::normalize;
 use crate::query::datasource::table::SeriesTableProvider;
 use crate::query::error::{Error, Result};
 use crate::query::pg::defaults::default_expr;
 use crate::storage::{ColumnSchema, Identity};
+
+/// What the session puts in an `INSERT`'s (otherwise unused) after-columns
+/// list for `OVERRIDING SYSTEM VALUE` (`system`) or `OVERRIDING USER
+/// VALUE`. The quote character cannot come from a client's text.
+pub fn overriding_marker(system: bool) -> Ident {
+    let value = if system {
+        "overriding system value"
+    } else {
+        "overriding user value"
+    };
+    Ident {
+        value: value.to_owned(),
+        quote_style: Some('\u{1}'),
+        span: Span::empty(),
+    }
+}
+
+/// Which `OVERRIDING` an `INSERT` says, taking the marker off it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overriding {
+    None,
+    System,
+    User,
+}
+
+fn take_overriding(after_columns: &mut Vec<Ident>) -> Overriding {
+    let found = if after_columns.contains(&overriding_marker(true)) {
+        Overriding::System
+    } else if after_columns.contains(&overriding_marker(false)) {
+        Overriding::User
+    } else {
+        return Overriding::None;
+    };
+    after_columns.clear();
+    found
+}
 
 /// The name of the derived table a query source is wrapped in.
 const SOURCE: &str = "__epochdb_insert_source";
@@ -32,6 +75,7 @@ pub(crate) async fn rewrite(state: &SessionState, statement: &mut Statement) -> 
     let Statement::Insert(insert) = statement else {
         return Ok(());
     };
+    let overriding = take_overriding(&mut insert.after_columns);
     let TableObject::TableName(name) = &insert.table else {
         return Ok(());
     };
@@ -74,13 +118,22 @@ pub(crate) async fn rewrite(state: &SessionState, statement: &mut Statement) -> 
         for row in &mut values.rows {
             for (value, name) in row.iter_mut().zip(&listed) {
                 let column = columns.iter().find(|c| &c.name == name);
-                if is_default_keyword(value) {
+                let identity = column.is_some_and(|c| c.identity.is_some());
+                if is_default_keyword(value) || (identity && overriding == Overriding::User) {
                     *value = default_expr(column.and_then(|c| c.default.as_deref()))?;
-                } else if let Some(column) = column {
+                } else if let Some(column) = column
+                    && overriding != Overriding::System
+                {
                     refuse_always(column)?;
                 }
             }
         }
+    } else if overriding == Overriding::User {
+        return Err(Error::Unsupported {
+            what: "INSERT ... OVERRIDING USER VALUE with a query".into(),
+        });
+    } else if overriding == Overriding::System {
+        // The values given are taken as they are.
     } else if listed.is_empty() {
         // A query fills the table's columns from the first.
         for column in columns {

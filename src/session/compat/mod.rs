@@ -13,7 +13,7 @@
 use std::ops::{ControlFlow, Range};
 use std::sync::LazyLock;
 
-use crate::query::PostgresDialect;
+use crate::query::{PostgresDialect, overriding_marker};
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, Ident, ObjectName, Statement, Value, visit_expressions_mut,
@@ -56,6 +56,11 @@ fn reads_catalogs(sql: &str) -> bool {
 pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<Vec<Statement>> {
     let respelled = respell_statements(sql);
     let sql = respelled.as_deref().unwrap_or(sql);
+    let overriding = respell_overriding(sql);
+    let (sql, overrides) = match &overriding {
+        Some((text, marks)) => (text.as_str(), marks.as_slice()),
+        None => (sql, &[][..]),
+    };
     let cursor_forms = respell_cursor_commands(sql);
     let (sql, moves) = match &cursor_forms {
         Some((text, moves)) => (text.as_str(), moves.as_slice()),
@@ -106,6 +111,11 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     for &at in moves {
         if let Some(Statement::Fetch { into, .. }) = statements.get_mut(at) {
             *into = Some(ObjectName::from(vec![MOVE_MARKER.clone()]));
+        }
+    }
+    for &(at, system) in overrides {
+        if let Some(Statement::Insert(insert)) = statements.get_mut(at) {
+            insert.after_columns = vec![overriding_marker(system)];
         }
     }
     if let Some(marks) = &symmetric_marks {
@@ -378,6 +388,40 @@ fn respell_cursor_commands(sql: &str) -> Option<(String, Vec<usize>)> {
     (!edits.is_empty()).then(|| (splice(sql, &edits), moves))
 }
 
+/// `sql` without the `OVERRIDING SYSTEM VALUE` and `OVERRIDING USER VALUE`
+/// of its `INSERT`s, which the parser does not read, and the positions of
+/// those statements with which one they said (`true`: `SYSTEM`); `None`
+/// when there is none.
+fn respell_overriding(sql: &str) -> Option<(String, Vec<(usize, bool)>)> {
+    if !sql.to_ascii_lowercase().contains("overriding") {
+        return None;
+    }
+    let tokens = spanned_tokens(sql)?;
+    let mut edits = Vec::new();
+    let mut marks = Vec::new();
+    let mut index = 0;
+    for statement in tokens.split(|t| t.token == Token::SemiColon) {
+        let Some(verb) = statement.first() else {
+            continue;
+        };
+        if is_word(&verb.token, "INSERT")
+            && let Some(at) = statement.windows(3).position(|w| {
+                is_word(&w[0].token, "OVERRIDING")
+                    && (is_word(&w[1].token, "SYSTEM") || is_word(&w[1].token, "USER"))
+                    && is_word(&w[2].token, "VALUE")
+            })
+        {
+            edits.push((
+                statement[at].bytes.start..statement[at + 2].bytes.end,
+                String::new(),
+            ));
+            marks.push((index, is_word(&statement[at + 1].token, "SYSTEM")));
+        }
+        index += 1;
+    }
+    (!edits.is_empty()).then(|| (splice(sql, &edits), marks))
+}
+
 /// `sql` with Grafana's search-path subquery replaced by the literal list of
 /// the session's search-path schemas, which is what it computes; `None` when
 /// the query has no such subquery.
@@ -621,6 +665,26 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(parsed.unwrap(), 1);
+    }
+
+    #[test]
+    fn overriding_clauses_are_taken_out_and_marked() {
+        let (text, marks) = respell_overriding(
+            "SELECT 1; insert into t overriding system value values (1); \
+             INSERT INTO t (a) OVERRIDING USER VALUE SELECT 2",
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "SELECT 1; insert into t  values (1); INSERT INTO t (a)  SELECT 2"
+        );
+        assert_eq!(marks, vec![(1, true), (2, false)]);
+        assert_eq!(respell_overriding("SELECT 'overriding'"), None);
+        let parsed = parse_default("INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1)").unwrap();
+        let Statement::Insert(insert) = &parsed[0] else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(insert.after_columns, vec![overriding_marker(true)]);
     }
 
     #[test]
