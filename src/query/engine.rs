@@ -217,7 +217,7 @@ impl QueryEngine {
     ) -> Result<SessionContext> {
         let sequences = Arc::new(SessionSequences::default());
         let insert_source = Arc::new(InsertSource::default());
-        let inserted = Arc::new(ReturnedRows::default());
+        let returned = Arc::new(ReturnedRows::default());
         let config = self
             .base
             .config()
@@ -226,7 +226,7 @@ impl QueryEngine {
             .with_extension(pending)
             .with_extension(principal.clone())
             .with_extension(sequences.clone())
-            .with_extension(inserted)
+            .with_extension(returned)
             .with_extension(insert_source.clone());
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.memory_limit {
@@ -607,12 +607,12 @@ impl QueryEngine {
                 rows: Some(upserted.count as u64),
             });
         }
-        let inserted = match returning {
+        let returned = match returning {
             Some(_) => ctx.state().config().get_extension::<ReturnedRows>(),
             None => None,
         };
-        if let Some(inserted) = &inserted {
-            inserted.capture();
+        if let Some(returned) = &returned {
+            returned.capture();
         }
         let insert = is_insert(&plan);
         let dml_tag = dml_tag(&plan);
@@ -631,34 +631,30 @@ impl QueryEngine {
             }),
             _ => None,
         };
+        let write_error = |e: DataFusionError| match &target {
+            Some(target) if insert => target
+                .not_null_violation(&e)
+                .unwrap_or(Error::DataFusion(e)),
+            _ => Error::DataFusion(e),
+        };
         let frame = ctx.execute_logical_plan(plan).await;
-        if let (Some(returning), Some(inserted)) = (returning, &inserted) {
+        if let (Some(returning), Some(returned)) = (returning, &returned) {
             // The insert runs to its end first, as any other.
             let collected = match frame {
-                Ok(frame) => frame.collect().await.map_err(|e| match &target {
-                    Some(target) if insert => target
-                        .not_null_violation(&e)
-                        .unwrap_or(Error::DataFusion(e)),
-                    _ => Error::DataFusion(e),
-                }),
+                Ok(frame) => frame.collect().await.map_err(write_error),
                 Err(e) => Err(e.into()),
             };
-            let rows_inserted = inserted.take();
+            let rows = returned.take();
             collected?;
             if let Some(sequences) = ctx.state().config().get_extension::<SessionSequences>() {
                 sequences.durable().await?;
             }
             let tag = dml_tag.unwrap_or("INSERT");
-            return returned_rows(ctx, returning, params.as_ref(), rows_inserted, tag).await;
+            return returned_rows(ctx, returning, params.as_ref(), rows, tag).await;
         }
         let frame = frame?;
         if let Some(tag) = dml_tag {
-            let batches = frame.collect().await.map_err(|e| match &target {
-                Some(target) if insert => target
-                    .not_null_violation(&e)
-                    .unwrap_or(Error::DataFusion(e)),
-                _ => Error::DataFusion(e),
-            })?;
+            let batches = frame.collect().await.map_err(write_error)?;
             let rows = batches
                 .iter()
                 .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>())

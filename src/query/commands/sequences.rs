@@ -32,6 +32,7 @@ use parking_lot::Mutex;
 use super::access::{Principal, check_table};
 use super::names::qualified_text;
 use crate::query::error::{Error, Result};
+use crate::query::pg::quoting::quote_ident;
 use crate::storage::{
     self, Identity, Privileges, Sequence, SequenceOptions, SequenceSpec, SequenceType, Storage,
 };
@@ -545,17 +546,6 @@ impl SequenceFunction {
             self.session.current.lock().insert(sequence.id(), value);
         }
         Ok(Some(value))
-    }
-}
-
-/// `name` as PostgreSQL writes an identifier: quoted unless plain.
-fn quote_ident(name: &str) -> String {
-    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && (name.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 
