@@ -75,6 +75,8 @@ pub(super) const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub(super) const INVALID_CURSOR_NAME: &str = "34000";
 pub(super) const DUPLICATE_CURSOR: &str = "42P03";
 pub(super) const WRONG_OBJECT_TYPE: &str = "42809";
+pub(super) const INVALID_OBJECT_DEFINITION: &str = "42P17";
+pub(super) const UNDEFINED_PARAMETER: &str = "42P02";
 pub(super) const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";
 pub(super) const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
@@ -272,7 +274,15 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidDatetimeFormat { .. } => (INVALID_DATETIME_FORMAT, Blame::Client),
         E::InvalidTextRepresentation { .. } => (INVALID_TEXT_REPRESENTATION, Blame::Client),
         E::InvalidEscapeSequence => (INVALID_ESCAPE_SEQUENCE, Blame::Client),
-        E::WrongObjectType { .. } => (WRONG_OBJECT_TYPE, Blame::Client),
+        E::WrongObjectType { .. } | E::WrongKindOfRelation { .. } => {
+            (WRONG_OBJECT_TYPE, Blame::Client)
+        }
+        E::ViewColumnRenamed { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
+        E::ViewRecursion { .. } => (INVALID_OBJECT_DEFINITION, Blame::Client),
+        E::DependentObjects { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),
+        E::ReadOnlyView { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::TooComplex { .. } => (STATEMENT_TOO_COMPLEX, Blame::Client),
+        E::UndefinedParameter { .. } => (UNDEFINED_PARAMETER, Blame::Client),
         E::InvalidColumnReference { .. } => (INVALID_COLUMN_REFERENCE, Blame::Client),
         E::CardinalityViolation { .. } => (CARDINALITY_VIOLATION, Blame::Client),
         E::SyntaxError { .. } => (SYNTAX_ERROR, Blame::Client),
@@ -314,7 +324,7 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
         E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),
-        E::SequenceNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
+        E::SequenceNotFound { .. } | E::ViewNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
         E::SequenceInUse { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),
         E::InvalidSequence { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
         E::SequenceLimit { .. } => (SEQUENCE_GENERATOR_LIMIT_EXCEEDED, Blame::Client),

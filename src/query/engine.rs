@@ -18,8 +18,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, Expr as SqlExpr, FromTable, ObjectNamePart, OnInsert, SelectItem, Statement,
-    TableFactor, TableObject, visit_expressions_mut,
+    AssignmentTarget, CreateView, Expr as SqlExpr, FromTable, ObjectNamePart, OnInsert, SelectItem,
+    Statement, TableFactor, TableObject, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
@@ -34,6 +34,7 @@ use super::commands::retention;
 use super::commands::sequences::{self, SessionSequences};
 use super::commands::transaction::PendingWrites;
 use super::commands::upsert::OnConflict;
+use super::commands::views::{self, ViewStatement};
 use super::datasource::aggregate_exec::StorageAggregates;
 use super::datasource::catalog::StorageCatalogList;
 use super::datasource::table::{ReturnedRows, SeriesTableProvider};
@@ -274,6 +275,9 @@ impl QueryEngine {
         declared: &[Option<DataType>],
         heavy: bool,
     ) -> Result<Prepared> {
+        if let Statement::CreateView(create) = statement {
+            return Box::pin(self.plan_create_view(ctx, create, heavy)).await;
+        }
         if let Some(dcl) = Dcl::from_statement(&statement)? {
             return Ok(Prepared::Dcl(dcl));
         }
@@ -286,6 +290,19 @@ impl QueryEngine {
         let catalog_version = self.storage.catalog_version();
         let original = Arc::new(statement.clone());
         let mut statement = statement;
+        // Views first: what follows sees their queries as if written here.
+        {
+            let state = ctx.state();
+            let catalog = &state.config_options().catalog;
+            if let Some(database) = self.storage.database(&catalog.default_catalog) {
+                let scope = views::Scope {
+                    database: &database,
+                    current_schema: &catalog.default_schema,
+                };
+                views::refuse_writes(&scope, &statement)?;
+                views::expand(&scope, &mut statement)?;
+            }
+        }
         // `... RETURNING`: the change, then the returned rows planned as a
         // query over the target, which runs over the rows changed.
         let (on_conflict, insert_alias) = match &mut statement {
@@ -445,6 +462,61 @@ impl QueryEngine {
             heavy,
             replanned: Arc::default(),
         })))
+    }
+
+    /// Plans `CREATE [OR REPLACE] VIEW`: its query is planned as any query,
+    /// for the names and types of its columns; running it stores the view.
+    async fn plan_create_view(
+        &self,
+        ctx: &SessionContext,
+        create: CreateView,
+        heavy: bool,
+    ) -> Result<Prepared> {
+        let state = ctx.state();
+        let catalog = state.config_options().catalog.clone();
+        let mut statement =
+            ViewStatement::from_create(create, &catalog.default_catalog, &catalog.default_schema)?;
+        let database = (self.storage.database(&catalog.default_catalog)).ok_or_else(|| {
+            Error::UndefinedDatabase {
+                name: catalog.default_catalog.clone(),
+            }
+        })?;
+        views::qualify(
+            &views::Scope {
+                database: &database,
+                current_schema: &catalog.default_schema,
+            },
+            &mut statement.query,
+        )?;
+        let text = statement.stored_query()?;
+        let query = Statement::Query(Box::new(statement.query.clone()));
+        let Prepared::Plan(planned) = Box::pin(self.plan(ctx, query, &[], heavy)).await? else {
+            return Err(Error::Unsupported {
+                what: "this query in a view".into(),
+            });
+        };
+        if let Some(parameter) = planned.plan.get_parameter_types()?.keys().min() {
+            return Err(Error::UndefinedParameter {
+                message: format!("there is no parameter {parameter}"),
+            });
+        }
+        let fields = planned.plan.schema().fields();
+        let outputs = fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let name = (planned.names.as_ref())
+                    .and_then(|names| names.get(i).cloned().flatten())
+                    .unwrap_or_else(|| field.name().clone());
+                (name, field.data_type().clone())
+            })
+            .collect();
+        let view = views::define(&database, &statement, text, outputs)?;
+        Ok(Prepared::Ddl(Ddl::CreateView {
+            schema: statement.schema,
+            view,
+            or_replace: statement.or_replace,
+        }))
     }
 
     /// The rows `... RETURNING items` returns, planned as `SELECT items

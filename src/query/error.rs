@@ -152,6 +152,27 @@ pub enum Error {
     /// `UPDATE t SET v = 1, v = 2`.
     #[error("multiple assignments to same column \"{column}\"")]
     MultipleAssignments { column: String },
+    /// `CREATE OR REPLACE VIEW` naming a column otherwise.
+    #[error("cannot change name of view column \"{from}\" to \"{to}\"")]
+    ViewColumnRenamed { from: String, to: String },
+    /// A view that would read itself.
+    #[error("infinite recursion detected in rules for relation \"{name}\"")]
+    ViewRecursion { name: String },
+    /// A `DROP` without `CASCADE` of what views read; `detail` names them.
+    #[error("{message}")]
+    DependentObjects { message: String, detail: String },
+    /// `DROP TABLE` of a view and the like; `hint` names the right command.
+    #[error("{message}")]
+    WrongKindOfRelation { message: String, hint: &'static str },
+    /// A write to a view.
+    #[error("{message}")]
+    ReadOnlyView { message: String },
+    /// `$n` where no parameter can be (a view's query).
+    #[error("{message}")]
+    UndefinedParameter { message: String },
+    /// Views expanded past what a statement may hold.
+    #[error("{message}")]
+    TooComplex { message: String },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
@@ -167,7 +188,15 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::FormatSpecifier { .. } => Some("For a single \"%\" use \"%%\"."),
-            Error::CardinalityViolation { hint, .. } => Some(hint),
+            Error::CardinalityViolation { hint, .. } | Error::WrongKindOfRelation { hint, .. } => {
+                Some(hint)
+            }
+            Error::ViewColumnRenamed { .. } => {
+                Some("Use ALTER VIEW ... RENAME COLUMN ... to change name of view column instead.")
+            }
+            Error::DependentObjects { .. } => {
+                Some("Use DROP ... CASCADE to drop the dependent objects too.")
+            }
             Error::GeneratedAlways { message, .. } if message.starts_with("cannot insert") => {
                 Some("Use OVERRIDING SYSTEM VALUE to override.")
             }
@@ -195,6 +224,8 @@ impl Error {
                 "A field with precision {precision}, scale {scale} cannot hold an infinite value."
             )),
             Error::PermissionDenied { detail, .. } => detail.clone(),
+            Error::DependentObjects { detail, .. } => Some(detail.clone()),
+            Error::ReadOnlyView { .. } => Some("Views are read-only in EpochDB.".to_owned()),
             Error::GeneratedAlways { column, .. } => Some(format!(
                 "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
             )),

@@ -17,6 +17,7 @@ use super::roles::{RoleChange, Roles};
 use super::schema::{ColumnSchema, SequenceOptions, SequenceOwner, TableOptions, TableSchema};
 use super::sequence::Sequence;
 use super::table::Table;
+use super::view::View;
 
 /// The database that always exists, as on PostgreSQL.
 pub const DEFAULT_DATABASE: &str = "postgres";
@@ -362,7 +363,9 @@ impl Database {
             };
         };
         if !cascade
-            && (!namespace.tables.read().is_empty() || !namespace.sequences.read().is_empty())
+            && (!namespace.tables.read().is_empty()
+                || !namespace.sequences.read().is_empty()
+                || !namespace.views.read().is_empty())
         {
             return Err(Error::SchemaNotEmpty { name: name.into() });
         }
@@ -416,6 +419,8 @@ pub struct Namespace {
     /// Sequences share the tables' names: a name is one or the other. Locked
     /// after `tables` when both are.
     pub(super) sequences: RwLock<BTreeMap<String, Arc<Sequence>>>,
+    /// Views share the names too. Locked after `sequences`.
+    pub(super) views: RwLock<BTreeMap<String, Arc<View>>>,
     /// PUBLIC may use each database's `public` schema, as in PostgreSQL 15.
     pub(super) acl: RwLock<Acl>,
     journal: Arc<Journal>,
@@ -433,6 +438,7 @@ impl Namespace {
             name,
             tables: RwLock::new(BTreeMap::new()),
             sequences: RwLock::new(BTreeMap::new()),
+            views: RwLock::new(BTreeMap::new()),
             acl: RwLock::new(acl),
             journal,
         }
@@ -482,7 +488,10 @@ impl Namespace {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
         let mut sequences = self.sequences.write();
-        if tables.contains_key(name) || sequences.contains_key(name) {
+        if tables.contains_key(name)
+            || sequences.contains_key(name)
+            || self.views.read().contains_key(name)
+        {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {
@@ -501,6 +510,7 @@ impl Namespace {
                 candidate == name
                     || tables.contains_key(candidate)
                     || sequences.contains_key(candidate)
+                    || self.views.read().contains_key(candidate)
                     || created.iter().any(|s: &Sequence| s.name() == candidate)
             };
             let mut chosen = sequence.preferred.clone();
@@ -567,7 +577,10 @@ impl Namespace {
         let _change = self.journal.change();
         let tables = self.tables.read();
         let mut sequences = self.sequences.write();
-        if tables.contains_key(name) || sequences.contains_key(name) {
+        if tables.contains_key(name)
+            || sequences.contains_key(name)
+            || self.views.read().contains_key(name)
+        {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {
@@ -658,6 +671,71 @@ impl Namespace {
         let logged = self.journal.log_catalog(&[record.encode()], true)?;
         sequences.remove(name);
         Ok(logged)
+    }
+
+    pub fn view(&self, name: &str) -> Option<Arc<View>> {
+        self.views.read().get(name).cloned()
+    }
+
+    pub fn views(&self) -> Vec<Arc<View>> {
+        self.views.read().values().cloned().collect()
+    }
+
+    /// `CREATE [OR REPLACE] VIEW`: `replacing` is the view the caller
+    /// checked the new one against (`None`: there was none). Fails when
+    /// the name is taken by anything else, or by another version of the
+    /// view, as a concurrent `CREATE` may leave it.
+    pub fn create_view(&self, view: View, replacing: Option<&Arc<View>>) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let tables = self.tables.read();
+        let sequences = self.sequences.read();
+        let mut views = self.views.write();
+        let name = view.name.clone();
+        let current = views.get(&name);
+        let free = !tables.contains_key(&name) && !sequences.contains_key(&name);
+        let expected = match (current, replacing) {
+            (None, None) => true,
+            (Some(current), Some(replacing)) => Arc::ptr_eq(current, replacing),
+            _ => false,
+        };
+        if !free || !expected {
+            return Err(Error::TableExists { name });
+        }
+        let record = Record::CreateView {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            view: view.clone(),
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        views.insert(name, Arc::new(view));
+        Ok(logged)
+    }
+
+    /// `DROP VIEW`, once the caller has dropped what depends on it.
+    pub fn drop_view(&self, name: &str) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let mut views = self.views.write();
+        if !views.contains_key(name) {
+            return Err(Error::ViewNotFound { name: name.into() });
+        }
+        let record = Record::DropView {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        views.remove(name);
+        Ok(logged)
+    }
+
+    /// View `view` as recovery found it.
+    pub(super) fn restore_view(&self, view: View) {
+        self.views.write().insert(view.name.clone(), Arc::new(view));
+    }
+
+    /// Removes view `name` as replay finds it dropped.
+    pub(super) fn forget_view(&self, name: &str) {
+        self.views.write().remove(name);
     }
 
     /// Creates table `id` under the lock of the table map, logging it after

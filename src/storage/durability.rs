@@ -31,6 +31,7 @@ use super::schema::TableSchema;
 use super::sequence::{Sequence, SequenceState};
 use super::series::SeriesKey;
 use super::table::Table;
+use super::view::View;
 use crate::wal::{self, Wal, WalOptions, frame};
 
 /// What recovery found, for the start-up log.
@@ -292,6 +293,13 @@ impl Storage {
                             id: sequence.id(),
                             last: state.last,
                             called: state.called,
+                        });
+                    }
+                    for view in namespace.views.read().values() {
+                        records.push(Record::CreateView {
+                            database: database.name.clone(),
+                            schema: namespace.name.clone(),
+                            view: View::clone(view),
                         });
                     }
                 }
@@ -575,6 +583,24 @@ impl<'a> Replayer<'a> {
             Record::SequenceValue { id, last, called } => {
                 if let Some(sequence) = self.sequences.get(&id).and_then(Weak::upgrade) {
                     sequence.restore(SequenceState { last, called });
+                }
+            }
+            Record::CreateView {
+                database: db,
+                schema,
+                view,
+            } => {
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    namespace.restore_view(view);
+                }
+            }
+            Record::DropView {
+                database: db,
+                schema,
+                name,
+            } => {
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    namespace.forget_view(&name);
                 }
             }
             Record::SnapshotEnd { .. } => {

@@ -36,6 +36,8 @@ pub enum Error {
     ConcurrentUpdate,
     #[error("could not serialize access: table \"{name}\" was altered by a concurrent statement")]
     TableAltered { name: String },
+    #[error("view \"{name}\" does not exist")]
+    ViewNotFound { name: String },
     #[error("sequence \"{name}\" does not exist")]
     SequenceNotFound { name: String },
     #[error("cannot drop sequence {name} because other objects depend on it")]

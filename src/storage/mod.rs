@@ -30,6 +30,7 @@ mod series;
 mod table;
 mod tag_index;
 mod unique;
+mod view;
 
 pub use acl::{Acl, PUBLIC, Privileges, Role};
 pub use aggregate::{AggregateKind, AggregateRequest, AggregateStats, AggregateValue};
@@ -54,6 +55,7 @@ pub use table::delete::{Region, RowPredicate};
 pub use table::{ColumnUsage, Table};
 pub use tag_index::{SeriesFilter, SeriesSet, TagPredicate};
 pub use unique::KeyMatch;
+pub use view::{View, ViewColumn, ViewDependency, storable as view_column_storable};
 
 #[cfg(test)]
 mod tests;

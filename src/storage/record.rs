@@ -13,6 +13,7 @@ use super::schema::{
     TableOptions, TableSchema, UniqueConstraint,
 };
 use super::series::SeriesKey;
+use super::view::View;
 
 /// One logged change.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +109,17 @@ pub(super) enum Record {
         last: i64,
         called: bool,
     },
+    /// View `view.name` created in a schema, or replaced there.
+    CreateView {
+        database: String,
+        schema: String,
+        view: View,
+    },
+    DropView {
+        database: String,
+        schema: String,
+        name: String,
+    },
     /// The last record of a snapshot file: how many came before it.
     SnapshotEnd {
         records: u64,
@@ -161,6 +173,8 @@ mod kind {
     pub(super) const CREATE_SEQUENCE: u8 = 17;
     pub(super) const DROP_SEQUENCE: u8 = 18;
     pub(super) const SEQUENCE_VALUE: u8 = 19;
+    pub(super) const CREATE_VIEW: u8 = 20;
+    pub(super) const DROP_VIEW: u8 = 21;
 }
 
 impl Record {
@@ -311,6 +325,26 @@ impl Record {
                 name,
             } => {
                 w.u8(kind::DROP_SEQUENCE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+            }
+            Record::CreateView {
+                database,
+                schema,
+                view,
+            } => {
+                w.u8(kind::CREATE_VIEW);
+                w.str(database);
+                w.str(schema);
+                view.encode(&mut w);
+            }
+            Record::DropView {
+                database,
+                schema,
+                name,
+            } => {
+                w.u8(kind::DROP_VIEW);
                 w.str(database);
                 w.str(schema);
                 w.str(name);
@@ -563,6 +597,16 @@ impl Record {
                 id: r.u64()?,
                 last: r.i64()?,
                 called: r.bool()?,
+            },
+            kind::CREATE_VIEW => Record::CreateView {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                view: View::decode(&mut r)?,
+            },
+            kind::DROP_VIEW => Record::DropView {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
             },
             kind::SNAPSHOT_END => Record::SnapshotEnd { records: r.u64()? },
             kind::PUT_ROLE => {
@@ -893,6 +937,28 @@ mod tests {
                 id: 45,
                 last: -9,
                 called: true,
+            },
+            Record::CreateView {
+                database: "db".into(),
+                schema: "s".into(),
+                view: View {
+                    name: "v".into(),
+                    query: "SELECT a FROM t".into(),
+                    columns: vec![crate::storage::ViewColumn {
+                        name: "a".into(),
+                        data_type: arrow::datatypes::DataType::Int32,
+                    }],
+                    depends_on: vec![crate::storage::ViewDependency {
+                        schema: "s".into(),
+                        name: "t".into(),
+                        columns: vec!["a".into(), "b".into()],
+                    }],
+                },
+            },
+            Record::DropView {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "v".into(),
             },
             Record::Data {
                 table: 3,

@@ -684,7 +684,15 @@ impl Dcl {
                     require_superuser(storage, ctx, || {
                         format!("permission denied for table {table}")
                     })?;
-                    schema(&schema_name)?
+                    let namespace = schema(&schema_name)?;
+                    if namespace.view(&table).is_some() {
+                        return Err(Error::Unsupported {
+                            what: "privileges on a view (a view is read with the privileges \
+                                   on the tables it reads)"
+                                .into(),
+                        });
+                    }
+                    namespace
                         .table(&table)
                         .map(Grantable::Table)
                         .ok_or_else(|| Error::UndefinedTable {

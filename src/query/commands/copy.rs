@@ -211,7 +211,7 @@ pub(crate) fn plan(
             table_name,
             columns,
         } => {
-            let (namespace, table) = copy_table(storage, ctx, &table_name)?;
+            let (namespace, table) = copy_table(storage, ctx, &table_name, to)?;
             let schema = table.schema();
             let indices = if columns.is_empty() {
                 (0..schema.columns().len()).collect()
@@ -310,12 +310,29 @@ fn copy_table(
     storage: &Storage,
     ctx: &SessionContext,
     name: &ObjectName,
+    to: bool,
 ) -> Result<(Arc<Namespace>, Arc<Table>)> {
     let options = ctx.state().config().options().catalog.clone();
     let (schema, table) = qualified(name, &options.default_catalog, &options.default_schema)?;
     let namespace = storage
         .database(&options.default_catalog)
         .and_then(|db| db.schema(&schema));
+    if namespace
+        .as_ref()
+        .is_some_and(|ns| ns.view(&table).is_some())
+    {
+        return Err(if to {
+            Error::WrongKindOfRelation {
+                message: format!("cannot copy from view \"{table}\""),
+                hint: "Try the COPY (SELECT ...) TO variant.",
+            }
+        } else {
+            Error::WrongKindOfRelation {
+                message: format!("cannot copy to view \"{table}\""),
+                hint: "To enable copying to a view, provide an INSTEAD OF INSERT trigger.",
+            }
+        });
+    }
     namespace
         .and_then(|namespace| Some((namespace.clone(), namespace.table(&table)?)))
         .ok_or_else(|| Error::UndefinedTable {

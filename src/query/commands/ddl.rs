@@ -22,6 +22,7 @@ use super::sequences::{
     self, ColumnSequence, identity_option, identity_type, sequence_spec, sequence_type, serial_type,
 };
 use super::transaction::PendingWrites;
+use super::views;
 use crate::query::error::{Error, Result};
 use crate::query::output::Output;
 use crate::query::pg::defaults::nextval_argument;
@@ -47,6 +48,18 @@ pub enum Ddl {
     DropTables {
         names: Vec<ObjectName>,
         if_exists: bool,
+        cascade: bool,
+    },
+    /// `CREATE [OR REPLACE] VIEW`, planned (see `views`).
+    CreateView {
+        schema: String,
+        view: storage::View,
+        or_replace: bool,
+    },
+    DropViews {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+        cascade: bool,
     },
     /// `ALTER TABLE [IF EXISTS] t ADD [COLUMN] [IF NOT EXISTS] c type, ...`.
     AddColumns {
@@ -183,6 +196,12 @@ impl Ddl {
                 ObjectType::Table => Ddl::DropTables {
                     names: names.clone(),
                     if_exists: *if_exists,
+                    cascade: *cascade,
+                },
+                ObjectType::View => Ddl::DropViews {
+                    names: names.clone(),
+                    if_exists: *if_exists,
+                    cascade: *cascade,
                 },
                 ObjectType::Sequence if *cascade => {
                     return Err(Error::Unsupported {
@@ -229,6 +248,14 @@ impl Ddl {
         match self {
             Ddl::CreateTable { name, .. } | Ddl::CreateSequence { name, .. } => {
                 format!("permission denied for schema {}", schema_of(name))
+            }
+            Ddl::CreateView { schema, .. } => format!("permission denied for schema {schema}"),
+            Ddl::DropViews { names, .. } => {
+                let view = names
+                    .first()
+                    .and_then(|n| qualified(n, current_database, current_schema).ok())
+                    .map_or_else(String::new, |(_, view)| view);
+                format!("must be owner of view {view}")
             }
             Ddl::DropSequences { names, .. } => {
                 let sequence = names
@@ -344,12 +371,26 @@ impl Ddl {
                     None => return Err(storage::Error::TableNotFound { name: table }.into()),
                 }
             }
-            Ddl::DropTables { names, if_exists } => {
+            Ddl::DropTables {
+                names,
+                if_exists,
+                cascade,
+            } => {
                 let db = database()?;
                 let mut targets = Vec::with_capacity(names.len());
                 for name in names {
                     let (schema, table) = qualified(name, &current_database, &current_schema)?;
-                    match db.schema(&schema).filter(|ns| ns.table(&table).is_some()) {
+                    let namespace = db.schema(&schema);
+                    if namespace
+                        .as_ref()
+                        .is_some_and(|ns| ns.view(&table).is_some())
+                    {
+                        return Err(Error::WrongKindOfRelation {
+                            message: format!("\"{table}\" is not a table"),
+                            hint: "Use DROP VIEW to remove a view.",
+                        });
+                    }
+                    match namespace.filter(|ns| ns.table(&table).is_some()) {
                         Some(namespace) => targets.push((namespace, table)),
                         None if *if_exists => {}
                         None => return Err(storage::Error::TableNotFound { name: table }.into()),
@@ -357,9 +398,92 @@ impl Ddl {
                 }
                 let mut dropped = Vec::with_capacity(targets.len());
                 for (namespace, table) in &targets {
+                    let relation = (namespace.name().to_owned(), table.clone());
+                    dropped.extend(drop_readers(
+                        &db,
+                        &relation,
+                        "table",
+                        *cascade,
+                        &current_schema,
+                    )?);
                     dropped.push(namespace.drop_table(table, *if_exists)?);
                 }
                 ("DROP TABLE", dropped)
+            }
+            Ddl::CreateView {
+                schema,
+                view,
+                or_replace,
+            } => {
+                let namespace =
+                    database()?
+                        .schema(schema)
+                        .ok_or_else(|| storage::Error::SchemaNotFound {
+                            name: schema.clone(),
+                        })?;
+                let existing = namespace.view(&view.name);
+                let taken = namespace.table(&view.name).is_some()
+                    || namespace.sequence(&view.name).is_some();
+                let replacing = match existing {
+                    Some(old) if *or_replace => {
+                        views::check_replacement(&old, view)?;
+                        Some(old)
+                    }
+                    None if taken && *or_replace => {
+                        return Err(Error::WrongObjectType {
+                            message: format!("\"{}\" is not a view", view.name),
+                        });
+                    }
+                    _ if taken || existing.is_some() => {
+                        return Err(storage::Error::TableExists {
+                            name: view.name.clone(),
+                        }
+                        .into());
+                    }
+                    _ => None,
+                };
+                let created = namespace.create_view(view.clone(), replacing.as_ref())?;
+                ("CREATE VIEW", vec![created])
+            }
+            Ddl::DropViews {
+                names,
+                if_exists,
+                cascade,
+            } => {
+                let db = database()?;
+                let mut targets = Vec::with_capacity(names.len());
+                for name in names {
+                    let (schema, view) = qualified(name, &current_database, &current_schema)?;
+                    let namespace = db.schema(&schema);
+                    match namespace {
+                        Some(ns) if ns.view(&view).is_some() => targets.push((ns, view)),
+                        Some(ns) if ns.table(&view).is_some() => {
+                            return Err(Error::WrongKindOfRelation {
+                                message: format!("\"{view}\" is not a view"),
+                                hint: "Use DROP TABLE to remove a table.",
+                            });
+                        }
+                        _ if *if_exists => {}
+                        _ => return Err(storage::Error::ViewNotFound { name: view }.into()),
+                    }
+                }
+                let mut dropped = Vec::with_capacity(targets.len());
+                for (namespace, view) in &targets {
+                    // One of the list may have gone as a reader of another.
+                    if namespace.view(view).is_none() {
+                        continue;
+                    }
+                    let relation = (namespace.name().to_owned(), view.clone());
+                    dropped.extend(drop_readers(
+                        &db,
+                        &relation,
+                        "view",
+                        *cascade,
+                        &current_schema,
+                    )?);
+                    dropped.push(namespace.drop_view(view)?);
+                }
+                ("DROP VIEW", dropped)
             }
             Ddl::AddColumns {
                 name,
@@ -465,6 +589,21 @@ impl Ddl {
                 let mut dropped = Vec::with_capacity(names.len());
                 for name in names {
                     let schema = schema_name(name, &current_database)?;
+                    // Views elsewhere that read its relations go with them.
+                    if *cascade && let Some(namespace) = db.schema(&schema) {
+                        for relation in namespace
+                            .table_names()
+                            .into_iter()
+                            .chain(namespace.views().iter().map(|v| v.name.clone()))
+                        {
+                            let relation = (schema.clone(), relation);
+                            let readers = views::readers(&db, &relation);
+                            let outside: Vec<_> = (readers.into_iter())
+                                .filter(|((s, _), _)| *s != schema)
+                                .collect();
+                            dropped.extend(views::drop_readers(&db, &outside)?);
+                        }
+                    }
                     dropped.push(db.drop_schema(&schema, *if_exists, *cascade)?);
                 }
                 ("DROP SCHEMA", dropped)
@@ -488,6 +627,32 @@ impl Ddl {
         };
         Ok(change)
     }
+}
+
+/// Drops the views that read `relation` (a `kind`) when `cascade`, and
+/// refuses to go on when there are any and not `cascade`.
+fn drop_readers(
+    database: &storage::Database,
+    relation: &views::Relation,
+    kind: &str,
+    cascade: bool,
+    current_schema: &str,
+) -> Result<Vec<storage::Durable<bool>>> {
+    let readers = views::readers(database, relation);
+    if readers.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !cascade {
+        let name = views::display_name(relation, current_schema);
+        return Err(views::dependents_error(
+            kind,
+            &name,
+            &readers,
+            database,
+            current_schema,
+        ));
+    }
+    views::drop_readers(database, &readers)
 }
 
 /// Empties the tables `names`, all found before any is emptied. Refused

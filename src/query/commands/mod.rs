@@ -12,3 +12,4 @@ pub(crate) mod retention;
 pub(crate) mod sequences;
 pub(crate) mod transaction;
 pub(crate) mod upsert;
+pub(crate) mod views;

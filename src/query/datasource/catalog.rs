@@ -10,8 +10,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, SchemaProvider, Session, TableProvider,
+};
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use parking_lot::Mutex;
@@ -19,7 +25,8 @@ use parking_lot::Mutex;
 use super::system::{SYSTEM_SCHEMA, SystemSchema};
 use super::table::SeriesTableProvider;
 use crate::query::pg::roles_catalog::WithRoles;
-use crate::storage::{Database, Namespace, Storage};
+use crate::query::pg::views_catalog::WithViews;
+use crate::storage::{Database, Namespace, Storage, View};
 
 /// Name of the PostgreSQL system catalog schema.
 pub(crate) const PG_CATALOG: &str = "pg_catalog";
@@ -67,6 +74,8 @@ impl StorageCatalogList {
         )?);
         let provider: Arc<dyn SchemaProvider> =
             Arc::new(WithRoles::new(provider, self.storage.clone()));
+        let provider: Arc<dyn SchemaProvider> =
+            Arc::new(WithViews::new(provider, database.clone()));
         cache.insert(
             database.name().to_owned(),
             (database.clone(), provider.clone()),
@@ -150,10 +159,15 @@ struct NamespaceSchema {
 #[async_trait]
 impl SchemaProvider for NamespaceSchema {
     fn table_names(&self) -> Vec<String> {
-        self.namespace.table_names()
+        let mut names = self.namespace.table_names();
+        names.extend(self.namespace.views().iter().map(|v| v.name.clone()));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        if let Some(view) = self.namespace.view(name) {
+            return Ok(Some(Arc::new(ViewProvider::new(view))));
+        }
         Ok(self.namespace.table(name).map(|table| {
             Arc::new(SeriesTableProvider::new(table, self.namespace.clone()))
                 as Arc<dyn TableProvider>
@@ -161,7 +175,57 @@ impl SchemaProvider for NamespaceSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.namespace.table(name).is_some()
+        self.namespace.table(name).is_some() || self.namespace.view(name).is_some()
+    }
+}
+
+/// A view as the catalogs see it: its columns and its query. A statement
+/// that reads a view never reaches it, since the engine puts the view's
+/// query in its place first; only the catalogs (`information_schema`,
+/// `pg_class`, `pg_attribute`) look at it.
+#[derive(Debug)]
+struct ViewProvider {
+    view: Arc<View>,
+    schema: SchemaRef,
+}
+
+impl ViewProvider {
+    fn new(view: Arc<View>) -> Self {
+        let fields: Vec<Field> = (view.columns.iter())
+            .map(|c| Field::new(&c.name, c.data_type.clone(), true))
+            .collect();
+        Self {
+            view,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for ViewProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(&self.view.query)
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::Internal(format!(
+            "view \"{}\" was read without being expanded",
+            self.view.name
+        )))
     }
 }
 

@@ -67,14 +67,28 @@ impl SchemaProvider for SystemSchema {
 }
 
 /// How a system table's rows are computed from the database.
-type Compute = fn(&Database) -> Result<RecordBatch>;
+pub(crate) type Compute = fn(&Database) -> Result<RecordBatch>;
 
 /// A system table, computed whole from the database when it is scanned.
 #[derive(Debug)]
-struct ComputedTable {
+pub(crate) struct ComputedTable {
     database: Arc<Database>,
     schema: fn() -> SchemaRef,
     compute: Compute,
+}
+
+impl ComputedTable {
+    pub(crate) fn new(
+        database: Arc<Database>,
+        schema: fn() -> SchemaRef,
+        compute: Compute,
+    ) -> Self {
+        Self {
+            database,
+            schema,
+            compute,
+        }
+    }
 }
 
 #[async_trait]

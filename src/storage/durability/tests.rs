@@ -1011,3 +1011,89 @@ proptest! {
         prop_assert!(next[0] > floor, "{} handed out again (floor {})", next[0], floor);
     }
 }
+
+fn view(name: &str, query: &str) -> View {
+    View {
+        name: name.into(),
+        query: query.into(),
+        columns: vec![crate::storage::ViewColumn {
+            name: "host".into(),
+            data_type: arrow::datatypes::DataType::Utf8,
+        }],
+        depends_on: vec![crate::storage::ViewDependency {
+            schema: "m".into(),
+            name: "cpu".into(),
+            columns: vec!["time".into(), "host".into(), "usage".into()],
+        }],
+    }
+}
+
+/// What views the schema holds, by name and query.
+fn views_of(storage: &Storage) -> Vec<(String, String)> {
+    let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+    (ns.views().iter())
+        .map(|v| (v.name.clone(), v.query.clone()))
+        .collect()
+}
+
+#[test]
+fn views_survive_snapshots_and_replay() {
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let rt = runtime();
+    let expected = vec![
+        ("kept".to_owned(), "SELECT host FROM m.cpu".to_owned()),
+        (
+            "replaced".to_owned(),
+            "SELECT DISTINCT host FROM m.cpu".to_owned(),
+        ),
+    ];
+    {
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        let _ = create(&storage, &rt);
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        rt.block_on(
+            ns.create_view(view("kept", "SELECT host FROM m.cpu"), None)
+                .unwrap()
+                .durable(),
+        )
+        .unwrap();
+        // In the snapshot: one that is replaced and one dropped after it.
+        let _ = ns.create_view(view("replaced", "SELECT 1"), None).unwrap();
+        let _ = ns.create_view(view("gone", "SELECT 2"), None).unwrap();
+        storage.snapshot().unwrap().unwrap();
+        let old = ns.view("replaced").unwrap();
+        let replacement = view("replaced", "SELECT DISTINCT host FROM m.cpu");
+        let _ = ns.create_view(replacement, Some(&old)).unwrap();
+        rt.block_on(ns.drop_view("gone").unwrap().durable())
+            .unwrap();
+        // Names are shared with tables, and a replacement must know what
+        // it replaces.
+        assert!(ns.create_view(view("cpu", "SELECT 3"), None).is_err());
+        assert!(ns.create_view(view("kept", "SELECT 4"), None).is_err());
+        assert!(
+            ns.create_view(view("kept", "SELECT 4"), Some(&old))
+                .is_err()
+        );
+        assert!(
+            ns.create_table("kept", schema(), TableOptions::default(), false)
+                .is_err()
+        );
+        assert_eq!(views_of(&storage), expected);
+        // A crash: no clean close.
+    }
+    let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
+    assert!(recovery.wal_records > 0);
+    assert_eq!(views_of(&storage), expected);
+    let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+    assert_eq!(
+        *ns.view("kept").unwrap(),
+        view("kept", "SELECT host FROM m.cpu")
+    );
+    storage.snapshot().unwrap().unwrap();
+    storage.close().unwrap();
+    drop(storage);
+    let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
+    assert_eq!(recovery.wal_records, 0);
+    assert_eq!(views_of(&storage), expected);
+}
