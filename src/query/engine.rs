@@ -27,9 +27,10 @@ use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntAr
 
 use super::commands::access::{self, Dcl, Principal};
 use super::commands::copy::{self, CopyPlan};
+use super::commands::create_as::CreateAs;
 use super::commands::ddl::Ddl;
 use super::commands::ingest::{self, LineWrite, LineWriteOutcome};
-use super::commands::names::normalize;
+use super::commands::names::{self, normalize};
 use super::commands::retention;
 use super::commands::sequences::{self, SessionSequences};
 use super::commands::transaction::PendingWrites;
@@ -278,6 +279,10 @@ impl QueryEngine {
         if let Statement::CreateView(create) = statement {
             return Box::pin(self.plan_create_view(ctx, create, heavy)).await;
         }
+        let mut statement = statement;
+        if let Some(create_as) = CreateAs::from_statement(&mut statement)? {
+            return Box::pin(self.plan_create_as(ctx, create_as, heavy)).await;
+        }
         if let Some(dcl) = Dcl::from_statement(&statement)? {
             return Ok(Prepared::Dcl(dcl));
         }
@@ -289,7 +294,6 @@ impl QueryEngine {
         }
         let catalog_version = self.storage.catalog_version();
         let original = Arc::new(statement.clone());
-        let mut statement = statement;
         // Views first: what follows sees their queries as if written here.
         {
             let state = ctx.state();
@@ -500,23 +504,112 @@ impl QueryEngine {
                 message: format!("there is no parameter {parameter}"),
             });
         }
-        let fields = planned.plan.schema().fields();
-        let outputs = fields
-            .iter()
-            .enumerate()
-            .map(|(i, field)| {
-                let name = (planned.names.as_ref())
-                    .and_then(|names| names.get(i).cloned().flatten())
-                    .unwrap_or_else(|| field.name().clone());
-                (name, field.data_type().clone())
-            })
-            .collect();
-        let view = views::define(&database, &statement, text, outputs)?;
+        let view = views::define(&database, &statement, text, output_columns(&planned))?;
         Ok(Prepared::Ddl(Ddl::CreateView {
             schema: statement.schema,
             view,
             or_replace: statement.or_replace,
         }))
+    }
+
+    /// Plans `CREATE TABLE ... AS` and `SELECT ... INTO`: the query is
+    /// planned as any query, for the table's columns.
+    async fn plan_create_as(
+        &self,
+        ctx: &SessionContext,
+        create_as: CreateAs,
+        heavy: bool,
+    ) -> Result<Prepared> {
+        let query = Statement::Query(create_as.query.clone());
+        let planned = Box::pin(self.plan(ctx, query, &[], heavy)).await?;
+        let Prepared::Plan(planned) = planned else {
+            return Err(Error::Unsupported {
+                what: "this query in CREATE TABLE ... AS".into(),
+            });
+        };
+        if !planned.plan.get_parameter_types()?.is_empty() {
+            return Err(Error::Unsupported {
+                what: "parameters in CREATE TABLE ... AS".into(),
+            });
+        }
+        Ok(Prepared::CreateTableAs {
+            table: create_as.table(output_columns(&planned))?,
+            insert: create_as.insert()?.map(Box::new),
+            if_not_exists: create_as.if_not_exists(),
+        })
+    }
+
+    /// Runs `CREATE TABLE ... AS`: the table is made, then filled; when
+    /// filling it fails, it is dropped again.
+    async fn create_as(
+        &self,
+        ctx: &SessionContext,
+        table: &Ddl,
+        insert: Option<&Statement>,
+        if_not_exists: bool,
+    ) -> Result<Output> {
+        let state = ctx.state();
+        if (state.config().get_extension::<PendingWrites>()).is_some_and(|p| p.in_block()) {
+            return Err(Error::Unsupported {
+                what: "CREATE TABLE ... AS inside a transaction block".into(),
+            });
+        }
+        let Ddl::CreateTable { name, .. } = table else {
+            return Err(Error::Unsupported {
+                what: "CREATE TABLE ... AS".into(),
+            });
+        };
+        let catalog = state.config_options().catalog.clone();
+        let (schema, relation) =
+            names::qualified(name, &catalog.default_catalog, &catalog.default_schema)?;
+        let exists = (self.storage.database(&catalog.default_catalog))
+            .and_then(|db| db.schema(&schema))
+            .is_some_and(|ns| {
+                ns.table(&relation).is_some()
+                    || ns.view(&relation).is_some()
+                    || ns.sequence(&relation).is_some()
+            });
+        if exists {
+            if if_not_exists {
+                return Ok(Output::Command {
+                    tag: "CREATE TABLE AS",
+                    rows: None,
+                });
+            }
+            return Err(storage::Error::TableExists { name: relation }.into());
+        }
+        table.execute(&self.storage, ctx).await?;
+        let Some(insert) = insert else {
+            return Ok(Output::Command {
+                tag: "CREATE TABLE AS",
+                rows: None,
+            });
+        };
+        let filled = match Box::pin(self.prepare(ctx, insert.clone())).await {
+            Ok(prepared) => Box::pin(self.execute(ctx, &prepared, None)).await,
+            Err(error) => Err(error),
+        };
+        match filled {
+            Ok(Output::Command { rows, .. }) => Ok(Output::Command {
+                tag: "SELECT",
+                rows,
+            }),
+            Ok(_) => Ok(Output::Command {
+                tag: "SELECT",
+                rows: Some(0),
+            }),
+            Err(error) => {
+                let drop = Ddl::DropTables {
+                    names: vec![name.clone()],
+                    if_exists: true,
+                    cascade: false,
+                };
+                if let Err(dropped) = drop.execute(&self.storage, ctx).await {
+                    tracing::warn!(error = %dropped, "cannot drop a table CREATE TABLE AS left");
+                }
+                Err(error)
+            }
+        }
     }
 
     /// The rows `... RETURNING items` returns, planned as `SELECT items
@@ -610,6 +703,18 @@ impl QueryEngine {
                 ddl.execute(&self.storage, ctx).await
             }
             Prepared::Dcl(dcl) => dcl.execute(&self.storage, ctx).await,
+            Prepared::CreateTableAs {
+                table,
+                insert,
+                if_not_exists,
+            } => {
+                access::require_superuser(&self.storage, ctx, || {
+                    let catalog = ctx.state().config_options().catalog.clone();
+                    table.denied_message(&catalog.default_catalog, &catalog.default_schema)
+                })?;
+                self.create_as(ctx, table, insert.as_deref(), *if_not_exists)
+                    .await
+            }
             Prepared::CopyFrom(copy) => {
                 access::check_copy_from(&self.storage, ctx, &copy.namespace, &copy.table)?;
                 Ok(Output::CopyIn {
@@ -758,6 +863,19 @@ impl QueryEngine {
             ))))
         }
     }
+}
+
+/// The columns a planned query returns: PostgreSQL's names, and types.
+fn output_columns(planned: &PlannedQuery) -> Vec<(String, DataType)> {
+    let fields = planned.plan.schema().fields();
+    (fields.iter().enumerate())
+        .map(|(i, field)| {
+            let name = (planned.names.as_ref())
+                .and_then(|names| names.get(i).cloned().flatten())
+                .unwrap_or_else(|| field.name().clone());
+            (name, field.data_type().clone())
+        })
+        .collect()
 }
 
 /// The rows `... RETURNING` returns: its query, run over `rows` (what the

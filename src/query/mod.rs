@@ -22,6 +22,7 @@ mod timeseries;
 
 pub use commands::access::{Dcl, Principal};
 pub use commands::copy::{CopyFormat, CopyFrom, CopyIn, CopyOptions, RawField};
+pub use commands::create_as::no_data_marker;
 pub use commands::ddl::Ddl;
 pub use commands::ingest::{LineWrite, LineWriteOutcome, Precision, RejectedLine, now_micros};
 pub use commands::transaction::{PendingWrites, WriteMark};

@@ -22,6 +22,14 @@ pub enum Prepared {
     Plan(Box<PlannedQuery>),
     /// DDL run against storage.
     Ddl(Ddl),
+    /// `CREATE TABLE ... AS` and `SELECT ... INTO`: the table, then the
+    /// `INSERT` that fills it, planned once the table exists.
+    CreateTableAs {
+        table: Ddl,
+        /// `None` for `WITH NO DATA`.
+        insert: Option<Box<Statement>>,
+        if_not_exists: bool,
+    },
     /// A role statement, GRANT or REVOKE.
     Dcl(Dcl),
     /// `COPY table FROM STDIN`.

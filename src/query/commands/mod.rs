@@ -5,6 +5,7 @@
 pub(crate) mod access;
 mod constraints;
 pub(crate) mod copy;
+pub(crate) mod create_as;
 pub(crate) mod ddl;
 pub(crate) mod ingest;
 pub(crate) mod names;

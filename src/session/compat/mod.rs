@@ -25,6 +25,7 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use crate::session::error::{Error, Result};
 
 mod catalog_rewrite;
+mod create_as;
 mod depth;
 mod sequence_options;
 mod symmetric;
@@ -59,6 +60,11 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     let overriding = respell_overriding(sql);
     let (sql, overrides) = match &overriding {
         Some((text, marks)) => (text.as_str(), marks.as_slice()),
+        None => (sql, &[][..]),
+    };
+    let create_as_forms = respell_create_as(sql);
+    let (sql, create_as_taken) = match &create_as_forms {
+        Some((text, taken)) => (text.as_str(), taken.as_slice()),
         None => (sql, &[][..]),
     };
     let cursor_forms = respell_cursor_commands(sql);
@@ -116,6 +122,11 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     for &(at, system) in overrides {
         if let Some(Statement::Insert(insert)) = statements.get_mut(at) {
             insert.after_columns = vec![overriding_marker(system)];
+        }
+    }
+    for taken in create_as_taken {
+        if let Some(statement) = statements.get_mut(taken.at) {
+            create_as::apply(taken, statement);
         }
     }
     if let Some(marks) = &symmetric_marks {
@@ -422,6 +433,33 @@ fn respell_overriding(sql: &str) -> Option<(String, Vec<(usize, bool)>)> {
     (!edits.is_empty()).then(|| (splice(sql, &edits), marks))
 }
 
+/// `sql` without what the parser does not read of `CREATE TABLE ... AS`
+/// (see `create_as`), and what was taken out of each statement.
+fn respell_create_as(sql: &str) -> Option<(String, Vec<create_as::Taken>)> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("create") || !lower.contains("table") {
+        return None;
+    }
+    let tokens = spanned_tokens(sql)?;
+    let mut edits = Vec::new();
+    let mut taken = Vec::new();
+    let mut index = 0;
+    for statement in tokens.split(|t| t.token == Token::SemiColon) {
+        if statement.is_empty() {
+            continue;
+        }
+        let located: Vec<(&Token, Range<usize>)> = (statement.iter())
+            .map(|t| (&t.token, t.bytes.clone()))
+            .collect();
+        if let Some((cuts, found)) = create_as::edits(&located, index) {
+            edits.extend(cuts.into_iter().map(|cut| (cut, String::new())));
+            taken.push(found);
+        }
+        index += 1;
+    }
+    (!edits.is_empty()).then(|| (splice(sql, &edits), taken))
+}
+
 /// `sql` with Grafana's search-path subquery replaced by the literal list of
 /// the session's search-path schemas, which is what it computes; `None` when
 /// the query has no such subquery.
@@ -665,6 +703,38 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(parsed.unwrap(), 1);
+    }
+
+    #[test]
+    fn create_table_as_column_lists_and_data_clauses_are_taken_out() {
+        let (text, taken) = respell_create_as(
+            "CREATE TABLE a (x, \"Y\") AS SELECT 1, 2; SELECT 1; \
+             create table s.b as select * from t with no data; \
+             CREATE TABLE c AS SELECT 1 WITH DATA; CREATE TABLE d (x int)",
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "CREATE TABLE a  AS SELECT 1, 2; SELECT 1; \
+             create table s.b as select * from t ; CREATE TABLE c AS SELECT 1 ; \
+             CREATE TABLE d (x int)"
+        );
+        let names: Vec<&str> = taken[0].columns.iter().map(|c| c.value.as_str()).collect();
+        assert_eq!(names, vec!["x", "Y"]);
+        assert_eq!(taken[0].columns[1].quote_style, Some('"'));
+        assert_eq!((taken[1].at, taken[1].no_data), (2, true));
+        assert_eq!((taken[2].at, taken[2].no_data), (3, false));
+        assert_eq!(taken.len(), 3);
+        assert_eq!(respell_create_as("CREATE TABLE t (a int, b text)"), None);
+        let parsed = parse_default("CREATE TABLE t (a) AS SELECT 1 WITH NO DATA").unwrap();
+        let Statement::CreateTable(create) = &parsed[0] else {
+            panic!("{parsed:?}");
+        };
+        let names: Vec<&Ident> = create.columns.iter().map(|c| &c.name).collect();
+        assert_eq!(
+            names,
+            vec![&Ident::new("a"), &crate::query::no_data_marker()]
+        );
     }
 
     #[test]
