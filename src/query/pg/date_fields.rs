@@ -6,11 +6,12 @@
 //!   date or interval; BC years as PostgreSQL counts them), `julian` (of a
 //!   timestamp or date: the Julian day, with the fraction of the day), and
 //!   `timezone`, `timezone_hour` and `timezone_minute` (of a `timestamptz`:
-//!   the session zone's offset east of UTC). They are integers as
-//!   DataFusion's other fields are, `julian` a double. [`rewrite_extract`]
-//!   sends `EXTRACT` of these fields to `date_part` (DataFusion plans it
-//!   with its own); `EXTRACT(JULIAN ...)`, a numeric of PostgreSQL's own
-//!   scale, is refused.
+//!   the session zone's offset east of UTC). `date_part` is a `double
+//!   precision` whatever the field, as PostgreSQL's is; the fields with a
+//!   fraction (`epoch`, `second`, ...) are computed exactly by
+//!   [`extract`](super::extract). [`rewrite_extract`] makes `EXTRACT`
+//!   that module's numeric; `EXTRACT(JULIAN ...)`, a numeric of a scale of
+//!   its own, is refused.
 //! - `date_trunc(field, timestamptz, zone)`: truncated as a wall time in
 //!   `zone`, as PostgreSQL does (a unit of a day or more starts at that
 //!   day's midnight there; a smaller one keeps the instant's offset).
@@ -40,6 +41,7 @@ use datafusion::sql::sqlparser::ast::{self, DateTimeField};
 
 use super::at_time_zone::{ZoneCache, function_call, session_zone};
 use super::columnar::columnar;
+use super::extract::{EXTRACT, Exact, exact_as_double};
 use crate::pgtype;
 use crate::query::error::{Error, Result as QueryResult};
 
@@ -251,39 +253,56 @@ impl ScalarUDFImpl for DatePart {
         self.inner.signature()
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.inner.return_type(arg_types)
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
     }
 
+    /// PostgreSQL's `date_part` is a `double precision`, whatever the field.
     fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
-        match extra_of(args.scalar_arguments.first().copied().flatten()) {
-            Some(field) => {
-                let nullable = args.arg_fields.get(1).is_none_or(|f| f.is_nullable());
-                let data_type = if field == Extra::Julian {
-                    DataType::Float64
-                } else {
-                    DataType::Int32
-                };
-                Ok(Arc::new(Field::new(self.name(), data_type, nullable)))
-            }
-            None => self.inner.return_field_from_args(args),
+        let nullable = args.arg_fields.get(1).is_none_or(|f| f.is_nullable());
+        if extra_of(args.scalar_arguments.first().copied().flatten()).is_none() {
+            // DataFusion's own checks of the field and the value.
+            self.inner.return_field_from_args(args)?;
         }
+        Ok(Arc::new(Field::new(
+            self.name(),
+            DataType::Float64,
+            nullable,
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let field = match args.args.first() {
-            Some(ColumnarValue::Scalar(s)) => extra_of(Some(s)),
+        let name = match args.args.first() {
+            Some(ColumnarValue::Scalar(s)) => Some(s.clone()),
             _ => None,
-        };
-        let Some(field) = field else {
-            return self.inner.invoke_with_args(args);
         };
         let Some(value) = args.args.get(1) else {
             return exec_err!("date_part takes a field and a value");
         };
         let is_scalar = matches!(value, ColumnarValue::Scalar(_));
-        let array = value.to_array(args.number_rows.max(1))?;
-        columnar(extra_part(field, &array)?, is_scalar)
+        let rows = args.number_rows.max(1);
+        let array = value.to_array(rows)?;
+        let name = name.as_ref();
+        let exact = name
+            .and_then(|s| s.try_as_str().flatten())
+            .and_then(Exact::parse);
+        if let Some(field) = exact
+            && let Some(values) = exact_as_double(field, &array)?
+        {
+            return columnar(values, is_scalar);
+        }
+        let values = match extra_of(name) {
+            Some(field) => extra_part(field, &array)?,
+            None => {
+                let mut args = args;
+                args.return_field = self.inner.return_field_from_args(ReturnFieldArgs {
+                    arg_fields: &args.arg_fields,
+                    scalar_arguments: &[name, None],
+                })?;
+                self.inner.invoke_with_args(args)?.to_array(rows)?
+            }
+        };
+        columnar(cast(&values, &DataType::Float64)?, is_scalar)
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
@@ -300,8 +319,10 @@ impl ScalarUDFImpl for DatePart {
     }
 }
 
-/// `EXTRACT(field FROM x)` of a field DataFusion's planner does not know
-/// made `date_part('field', x)`; `EXTRACT(JULIAN ...)` refused.
+/// `EXTRACT(field FROM x)` made [`EXTRACT`]`('field', x)`, PostgreSQL's
+/// `numeric` (see [`extract`](super::extract)); the field is named as
+/// DataFusion's planner names it, or as [`Extra`] knows it.
+/// `EXTRACT(JULIAN ...)`, a numeric of a scale of its own, is refused.
 pub(crate) fn rewrite_extract(expr: &mut ast::Expr) -> QueryResult<()> {
     let ast::Expr::Extract {
         field, expr: value, ..
@@ -310,27 +331,30 @@ pub(crate) fn rewrite_extract(expr: &mut ast::Expr) -> QueryResult<()> {
         return Ok(());
     };
     let extra = match field {
-        DateTimeField::Century => Extra::Century,
-        DateTimeField::Decade => Extra::Decade,
-        DateTimeField::Millennium | DateTimeField::Millenium => Extra::Millennium,
-        DateTimeField::Timezone => Extra::Timezone,
-        DateTimeField::TimezoneHour => Extra::TimezoneHour,
-        DateTimeField::TimezoneMinute => Extra::TimezoneMinute,
-        DateTimeField::Julian => Extra::Julian,
-        DateTimeField::Custom(ident) => match Extra::parse(&ident.value) {
-            Some(extra) => extra,
-            None => return Ok(()),
-        },
-        _ => return Ok(()),
+        DateTimeField::Century => Some(Extra::Century),
+        DateTimeField::Decade => Some(Extra::Decade),
+        DateTimeField::Millennium | DateTimeField::Millenium => Some(Extra::Millennium),
+        DateTimeField::Timezone => Some(Extra::Timezone),
+        DateTimeField::TimezoneHour => Some(Extra::TimezoneHour),
+        DateTimeField::TimezoneMinute => Some(Extra::TimezoneMinute),
+        DateTimeField::Julian => Some(Extra::Julian),
+        DateTimeField::Custom(ident) => Extra::parse(&ident.value),
+        _ => None,
     };
-    if extra == Extra::Julian {
+    if extra == Some(Extra::Julian) {
         return Err(Error::Unsupported {
             what: "EXTRACT(JULIAN ...) (date_part('julian', ...) is)".into(),
         });
     }
-    let name = ast::Expr::value(ast::Value::SingleQuotedString(extra.name().to_owned()));
+    let name = match (extra, &*field) {
+        (Some(extra), _) => extra.name().to_owned(),
+        // `EXTRACT('epoch' FROM x)`: the field without its quotes.
+        (None, DateTimeField::Custom(ident)) => ident.value.clone(),
+        (None, field) => field.to_string(),
+    };
+    let name = ast::Expr::value(ast::Value::SingleQuotedString(name));
     let value = std::mem::replace(value.as_mut(), ast::Expr::value(ast::Value::Null));
-    *expr = function_call("date_part", vec![name, value]);
+    *expr = function_call(EXTRACT, vec![name, value]);
     Ok(())
 }
 

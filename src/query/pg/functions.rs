@@ -159,7 +159,11 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         ctx.register_udf(udf);
     }
     ctx.register_udf(super::format::udf());
-    ctx.register_udf(ScalarUDF::new_from_impl(super::date_fields::DatePart::new()));
+    let date_part = ScalarUDF::new_from_impl(super::date_fields::DatePart::new());
+    ctx.register_udf(ScalarUDF::new_from_impl(super::extract::Extract::new(
+        date_part.clone(),
+    )));
+    ctx.register_udf(date_part);
     for udaf in super::ordered_set::udafs() {
         ctx.register_udaf(udaf);
     }

@@ -59,6 +59,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::at_time_zone::function_call;
+use super::numeric_quotient::{self, Rounding};
 use super::plan_exprs::{input_schema, retype_values_columns};
 use crate::pgtype::{self, DivisionError, MAX_DIGITS};
 use crate::query::error::Error;
@@ -1047,6 +1048,17 @@ fn settle(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         {
             constant_quotient(&left, &right).map(Transformed::yes)
         }
+        // A quotient made whole has one scale: computed as PostgreSQL
+        // computes it.
+        Expr::ScalarFunction(call) if let Some(rounding) = rounded_division(&call, schema) => {
+            let mut args = call.args.into_iter();
+            match args.next() {
+                Some(Expr::BinaryExpr(BinaryExpr { left, right, .. })) => Ok(Transformed::yes(
+                    numeric_quotient::call(rounding, *left, *right),
+                )),
+                _ => Err(unsupported("this rounding of a quotient")),
+            }
+        }
         Expr::ScalarFunction(call)
             if ROUNDING_FUNCTIONS.contains(&call.func.name())
                 && call
@@ -1058,6 +1070,25 @@ fn settle(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         }
         other => Ok(Transformed::no(other)),
     })
+}
+
+/// The rounding `call` does of a quotient of numerics, if it is
+/// `floor`, `ceil`, `trunc` or `round` of one (to a whole number).
+fn rounded_division(call: &ScalarFunction, schema: &DFSchema) -> Option<Rounding> {
+    let [Expr::BinaryExpr(BinaryExpr { left, op, right })] = call.args.as_slice() else {
+        return None;
+    };
+    let decimal = |side: &Expr| side.get_type(schema).is_ok_and(|t| is_decimal(&t));
+    let numbers = |side: &Expr| {
+        side.get_type(schema)
+            .is_ok_and(|t| is_decimal(&t) || t.is_integer())
+    };
+    (*op == datafusion::logical_expr::Operator::Divide
+        && (decimal(left) || decimal(right))
+        && numbers(left)
+        && numbers(right))
+    .then(|| Rounding::of(call.func.name()))
+    .flatten()
 }
 
 /// The columns of `types` (one list per row or input) that hold both

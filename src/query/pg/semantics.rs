@@ -430,10 +430,10 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 && call.args.len() == 1
                 && call.args[0].get_type(schema)? == DataType::Float64 =>
         {
+            let data_type = Expr::ScalarFunction(call.clone()).get_type(schema)?;
             let seconds =
                 std::mem::replace(&mut call.args[0], Expr::Literal(ScalarValue::Null, None));
-            call.args[0] = epoch_in_range(seconds);
-            Ok(Transformed::yes(Expr::ScalarFunction(call)))
+            Ok(Transformed::yes(epoch_in_range(seconds, data_type)))
         }
         // A microsecond column tested against timestamps: the items are
         // read as microseconds, as PostgreSQL reads a timestamp literal,

@@ -30,7 +30,7 @@ use super::text_in::{TextTarget, arrow_text_form};
 
 /// Functions that read a timestamptz argument's calendar fields.
 /// (`to_char` reads the session's zone itself.)
-const CALENDAR_FUNCTIONS: &[&str] = &["date_trunc", "date_part"];
+const CALENDAR_FUNCTIONS: &[&str] = &["date_trunc", "date_part", super::extract::EXTRACT];
 
 fn cast(expr: Expr, data_type: DataType) -> Expr {
     Expr::Cast(Cast::new(Box::new(expr), data_type))
