@@ -237,9 +237,9 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::DataFusion(e) => datafusion_code(e),
         E::Storage(e) => storage_code(e),
         E::UndefinedTable { .. } => (UNDEFINED_TABLE, Blame::Client),
-        E::UndefinedColumn { .. } | E::UndefinedColumnInKey { .. } => {
-            (UNDEFINED_COLUMN, Blame::Client)
-        }
+        E::UndefinedColumn { .. }
+        | E::UndefinedColumnInKey { .. }
+        | E::UndefinedColumnOf { .. } => (UNDEFINED_COLUMN, Blame::Client),
         E::InvalidTableDefinition { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
         E::DuplicateColumnInKey { .. } => (DUPLICATE_COLUMN, Blame::Client),
         E::DuplicateRelation { .. } => (DUPLICATE_TABLE, Blame::Client),
@@ -322,7 +322,9 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::UniqueViolation { .. } => (UNIQUE_VIOLATION, Blame::Client),
         E::ConcurrentUpdate | E::TableAltered { .. } => (SERIALIZATION_FAILURE, Blame::Client),
         E::InvalidSchema { .. } => (INVALID_TABLE_DEFINITION, Blame::Client),
-        E::NotNullViolation { .. } => (NOT_NULL_VIOLATION, Blame::Client),
+        E::NotNullViolation { .. } | E::ColumnHasNulls { .. } => {
+            (NOT_NULL_VIOLATION, Blame::Client)
+        }
         E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),
         E::SequenceNotFound { .. } | E::ViewNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
         E::SequenceInUse { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),

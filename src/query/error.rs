@@ -20,6 +20,8 @@ pub enum Error {
     DuplicateColumn { column: String, table: String },
     #[error("column \"{name}\" does not exist")]
     UndefinedColumn { name: String },
+    #[error("column \"{column}\" of relation \"{table}\" does not exist")]
+    UndefinedColumnOf { column: String, table: String },
     #[error("type \"{name}\" does not exist")]
     UndefinedType { name: String },
     #[error("{what} is not supported")]

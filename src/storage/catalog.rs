@@ -812,6 +812,99 @@ impl Namespace {
         Ok((table, logged))
     }
 
+    /// Changes what `ALTER TABLE` changes of table `name`'s columns, given
+    /// as the whole new list: names, defaults and `NOT NULL`, never types,
+    /// roles or order. A column made `NOT NULL` is checked to hold no NULL
+    /// first (`ColumnHasNulls` otherwise). Returns the new table.
+    pub fn alter_columns(
+        &self,
+        name: &str,
+        columns: Vec<ColumnSchema>,
+    ) -> Result<(Arc<Table>, Durable<bool>)> {
+        let _change = self.journal.change();
+        let mut tables = self.tables.write();
+        let old = tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
+        let before = old.schema().columns();
+        let same_shape = before.len() == columns.len()
+            && before.iter().zip(&columns).all(|(a, b)| {
+                a.column_type == b.column_type
+                    && a.role == b.role
+                    && a.max_chars == b.max_chars
+                    && a.identity == b.identity
+            });
+        if !same_shape {
+            return Err(Error::Internal {
+                reason: "ALTER TABLE changed a column's type, role or place".into(),
+            });
+        }
+        let not_null: Vec<usize> = (before.iter().zip(&columns).enumerate())
+            .filter(|(_, (a, b))| a.nullable && !b.nullable)
+            .map(|(i, _)| i)
+            .collect();
+        let schema = TableSchema::try_new(columns.clone())?
+            .with_constraints(old.schema().constraints().to_vec())?;
+        let columns_after = columns.clone();
+        let record = Record::AlterColumns {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.to_owned(),
+            id: old.id(),
+            columns,
+        };
+        let renamed: Vec<(String, String)> = (before.iter().zip(&columns_after))
+            .filter(|(a, b)| a.name != b.name)
+            .map(|(a, b)| (a.name.clone(), b.name.clone()))
+            .collect();
+        let (table, logged) = old.retire_as(name, schema, &not_null, || {
+            self.journal.log_catalog(&[record.encode()], true)
+        })?;
+        for sequence in self.sequences.read().values() {
+            sequence.rename_owner(name, name, &renamed);
+        }
+        tables.insert(name.to_owned(), table.clone());
+        Ok((table, logged))
+    }
+
+    /// `ALTER TABLE name RENAME TO new_name`. Returns the renamed table.
+    pub fn rename_table(&self, name: &str, new_name: &str) -> Result<(Arc<Table>, Durable<bool>)> {
+        let _change = self.journal.change();
+        let mut tables = self.tables.write();
+        let sequences = self.sequences.read();
+        let views = self.views.read();
+        let old = tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
+        if tables.contains_key(new_name)
+            || sequences.contains_key(new_name)
+            || views.contains_key(new_name)
+        {
+            return Err(Error::TableExists {
+                name: new_name.into(),
+            });
+        }
+        let schema = TableSchema::clone(old.schema());
+        let record = Record::RenameTable {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.to_owned(),
+            id: old.id(),
+            new_name: new_name.to_owned(),
+        };
+        let (table, logged) = old.retire_as(new_name, schema, &[], || {
+            self.journal.log_catalog(&[record.encode()], true)
+        })?;
+        tables.remove(name);
+        tables.insert(new_name.to_owned(), table.clone());
+        for sequence in sequences.values() {
+            sequence.rename_owner(name, new_name, &[]);
+        }
+        Ok((table, logged))
+    }
+
     /// Sets how long table `name` keeps rows, in microseconds (`None`: for
     /// ever). Only a table with a time column has a retention.
     pub fn set_retention(&self, name: &str, retention: Option<i64>) -> Result<Durable<bool>> {

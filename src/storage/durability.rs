@@ -286,7 +286,7 @@ impl Storage {
                             name: name.clone(),
                             id: sequence.id(),
                             options: *sequence.options(),
-                            owner: sequence.owner().cloned(),
+                            owner: sequence.owner(),
                         });
                         let state = sequence.snapshot_state();
                         records.push(Record::SequenceValue {
@@ -474,6 +474,13 @@ impl<'a> Replayer<'a> {
     fn apply(&mut self, lsn: u64, record: Record) -> Result<()> {
         let storage = self.storage;
         let database = |name: &str| storage.database(name);
+        // The schema whose table `name` is still table `id`: a record about
+        // a table applies only to that table.
+        let holding = |db: &str, schema: &str, name: &str, id: u64| {
+            let namespace = database(db).and_then(|db| db.schema(schema))?;
+            let current = namespace.table(name)?;
+            (current.id() == id).then_some(namespace)
+        };
         match record {
             Record::CreateDatabase { name } => {
                 let _ = storage.create_database(&name, true)?.without_waiting();
@@ -524,12 +531,32 @@ impl<'a> Replayer<'a> {
                 id,
                 columns,
             } => {
-                let namespace = database(&db).and_then(|db| db.schema(&schema));
-                let current = namespace.as_ref().and_then(|n| n.table(&name));
-                if let (Some(namespace), Some(current)) = (namespace, current)
-                    && current.id() == id
-                {
+                if let Some(namespace) = holding(&db, &schema, &name, id) {
                     let (table, _) = namespace.add_columns(&name, columns)?;
+                    self.tables.insert(id, Arc::downgrade(&table));
+                }
+            }
+            Record::AlterColumns {
+                database: db,
+                schema,
+                name,
+                id,
+                columns,
+            } => {
+                if let Some(namespace) = holding(&db, &schema, &name, id) {
+                    let (table, _) = namespace.alter_columns(&name, columns)?;
+                    self.tables.insert(id, Arc::downgrade(&table));
+                }
+            }
+            Record::RenameTable {
+                database: db,
+                schema,
+                name,
+                id,
+                new_name,
+            } => {
+                if let Some(namespace) = holding(&db, &schema, &name, id) {
+                    let (table, _) = namespace.rename_table(&name, &new_name)?;
                     self.tables.insert(id, Arc::downgrade(&table));
                 }
             }

@@ -36,6 +36,8 @@ pub enum Error {
     ConcurrentUpdate,
     #[error("could not serialize access: table \"{name}\" was altered by a concurrent statement")]
     TableAltered { name: String },
+    #[error("column \"{column}\" of relation \"{table}\" contains null values")]
+    ColumnHasNulls { table: String, column: String },
     #[error("view \"{name}\" does not exist")]
     ViewNotFound { name: String },
     #[error("sequence \"{name}\" does not exist")]

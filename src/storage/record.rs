@@ -109,6 +109,23 @@ pub(super) enum Record {
         last: i64,
         called: bool,
     },
+    /// Table `id` (named `name`) with its columns changed in what `ALTER
+    /// TABLE` changes of them: names, defaults, `NOT NULL`. The whole list.
+    AlterColumns {
+        database: String,
+        schema: String,
+        name: String,
+        id: u64,
+        columns: Vec<ColumnSchema>,
+    },
+    /// Table `id` (named `name`) renamed `new_name`.
+    RenameTable {
+        database: String,
+        schema: String,
+        name: String,
+        id: u64,
+        new_name: String,
+    },
     /// View `view.name` created in a schema, or replaced there.
     CreateView {
         database: String,
@@ -175,6 +192,8 @@ mod kind {
     pub(super) const SEQUENCE_VALUE: u8 = 19;
     pub(super) const CREATE_VIEW: u8 = 20;
     pub(super) const DROP_VIEW: u8 = 21;
+    pub(super) const ALTER_COLUMNS: u8 = 22;
+    pub(super) const RENAME_TABLE: u8 = 23;
 }
 
 impl Record {
@@ -245,6 +264,34 @@ impl Record {
                 w.str(name);
                 w.u64(*id);
                 write_columns(&mut w, columns);
+            }
+            Record::AlterColumns {
+                database,
+                schema,
+                name,
+                id,
+                columns,
+            } => {
+                w.u8(kind::ALTER_COLUMNS);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+                w.u64(*id);
+                write_columns(&mut w, columns);
+            }
+            Record::RenameTable {
+                database,
+                schema,
+                name,
+                id,
+                new_name,
+            } => {
+                w.u8(kind::RENAME_TABLE);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+                w.u64(*id);
+                w.str(new_name);
             }
             Record::DropTable {
                 database,
@@ -492,6 +539,20 @@ impl Record {
                 name: name(&mut r)?,
                 id: r.u64()?,
                 columns: read_columns(&mut r)?,
+            },
+            kind::ALTER_COLUMNS => Record::AlterColumns {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+                id: r.u64()?,
+                columns: read_columns(&mut r)?,
+            },
+            kind::RENAME_TABLE => Record::RenameTable {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+                id: r.u64()?,
+                new_name: name(&mut r)?,
             },
             kind::DROP_TABLE => Record::DropTable {
                 database: name(&mut r)?,
@@ -864,6 +925,28 @@ mod tests {
                     identity: None,
                     default: None,
                 }],
+            },
+            Record::AlterColumns {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+                id: 9,
+                columns: vec![ColumnSchema {
+                    name: "renamed".into(),
+                    column_type: ColumnType::Int64,
+                    role: ColumnRole::Field,
+                    nullable: false,
+                    max_chars: None,
+                    identity: None,
+                    default: Some("42".into()),
+                }],
+            },
+            Record::RenameTable {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+                id: 9,
+                new_name: "u".into(),
             },
             Record::DeleteRows {
                 table: 43,

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::error::{Error, Result};
 use super::journal::{Durable, Journal};
@@ -45,7 +45,8 @@ pub struct Sequence {
     id: u64,
     name: String,
     options: SequenceOptions,
-    owner: Option<SequenceOwner>,
+    /// Changed when its table or column is renamed.
+    owner: RwLock<Option<SequenceOwner>>,
     counter: Mutex<Counter>,
     journal: Option<Arc<Journal>>,
 }
@@ -70,7 +71,7 @@ impl Sequence {
                 logged: Durable::new((), None),
             }),
             options,
-            owner,
+            owner: RwLock::new(owner),
             journal,
         }
     }
@@ -87,8 +88,20 @@ impl Sequence {
         &self.options
     }
 
-    pub fn owner(&self) -> Option<&SequenceOwner> {
-        self.owner.as_ref()
+    /// The table column that owns it, if any.
+    pub fn owner(&self) -> Option<SequenceOwner> {
+        self.owner.read().clone()
+    }
+
+    /// Follows a rename of its owner's table (`table`) or column.
+    pub(super) fn rename_owner(&self, table: &str, new_table: &str, columns: &[(String, String)]) {
+        let mut owner = self.owner.write();
+        if let Some(owner) = owner.as_mut().filter(|o| o.table == table) {
+            owner.table = new_table.to_owned();
+            if let Some((_, to)) = columns.iter().find(|(from, _)| *from == owner.column) {
+                owner.column = to.clone();
+            }
+        }
     }
 
     pub fn state(&self) -> SequenceState {

@@ -334,8 +334,22 @@ impl Table {
         schema: TableSchema,
         log: impl FnOnce() -> Result<Durable<T>>,
     ) -> Result<(Arc<Table>, Durable<T>)> {
+        self.retire_as(&self.name, schema, &[], log)
+    }
+
+    /// [`retire_into`](Self::retire_into) a table named `name`, once no row
+    /// holds NULL in the columns `not_null` (indices of the schema; checked
+    /// under the lock that the change is made under, so no write slips
+    /// between).
+    pub(super) fn retire_as<T>(
+        &self,
+        name: &str,
+        schema: TableSchema,
+        not_null: &[usize],
+        log: impl FnOnce() -> Result<Durable<T>>,
+    ) -> Result<(Arc<Table>, Durable<T>)> {
         let table = Table::with_row_numbers(
-            self.name.clone(),
+            name.to_owned(),
             schema,
             self.options,
             self.id,
@@ -344,6 +358,16 @@ impl Table {
         );
         let added = &table.field_types[self.field_types.len()..];
         let mut state = self.write_state()?;
+        for &column in not_null {
+            if self.column_has_nulls(&state, column) {
+                return Err(Error::ColumnHasNulls {
+                    table: self.name.clone(),
+                    column: (self.schema.columns().get(column))
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                });
+            }
+        }
         let mut heads = Vec::new();
         for (&shard, chunks) in &state.shards {
             for (&series, chunk) in &chunks.chunks {
@@ -368,6 +392,35 @@ impl Table {
         // finds its successor.
         let _ = self.successor.set(table.clone());
         Ok((table, logged))
+    }
+
+    /// Whether any row holds NULL in column `index` of the schema.
+    fn column_has_nulls(&self, state: &TableState, index: usize) -> bool {
+        let schema = &self.schema;
+        let chunks = || state.shards.values().flat_map(|shard| shard.chunks.iter());
+        let has_rows = |chunk: &Chunk| !chunk.head.is_empty() || !chunk.sealed.is_empty();
+        if let Some(tag) = schema.tag_indices().iter().position(|&i| i == index) {
+            return chunks().any(|(series, chunk)| {
+                has_rows(chunk)
+                    && (state.keys.get(series.0 as usize))
+                        .is_some_and(|key| key.values().get(tag).is_some_and(Option::is_none))
+            });
+        }
+        let Some(field) = schema.field_indices().iter().position(|&i| i == index) else {
+            // The time column holds no NULL.
+            return false;
+        };
+        chunks().any(|(_, chunk)| {
+            chunk.head.field(field).null_count > 0
+                || chunk
+                    .sealed
+                    .iter()
+                    .any(|block| match block.field_stats(field) {
+                        Some(stats) => stats.null_count > 0,
+                        // A block older than the field reads it as NULL.
+                        None => block.rows() > 0,
+                    })
+        })
     }
 
     pub fn name(&self) -> &str {

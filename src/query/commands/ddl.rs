@@ -9,9 +9,10 @@ use std::ops::ControlFlow;
 
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, CharacterLength, ColumnDef, ColumnOption, CreateTable,
-    CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
-    Statement, TimezoneInfo, TruncateIdentityOption, Value, visit_expressions,
+    AlterColumnOperation, AlterTable, AlterTableOperation, CharacterLength, ColumnDef,
+    ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName,
+    ObjectType, RenameTableNameKind, SchemaName, SqlOption, Statement, TimezoneInfo,
+    TruncateIdentityOption, Value, visit_expressions,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -68,6 +69,19 @@ pub enum Ddl {
         /// Each column, and whether it was `IF NOT EXISTS`.
         columns: Vec<(ColumnSchema, bool)>,
     },
+    /// `ALTER TABLE t ALTER [COLUMN] c SET DEFAULT ... | DROP DEFAULT | SET
+    /// NOT NULL | DROP NOT NULL` and `RENAME [COLUMN] a TO b`, in order.
+    AlterColumns {
+        name: ObjectName,
+        if_exists: bool,
+        changes: Vec<ColumnChange>,
+    },
+    /// `ALTER TABLE t RENAME TO u`.
+    RenameTable {
+        name: ObjectName,
+        if_exists: bool,
+        new_name: String,
+    },
     /// `ALTER TABLE t SET (retention = '7 days')`, or `RESET (retention)`
     /// (`None`).
     SetRetention {
@@ -108,6 +122,17 @@ pub enum Ddl {
         name: String,
         if_exists: bool,
     },
+}
+
+/// One change of `ALTER TABLE` to a column, named by the column.
+#[derive(Debug, Clone)]
+pub enum ColumnChange {
+    /// The default's SQL text.
+    SetDefault(String, String),
+    DropDefault(String),
+    SetNotNull(String),
+    DropNotNull(String),
+    Rename(String, String),
 }
 
 impl Ddl {
@@ -271,7 +296,10 @@ impl Ddl {
                     .map_or_else(String::new, |(_, table)| table);
                 format!("must be owner of table {table}")
             }
-            Ddl::AddColumns { name, .. } | Ddl::SetRetention { name, .. } => {
+            Ddl::AddColumns { name, .. }
+            | Ddl::SetRetention { name, .. }
+            | Ddl::AlterColumns { name, .. }
+            | Ddl::RenameTable { name, .. } => {
                 let table = qualified(name, current_database, current_schema)
                     .map_or_else(|_| String::new(), |(_, table)| table);
                 format!("must be owner of table {table}")
@@ -522,6 +550,44 @@ impl Ddl {
                 let (_, logged) = namespace.add_columns(&table, added)?;
                 ("ALTER TABLE", vec![logged])
             }
+            Ddl::AlterColumns {
+                name,
+                if_exists,
+                changes,
+            } => {
+                let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                let db = database()?;
+                let Some((namespace, existing)) = db
+                    .schema(&schema)
+                    .and_then(|ns| Some((ns.clone(), ns.table(&table)?)))
+                else {
+                    if *if_exists {
+                        return Ok(("ALTER TABLE", Vec::new()));
+                    }
+                    return Err(storage::Error::TableNotFound { name: table }.into());
+                };
+                let columns = changed_columns(&db, &namespace, &existing, changes)?;
+                let (_, logged) = namespace.alter_columns(&table, columns)?;
+                ("ALTER TABLE", vec![logged])
+            }
+            Ddl::RenameTable {
+                name,
+                if_exists,
+                new_name,
+            } => {
+                let (schema, table) = qualified(name, &current_database, &current_schema)?;
+                let db = database()?;
+                let Some(namespace) = db.schema(&schema).filter(|ns| ns.table(&table).is_some())
+                else {
+                    if *if_exists {
+                        return Ok(("ALTER TABLE", Vec::new()));
+                    }
+                    return Err(storage::Error::TableNotFound { name: table }.into());
+                };
+                refuse_renaming(&db, &namespace, &table)?;
+                let (_, logged) = namespace.rename_table(&table, new_name)?;
+                ("ALTER TABLE", vec![logged])
+            }
             Ddl::Truncate {
                 names,
                 restart_identity,
@@ -627,6 +693,102 @@ impl Ddl {
         };
         Ok(change)
     }
+}
+
+/// The columns of `table` once `changes` are made, checked as PostgreSQL
+/// checks them (`NOT NULL` against the rows is storage's to check).
+fn changed_columns(
+    database: &storage::Database,
+    namespace: &storage::Namespace,
+    table: &storage::Table,
+    changes: &[ColumnChange],
+) -> Result<Vec<ColumnSchema>> {
+    let schema = table.schema();
+    let mut columns = schema.columns().to_vec();
+    let relation = table.name();
+    let find = |columns: &[ColumnSchema], name: &str| {
+        columns
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::UndefinedColumn {
+                name: name.to_owned(),
+            })
+    };
+    let missing = |name: &str| Error::UndefinedColumnOf {
+        column: name.to_owned(),
+        table: relation.to_owned(),
+    };
+    for change in changes {
+        match change {
+            ColumnChange::Rename(from, to) => {
+                let at = find(&columns, from)?;
+                if columns.iter().any(|c| c.name == *to) {
+                    return Err(Error::DuplicateColumn {
+                        column: to.clone(),
+                        table: relation.to_owned(),
+                    });
+                }
+                refuse_renaming(database, namespace, relation)?;
+                columns[at].name = to.clone();
+            }
+            ColumnChange::SetDefault(column, _)
+            | ColumnChange::DropDefault(column)
+            | ColumnChange::SetNotNull(column)
+            | ColumnChange::DropNotNull(column) => {
+                let at = find(&columns, column).map_err(|_| missing(column))?;
+                let identity = columns[at].identity.is_some();
+                let target = &mut columns[at];
+                match change {
+                    ColumnChange::SetDefault(_, text) if !identity => {
+                        target.default = Some(text.clone());
+                    }
+                    ColumnChange::DropDefault(_) if !identity => target.default = None,
+                    ColumnChange::SetNotNull(_) => target.nullable = false,
+                    ColumnChange::DropNotNull(_) if target.role == ColumnRole::Time => {
+                        return Err(Error::Unsupported {
+                            what: "NULL in a table's time column".into(),
+                        });
+                    }
+                    ColumnChange::DropNotNull(_)
+                        if schema
+                            .constraints()
+                            .iter()
+                            .any(|k| k.primary && k.columns.contains(&at)) =>
+                    {
+                        return Err(Error::InvalidTableDefinition {
+                            message: format!("column \"{column}\" is in a primary key"),
+                        });
+                    }
+                    ColumnChange::DropNotNull(_) if !identity => target.nullable = true,
+                    _ => {
+                        return Err(Error::SyntaxError {
+                            message: format!(
+                                "column \"{column}\" of relation \"{relation}\" is an identity column"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(columns)
+}
+
+/// Refuses to rename table `table` (or its `column`) that views read: a
+/// view keeps the names it reads. (The sequences its columns own follow
+/// the rename.)
+fn refuse_renaming(
+    database: &storage::Database,
+    namespace: &storage::Namespace,
+    table: &str,
+) -> Result<()> {
+    let relation = (namespace.name().to_owned(), table.to_owned());
+    if !views::readers(database, &relation).is_empty() {
+        return Err(Error::Unsupported {
+            what: format!("renaming table \"{table}\" or its columns while views read it"),
+        });
+    }
+    Ok(())
 }
 
 /// Drops the views that read `relation` (a `kind`) when `cascade`, and
@@ -854,10 +1016,42 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
             what: "this form of ALTER TABLE".into(),
         });
     }
+    if let [AlterTableOperation::RenameTable { table_name }] = alter.operations.as_slice() {
+        let (RenameTableNameKind::To(new_name) | RenameTableNameKind::As(new_name)) = table_name;
+        return Ok(Ddl::RenameTable {
+            name: alter.name.clone(),
+            if_exists: alter.if_exists,
+            new_name: single_name(new_name)?,
+        });
+    }
     let mut columns = Vec::with_capacity(alter.operations.len());
     let mut retention = None;
+    let mut changes = Vec::new();
     for operation in &alter.operations {
         match operation {
+            AlterTableOperation::AlterColumn { column_name, op } => {
+                let column = normalize(column_name);
+                changes.push(match op {
+                    AlterColumnOperation::SetDefault { value } => {
+                        ColumnChange::SetDefault(column, default_text(value)?)
+                    }
+                    AlterColumnOperation::DropDefault => ColumnChange::DropDefault(column),
+                    AlterColumnOperation::SetNotNull => ColumnChange::SetNotNull(column),
+                    AlterColumnOperation::DropNotNull => ColumnChange::DropNotNull(column),
+                    other => {
+                        return Err(Error::Unsupported {
+                            what: format!("ALTER TABLE ... ALTER COLUMN ... {other}"),
+                        });
+                    }
+                });
+            }
+            AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => changes.push(ColumnChange::Rename(
+                normalize(old_column_name),
+                normalize(new_column_name),
+            )),
             AlterTableOperation::SetOptionsParens { options } => {
                 for option in options {
                     retention = Some(retention_option(option)?);
@@ -883,6 +1077,18 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
                 });
             }
         }
+    }
+    if !changes.is_empty() {
+        if !columns.is_empty() || retention.is_some() {
+            return Err(Error::Unsupported {
+                what: "ALTER TABLE that both changes columns and adds them or sets options".into(),
+            });
+        }
+        return Ok(Ddl::AlterColumns {
+            name: alter.name.clone(),
+            if_exists: alter.if_exists,
+            changes,
+        });
     }
     match retention {
         None => Ok(Ddl::AddColumns {

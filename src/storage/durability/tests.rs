@@ -1097,3 +1097,65 @@ fn views_survive_snapshots_and_replay() {
     assert_eq!(recovery.wal_records, 0);
     assert_eq!(views_of(&storage), expected);
 }
+
+#[test]
+fn renamed_tables_and_altered_columns_survive_snapshots_and_replay() {
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let rt = runtime();
+    let writes: Vec<Write> = vec![
+        vec![
+            (1, Some("a".into()), Some(1.0)),
+            (2, Some("b".into()), None),
+        ],
+        vec![(3, Some("a".into()), Some(3.0))],
+    ];
+    let altered = |table: &Table| {
+        let mut columns = table.schema().columns().to_vec();
+        columns[2].name = "value".into();
+        columns[2].default = Some("0.5".into());
+        columns[1].nullable = false;
+        columns
+    };
+    {
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        let table = create(&storage, &rt);
+        rt.block_on(apply(&table, 0, &writes[0]).durable()).unwrap();
+        storage.snapshot().unwrap().unwrap();
+        rt.block_on(apply(&table, 1, &writes[1]).durable()).unwrap();
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        // `v` holds a NULL: it cannot be made NOT NULL.
+        let mut columns = table.schema().columns().to_vec();
+        columns[2].nullable = false;
+        assert!(matches!(
+            ns.alter_columns("cpu", columns),
+            Err(Error::ColumnHasNulls { .. })
+        ));
+        let _ = ns.alter_columns("cpu", altered(&table)).unwrap();
+        assert!(ns.rename_table("cpu", "cpu").is_err());
+        let (table, logged) = ns.rename_table("cpu", "load").unwrap();
+        rt.block_on(logged.durable()).unwrap();
+        assert_eq!(contents(&table), model(&writes));
+        // A crash: no clean close.
+    }
+    let check = |storage: &Storage| {
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        assert!(ns.table("cpu").is_none());
+        let table = ns.table("load").expect("renamed table recovered");
+        assert_eq!(table.name(), "load");
+        let columns = table.schema().columns();
+        assert_eq!(columns[2].name, "value");
+        assert_eq!(columns[2].default.as_deref(), Some("0.5"));
+        assert!(!columns[1].nullable);
+        assert_eq!(contents(&table), model(&writes));
+    };
+    let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
+    assert!(recovery.wal_records > 0);
+    check(&storage);
+    storage.snapshot().unwrap().unwrap();
+    storage.close().unwrap();
+    drop(storage);
+    let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
+    assert_eq!(recovery.wal_records, 0);
+    check(&storage);
+}
