@@ -44,6 +44,7 @@ use super::heavy;
 use super::output::Output;
 use super::pg::insert_source::{self, InsertSource};
 use super::pg::int_literals::narrow_int_literals;
+use super::pg::relation_oids::{TableIsVisible, ViewDefinition};
 use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
@@ -91,6 +92,7 @@ fn duplicate_output_name(error: &DataFusionError) -> bool {
 #[derive(Debug)]
 pub struct QueryEngine {
     storage: Arc<Storage>,
+    catalogs: Arc<StorageCatalogList>,
     base: SessionState,
     memory_limit: Option<usize>,
 }
@@ -115,7 +117,7 @@ impl QueryEngine {
 
         let mut builder = SessionStateBuilder::new()
             .with_config(session_config)
-            .with_catalog_list(catalogs)
+            .with_catalog_list(catalogs.clone())
             .with_default_features()
             .with_type_planner(Arc::new(UtcTimestampTypes::default()))
             .with_optimizer_rules(in_lists::around_simplification(Optimizer::new().rules))
@@ -145,6 +147,7 @@ impl QueryEngine {
         CoerceIntArgsToBigInt::widen(&ctx);
         Ok(Self {
             storage,
+            catalogs,
             base: ctx.state(),
             memory_limit: config.memory_limit,
         })
@@ -240,6 +243,11 @@ impl QueryEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         functions::register_for_database(&ctx, database);
+        if let Some(db) = self.storage.database(database) {
+            let oids = self.catalogs.relation_oids(&db)?;
+            ctx.register_udf(ViewDefinition::udf(db, oids.clone()));
+            ctx.register_udf(TableIsVisible::udf(oids));
+        }
         for udf in retention::udfs(self.storage.clone(), principal.clone()) {
             ctx.register_udf(udf);
         }
@@ -540,7 +548,9 @@ impl QueryEngine {
     }
 
     /// Runs `CREATE TABLE ... AS`: the table is made, then filled; when
-    /// filling it fails, it is dropped again.
+    /// filling it fails, it is dropped again. Inside a transaction block
+    /// the table is made at once, as any DDL there is, and its rows are
+    /// the block's until `COMMIT`, as an `INSERT`'s are.
     async fn create_as(
         &self,
         ctx: &SessionContext,
@@ -549,11 +559,6 @@ impl QueryEngine {
         if_not_exists: bool,
     ) -> Result<Output> {
         let state = ctx.state();
-        if (state.config().get_extension::<PendingWrites>()).is_some_and(|p| p.in_block()) {
-            return Err(Error::Unsupported {
-                what: "CREATE TABLE ... AS inside a transaction block".into(),
-            });
-        }
         let Ddl::CreateTable { name, .. } = table else {
             return Err(Error::Unsupported {
                 what: "CREATE TABLE ... AS".into(),

@@ -301,6 +301,29 @@ def sqlalchemy_suite():
         ).all()
         assert [(r.time, r.n) for r in readings] == [(at(5), 5), (at(3), 3)]
 
+    # A view: listed (EpochDB's own `epochdb` views are not on the search
+    # path), described, reflected and read, its filter and the reader's
+    # together; and a rollup made with CREATE TABLE ... AS.
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE VIEW sa_h1 AS SELECT time, usage FROM sa_cpu WHERE host = 'h1'"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE sa_rollup AS SELECT host, count(*) AS n, max(usage) AS top "
+                "FROM sa_cpu GROUP BY host"
+            )
+        )
+    inspector = sa.inspect(engine)
+    assert inspector.get_view_names() == ["sa_h1"], inspector.get_view_names()
+    assert "sa_cpu" in inspector.get_view_definition("sa_h1")
+    view = sa.Table("sa_h1", sa.MetaData(), autoload_with=engine)
+    assert [c.name for c in view.columns] == ["time", "usage"]
+    rollup = sa.Table("sa_rollup", sa.MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(view.c.usage).where(view.c.usage > 2).order_by(view.c.usage)).all()
+        assert rows == [(4.5,), (7.5,)], rows
+        rows = conn.execute(sa.select(rollup).order_by(rollup.c.host)).all()
+        assert rows == [("h0", 3, 6.0), ("h1", 3, 7.5)], rows
+
 
 def plain_tables():
     # psycopg: keys, parameters in UPDATE and DELETE, a block's own changes.

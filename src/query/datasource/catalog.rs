@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 
 use super::system::{SYSTEM_SCHEMA, SystemSchema};
 use super::table::SeriesTableProvider;
+use crate::query::pg::relation_oids::RelationOids;
 use crate::query::pg::roles_catalog::WithRoles;
 use crate::query::pg::views_catalog::WithViews;
 use crate::storage::{Database, Namespace, Storage, View};
@@ -43,9 +44,10 @@ pub(crate) struct StorageCatalogList {
     pg_catalogs: Mutex<HashMap<String, PgCatalogEntry>>,
 }
 
-/// A database's `pg_catalog`, with the database it was built for: a database
-/// dropped and created again under the same name gets a new one.
-type PgCatalogEntry = (Arc<Database>, Arc<dyn SchemaProvider>);
+/// A database's `pg_catalog`, with the database it was built for (a database
+/// dropped and created again under the same name gets a new one) and what
+/// its `pg_class` oids name.
+type PgCatalogEntry = (Arc<Database>, Arc<dyn SchemaProvider>, Arc<RelationOids>);
 
 impl StorageCatalogList {
     pub(crate) fn new(storage: Arc<Storage>, pg_static_tables: Arc<PgCatalogStaticTables>) -> Self {
@@ -56,12 +58,22 @@ impl StorageCatalogList {
         }
     }
 
+    /// What the oids of `database`'s `pg_class` name (see `relation_oids`).
+    pub(crate) fn relation_oids(&self, database: &Arc<Database>) -> Result<Arc<RelationOids>> {
+        self.pg_catalog_entry(database).map(|(_, _, oids)| oids)
+    }
+
     fn pg_catalog(&self, database: &Arc<Database>) -> Result<Arc<dyn SchemaProvider>> {
+        self.pg_catalog_entry(database)
+            .map(|(_, provider, _)| provider)
+    }
+
+    fn pg_catalog_entry(&self, database: &Arc<Database>) -> Result<PgCatalogEntry> {
         let mut cache = self.pg_catalogs.lock();
-        if let Some((db, provider)) = cache.get(database.name())
-            && Arc::ptr_eq(db, database)
+        if let Some(entry) = cache.get(database.name())
+            && Arc::ptr_eq(&entry.0, database)
         {
-            return Ok(provider.clone());
+            return Ok(entry.clone());
         }
         let scope: Arc<dyn CatalogProviderList> = Arc::new(SingleDatabaseList {
             storage: self.storage.clone(),
@@ -74,13 +86,12 @@ impl StorageCatalogList {
         )?);
         let provider: Arc<dyn SchemaProvider> =
             Arc::new(WithRoles::new(provider, self.storage.clone()));
+        let oids = Arc::new(RelationOids::default());
         let provider: Arc<dyn SchemaProvider> =
-            Arc::new(WithViews::new(provider, database.clone()));
-        cache.insert(
-            database.name().to_owned(),
-            (database.clone(), provider.clone()),
-        );
-        Ok(provider)
+            Arc::new(WithViews::new(provider, database.clone(), oids.clone()));
+        let entry = (database.clone(), provider, oids);
+        cache.insert(database.name().to_owned(), entry.clone());
+        Ok(entry)
     }
 }
 

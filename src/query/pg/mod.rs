@@ -36,6 +36,7 @@ pub(crate) mod plan_exprs;
 pub(crate) mod query_forms;
 pub(crate) mod quoting;
 pub(crate) mod regexp_split;
+pub(crate) mod relation_oids;
 pub(crate) mod roles_catalog;
 pub(crate) mod semantics;
 pub(crate) mod session_zone;

@@ -1,5 +1,6 @@
 //! `pg_views` from the database's views, in place of pg-catalog's (which
-//! lists none).
+//! lists none), and `pg_class` read through
+//! [`RecordingClass`](super::relation_oids::RecordingClass).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 
+use super::relation_oids::{RecordingClass, RelationOids};
 use crate::query::datasource::system::ComputedTable;
 use crate::storage::Database;
 
@@ -23,11 +25,20 @@ const OWNER: &str = "postgres";
 pub(crate) struct WithViews {
     inner: Arc<dyn SchemaProvider>,
     database: Arc<Database>,
+    oids: Arc<RelationOids>,
 }
 
 impl WithViews {
-    pub(crate) fn new(inner: Arc<dyn SchemaProvider>, database: Arc<Database>) -> Self {
-        Self { inner, database }
+    pub(crate) fn new(
+        inner: Arc<dyn SchemaProvider>,
+        database: Arc<Database>,
+        oids: Arc<RelationOids>,
+    ) -> Self {
+        Self {
+            inner,
+            database,
+            oids,
+        }
     }
 }
 
@@ -43,6 +54,18 @@ impl SchemaProvider for WithViews {
                 self.database.clone(),
                 schema,
                 pg_views,
+            ))));
+        }
+        if name == "pg_class"
+            && let (Some(class), Some(namespaces)) = (
+                self.inner.table(name).await?,
+                self.inner.table("pg_namespace").await?,
+            )
+        {
+            return Ok(Some(Arc::new(RecordingClass::new(
+                class,
+                namespaces,
+                self.oids.clone(),
             ))));
         }
         self.inner.table(name).await
