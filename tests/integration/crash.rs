@@ -723,16 +723,16 @@ fn parse_key(writer: Option<&str>, cycle: Option<i64>, seq: Option<i64>) -> Opti
 /// The `epochdb` binary on the shared data directory. Dropping it SIGKILLs the
 /// process, so a failing test leaves no server behind.
 #[derive(Debug)]
-struct Server {
+pub(super) struct Server {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
     /// The last lines the server wrote to stderr, for failure messages.
     log: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Server {
     /// Starts the binary and waits until it listens (so recovery is done).
-    fn start(data_dir: &Path, seed: u64, label: &str) -> Self {
+    pub(super) fn start(data_dir: &Path, seed: u64, label: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_epochdb"))
             .args([
                 "--listen",
@@ -799,13 +799,13 @@ impl Server {
     }
 
     /// SIGKILL: no chance to flush, snapshot or close anything.
-    fn kill(&mut self) {
+    pub(super) fn kill(&mut self) {
         self.child.kill().expect("SIGKILL the server");
         self.child.wait().expect("reap the server");
     }
 
     /// SIGTERM, which must shut the server down cleanly with exit status 0.
-    fn terminate(mut self, seed: u64) {
+    pub(super) fn terminate(mut self, seed: u64) {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -857,7 +857,7 @@ impl Drop for Server {
     }
 }
 
-async fn connect(port: u16) -> Result<Client, String> {
+pub(super) async fn connect(port: u16) -> Result<Client, String> {
     let config =
         format!("host=127.0.0.1 port={port} user=crash dbname=postgres connect_timeout=10");
     let (client, connection) = timeout(OP_TIMEOUT, tokio_postgres::connect(&config, NoTls))
@@ -870,14 +870,14 @@ async fn connect(port: u16) -> Result<Client, String> {
     Ok(client)
 }
 
-fn describe(error: &tokio_postgres::Error) -> String {
+pub(super) fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => error.to_string(),
     }
 }
 
-fn env_number(name: &str) -> Option<u64> {
+pub(super) fn env_number(name: &str) -> Option<u64> {
     let text = std::env::var(name).ok()?;
     Some(
         text.trim()
@@ -886,7 +886,7 @@ fn env_number(name: &str) -> Option<u64> {
     )
 }
 
-fn clock_seed() -> u64 {
+pub(super) fn clock_seed() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -897,10 +897,10 @@ fn clock_seed() -> u64 {
 /// xorshift64*, seeded through splitmix64 so that nearby seeds give unrelated
 /// streams.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -918,7 +918,7 @@ impl Rng {
     }
 
     /// Uniform enough in `low..=high`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
+    pub(super) fn between(&mut self, low: u64, high: u64) -> u64 {
         low + self.next_u64() % (high - low + 1)
     }
 }

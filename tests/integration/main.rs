@@ -10,6 +10,7 @@ mod binary;
 mod clients;
 mod copy;
 mod crash;
+mod crash_upsert;
 mod decoders;
 mod differential;
 mod guards;
