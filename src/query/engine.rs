@@ -500,6 +500,10 @@ impl QueryEngine {
             },
             &mut statement.query,
         )?;
+        views::refuse_zoned_literals(
+            &statement.query,
+            state.config_options().execution.time_zone.as_deref(),
+        )?;
         let text = statement.stored_query()?;
         let query = Statement::Query(Box::new(statement.query.clone()));
         let Prepared::Plan(planned) = Box::pin(self.plan(ctx, query, &[], heavy)).await? else {

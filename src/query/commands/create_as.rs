@@ -70,10 +70,7 @@ impl CreateAs {
                 }))
             }
             Statement::Query(query) => {
-                let SetExpr::Select(select) = query.body.as_mut() else {
-                    return Ok(None);
-                };
-                let Some(into) = select.into.take() else {
+                let Some(into) = take_into(query.body.as_mut()) else {
                     return Ok(None);
                 };
                 if into.temporary || into.unlogged {
@@ -158,6 +155,17 @@ impl CreateAs {
 
     pub(crate) fn if_not_exists(&self) -> bool {
         self.create.if_not_exists
+    }
+}
+
+/// The `INTO` of a `SELECT ... INTO`, taken off the query: PostgreSQL
+/// reads it in the first `SELECT` of a `UNION`, `INTERSECT` or `EXCEPT`.
+fn take_into(body: &mut SetExpr) -> Option<datafusion::sql::sqlparser::ast::SelectInto> {
+    match body {
+        SetExpr::Select(select) => select.into.take(),
+        SetExpr::SetOperation { left, .. } => take_into(left),
+        SetExpr::Query(query) => take_into(query.body.as_mut()),
+        _ => None,
     }
 }
 

@@ -1024,6 +1024,14 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
             new_name: single_name(new_name)?,
         });
     }
+    // PostgreSQL's RENAME stands alone in its ALTER TABLE.
+    let renames =
+        (alter.operations.iter()).any(|o| matches!(o, AlterTableOperation::RenameColumn { .. }));
+    if renames && alter.operations.len() > 1 {
+        return Err(Error::SyntaxError {
+            message: "syntax error at or near \",\"".into(),
+        });
+    }
     let mut columns = Vec::with_capacity(alter.operations.len());
     let mut retention = None;
     let mut changes = Vec::new();

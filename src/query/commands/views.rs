@@ -110,6 +110,71 @@ impl ViewStatement {
     }
 }
 
+/// Refuses a view made in a session whose `TimeZone` is not UTC when its
+/// query holds a literal that reads as a date or time: PostgreSQL reads such
+/// a literal once, in the creating session's zone, where EpochDB, which
+/// plans the view's text wherever it is read, would read it in the
+/// reader's.
+pub(crate) fn refuse_zoned_literals(query: &Query, zone: Option<&str>) -> Result<()> {
+    let utc = zone.is_none_or(|zone| {
+        [
+            "UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00", "UCT", "Zulu",
+        ]
+        .iter()
+        .any(|z| z.eq_ignore_ascii_case(zone.trim()))
+    });
+    if utc {
+        return Ok(());
+    }
+    let mut found = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(query, |expr| {
+        if let datafusion::sql::sqlparser::ast::Expr::Value(value) = expr
+            && let datafusion::sql::sqlparser::ast::Value::SingleQuotedString(text) = &value.value
+            && crate::pgtype::timestamp_in(text, false).is_ok()
+            && !names_its_zone(text)
+        {
+            found = Some(text.clone());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    match found {
+        Some(text) => Err(Error::Unsupported {
+            what: format!(
+                "a view with the time literal '{text}' made with TimeZone set other than UTC \
+                 (EpochDB would read it in each reader's zone; SET TIME ZONE 'UTC' or write \
+                 the literal with its offset)"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether a time literal says its own offset or zone (`...+05`, `...Z`,
+/// `... UTC`, `... America/New_York`), so no session's zone changes it.
+fn names_its_zone(text: &str) -> bool {
+    let text = text.trim();
+    let Some(time) = text.find(':') else {
+        return false;
+    };
+    let after = &text[time..];
+    if after.ends_with(['Z', 'z']) {
+        return true;
+    }
+    if let Some(sign) = after.rfind(['+', '-'])
+        && after[sign + 1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ':')
+        && after.len() > sign + 1
+    {
+        return true;
+    }
+    after
+        .split_whitespace()
+        .last()
+        .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
 /// Makes the view that `statement` describes, from its query's output:
 /// the names PostgreSQL gives the columns and their types. Checks what
 /// PostgreSQL checks of them, and that the view would not read itself.
@@ -654,8 +719,8 @@ impl OnRelation for Expander<'_> {
     }
 }
 
-/// Narrows the tables a view's own query reads to the columns they had
-/// when the view was made (see the module's doc).
+/// Narrows the tables and views a view's own query reads to the columns
+/// they had when the view was made (see the module's doc).
 struct Narrower<'a> {
     /// The database, and the view's schema.
     scope: Scope<'a>,
@@ -667,17 +732,19 @@ impl OnRelation for Narrower<'_> {
         let Some((namespace, relation)) = self.scope.resolve(name) else {
             return Ok(());
         };
-        let Some(table) = namespace.table(&relation) else {
-            return Ok(());
-        };
         let Some(dependency) = (self.view.depends_on.iter())
             .find(|d| d.schema == namespace.name() && d.name == relation)
         else {
             return Ok(());
         };
-        let now: Vec<&str> = (table.schema().columns().iter())
-            .map(|c| c.name.as_str())
-            .collect();
+        // A table that has grown, or a view replaced with more columns.
+        let now: Vec<String> = match (namespace.table(&relation), namespace.view(&relation)) {
+            (Some(table), _) => (table.schema().columns().iter())
+                .map(|c| c.name.clone())
+                .collect(),
+            (None, Some(view)) => view.columns.iter().map(|c| c.name.clone()).collect(),
+            (None, None) => return Ok(()),
+        };
         if now.len() == dependency.columns.len() {
             return Ok(());
         }
@@ -686,7 +753,7 @@ impl OnRelation for Narrower<'_> {
         {
             return Err(Error::ObjectInUse {
                 message: format!(
-                    "table \"{relation}\" no longer has the columns view \"{}\" reads",
+                    "relation \"{relation}\" no longer has the columns view \"{}\" reads",
                     self.view.name
                 ),
             });
@@ -723,11 +790,12 @@ fn quoted(name: &str) -> Ident {
 /// its name), with the view's column names after those the alias gives.
 fn renamed<'c>(mut alias: TableAlias, columns: impl Iterator<Item = &'c str>) -> TableAlias {
     let given = alias.columns.len();
-    alias.columns.extend(
-        columns
-            .skip(given)
-            .map(|c| TableAliasColumnDef::from_name(c.to_owned())),
-    );
+    alias
+        .columns
+        .extend(columns.skip(given).map(|c| TableAliasColumnDef {
+            name: quoted(c),
+            data_type: None,
+        }));
     alias
 }
 

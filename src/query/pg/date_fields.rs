@@ -41,7 +41,7 @@ use datafusion::sql::sqlparser::ast::{self, DateTimeField};
 
 use super::at_time_zone::{ZoneCache, function_call, session_zone};
 use super::columnar::columnar;
-use super::extract::{EXTRACT, Exact, exact_as_double};
+use super::extract::{EXTRACT, Exact, duration_as_interval, exact_as_double};
 use crate::pgtype;
 use crate::query::error::{Error, Result as QueryResult};
 
@@ -276,11 +276,25 @@ impl ScalarUDFImpl for DatePart {
             Some(ColumnarValue::Scalar(s)) => Some(s.clone()),
             _ => None,
         };
+        let mut args = args;
+        let rows = args.number_rows.max(1);
+        if let Some(value) = args.args.get_mut(1) {
+            let taken = std::mem::replace(value, ColumnarValue::Scalar(ScalarValue::Null));
+            *value = duration_as_interval(taken, rows)?;
+            if let (Some(field), ColumnarValue::Array(array)) =
+                (args.arg_fields.get_mut(1), &*value)
+            {
+                *field = Arc::new(Field::new(field.name(), array.data_type().clone(), true));
+            } else if let (Some(field), ColumnarValue::Scalar(scalar)) =
+                (args.arg_fields.get_mut(1), &*value)
+            {
+                *field = Arc::new(Field::new(field.name(), scalar.data_type(), true));
+            }
+        }
         let Some(value) = args.args.get(1) else {
             return exec_err!("date_part takes a field and a value");
         };
         let is_scalar = matches!(value, ColumnarValue::Scalar(_));
-        let rows = args.number_rows.max(1);
         let array = value.to_array(rows)?;
         let name = name.as_ref();
         let exact = name
@@ -294,7 +308,6 @@ impl ScalarUDFImpl for DatePart {
         let values = match extra_of(name) {
             Some(field) => extra_part(field, &array)?,
             None => {
-                let mut args = args;
                 args.return_field = self.inner.return_field_from_args(ReturnFieldArgs {
                     arg_fields: &args.arg_fields,
                     scalar_arguments: &[name, None],

@@ -11,11 +11,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Builder, Float64Array};
+use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Decimal128Builder, Float64Array, IntervalMonthDayNanoArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, DurationMicrosecondType, Field, FieldRef, IntervalMonthDayNanoType,
-    IntervalUnit, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
+    DataType, Date32Type, DurationMicrosecondType, Field, FieldRef, IntervalMonthDayNano,
+    IntervalMonthDayNanoType, IntervalUnit, Time64MicrosecondType, TimeUnit,
+    TimestampMicrosecondType,
 };
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
@@ -24,6 +28,7 @@ use datafusion::logical_expr::{
 };
 
 use super::columnar::columnar;
+use crate::pgtype;
 use crate::query::error::Error;
 
 /// What `EXTRACT` is planned as.
@@ -94,13 +99,17 @@ impl Exact {
     /// `None` for an input type it has no exact value for.
     fn mantissas(self, array: &ArrayRef) -> Result<Option<Vec<Option<i128>>>> {
         let values: Vec<Option<i128>> = match array.data_type() {
-            DataType::Timestamp(..) => {
+            DataType::Timestamp(_, tag) => {
+                let zone = tag.as_deref().map(str::parse::<Tz>).transpose()?;
                 let micros = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
                 (micros.as_primitive::<TimestampMicrosecondType>().iter())
                     .map(|v| {
                         v.map(|v| {
-                            let v = i128::from(v);
-                            self.mantissa(v, v.rem_euclid(MICROS_PER_MINUTE))
+                            // The seconds of the wall time: a zone's offset
+                            // may hold seconds (local mean time).
+                            let wall = zone.as_ref().map_or(v, |tz| pgtype::wall_micros(v, tz));
+                            let within = i128::from(wall).rem_euclid(MICROS_PER_MINUTE);
+                            self.mantissa(i128::from(v), within)
                         })
                     })
                     .collect()
@@ -161,6 +170,29 @@ impl Exact {
         };
         Ok(Some(values))
     }
+}
+
+/// A duration (a difference of timestamps) as the interval PostgreSQL's
+/// subtraction makes: whole days, then the time of day, so that its
+/// `hour` is the hour within the day. Other values pass unchanged.
+pub(crate) fn duration_as_interval(value: ColumnarValue, rows: usize) -> Result<ColumnarValue> {
+    let is_scalar = matches!(value, ColumnarValue::Scalar(_));
+    let array = value.to_array(rows)?;
+    if !matches!(array.data_type(), DataType::Duration(_)) {
+        return Ok(value);
+    }
+    let micros = cast(&array, &DataType::Duration(TimeUnit::Microsecond))?;
+    let intervals: IntervalMonthDayNanoArray = (micros.as_primitive::<DurationMicrosecondType>())
+        .iter()
+        .map(|v| {
+            v.map(|v| {
+                let day = 86_400_000_000i64;
+                let days = i32::try_from(v / day).unwrap_or(i32::MAX);
+                IntervalMonthDayNano::new(0, days, (v % day) * 1_000)
+            })
+        })
+        .collect();
+    columnar(Arc::new(intervals), is_scalar)
 }
 
 /// The field a call's first argument names.
@@ -264,5 +296,47 @@ impl ScalarUDFImpl for Extract {
             &DataType::Decimal128(PRECISION, scale),
         )?;
         columnar(numeric, is_scalar)
+    }
+}
+
+/// `duration::interval`, as [`duration_as_interval`] makes it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DurationAsInterval {
+    signature: Signature,
+}
+
+/// `value` (a duration) as PostgreSQL's interval of days and time.
+pub(crate) fn interval_of_duration(
+    value: datafusion::logical_expr::Expr,
+) -> datafusion::logical_expr::Expr {
+    datafusion::logical_expr::Expr::ScalarFunction(
+        datafusion::logical_expr::expr::ScalarFunction::new_udf(
+            Arc::new(ScalarUDF::new_from_impl(DurationAsInterval {
+                signature: Signature::any(1, Volatility::Immutable),
+            })),
+            vec![value],
+        ),
+    )
+}
+
+impl ScalarUDFImpl for DurationAsInterval {
+    fn name(&self) -> &str {
+        "epochdb_duration_as_interval"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Interval(IntervalUnit::MonthDayNano))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows.max(1);
+        let Some(value) = args.args.into_iter().next() else {
+            return exec_err!("epochdb_duration_as_interval takes one value");
+        };
+        duration_as_interval(value, rows)
     }
 }

@@ -287,6 +287,20 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 right,
             })))
         }
+        // A difference of timestamps cast to an interval: whole days, then
+        // the time of day, as PostgreSQL's subtraction makes it.
+        Expr::Cast(cast)
+            if matches!(cast.field.data_type(), DataType::Interval(_))
+                && matches!(cast.expr.get_type(schema)?, DataType::Duration(_)) =>
+        {
+            let interval = super::extract::interval_of_duration(*cast.expr);
+            Ok(Transformed::yes(Expr::Cast(
+                datafusion::logical_expr::Cast {
+                    expr: Box::new(interval),
+                    field: cast.field,
+                },
+            )))
+        }
         Expr::Cast(cast)
             if matches!(
                 cast.field.data_type(),
