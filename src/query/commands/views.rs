@@ -505,28 +505,43 @@ trait OnRelation {
 
 /// Walks `node` with `on`, keeping the names each `WITH` defines in scope,
 /// and how deep queries nest.
-fn walk<T: OnRelation>(node: &mut impl VisitMut, on: T) -> Result<T> {
+fn walk<T: OnRelation>(node: &mut impl VisitMut, mut on: T) -> Result<T> {
+    walk_in(node, &mut on, Vec::new())?;
+    Ok(on)
+}
+
+/// [`walk`] with the `WITH` names `ctes` in scope.
+fn walk_in<T: OnRelation>(
+    node: &mut impl VisitMut,
+    on: &mut T,
+    ctes: Vec<Vec<String>>,
+) -> Result<()> {
     let mut walker = Walker {
-        ctes: Vec::new(),
+        ctes,
         on,
+        parked: Vec::new(),
         failure: None,
     };
+    // A walk broken off may leave bodies parked: the statement fails whole.
     let _ = node.visit(&mut walker);
     match walker.failure {
         Some(error) => Err(error),
-        None => Ok(walker.on),
+        None => Ok(()),
     }
 }
 
-struct Walker<T> {
+struct Walker<'a, T> {
     /// The names of each `WITH` in scope, innermost last; one entry per
     /// query being visited.
     ctes: Vec<Vec<String>>,
-    on: T,
+    on: &'a mut T,
+    /// For each query being visited, the bodies of its `WITH`, taken out
+    /// once walked (see `pre_visit_query`).
+    parked: Vec<Option<Vec<Query>>>,
     failure: Option<Error>,
 }
 
-impl<T> Walker<T> {
+impl<T> Walker<'_, T> {
     fn done(&mut self, result: Result<()>) -> ControlFlow<()> {
         match result {
             Ok(()) => ControlFlow::Continue(()),
@@ -538,21 +553,56 @@ impl<T> Walker<T> {
     }
 }
 
-impl<T: OnRelation> VisitorMut for Walker<T> {
+impl<T: OnRelation> VisitorMut for Walker<'_, T> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        self.ctes.push(cte_names(query));
-        if self.ctes.len() > MAX_QUERY_DEPTH {
+        if self.ctes.len() >= MAX_QUERY_DEPTH {
             return self.done(Err(Error::TooComplex {
                 message: "statement too complex once its views are expanded".into(),
             }));
         }
+        // In a `WITH` that is not `RECURSIVE`, a query's body sees only
+        // the names defined before it: its own name there is a relation's.
+        // Each body is walked so first; the walk of the whole query that
+        // follows, with every name in scope, finds nothing more in them.
+        let mut parked = None;
+        if let Some(with) = query.with.as_mut()
+            && !with.recursive
+        {
+            let mut before = Vec::new();
+            let mut bodies = Vec::with_capacity(with.cte_tables.len());
+            for cte in &mut with.cte_tables {
+                let mut scope = self.ctes.clone();
+                scope.push(before.clone());
+                let result = walk_in(cte.query.as_mut(), &mut *self.on, scope);
+                if result.is_err() {
+                    return self.done(result);
+                }
+                before.push(normalize(&cte.alias.name));
+                // Parked while the rest of the query is walked, so each
+                // body is walked once.
+                match parse_query("SELECT 1") {
+                    Ok(stand_in) => bodies.push(std::mem::replace(cte.query.as_mut(), stand_in)),
+                    Err(error) => return self.done(Err(error)),
+                }
+            }
+            parked = Some(bodies);
+        }
+        self.parked.push(parked);
+        self.ctes.push(cte_names(query));
         ControlFlow::Continue(())
     }
 
-    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         self.ctes.pop();
+        if let Some(Some(bodies)) = self.parked.pop()
+            && let Some(with) = query.with.as_mut()
+        {
+            for (cte, body) in with.cte_tables.iter_mut().zip(bodies) {
+                *cte.query = body;
+            }
+        }
         ControlFlow::Continue(())
     }
 
@@ -673,7 +723,7 @@ const INFORMATION_SCHEMA_VIEWS: &str = "SELECT table_catalog, table_schema, tabl
      definition AS view_definition, 'NONE' AS check_option, 'NO' AS is_updatable, \
      'NO' AS is_insertable_into, 'NO' AS is_trigger_updatable, \
      'NO' AS is_trigger_deletable, 'NO' AS is_trigger_insertable_into \
-     FROM information_schema.views WHERE definition IS NOT NULL";
+     FROM information_schema.views AS __epochdb_views WHERE definition IS NOT NULL";
 
 impl OnRelation for Expander<'_> {
     fn before(&mut self, factor: &mut TableFactor, name: &ObjectName) -> Result<()> {
@@ -706,8 +756,16 @@ impl OnRelation for Expander<'_> {
         Ok(())
     }
 
-    /// `information_schema.views` read as its views alone.
+    /// `information_schema.views` read as its views alone (once: the
+    /// query put in its place names it under an alias of its own).
     fn after(&mut self, factor: &mut TableFactor, name: &ObjectName) -> Result<()> {
+        if let TableFactor::Table {
+            alias: Some(alias), ..
+        } = factor
+            && alias.name.value == "__epochdb_views"
+        {
+            return Ok(());
+        }
         let database = self.scope.database.name();
         let names_it = qualified(name, database, self.scope.current_schema)
             .is_ok_and(|(schema, table)| schema == "information_schema" && table == "views");
