@@ -410,6 +410,16 @@ fn nextval_text(schema: &str, name: &str) -> String {
     format!("nextval('{}'::regclass)", name.replace('\'', "''"))
 }
 
+/// Whether `name` is a table's, a sequence's or a view's: one name space.
+fn taken(
+    tables: &BTreeMap<String, Arc<Table>>,
+    sequences: &BTreeMap<String, Arc<Sequence>>,
+    views: &BTreeMap<String, Arc<View>>,
+    name: &str,
+) -> bool {
+    tables.contains_key(name) || sequences.contains_key(name) || views.contains_key(name)
+}
+
 /// A schema (PostgreSQL's namespace): a set of tables.
 #[derive(Debug)]
 pub struct Namespace {
@@ -488,10 +498,7 @@ impl Namespace {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
         let mut sequences = self.sequences.write();
-        if tables.contains_key(name)
-            || sequences.contains_key(name)
-            || self.views.read().contains_key(name)
-        {
+        if taken(&tables, &sequences, &self.views.read(), name) {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {
@@ -508,9 +515,7 @@ impl Namespace {
         for sequence in owned {
             let taken = |candidate: &str| {
                 candidate == name
-                    || tables.contains_key(candidate)
-                    || sequences.contains_key(candidate)
-                    || self.views.read().contains_key(candidate)
+                    || taken(&tables, &sequences, &self.views.read(), candidate)
                     || created.iter().any(|s: &Sequence| s.name() == candidate)
             };
             let mut chosen = sequence.preferred.clone();
@@ -577,10 +582,7 @@ impl Namespace {
         let _change = self.journal.change();
         let tables = self.tables.read();
         let mut sequences = self.sequences.write();
-        if tables.contains_key(name)
-            || sequences.contains_key(name)
-            || self.views.read().contains_key(name)
-        {
+        if taken(&tables, &sequences, &self.views.read(), name) {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {
@@ -878,10 +880,7 @@ impl Namespace {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
-        if tables.contains_key(new_name)
-            || sequences.contains_key(new_name)
-            || views.contains_key(new_name)
-        {
+        if taken(&tables, &sequences, &views, new_name) {
             return Err(Error::TableExists {
                 name: new_name.into(),
             });

@@ -270,31 +270,26 @@ impl Ddl {
             qualified(name, current_database, current_schema)
                 .map_or_else(|_| current_schema.to_owned(), |(schema, _)| schema)
         };
+        // The relation the first of `names` names.
+        let first = |names: &[ObjectName]| {
+            names
+                .first()
+                .and_then(|n| qualified(n, current_database, current_schema).ok())
+                .map_or_else(String::new, |(_, relation)| relation)
+        };
         match self {
             Ddl::CreateTable { name, .. } | Ddl::CreateSequence { name, .. } => {
                 format!("permission denied for schema {}", schema_of(name))
             }
             Ddl::CreateView { schema, .. } => format!("permission denied for schema {schema}"),
             Ddl::DropViews { names, .. } => {
-                let view = names
-                    .first()
-                    .and_then(|n| qualified(n, current_database, current_schema).ok())
-                    .map_or_else(String::new, |(_, view)| view);
-                format!("must be owner of view {view}")
+                format!("must be owner of view {}", first(names))
             }
             Ddl::DropSequences { names, .. } => {
-                let sequence = names
-                    .first()
-                    .and_then(|n| qualified(n, current_database, current_schema).ok())
-                    .map_or_else(String::new, |(_, sequence)| sequence);
-                format!("must be owner of sequence {sequence}")
+                format!("must be owner of sequence {}", first(names))
             }
             Ddl::DropTables { names, .. } => {
-                let table = names
-                    .first()
-                    .and_then(|n| qualified(n, current_database, current_schema).ok())
-                    .map_or_else(String::new, |(_, table)| table);
-                format!("must be owner of table {table}")
+                format!("must be owner of table {}", first(names))
             }
             Ddl::AddColumns { name, .. }
             | Ddl::SetRetention { name, .. }
@@ -305,11 +300,7 @@ impl Ddl {
                 format!("must be owner of table {table}")
             }
             Ddl::Truncate { names, .. } => {
-                let table = names
-                    .first()
-                    .and_then(|n| qualified(n, current_database, current_schema).ok())
-                    .map_or_else(String::new, |(_, table)| table);
-                format!("permission denied for table {table}")
+                format!("permission denied for table {}", first(names))
             }
             Ddl::CreateSchema { .. } => {
                 format!("permission denied for database {current_database}")
