@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, env = "EPOCHDB_QUERY_MEMORY_LIMIT", default_value = "4GiB", value_parser = parse_bytes)]
     pub query_memory_limit: usize,
 
+    /// How many rows may wait for one subscriber (`SUBSCRIBE`) before it is
+    /// cut off with SQLSTATE 53400; writers never wait for subscribers.
+    #[arg(long, env = "EPOCHDB_SUBSCRIBE_QUEUE_ROWS", default_value_t = crate::query::DEFAULT_SUBSCRIBE_QUEUE_ROWS)]
+    pub subscribe_queue_rows: usize,
+
     /// When a write is acknowledged. `sync`: after an fsync of the write-ahead
     /// log (concurrent writes share fsyncs); nothing acknowledged is ever lost.
     /// `interval:<ms>`: once written to the operating system, with an fsync at
@@ -260,6 +265,7 @@ impl Config {
             data_dir: data_dir.into(),
             log_level: "warn".to_owned(),
             query_memory_limit: 1 << 30,
+            subscribe_queue_rows: crate::query::DEFAULT_SUBSCRIBE_QUEUE_ROWS,
             durability: Durability::Sync,
             snapshot_interval: Duration::from_secs(300),
             snapshot_wal_size: 256 << 20,

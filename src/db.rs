@@ -129,6 +129,7 @@ impl Db {
         let passwords = superuser.is_some();
         let query = QueryConfig {
             memory_limit: (config.query_memory_limit > 0).then_some(config.query_memory_limit),
+            subscribe_queue_rows: config.subscribe_queue_rows,
             ..QueryConfig::default()
         };
         let engine = Arc::new(QueryEngine::try_new(storage.clone(), &query)?);

@@ -20,6 +20,7 @@ mod params;
 mod query;
 mod sqlstate;
 mod startup;
+mod stream_out;
 
 pub use auth::{Error as SecurityError, Security, SecurityOptions};
 pub use cancel::Backends;

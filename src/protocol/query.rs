@@ -9,11 +9,10 @@ use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt, StreamExt, TryStreamExt, stream};
-use pgwire::api::copy::{send_copy_in_response, send_copy_out_response};
+use pgwire::api::copy::send_copy_in_response;
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{
-    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
-    send_ready_for_query,
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_ready_for_query,
 };
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
@@ -33,6 +32,7 @@ use super::encode::{self, RenderOptions};
 use super::frames::VIOLATION;
 use super::params::{self, BoundParameter};
 use super::sqlstate::{self, error_info};
+use super::stream_out::{next_or_flush, send_copy_out, send_query_rows};
 use crate::pgtype;
 use crate::query;
 use crate::session::{self, Count, Output, Prepared, Session, TransactionEffect};
@@ -383,7 +383,7 @@ impl QueryHandler {
                     client.set_state(PgWireConnectionState::CopyInProgress(true));
                     return send_copy_in_response(client, copy).await;
                 }
-                Response::CopyOut(copy) => return send_copy_out_response(client, copy).await,
+                Response::CopyOut(copy) => return send_copy_out(client, copy).await,
                 Response::CopyBoth(_) => {
                     return Err(sqlstate::user_error(
                         sqlstate::FEATURE_NOT_SUPPORTED,
@@ -406,7 +406,7 @@ impl QueryHandler {
             if max_rows > 0 && sent == max_rows {
                 break false;
             }
-            match rows.next().await {
+            match next_or_flush(rows, client).await? {
                 Some(row) => {
                     client.feed(PgWireBackendMessage::DataRow(row?)).await?;
                     sent += 1;
@@ -445,7 +445,7 @@ impl QueryHandler {
                         ))
                         .await?;
                 }
-                Response::Query(rows) => send_query_response(client, rows, true).await?,
+                Response::Query(rows) => send_query_rows(client, rows, true).await?,
                 Response::Execution(tag)
                 | Response::TransactionStart(tag)
                 | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
@@ -458,7 +458,7 @@ impl QueryHandler {
                     send_copy_in_response(client, copy).await?;
                     client.set_state(PgWireConnectionState::CopyInProgress(false));
                 }
-                Response::CopyOut(copy) => send_copy_out_response(client, copy).await?,
+                Response::CopyOut(copy) => send_copy_out(client, copy).await?,
                 Response::CopyBoth(_) => {
                     return Err(sqlstate::user_error(
                         sqlstate::FEATURE_NOT_SUPPORTED,
@@ -783,7 +783,7 @@ impl QueryHandler {
         let mut moved = 0;
         let mut finished = false;
         while moved < limit {
-            match rows.next().await {
+            match next_or_flush(rows, client).await? {
                 Some(row) => {
                     row?;
                     moved += 1;

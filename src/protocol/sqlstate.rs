@@ -64,6 +64,7 @@ pub(super) const INVALID_GRANT_OPERATION: &str = "0LP01";
 pub(super) const INVALID_AUTHORIZATION_SPECIFICATION: &str = "28000";
 pub(super) const INVALID_PASSWORD: &str = "28P01";
 pub(super) const OUT_OF_MEMORY: &str = "53200";
+pub(super) const CONFIGURATION_LIMIT_EXCEEDED: &str = "53400";
 pub(super) const OBJECT_IN_USE: &str = "55006";
 pub(super) const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
 pub(super) const QUERY_CANCELED: &str = "57014";
@@ -297,6 +298,8 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::FeatureNotSupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::FormatSpecifier { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
         E::CachedPlanChanged => (FEATURE_NOT_SUPPORTED, Blame::Client),
+        E::SubscriptionFellBehind { .. } => (CONFIGURATION_LIMIT_EXCEEDED, Blame::Client),
+        E::SubscribedTableDropped { .. } => (UNDEFINED_TABLE, Blame::Client),
         E::Password(e) => match e {
             crate::password::Error::Malformed { .. } | crate::password::Error::TooLong => {
                 (INVALID_PARAMETER_VALUE, Blame::Client)

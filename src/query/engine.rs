@@ -33,6 +33,7 @@ use super::commands::ingest::{self, LineWrite, LineWriteOutcome};
 use super::commands::names::{self, normalize};
 use super::commands::retention;
 use super::commands::sequences::{self, SessionSequences};
+use super::commands::subscribe;
 use super::commands::transaction::PendingWrites;
 use super::commands::upsert::OnConflict;
 use super::commands::views::{self, ViewStatement};
@@ -65,13 +66,19 @@ pub struct QueryConfig {
     pub target_partitions: usize,
     /// Memory one session's query may hold in operators; `None` for no limit.
     pub memory_limit: Option<usize>,
+    /// How many rows may wait for a subscriber before it is cut off.
+    pub subscribe_queue_rows: usize,
 }
+
+/// How many rows may wait for a subscriber, by default.
+pub const DEFAULT_SUBSCRIBE_QUEUE_ROWS: usize = 1_000_000;
 
 impl Default for QueryConfig {
     fn default() -> Self {
         Self {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_limit: None,
+            subscribe_queue_rows: DEFAULT_SUBSCRIBE_QUEUE_ROWS,
         }
     }
 }
@@ -95,6 +102,7 @@ pub struct QueryEngine {
     catalogs: Arc<StorageCatalogList>,
     base: SessionState,
     memory_limit: Option<usize>,
+    subscribe_queue_rows: usize,
 }
 
 impl QueryEngine {
@@ -150,6 +158,7 @@ impl QueryEngine {
             catalogs,
             base: ctx.state(),
             memory_limit: config.memory_limit,
+            subscribe_queue_rows: config.subscribe_queue_rows,
         })
     }
 
@@ -299,6 +308,16 @@ impl QueryEngine {
         }
         if matches!(statement, Statement::Copy { .. }) {
             return self.prepare_copy(ctx, statement).await;
+        }
+        if let Some((query, options)) = subscribe::take(&statement) {
+            return match Box::pin(self.plan(ctx, query, declared, heavy)).await? {
+                Prepared::Plan(query) if dml_tag(&query.plan).is_none() => {
+                    Ok(Prepared::Subscribe { query, options })
+                }
+                _ => Err(Error::Unsupported {
+                    what: "SUBSCRIBE to a statement that is not a query".into(),
+                }),
+            };
         }
         let catalog_version = self.storage.catalog_version();
         let original = Arc::new(statement.clone());
@@ -745,6 +764,26 @@ impl QueryEngine {
             }
             Prepared::Plan(planned) => {
                 heavy::run(planned.heavy, self.run_plan(ctx, planned, params)).await
+            }
+            Prepared::Subscribe { query, options } => {
+                let planned = self.current_plan(ctx, query).await?;
+                access::check_plan(&self.storage, ctx, &planned.plan)?;
+                let mut plan = planned.plan.clone();
+                if let Some(params) = &params {
+                    plan = numeric::unconstrained_parameters(plan)?
+                        .replace_params_with_values(params)?;
+                }
+                let schema = prepared.output_schema().ok_or_else(|| Error::Unsupported {
+                    what: "SUBSCRIBE to a statement that returns no rows".into(),
+                })?;
+                let rows = subscribe::start(
+                    &ctx.state(),
+                    &plan,
+                    schema,
+                    *options,
+                    self.subscribe_queue_rows,
+                )?;
+                Ok(Output::Rows(rows))
             }
         }
     }

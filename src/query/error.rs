@@ -123,6 +123,15 @@ pub enum Error {
     /// (0A000, as in PostgreSQL).
     #[error("cached plan must not change result type")]
     CachedPlanChanged,
+    /// A subscriber that did not keep up with the writes (53400).
+    #[error(
+        "subscription ended: it fell behind by more than {limit} rows (read faster, or raise \
+         --subscribe-queue-rows)"
+    )]
+    SubscriptionFellBehind { limit: usize },
+    /// The table a subscription reads was dropped (42P01).
+    #[error("relation \"{name}\" was dropped while subscribed to")]
+    SubscribedTableDropped { name: String },
     /// A value that does not read as its type.
     #[error(transparent)]
     Value(#[from] crate::pgtype::ValueError),

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use super::commands::access::Dcl;
 use super::commands::copy::{CopyFrom, CopyOptions};
 use super::commands::ddl::Ddl;
+use super::commands::subscribe::{self, SubscribeOptions};
 use super::commands::upsert::OnConflict;
 use super::error::Result;
 use super::pg::array_in::ARRAY_OF;
@@ -34,6 +35,11 @@ pub enum Prepared {
     Dcl(Dcl),
     /// `COPY table FROM STDIN`.
     CopyFrom(CopyFrom),
+    /// `SUBSCRIBE`: the query's rows now, then as they are written.
+    Subscribe {
+        query: Box<PlannedQuery>,
+        options: SubscribeOptions,
+    },
     /// `COPY table TO STDOUT` or `COPY (query) TO STDOUT`: the query's rows.
     CopyTo {
         query: Box<Prepared>,
@@ -102,13 +108,22 @@ impl Prepared {
                 planned.plan.schema().inner(),
                 planned.names.as_deref(),
             )),
+            Prepared::Subscribe { query, options } => Some(subscribe::output_schema(
+                &renamed(query.plan.schema().inner(), query.names.as_deref()),
+                *options,
+            )),
             _ => None,
         }
     }
 
+    /// Whether it is a `SUBSCRIBE`, whose rows never end.
+    pub fn is_subscription(&self) -> bool {
+        matches!(self, Prepared::Subscribe { .. })
+    }
+
     /// The types DataFusion inferred for `$1..$n`, in order; `None` where unknown.
     pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>> {
-        let Prepared::Plan(planned) = self else {
+        let (Prepared::Plan(planned) | Prepared::Subscribe { query: planned, .. }) = self else {
             return Ok(Vec::new());
         };
         let plan = &planned.plan;

@@ -6,12 +6,13 @@
 //! transaction block; the others close when it ends.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::FetchDirection;
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 
 use super::error::{Error, Result};
 use crate::query;
@@ -55,6 +56,8 @@ pub(super) struct Cursor {
     stream: SendableRecordBatchStream,
     /// Rows of the last batch read that were not handed out yet.
     pending: Option<RecordBatch>,
+    /// Over a `SUBSCRIBE`: its rows never end.
+    live: bool,
     /// Whether it survives the end of its transaction block.
     hold: bool,
     /// Declared in the block still open: a rollback closes it even if held.
@@ -66,21 +69,41 @@ impl Cursor {
         self.stream.schema()
     }
 
-    /// The next `count` rows (fewer at the end).
-    pub(super) async fn take(&mut self, count: Count) -> Result<Vec<RecordBatch>> {
+    /// The next `count` rows (fewer at the end). A subscription's cursor
+    /// never ends: it waits for a first row (no longer than `timeout`,
+    /// then returns none), then takes only the rows already there.
+    pub(super) async fn take(
+        &mut self,
+        count: Count,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<RecordBatch>> {
         let mut wanted = match count {
             Count::Rows(n) => n,
             Count::All => u64::MAX,
         };
         let mut out = Vec::new();
+        let mut taken = 0u64;
         while wanted > 0 {
             let batch = match self.pending.take() {
                 Some(batch) => batch,
-                None => match self.stream.try_next().await.map_err(query::Error::from)? {
-                    Some(batch) => batch,
-                    None => break,
-                },
+                None => {
+                    let next = self.stream.try_next();
+                    let read = match (self.live, timeout) {
+                        (false, _) => Some(next.await),
+                        (true, _) if taken > 0 => next.now_or_never(),
+                        (true, Some(timeout)) => tokio::time::timeout(timeout, next).await.ok(),
+                        (true, None) => Some(next.await),
+                    };
+                    match read {
+                        Some(read) => match read.map_err(query::Error::from)? {
+                            Some(batch) => batch,
+                            None => break,
+                        },
+                        None => break,
+                    }
+                }
             };
+            taken += batch.num_rows() as u64;
             let rows = batch.num_rows() as u64;
             if rows <= wanted {
                 wanted -= rows;
@@ -110,6 +133,7 @@ impl Cursors {
         stream: SendableRecordBatchStream,
         hold: bool,
         in_block: bool,
+        live: bool,
     ) -> Result<()> {
         if self.open.contains_key(name) {
             return Err(Error::CursorExists {
@@ -119,6 +143,7 @@ impl Cursors {
         let cursor = Cursor {
             stream,
             pending: None,
+            live,
             hold,
             in_open_block: in_block,
         };

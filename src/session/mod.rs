@@ -352,16 +352,21 @@ impl Session {
                 if compat::is_move(into.as_ref()) {
                     return Ok(Prepared::Move { name, count });
                 }
-                if into.is_some() {
-                    return Err(Error::Parse(ParserError::ParserError(
-                        "FETCH ... INTO is only for PL/pgSQL".to_owned(),
-                    )));
-                }
+                let timeout = match compat::fetch_timeout(into.as_ref()) {
+                    Some(text) => Some(fetch_timeout(text)?),
+                    None if into.is_some() => {
+                        return Err(Error::Parse(ParserError::ParserError(
+                            "FETCH ... INTO is only for PL/pgSQL".to_owned(),
+                        )));
+                    }
+                    None => None,
+                };
                 let schema = self.cursors.lock().schema(&name)?;
                 Ok(Prepared::Fetch {
                     name,
                     count,
                     schema,
+                    timeout,
                 })
             }
             Statement::UNLISTEN { .. } => Ok(Prepared::Done { tag: "UNLISTEN" }),
@@ -509,9 +514,14 @@ impl Session {
     }
 
     /// Reads `count` rows from cursor `name`.
-    async fn read_cursor(&self, name: &str, count: Count) -> Result<Vec<RecordBatch>> {
+    async fn read_cursor(
+        &self,
+        name: &str,
+        count: Count,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<RecordBatch>> {
         let mut cursor = self.cursors.lock().take_out(name)?;
-        let rows = self.interruptible(cursor.take(count)).await;
+        let rows = self.interruptible(cursor.take(count, timeout)).await;
         self.cursors.lock().put_back(name.to_owned(), cursor);
         rows
     }
@@ -649,15 +659,17 @@ impl Session {
                         .into());
                     }
                 };
-                self.cursors.lock().declare(name, rows, *hold, in_block)?;
+                let live = query.is_subscription();
+                (self.cursors.lock()).declare(name, rows, *hold, in_block, live)?;
                 Ok(Output::command("DECLARE CURSOR"))
             }
             Prepared::Fetch {
                 name,
                 count,
                 schema,
+                timeout,
             } => {
-                let batches = self.read_cursor(name, *count).await?;
+                let batches = self.read_cursor(name, *count, *timeout).await?;
                 let stream = futures::stream::iter(batches.into_iter().map(Ok));
                 Ok(Output::Fetched(Box::pin(RecordBatchStreamAdapter::new(
                     schema.clone(),
@@ -665,7 +677,7 @@ impl Session {
                 ))))
             }
             Prepared::Move { name, count } => {
-                let batches = self.read_cursor(name, *count).await?;
+                let batches = self.read_cursor(name, *count, None).await?;
                 let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
                 Ok(Output::Statement(query::Output::Command {
                     tag: "MOVE",
@@ -925,3 +937,16 @@ const LIST_PARAMETERS: &[&str] = &[
     "local_preload_libraries",
     "session_preload_libraries",
 ];
+
+/// A `FETCH`'s `WITH (timeout = ...)`: an interval as `statement_timeout`
+/// reads one (`'1s'`, `'500ms'`; a bare number is milliseconds).
+fn fetch_timeout(text: &str) -> Result<Duration> {
+    settings::parse_duration_millis(text)
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            query::Error::InvalidParameterValue {
+                message: format!("invalid value for FETCH's timeout: \"{text}\""),
+            }
+            .into()
+        })
+}

@@ -56,6 +56,9 @@ pub enum Prepared {
         name: String,
         count: Count,
         schema: SchemaRef,
+        /// `WITH (timeout = ...)`: how long to wait for a subscription's
+        /// first row before returning none.
+        timeout: Option<std::time::Duration>,
     },
     /// `MOVE count FROM name`: skips rows.
     Move {

@@ -125,7 +125,11 @@ impl Storage {
         }
         let record = Record::DropDatabase { name: name.into() };
         let logged = self.journal.log_catalog(&[record.encode()], true)?;
-        databases.remove(name);
+        if let Some(database) = databases.remove(name) {
+            for namespace in database.schemas.read().values() {
+                namespace.end_subscriptions();
+            }
+        }
         Ok(logged)
     }
 }
@@ -374,7 +378,9 @@ impl Database {
             name: name.into(),
         };
         let logged = self.journal.log_catalog(&[record.encode()], true)?;
-        schemas.remove(name);
+        if let Some(namespace) = schemas.remove(name) {
+            namespace.end_subscriptions();
+        }
         Ok(logged)
     }
 }
@@ -929,6 +935,13 @@ impl Namespace {
         Ok(logged)
     }
 
+    /// Ends the subscriptions to its tables: it is being dropped.
+    fn end_subscriptions(&self) {
+        for table in self.tables.read().values() {
+            table.end_subscriptions();
+        }
+    }
+
     /// Drops a table. Scans that already hold it finish on their own copy.
     pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
         let _change = self.journal.change();
@@ -965,7 +978,9 @@ impl Namespace {
             .encode(),
         );
         let logged = self.journal.log_catalog(&records, true)?;
-        tables.remove(name);
+        if let Some(table) = tables.remove(name) {
+            table.end_subscriptions();
+        }
         for sequence in owned {
             sequences.remove(&sequence);
         }

@@ -60,6 +60,11 @@ impl<T> Durable<T> {
         }
     }
 
+    /// The change's log sequence number, if it was logged.
+    pub(super) fn lsn(&self) -> Option<u64> {
+        self.wait.as_ref().map(|(_, lsn)| *lsn)
+    }
+
     /// Whether there is nothing to wait for (nothing was logged).
     pub fn is_immediate(&self) -> bool {
         self.wait.is_none()

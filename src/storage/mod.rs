@@ -17,6 +17,7 @@ mod column;
 pub mod decoders;
 mod durability;
 mod error;
+mod feed;
 mod files;
 mod head;
 mod image;
@@ -40,6 +41,7 @@ pub use catalog::{
 };
 pub use durability::{Recovery, SnapshotReport};
 pub use error::{Error, Result};
+pub use feed::{Delivery, Ended, Subscription};
 pub use files::DurabilityOptions;
 pub use journal::Durable;
 pub use roles::RoleChange;

@@ -38,6 +38,7 @@ use super::acl::Acl;
 use super::block::SealedBlock;
 use super::column::FieldColumn;
 use super::error::{Error, Result, corrupt};
+use super::feed::{Ended, Feed, Subscription};
 use super::head::HeadBlock;
 use super::image::{self, Capture, CapturedChunk, HeadImage, Heads};
 use super::journal::{Durable, Journal};
@@ -75,6 +76,8 @@ pub struct Table {
     /// The table that took this one's rows when columns were added: reads
     /// and writes of this one go there, as of this table's own columns.
     successor: OnceLock<Arc<Table>>,
+    /// Live subscribers to its new rows, shared with its successors.
+    feed: Arc<Feed>,
 }
 
 #[derive(Debug)]
@@ -203,6 +206,7 @@ impl Table {
             acl: RwLock::new(Acl::default()),
             state: RwLock::new(state),
             successor: OnceLock::new(),
+            feed: Arc::default(),
         }
     }
 
@@ -348,7 +352,7 @@ impl Table {
         not_null: &[usize],
         log: impl FnOnce() -> Result<Durable<T>>,
     ) -> Result<(Arc<Table>, Durable<T>)> {
-        let table = Table::with_row_numbers(
+        let mut table = Table::with_row_numbers(
             name.to_owned(),
             schema,
             self.options,
@@ -356,6 +360,7 @@ impl Table {
             self.journal.clone(),
             self.row_numbers.clone(),
         );
+        table.feed = self.feed.clone();
         let added = &table.field_types[self.field_types.len()..];
         let mut state = self.write_state()?;
         for &column in not_null {
@@ -468,7 +473,11 @@ impl Table {
         }
         // Rows beyond the retention are dropped as a staging table is
         // absorbed.
-        if self.journal.as_ref().is_some_and(|j| j.wal().is_some()) || self.retention().is_some() {
+        // So do subscribers' rows, published as it is.
+        if self.journal.as_ref().is_some_and(|j| j.wal().is_some())
+            || self.retention().is_some()
+            || self.feed.is_active()
+        {
             let staging = self.staging();
             staging.append_checked(batches)?;
             return self.absorb(staging);
@@ -870,15 +879,24 @@ impl Table {
     fn absorb_here(&self, staged: Table) -> Result<Absorbed> {
         self.drop_expired(&staged)?;
         let (keyed, numbers) = self.keyed_rows(&staged)?;
+        // Readied for subscribers before the lock is taken; under it, only
+        // what a subscriber that came in between wants is decoded.
+        let staged_view = || staged.snapshot(&ScanRequest::default());
+        let prepared = self.feed.prepare(staged_view)?;
         let Some(journal) = self.journal.as_ref().filter(|j| j.wal().is_some()) else {
             let mut state = self.state.write();
             if state.retired {
                 return Ok(Absorbed::Retired(Box::new(staged)));
             }
             let keys = state.unique.check(&self.schema, &keyed)?;
+            let outgoing = self.feed.route_under_lock(staged_view, prepared)?;
             let rows = self.absorb_into(&mut state, staged)?;
             state.unique.insert(keys, &numbers);
-            return Ok(Absorbed::Done(Durable::new(rows, None)));
+            let done = Durable::new(rows, None);
+            if let Some(outgoing) = outgoing {
+                self.feed.publish(outgoing, None, &done.again());
+            }
+            return Ok(Absorbed::Done(done));
         };
         let capture = staged.capture();
         if capture.chunks.is_empty() {
@@ -896,10 +914,45 @@ impl Table {
         // Checked under the lock that applies them: two writers of one key
         // cannot both pass.
         let keys = state.unique.check(&self.schema, &keyed)?;
+        let outgoing = self.feed.route_under_lock(staged_view, prepared)?;
         let logged = journal.log(&records, ())?;
         let rows = self.absorb_into(&mut state, staged)?;
         state.unique.insert(keys, &numbers);
+        if let Some(outgoing) = outgoing {
+            self.feed.publish(outgoing, logged.lsn(), &logged);
+        }
         Ok(Absorbed::Done(logged.map(|()| rows)))
+    }
+
+    /// Subscribes to the rows written from now on, and takes the snapshot
+    /// of what `request` needs that they follow: under the write lock, so
+    /// every write is in exactly one of the two. `limit` is how many rows
+    /// may wait for the subscriber before it is cut off.
+    pub fn subscribe(
+        &self,
+        request: &ScanRequest,
+        limit: usize,
+    ) -> Result<(ReadView, Subscription)> {
+        let state = match self.write_state() {
+            Ok(state) => state,
+            Err(Error::TableAltered { .. }) => {
+                return self
+                    .successor()?
+                    .subscribe(&self.own_columns(request), limit);
+            }
+            Err(e) => return Err(e),
+        };
+        let view = self.snapshot_in(&state, request)?;
+        let wal = self.journal.as_ref().and_then(|j| j.wal());
+        let now = Durable::new((), wal.map(|wal| (wal.clone(), wal.end())));
+        let subscription = self.feed.subscribe(request.series.clone(), limit, now);
+        drop(state);
+        Ok((Self::in_order(view), subscription))
+    }
+
+    /// Ends the table's subscriptions: it was dropped.
+    pub(super) fn end_subscriptions(&self) {
+        self.feed.end(Ended::Dropped);
     }
 
     /// [`absorb`](Self::absorb) without logging: for replay.

@@ -36,6 +36,52 @@ pub enum SeriesFilter {
     Or(Vec<SeriesFilter>),
 }
 
+impl SeriesFilter {
+    /// Whether the series with tag values `key` passes, as the index
+    /// decides it (a NULL tag passes only `IS NULL`).
+    pub fn matches(&self, key: &SeriesKey) -> bool {
+        match self {
+            SeriesFilter::All => true,
+            SeriesFilter::And(filters) => filters.iter().all(|f| f.matches(key)),
+            SeriesFilter::Or(filters) => filters.iter().any(|f| f.matches(key)),
+            SeriesFilter::Tag { tag, predicate } => match (predicate, key.value(*tag)) {
+                (TagPredicate::IsNull, v) => v.is_none(),
+                (TagPredicate::IsNotNull, v) => v.is_some(),
+                (_, None) => false,
+                (TagPredicate::Eq(x), Some(v)) => v == x,
+                (TagPredicate::NotEq(x), Some(v)) => v != x,
+                (TagPredicate::In(xs), Some(v)) => xs.iter().any(|x| x == v),
+                (TagPredicate::NotIn(xs), Some(v)) => xs.iter().all(|x| x != v),
+                (TagPredicate::Prefix(p), Some(v)) => v.starts_with(p.as_str()),
+            },
+        }
+    }
+
+    /// Tag values of which every series that passes has one: `(tag
+    /// position, value)` pairs, none of which a passing series lacks all
+    /// of. `None` when no such list is known (the filter must be tested on
+    /// every series).
+    pub fn required_values(&self) -> Option<Vec<(usize, &str)>> {
+        match self {
+            SeriesFilter::Tag {
+                tag,
+                predicate: TagPredicate::Eq(v),
+            } => Some(vec![(*tag, v.as_str())]),
+            SeriesFilter::Tag {
+                tag,
+                predicate: TagPredicate::In(vs),
+            } => Some(vs.iter().map(|v| (*tag, v.as_str())).collect()),
+            SeriesFilter::And(filters) => filters.iter().find_map(SeriesFilter::required_values),
+            SeriesFilter::Or(filters) => {
+                let lists: Option<Vec<_>> =
+                    filters.iter().map(SeriesFilter::required_values).collect();
+                lists.map(|lists| lists.into_iter().flatten().collect())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A sorted, duplicate-free set of series ids.
 pub type SeriesSet = Vec<SeriesId>;
 
@@ -185,29 +231,9 @@ mod tests {
 
     /// The trivially correct model: test every series' tag value directly.
     fn model(keys: &[SeriesKey], filter: &SeriesFilter) -> SeriesSet {
-        fn matches(key: &SeriesKey, filter: &SeriesFilter) -> bool {
-            match filter {
-                SeriesFilter::All => true,
-                SeriesFilter::And(fs) => fs.iter().all(|f| matches(key, f)),
-                SeriesFilter::Or(fs) => fs.iter().any(|f| matches(key, f)),
-                SeriesFilter::Tag { tag, predicate } => {
-                    let value = key.value(*tag);
-                    match (predicate, value) {
-                        (TagPredicate::IsNull, v) => v.is_none(),
-                        (TagPredicate::IsNotNull, v) => v.is_some(),
-                        (_, None) => false,
-                        (TagPredicate::Eq(x), Some(v)) => v == x,
-                        (TagPredicate::NotEq(x), Some(v)) => v != x,
-                        (TagPredicate::In(xs), Some(v)) => xs.iter().any(|x| x == v),
-                        (TagPredicate::NotIn(xs), Some(v)) => xs.iter().all(|x| x != v),
-                        (TagPredicate::Prefix(p), Some(v)) => v.starts_with(p.as_str()),
-                    }
-                }
-            }
-        }
         keys.iter()
             .enumerate()
-            .filter(|(_, k)| matches(k, filter))
+            .filter(|(_, k)| filter.matches(k))
             .map(|(i, _)| SeriesId(i as u32))
             .collect()
     }
@@ -258,6 +284,20 @@ mod tests {
                 }
             }
             prop_assert_eq!(index.evaluate(&filter), model(&keys, &filter));
+        }
+
+        #[test]
+        fn every_passing_series_has_a_required_value(
+            a in value(),
+            b in value(),
+            filter in filter(),
+        ) {
+            let k = key(&[a.as_deref(), b.as_deref()]);
+            if let Some(required) = filter.required_values()
+                && filter.matches(&k)
+            {
+                prop_assert!(required.iter().any(|&(tag, v)| k.value(tag) == Some(v)));
+            }
         }
     }
 }

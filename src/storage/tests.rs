@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn cpu_schema() -> TableSchema {
+pub(super) fn cpu_schema() -> TableSchema {
     let column = |name: &str, column_type, role| ColumnSchema {
         name: name.into(),
         column_type,

@@ -24,5 +24,6 @@ mod pruning;
 mod python;
 mod retention;
 mod security;
+mod subscribe;
 mod transactions;
 mod tsbs;

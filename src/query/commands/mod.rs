@@ -11,6 +11,7 @@ pub(crate) mod ingest;
 pub(crate) mod names;
 pub(crate) mod retention;
 pub(crate) mod sequences;
+pub(crate) mod subscribe;
 pub(crate) mod transaction;
 pub(crate) mod upsert;
 pub(crate) mod views;

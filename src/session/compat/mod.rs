@@ -28,9 +28,11 @@ mod catalog_rewrite;
 mod create_as;
 mod depth;
 mod sequence_options;
+mod subscribe;
 mod symmetric;
 
 pub use depth::STATEMENT_STACK_BYTES;
+pub(super) use subscribe::timeout_of as fetch_timeout;
 
 static CATALOG_PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
@@ -65,6 +67,11 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     let create_as_forms = respell_create_as(sql);
     let (sql, create_as_taken) = match &create_as_forms {
         Some((text, taken)) => (text.as_str(), taken.as_slice()),
+        None => (sql, &[][..]),
+    };
+    let subscribe_forms = respell_subscribe(sql)?;
+    let (sql, fetch_timeouts) = match &subscribe_forms {
+        Some((text, timeouts)) => (text.as_str(), timeouts.as_slice()),
         None => (sql, &[][..]),
     };
     let cursor_forms = respell_cursor_commands(sql);
@@ -117,6 +124,11 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
     for &at in moves {
         if let Some(Statement::Fetch { into, .. }) = statements.get_mut(at) {
             *into = Some(ObjectName::from(vec![MOVE_MARKER.clone()]));
+        }
+    }
+    for (at, timeout) in fetch_timeouts {
+        if let Some(statement) = statements.get_mut(*at) {
+            subscribe::apply_timeout(statement, timeout);
         }
     }
     for &(at, system) in overrides {
@@ -431,6 +443,35 @@ fn respell_overriding(sql: &str) -> Option<(String, Vec<(usize, bool)>)> {
         index += 1;
     }
     (!edits.is_empty()).then(|| (splice(sql, &edits), marks))
+}
+
+/// Each `FETCH` timeout taken out of the text: its statement's index, and
+/// its text.
+type FetchTimeouts = Vec<(usize, String)>;
+
+/// `sql` with its subscriptions respelled and the timeouts of its
+/// `FETCH`es taken out (see `subscribe`), with each timeout's statement.
+fn respell_subscribe(sql: &str) -> Result<Option<(String, FetchTimeouts)>> {
+    if !subscribe::may_respell(&sql.to_ascii_lowercase()) {
+        return Ok(None);
+    }
+    let Some(tokens) = spanned_tokens(sql) else {
+        return Ok(None);
+    };
+    let mut edits = Vec::new();
+    let mut timeouts = Vec::new();
+    let statements = tokens.split(|t| t.token == Token::SemiColon);
+    for (index, statement) in statements.filter(|s| !s.is_empty()).enumerate() {
+        let located: Vec<(&Token, Range<usize>)> = (statement.iter())
+            .map(|t| (&t.token, t.bytes.clone()))
+            .collect();
+        let (cuts, timeout) = subscribe::edits(&located)?;
+        edits.extend(cuts);
+        if let Some(timeout) = timeout {
+            timeouts.push((index, timeout));
+        }
+    }
+    Ok((!edits.is_empty()).then(|| (splice(sql, &edits), timeouts)))
 }
 
 /// `sql` without what the parser does not read of `CREATE TABLE ... AS`
@@ -919,5 +960,48 @@ mod tests {
     fn several_statements_parse_in_order() {
         let parsed = parse_default("SELECT 1; SELECT 2").unwrap();
         assert_eq!(parsed.len(), 2);
+    }
+
+    fn respelled(sql: &str) -> String {
+        respell_subscribe(sql)
+            .unwrap()
+            .map_or_else(|| sql.to_owned(), |(text, _)| text)
+    }
+
+    #[test]
+    fn spells_subscriptions_as_marked_queries() {
+        assert_eq!(
+            respelled("SUBSCRIBE (SELECT * FROM t WHERE a > 1)"),
+            "SELECT * FROM (SELECT * FROM t WHERE a > 1) AS __epochdb_subscribe_10"
+        );
+        assert_eq!(
+            respelled("subscribe to s.t with (snapshot = false, progress)"),
+            "SELECT * FROM s.t AS __epochdb_subscribe_01 "
+        );
+        assert_eq!(
+            respelled("COPY (SUBSCRIBE t WITH (PROGRESS = 'on')) TO STDOUT"),
+            "COPY (SELECT * FROM t AS __epochdb_subscribe_11 ) TO STDOUT"
+        );
+        assert_eq!(
+            respelled("DECLARE c CURSOR FOR SUBSCRIBE TO (SELECT a FROM t)"),
+            "DECLARE c CURSOR FOR SELECT * FROM (SELECT a FROM t) AS __epochdb_subscribe_10"
+        );
+        assert!(respell_subscribe("SUBSCRIBE t WITH (nonsense)").is_err());
+        assert!(respell_subscribe("SUBSCRIBE (SELECT 1) LIMIT 3").is_err());
+        assert!(respell_subscribe("SUBSCRIBE").is_err());
+        assert_eq!(
+            respelled("SELECT subscribe FROM t"),
+            "SELECT subscribe FROM t"
+        );
+    }
+
+    #[test]
+    fn takes_out_fetch_timeouts() {
+        let (text, timeouts) = respell_subscribe("BEGIN; FETCH 10 c WITH (timeout = '1s')")
+            .unwrap()
+            .unwrap();
+        assert_eq!(text, "BEGIN; FETCH 10 c ");
+        assert_eq!(timeouts, vec![(1, "1s".to_owned())]);
+        assert!(respell_subscribe("FETCH c WITH (wait = '1s')").is_err());
     }
 }

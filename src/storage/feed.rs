@@ -1,0 +1,512 @@
+//! A table's feed of new rows, for live subscriptions.
+//!
+//! Every write a table applies is published to its feed under the table's
+//! write lock, right after it is applied (and logged), so a subscriber that
+//! registers under the same lock, together with a snapshot, receives
+//! exactly the writes the snapshot lacks: none missing, none twice.
+//!
+//! Writers never wait on subscribers. Each subscriber has an unbounded
+//! channel whose rows are counted: a publish that would take a subscriber
+//! past its limit ends that subscription instead ([`Ended::FellBehind`]).
+//! A delivery carries the write's durability ticket, and a subscriber waits
+//! on it before it hands the rows on, so no one sees a row a crash could
+//! take back. Rows are shared between subscribers, not copied.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use datafusion::arrow::array::RecordBatch;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use super::error::Result;
+use super::journal::Durable;
+use super::scan::ReadView;
+use super::series::SeriesKey;
+use super::tag_index::SeriesFilter;
+
+/// The rows of one write that a subscriber's series filter passes, in the
+/// table's columns as they were when it was written.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The write's position: its log sequence number, or the table's own
+    /// count of writes without a log. Later writes have larger ones.
+    pub lsn: u64,
+    pub rows: Vec<RecordBatch>,
+    durable: Durable<()>,
+}
+
+impl Delivery {
+    /// Waits until the write is durable; fails if the log failed.
+    pub async fn durable(self) -> Result<(u64, Vec<RecordBatch>)> {
+        self.durable.durable().await?;
+        Ok((self.lsn, self.rows))
+    }
+}
+
+/// Why a subscription ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The table was dropped.
+    Dropped,
+    /// More than `limit` rows waited for the subscriber.
+    FellBehind { limit: usize },
+}
+
+/// What a subscriber and its feed share.
+#[derive(Debug)]
+struct Shared {
+    /// Rows published to the subscriber and not yet received.
+    queued: AtomicUsize,
+    limit: usize,
+    ended: Mutex<Option<Ended>>,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    sender: mpsc::UnboundedSender<Delivery>,
+    shared: Arc<Shared>,
+    /// Which series it wants (the rest of its query is its own business).
+    series: SeriesFilter,
+}
+
+/// The subscribers, indexed by the tag values their series filters
+/// require, so that a write's series find theirs without testing every
+/// subscriber.
+#[derive(Debug, Default)]
+struct Registry {
+    subscribers: HashMap<u64, Subscriber>,
+    /// Tag position → value → the subscribers that require it.
+    by_tag: HashMap<usize, HashMap<Arc<str>, Vec<u64>>>,
+    /// Subscribers whose filters require no value: tested on every series.
+    unindexed: Vec<u64>,
+}
+
+impl Registry {
+    fn add(&mut self, id: u64, subscriber: Subscriber) {
+        match subscriber.series.required_values() {
+            Some(values) => {
+                for (tag, value) in values {
+                    let ids = (self.by_tag.entry(tag).or_default())
+                        .entry(Arc::from(value))
+                        .or_default();
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            None => self.unindexed.push(id),
+        }
+        self.subscribers.insert(id, subscriber);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Subscriber> {
+        let subscriber = self.subscribers.remove(&id)?;
+        match subscriber.series.required_values() {
+            Some(values) => {
+                for (tag, value) in values {
+                    if let Some(by_value) = self.by_tag.get_mut(&tag)
+                        && let Some(ids) = by_value.get_mut(value)
+                    {
+                        ids.retain(|&other| other != id);
+                        if ids.is_empty() {
+                            by_value.remove(value);
+                        }
+                    }
+                }
+            }
+            None => self.unindexed.retain(|&other| other != id),
+        }
+        Some(subscriber)
+    }
+
+    /// The subscribers that want the series `key`, into `out` (cleared).
+    fn wanting(&self, key: &SeriesKey, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend_from_slice(&self.unindexed);
+        for (tag, value) in key.values().iter().enumerate() {
+            if let Some(value) = value
+                && let Some(ids) = self.by_tag.get(&tag).and_then(|m| m.get(value.as_ref()))
+            {
+                out.extend_from_slice(ids);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.retain(|id| (self.subscribers.get(id)).is_some_and(|s| s.series.matches(key)));
+    }
+}
+
+/// The subscribers of one table (shared by the tables that replace it when
+/// its columns change).
+#[derive(Debug, Default)]
+pub(super) struct Feed {
+    registry: Mutex<Registry>,
+    /// How many subscribers there are: read without the lock by writers,
+    /// which prepare their rows for publishing only when there are some.
+    count: AtomicUsize,
+    next_id: AtomicU64,
+    /// The position of the last write published.
+    last_lsn: AtomicU64,
+}
+
+/// A write's rows on their way to subscribers: the staged rows by series,
+/// decoded only where a subscriber wants them.
+pub(super) struct Outgoing {
+    view: ReadView,
+    decoded: Vec<Option<RecordBatch>>,
+    /// Subscriber → the pieces it gets; fixed by [`Feed::route`].
+    routes: Vec<(u64, Vec<usize>)>,
+}
+
+impl Feed {
+    /// Whether anyone subscribes (a hint: the answer may change at once;
+    /// under the table's write lock it is exact).
+    pub(super) fn is_active(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
+    }
+
+    /// A new subscriber to the series `series` passes, which receives every
+    /// write published after this: call under the table's write lock, with
+    /// the snapshot it starts from. `now` is the snapshot's ticket: the
+    /// log's end when it was taken.
+    pub(super) fn subscribe(
+        self: &Arc<Self>,
+        series: SeriesFilter,
+        limit: usize,
+        now: Durable<()>,
+    ) -> Subscription {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            limit: limit.max(1),
+            ended: Mutex::new(None),
+        });
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut registry = self.registry.lock();
+        let subscriber = Subscriber {
+            sender,
+            shared: shared.clone(),
+            series,
+        };
+        registry.add(id, subscriber);
+        self.count
+            .store(registry.subscribers.len(), Ordering::Release);
+        // Every write logged so far is at or before the log's end, and
+        // every later one after it.
+        let start_lsn = match now.lsn() {
+            Some(end) => self.last_lsn.fetch_max(end, Ordering::AcqRel).max(end),
+            None => self.last_lsn.load(Ordering::Acquire),
+        };
+        Subscription {
+            start_lsn,
+            snapshot: Some(now),
+            receiver,
+            shared,
+            feed: self.clone(),
+            id,
+        }
+    }
+
+    /// A write's rows (`staged`: a view of all of them) readied for
+    /// today's subscribers, decoding what they want: before the table's
+    /// write lock is taken, so that little decoding is left for under it.
+    /// `None` when no one subscribes.
+    pub(super) fn prepare(
+        &self,
+        staged: impl FnOnce() -> Result<ReadView>,
+    ) -> Result<Option<Outgoing>> {
+        if !self.is_active() {
+            return Ok(None);
+        }
+        let view = staged()?;
+        let mut outgoing = Outgoing {
+            decoded: vec![None; view.len()],
+            view,
+            routes: Vec::new(),
+        };
+        self.route(&mut outgoing)?;
+        Ok(Some(outgoing))
+    }
+
+    /// Fixes who gets which of `staged`'s rows: under the table's write
+    /// lock, so that the subscribers are exactly those whose snapshots lack
+    /// the write. `prepared` is what [`prepare`](Self::prepare) readied.
+    pub(super) fn route_under_lock(
+        &self,
+        staged: impl FnOnce() -> Result<ReadView>,
+        prepared: Option<Outgoing>,
+    ) -> Result<Option<Outgoing>> {
+        if !self.is_active() {
+            return Ok(None);
+        }
+        let mut outgoing = match prepared {
+            Some(outgoing) => outgoing,
+            None => match self.prepare(staged)? {
+                Some(outgoing) => return Ok(Some(outgoing)),
+                None => return Ok(None),
+            },
+        };
+        self.route(&mut outgoing)?;
+        Ok(Some(outgoing))
+    }
+
+    /// Matches each piece's series against the subscribers and decodes the
+    /// pieces someone wants.
+    fn route(&self, outgoing: &mut Outgoing) -> Result<()> {
+        let registry = self.registry.lock();
+        let mut routes: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut wanting = Vec::new();
+        for piece in 0..outgoing.view.len() {
+            let Some(key) = outgoing.view.key(piece) else {
+                continue;
+            };
+            registry.wanting(key, &mut wanting);
+            if wanting.is_empty() {
+                continue;
+            }
+            if outgoing.decoded[piece].is_none() {
+                outgoing.decoded[piece] = outgoing.view.decode(piece)?;
+            }
+            for &id in &wanting {
+                routes.entry(id).or_default().push(piece);
+            }
+        }
+        outgoing.routes = routes.into_iter().collect();
+        Ok(())
+    }
+
+    /// Publishes one write's routed rows, under the table's write lock,
+    /// after the write is applied. `lsn` is its log position (`None`
+    /// without a log).
+    pub(super) fn publish(&self, outgoing: Outgoing, lsn: Option<u64>, durable: &Durable<()>) {
+        let lsn = match lsn {
+            Some(lsn) => lsn,
+            None => self.last_lsn.load(Ordering::Acquire) + 1,
+        };
+        self.last_lsn.fetch_max(lsn, Ordering::AcqRel);
+        let mut registry = self.registry.lock();
+        let mut gone = Vec::new();
+        for (id, pieces) in outgoing.routes {
+            let Some(subscriber) = registry.subscribers.get(&id) else {
+                continue;
+            };
+            let rows: Vec<RecordBatch> = (pieces.iter())
+                .filter_map(|&p| outgoing.decoded[p].clone())
+                .filter(|b| b.num_rows() > 0)
+                .collect();
+            let count: usize = rows.iter().map(RecordBatch::num_rows).sum();
+            if count == 0 {
+                continue;
+            }
+            let shared = &subscriber.shared;
+            if shared.queued.load(Ordering::Acquire).saturating_add(count) > shared.limit {
+                *shared.ended.lock() = Some(Ended::FellBehind {
+                    limit: shared.limit,
+                });
+                gone.push(id);
+                continue;
+            }
+            shared.queued.fetch_add(count, Ordering::AcqRel);
+            let delivery = Delivery {
+                lsn,
+                rows,
+                durable: durable.again(),
+            };
+            // A closed channel: the subscriber is gone.
+            if subscriber.sender.send(delivery).is_err() {
+                gone.push(id);
+            }
+        }
+        for id in gone {
+            registry.remove(id);
+        }
+        self.count
+            .store(registry.subscribers.len(), Ordering::Release);
+    }
+
+    /// Ends every subscription: the table is gone.
+    pub(super) fn end(&self, why: Ended) {
+        let mut registry = self.registry.lock();
+        for (_, subscriber) in registry.subscribers.drain() {
+            *subscriber.shared.ended.lock() = Some(why);
+        }
+        *registry = Registry::default();
+        self.count.store(0, Ordering::Release);
+    }
+
+    fn remove(&self, id: u64) {
+        let mut registry = self.registry.lock();
+        registry.remove(id);
+        self.count
+            .store(registry.subscribers.len(), Ordering::Release);
+    }
+}
+
+/// One subscriber's end of a feed. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The position of the last write the starting snapshot holds: every
+    /// delivery is later.
+    pub start_lsn: u64,
+    /// The snapshot's ticket, until [`snapshot_durable`](Self::snapshot_durable) waited on it.
+    snapshot: Option<Durable<()>>,
+    receiver: mpsc::UnboundedReceiver<Delivery>,
+    shared: Arc<Shared>,
+    feed: Arc<Feed>,
+    id: u64,
+}
+
+impl Subscription {
+    /// The next write's rows, waiting for one; or why the subscription
+    /// ended. A subscription that fell behind ends at once, before the rows
+    /// still queued.
+    pub async fn next(&mut self) -> std::result::Result<Delivery, Ended> {
+        if let Some(why) = *self.shared.ended.lock() {
+            return Err(why);
+        }
+        match self.receiver.recv().await {
+            Some(delivery) => {
+                let rows: usize = delivery.rows.iter().map(RecordBatch::num_rows).sum();
+                self.shared.queued.fetch_sub(rows, Ordering::AcqRel);
+                if let Some(why) = *self.shared.ended.lock() {
+                    return Err(why);
+                }
+                Ok(delivery)
+            }
+            None => Err((*self.shared.ended.lock()).unwrap_or(Ended::Dropped)),
+        }
+    }
+
+    /// Waits until every write the snapshot holds is durable: only then
+    /// may its rows be sent.
+    pub async fn snapshot_durable(&mut self) -> Result<()> {
+        match self.snapshot.take() {
+            Some(ticket) => ticket.durable().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The last position published to the feed so far.
+    pub fn last_lsn(&self) -> u64 {
+        self.feed.last_lsn.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.feed.remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+
+    use super::*;
+    use crate::storage::scan::ScanRequest;
+    use crate::storage::schema::TableOptions;
+    use crate::storage::table::Table;
+    use crate::storage::tag_index::TagPredicate;
+    use crate::storage::tests::cpu_schema;
+
+    fn table() -> Table {
+        Table::new("m".into(), cpu_schema(), TableOptions::default())
+    }
+
+    /// A staged write of one row per host.
+    fn staged(table: &Table, hosts: &[&str]) -> Table {
+        let staging = table.staging();
+        let n = hosts.len();
+        let batch = RecordBatch::try_new(
+            table.arrow_schema().clone(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![1_000; n]).with_timezone("UTC")),
+                Arc::new(StringArray::from(hosts.to_vec())),
+                Arc::new(Float64Array::from(vec![1.0; n])),
+            ],
+        )
+        .unwrap();
+        staging.write(&[batch]).unwrap().without_waiting();
+        staging
+    }
+
+    fn host(value: &str) -> SeriesFilter {
+        SeriesFilter::Tag {
+            tag: 0,
+            predicate: TagPredicate::Eq(value.into()),
+        }
+    }
+
+    fn publish(feed: &Feed, staged: &Table, lsn: Option<u64>) {
+        let view = || staged.snapshot(&ScanRequest::default());
+        let outgoing = feed.prepare(view).unwrap();
+        if let Some(outgoing) = feed.route_under_lock(view, outgoing).unwrap() {
+            feed.publish(outgoing, lsn, &Durable::new((), None));
+        }
+    }
+
+    fn rows(delivery: &Delivery) -> usize {
+        delivery.rows.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    #[tokio::test]
+    async fn routes_series_to_their_subscribers_in_order() {
+        let table = table();
+        let feed = Arc::new(Feed::default());
+        let now = || Durable::new((), None);
+        let mut a = feed.subscribe(host("a"), 100, now());
+        let mut all = feed.subscribe(SeriesFilter::All, 100, now());
+        publish(&feed, &staged(&table, &["a", "b", "c"]), None);
+        publish(&feed, &staged(&table, &["b"]), Some(10));
+        publish(&feed, &staged(&table, &["a"]), None);
+        let first = all.next().await.unwrap();
+        assert_eq!((first.lsn, rows(&first)), (1, 3));
+        assert_eq!(all.next().await.unwrap().lsn, 10);
+        assert_eq!(all.next().await.unwrap().lsn, 11);
+        // `a` saw only its own series.
+        let first = a.next().await.unwrap();
+        assert_eq!((first.lsn, rows(&first)), (1, 1));
+        let (lsn, batches) = a.next().await.unwrap().durable().await.unwrap();
+        assert_eq!(lsn, 11);
+        assert_eq!(batches[0].num_rows(), 1);
+    }
+
+    #[tokio::test]
+    async fn cuts_off_a_subscriber_that_falls_behind() {
+        let table = table();
+        let feed = Arc::new(Feed::default());
+        let now = || Durable::new((), None);
+        let mut fast = feed.subscribe(SeriesFilter::All, 100, now());
+        let mut slow = feed.subscribe(SeriesFilter::All, 5, now());
+        publish(&feed, &staged(&table, &["a", "b", "c"]), None);
+        publish(&feed, &staged(&table, &["a", "b", "c"]), None);
+        // 6 rows queued for `slow`, beyond its 5: it is cut off, `fast` is not.
+        assert_eq!(
+            slow.next().await.unwrap_err(),
+            Ended::FellBehind { limit: 5 }
+        );
+        assert_eq!(rows(&fast.next().await.unwrap()), 3);
+        assert!(feed.is_active());
+        drop(fast);
+        drop(slow);
+        assert!(!feed.is_active());
+        let quiet = staged(&table, &["a"]);
+        let view = || quiet.snapshot(&ScanRequest::default());
+        assert!(feed.prepare(view).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn ending_the_feed_ends_its_subscriptions() {
+        let feed = Arc::new(Feed::default());
+        let mut subscription = feed.subscribe(host("x"), 10, Durable::new((), None));
+        feed.end(Ended::Dropped);
+        assert_eq!(subscription.next().await.unwrap_err(), Ended::Dropped);
+        assert!(!feed.is_active());
+    }
+}

@@ -1,0 +1,280 @@
+//! `SUBSCRIBE` over the wire: the snapshot and the live rows meet exactly
+//! under concurrent writers, in each of the three ways to read them (COPY,
+//! a cursor, a bare streaming query); a subscriber that falls behind is cut
+//! off with 53400, a cancel ends it with 57014, and dropping its table ends
+//! it with 42P01.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt, pin_mut};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+use crate::common::{TIMEOUT, TestServer};
+
+const TABLE: &str = "CREATE TABLE m (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)";
+
+/// Reads `COPY (SUBSCRIBE ...) TO STDOUT` rows as text lines until `count`
+/// rows have come, each split in its columns.
+async fn copy_rows(
+    client: &tokio_postgres::Client,
+    query: &str,
+    count: usize,
+) -> Result<Vec<Vec<String>>, tokio_postgres::Error> {
+    let stream = client.copy_out(query).await?;
+    pin_mut!(stream);
+    let mut rows = Vec::new();
+    let mut partial = String::new();
+    while rows.len() < count {
+        let Some(chunk) = tokio::time::timeout(TIMEOUT, stream.next())
+            .await
+            .expect("rows in time")
+        else {
+            panic!("the subscription ended after {} rows", rows.len());
+        };
+        partial.push_str(std::str::from_utf8(&chunk?).unwrap());
+        while let Some((line, rest)) = partial.split_once('\n') {
+            rows.push(line.split('\t').map(str::to_owned).collect());
+            partial = rest.to_owned();
+        }
+    }
+    Ok(rows)
+}
+
+#[tokio::test]
+async fn snapshot_and_live_rows_meet_exactly_under_concurrent_writers() {
+    let server = TestServer::start().await;
+    let setup = server.connect().await;
+    setup.batch_execute(TABLE).await.unwrap();
+    const WRITERS: i64 = 3;
+    const WRITES: i64 = 150;
+    const ROWS: i64 = 4;
+    let total = (WRITERS * WRITES * ROWS) as usize;
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let client = server.connect().await;
+        writers.push(tokio::spawn(async move {
+            for i in 0..WRITES {
+                let values: Vec<String> = (0..ROWS)
+                    .map(|r| {
+                        let n = (w * WRITES + i) * ROWS + r;
+                        format!("(now(), 'h{}', {n})", n % 5)
+                    })
+                    .collect();
+                let sql = format!("INSERT INTO m VALUES {}", values.join(", "));
+                client.batch_execute(&sql).await.unwrap();
+            }
+        }));
+    }
+    // Subscribers attach while the writers run, at different points.
+    let mut subscribers = Vec::new();
+    for s in 0..4u64 {
+        tokio::time::sleep(Duration::from_millis(30 * s)).await;
+        let client = server.connect().await;
+        subscribers.push(tokio::spawn(async move {
+            let query = "COPY (SUBSCRIBE (SELECT n, host FROM m)) TO STDOUT";
+            copy_rows(&client, query, total).await.unwrap()
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for subscriber in subscribers {
+        let rows = subscriber.await.unwrap();
+        let mut seen = HashSet::new();
+        let mut last_lsn = 0i64;
+        for row in &rows {
+            let lsn: i64 = row[0].parse().unwrap();
+            assert!(lsn >= last_lsn, "lsn went back from {last_lsn} to {lsn}");
+            last_lsn = lsn;
+            let n: i64 = row[1].parse().unwrap();
+            assert_eq!(row[2], format!("h{}", n % 5));
+            assert!(seen.insert(n), "row {n} came twice");
+        }
+        assert_eq!(seen.len(), total, "every row once");
+    }
+}
+
+#[tokio::test]
+async fn cursors_fetch_what_is_there_and_wait_for_the_rest() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let writer = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    client
+        .batch_execute("INSERT INTO m VALUES ('2024-01-01', 'a', 1), ('2024-01-01', 'b', 2)")
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "BEGIN; DECLARE c CURSOR FOR SUBSCRIBE (SELECT n * 10 AS tens FROM m WHERE host = 'a')",
+        )
+        .await
+        .unwrap();
+    // The snapshot, then nothing more within the timeout.
+    let rows = client
+        .query("FETCH ALL c WITH (timeout = '100ms')", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].columns()[0].name(), "epochdb_lsn");
+    assert_eq!(rows[0].get::<_, i64>("tens"), 10);
+    let rows = client
+        .query("FETCH ALL c WITH (timeout = '100ms')", &[])
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+    // A FETCH without a timeout waits for the next matching write.
+    let fetch = tokio::spawn(async move {
+        let rows = client.query("FETCH 10 c", &[]).await.unwrap();
+        (client, rows)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    writer
+        .batch_execute("INSERT INTO m VALUES ('2024-01-02', 'b', 3), ('2024-01-02', 'a', 4)")
+        .await
+        .unwrap();
+    let (client, rows) = tokio::time::timeout(TIMEOUT, fetch).await.unwrap().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i64>("tens"), 40);
+    client.batch_execute("COMMIT").await.unwrap();
+
+    // Outside a block a cursor needs WITH HOLD, as any cursor does.
+    let error = (client
+        .batch_execute("DECLARE d CURSOR FOR SUBSCRIBE m")
+        .await)
+        .unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION));
+}
+
+#[tokio::test]
+async fn a_bare_subscribe_streams_rows_with_progress() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let writer = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    client
+        .batch_execute("INSERT INTO m VALUES ('2024-01-01', 'a', 1)")
+        .await
+        .unwrap();
+    let statement = "SUBSCRIBE TO m WITH (PROGRESS)";
+    let stream = client.simple_query_raw(statement).await.unwrap();
+    pin_mut!(stream);
+    let mut next_row = async || loop {
+        let message = tokio::time::timeout(TIMEOUT, stream.try_next())
+            .await
+            .expect("a row in time")
+            .unwrap()
+            .expect("a row");
+        if let SimpleQueryMessage::Row(row) = message {
+            break (1..row.len())
+                .map(|i| row.get(i).map(str::to_owned))
+                .collect::<Vec<_>>();
+        }
+    };
+    let snapshot = next_row().await;
+    assert_eq!(snapshot[0].as_deref(), Some("f"));
+    assert_eq!(snapshot[3].as_deref(), Some("1"));
+    // The snapshot is complete: a progress row.
+    assert_eq!(next_row().await[0].as_deref(), Some("t"));
+    writer
+        .batch_execute("INSERT INTO m VALUES ('2024-01-02', 'b', 2)")
+        .await
+        .unwrap();
+    let live = loop {
+        let row = next_row().await;
+        if row[0].as_deref() == Some("f") {
+            break row;
+        }
+    };
+    assert_eq!(live[2].as_deref(), Some("b"));
+    assert_eq!(live[3].as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn subscriptions_end_with_clear_errors() {
+    let server = TestServer::start_with(|config| config.subscribe_queue_rows = 10).await;
+    let client = server.connect().await;
+    let writer = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+
+    // A subscriber that lets more than 10 rows wait is cut off; the writer
+    // is not held back.
+    client
+        .batch_execute("BEGIN; DECLARE c CURSOR FOR SUBSCRIBE m WITH (SNAPSHOT = false)")
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..20).map(|n| format!("(now(), 'a', {n})")).collect();
+    let sql = format!("INSERT INTO m VALUES {}", values.join(", "));
+    writer.batch_execute(&sql).await.unwrap();
+    let error = client.query("FETCH ALL c", &[]).await.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::CONFIGURATION_LIMIT_EXCEEDED));
+    client.batch_execute("ROLLBACK").await.unwrap();
+
+    // A cancel ends a subscription with 57014, and the session goes on.
+    let cancel = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel_query(NoTls).await.unwrap();
+    });
+    let error = copy_rows(&client, "COPY (SUBSCRIBE m) TO STDOUT", 1000)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED));
+    canceller.await.unwrap();
+    let rows = client.query("SELECT count(*) FROM m", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 20);
+
+    // Dropping the table ends its subscriptions.
+    let dropper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        writer.batch_execute("DROP TABLE m").await.unwrap();
+    });
+    let error = copy_rows(&client, "COPY (SUBSCRIBE m) TO STDOUT", 1000)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::UNDEFINED_TABLE));
+    let message = error.as_db_error().map(|e| e.message().to_owned());
+    assert!(
+        message.as_deref().unwrap_or("").contains("dropped"),
+        "{message:?}"
+    );
+    dropper.await.unwrap();
+}
+
+#[tokio::test]
+async fn what_cannot_be_subscribed_to_is_refused() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client.batch_execute(TABLE).await.unwrap();
+    client
+        .batch_execute("CREATE TABLE devices (id INT PRIMARY KEY, name TEXT)")
+        .await
+        .unwrap();
+    for (statement, code) in [
+        (
+            "SUBSCRIBE (SELECT host, count(*) FROM m GROUP BY host)",
+            SqlState::FEATURE_NOT_SUPPORTED,
+        ),
+        (
+            "SUBSCRIBE (SELECT * FROM m ORDER BY time)",
+            SqlState::FEATURE_NOT_SUPPORTED,
+        ),
+        (
+            "SUBSCRIBE (SELECT * FROM m, devices)",
+            SqlState::FEATURE_NOT_SUPPORTED,
+        ),
+        ("SUBSCRIBE devices", SqlState::FEATURE_NOT_SUPPORTED),
+        ("SUBSCRIBE nowhere", SqlState::UNDEFINED_TABLE),
+        ("SUBSCRIBE m WITH (colour = 'red')", SqlState::SYNTAX_ERROR),
+        (
+            "SUBSCRIBE m WITH (snapshot = 'maybe')",
+            SqlState::SYNTAX_ERROR,
+        ),
+    ] {
+        let error = client.batch_execute(statement).await.unwrap_err();
+        assert_eq!(error.code(), Some(&code), "{statement}: {error}");
+    }
+}
