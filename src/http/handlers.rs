@@ -39,8 +39,8 @@ pub struct HttpOptions {
 /// What every handler shares.
 #[derive(Debug)]
 pub(super) struct AppState {
-    engine: Arc<QueryEngine>,
-    auth: Authenticator,
+    pub(super) engine: Arc<QueryEngine>,
+    pub(super) auth: Authenticator,
     max_body_bytes: usize,
 }
 
@@ -59,7 +59,7 @@ impl AppState {
     }
 }
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(super) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// The write endpoints; the route gives the dialect.
 pub(super) async fn write(
@@ -145,7 +145,7 @@ async fn write_lines(
     }
 }
 
-fn auth_error(dialect: Dialect, error: &AuthError) -> Response {
+pub(super) fn auth_error(dialect: Dialect, error: &AuthError) -> Response {
     let status = match error {
         AuthError::Failed | AuthError::CannotLogin(_) => StatusCode::UNAUTHORIZED,
         AuthError::NotLoopback | AuthError::FromWebPage => StatusCode::FORBIDDEN,

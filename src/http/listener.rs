@@ -13,6 +13,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 use super::dialect::Dialect;
 use super::handlers::{self, AppState, HttpOptions};
+use super::stream;
 use crate::query::QueryEngine;
 
 /// Serves HTTP clients on `listener` until `shutdown` completes; requests
@@ -31,6 +32,7 @@ pub async fn serve(
         .route("/ping", get(handlers::ping).head(handlers::ping))
         .route("/health", get(handlers::health))
         .route("/query", get(handlers::query).post(handlers::query))
+        .route("/ws-stream", get(stream::ws_stream))
         // The limit applies to the body as the handler reads it: inflated.
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(RequestDecompressionLayer::new())

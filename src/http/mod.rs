@@ -1,6 +1,7 @@
 //! The HTTP listener collectors write to: InfluxDB's write endpoints (v1
 //! `/write`, v2 `/api/v2/write`, v3 `/api/v3/write_lp`), `/ping`, `/health`,
-//! and the one `/query` statement Telegraf sends (`CREATE DATABASE`).
+//! the one `/query` statement Telegraf sends (`CREATE DATABASE`), and
+//! NSDb's live subscriptions over WebSocket (`/ws-stream`, in `stream`).
 //!
 //! axum serves it; tower-http inflates gzip bodies, and the body limit
 //! applies to the inflated bytes, so a small body that inflates to a large
@@ -14,6 +15,7 @@ mod auth;
 mod dialect;
 mod handlers;
 mod listener;
+mod stream;
 
 pub use handlers::HttpOptions;
 pub use listener::serve;

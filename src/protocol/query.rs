@@ -294,6 +294,13 @@ impl QueryHandler {
                 continue;
             }
             let result = match prepared {
+                // Its rows never end, so nothing could follow it, and an
+                // implicit transaction would wait for ever to collect them.
+                Ok(prepared) if count > 1 && prepared.streams_for_ever() => {
+                    Err(session::Error::Query(query::Error::Unsupported {
+                        what: "SUBSCRIBE with other statements in one query string".into(),
+                    }))
+                }
                 Ok(prepared) => session.execute(&prepared, None).await,
                 Err(e) => Err(e),
             };

@@ -10,6 +10,7 @@ use datafusion::common::ParamValues;
 use datafusion::common::{SchemaError, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
@@ -33,7 +34,7 @@ use super::commands::ingest::{self, LineWrite, LineWriteOutcome};
 use super::commands::names::{self, normalize};
 use super::commands::retention;
 use super::commands::sequences::{self, SessionSequences};
-use super::commands::subscribe;
+use super::commands::subscribe::{self, SubscribeOptions};
 use super::commands::transaction::PendingWrites;
 use super::commands::upsert::OnConflict;
 use super::commands::views::{self, ViewStatement};
@@ -207,6 +208,83 @@ impl QueryEngine {
             });
         }
         Ok(self.storage.create_database(name, true)?.durable().await?)
+    }
+
+    /// A live subscription for a client outside SQL sessions (NSDb's
+    /// WebSocket): `query`, one `SELECT` in PostgreSQL's SQL, run as
+    /// `principal` in `database` with `schema` as the current schema, and
+    /// streamed as `SUBSCRIBE ... WITH (PROGRESS)` streams it (the first
+    /// progress row ends the snapshot).
+    pub async fn subscribe(
+        &self,
+        principal: Arc<Principal>,
+        database: &str,
+        schema: &str,
+        query: &str,
+    ) -> Result<SendableRecordBatchStream> {
+        self.check_connect(&principal, database)?;
+        let ctx = self.new_context(database, Arc::default(), principal)?;
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .catalog
+            .default_schema = schema.to_owned();
+        let mut statements =
+            Parser::parse_sql(&super::pg::dialect::PostgresDialect::default(), query).map_err(
+                |e| Error::SyntaxError {
+                    message: e.to_string(),
+                },
+            )?;
+        let (Some(statement @ Statement::Query(_)), true) =
+            (statements.pop(), statements.is_empty())
+        else {
+            return Err(Error::Unsupported {
+                what: "a subscription to anything but one SELECT".into(),
+            });
+        };
+        let query = match self.prepare(&ctx, statement).await? {
+            Prepared::Plan(query) if dml_tag(&query.plan).is_none() => query,
+            _ => {
+                return Err(Error::Unsupported {
+                    what: "a subscription to anything but one SELECT".into(),
+                });
+            }
+        };
+        let options = SubscribeOptions {
+            snapshot: true,
+            progress: true,
+        };
+        match self
+            .execute(&ctx, &Prepared::Subscribe { query, options }, None)
+            .await?
+        {
+            Output::Rows(rows) => Ok(rows),
+            _ => Err(Error::Unsupported {
+                what: "a subscription that returns no rows".into(),
+            }),
+        }
+    }
+
+    /// The time column and the tag columns of `table` in `database`'s
+    /// `schema`, by name; `None` when there is no such table.
+    pub fn column_roles(
+        &self,
+        database: &str,
+        schema: &str,
+        table: &str,
+    ) -> Option<(Option<String>, Vec<String>)> {
+        let table = self
+            .storage
+            .database(database)?
+            .schema(schema)?
+            .table(table)?;
+        let columns = table.schema().columns();
+        let time = table.schema().time_column().map(|c| c.name.clone());
+        let tags = (table.schema().tag_indices().iter())
+            .filter_map(|&i| columns.get(i).map(|c| c.name.clone()))
+            .collect();
+        Some((time, tags))
     }
 
     /// May `principal` connect to `database` (CONNECT privilege)?
@@ -773,9 +851,9 @@ impl QueryEngine {
                     plan = numeric::unconstrained_parameters(plan)?
                         .replace_params_with_values(params)?;
                 }
-                let schema = prepared.output_schema().ok_or_else(|| Error::Unsupported {
-                    what: "SUBSCRIBE to a statement that returns no rows".into(),
-                })?;
+                // The columns as bound: a parameter has its value's type.
+                let columns = renamed(plan.schema().inner(), planned.names.as_deref());
+                let schema = subscribe::output_schema(&columns, *options);
                 let rows = subscribe::start(
                     &ctx.state(),
                     &plan,

@@ -96,6 +96,16 @@ impl Prepared {
         })
     }
 
+    /// Whether its rows never end (`SUBSCRIBE`, alone or inside `COPY`).
+    pub fn streams_for_ever(&self) -> bool {
+        match self {
+            Prepared::Query(query::Prepared::CopyTo { query, .. }) => query.is_subscription(),
+            Prepared::Query(query) => query.is_subscription(),
+            Prepared::ExecuteNamed { statement, .. } => statement.streams_for_ever(),
+            _ => false,
+        }
+    }
+
     /// The inferred types of `$1..$n`.
     pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>> {
         Ok(match self {

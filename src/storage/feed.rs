@@ -13,8 +13,8 @@
 //! take back. Rows are shared between subscribers, not copied.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::RecordBatch;
 use parking_lot::Mutex;
@@ -27,21 +27,56 @@ use super::series::SeriesKey;
 use super::tag_index::SeriesFilter;
 
 /// The rows of one write that a subscriber's series filter passes, in the
-/// table's columns as they were when it was written.
+/// table's columns as they were when it was written. They are decoded by
+/// the subscriber, when it reads them: a writer only routes them.
 #[derive(Debug)]
 pub struct Delivery {
     /// The write's position: its log sequence number, or the table's own
     /// count of writes without a log. Later writes have larger ones.
     pub lsn: u64,
-    pub rows: Vec<RecordBatch>,
+    written: Arc<Written>,
+    /// The pieces of `written` this subscriber wants.
+    pieces: Vec<usize>,
+    /// At most how many rows they hold: what the subscriber's queue counts.
+    rows: usize,
     durable: Durable<()>,
 }
 
 impl Delivery {
-    /// Waits until the write is durable; fails if the log failed.
+    /// Waits until the write is durable, then decodes its rows; fails if
+    /// the log failed.
     pub async fn durable(self) -> Result<(u64, Vec<RecordBatch>)> {
         self.durable.durable().await?;
-        Ok((self.lsn, self.rows))
+        let mut rows = Vec::with_capacity(self.pieces.len());
+        for &piece in &self.pieces {
+            if let Some(batch) = self.written.decode(piece)? {
+                rows.push(batch);
+            }
+        }
+        Ok((self.lsn, rows))
+    }
+}
+
+/// A write's staged rows, shared by the deliveries of it; each piece is
+/// decoded by the first subscriber that reads it, and kept for the others.
+#[derive(Debug)]
+struct Written {
+    view: ReadView,
+    decoded: Vec<OnceLock<Option<RecordBatch>>>,
+}
+
+impl Written {
+    fn decode(&self, piece: usize) -> Result<Option<RecordBatch>> {
+        let Some(slot) = self.decoded.get(piece) else {
+            return Ok(None);
+        };
+        if let Some(batch) = slot.get() {
+            return Ok(batch.clone());
+        }
+        let batch = self.view.decode(piece)?;
+        // Two subscribers may race to decode a piece; both get the same rows.
+        let _ = slot.set(batch.clone());
+        Ok(batch)
     }
 }
 
@@ -81,6 +116,9 @@ struct Registry {
     by_tag: HashMap<usize, HashMap<Arc<str>, Vec<u64>>>,
     /// Subscribers whose filters require no value: tested on every series.
     unindexed: Vec<u64>,
+    /// Set when the table is dropped: whoever subscribes after that (having
+    /// found the table before) ends at once.
+    ended: Option<Ended>,
 }
 
 impl Registry {
@@ -151,12 +189,10 @@ pub(super) struct Feed {
     last_lsn: AtomicU64,
 }
 
-/// A write's rows on their way to subscribers: the staged rows by series,
-/// decoded only where a subscriber wants them.
+/// A write's rows on their way to subscribers, and who gets which.
 pub(super) struct Outgoing {
-    view: ReadView,
-    decoded: Vec<Option<RecordBatch>>,
-    /// Subscriber → the pieces it gets; fixed by [`Feed::route`].
+    written: Arc<Written>,
+    /// Subscriber → the pieces it gets; fixed by [`Feed::route_under_lock`].
     routes: Vec<(u64, Vec<usize>)>,
 }
 
@@ -185,12 +221,17 @@ impl Feed {
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut registry = self.registry.lock();
-        let subscriber = Subscriber {
-            sender,
-            shared: shared.clone(),
-            series,
-        };
-        registry.add(id, subscriber);
+        match registry.ended {
+            Some(why) => *shared.ended.lock() = Some(why),
+            None => {
+                let subscriber = Subscriber {
+                    sender,
+                    shared: shared.clone(),
+                    series,
+                };
+                registry.add(id, subscriber);
+            }
+        }
         self.count
             .store(registry.subscribers.len(), Ordering::Release);
         // Every write logged so far is at or before the log's end, and
@@ -209,10 +250,9 @@ impl Feed {
         }
     }
 
-    /// A write's rows (`staged`: a view of all of them) readied for
-    /// today's subscribers, decoding what they want: before the table's
-    /// write lock is taken, so that little decoding is left for under it.
-    /// `None` when no one subscribes.
+    /// A write's rows (`staged`: a view of all of them) readied for the
+    /// subscribers, before the table's write lock is taken: nothing is
+    /// decoded. `None` when no one subscribes.
     pub(super) fn prepare(
         &self,
         staged: impl FnOnce() -> Result<ReadView>,
@@ -221,18 +261,20 @@ impl Feed {
             return Ok(None);
         }
         let view = staged()?;
-        let mut outgoing = Outgoing {
-            decoded: vec![None; view.len()],
+        let written = Written {
+            decoded: (0..view.len()).map(|_| OnceLock::new()).collect(),
             view,
-            routes: Vec::new(),
         };
-        self.route(&mut outgoing)?;
-        Ok(Some(outgoing))
+        Ok(Some(Outgoing {
+            written: Arc::new(written),
+            routes: Vec::new(),
+        }))
     }
 
-    /// Fixes who gets which of `staged`'s rows: under the table's write
-    /// lock, so that the subscribers are exactly those whose snapshots lack
-    /// the write. `prepared` is what [`prepare`](Self::prepare) readied.
+    /// Fixes who gets which of the write's rows: under the table's write
+    /// lock, so that the subscribers are exactly those whose snapshots
+    /// lack the write. `prepared` is what [`prepare`](Self::prepare)
+    /// readied (`None` if no one subscribed then).
     pub(super) fn route_under_lock(
         &self,
         staged: impl FnOnce() -> Result<ReadView>,
@@ -244,37 +286,25 @@ impl Feed {
         let mut outgoing = match prepared {
             Some(outgoing) => outgoing,
             None => match self.prepare(staged)? {
-                Some(outgoing) => return Ok(Some(outgoing)),
+                Some(outgoing) => outgoing,
                 None => return Ok(None),
             },
         };
-        self.route(&mut outgoing)?;
-        Ok(Some(outgoing))
-    }
-
-    /// Matches each piece's series against the subscribers and decodes the
-    /// pieces someone wants.
-    fn route(&self, outgoing: &mut Outgoing) -> Result<()> {
         let registry = self.registry.lock();
         let mut routes: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut wanting = Vec::new();
-        for piece in 0..outgoing.view.len() {
-            let Some(key) = outgoing.view.key(piece) else {
+        let view = &outgoing.written.view;
+        for piece in 0..view.len() {
+            let Some(key) = view.key(piece) else {
                 continue;
             };
             registry.wanting(key, &mut wanting);
-            if wanting.is_empty() {
-                continue;
-            }
-            if outgoing.decoded[piece].is_none() {
-                outgoing.decoded[piece] = outgoing.view.decode(piece)?;
-            }
             for &id in &wanting {
                 routes.entry(id).or_default().push(piece);
             }
         }
         outgoing.routes = routes.into_iter().collect();
-        Ok(())
+        Ok(Some(outgoing))
     }
 
     /// Publishes one write's routed rows, under the table's write lock,
@@ -292,16 +322,17 @@ impl Feed {
             let Some(subscriber) = registry.subscribers.get(&id) else {
                 continue;
             };
-            let rows: Vec<RecordBatch> = (pieces.iter())
-                .filter_map(|&p| outgoing.decoded[p].clone())
-                .filter(|b| b.num_rows() > 0)
-                .collect();
-            let count: usize = rows.iter().map(RecordBatch::num_rows).sum();
+            let count: usize = (pieces.iter())
+                .map(|&p| outgoing.written.view.piece_rows(p))
+                .sum();
             if count == 0 {
                 continue;
             }
+            // A write larger than the limit still reaches a subscriber that
+            // has caught up.
             let shared = &subscriber.shared;
-            if shared.queued.load(Ordering::Acquire).saturating_add(count) > shared.limit {
+            let queued = shared.queued.load(Ordering::Acquire);
+            if queued > 0 && queued.saturating_add(count) > shared.limit {
                 *shared.ended.lock() = Some(Ended::FellBehind {
                     limit: shared.limit,
                 });
@@ -311,7 +342,9 @@ impl Feed {
             shared.queued.fetch_add(count, Ordering::AcqRel);
             let delivery = Delivery {
                 lsn,
-                rows,
+                written: outgoing.written.clone(),
+                pieces,
+                rows: count,
                 durable: durable.again(),
             };
             // A closed channel: the subscriber is gone.
@@ -332,7 +365,10 @@ impl Feed {
         for (_, subscriber) in registry.subscribers.drain() {
             *subscriber.shared.ended.lock() = Some(why);
         }
-        *registry = Registry::default();
+        *registry = Registry {
+            ended: Some(why),
+            ..Registry::default()
+        };
         self.count.store(0, Ordering::Release);
     }
 
@@ -368,8 +404,9 @@ impl Subscription {
         }
         match self.receiver.recv().await {
             Some(delivery) => {
-                let rows: usize = delivery.rows.iter().map(RecordBatch::num_rows).sum();
-                self.shared.queued.fetch_sub(rows, Ordering::AcqRel);
+                self.shared
+                    .queued
+                    .fetch_sub(delivery.rows, Ordering::AcqRel);
                 if let Some(why) = *self.shared.ended.lock() {
                     return Err(why);
                 }
@@ -452,7 +489,7 @@ mod tests {
     }
 
     fn rows(delivery: &Delivery) -> usize {
-        delivery.rows.iter().map(RecordBatch::num_rows).sum()
+        delivery.rows
     }
 
     #[tokio::test]
@@ -507,6 +544,10 @@ mod tests {
         let mut subscription = feed.subscribe(host("x"), 10, Durable::new((), None));
         feed.end(Ended::Dropped);
         assert_eq!(subscription.next().await.unwrap_err(), Ended::Dropped);
+        assert!(!feed.is_active());
+        // One that found the table before it was dropped ends at once.
+        let mut late = feed.subscribe(SeriesFilter::All, 10, Durable::new((), None));
+        assert_eq!(late.next().await.unwrap_err(), Ended::Dropped);
         assert!(!feed.is_active());
     }
 }

@@ -46,7 +46,7 @@ use super::record::{data_record_header, mark_last};
 use super::scan::{Piece, ReadView, ScanRequest};
 use super::schema::{ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
-use super::tag_index::TagIndex;
+use super::tag_index::{SeriesFilter, TagIndex};
 use super::unique::UniqueKeys;
 
 pub(super) mod delete;
@@ -482,8 +482,15 @@ impl Table {
             staging.append_checked(batches)?;
             return self.absorb(staging);
         }
-        match self.append_checked(batches) {
-            Ok(rows) => Ok(Durable::new(rows, None)),
+        match self.append_unless_subscribed(batches) {
+            Ok(Some(rows)) => Ok(Durable::new(rows, None)),
+            // Someone subscribed since the check above: their rows are
+            // published as a staging table's are.
+            Ok(None) => {
+                let staging = self.staging();
+                staging.append_checked(batches)?;
+                self.absorb(staging)
+            }
             Err(Error::TableAltered { .. }) => {
                 let next = self.successor()?;
                 next.write(&next.widen_batches(batches)?)
@@ -523,7 +530,26 @@ impl Table {
 
     /// Applies batches that [`check_batch`](Self::check_batch) accepted.
     fn append_checked(&self, batches: &[RecordBatch]) -> Result<usize> {
-        let mut state = self.write_state()?;
+        let state = self.write_state()?;
+        self.append_locked(state, batches)
+    }
+
+    /// [`append_checked`](Self::append_checked), unless the table has
+    /// subscribers (decided under the write lock, which they subscribe
+    /// under): `None` then, and nothing is applied.
+    fn append_unless_subscribed(&self, batches: &[RecordBatch]) -> Result<Option<usize>> {
+        let state = self.write_state()?;
+        if self.feed.is_active() {
+            return Ok(None);
+        }
+        self.append_locked(state, batches).map(Some)
+    }
+
+    fn append_locked(
+        &self,
+        mut state: RwLockWriteGuard<'_, TableState>,
+        batches: &[RecordBatch],
+    ) -> Result<usize> {
         let keys = state.unique.check(&self.schema, batches)?;
         let newest_before = state.shards.keys().next_back().copied();
         let mut late = HashSet::new();
@@ -925,24 +951,33 @@ impl Table {
     }
 
     /// Subscribes to the rows written from now on, and takes the snapshot
-    /// of what `request` needs that they follow: under the write lock, so
+    /// of what `request` needs that they follow (an empty one without
+    /// `snapshot`): under the table's lock, which keeps writers out, so
     /// every write is in exactly one of the two. `limit` is how many rows
     /// may wait for the subscriber before it is cut off.
     pub fn subscribe(
         &self,
         request: &ScanRequest,
+        snapshot: bool,
         limit: usize,
     ) -> Result<(ReadView, Subscription)> {
-        let state = match self.write_state() {
+        let state = match self.read_state() {
             Ok(state) => state,
             Err(Error::TableAltered { .. }) => {
-                return self
-                    .successor()?
-                    .subscribe(&self.own_columns(request), limit);
+                let request = self.own_columns(request);
+                return self.successor()?.subscribe(&request, snapshot, limit);
             }
             Err(e) => return Err(e),
         };
-        let view = self.snapshot_in(&state, request)?;
+        let view = if snapshot {
+            self.snapshot_in(&state, request)?
+        } else {
+            let nothing = ScanRequest {
+                series: SeriesFilter::Or(Vec::new()),
+                ..request.clone()
+            };
+            self.snapshot_in(&state, &nothing)?
+        };
         let wal = self.journal.as_ref().and_then(|j| j.wal());
         let now = Durable::new((), wal.map(|wal| (wal.clone(), wal.end())));
         let subscription = self.feed.subscribe(request.series.clone(), limit, now);

@@ -32,10 +32,11 @@ fn packages() -> PathBuf {
 #[tokio::test]
 async fn node_postgres_passes_its_suite() {
     let packages = tokio::task::spawn_blocking(packages).await.unwrap();
-    let server = TestServer::start().await;
+    // A short subscriber queue, for the suite's slow subscriber (53400).
+    let server = TestServer::start_with(|config| config.subscribe_queue_rows = 50).await;
     let mut node = Command::new("node");
     node.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/clients.js"))
         .env("NODE_PATH", packages.join("node_modules"));
-    run_client_suite(&server, node, 3).await;
+    run_client_suite(&server, node, 4).await;
     server.stop().await;
 }

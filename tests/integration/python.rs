@@ -1,7 +1,8 @@
 //! The Python client suite, `tests/python/clients.py`: psycopg 3, asyncpg and
-//! SQLAlchemy against a server over TCP. Its Python environment is a venv in
-//! cargo's target directory, with `tests/python/requirements.txt` installed
-//! from PyPI the first time (and again whenever the requirements change).
+//! SQLAlchemy against a server over TCP, subscriptions among them. Its Python
+//! environment is a venv in cargo's target directory, with
+//! `tests/python/requirements.txt` installed from PyPI the first time (and
+//! again whenever the requirements change).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,10 +50,11 @@ fn install() -> PathBuf {
 #[tokio::test]
 async fn psycopg_asyncpg_and_sqlalchemy_pass_their_suite() {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
-    let server = TestServer::start().await;
+    // A short subscriber queue, for the suite's slow subscribers (53400).
+    let server = TestServer::start_with(|config| config.subscribe_queue_rows = 50).await;
     let mut suite = Command::new(python);
     suite.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py"));
-    run_client_suite(&server, suite, 6).await;
+    run_client_suite(&server, suite, 9).await;
     server.stop().await;
 }
 

@@ -44,7 +44,20 @@ async fn copy_rows(
 
 #[tokio::test]
 async fn snapshot_and_live_rows_meet_exactly_under_concurrent_writers() {
-    let server = TestServer::start().await;
+    meet_exactly(TestServer::start().await).await;
+}
+
+/// Without a log, a write that finds no subscriber applies its rows
+/// directly: one that subscribes at that moment must still get them.
+#[tokio::test]
+async fn snapshot_and_live_rows_meet_exactly_without_a_log() {
+    let none = |config: &mut epochdb::config::Config| {
+        config.durability = epochdb::config::Durability::None;
+    };
+    meet_exactly(TestServer::start_with(none).await).await;
+}
+
+async fn meet_exactly(server: TestServer) {
     let setup = server.connect().await;
     setup.batch_execute(TABLE).await.unwrap();
     const WRITERS: i64 = 3;
@@ -206,8 +219,11 @@ async fn subscriptions_end_with_clear_errors() {
         .batch_execute("BEGIN; DECLARE c CURSOR FOR SUBSCRIBE m WITH (SNAPSHOT = false)")
         .await
         .unwrap();
-    let values: Vec<String> = (0..20).map(|n| format!("(now(), 'a', {n})")).collect();
+    // The first write reaches it whatever its size; the second would make
+    // 16 rows wait.
+    let values: Vec<String> = (0..8).map(|n| format!("(now(), 'a', {n})")).collect();
     let sql = format!("INSERT INTO m VALUES {}", values.join(", "));
+    writer.batch_execute(&sql).await.unwrap();
     writer.batch_execute(&sql).await.unwrap();
     let error = client.query("FETCH ALL c", &[]).await.unwrap_err();
     assert_eq!(error.code(), Some(&SqlState::CONFIGURATION_LIMIT_EXCEEDED));
@@ -225,7 +241,20 @@ async fn subscriptions_end_with_clear_errors() {
     assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED));
     canceller.await.unwrap();
     let rows = client.query("SELECT count(*) FROM m", &[]).await.unwrap();
-    assert_eq!(rows[0].get::<_, i64>(0), 20);
+    assert_eq!(rows[0].get::<_, i64>(0), 16);
+    // A cursor whose subscription ended keeps failing, rather than
+    // answering no rows.
+    client
+        .batch_execute("DECLARE h CURSOR WITH HOLD FOR SUBSCRIBE m WITH (SNAPSHOT = false)")
+        .await
+        .unwrap();
+    writer.batch_execute(&sql).await.unwrap();
+    writer.batch_execute(&sql).await.unwrap();
+    for _ in 0..2 {
+        let error = client.query("FETCH ALL h", &[]).await.unwrap_err();
+        assert_eq!(error.code(), Some(&SqlState::CONFIGURATION_LIMIT_EXCEEDED));
+    }
+    client.batch_execute("CLOSE h").await.unwrap();
 
     // Dropping the table ends its subscriptions.
     let dropper = tokio::spawn(async move {
@@ -242,6 +271,44 @@ async fn subscriptions_end_with_clear_errors() {
         "{message:?}"
     );
     dropper.await.unwrap();
+}
+
+/// A parameter takes its value's type; a table renamed or grown while
+/// subscribed to keeps its columns by position, as the plan bound them.
+#[tokio::test]
+async fn parameters_and_altered_tables() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let writer = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (time TIMESTAMPTZ NOT NULL, a BIGINT, b BIGINT)")
+        .await
+        .unwrap();
+    let rows = client
+        .query_raw(
+            "SUBSCRIBE (SELECT a, b, $1::text AS p FROM t) WITH (SNAPSHOT = false)",
+            ["tag"],
+        )
+        .await
+        .unwrap();
+    pin_mut!(rows);
+    writer
+        .batch_execute(
+            "ALTER TABLE t RENAME a TO x; ALTER TABLE t RENAME b TO a; \
+             ALTER TABLE t RENAME x TO b; ALTER TABLE t ADD COLUMN c TEXT; \
+             INSERT INTO t (time, b, a, c) VALUES ('2024-01-01', 1, 2, 'new')",
+        )
+        .await
+        .unwrap();
+    let row = tokio::time::timeout(TIMEOUT, rows.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // The first column, named b now, holds 1.
+    assert_eq!(row.get::<_, i64>(1), 1);
+    assert_eq!(row.get::<_, i64>(2), 2);
+    assert_eq!(row.get::<_, &str>(3), "tag");
 }
 
 #[tokio::test]
@@ -271,10 +338,110 @@ async fn what_cannot_be_subscribed_to_is_refused() {
         ("SUBSCRIBE m WITH (colour = 'red')", SqlState::SYNTAX_ERROR),
         (
             "SUBSCRIBE m WITH (snapshot = 'maybe')",
-            SqlState::SYNTAX_ERROR,
+            SqlState::INVALID_PARAMETER_VALUE,
         ),
+        ("SELECT 1; SUBSCRIBE m", SqlState::FEATURE_NOT_SUPPORTED),
     ] {
         let error = client.batch_execute(statement).await.unwrap_err();
         assert_eq!(error.code(), Some(&code), "{statement}: {error}");
+    }
+}
+
+mod websocket {
+    //! NSDb's `/ws-stream`: the history, then pushes of new matching rows;
+    //! a bad request is answered with a reason and the socket goes on.
+
+    use futures::{SinkExt, StreamExt};
+    use serde_json::Value;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use crate::common::{TIMEOUT, TestServer};
+
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    async fn next_json(socket: &mut Socket) -> Value {
+        loop {
+            let message = tokio::time::timeout(TIMEOUT, socket.next())
+                .await
+                .expect("a message in time")
+                .expect("the socket open")
+                .unwrap();
+            if let Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn history_then_pushes_of_matching_rows() {
+        let server =
+            TestServer::start_with(|config| config.http_listen = "127.0.0.1:0".into()).await;
+        let client = server.connect().await;
+        client
+            .batch_execute(
+                "CREATE TABLE temps (time TIMESTAMPTZ NOT NULL, room TEXT, celsius FLOAT8); \
+                 INSERT INTO temps VALUES ('2024-01-01 00:00:01+00', 'kitchen', 20.5), \
+                 ('2024-01-01 00:00:02+00', 'hall', 18), ('2024-01-01 00:00:03+00', 'kitchen', 21)",
+            )
+            .await
+            .unwrap();
+        let url = format!(
+            "ws://127.0.0.1:{}/ws-stream?refresh_period=100",
+            server.http_port()
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+
+        // An invalid query: a reason, and the socket stays usable.
+        let bad = r#"{"db": "postgres", "namespace": "public", "metric": "temps",
+                      "queryString": "SELECT count(*) FROM temps"}"#;
+        socket.send(Message::Text(bad.into())).await.unwrap();
+        let answer = next_json(&mut socket).await;
+        assert!(
+            answer["reason"].as_str().unwrap().contains("not supported"),
+            "{answer}"
+        );
+        assert_eq!(answer["queryString"], "SELECT count(*) FROM temps");
+
+        let request = r#"{"db": "postgres", "namespace": "public", "metric": "temps",
+            "queryString": "SELECT * FROM temps", "from": 1704067201500,
+            "filters": [{"dimension": "room", "value": "kitchen", "operator": "="}]}"#;
+        socket.send(Message::Text(request.into())).await.unwrap();
+        let history = next_json(&mut socket).await;
+        let quid = history["quid"].as_str().unwrap().to_owned();
+        assert_eq!(quid.len(), 36);
+        let records = history["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{history}");
+        assert_eq!(records[0]["timestamp"], 1_704_067_203_000_i64);
+        assert_eq!(records[0]["value"], 21.0);
+        assert_eq!(records[0]["dimensions"]["room"], "kitchen");
+
+        client
+            .batch_execute(
+                "INSERT INTO temps VALUES ('2024-01-01 00:00:04+00', 'hall', 17), \
+                 ('2024-01-01 00:00:05+00', 'kitchen', 22)",
+            )
+            .await
+            .unwrap();
+        let push = next_json(&mut socket).await;
+        assert_eq!(push["quid"], quid.as_str());
+        assert_eq!(push["metric"], "temps");
+        let records = push["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{push}");
+        assert_eq!(records[0]["value"], 22.0);
+        assert_eq!(records[0]["fields"]["celsius"], 22.0);
+
+        // Dropping the table closes the socket with the reason.
+        client.batch_execute("DROP TABLE temps").await.unwrap();
+        let closed = loop {
+            match tokio::time::timeout(TIMEOUT, socket.next()).await.unwrap() {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        };
+        let frame = closed.expect("a close frame with a reason");
+        assert!(frame.reason.as_str().contains("dropped"), "{frame:?}");
     }
 }

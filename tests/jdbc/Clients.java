@@ -1,5 +1,5 @@
 // pgJDBC against a running EpochDB: DatabaseMetaData, prepared statements,
-// batches and errors. Usage: java -cp postgresql.jar Clients.java PORT.
+// batches, errors and subscriptions. Usage: java -cp postgresql.jar Clients.java PORT.
 // Every check asserts results; the first failure throws and the process exits
 // non-zero. tests/integration/jdbc.rs runs it.
 
@@ -14,6 +14,8 @@ import java.sql.Timestamp;
 import java.sql.Types;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 public class Clients {
     static String url;
@@ -190,11 +192,152 @@ public class Clients {
         System.out.println("ok jdbc: SERIAL keys, RETURNING and upserts");
     }
 
+    // A FETCH loop over a cursor on SUBSCRIBE while a second connection
+    // writes rows with ids 0..IDS-1, one INSERT each: the first BEFORE before
+    // the cursor is declared, the rest at most LEAD ahead of those or of what
+    // the loop has read, so that the subscription starts while it writes and
+    // its queue stays under the server's --subscribe-queue-rows (50). Each
+    // INSERT also writes a row under another host, which the subscription's
+    // filter leaves out. Then a subscriber that lets more than 50 rows wait.
+    static void subscriptions() throws Exception {
+        final int ids = 300;
+        final int before = 100;
+        final int lead = 20;
+        try (Connection c = connect(); Statement s = c.createStatement()) {
+            s.setQueryTimeout(30); // nothing hangs
+            s.execute("CREATE TABLE jdbc_feed (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)");
+            AtomicInteger written = new AtomicInteger();
+            AtomicInteger received = new AtomicInteger();
+            AtomicReference<Throwable> failed = new AtomicReference<>();
+            Thread writer = new Thread(() -> {
+                // Literals, not parameters: the server describes a prepared
+                // INSERT with parameters with an empty RowDescription instead
+                // of NoData, which executeUpdate refuses once pgJDBC prepares
+                // it on the server (its fifth execution).
+                try (Connection w = connect(); Statement insert = w.createStatement()) {
+                    for (int n = 0; n < ids; n++) {
+                        long deadline = System.nanoTime() + 30_000_000_000L;
+                        while (n - Math.max(received.get(), before) >= lead) {
+                            check(System.nanoTime() < deadline, "the subscriber stalled at " + received);
+                            Thread.sleep(1);
+                        }
+                        String time = "'2024-01-01 00:00:00+00'::timestamptz + interval '" + n + " s'";
+                        equal(insert.executeUpdate("INSERT INTO jdbc_feed VALUES (" + time + ", 'w', " + n + "), ("
+                            + time + ", 'x', -1)"), 2, "rows inserted");
+                        written.set(n + 1);
+                    }
+                } catch (Throwable e) {
+                    failed.set(e);
+                    written.set(ids);
+                }
+            });
+            writer.setDaemon(true);
+            writer.start();
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (written.get() < before) {
+                check(System.nanoTime() < deadline, "the writer did not start");
+                Thread.sleep(1);
+            }
+            c.setAutoCommit(false);
+            s.execute("DECLARE feed CURSOR FOR SUBSCRIBE (SELECT n FROM jdbc_feed WHERE host = 'w') "
+                + "WITH (PROGRESS)");
+            // Each row: epochdb_lsn, epochdb_progressed, n (null on progress rows).
+            List<Long> lsns = new ArrayList<>();
+            List<Boolean> progressed = new ArrayList<>();
+            List<Long> values = new ArrayList<>();
+            boolean done = false;
+            // Progress rows come every idle second: a loop waiting for an id
+            // that never comes stops at this deadline.
+            deadline = System.nanoTime() + 30_000_000_000L;
+            while (!done) {
+                if (failed.get() != null) {
+                    throw new AssertionError("the writer failed", failed.get());
+                }
+                check(System.nanoTime() < deadline, "the last id did not come: " + lsns.size() + " rows");
+                try (ResultSet rs = s.executeQuery("FETCH 100 feed WITH (timeout = '5s')")) {
+                    int had = lsns.size();
+                    while (rs.next()) {
+                        lsns.add(rs.getLong(1));
+                        progressed.add(rs.getBoolean(2));
+                        long n = rs.getLong(3);
+                        values.add(rs.wasNull() ? null : n);
+                        done |= values.get(values.size() - 1) != null && n == ids - 1;
+                    }
+                    check(lsns.size() > had, "no row within 5 s after " + had);
+                }
+                received.set((int) progressed.stream().filter(p -> !p).count());
+            }
+            writer.join(30_000);
+            if (failed.get() != null) {
+                throw new AssertionError("the writer failed", failed.get());
+            }
+            // Nothing but progress rows after the last id.
+            try (ResultSet rs = s.executeQuery("FETCH ALL feed WITH (timeout = '100ms')")) {
+                while (rs.next()) {
+                    check(rs.getBoolean(2), "a row after the last id: " + rs.getString(3));
+                }
+            }
+            c.rollback();
+
+            // Positions never decrease; the snapshot, up to the first progress
+            // row, holds exactly the ids written before it, at its own
+            // position; the live rows every later id once, in order, each
+            // later than the snapshot.
+            for (int i = 1; i < lsns.size(); i++) {
+                check(lsns.get(i - 1) <= lsns.get(i), "position " + i + " went back");
+            }
+            int end = progressed.indexOf(true);
+            long snapshotLsn = lsns.get(end);
+            List<Long> snapshot = new ArrayList<>(values.subList(0, end));
+            snapshot.sort(null);
+            check(snapshot.size() >= before, "a snapshot of " + snapshot.size() + " rows");
+            List<Long> live = new ArrayList<>();
+            for (int i = 0; i < lsns.size(); i++) {
+                if (i < end) {
+                    equal(lsns.get(i), snapshotLsn, "a snapshot row's position");
+                    equal(snapshot.get(i), (long) i, "snapshot id");
+                } else if (progressed.get(i)) {
+                    equal(values.get(i), null, "a progress row's n");
+                } else {
+                    check(lsns.get(i) > snapshotLsn, "a live row before the snapshot");
+                    live.add(values.get(i));
+                }
+            }
+            equal(live.size(), ids - end, "live rows");
+            for (int i = 0; i < live.size(); i++) {
+                equal(live.get(i), (long) (end + i), "live id");
+            }
+
+            s.execute("DECLARE slow CURSOR FOR SUBSCRIBE jdbc_feed WITH (SNAPSHOT = false)");
+            try (Connection w = connect(); Statement ws = w.createStatement()) {
+                // The first write reaches it whatever its size; the second
+                // would make 60 rows wait.
+                for (int i = 0; i < 2; i++) {
+                    ws.executeUpdate("INSERT INTO jdbc_feed SELECT now(), 'w', g FROM generate_series(1, 30) g");
+                }
+            }
+            try {
+                s.executeQuery("FETCH ALL slow WITH (timeout = '5s')");
+                throw new AssertionError("no error");
+            } catch (SQLException e) {
+                equal(e.getSQLState(), "53400", "a slow subscriber cut off");
+            }
+            c.rollback();
+            c.setAutoCommit(true);
+            try (ResultSet rs = s.executeQuery("SELECT count(*) FROM jdbc_feed")) {
+                check(rs.next(), "count row");
+                equal(rs.getLong(1), 2L * ids + 60, "rows written");
+            }
+        }
+        System.out.println("ok jdbc: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)");
+    }
+
     public static void main(String[] args) throws Exception {
         url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/postgres";
         metadata();
         statements();
         errorsAndTransactions();
         generatedKeys();
+        subscriptions();
     }
 }

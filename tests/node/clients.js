@@ -9,9 +9,12 @@ const { Client } = require("pg");
 const port = Number(process.argv[2]);
 const t0 = Date.UTC(2024, 0, 1);
 const at = (seconds) => new Date(t0 + seconds * 1000);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
-  const client = new Client({ host: "127.0.0.1", port, user: "tester", database: "postgres" });
+  const client = new Client({
+    host: "127.0.0.1", port, user: "tester", database: "postgres", query_timeout: 30_000,
+  });
   await client.connect();
   try {
     const version = (await client.query("SELECT version() AS v")).rows[0].v;
@@ -56,8 +59,103 @@ async function main() {
     const arrays = await client.query({ text: "SELECT n, host FROM node_m WHERE n < $1 ORDER BY n", values: [2], rowMode: "array" });
     assert.deepEqual(arrays.rows, [["0", "h0"], ["1", "h1"]]);
     console.log("ok node-postgres: multi-statement queries and row modes");
+
+    await subscribe(client);
+    console.log("ok node-postgres: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)");
   } finally {
     await client.end();
+  }
+}
+
+// A FETCH loop over a cursor on SUBSCRIBE, in a transaction, while a second
+// connection writes rows with ids 0..IDS-1, one INSERT each: the first
+// BEFORE before the cursor is declared, the rest at most LEAD ahead of those
+// or of what the loop has read, so that the subscription starts while it
+// writes and its queue stays under the server's --subscribe-queue-rows
+// (50). Each INSERT also writes a row under another host, which the
+// subscription's filter leaves out. Then a subscriber that lets more than 50
+// rows wait.
+async function subscribe(client) {
+  const IDS = 300;
+  const BEFORE = 100;
+  const LEAD = 20;
+  const writer = new Client({
+    host: "127.0.0.1", port, user: "tester", database: "postgres", query_timeout: 30_000,
+  });
+  await writer.connect();
+  try {
+    await client.query("CREATE TABLE node_feed (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)");
+    let written = 0;
+    let received = 0;
+    const write = (async () => {
+      for (let n = 0; n < IDS; n++) {
+        const deadline = Date.now() + 30_000;
+        while (n - Math.max(received, BEFORE) >= LEAD) {
+          assert.ok(Date.now() < deadline, `the subscriber stalled at ${received} rows`);
+          await sleep(1);
+        }
+        await writer.query("INSERT INTO node_feed VALUES ($1, 'w', $2), ($1, 'x', -1)", [at(n), n]);
+        written = n + 1;
+      }
+    })();
+    while (written < BEFORE) {
+      await Promise.race([write, sleep(1)]);
+    }
+    await client.query("BEGIN");
+    await client.query(
+      "DECLARE feed CURSOR FOR SUBSCRIBE (SELECT n FROM node_feed WHERE host = 'w') WITH (PROGRESS)",
+    );
+    const rows = [];
+    while (!rows.some((r) => r.n === IDS - 1)) {
+      const batch = (await client.query("FETCH 100 feed WITH (timeout = '5s')")).rows;
+      assert.ok(batch.length > 0, `no row within 5 s after ${rows.length}`);
+      for (const r of batch) {
+        rows.push({
+          lsn: BigInt(r.epochdb_lsn),
+          progressed: r.epochdb_progressed,
+          n: r.n === null ? null : Number(r.n),
+        });
+      }
+      received = rows.filter((r) => !r.progressed).length;
+    }
+    await write;
+    // Nothing but progress rows after the last id.
+    const rest = (await client.query("FETCH ALL feed WITH (timeout = '100ms')")).rows;
+    assert.ok(rest.every((r) => r.epochdb_progressed), JSON.stringify(rest));
+    await client.query("ROLLBACK");
+
+    // Positions never decrease; the snapshot, up to the first progress row,
+    // holds exactly the ids written before it, at its own position; the live
+    // rows every later id once, in order, each later than the snapshot.
+    rows.forEach((r, i) => assert.ok(i === 0 || rows[i - 1].lsn <= r.lsn, `position ${i} went back`));
+    const end = rows.findIndex((r) => r.progressed);
+    const snapshotLsn = rows[end].lsn;
+    const snapshot = rows.slice(0, end);
+    assert.ok(snapshot.every((r) => r.lsn === snapshotLsn));
+    const ids = snapshot.map((r) => r.n).sort((a, b) => a - b);
+    assert.ok(ids.length >= BEFORE, `a snapshot of ${ids.length} rows`);
+    assert.deepEqual(ids, [...Array(ids.length).keys()]);
+    const live = rows.slice(end + 1).filter((r) => !r.progressed);
+    assert.ok(live.every((r) => r.lsn > snapshotLsn));
+    assert.deepEqual(
+      live.map((r) => r.n),
+      [...Array(IDS - ids.length).keys()].map((i) => ids.length + i),
+    );
+    assert.ok(rows.every((r) => !r.progressed || r.n === null));
+
+    await client.query("BEGIN");
+    await client.query("DECLARE slow CURSOR FOR SUBSCRIBE node_feed WITH (SNAPSHOT = false)");
+    // The first write reaches it whatever its size; the second would make 60
+    // rows wait.
+    for (let i = 0; i < 2; i++) {
+      await writer.query("INSERT INTO node_feed SELECT now(), 'w', g FROM generate_series(1, 30) g");
+    }
+    await assert.rejects(client.query("FETCH ALL slow WITH (timeout = '5s')"), { code: "53400" });
+    await client.query("ROLLBACK");
+    const count = (await client.query("SELECT count(*) AS c FROM node_feed")).rows[0].c;
+    assert.equal(count, String(2 * IDS + 60));
+  } finally {
+    await writer.end();
   }
 }
 

@@ -5,8 +5,11 @@ raises and the process exits non-zero. tests/integration/python.rs runs it.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import sys
+import threading
+import time
 from decimal import Decimal
 
 import asyncpg
@@ -28,6 +31,98 @@ def at(seconds):
 def check(name, fn):
     fn()
     print(f"ok {name}")
+
+
+# Subscriptions: a writer inserts rows with ids 0..FEED_IDS-1 one INSERT at
+# a time from its own connection while a subscriber reads them. The ids are
+# under host 'w'; each INSERT also writes a row under another host, which a
+# subscription filtered on 'w' never sees.
+FEED_IDS = 300
+FEED_BEFORE = 100  # written before the subscription starts
+FEED_LEAD = 20  # how far the writer may run ahead of the subscriber
+FEED_TABLE = "CREATE TABLE {} (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)"
+
+
+class FeedWriter:
+    """The writer, on a thread: the first FEED_BEFORE ids at once, the rest
+    at most FEED_LEAD ahead of those or of what the subscriber reports
+    (`saw`), whichever is more, so that the subscription starts while it
+    writes and its queue stays under the server's --subscribe-queue-rows
+    (50)."""
+
+    def __init__(self, table):
+        self.table = table
+        self.received = 0
+        self.error = None
+        self.ready = threading.Event()
+        self.moved = threading.Condition()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        try:
+            with psycopg.connect(DSN, autocommit=True) as conn:
+                for n in range(FEED_IDS):
+                    if n == FEED_BEFORE:
+                        self.ready.set()
+                    with self.moved:
+                        if not self.moved.wait_for(lambda: n - max(self.received, FEED_BEFORE) < FEED_LEAD, timeout=30):
+                            raise AssertionError(f"the subscriber stalled at {self.received} rows")
+                    conn.execute(
+                        f"INSERT INTO {self.table} VALUES (%s, 'w', %s), (%s, 'x', -1)", (at(n), n, at(n))
+                    )
+        except BaseException as e:  # noqa: BLE001 - reported by __exit__
+            self.error = e
+        finally:
+            self.ready.set()
+
+    def saw(self, count):
+        with self.moved:
+            self.received = count
+            self.moved.notify()
+
+    def __enter__(self):
+        # Progress rows come every idle second: a subscriber waiting for
+        # an id that never comes stops at this deadline.
+        self.deadline = time.monotonic() + 30
+        self.thread.start()
+        assert self.ready.wait(30), "the writer did not start"
+        return self
+
+    def __exit__(self, *exc):
+        self.saw(FEED_IDS)  # let it finish if the subscriber failed
+        self.thread.join(30)
+        if self.error is not None:
+            raise self.error
+
+
+def feed_rows(rows, writer, batch):
+    """Adds `batch` of (epochdb_lsn, epochdb_progressed, n) to `rows` and
+    tells the writer how many ids came; whether the last id came."""
+    if writer.error is not None:
+        raise writer.error
+    assert time.monotonic() < writer.deadline, f"the last id did not come: {len(rows)} rows"
+    rows.extend(tuple(r) for r in batch)
+    writer.saw(sum(1 for r in rows if not r[1]))
+    return any(r[2] == FEED_IDS - 1 for r in batch)
+
+
+def check_feed(rows):
+    """The rows of `SUBSCRIBE (SELECT n ... WHERE host = 'w') WITH (PROGRESS)`
+    up to the last id: the snapshot (up to the first progress row) holds
+    exactly the ids written before it, at its own position, and the live
+    rows exactly every later id once, in order, each later than the
+    snapshot; positions never decrease."""
+    lsns = [r[0] for r in rows]
+    assert lsns == sorted(lsns), lsns
+    end = next(i for i, r in enumerate(rows) if r[1])
+    snapshot_lsn = rows[end][0]
+    snapshot = sorted(n for lsn, _, n in rows[:end])
+    assert all(lsn == snapshot_lsn for lsn, _, _ in rows[:end]), rows[:end]
+    assert len(snapshot) >= FEED_BEFORE and snapshot == list(range(len(snapshot))), snapshot
+    live = [r for r in rows[end + 1 :] if not r[1]]
+    assert all(lsn > snapshot_lsn for lsn, _, _ in live), (snapshot_lsn, live[:3])
+    assert [n for _, _, n in live] == list(range(len(snapshot), FEED_IDS)), live
+    assert all(n is None for _, progressed, n in rows if progressed)
 
 
 def psycopg_basics():
@@ -147,6 +242,65 @@ def psycopg_copy():
         assert out == b"0\th0\n1\th1\n2\th0\n", out
 
 
+def psycopg_subscribe_stream():
+    # A bare SUBSCRIBE read with cursor.stream(): its rows arrive one by one
+    # while the writer writes; leaving the loop cancels it.
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(FEED_TABLE.format("py_feed"))
+        rows = []
+        watchdog = threading.Timer(30, conn.cancel)  # nothing hangs
+        with FeedWriter("py_feed") as writer:
+            watchdog.start()
+            try:
+                cur = conn.cursor()
+                query = "SUBSCRIBE (SELECT n FROM py_feed WHERE host = %s) WITH (PROGRESS)"
+                # Closing the stream cancels the subscription.
+                with contextlib.closing(cur.stream(query, ("w",))) as stream:
+                    for row in stream:
+                        if feed_rows(rows, writer, [row]):
+                            break
+                    assert [d.name for d in cur.description] == ["epochdb_lsn", "epochdb_progressed", "n"]
+            finally:
+                watchdog.cancel()
+        check_feed(rows)
+        assert conn.execute("SELECT count(*) FROM py_feed").fetchone() == (2 * FEED_IDS,)
+
+
+def psycopg_subscribe_cursor():
+    # A cursor over SUBSCRIBE in psycopg's implicit transaction, read with a
+    # FETCH loop; then a subscriber that lets more than 50 rows wait.
+    with psycopg.connect(DSN) as conn:
+        conn.execute(FEED_TABLE.format("py_feed2"))
+        conn.commit()
+        rows = []
+        with FeedWriter("py_feed2") as writer:
+            conn.execute("DECLARE feed CURSOR FOR SUBSCRIBE (SELECT n FROM py_feed2 WHERE host = 'w') WITH (PROGRESS)")
+            done = False
+            while not done:
+                batch = conn.execute("FETCH 100 feed WITH (timeout = '5s')").fetchall()
+                assert batch, f"no row within 5 s after {len(rows)}"
+                done = feed_rows(rows, writer, batch)
+        # Nothing but progress rows after the last id.
+        rest = conn.execute("FETCH ALL feed WITH (timeout = '100ms')").fetchall()
+        assert all(progressed for _, progressed, _ in rest), rest
+        conn.rollback()
+        check_feed(rows)
+
+        conn.execute("DECLARE slow CURSOR FOR SUBSCRIBE py_feed2 WITH (SNAPSHOT = false)")
+        with psycopg.connect(DSN, autocommit=True) as other:
+            # The first write reaches it whatever its size; the second would
+            # make 60 rows wait.
+            for _ in range(2):
+                other.execute("INSERT INTO py_feed2 SELECT now(), 'w', g FROM generate_series(1, 30) g")
+        try:
+            conn.execute("FETCH ALL slow WITH (timeout = '5s')")
+            raise AssertionError("must fail")
+        except errors.ConfigurationLimitExceeded as e:
+            assert e.sqlstate == "53400", e
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM py_feed2").fetchone() == (2 * FEED_IDS + 60,)
+
+
 async def asyncpg_suite():
     conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="tester", database="postgres")
     try:
@@ -227,6 +381,61 @@ async def asyncpg_suite():
                 assert await c.fetchval("SELECT count(*) FROM apg WHERE host = 'a'") == 5
     finally:
         await pool.close()
+
+
+async def asyncpg_subscribe():
+    # A FETCH loop over a cursor in a transaction, while another asyncpg
+    # connection writes (at most FEED_LEAD ids ahead); then a subscriber
+    # that lets more than 50 rows wait.
+    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="tester", database="postgres")
+    other = await asyncpg.connect(host="127.0.0.1", port=PORT, user="tester", database="postgres")
+    try:
+        await conn.execute(FEED_TABLE.format("apg_feed"))
+        received = 0
+        ready = asyncio.Event()
+
+        async def write():
+            for n in range(FEED_IDS):
+                if n == FEED_BEFORE:
+                    ready.set()
+                while n - max(received, FEED_BEFORE) >= FEED_LEAD:
+                    await asyncio.sleep(0.001)
+                await other.execute("INSERT INTO apg_feed VALUES ($1, 'w', $2), ($1, 'x', -1)", at(n), n)
+
+        writer = asyncio.create_task(write())
+        await asyncio.wait_for(ready.wait(), 30)
+        rows = []
+        async with conn.transaction():
+            await conn.execute("DECLARE feed CURSOR FOR SUBSCRIBE (SELECT n FROM apg_feed WHERE host = 'w') WITH (PROGRESS)")
+            done = False
+            deadline = time.monotonic() + 30
+            while not done:
+                if writer.done() and writer.exception() is not None:
+                    raise writer.exception()
+                assert time.monotonic() < deadline, f"the last id did not come: {len(rows)} rows"
+                batch = await asyncio.wait_for(conn.fetch("FETCH 100 feed WITH (timeout = '5s')"), 30)
+                assert batch, f"no row within 5 s after {len(rows)}"
+                rows.extend(tuple(r) for r in batch)
+                received = sum(1 for r in rows if not r[1])
+                done = any(r[2] == FEED_IDS - 1 for r in batch)
+            rest = await conn.fetch("FETCH ALL feed WITH (timeout = '100ms')")
+            assert all(r["epochdb_progressed"] for r in rest), rest
+        await asyncio.wait_for(writer, 30)
+        check_feed(rows)
+
+        try:
+            async with conn.transaction():
+                await conn.execute("DECLARE slow CURSOR FOR SUBSCRIBE apg_feed WITH (SNAPSHOT = false)")
+                for _ in range(2):  # the second write makes 60 rows wait
+                    await other.execute("INSERT INTO apg_feed SELECT now(), 'w', g FROM generate_series(1, 30) g")
+                await asyncio.wait_for(conn.fetch("FETCH ALL slow WITH (timeout = '5s')"), 30)
+            raise AssertionError("must fail")
+        except asyncpg.exceptions.ConfigurationLimitExceededError:
+            pass
+        assert await conn.fetchval("SELECT count(*) FROM apg_feed") == 2 * FEED_IDS + 60
+    finally:
+        await other.close()
+        await conn.close()
 
 
 def sqlalchemy_suite():
@@ -427,6 +636,9 @@ def plain_tables():
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)
 check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
+check("psycopg: SUBSCRIBE streamed with cursor.stream(), snapshot and live rows exactly once", psycopg_subscribe_stream)
+check("psycopg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)", psycopg_subscribe_cursor)
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
 check("psycopg and the SQLAlchemy ORM: plain tables, keys, UPDATE, DELETE", plain_tables)
 check("asyncpg: queries, prepared statements, COPY, transactions, pools, CRUD", lambda: asyncio.run(asyncpg_suite()))
+check("asyncpg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)", lambda: asyncio.run(asyncpg_subscribe()))

@@ -17,6 +17,7 @@ mod generate;
 mod http;
 mod postgres;
 mod queries;
+mod subscribe;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -99,6 +100,15 @@ struct Args {
     /// every answer compared.
     #[arg(long)]
     differential: Option<usize>,
+    /// Measure live subscriptions instead: delivery latency with
+    /// `--subscribers` subscribers (INSERT, COPY and line protocol over
+    /// `--http`), and COPY ingest with one subscription per host against
+    /// none.
+    #[arg(long)]
+    subscribe: bool,
+    /// Subscribers of the latency measurement.
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -213,6 +223,20 @@ async fn load(
     client.batch_execute("DROP TABLE IF EXISTS cpu").await?;
     client.batch_execute(&generate::create_table()).await?;
     let started = Instant::now();
+    load_rows(config, scale, method, args).await?;
+    Ok(Load {
+        rows: scale.rows(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Loads the dataset into the existing table with `workers` connections.
+async fn load_rows(
+    config: &str,
+    scale: Scale,
+    method: LoadMethod,
+    args: &Args,
+) -> Result<(), Error> {
     let tasks: Vec<_> = shares(scale.hosts, args.workers)
         .into_iter()
         .map(|hosts| {
@@ -229,10 +253,7 @@ async fn load(
     for task in tasks {
         task.await??;
     }
-    Ok(Load {
-        rows: scale.rows(),
-        elapsed: started.elapsed(),
-    })
+    Ok(())
 }
 
 /// The query instances of each type, the same for every server.
@@ -447,6 +468,10 @@ async fn run_differential(args: &Args, count: usize) -> Result<bool, Error> {
 async fn run(args: Args) -> Result<bool, Error> {
     if let Some(count) = args.differential {
         return run_differential(&args, count).await;
+    }
+    if args.subscribe {
+        let config = epochdb_config(&args.epochdb)?;
+        return subscribe::run(&args, &config, args.subscribers).await;
     }
     let scale = Scale {
         hosts: args.hosts,

@@ -257,27 +257,29 @@ impl Pipeline {
         Ok(batch)
     }
 
-    /// `batch` with the columns of `source`, found by name.
+    /// `batch` with the columns of `source`, by position: a table only
+    /// grows at its end (`ADD COLUMN`) or renames, so a batch written later
+    /// holds the planned columns first, and one written before holds a
+    /// prefix of them (the rest read as NULL).
     fn align(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         if batch.schema().fields() == self.source.fields() {
             return Ok(batch.clone());
         }
-        let columns = (self.source.fields().iter())
-            .map(|field| {
-                let found = batch.schema().index_of(field.name()).ok();
-                match found.map(|i| batch.column(i)) {
-                    Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
-                    _ => Err(Error::NotInPrerequisiteState {
-                        message: format!(
-                            "column \"{}\" of relation \"{}\" changed while subscribed to",
-                            field.name(),
-                            self.table
-                        ),
-                    }),
-                }
+        let rows = batch.num_rows();
+        let columns = (self.source.fields().iter().enumerate())
+            .map(|(i, field)| match batch.columns().get(i) {
+                Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
+                Some(_) => Err(Error::NotInPrerequisiteState {
+                    message: format!(
+                        "column \"{}\" of relation \"{}\" changed while subscribed to",
+                        field.name(),
+                        self.table
+                    ),
+                }),
+                None => Ok(new_null_array(field.data_type(), rows)),
             })
             .collect::<Result<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(
             RecordBatch::try_new_with_options(nullable(&self.source), columns, &options)
                 .map_err(DataFusionError::from)?,
@@ -338,7 +340,7 @@ pub(crate) fn start(
     }
     let mut request = ScanRequest::default();
     pushdown::apply(table_schema, &scan.filters, &mut request);
-    let (view, subscription) = table.subscribe(&request, limit)?;
+    let (view, subscription) = table.subscribe(&request, options.snapshot, limit)?;
     let lsn = subscription.start_lsn;
     let live = Live {
         schema: schema.clone(),
@@ -349,14 +351,17 @@ pub(crate) fn start(
         subscription,
         table: table.name().to_owned(),
         lsn,
-        ended: false,
+        ended: None,
     };
     let rows = futures::stream::unfold(live, |mut live| async move {
-        match live.next().await {
-            Ok(Some(batch)) => Some((Ok(batch), live)),
-            Ok(None) => None,
+        let next = match &live.ended {
+            Some(ending) => Err(ending.error()),
+            None => live.next().await,
+        };
+        match next {
+            Ok(batch) => Some((Ok(batch), live)),
             Err(e) => {
-                live.ended = true;
+                live.ended = Some(Ending::of(&e));
                 Some((Err(DataFusionError::External(Box::new(e))), live))
             }
         }
@@ -377,16 +382,42 @@ struct Live {
     table: String,
     /// The position reached.
     lsn: u64,
-    ended: bool,
+    /// Why it ended: every later read fails the same way.
+    ended: Option<Ending>,
+}
+
+/// Why a subscription's stream ended.
+#[derive(Debug, Clone)]
+enum Ending {
+    FellBehind(usize),
+    Dropped(String),
+    Failed(String),
+}
+
+impl Ending {
+    fn of(error: &Error) -> Self {
+        match error {
+            Error::SubscriptionFellBehind { limit } => Ending::FellBehind(*limit),
+            Error::SubscribedTableDropped { name } => Ending::Dropped(name.clone()),
+            other => Ending::Failed(other.to_string()),
+        }
+    }
+
+    fn error(&self) -> Error {
+        match self {
+            Ending::FellBehind(limit) => Error::SubscriptionFellBehind { limit: *limit },
+            Ending::Dropped(name) => Error::SubscribedTableDropped { name: name.clone() },
+            Ending::Failed(message) => Error::NotInPrerequisiteState {
+                message: format!("the subscription ended: {message}"),
+            },
+        }
+    }
 }
 
 impl Live {
-    /// The next batch of rows; `None` once it ended with an error.
-    async fn next(&mut self) -> Result<Option<RecordBatch>> {
+    /// The next batch of rows (the stream never ends but in an error).
+    async fn next(&mut self) -> Result<RecordBatch> {
         loop {
-            if self.ended {
-                return Ok(None);
-            }
             if let Some((view, next)) = &mut self.snapshot {
                 if *next == 0 {
                     self.subscription.snapshot_durable().await?;
@@ -397,7 +428,7 @@ impl Live {
                     if let Some(batch) = view.decode(piece)? {
                         let rows = self.pipeline.run(&batch)?;
                         if rows.num_rows() > 0 {
-                            return Ok(Some(self.output(&rows, self.lsn)?));
+                            return self.output(&rows, self.lsn);
                         }
                     }
                     // Let other tasks run between pieces of a large snapshot.
@@ -408,15 +439,14 @@ impl Live {
             }
             if !self.progressed {
                 self.progressed = true;
-                return Ok(Some(self.progress()?));
+                return self.progress();
             }
             let delivery = if self.options.progress {
                 match tokio::time::timeout(PROGRESS_EVERY, self.subscription.next()).await {
                     Ok(delivery) => delivery,
-                    Err(_idle) => {
-                        self.lsn = self.lsn.max(self.subscription.last_lsn());
-                        return Ok(Some(self.progress()?));
-                    }
+                    // Only positions already sent: a later write may still
+                    // be on its way, or not yet durable.
+                    Err(_idle) => return self.progress(),
                 }
             } else {
                 self.subscription.next().await
@@ -439,7 +469,7 @@ impl Live {
             if let Some(first) = matched.first() {
                 let rows =
                     concat_batches(&first.schema(), &matched).map_err(DataFusionError::from)?;
-                return Ok(Some(self.output(&rows, lsn)?));
+                return self.output(&rows, lsn);
             }
         }
     }

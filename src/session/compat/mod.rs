@@ -452,7 +452,7 @@ type FetchTimeouts = Vec<(usize, String)>;
 /// `sql` with its subscriptions respelled and the timeouts of its
 /// `FETCH`es taken out (see `subscribe`), with each timeout's statement.
 fn respell_subscribe(sql: &str) -> Result<Option<(String, FetchTimeouts)>> {
-    if !subscribe::may_respell(&sql.to_ascii_lowercase()) {
+    if !subscribe::may_respell(sql) {
         return Ok(None);
     }
     let Some(tokens) = spanned_tokens(sql) else {

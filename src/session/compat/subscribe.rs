@@ -32,9 +32,13 @@ const TIMEOUT_QUOTE: char = '\u{2}';
 /// One option of a list: its name in lower case, and its value if given.
 type Options<'a> = Vec<(String, Option<&'a Token>)>;
 
-/// Whether `sql` may hold something to respell (a cheap test first).
-pub(super) fn may_respell(lower: &str) -> bool {
-    lower.contains("subscribe") || lower.contains("fetch") && lower.contains("with")
+/// Whether `sql` may hold something to respell (a cheap test first,
+/// without copying the text).
+pub(super) fn may_respell(sql: &str) -> bool {
+    let has = |word: &str| {
+        (sql.as_bytes().windows(word.len())).any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    has("subscribe") || has("fetch") && has("with")
 }
 
 /// The edits that respell one statement, and the timeout taken out of a
@@ -152,9 +156,9 @@ fn boolean(name: &str, value: Option<&Token>) -> Result<bool> {
     match text.as_str() {
         "true" | "on" | "yes" | "1" | "t" => Ok(true),
         "false" | "off" | "no" | "0" | "f" => Ok(false),
-        _ => Err(Error::Parse(ParserError::ParserError(format!(
-            "option \"{name}\" requires a Boolean value"
-        )))),
+        _ => Err(Error::Query(crate::query::Error::InvalidParameterValue {
+            message: format!("option \"{name}\" requires a Boolean value"),
+        })),
     }
 }
 
