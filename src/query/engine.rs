@@ -252,8 +252,8 @@ impl QueryEngine {
             }
         };
         let options = SubscribeOptions {
-            snapshot: true,
             progress: true,
+            ..SubscribeOptions::default()
         };
         match self
             .execute(&ctx, &Prepared::Subscribe { query, options }, None)

@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
@@ -61,7 +62,13 @@ impl Delivery {
 /// decoded by the first subscriber that reads it, and kept for the others.
 #[derive(Debug)]
 struct Written {
+    /// The rows, with only the columns some subscriber reads.
     view: ReadView,
+    /// Those columns' positions in the table.
+    columns: Vec<usize>,
+    /// The table's columns, all nullable: a batch handed out has them all,
+    /// those no one reads all NULL.
+    full: SchemaRef,
     decoded: Vec<OnceLock<Option<RecordBatch>>>,
 }
 
@@ -73,10 +80,32 @@ impl Written {
         if let Some(batch) = slot.get() {
             return Ok(batch.clone());
         }
-        let batch = self.view.decode(piece)?;
+        let batch = match self.view.decode(piece)? {
+            Some(read) => Some(self.widen(&read)?),
+            None => None,
+        };
         // Two subscribers may race to decode a piece; both get the same rows.
         let _ = slot.set(batch.clone());
         Ok(batch)
+    }
+
+    /// `read` (the view's columns) with every column of the table.
+    fn widen(&self, read: &RecordBatch) -> Result<RecordBatch> {
+        let rows = read.num_rows();
+        let columns: Vec<ArrayRef> = (self.full.fields().iter().enumerate())
+            .map(
+                |(i, field)| match self.columns.iter().position(|&c| c == i) {
+                    Some(at) => read.column(at).clone(),
+                    None => new_null_array(field.data_type(), rows),
+                },
+            )
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            self.full.clone(),
+            columns,
+            &options,
+        )?)
     }
 }
 
@@ -104,6 +133,8 @@ struct Subscriber {
     shared: Arc<Shared>,
     /// Which series it wants (the rest of its query is its own business).
     series: SeriesFilter,
+    /// Which of the table's columns it reads, by position.
+    columns: Vec<usize>,
 }
 
 /// The subscribers, indexed by the tag values their series filters
@@ -159,6 +190,16 @@ impl Registry {
         Some(subscriber)
     }
 
+    /// The columns any subscriber reads, in order.
+    fn columns(&self) -> Vec<usize> {
+        let mut columns: Vec<usize> = (self.subscribers.values())
+            .flat_map(|s| s.columns.iter().copied())
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        columns
+    }
+
     /// The subscribers that want the series `key`, into `out` (cleared).
     fn wanting(&self, key: &SeriesKey, out: &mut Vec<u64>) {
         out.clear();
@@ -210,6 +251,7 @@ impl Feed {
     pub(super) fn subscribe(
         self: &Arc<Self>,
         series: SeriesFilter,
+        columns: Vec<usize>,
         limit: usize,
         now: Durable<()>,
     ) -> Subscription {
@@ -228,6 +270,7 @@ impl Feed {
                     sender,
                     shared: shared.clone(),
                     series,
+                    columns,
                 };
                 registry.add(id, subscriber);
             }
@@ -250,20 +293,28 @@ impl Feed {
         }
     }
 
-    /// A write's rows (`staged`: a view of all of them) readied for the
-    /// subscribers, before the table's write lock is taken: nothing is
-    /// decoded. `None` when no one subscribes.
+    /// A write's rows readied for the subscribers, before the table's
+    /// write lock is taken: nothing is decoded. `staged` gives a view of
+    /// them with the columns asked for; `full` is the table's schema.
+    /// `None` when no one subscribes.
     pub(super) fn prepare(
         &self,
-        staged: impl FnOnce() -> Result<ReadView>,
+        staged: impl Fn(Vec<usize>) -> Result<ReadView>,
+        full: &SchemaRef,
     ) -> Result<Option<Outgoing>> {
         if !self.is_active() {
             return Ok(None);
         }
-        let view = staged()?;
+        let columns = self.registry.lock().columns();
+        let view = staged(columns.clone())?;
+        let fields: Vec<Field> = (full.fields().iter())
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
         let written = Written {
             decoded: (0..view.len()).map(|_| OnceLock::new()).collect(),
             view,
+            columns,
+            full: Arc::new(Schema::new(fields)),
         };
         Ok(Some(Outgoing {
             written: Arc::new(written),
@@ -274,18 +325,22 @@ impl Feed {
     /// Fixes who gets which of the write's rows: under the table's write
     /// lock, so that the subscribers are exactly those whose snapshots
     /// lack the write. `prepared` is what [`prepare`](Self::prepare)
-    /// readied (`None` if no one subscribed then).
+    /// readied (`None` if no one subscribed then); it is readied again if
+    /// someone who reads other columns subscribed since.
     pub(super) fn route_under_lock(
         &self,
-        staged: impl FnOnce() -> Result<ReadView>,
+        staged: impl Fn(Vec<usize>) -> Result<ReadView>,
+        full: &SchemaRef,
         prepared: Option<Outgoing>,
     ) -> Result<Option<Outgoing>> {
         if !self.is_active() {
             return Ok(None);
         }
+        let columns = self.registry.lock().columns();
+        let prepared = prepared.filter(|p| columns.iter().all(|c| p.written.columns.contains(c)));
         let mut outgoing = match prepared {
             Some(outgoing) => outgoing,
-            None => match self.prepare(staged)? {
+            None => match self.prepare(staged, full)? {
                 Some(outgoing) => outgoing,
                 None => return Ok(None),
             },
@@ -480,10 +535,18 @@ mod tests {
         }
     }
 
+    fn view(staged: &Table, columns: Vec<usize>) -> Result<ReadView> {
+        staged.snapshot(&ScanRequest {
+            projection: Some(columns),
+            ..ScanRequest::default()
+        })
+    }
+
     fn publish(feed: &Feed, staged: &Table, lsn: Option<u64>) {
-        let view = || staged.snapshot(&ScanRequest::default());
-        let outgoing = feed.prepare(view).unwrap();
-        if let Some(outgoing) = feed.route_under_lock(view, outgoing).unwrap() {
+        let full = staged.arrow_schema();
+        let columns = |c| view(staged, c);
+        let outgoing = feed.prepare(columns, full).unwrap();
+        if let Some(outgoing) = feed.route_under_lock(columns, full, outgoing).unwrap() {
             feed.publish(outgoing, lsn, &Durable::new((), None));
         }
     }
@@ -497,8 +560,8 @@ mod tests {
         let table = table();
         let feed = Arc::new(Feed::default());
         let now = || Durable::new((), None);
-        let mut a = feed.subscribe(host("a"), 100, now());
-        let mut all = feed.subscribe(SeriesFilter::All, 100, now());
+        let mut a = feed.subscribe(host("a"), vec![0, 2], 100, now());
+        let mut all = feed.subscribe(SeriesFilter::All, vec![0, 1, 2], 100, now());
         publish(&feed, &staged(&table, &["a", "b", "c"]), None);
         publish(&feed, &staged(&table, &["b"]), Some(10));
         publish(&feed, &staged(&table, &["a"]), None);
@@ -512,6 +575,9 @@ mod tests {
         let (lsn, batches) = a.next().await.unwrap().durable().await.unwrap();
         assert_eq!(lsn, 11);
         assert_eq!(batches[0].num_rows(), 1);
+        // Every column, those someone reads decoded.
+        assert_eq!(batches[0].num_columns(), 3);
+        assert_eq!(batches[0].column(1).null_count(), 0);
     }
 
     #[tokio::test]
@@ -519,8 +585,8 @@ mod tests {
         let table = table();
         let feed = Arc::new(Feed::default());
         let now = || Durable::new((), None);
-        let mut fast = feed.subscribe(SeriesFilter::All, 100, now());
-        let mut slow = feed.subscribe(SeriesFilter::All, 5, now());
+        let mut fast = feed.subscribe(SeriesFilter::All, vec![0, 1, 2], 100, now());
+        let mut slow = feed.subscribe(SeriesFilter::All, vec![0], 5, now());
         publish(&feed, &staged(&table, &["a", "b", "c"]), None);
         publish(&feed, &staged(&table, &["a", "b", "c"]), None);
         // 6 rows queued for `slow`, beyond its 5: it is cut off, `fast` is not.
@@ -534,19 +600,23 @@ mod tests {
         drop(slow);
         assert!(!feed.is_active());
         let quiet = staged(&table, &["a"]);
-        let view = || quiet.snapshot(&ScanRequest::default());
-        assert!(feed.prepare(view).unwrap().is_none());
+        let columns = |c| view(&quiet, c);
+        assert!(
+            feed.prepare(columns, quiet.arrow_schema())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn ending_the_feed_ends_its_subscriptions() {
         let feed = Arc::new(Feed::default());
-        let mut subscription = feed.subscribe(host("x"), 10, Durable::new((), None));
+        let mut subscription = feed.subscribe(host("x"), vec![0], 10, Durable::new((), None));
         feed.end(Ended::Dropped);
         assert_eq!(subscription.next().await.unwrap_err(), Ended::Dropped);
         assert!(!feed.is_active());
         // One that found the table before it was dropped ends at once.
-        let mut late = feed.subscribe(SeriesFilter::All, 10, Durable::new((), None));
+        let mut late = feed.subscribe(SeriesFilter::All, vec![0], 10, Durable::new((), None));
         assert_eq!(late.next().await.unwrap_err(), Ended::Dropped);
         assert!(!feed.is_active());
     }

@@ -907,15 +907,21 @@ impl Table {
         let (keyed, numbers) = self.keyed_rows(&staged)?;
         // Readied for subscribers before the lock is taken; under it, only
         // what a subscriber that came in between wants is decoded.
-        let staged_view = || staged.snapshot(&ScanRequest::default());
-        let prepared = self.feed.prepare(staged_view)?;
+        let staged_view = |columns| {
+            staged.snapshot(&ScanRequest {
+                projection: Some(columns),
+                ..ScanRequest::default()
+            })
+        };
+        let full = staged.arrow_schema();
+        let prepared = self.feed.prepare(staged_view, full)?;
         let Some(journal) = self.journal.as_ref().filter(|j| j.wal().is_some()) else {
             let mut state = self.state.write();
             if state.retired {
                 return Ok(Absorbed::Retired(Box::new(staged)));
             }
             let keys = state.unique.check(&self.schema, &keyed)?;
-            let outgoing = self.feed.route_under_lock(staged_view, prepared)?;
+            let outgoing = self.feed.route_under_lock(staged_view, full, prepared)?;
             let rows = self.absorb_into(&mut state, staged)?;
             state.unique.insert(keys, &numbers);
             let done = Durable::new(rows, None);
@@ -940,7 +946,7 @@ impl Table {
         // Checked under the lock that applies them: two writers of one key
         // cannot both pass.
         let keys = state.unique.check(&self.schema, &keyed)?;
-        let outgoing = self.feed.route_under_lock(staged_view, prepared)?;
+        let outgoing = self.feed.route_under_lock(staged_view, full, prepared)?;
         let logged = journal.log(&records, ())?;
         let rows = self.absorb_into(&mut state, staged)?;
         state.unique.insert(keys, &numbers);
@@ -958,6 +964,7 @@ impl Table {
     pub fn subscribe(
         &self,
         request: &ScanRequest,
+        columns: Vec<usize>,
         snapshot: bool,
         limit: usize,
     ) -> Result<(ReadView, Subscription)> {
@@ -965,7 +972,9 @@ impl Table {
             Ok(state) => state,
             Err(Error::TableAltered { .. }) => {
                 let request = self.own_columns(request);
-                return self.successor()?.subscribe(&request, snapshot, limit);
+                return self
+                    .successor()?
+                    .subscribe(&request, columns, snapshot, limit);
             }
             Err(e) => return Err(e),
         };
@@ -980,7 +989,9 @@ impl Table {
         };
         let wal = self.journal.as_ref().and_then(|j| j.wal());
         let now = Durable::new((), wal.map(|wal| (wal.clone(), wal.end())));
-        let subscription = self.feed.subscribe(request.series.clone(), limit, now);
+        let subscription = self
+            .feed
+            .subscribe(request.series.clone(), columns, limit, now);
         drop(state);
         Ok((Self::in_order(view), subscription))
     }

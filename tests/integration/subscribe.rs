@@ -445,3 +445,101 @@ mod websocket {
         assert!(frame.reason.as_str().contains("dropped"), "{frame:?}");
     }
 }
+
+/// A rollup by `time_bucket`: its answer now, then each bucket's final
+/// rows when a later bucket's row arrives or its grace period passes, and
+/// corrected rows for a late row.
+/// A subscriber's connection and a writer's, after `setup` ran.
+async fn subscriber_and_writer(
+    server: &TestServer,
+    setup: &str,
+) -> (tokio_postgres::Client, tokio_postgres::Client) {
+    let client = server.connect().await;
+    client.batch_execute(setup).await.unwrap();
+    (client, server.connect().await)
+}
+
+#[tokio::test]
+async fn rollups_send_each_bucket_when_it_closes() {
+    let server = TestServer::start().await;
+    let (client, writer) = subscriber_and_writer(
+        &server,
+        "CREATE TABLE r (time TIMESTAMPTZ NOT NULL, host TEXT, v BIGINT); \
+         INSERT INTO r VALUES ('2024-01-01 00:00:10+00', 'a', 1), \
+         ('2024-01-01 00:00:20+00', 'a', 2), ('2024-01-01 00:00:30+00', 'b', 5)",
+    )
+    .await;
+    client
+        .batch_execute(
+            "BEGIN; DECLARE c CURSOR FOR SUBSCRIBE (SELECT time_bucket('1 minute', time) AS b, \
+             sum(v) AS total FROM r WHERE host = 'a' GROUP BY 1) WITH (GRACE = '1h')",
+        )
+        .await
+        .unwrap();
+    let fetch = async |client: &tokio_postgres::Client| -> Vec<(String, i64)> {
+        let rows = client
+            .simple_query("FETCH ALL c WITH (timeout = '300ms')")
+            .await
+            .unwrap();
+        rows.iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some((
+                    row.get(1).unwrap().to_owned(),
+                    row.get(2).unwrap().parse().unwrap(),
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let minute = |m: u32| format!("2024-01-01 00:{m:02}:00+00");
+    assert_eq!(fetch(&client).await, vec![(minute(0), 3)]);
+    // The bucket is still open: nothing yet.
+    writer
+        .batch_execute("INSERT INTO r VALUES ('2024-01-01 00:00:40+00', 'a', 4)")
+        .await
+        .unwrap();
+    assert_eq!(fetch(&client).await, vec![]);
+    // A row of the next minute closes it; another host's row does not count.
+    writer
+        .batch_execute(
+            "INSERT INTO r VALUES ('2024-01-01 00:01:05+00', 'a', 10), \
+             ('2024-01-01 00:02:05+00', 'b', 10)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetch(&client).await, vec![(minute(0), 7)]);
+    // A late row corrects the closed bucket at once.
+    writer
+        .batch_execute("INSERT INTO r VALUES ('2024-01-01 00:00:50+00', 'a', 1)")
+        .await
+        .unwrap();
+    assert_eq!(fetch(&client).await, vec![(minute(0), 8)]);
+    client.batch_execute("COMMIT").await.unwrap();
+
+    // With a short grace period, an idle bucket closes on its own.
+    client
+        .batch_execute(
+            "BEGIN; DECLARE g CURSOR FOR SUBSCRIBE (SELECT time_bucket('1 minute', time) AS b, \
+             count(*) AS n FROM r GROUP BY 1) WITH (SNAPSHOT = false, GRACE = '200ms')",
+        )
+        .await
+        .unwrap();
+    writer
+        .batch_execute("INSERT INTO r VALUES ('2024-01-01 00:05:00+00', 'a', 1)")
+        .await
+        .unwrap();
+    let rows = client
+        .query("FETCH ALL g WITH (timeout = '2s')", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i64>("n"), 1);
+    client.batch_execute("COMMIT").await.unwrap();
+
+    // An aggregate without a time bucket cannot be subscribed to.
+    let error = client
+        .batch_execute("SUBSCRIBE (SELECT host, sum(v) FROM r GROUP BY host)")
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
+}

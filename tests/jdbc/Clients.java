@@ -222,8 +222,8 @@ public class Clients {
                             Thread.sleep(1);
                         }
                         String time = "'2024-01-01 00:00:00+00'::timestamptz + interval '" + n + " s'";
-                        equal(insert.executeUpdate("INSERT INTO jdbc_feed VALUES (" + time + ", 'w', " + n + "), ("
-                            + time + ", 'x', -1)"), 2, "rows inserted");
+                        equal(insert.executeUpdate("INSERT INTO jdbc_feed VALUES (" + time + ", 'w', " + n
+                            + "), (" + time + ", 'x', -1)"), 2, "rows inserted");
                         written.set(n + 1);
                     }
                 } catch (Throwable e) {
@@ -313,7 +313,8 @@ public class Clients {
                 // The first write reaches it whatever its size; the second
                 // would make 60 rows wait.
                 for (int i = 0; i < 2; i++) {
-                    ws.executeUpdate("INSERT INTO jdbc_feed SELECT now(), 'w', g FROM generate_series(1, 30) g");
+                    ws.executeUpdate(
+                        "INSERT INTO jdbc_feed SELECT now(), 'w', g FROM generate_series(1, 30) g");
                 }
             }
             try {

@@ -106,7 +106,11 @@ async function subscribe(client) {
       "DECLARE feed CURSOR FOR SUBSCRIBE (SELECT n FROM node_feed WHERE host = 'w') WITH (PROGRESS)",
     );
     const rows = [];
+    // Progress rows come every idle second: a loop waiting for an id that
+    // never comes stops at this deadline.
+    const deadline = Date.now() + 30_000;
     while (!rows.some((r) => r.n === IDS - 1)) {
+      assert.ok(Date.now() < deadline, `the last id did not come: ${rows.length} rows`);
       const batch = (await client.query("FETCH 100 feed WITH (timeout = '5s')")).rows;
       assert.ok(batch.length > 0, `no row within 5 s after ${rows.length}`);
       for (const r of batch) {

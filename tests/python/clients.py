@@ -406,7 +406,9 @@ async def asyncpg_subscribe():
         await asyncio.wait_for(ready.wait(), 30)
         rows = []
         async with conn.transaction():
-            await conn.execute("DECLARE feed CURSOR FOR SUBSCRIBE (SELECT n FROM apg_feed WHERE host = 'w') WITH (PROGRESS)")
+            await conn.execute(
+                "DECLARE feed CURSOR FOR SUBSCRIBE (SELECT n FROM apg_feed WHERE host = 'w') WITH (PROGRESS)"
+            )
             done = False
             deadline = time.monotonic() + 30
             while not done:
@@ -641,4 +643,7 @@ check("psycopg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
 check("psycopg and the SQLAlchemy ORM: plain tables, keys, UPDATE, DELETE", plain_tables)
 check("asyncpg: queries, prepared statements, COPY, transactions, pools, CRUD", lambda: asyncio.run(asyncpg_suite()))
-check("asyncpg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)", lambda: asyncio.run(asyncpg_subscribe()))
+check(
+    "asyncpg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)",
+    lambda: asyncio.run(asyncpg_subscribe()),
+)

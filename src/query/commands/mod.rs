@@ -12,6 +12,8 @@ pub(crate) mod names;
 pub(crate) mod retention;
 pub(crate) mod sequences;
 pub(crate) mod subscribe;
+mod subscribe_pipeline;
+mod subscribe_rollup;
 pub(crate) mod transaction;
 pub(crate) mod upsert;
 pub(crate) mod views;

@@ -20,26 +20,27 @@
 //! stream has reached a position: one after the snapshot, and one every
 //! second the stream is idle.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, new_null_array,
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, new_null_array,
 };
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{LogicalPlan, TableScan};
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
     Ident, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
 };
+use tokio::time::Instant;
 
+use super::subscribe_pipeline::Pipeline;
+use super::subscribe_rollup::Rollup;
 use crate::query::datasource::pushdown;
 use crate::query::datasource::table::SeriesTableProvider;
 use crate::query::error::{Error, Result};
@@ -58,13 +59,20 @@ pub struct SubscribeOptions {
     pub snapshot: bool,
     /// Add `epochdb_progressed` and progress rows.
     pub progress: bool,
+    /// A rollup's bucket closes once no row has touched it for this long,
+    /// in milliseconds (`GRACE`).
+    pub grace_ms: u64,
 }
+
+/// A rollup's grace period unless `GRACE` gives one.
+const DEFAULT_GRACE_MS: u64 = 10_000;
 
 impl Default for SubscribeOptions {
     fn default() -> Self {
         Self {
             snapshot: true,
             progress: false,
+            grace_ms: DEFAULT_GRACE_MS,
         }
     }
 }
@@ -73,18 +81,22 @@ impl Default for SubscribeOptions {
 /// to `query` with `options`.
 pub fn marker(options: SubscribeOptions) -> String {
     format!(
-        "{MARKER}_{}{}",
+        "{MARKER}_{}{}_{}",
         u8::from(options.snapshot),
-        u8::from(options.progress)
+        u8::from(options.progress),
+        options.grace_ms
     )
 }
 
 fn options_of(alias: &Ident) -> Option<SubscribeOptions> {
-    let flags = alias.value.strip_prefix(MARKER)?.strip_prefix('_')?;
+    let rest = alias.value.strip_prefix(MARKER)?.strip_prefix('_')?;
+    let (flags, grace) = rest.split_once('_')?;
+    let grace_ms = grace.parse().ok()?;
     match flags.as_bytes() {
         [snapshot @ (b'0' | b'1'), progress @ (b'0' | b'1')] => Some(SubscribeOptions {
             snapshot: *snapshot == b'1',
             progress: *progress == b'1',
+            grace_ms,
         }),
         _ => None,
     }
@@ -146,167 +158,6 @@ pub(crate) fn output_schema(query: &SchemaRef, options: SubscribeOptions) -> Sch
     Arc::new(Schema::new(fields))
 }
 
-/// One step of a subscription's query, bottom up.
-enum Step {
-    /// Keeps the rows where the predicate is true.
-    Filter(Arc<dyn PhysicalExpr>),
-    /// Computes new columns, with these types.
-    Project(Vec<Arc<dyn PhysicalExpr>>, SchemaRef),
-}
-
-/// A subscription's query compiled for batches of its table's rows.
-struct Pipeline {
-    /// The table's columns as the plan knows them, which rows are aligned
-    /// to by name (a row written after `ADD COLUMN` has more).
-    source: SchemaRef,
-    table: String,
-    /// The filters pushed into the scan, over all the table's columns.
-    scan_filter: Option<Arc<dyn PhysicalExpr>>,
-    /// The scan's columns, as indexes of `source`.
-    projection: Vec<usize>,
-    steps: Vec<Step>,
-}
-
-impl Pipeline {
-    /// Compiles `plan` (optimized). Fails with 0A000 for anything but a
-    /// select list and filters over one time-series table.
-    fn compile(state: &SessionState, plan: &LogicalPlan) -> Result<(Self, TableScan)> {
-        let refuse = |what: &str| Error::Unsupported {
-            what: format!(
-                "SUBSCRIBE to a query with {what} (only a select list and WHERE over one table \
-                 can be subscribed to)"
-            ),
-        };
-        let mut steps = Vec::new();
-        let mut node = plan;
-        let scan = loop {
-            match node {
-                LogicalPlan::Projection(projection) => {
-                    let input = projection.input.schema();
-                    let exprs = (projection.expr.iter())
-                        .map(|e| state.create_physical_expr(e.clone(), input))
-                        .collect::<datafusion::error::Result<Vec<_>>>()?;
-                    steps.push(Step::Project(exprs, nullable(projection.schema.inner())));
-                    node = &projection.input;
-                }
-                LogicalPlan::Filter(filter) => {
-                    let input = filter.input.schema();
-                    let predicate = state.create_physical_expr(filter.predicate.clone(), input)?;
-                    steps.push(Step::Filter(predicate));
-                    node = &filter.input;
-                }
-                LogicalPlan::SubqueryAlias(alias) => node = &alias.input,
-                LogicalPlan::TableScan(scan) => break scan.clone(),
-                LogicalPlan::Aggregate(_) => return Err(refuse("aggregates or DISTINCT")),
-                LogicalPlan::Sort(_) => return Err(refuse("ORDER BY")),
-                LogicalPlan::Limit(_) => return Err(refuse("LIMIT or OFFSET")),
-                LogicalPlan::Join(_) => return Err(refuse("joins or subqueries")),
-                LogicalPlan::Window(_) => return Err(refuse("window functions")),
-                LogicalPlan::Union(_) => return Err(refuse("UNION")),
-                LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
-                    return Err(refuse("no table"));
-                }
-                other => return Err(refuse(&format!("this form ({})", other.display()))),
-            }
-        };
-        steps.reverse();
-        if scan.fetch.is_some() {
-            return Err(refuse("LIMIT or OFFSET"));
-        }
-        let source = scan.source.schema();
-        let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &source)?;
-        let scan_filter = match conjunction(scan.filters.iter().cloned()) {
-            Some(predicate) => Some(state.create_physical_expr(predicate, &full)?),
-            None => None,
-        };
-        let projection =
-            (scan.projection.clone()).unwrap_or_else(|| (0..source.fields().len()).collect());
-        let pipeline = Pipeline {
-            source,
-            table: scan.table_name.table().to_owned(),
-            scan_filter,
-            projection,
-            steps,
-        };
-        Ok((pipeline, scan))
-    }
-
-    /// The query's rows among `batch`, a batch of the table's rows.
-    fn run(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let mut batch = self.align(batch)?;
-        if let Some(predicate) = &self.scan_filter {
-            batch = keep(&batch, predicate)?;
-        }
-        let mut batch = batch
-            .project(&self.projection)
-            .map_err(DataFusionError::from)?;
-        for step in &self.steps {
-            batch = match step {
-                Step::Filter(predicate) => keep(&batch, predicate)?,
-                Step::Project(exprs, schema) => {
-                    let rows = batch.num_rows();
-                    let columns = (exprs.iter())
-                        .map(|e| e.evaluate(&batch)?.into_array(rows))
-                        .collect::<datafusion::error::Result<Vec<ArrayRef>>>()?;
-                    let options = RecordBatchOptions::new().with_row_count(Some(rows));
-                    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
-                        .map_err(DataFusionError::from)?
-                }
-            };
-        }
-        Ok(batch)
-    }
-
-    /// `batch` with the columns of `source`, by position: a table only
-    /// grows at its end (`ADD COLUMN`) or renames, so a batch written later
-    /// holds the planned columns first, and one written before holds a
-    /// prefix of them (the rest read as NULL).
-    fn align(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        if batch.schema().fields() == self.source.fields() {
-            return Ok(batch.clone());
-        }
-        let rows = batch.num_rows();
-        let columns = (self.source.fields().iter().enumerate())
-            .map(|(i, field)| match batch.columns().get(i) {
-                Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
-                Some(_) => Err(Error::NotInPrerequisiteState {
-                    message: format!(
-                        "column \"{}\" of relation \"{}\" changed while subscribed to",
-                        field.name(),
-                        self.table
-                    ),
-                }),
-                None => Ok(new_null_array(field.data_type(), rows)),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(
-            RecordBatch::try_new_with_options(nullable(&self.source), columns, &options)
-                .map_err(DataFusionError::from)?,
-        )
-    }
-}
-
-/// `schema` with every field nullable: the steps' batches are checked
-/// against their schemas, which need not promise what the plan proved.
-fn nullable(schema: &SchemaRef) -> SchemaRef {
-    let fields: Vec<Field> = (schema.fields().iter())
-        .map(|f| f.as_ref().clone().with_nullable(true))
-        .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-/// The rows of `batch` where `predicate` is true.
-fn keep(batch: &RecordBatch, predicate: &Arc<dyn PhysicalExpr>) -> Result<RecordBatch> {
-    let mask = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
-    let Some(mask) = mask.as_any().downcast_ref::<BooleanArray>() else {
-        return Err(Error::Unsupported {
-            what: "SUBSCRIBE with a WHERE clause that is not boolean".into(),
-        });
-    };
-    Ok(filter_record_batch(batch, mask).map_err(DataFusionError::from)?)
-}
-
 /// Starts a subscription to `plan` (a query as planned, its parameters
 /// bound): takes the snapshot and subscribes now, and returns the rows as
 /// a stream that ends only with an error. `schema` is the stream's schema
@@ -320,7 +171,19 @@ pub(crate) fn start(
     limit: usize,
 ) -> Result<SendableRecordBatchStream> {
     let optimized = state.optimize(plan)?;
-    let (pipeline, scan) = Pipeline::compile(state, &optimized)?;
+    let time_column = |scan: &TableScan| {
+        let provider = datafusion::datasource::source_as_provider(&scan.source).ok()?;
+        let provider = provider.downcast_ref::<SeriesTableProvider>()?;
+        Some(provider.table().schema().time_column()?.name.clone())
+    };
+    let grace = Duration::from_millis(options.grace_ms);
+    let (mode, scan) = match Rollup::find(state, plan, &optimized, grace, time_column)? {
+        Some((rollup, scan)) => (Mode::Rollup(Box::new(rollup)), scan),
+        None => {
+            let (pipeline, scan) = Pipeline::compile(state, &optimized)?;
+            (Mode::Rows(pipeline), scan)
+        }
+    };
     let provider = datafusion::datasource::source_as_provider(&scan.source)?;
     let Some(provider) = provider.downcast_ref::<SeriesTableProvider>() else {
         return Err(Error::Unsupported {
@@ -340,17 +203,31 @@ pub(crate) fn start(
     }
     let mut request = ScanRequest::default();
     pushdown::apply(table_schema, &scan.filters, &mut request);
-    let (view, subscription) = table.subscribe(&request, options.snapshot, limit)?;
+    // A rollup's snapshot is the query's answer, run by DataFusion.
+    let rows_snapshot = options.snapshot && matches!(mode, Mode::Rows(_));
+    // The columns it reads: decoded for it from each write, the rest not.
+    let source = scan.source.schema();
+    let mut columns =
+        (scan.projection.clone()).unwrap_or_else(|| (0..source.fields().len()).collect());
+    for filter in &scan.filters {
+        for column in filter.column_refs() {
+            columns.extend(source.index_of(&column.name).ok());
+        }
+    }
+    columns.sort_unstable();
+    columns.dedup();
+    let (view, subscription) = table.subscribe(&request, columns, rows_snapshot, limit)?;
     let lsn = subscription.start_lsn;
     let live = Live {
         schema: schema.clone(),
         options,
-        pipeline,
+        mode,
         snapshot: options.snapshot.then_some((view, 0)),
         progressed: !options.progress,
         subscription,
         table: table.name().to_owned(),
         lsn,
+        pending: VecDeque::new(),
         ended: None,
     };
     let rows = futures::stream::unfold(live, |mut live| async move {
@@ -369,12 +246,21 @@ pub(crate) fn start(
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)))
 }
 
+/// What a subscription sends.
+enum Mode {
+    /// The query's rows among each write's.
+    Rows(Pipeline),
+    /// A rollup's rows, bucket by bucket.
+    Rollup(Box<Rollup>),
+}
+
 /// A running subscription.
 struct Live {
     schema: SchemaRef,
     options: SubscribeOptions,
-    pipeline: Pipeline,
-    /// The snapshot still to send, and the next of its pieces.
+    mode: Mode,
+    /// The snapshot still to send, and the next of its pieces (a rollup
+    /// runs its query instead).
     snapshot: Option<(ReadView, usize)>,
     /// Whether the progress row after the snapshot was sent (or is not due).
     progressed: bool,
@@ -382,6 +268,8 @@ struct Live {
     table: String,
     /// The position reached.
     lsn: u64,
+    /// Rows ready to send (a rollup's buckets), at their positions.
+    pending: VecDeque<(RecordBatch, u64)>,
     /// Why it ended: every later read fails the same way.
     ended: Option<Ending>,
 }
@@ -418,38 +306,75 @@ impl Live {
     /// The next batch of rows (the stream never ends but in an error).
     async fn next(&mut self) -> Result<RecordBatch> {
         loop {
+            if let Some((rows, lsn)) = self.pending.pop_front() {
+                return self.output(&rows, lsn);
+            }
             if let Some((view, next)) = &mut self.snapshot {
                 if *next == 0 {
                     self.subscription.snapshot_durable().await?;
                 }
-                if *next < view.len() {
-                    let piece = *next;
-                    *next += 1;
-                    if let Some(batch) = view.decode(piece)? {
-                        let rows = self.pipeline.run(&batch)?;
-                        if rows.num_rows() > 0 {
-                            return self.output(&rows, self.lsn);
+                match &self.mode {
+                    Mode::Rows(pipeline) if *next < view.len() => {
+                        let piece = *next;
+                        *next += 1;
+                        if let Some(batch) = view.decode(piece)? {
+                            let rows = pipeline.run(&batch)?;
+                            if rows.num_rows() > 0 {
+                                return self.output(&rows, self.lsn);
+                            }
                         }
+                        continue;
                     }
-                    // Let other tasks run between pieces of a large snapshot.
-                    tokio::task::yield_now().await;
-                    continue;
+                    Mode::Rows(_) => {}
+                    Mode::Rollup(rollup) => {
+                        let lsn = self.lsn;
+                        let rows = rollup.all().await?;
+                        self.pending
+                            .extend(rows.into_iter().map(|rows| (rows, lsn)));
+                    }
                 }
                 self.snapshot = None;
+                continue;
             }
             if !self.progressed {
                 self.progressed = true;
                 return self.progress();
             }
-            let delivery = if self.options.progress {
-                match tokio::time::timeout(PROGRESS_EVERY, self.subscription.next()).await {
+            // Wake for a progress row, or for a rollup's bucket whose grace
+            // period ends.
+            let progress_at = (self.options.progress).then(|| Instant::now() + PROGRESS_EVERY);
+            let grace_at = match &self.mode {
+                Mode::Rollup(rollup) => rollup.next_deadline(),
+                Mode::Rows(_) => None,
+            };
+            let wake = match (progress_at, grace_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let delivery = match wake {
+                Some(at) => match tokio::time::timeout_at(at, self.subscription.next()).await {
                     Ok(delivery) => delivery,
-                    // Only positions already sent: a later write may still
-                    // be on its way, or not yet durable.
-                    Err(_idle) => return self.progress(),
-                }
-            } else {
-                self.subscription.next().await
+                    Err(_woken) => {
+                        if let Mode::Rollup(rollup) = &mut self.mode {
+                            let lsn = self.lsn;
+                            for start in rollup.idle(Instant::now()) {
+                                let rows = rollup.bucket(start).await?;
+                                self.pending
+                                    .extend(rows.into_iter().map(|rows| (rows, lsn)));
+                            }
+                        }
+                        if !self.pending.is_empty() {
+                            continue;
+                        }
+                        if progress_at.is_some_and(|at| Instant::now() >= at) {
+                            // Only positions already sent: a later write may
+                            // still be on its way, or not yet durable.
+                            return self.progress();
+                        }
+                        continue;
+                    }
+                },
+                None => self.subscription.next().await,
             };
             let delivery = delivery.map_err(|why| match why {
                 Ended::Dropped => Error::SubscribedTableDropped {
@@ -459,17 +384,34 @@ impl Live {
             })?;
             let (lsn, rows) = delivery.durable().await?;
             self.lsn = lsn;
-            let mut matched = Vec::new();
-            for batch in &rows {
-                let out = self.pipeline.run(batch)?;
-                if out.num_rows() > 0 {
-                    matched.push(out);
+            match &mut self.mode {
+                Mode::Rows(pipeline) => {
+                    let mut matched = Vec::new();
+                    for batch in &rows {
+                        let out = pipeline.run(batch)?;
+                        if out.num_rows() > 0 {
+                            matched.push(out);
+                        }
+                    }
+                    if let Some(first) = matched.first() {
+                        let rows = concat_batches(&first.schema(), &matched)
+                            .map_err(DataFusionError::from)?;
+                        return self.output(&rows, lsn);
+                    }
                 }
-            }
-            if let Some(first) = matched.first() {
-                let rows =
-                    concat_batches(&first.schema(), &matched).map_err(DataFusionError::from)?;
-                return self.output(&rows, lsn);
+                Mode::Rollup(rollup) => {
+                    let mut due = Vec::new();
+                    for batch in &rows {
+                        due.extend(rollup.touch(batch)?);
+                    }
+                    due.sort_unstable();
+                    due.dedup();
+                    for start in due {
+                        let rows = rollup.bucket(start).await?;
+                        self.pending
+                            .extend(rows.into_iter().map(|rows| (rows, lsn)));
+                    }
+                }
             }
         }
     }

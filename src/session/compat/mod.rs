@@ -972,19 +972,19 @@ mod tests {
     fn spells_subscriptions_as_marked_queries() {
         assert_eq!(
             respelled("SUBSCRIBE (SELECT * FROM t WHERE a > 1)"),
-            "SELECT * FROM (SELECT * FROM t WHERE a > 1) AS __epochdb_subscribe_10"
+            "SELECT * FROM (SELECT * FROM t WHERE a > 1) AS __epochdb_subscribe_10_10000"
         );
         assert_eq!(
             respelled("subscribe to s.t with (snapshot = false, progress)"),
-            "SELECT * FROM s.t AS __epochdb_subscribe_01 "
+            "SELECT * FROM s.t AS __epochdb_subscribe_01_10000 "
         );
         assert_eq!(
             respelled("COPY (SUBSCRIBE t WITH (PROGRESS = 'on')) TO STDOUT"),
-            "COPY (SELECT * FROM t AS __epochdb_subscribe_11 ) TO STDOUT"
+            "COPY (SELECT * FROM t AS __epochdb_subscribe_11_10000 ) TO STDOUT"
         );
         assert_eq!(
             respelled("DECLARE c CURSOR FOR SUBSCRIBE TO (SELECT a FROM t)"),
-            "DECLARE c CURSOR FOR SELECT * FROM (SELECT a FROM t) AS __epochdb_subscribe_10"
+            "DECLARE c CURSOR FOR SELECT * FROM (SELECT a FROM t) AS __epochdb_subscribe_10_10000"
         );
         assert!(respell_subscribe("SUBSCRIBE t WITH (nonsense)").is_err());
         assert!(respell_subscribe("SUBSCRIBE (SELECT 1) LIMIT 3").is_err());

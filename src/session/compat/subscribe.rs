@@ -1,4 +1,4 @@
-//! `SUBSCRIBE [TO] (query) | name [WITH (SNAPSHOT [= b], PROGRESS [= b])]`,
+//! `SUBSCRIBE [TO] (query) | name [WITH (SNAPSHOT [= b], PROGRESS [= b], GRACE = 'interval')]`,
 //! in Materialize's spelling, alone, inside `COPY (...) TO STDOUT` or as
 //! the query of `DECLARE ... CURSOR FOR`; and `FETCH ... WITH (timeout =
 //! 'interval')`. The parser reads neither: a subscription is respelled as
@@ -162,6 +162,20 @@ fn boolean(name: &str, value: Option<&Token>) -> Result<bool> {
     }
 }
 
+/// A duration option's value in milliseconds: an interval as
+/// `statement_timeout` reads one (`'10s'`; a bare number is milliseconds).
+fn duration_ms(name: &str, value: Option<&Token>) -> Result<u64> {
+    let text = match value {
+        Some(Token::SingleQuotedString(text) | Token::Number(text, _)) => text.as_str(),
+        _ => "",
+    };
+    crate::session::settings::parse_duration_millis(text).ok_or_else(|| {
+        Error::Query(crate::query::Error::InvalidParameterValue {
+            message: format!("option \"{name}\" requires a duration such as '10s'"),
+        })
+    })
+}
+
 /// The edits that respell the subscription whose `SUBSCRIBE` is at `at`.
 fn subscription(statement: &[Spanned<'_>], at: usize) -> Result<Edits> {
     let mut edits = Vec::new();
@@ -203,6 +217,7 @@ fn subscription(statement: &[Spanned<'_>], at: usize) -> Result<Edits> {
             match name.as_str() {
                 "snapshot" => subscribe.snapshot = boolean(&name, value)?,
                 "progress" => subscribe.progress = boolean(&name, value)?,
+                "grace" => subscribe.grace_ms = duration_ms(&name, value)?,
                 _ => {
                     return Err(Error::Parse(ParserError::ParserError(format!(
                         "unrecognized SUBSCRIBE option \"{name}\""
