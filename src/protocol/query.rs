@@ -20,8 +20,10 @@ use pgwire::api::store::{Entry, MemPortalStore, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Execute, PortalSuspended, Sync as SyncMessage,
+    Bind, BindComplete, Describe, Execute, PortalSuspended, Sync as SyncMessage,
+    TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
@@ -575,6 +577,40 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<StatementParser> {
         self.parser.clone()
+    }
+
+    /// As pgwire's, but a statement that returns no rows is described
+    /// with NoData, as PostgreSQL describes it, also when it has
+    /// parameters (pgwire sends an empty RowDescription then, which pgJDBC
+    /// takes for a query once it prepares the statement on the server).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let stored = match client.portal_store().get_statement(name) {
+            Some(Entry::Value(stored)) if message.target_type == TARGET_TYPE_BYTE_STATEMENT => {
+                stored
+            }
+            _ => return self._on_describe(client, message).await,
+        };
+        if stored.statement.output.is_some() {
+            return self._on_describe(client, message).await;
+        }
+        let described = self.do_describe_statement(client, &stored).await?;
+        let parameters = described.parameters.iter().map(Type::oid).collect();
+        client
+            .feed(PgWireBackendMessage::ParameterDescription(
+                ParameterDescription::new(parameters),
+            ))
+            .await?;
+        client
+            .send(PgWireBackendMessage::NoData(NoData::new()))
+            .await?;
+        Ok(())
     }
 
     /// As pgwire's, but a format code other than 0 (text) and 1 (binary)

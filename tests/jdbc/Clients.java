@@ -210,20 +210,23 @@ public class Clients {
             AtomicInteger received = new AtomicInteger();
             AtomicReference<Throwable> failed = new AtomicReference<>();
             Thread writer = new Thread(() -> {
-                // Literals, not parameters: the server describes a prepared
-                // INSERT with parameters with an empty RowDescription instead
-                // of NoData, which executeUpdate refuses once pgJDBC prepares
-                // it on the server (its fifth execution).
-                try (Connection w = connect(); Statement insert = w.createStatement()) {
+                // A prepared INSERT with parameters: pgJDBC prepares it on
+                // the server from its fifth execution, and then needs it
+                // described with NoData, as PostgreSQL describes it.
+                try (Connection w = connect();
+                     PreparedStatement insert = w.prepareStatement(
+                         "INSERT INTO jdbc_feed VALUES ('2024-01-01 00:00:00+00'::timestamptz + ? * interval '1 s', 'w', ?), "
+                             + "('2024-01-01 00:00:00+00'::timestamptz + ? * interval '1 s', 'x', -1)")) {
                     for (int n = 0; n < ids; n++) {
                         long deadline = System.nanoTime() + 30_000_000_000L;
                         while (n - Math.max(received.get(), before) >= lead) {
                             check(System.nanoTime() < deadline, "the subscriber stalled at " + received);
                             Thread.sleep(1);
                         }
-                        String time = "'2024-01-01 00:00:00+00'::timestamptz + interval '" + n + " s'";
-                        equal(insert.executeUpdate("INSERT INTO jdbc_feed VALUES (" + time + ", 'w', " + n
-                            + "), (" + time + ", 'x', -1)"), 2, "rows inserted");
+                        insert.setInt(1, n);
+                        insert.setLong(2, n);
+                        insert.setInt(3, n);
+                        equal(insert.executeUpdate(), 2, "rows inserted");
                         written.set(n + 1);
                     }
                 } catch (Throwable e) {
