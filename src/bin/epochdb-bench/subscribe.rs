@@ -194,6 +194,100 @@ async fn ingest_run(
     Ok(elapsed)
 }
 
+/// Rows of the exactness run, and how many writers write them.
+const EXACT_ROWS: i64 = 1_000_000;
+const EXACT_WRITERS: i64 = 4;
+/// Rows per COPY of a writer.
+const EXACT_CHUNK: i64 = 2_000;
+
+/// The exactness run: writers COPY `EXACT_ROWS` numbered rows in chunks
+/// while subscribers attach at different moments (half of them leaving
+/// early, the others staying); each staying subscriber must receive every
+/// row exactly once, snapshot and live together. Returns how many stayed.
+async fn exactness_run(config: &str) -> Result<usize, Error> {
+    let setup = connect(config).await?;
+    setup
+        .batch_execute(
+            "DROP TABLE IF EXISTS sub_exact; \
+             CREATE TABLE sub_exact (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)",
+        )
+        .await?;
+    let mut writers = Vec::new();
+    for w in 0..EXACT_WRITERS {
+        let client = connect(config).await?;
+        writers.push(tokio::spawn(async move {
+            let share = EXACT_ROWS / EXACT_WRITERS;
+            let mut n = w * share;
+            while n < (w + 1) * share {
+                let end = (n + EXACT_CHUNK).min((w + 1) * share);
+                let mut text = String::new();
+                for i in n..end {
+                    text.push_str(&format!("2024-01-01 00:00:00+00\th{}\t{i}\n", i % 7));
+                }
+                let sink = client
+                    .copy_in::<_, Bytes>("COPY sub_exact (time, host, n) FROM STDIN")
+                    .await?;
+                let mut sink = Box::pin(sink);
+                sink.send(Bytes::from(text)).await?;
+                sink.as_mut().finish().await?;
+                n = end;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    let mut staying = Vec::new();
+    for s in 0..8u64 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let client = connect(config).await?;
+        let leaves = s % 2 == 1;
+        let (ready_tx, mut ready) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            let mut seen = vec![false; EXACT_ROWS as usize];
+            let mut count = 0usize;
+            let mut twice = 0usize;
+            let query = "COPY (SUBSCRIBE (SELECT n FROM sub_exact)) TO STDOUT";
+            let limit = if leaves { 50_000 } else { EXACT_ROWS as usize };
+            read_rows(&client, query, ready_tx, |columns| {
+                if let Some(n) = columns.first().and_then(|n| n.parse::<usize>().ok())
+                    && n < seen.len()
+                {
+                    if seen[n] {
+                        twice += 1;
+                    }
+                    seen[n] = true;
+                    count += 1;
+                }
+                count < limit
+            })
+            .await?;
+            Ok::<_, Error>((count, twice, seen.iter().filter(|&&s| s).count()))
+        });
+        ready.recv().await.ok_or("a subscriber failed to start")?;
+        if !leaves {
+            staying.push(task);
+        } else {
+            // Leaves after its first rows: whatever it holds is freed.
+            drop(task);
+        }
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let stayed = staying.len();
+    for subscriber in staying {
+        let (count, twice, distinct) =
+            tokio::time::timeout(Duration::from_secs(300), subscriber).await???;
+        if twice > 0 || distinct != EXACT_ROWS as usize || count != EXACT_ROWS as usize {
+            return Err(format!(
+                "a subscriber received {count} rows, {distinct} distinct, {twice} twice, of {EXACT_ROWS}"
+            )
+            .into());
+        }
+    }
+    setup.batch_execute("DROP TABLE sub_exact").await?;
+    Ok(stayed)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -225,6 +319,11 @@ pub(crate) async fn run(args: &Args, config: &str, subscribers: usize) -> Result
             after_ack.len()
         );
     }
+    let stayed = exactness_run(config).await?;
+    println!(
+        "exactness: {EXACT_ROWS} rows COPYed by {EXACT_WRITERS} writers while 8 subscribers \
+         attached (4 leaving early): each of the {stayed} that stayed received every row once"
+    );
     let scale = Scale {
         hosts: args.hosts,
         steps: args.hours * 3600 / generate::INTERVAL_SECS as usize,
