@@ -308,3 +308,44 @@ async fn deep_and_long_statements_answer_or_fail_and_the_server_keeps_serving() 
     server.signal("TERM");
     assert!(server.wait().success());
 }
+
+/// `COPY (SUBSCRIBE ...) TO STDOUT` in psql at a terminal (`script` gives
+/// it one): the snapshot's row, then a row written later, as it is written.
+#[test]
+fn psql_shows_subscribed_rows_live() {
+    let server = Process::start();
+    stdout(&server.psql(
+        "CREATE TABLE live (time TIMESTAMPTZ NOT NULL, host TEXT, v BIGINT); \
+         INSERT INTO live VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
+    ));
+    let psql = format!(
+        "psql -h 127.0.0.1 -p {} -U anyuser -X -c 'COPY (SUBSCRIBE live) TO STDOUT' postgres",
+        server.port
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-f", "-c", &psql, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script is installed (util-linux)");
+    let output = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a row in time")
+    };
+    let snapshot = next();
+    assert!(snapshot.contains("\ta\t1"), "{snapshot:?}");
+    stdout(&server.psql("INSERT INTO live VALUES ('2024-01-01 00:00:01+00', 'b', 2)"));
+    let live = next();
+    assert!(live.contains("\tb\t2"), "{live:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
