@@ -16,9 +16,9 @@
 //!   subquery nested in an expression twice per level, so nested subqueries
 //!   cost time exponential in their depth.
 //! - A statement whose expressions still nest deeper than [`MAX_DEPTH`]
-//!   (a long sum, which the parser builds in a loop), or whose subqueries
-//!   nest in expressions deeper than [`MAX_SUBQUERY_NESTING`], fails with
-//!   54001, and its syntax tree is taken apart without recursion.
+//!   (a long sum, which the parser builds in a loop), whose subqueries
+//!   nest in expressions deeper than [`MAX_SUBQUERY_NESTING`], or whose
+//!   `WITH`s nest deeper than [`MAX_WITH_NESTING`], fails with 54001, and its syntax tree is taken apart without recursion.
 //!   DataFusion's analysis costs time quadratic to cubic in an expression's
 //!   depth (each node's type and name is worked out from its whole
 //!   subtree), so the limit keeps the worst statement's planning to well
@@ -74,6 +74,12 @@ pub(super) const MAX_SET_OPERATIONS: usize = 1024;
 
 /// The deepest subqueries may nest inside expressions of one another.
 pub(super) const MAX_SUBQUERY_NESTING: usize = 12;
+
+/// How deep a `WITH` may nest in the queries of another `WITH` (in a CTE's
+/// body, a derived table, ...). DataFusion's search for the tables a
+/// statement reads visits each CTE's body twice, once per level, so its
+/// time doubles with each level: 16 levels took a second, 20 levels ten.
+pub(super) const MAX_WITH_NESTING: usize = 12;
 
 /// Runs of one of these operators shorter than this stay as written.
 const BALANCE_FROM: usize = 16;
@@ -308,14 +314,33 @@ fn only_expression(query: &mut Query) -> Option<Expr> {
 }
 
 /// Stops at a subquery nested in expressions deeper than
-/// [`MAX_SUBQUERY_NESTING`].
+/// [`MAX_SUBQUERY_NESTING`], or a `WITH` nested in queries deeper than
+/// [`MAX_WITH_NESTING`].
 #[derive(Default)]
 struct SubqueryNesting {
     depth: usize,
+    with_depth: usize,
 }
 
 impl VisitorMut for SubqueryNesting {
     type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if query.with.is_some() {
+            self.with_depth += 1;
+            if self.with_depth > MAX_WITH_NESTING {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if query.with.is_some() {
+            self.with_depth -= 1;
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if matches!(

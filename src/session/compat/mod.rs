@@ -732,6 +732,28 @@ mod tests {
     }
 
     #[test]
+    fn withs_nested_too_deep_are_refused() {
+        let nested = |levels: usize| {
+            let mut query = "SELECT 1 AS x".to_owned();
+            for i in 0..levels {
+                query = format!("WITH w{i} AS ({query}) SELECT x FROM w{i}");
+            }
+            query
+        };
+        assert!(parse_default(&nested(depth::MAX_WITH_NESTING)).is_ok());
+        assert!(matches!(
+            parse_default(&nested(depth::MAX_WITH_NESTING + 1)),
+            Err(Error::StackDepthExceeded)
+        ));
+        // Many WITHs side by side are not nested.
+        let side_by_side = (0..40)
+            .map(|i| format!("(WITH w AS (SELECT {i} AS x) SELECT x FROM w)"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        assert!(parse_default(&side_by_side).is_ok());
+    }
+
+    #[test]
     fn deeply_nested_catalog_queries_are_read_as_plain_sql() {
         assert_eq!(nesting("SELECT f(g(1), (2)) FROM pg_class"), 2);
         // The catalog parser would read this 2^200 times over.
