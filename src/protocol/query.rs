@@ -20,10 +20,10 @@ use pgwire::api::store::{Entry, MemPortalStore, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::data::{NoData, ParameterDescription};
+use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, PortalSuspended, Sync as SyncMessage,
-    TARGET_TYPE_BYTE_STATEMENT,
+    TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
@@ -582,7 +582,8 @@ impl ExtendedQueryHandler for QueryHandler {
     /// As pgwire's, but a statement that returns no rows is described
     /// with NoData, as PostgreSQL describes it, also when it has
     /// parameters (pgwire sends an empty RowDescription then, which pgJDBC
-    /// takes for a query once it prepares the statement on the server).
+    /// takes for a query once it prepares the statement on the server),
+    /// and a SQL cursor can be described as a portal.
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -591,6 +592,21 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        // A cursor opened by SQL `DECLARE` shares the portals' names, as in
+        // PostgreSQL: psycopg describes its named cursors so.
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && client.portal_store().get_portal(name).is_none()
+            && let Some(schema) = self.connection.session()?.cursor_schema(name)
+        {
+            let fields = encode::field_infos(&schema, |_| FieldFormat::Text);
+            let fields = fields.iter().map(Into::into).collect();
+            client
+                .send(PgWireBackendMessage::RowDescription(RowDescription::new(
+                    fields,
+                )))
+                .await?;
+            return Ok(());
+        }
         let stored = match client.portal_store().get_statement(name) {
             Some(Entry::Value(stored)) if message.target_type == TARGET_TYPE_BYTE_STATEMENT => {
                 stored

@@ -234,6 +234,12 @@ impl Session {
             .collect()
     }
 
+    /// The columns of the open SQL cursor `name` (`DECLARE`), which the
+    /// extended protocol may describe as a portal.
+    pub fn cursor_schema(&self, name: &str) -> Option<arrow::datatypes::SchemaRef> {
+        self.cursors.lock().schema(name).ok()
+    }
+
     /// The current value of a setting.
     pub fn setting(&self, name: &str) -> Result<String> {
         self.settings.lock().get(name)

@@ -242,6 +242,26 @@ def psycopg_copy():
         assert out == b"0\th0\n1\th1\n2\th0\n", out
 
 
+def psycopg_named_cursor():
+    # A server-side cursor: psycopg declares it, then describes the portal
+    # of that name, then fetches it in pieces. SQLAlchemy's stream_results
+    # uses one.
+    with psycopg.connect(DSN) as conn:
+        with conn.cursor("py_named") as cur:
+            cur.itersize = 300
+            cur.execute("SELECT n, host FROM py_cpu WHERE host = %s ORDER BY n", ("copy",))
+            assert [d.name for d in cur.description] == ["n", "host"], cur.description
+            rows = list(cur)
+        assert [r[0] for r in rows] == list(range(100, 1100)), len(rows)
+    engine = sa.create_engine(f"postgresql+psycopg://tester@127.0.0.1:{PORT}/postgres")
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=250).execute(
+            sa.text("SELECT n FROM py_cpu WHERE host = 'copy'")
+        )
+        assert sum(1 for _ in result) == 1000
+    engine.dispose()
+
+
 def psycopg_subscribe_stream():
     # A bare SUBSCRIBE read with cursor.stream(): its rows arrive one by one
     # while the writer writes; leaving the loop cancels it.
@@ -638,6 +658,7 @@ def plain_tables():
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)
 check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
+check("psycopg and SQLAlchemy: server-side (named) cursors, stream_results", psycopg_named_cursor)
 check("psycopg: SUBSCRIBE streamed with cursor.stream(), snapshot and live rows exactly once", psycopg_subscribe_stream)
 check("psycopg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)", psycopg_subscribe_cursor)
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
