@@ -52,7 +52,7 @@ use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{
     at_time_zone, in_lists, insert_columns, lateral, numeric, placeholders, query_forms,
-    set_comparison, srf_columns, varchar_cast,
+    set_comparison, srf_columns, text_in, varchar_cast,
 };
 use super::pg::{column_names, functions};
 use super::planner::EpochQueryPlanner;
@@ -439,6 +439,7 @@ impl QueryEngine {
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
+        text_in::table_function_literals(&mut statement);
         varchar_cast::rewrite(&mut statement);
         numeric::rewrite(&mut statement);
         srf_columns::rewrite(&mut statement)?;

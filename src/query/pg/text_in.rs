@@ -4,6 +4,7 @@
 //! rule sends such casts here, to [`crate::pgtype::timestamp_in`], the
 //! parser Bind and COPY use too.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -15,6 +16,10 @@ use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::sql::sqlparser::ast::{
+    DataType as SqlDataType, Expr as SqlExpr, Statement, TableFactor, Value as SqlValue, VisitMut,
+    VisitorMut,
 };
 
 use super::columnar::columnar;
@@ -140,5 +145,76 @@ impl ScalarUDFImpl for TimestampIn {
         }
         let array: ArrayRef = Arc::new(out.finish());
         columnar(array, is_scalar)
+    }
+}
+
+/// Date, timestamp and interval literals in the arguments of table
+/// functions (`generate_series(timestamptz '2024-01-01 00:00', ...)`),
+/// rewritten to the forms Arrow reads: DataFusion evaluates those
+/// arguments while it plans, before the `semantics` rule could send their
+/// casts to [`arrow_text_form`].
+pub(crate) fn table_function_literals(statement: &mut Statement) {
+    let _ = statement.visit(&mut TableFunctionLiterals { inside: 0 });
+}
+
+struct TableFunctionLiterals {
+    /// How many table functions' arguments are being visited.
+    inside: usize,
+}
+
+fn takes_arguments(factor: &TableFactor) -> bool {
+    matches!(
+        factor,
+        TableFactor::Table { args: Some(_), .. }
+            | TableFactor::Function { .. }
+            | TableFactor::TableFunction { .. }
+    )
+}
+
+impl VisitorMut for TableFunctionLiterals {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if takes_arguments(factor) {
+            self.inside += 1;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if takes_arguments(factor) {
+            self.inside -= 1;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<()> {
+        if self.inside == 0 {
+            return ControlFlow::Continue(());
+        }
+        let target = |data_type: &SqlDataType| match data_type {
+            SqlDataType::Date => Some(TextTarget::Date),
+            SqlDataType::Timestamp(..) | SqlDataType::Datetime(_) => Some(TextTarget::Timestamp),
+            SqlDataType::Interval { .. } => Some(TextTarget::Interval),
+            _ => None,
+        };
+        let (value, data_type) = match expr {
+            SqlExpr::TypedString(typed) => (&mut typed.value.value, &typed.data_type),
+            SqlExpr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } => match inner.as_mut() {
+                SqlExpr::Value(value) => (&mut value.value, &*data_type),
+                _ => return ControlFlow::Continue(()),
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        if let (SqlValue::SingleQuotedString(text), Some(target)) = (value, target(data_type))
+            && let Some(form) = arrow_form(text, target)
+        {
+            *text = form;
+        }
+        ControlFlow::Continue(())
     }
 }
