@@ -18,8 +18,8 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::{
-    DataType as SqlDataType, Expr as SqlExpr, Statement, TableFactor, Value as SqlValue, VisitMut,
-    VisitorMut,
+    DataType as SqlDataType, Expr as SqlExpr, FunctionArg, FunctionArgExpr, Statement, TableFactor,
+    TimezoneInfo, Value as SqlValue, VisitMut, VisitorMut,
 };
 
 use super::columnar::columnar;
@@ -162,6 +162,41 @@ struct TableFunctionLiterals {
     inside: usize,
 }
 
+/// Whether `factor` is `generate_series(...)` in `FROM`.
+fn is_series(factor: &TableFactor) -> bool {
+    matches!(
+        factor,
+        TableFactor::Table { name, args: Some(_), .. }
+            if name.0.last().and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series"))
+    )
+}
+
+/// `generate_series` of dates is PostgreSQL's of `timestamptz` (a date
+/// casts to it implicitly), where DataFusion's would be of `timestamp`:
+/// its date literals are read as `timestamptz` ones.
+fn dates_as_timestamptz(factor: &mut TableFactor) {
+    let TableFactor::Table {
+        args: Some(args), ..
+    } = factor
+    else {
+        return;
+    };
+    for arg in &mut args.args {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
+            continue;
+        };
+        let data_type = match expr {
+            SqlExpr::TypedString(typed) => &mut typed.data_type,
+            SqlExpr::Cast { data_type, .. } => data_type,
+            _ => continue,
+        };
+        if *data_type == SqlDataType::Date {
+            *data_type = SqlDataType::Timestamp(None, TimezoneInfo::WithTimeZone);
+        }
+    }
+}
+
 fn takes_arguments(factor: &TableFactor) -> bool {
     matches!(
         factor,
@@ -177,6 +212,9 @@ impl VisitorMut for TableFunctionLiterals {
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if takes_arguments(factor) {
             self.inside += 1;
+        }
+        if is_series(factor) {
+            dates_as_timestamptz(factor);
         }
         ControlFlow::Continue(())
     }
