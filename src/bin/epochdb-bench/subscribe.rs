@@ -50,6 +50,18 @@ async fn read_rows(
     Err("a subscription ended".into())
 }
 
+/// A connection, once table `name` (time, host, n) is there again, empty.
+async fn fresh_table(config: &str, name: &str) -> Result<Client, Error> {
+    let client = connect(config).await?;
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {name}; \
+             CREATE TABLE {name} (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)"
+        ))
+        .await?;
+    Ok(client)
+}
+
 /// One latency run: for every row and subscriber, the time from the
 /// write's acknowledgement to the row's arrival, and from the write's start.
 async fn latency_run(
@@ -58,13 +70,7 @@ async fn latency_run(
     method: LoadMethod,
     subscribers: usize,
 ) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
-    let writer = connect(config).await?;
-    writer
-        .batch_execute(
-            "DROP TABLE IF EXISTS sub_latency; \
-             CREATE TABLE sub_latency (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)",
-        )
-        .await?;
+    let writer = fresh_table(config, "sub_latency").await?;
     let start = Instant::now();
     let (ready_tx, mut ready) = tokio::sync::mpsc::channel(subscribers.max(1));
     let mut readers = Vec::new();
@@ -205,13 +211,7 @@ const EXACT_CHUNK: i64 = 2_000;
 /// early, the others staying); each staying subscriber must receive every
 /// row exactly once, snapshot and live together. Returns how many stayed.
 async fn exactness_run(config: &str) -> Result<usize, Error> {
-    let setup = connect(config).await?;
-    setup
-        .batch_execute(
-            "DROP TABLE IF EXISTS sub_exact; \
-             CREATE TABLE sub_exact (time TIMESTAMPTZ NOT NULL, host TEXT, n BIGINT)",
-        )
-        .await?;
+    let setup = fresh_table(config, "sub_exact").await?;
     let mut writers = Vec::new();
     for w in 0..EXACT_WRITERS {
         let client = connect(config).await?;
