@@ -479,11 +479,6 @@ impl Subscription {
             None => Ok(()),
         }
     }
-
-    /// The last position published to the feed so far.
-    pub fn last_lsn(&self) -> u64 {
-        self.feed.last_lsn.load(Ordering::Acquire)
-    }
 }
 
 impl Drop for Subscription {

@@ -7,12 +7,14 @@
 //! engine finds the marker and plans the inner query as usual.
 //!
 //! What may be subscribed to is a query over one time-series table with a
-//! select list and a `WHERE` clause. The optimized plan is compiled once
-//! into a [`Pipeline`] of physical expressions, which runs over the
-//! snapshot's batches and then over every write's rows: the same code for
-//! both, so a row matches live exactly when it would match in a query. The
-//! snapshot and the subscription are taken under the table's write lock
-//! (`Table::subscribe`), so each write is in exactly one of them.
+//! select list and a `WHERE` clause, or an aggregate of one grouped by a
+//! time bucket (`subscribe_rollup`). The optimized plan is compiled once
+//! into a `Pipeline` of physical expressions (`subscribe_pipeline`), which
+//! runs over the snapshot's batches and then over every write's rows: the
+//! same code for both, so a row matches live exactly when it would match
+//! in a query. The snapshot and the subscription are taken under the
+//! table's lock (`Table::subscribe`), so each write is in exactly one of
+//! them.
 //!
 //! Each row leads with `epochdb_lsn`, the position of the write that
 //! stored it (the snapshot's rows carry the position it was taken at);
