@@ -73,7 +73,45 @@ pub(crate) const NUMERIC_CAST: &str = "epochdb_numeric";
 /// epochdb_numeric(x, 38, n), n)`. A parameter's cast stays a cast, so that
 /// it still declares the parameter's type.
 pub(crate) fn rewrite(statement: &mut ast::Statement) {
+    integer_quotients(statement);
     let _ = statement.visit(&mut Rewriter);
+}
+
+/// PostgreSQL's `div(a, b)`, the integer quotient of two numerics rounded
+/// toward zero, as `trunc(a::numeric / b::numeric)` (the names of the
+/// columns follow the statement as written).
+fn integer_quotients(statement: &mut ast::Statement) {
+    let _ = ast::visit_expressions_mut(statement, |expr: &mut ast::Expr| {
+        if let ast::Expr::Function(function) = expr
+            && function
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("div"))
+            && let ast::FunctionArguments::List(list) = &function.args
+            && list.duplicate_treatment.is_none()
+            && list.clauses.is_empty()
+            && let [
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)),
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(b)),
+            ] = list.args.as_slice()
+            && function.over.is_none()
+            && function.filter.is_none()
+        {
+            let text = format!("trunc(CAST(({a}) AS NUMERIC) / CAST(({b}) AS NUMERIC))");
+            if let Ok(call) = ast_parser(&text) {
+                *expr = call;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn ast_parser(text: &str) -> Result<ast::Expr, datafusion::sql::sqlparser::parser::ParserError> {
+    datafusion::sql::sqlparser::parser::Parser::new(&super::dialect::PostgresDialect::default())
+        .try_with_sql(text)?
+        .parse_expr()
 }
 
 struct Rewriter;
