@@ -54,7 +54,7 @@ use super::pg::{
     at_time_zone, in_lists, insert_columns, lateral, numeric, placeholders, query_forms,
     set_comparison, srf_columns, text_in, varchar_cast,
 };
-use super::pg::{column_names, functions};
+use super::pg::{column_names, date_arithmetic, functions};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, dml_tag, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
@@ -146,6 +146,10 @@ impl QueryEngine {
             .expr_planners()
             .get_or_insert_default()
             .insert(0, Arc::new(functions::VectorSubscripts));
+        builder
+            .expr_planners()
+            .get_or_insert_default()
+            .insert(0, Arc::new(date_arithmetic::DateArithmetic));
         let state = builder.build();
         // The pg-catalog helpers are written against a SessionContext; apply them
         // once to the base state.

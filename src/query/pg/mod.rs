@@ -9,6 +9,7 @@ pub(crate) mod at_time_zone;
 pub(crate) mod clock;
 pub(crate) mod column_names;
 pub(crate) mod columnar;
+pub(crate) mod date_arithmetic;
 pub(crate) mod date_fields;
 pub(crate) mod defaults;
 pub(crate) mod dialect;
