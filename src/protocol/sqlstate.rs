@@ -633,7 +633,6 @@ const ARROW_MESSAGES: &[MessageRule] = &[
         &["square root of a negative number"],
         INVALID_ARGUMENT_FOR_POWER_FUNCTION,
     ),
-    (&["date arithmetic overflow"], DATETIME_FIELD_OVERFLOW),
     (&["overflow"], NUMERIC_VALUE_OUT_OF_RANGE),
     (&["out of range"], NUMERIC_VALUE_OUT_OF_RANGE),
     (&["can't cast value"], NUMERIC_VALUE_OUT_OF_RANGE),
