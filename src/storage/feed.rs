@@ -150,6 +150,9 @@ struct Registry {
     /// Set when the table is dropped: whoever subscribes after that (having
     /// found the table before) ends at once.
     ended: Option<Ended>,
+    /// The columns any subscriber reads, in order: kept as subscribers come
+    /// and go, so that a write does not gather them.
+    columns: Vec<usize>,
 }
 
 impl Registry {
@@ -168,6 +171,7 @@ impl Registry {
             None => self.unindexed.push(id),
         }
         self.subscribers.insert(id, subscriber);
+        self.gather_columns();
     }
 
     fn remove(&mut self, id: u64) -> Option<Subscriber> {
@@ -187,17 +191,17 @@ impl Registry {
             }
             None => self.unindexed.retain(|&other| other != id),
         }
+        self.gather_columns();
         Some(subscriber)
     }
 
-    /// The columns any subscriber reads, in order.
-    fn columns(&self) -> Vec<usize> {
+    fn gather_columns(&mut self) {
         let mut columns: Vec<usize> = (self.subscribers.values())
             .flat_map(|s| s.columns.iter().copied())
             .collect();
         columns.sort_unstable();
         columns.dedup();
-        columns
+        self.columns = columns;
     }
 
     /// The subscribers that want the series `key`, into `out` (cleared).
@@ -305,7 +309,7 @@ impl Feed {
         if !self.is_active() {
             return Ok(None);
         }
-        let columns = self.registry.lock().columns();
+        let columns = self.registry.lock().columns.clone();
         let view = staged(columns.clone())?;
         let fields: Vec<Field> = (full.fields().iter())
             .map(|f| f.as_ref().clone().with_nullable(true))
@@ -336,7 +340,7 @@ impl Feed {
         if !self.is_active() {
             return Ok(None);
         }
-        let columns = self.registry.lock().columns();
+        let columns = self.registry.lock().columns.clone();
         let prepared = prepared.filter(|p| columns.iter().all(|c| p.written.columns.contains(c)));
         let mut outgoing = match prepared {
             Some(outgoing) => outgoing,
