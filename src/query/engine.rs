@@ -123,6 +123,11 @@ impl QueryEngine {
         options.sql_parser.map_string_types_to_utf8view = false;
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         options.sql_parser.parse_float_as_decimal = true;
+        // Scans report an upper bound of their rows (`SeriesScanExec`), so
+        // a small one is not spread over partitions only to be merged again.
+        options
+            .execution
+            .use_row_number_estimates_to_optimize_partitioning = true;
 
         let mut builder = SessionStateBuilder::new()
             .with_config(session_config)
@@ -403,9 +408,11 @@ impl QueryEngine {
         }
         let catalog_version = self.storage.catalog_version();
         let original = Arc::new(statement.clone());
+        // One copy of the session's state for the whole statement: a copy
+        // clones every function registry, a cost paid per query.
+        let state = ctx.state();
         // Views first: what follows sees their queries as if written here.
         {
-            let state = ctx.state();
             let catalog = &state.config_options().catalog;
             if let Some(database) = self.storage.database(&catalog.default_catalog) {
                 let scope = views::Scope {
@@ -439,7 +446,7 @@ impl QueryEngine {
             }
             None => None,
         };
-        insert_columns::rewrite(&ctx.state(), &mut statement).await?;
+        insert_columns::rewrite(&state, &mut statement).await?;
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
@@ -464,7 +471,6 @@ impl QueryEngine {
             }
         }
         fold_assignment_targets(&mut statement);
-        let state = ctx.state();
         let statement = DfStatement::Statement(Box::new(statement));
         let current = state.config_options().catalog.default_catalog.clone();
         for reference in state.resolve_table_references(&statement)? {
@@ -977,7 +983,8 @@ impl QueryEngine {
             })
         } else {
             let stream = frame.execute_stream().await?;
-            let stream = match ctx.state().config().get_extension::<SessionSequences>() {
+            let sequences = ctx.state_ref().read().config().get_extension();
+            let stream = match sequences {
                 Some(sequences) => sequences::durable_at_end(stream, sequences),
                 None => stream,
             };

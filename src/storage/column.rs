@@ -197,6 +197,61 @@ impl FieldColumn {
         }
     }
 
+    /// Row `row` of each column of `picks`, in order, as one Arrow array:
+    /// the newest row of many heads without an array per head. `None` when
+    /// `picks` is empty or its columns' types differ.
+    pub(crate) fn gather(picks: &[(&FieldColumn, usize)]) -> Option<ArrayRef> {
+        let (first, _) = picks.first()?;
+        let nulls = (picks.iter().any(|(c, _)| c.null_count > 0))
+            .then(|| NullBuffer::from_iter(picks.iter().map(|(c, r)| c.is_valid(*r))))
+            .filter(|n| n.null_count() > 0);
+        macro_rules! pick {
+            ($variant:ident) => {
+                picks
+                    .iter()
+                    .map(|(c, r)| match &c.values {
+                        Values::$variant(v) => v.get(*r).copied(),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+            };
+        }
+        Some(match &first.values {
+            Values::Float64(_) => Arc::new(Float64Array::new(pick!(Float64).into(), nulls)),
+            Values::Float32(_) => Arc::new(Float32Array::new(pick!(Float32).into(), nulls)),
+            Values::Int64(_) => Arc::new(Int64Array::new(pick!(Int64).into(), nulls)),
+            Values::Int32(_) => Arc::new(Int32Array::new(pick!(Int32).into(), nulls)),
+            Values::Int16(_) => Arc::new(Int16Array::new(pick!(Int16).into(), nulls)),
+            Values::Boolean(_) => Arc::new(BooleanArray::new(pick!(Boolean).into(), nulls)),
+            Values::Utf8(_) => {
+                let values = (picks.iter())
+                    .map(|(c, r)| match &c.values {
+                        Values::Utf8(v) => Some(c.is_valid(*r).then(|| v.get(*r)).flatten()),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Arc::new(
+                    values
+                        .into_iter()
+                        .map(|v| v.map(AsRef::as_ref))
+                        .collect::<StringArray>(),
+                )
+            }
+            Values::Timestamp { with_time_zone, .. } => {
+                let values = (picks.iter())
+                    .map(|(c, r)| match &c.values {
+                        Values::Timestamp { values, .. } => values.get(*r).copied(),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Arc::new(
+                    TimestampMicrosecondArray::new(values.into(), nulls)
+                        .with_timezone_opt(with_time_zone.then_some(UTC)),
+                )
+            }
+        })
+    }
+
     pub(crate) fn approximate_bytes(&self) -> usize {
         let values = match &self.values {
             Values::Float64(v) => v.capacity() * 8,
@@ -240,4 +295,68 @@ impl Values {
 /// Times as an Arrow array of the table's time type.
 pub(crate) fn time_array(times: Vec<i64>, time_zone: Option<&str>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::new(times.into(), None).with_timezone_opt(time_zone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::compute::concat;
+    use proptest::prelude::*;
+
+    fn column(values: &[Option<i64>], column_type: ColumnType) -> FieldColumn {
+        let mut column = FieldColumn::new(column_type);
+        let array: ArrayRef = match column_type {
+            ColumnType::Utf8 => Arc::new(
+                (values.iter())
+                    .map(|v| v.map(|v| v.to_string()))
+                    .collect::<StringArray>(),
+            ),
+            ColumnType::Float64 => Arc::new(
+                (values.iter())
+                    .map(|v| v.map(|v| v as f64))
+                    .collect::<Float64Array>(),
+            ),
+            _ => Arc::new(values.iter().copied().collect::<Int64Array>()),
+        };
+        column
+            .extend(array.as_ref(), 0..values.len())
+            .expect("types match");
+        column
+    }
+
+    proptest! {
+        /// Gathering rows of many columns gives what cutting each row out
+        /// and concatenating them gives, NULLs included.
+        #[test]
+        fn gather_matches_rows_cut_out_and_concatenated(
+            columns in prop::collection::vec(
+                prop::collection::vec(prop::option::of(-1000i64..1000), 1..20), 1..8),
+            picks in prop::collection::vec((0usize..8, 0usize..20), 1..30),
+            kind in 0usize..3,
+        ) {
+            let column_type = [ColumnType::Int64, ColumnType::Float64, ColumnType::Utf8][kind];
+            let columns: Vec<FieldColumn> =
+                columns.iter().map(|c| column(c, column_type)).collect();
+            let picks: Vec<(&FieldColumn, usize)> = picks
+                .iter()
+                .map(|&(c, r)| {
+                    let c = &columns[c % columns.len()];
+                    (c, r % c.len())
+                })
+                .collect();
+            let gathered = FieldColumn::gather(&picks).expect("one type");
+            let cut: Vec<ArrayRef> = picks.iter().map(|(c, r)| c.array(*r..*r + 1)).collect();
+            let cut: Vec<&dyn Array> = cut.iter().map(AsRef::as_ref).collect();
+            let expected = concat(&cut).expect("one type");
+            prop_assert_eq!(gathered.to_data(), expected.to_data());
+        }
+    }
+
+    #[test]
+    fn gather_refuses_nothing_and_mixed_types() {
+        assert!(FieldColumn::gather(&[]).is_none());
+        let ints = column(&[Some(1)], ColumnType::Int64);
+        let floats = column(&[Some(1)], ColumnType::Float64);
+        assert!(FieldColumn::gather(&[(&ints, 0), (&floats, 0)]).is_none());
+    }
 }

@@ -10,7 +10,7 @@ use arrow::compute::{concat, interleave, take};
 use arrow::datatypes::SchemaRef;
 
 use super::block::SealedBlock;
-use super::column::time_array;
+use super::column::{FieldColumn, time_array};
 use super::error::{Error, Result};
 use super::head::HeadBlock;
 use super::schema::{ColumnRole, ColumnType, TableSchema, UTC};
@@ -147,6 +147,13 @@ pub(crate) struct Part {
     pub(crate) fields: Vec<ArrayRef>,
 }
 
+/// Where a series' newest row is: a row of its head, or the last row of a
+/// decoded part.
+enum Newest<'a> {
+    Head(&'a HeadBlock, usize),
+    Part(Part),
+}
+
 /// Which rows of a time-sorted run the scan returns.
 enum Selection {
     /// `lo..hi`.
@@ -218,6 +225,24 @@ impl ReadView {
     /// The schema of the decoded batches.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    /// At most how many rows the pieces `keep` selects return: every row of
+    /// their blocks and heads, or the time points asked for, without
+    /// decoding anything. Planning uses it to keep small scans in one
+    /// partition.
+    pub fn rows_at_most(&self, keep: impl Fn(usize) -> bool) -> usize {
+        let rows: usize = (self.pieces.iter().enumerate())
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, piece)| {
+                let sealed: usize = piece.blocks.iter().map(|b| b.rows()).sum();
+                sealed + piece.head.as_ref().map_or(0, |h| h.len())
+            })
+            .sum();
+        match &self.time_points {
+            Some(points) => rows.min(points.len().saturating_mul(self.pieces.len())),
+            None => rows,
+        }
     }
 
     /// Number of pieces (series × shard).
@@ -374,7 +399,7 @@ impl ReadView {
         let mut decoded = 0;
         // Per run with a row: its piece, the row's time, and the part whose
         // last row it is.
-        let mut newest: Vec<(&Piece, i64, Part)> = Vec::with_capacity(runs.len());
+        let mut newest: Vec<(&Piece, i64, Newest<'_>)> = Vec::with_capacity(runs.len());
         for run in runs {
             for &i in run.iter().rev() {
                 let Some(piece) = self.pieces.get(i) else {
@@ -392,21 +417,43 @@ impl ReadView {
             return Ok((None, decoded));
         }
         let times = newest.iter().map(|(_, time, _)| *time).collect();
-        let rows: Vec<(usize, usize)> = newest
-            .iter()
-            .enumerate()
-            .map(|(k, (_, _, part))| (k, part.times.len() - 1))
-            .collect();
-        let fields = (0..self.field_positions.len())
-            .map(|f| {
-                let arrays = newest
-                    .iter()
-                    .map(|(_, _, part)| part.fields.get(f).map(AsRef::as_ref))
-                    .collect::<Option<Vec<&dyn Array>>>()
-                    .ok_or_else(|| Error::Internal {
-                        reason: "a part lacks a field column".into(),
-                    })?;
-                Ok(interleave(&arrays, &rows)?)
+        let lacking = || Error::Internal {
+            reason: "a part lacks a field column".into(),
+        };
+        let fields = (self.field_positions.iter().enumerate())
+            .map(|(f, &position)| {
+                // Rows from heads are gathered into one array; rows from
+                // decoded blocks are the last of their parts.
+                let heads: Vec<(&FieldColumn, usize)> = (newest.iter())
+                    .filter_map(|(_, _, n)| match n {
+                        Newest::Head(head, row) => Some((head.field(position), *row)),
+                        Newest::Part(_) => None,
+                    })
+                    .collect();
+                let gathered = match heads.is_empty() {
+                    true => None,
+                    false => Some(FieldColumn::gather(&heads).ok_or_else(lacking)?),
+                };
+                let mut arrays: Vec<&dyn Array> = gathered.iter().map(AsRef::as_ref).collect();
+                let from_parts = arrays.len();
+                let mut rows = Vec::with_capacity(newest.len());
+                let mut head_rows = 0;
+                for (_, _, n) in &newest {
+                    match n {
+                        Newest::Head(..) => {
+                            rows.push((0, head_rows));
+                            head_rows += 1;
+                        }
+                        Newest::Part(part) => {
+                            rows.push((arrays.len(), part.times.len() - 1));
+                            arrays.push(part.fields.get(f).ok_or_else(lacking)?.as_ref());
+                        }
+                    }
+                }
+                match gathered {
+                    Some(gathered) if arrays.len() == from_parts => Ok(gathered),
+                    _ => Ok(interleave(&arrays, &rows)?),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         let keys: Vec<(&SeriesKey, usize)> = newest.iter().map(|(p, _, _)| (&p.key, 1)).collect();
@@ -416,19 +463,17 @@ impl ReadView {
     /// The newest row of `piece` that the scan returns: its time and the part
     /// it is the last row of, and how many rows were decoded from sealed
     /// blocks.
-    fn newest_part(&self, piece: &Piece) -> Result<(Option<(i64, Part)>, usize)> {
-        // The part holding the newest row so far, and that row's time.
-        let mut best: Option<(i64, Part)> = None;
-        let offer = |best: &mut Option<(i64, Part)>, part: Part| {
+    fn newest_part<'p>(&self, piece: &'p Piece) -> Result<(Option<(i64, Newest<'p>)>, usize)> {
+        // Where the newest row so far is, and that row's time.
+        let mut best =
+            (self.head_newest(piece)).map(|(head, time, row)| (time, Newest::Head(head, row)));
+        let offer = |best: &mut Option<(i64, Newest<'p>)>, part: Part| {
             if let Some(&newest) = part.times.last()
                 && best.as_ref().is_none_or(|(time, _)| newest > *time)
             {
-                *best = Some((newest, part));
+                *best = Some((newest, Newest::Part(part)));
             }
         };
-        if let Some(part) = self.head_rows(piece, true)? {
-            offer(&mut best, part);
-        }
         let mut blocks: Vec<&Arc<SealedBlock>> = piece.blocks.iter().collect();
         blocks.sort_by_key(|b| std::cmp::Reverse(b.max_time()));
         let mut decoded = 0;
@@ -463,8 +508,18 @@ impl ReadView {
     }
 
     fn select(&self, times: &[i64]) -> Selection {
-        let lo = times.partition_point(|&t| t < self.time_range.start);
-        let hi = times.partition_point(|&t| t <= self.time_range.end).max(lo);
+        let (start, end) = (self.time_range.start, self.time_range.end);
+        // Most runs lie wholly inside the range: their ends say so without
+        // a search through times that may not be in cache.
+        let lo = match times.first() {
+            Some(&first) if first >= start => 0,
+            _ => times.partition_point(|&t| t < start),
+        };
+        let hi = match times.last() {
+            Some(&last) if last <= end => times.len(),
+            _ => times.partition_point(|&t| t <= end),
+        }
+        .max(lo);
         let Some(points) = &self.time_points else {
             return Selection::Range(lo, hi);
         };
@@ -475,14 +530,24 @@ impl ReadView {
         Selection::Rows(rows)
     }
 
-    /// The rows of `piece`'s head that the scan returns, in time order.
-    pub(crate) fn head_part(&self, piece: &Piece) -> Result<Option<Part>> {
-        self.head_rows(piece, false)
+    /// The newest row of `piece`'s head that the scan returns (the last
+    /// that [`head_part`](Self::head_part) selects): the head, the row's
+    /// time and its position in the head.
+    fn head_newest<'p>(&self, piece: &'p Piece) -> Option<(&'p HeadBlock, i64, usize)> {
+        let head = piece.head.as_deref()?;
+        let order = head.time_order();
+        let sorted: Cow<'_, [i64]> = match &order {
+            None => Cow::Borrowed(head.times()),
+            Some(order) => Cow::Owned(order.iter().map(|&i| head.times()[i]).collect()),
+        };
+        let p = self.select(&sorted).last_only().positions().next()?;
+        let row = order.as_ref().map_or(p, |o| o[p]);
+        Some((head, sorted[p], row))
     }
 
-    /// The rows of `piece`'s head that the scan returns, in time order, or
-    /// with `newest_only` the last of them. Only those rows are copied out.
-    fn head_rows(&self, piece: &Piece, newest_only: bool) -> Result<Option<Part>> {
+    /// The rows of `piece`'s head that the scan returns, in time order.
+    /// Only those rows are copied out.
+    pub(crate) fn head_part(&self, piece: &Piece) -> Result<Option<Part>> {
         let Some(head) = piece.head.as_deref() else {
             return Ok(None);
         };
@@ -491,12 +556,9 @@ impl ReadView {
             None => Cow::Borrowed(head.times()),
             Some(order) => Cow::Owned(order.iter().map(|&i| head.times()[i]).collect()),
         };
-        let mut selection = self.select(&sorted);
+        let selection = self.select(&sorted);
         if selection.is_empty() {
             return Ok(None);
-        }
-        if newest_only {
-            selection = selection.last_only();
         }
         let fields = match (&order, &selection) {
             (None, &Selection::Range(lo, hi)) => self

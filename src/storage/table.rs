@@ -1265,13 +1265,8 @@ impl Table {
                 if blocks.is_empty() && head.is_none() {
                     continue;
                 }
-                view.pieces.extend(split_overlapping(
-                    id,
-                    &state.keys[id.0 as usize],
-                    shard_id,
-                    blocks,
-                    head,
-                ));
+                let key = &state.keys[id.0 as usize];
+                split_overlapping(id, key, shard_id, blocks, head, &mut view.pieces);
             }
         }
         Ok(view)
@@ -1443,7 +1438,7 @@ impl TableState {
 }
 
 /// Cuts one series' blocks and head in one shard into pieces that do not
-/// overlap in time, in time order. Each piece decodes on its own (only the
+/// overlap in time, in time order, appended to `pieces`. Each piece decodes on its own (only the
 /// blocks of one piece are ever merged), so a scan with a limit, or one that
 /// runs backwards, decodes block by block. In-order data makes one piece per
 /// block; late data joins the pieces it overlaps. Within a piece, blocks keep
@@ -1454,7 +1449,20 @@ fn split_overlapping(
     shard: i64,
     blocks: Vec<Arc<SealedBlock>>,
     head: Option<Arc<HeadBlock>>,
-) -> Vec<Piece> {
+    pieces: &mut Vec<Piece>,
+) {
+    // One block or the head alone (what most series hold in most shards):
+    // one piece, with nothing to sort.
+    if blocks.len() + usize::from(head.is_some()) <= 1 {
+        pieces.push(Piece {
+            series,
+            key: key.clone(),
+            shard,
+            blocks,
+            head,
+        });
+        return;
+    }
     let head_span = head.as_ref().and_then(|h| h.time_bounds());
     // (min, max) of every block, then of the head.
     let spans: Vec<(i64, i64)> = blocks
@@ -1479,21 +1487,19 @@ fn split_overlapping(
         }
         group_of[i] = groups - 1;
     }
-    let mut pieces: Vec<Piece> = (0..groups)
-        .map(|_| Piece {
-            series,
-            key: key.clone(),
-            shard,
-            blocks: Vec::new(),
-            head: None,
-        })
-        .collect();
+    let first = pieces.len();
+    pieces.extend((0..groups).map(|_| Piece {
+        series,
+        key: key.clone(),
+        shard,
+        blocks: Vec::new(),
+        head: None,
+    }));
     let head_group = head_span.map(|_| group_of[blocks.len()]);
     for (block, &group) in blocks.into_iter().zip(&group_of) {
-        pieces[group].blocks.push(block);
+        pieces[first + group].blocks.push(block);
     }
     if let Some(group) = head_group {
-        pieces[group].head = head;
+        pieces[first + group].head = head;
     }
-    pieces
 }

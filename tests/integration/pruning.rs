@@ -272,3 +272,35 @@ async fn gap_filling_reads_its_range_from_parameters_and_seeds_from_the_newest_b
     assert!(figure(seed, "rows_decoded") <= 4 * 1024, "{seed}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_small_scan_stays_in_one_partition_and_a_large_one_is_spread() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    load(&client).await;
+    // Four series over one hour: 360 rows, fewer than a batch holds. The
+    // scan reports that bound, so nothing repartitions or merges.
+    let small = "SELECT host, date_trunc('minute', time) AS minute, max(v) FROM cpu \
+                 WHERE time >= '2024-01-03 10:00:00+00' AND time < '2024-01-03 11:00:00+00' \
+                 GROUP BY host, minute ORDER BY host, minute";
+    let rows = client.query(small, &[]).await.unwrap();
+    assert_eq!(rows.len(), 4 * 60);
+    let plan = explain_analyze(&client, small).await;
+    assert!(!plan.contains("RepartitionExec"), "{plan}");
+    assert!(!plan.contains("SortPreservingMergeExec"), "{plan}");
+    assert!(!plan.contains("AggregateExec: mode=Partial"), "{plan}");
+
+    // Every row of five days: spread over the partitions, aggregated in
+    // each, then merged.
+    let large = "SELECT host, count(*), max(v) FROM cpu GROUP BY host ORDER BY host";
+    let rows = client.query(large, &[]).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.get::<_, i64>(1) == 5 * 8640 / 4));
+    // (The server plans for as many partitions as the machine has cores.)
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+        let plan = explain_analyze(&client, large).await;
+        assert!(plan.contains("AggregateExec: mode=Partial"), "{plan}");
+        assert!(plan.contains("RepartitionExec"), "{plan}");
+    }
+    server.stop().await;
+}

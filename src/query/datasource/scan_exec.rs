@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{SortOptions, take_record_batch};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -28,6 +30,7 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -106,6 +109,27 @@ impl SeriesScanExec {
 
     pub(crate) fn partitions(&self) -> usize {
         self.partitions
+    }
+
+    /// At most how many rows `partition` (all of them: `None`) returns,
+    /// from the view's block and head sizes: nothing is decoded.
+    fn rows_at_most(&self, partition: Option<usize>) -> usize {
+        let view = &self.view;
+        let count = self.partitions;
+        let rows = view.rows_at_most(|i| match partition {
+            Some(p) => (view.series(i)).is_some_and(|s| s.0 as usize % count == p),
+            None => true,
+        });
+        let parts = if partition.is_some() { 1 } else { count };
+        let rows = match self.limit {
+            Some(limit) => rows.min(limit.saturating_mul(parts)),
+            None => rows,
+        };
+        if self.latest {
+            rows.min(view.stats.series_matched)
+        } else {
+            rows
+        }
     }
 
     fn with(&self, limit: Option<usize>, reverse: bool) -> Self {
@@ -233,6 +257,20 @@ impl ExecutionPlan for SeriesScanExec {
         _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
+    }
+
+    /// The row count is an upper bound (`Inexact`): blocks are counted whole,
+    /// before the time range and the filters cut them. It lets DataFusion
+    /// leave a small scan in one partition, with no repartition or merge
+    /// above it.
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let mut statistics = Statistics::new_unknown(&self.schema());
+        statistics.num_rows = Precision::Inexact(self.rows_at_most(args.partition()));
+        Ok(Arc::new(statistics))
     }
 
     fn with_new_children(

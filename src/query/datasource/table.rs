@@ -133,10 +133,13 @@ impl TableProvider for SeriesTableProvider {
             Some(view) => Arc::new(view),
             None => Arc::new(self.table.snapshot(&request).map_err(external)?),
         };
-        let partitions = state
-            .config()
-            .target_partitions()
-            .clamp(1, view.stats.series_matched.max(1));
+        // A scan of no more rows than one batch holds stays in one
+        // partition: spreading it costs more than it saves.
+        let partitions = if view.rows_at_most(|_| true) <= state.config().batch_size() {
+            1
+        } else {
+            (state.config().target_partitions()).clamp(1, view.stats.series_matched.max(1))
+        };
         let scan: Arc<dyn ExecutionPlan> = Arc::new(SeriesScanExec::new(
             self.table.name().to_owned(),
             view,
