@@ -54,7 +54,7 @@ use super::pg::{
     at_time_zone, in_lists, insert_columns, lateral, numeric, placeholders, query_forms,
     set_comparison, srf_columns, text_in, varchar_cast,
 };
-use super::pg::{column_names, date_arithmetic, functions};
+use super::pg::{column_names, date_arithmetic, functions, make_interval};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, dml_tag, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
@@ -451,6 +451,7 @@ impl QueryEngine {
         set_comparison::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
         text_in::table_function_literals(&mut statement);
+        make_interval::positional_arguments(&mut statement)?;
         varchar_cast::rewrite(&mut statement);
         numeric::rewrite(&mut statement);
         srf_columns::rewrite(&mut statement)?;

@@ -155,6 +155,7 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     for udf in super::clock::udfs() {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(super::make_interval::udf());
     for udf in super::make_time::udfs() {
         ctx.register_udf(udf);
     }

@@ -27,6 +27,7 @@ pub(crate) mod interval_key;
 pub(crate) mod interval_scale;
 pub(crate) mod justify;
 pub(crate) mod lateral;
+pub(crate) mod make_interval;
 pub(crate) mod make_time;
 pub(crate) mod min_max;
 pub(crate) mod numeric;
