@@ -228,21 +228,13 @@ impl ReadView {
     }
 
     /// At most how many rows the pieces `keep` selects return: every row of
-    /// their blocks and heads, or the time points asked for, without
-    /// decoding anything. Planning uses it to keep small scans in one
-    /// partition.
+    /// their blocks and heads, without decoding anything. Planning uses it
+    /// to keep small scans in one partition.
     pub fn rows_at_most(&self, keep: impl Fn(usize) -> bool) -> usize {
-        let rows: usize = (self.pieces.iter().enumerate())
-            .filter(|(i, _)| keep(*i))
-            .map(|(_, piece)| {
-                let sealed: usize = piece.blocks.iter().map(|b| b.rows()).sum();
-                sealed + piece.head.as_ref().map_or(0, |h| h.len())
-            })
-            .sum();
-        match &self.time_points {
-            Some(points) => rows.min(points.len().saturating_mul(self.pieces.len())),
-            None => rows,
-        }
+        (0..self.pieces.len())
+            .filter(|&i| keep(i))
+            .map(|i| self.piece_rows(i))
+            .sum()
     }
 
     /// Number of pieces (series × shard).

@@ -1438,9 +1438,9 @@ impl TableState {
 }
 
 /// Cuts one series' blocks and head in one shard into pieces that do not
-/// overlap in time, in time order, appended to `pieces`. Each piece decodes on its own (only the
-/// blocks of one piece are ever merged), so a scan with a limit, or one that
-/// runs backwards, decodes block by block. In-order data makes one piece per
+/// overlap in time, in time order, appended to `pieces`. Each piece decodes
+/// on its own (only the blocks of one piece are ever merged), so a scan
+/// with a limit, or one that runs backwards, decodes block by block. In-order data makes one piece per
 /// block; late data joins the pieces it overlaps. Within a piece, blocks keep
 /// their sealing order and the head comes last, so ties keep arrival order.
 fn split_overlapping(
