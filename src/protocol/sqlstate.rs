@@ -24,6 +24,7 @@ pub(super) const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
 pub(super) const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub(super) const SEQUENCE_GENERATOR_LIMIT_EXCEEDED: &str = "2200H";
 pub(super) const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
+pub(super) const INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION: &str = "2201G";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
 pub(super) const NULL_VALUE_NOT_ALLOWED: &str = "22004";
 pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
@@ -250,6 +251,9 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
             (INVALID_PARAMETER_VALUE, Blame::Client)
         }
         E::DatetimeOutOfRange | E::IntervalOutOfRange => (DATETIME_FIELD_OVERFLOW, Blame::Client),
+        E::InvalidWidthBucketArgument { .. } => {
+            (INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION, Blame::Client)
+        }
         E::UnknownTableOption { .. } | E::InvalidTableOption { .. } => {
             (INVALID_PARAMETER_VALUE, Blame::Client)
         }

@@ -93,6 +93,10 @@ pub enum Error {
     /// PostgreSQL's words (`bigint out of range`).
     #[error("{message}")]
     NumericOutOfRange { message: String },
+    /// `width_bucket`'s bounds or count refused (2201G), in PostgreSQL's
+    /// words.
+    #[error("{message}")]
+    InvalidWidthBucketArgument { message: &'static str },
     /// A value too wide for `numeric(precision, scale)` (22003).
     #[error("numeric field overflow")]
     NumericFieldOverflow { precision: u8, scale: i8 },

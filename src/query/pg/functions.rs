@@ -156,6 +156,7 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         ctx.register_udf(udf);
     }
     ctx.register_udf(super::make_interval::udf());
+    ctx.register_udf(super::width_bucket::udf());
     for udf in super::make_time::udfs() {
         ctx.register_udf(udf);
     }

@@ -25,8 +25,7 @@ use datafusion::sql::sqlparser::ast::{
     Statement, Value, VisitMut, VisitorMut,
 };
 
-use super::columnar::columnar;
-use crate::pgtype;
+use super::columnar::{columnar, no_such_function, unknown};
 use crate::query::error::Error;
 
 /// The parameters, in order; the last is `double precision`, the others
@@ -82,23 +81,13 @@ impl ScalarUDFImpl for MakeInterval {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let unknown = |t: &DataType| {
-            t.is_null() || matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-        };
         let fits = arg_types.len() <= PARAMETERS.len()
             && arg_types.iter().enumerate().all(|(i, t)| match i {
                 6 => t.is_numeric() || unknown(t),
                 _ => t.is_integer() || unknown(t),
             });
         if !fits {
-            let names: Vec<String> = arg_types.iter().map(pgtype::arrow_type_name).collect();
-            return Err(Error::UndefinedFunction {
-                message: format!(
-                    "function make_interval({}) does not exist",
-                    names.join(", ")
-                ),
-            }
-            .into());
+            return Err(no_such_function(self.name(), arg_types));
         }
         Ok((0..arg_types.len())
             .map(|i| match i {

@@ -51,6 +51,7 @@ pub(crate) mod to_char;
 pub(crate) mod type_of;
 pub(crate) mod varchar_cast;
 pub(crate) mod views_catalog;
+pub(crate) mod width_bucket;
 pub(crate) mod zone_tags;
 
 /// `sql`'s first statement, rewritten by `rewrite` and printed: for the

@@ -1427,12 +1427,13 @@ fn check_expr(expr: &Expr, schema: &DFSchema, compared: bool) -> Result<()> {
             check_expr(&c.expr, schema, target.is_floating() || target.is_integer())
         }
         other => {
-            // The exact conversion to a float is a cast to a float.
-            let to_float =
-                matches!(other, Expr::ScalarFunction(f) if f.func.name() == FLOAT_CONVERSION);
+            // The exact conversion to a float is a cast to a float, and
+            // `width_bucket` only compares its arguments.
+            let scale_hidden = matches!(other, Expr::ScalarFunction(f)
+                if [FLOAT_CONVERSION, "width_bucket"].contains(&f.func.name()));
             let mut result = Ok(());
             other.apply_children(|child| {
-                result = check_expr(child, schema, to_float);
+                result = check_expr(child, schema, scale_hidden);
                 Ok(if result.is_ok() {
                     TreeNodeRecursion::Continue
                 } else {
