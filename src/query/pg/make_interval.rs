@@ -11,6 +11,7 @@
 //! [`positional_arguments`] first writes each call's arguments out in full.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, IntervalMonthDayNanoBuilder};
 use datafusion::arrow::datatypes::{
@@ -123,7 +124,7 @@ impl ScalarUDFImpl for MakeInterval {
             }
             out.append_value(make_interval(fields, secs)?);
         }
-        columnar(std::sync::Arc::new(out.finish()), is_scalar)
+        columnar(Arc::new(out.finish()), is_scalar)
     }
 }
 
