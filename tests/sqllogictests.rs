@@ -181,7 +181,7 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
                 .map(|t| format!("{}+00", clock(t.naive_utc()))),
         ),
         Type::TIMESTAMP => show(row.get::<_, Option<NaiveDateTime>>(i).map(clock)),
-        Type::DATE => show(row.get::<_, Option<NaiveDate>>(i)),
+        Type::DATE => show(row.get::<_, Option<NaiveDate>>(i).map(date_text)),
         Type::NUMERIC => show(row.get::<_, Option<NumericText>>(i).map(|n| n.0)),
         Type::NUMERIC_ARRAY => array(
             row.get::<_, Option<Vec<Option<NumericText>>>>(i)
@@ -327,6 +327,15 @@ fn float_text(v: f64, plain: String, scientific: String, max_exponent: i32) -> S
     } else {
         plain
     }
+}
+
+/// A date as PostgreSQL prints it: year 0 and before are years BC.
+fn date_text(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    if d.year() > 0 {
+        return d.to_string();
+    }
+    format!("{:04}-{:02}-{:02} BC", 1 - d.year(), d.month(), d.day())
 }
 
 fn clock(t: NaiveDateTime) -> String {

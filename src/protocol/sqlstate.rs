@@ -26,6 +26,7 @@ pub(super) const SEQUENCE_GENERATOR_LIMIT_EXCEEDED: &str = "2200H";
 pub(super) const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
 pub(super) const INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION: &str = "2201G";
 pub(super) const DIVISION_BY_ZERO: &str = "22012";
+pub(super) const INVALID_ARGUMENT_FOR_NTILE_FUNCTION: &str = "22014";
 pub(super) const NULL_VALUE_NOT_ALLOWED: &str = "22004";
 pub(super) const INVALID_PARAMETER_VALUE: &str = "22023";
 pub(super) const DATETIME_FIELD_OVERFLOW: &str = "22008";
@@ -250,7 +251,10 @@ fn query_code(error: &query::Error) -> (&'static str, Blame) {
         E::InvalidArgument { .. } | E::InvalidParameterValue { .. } => {
             (INVALID_PARAMETER_VALUE, Blame::Client)
         }
-        E::DatetimeOutOfRange | E::IntervalOutOfRange => (DATETIME_FIELD_OVERFLOW, Blame::Client),
+        E::DatetimeOutOfRange | E::IntervalOutOfRange | E::DateOutOfRange => {
+            (DATETIME_FIELD_OVERFLOW, Blame::Client)
+        }
+        E::InvalidNtileArgument => (INVALID_ARGUMENT_FOR_NTILE_FUNCTION, Blame::Client),
         E::InvalidWidthBucketArgument { .. } => {
             (INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION, Blame::Client)
         }

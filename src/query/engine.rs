@@ -51,10 +51,10 @@ use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{
-    at_time_zone, in_lists, insert_columns, lateral, numeric, placeholders, query_forms,
-    set_comparison, srf_columns, text_in, varchar_cast,
+    at_time_zone, in_lists, insert_columns, lateral, numeric, pattern_match, placeholders,
+    query_forms, set_comparison, srf_columns, text_in, varchar_cast,
 };
-use super::pg::{column_names, date_arithmetic, functions, make_interval};
+use super::pg::{column_names, date_arithmetic, date_fields, functions, make_interval};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, dml_tag, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
@@ -450,9 +450,10 @@ impl QueryEngine {
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
+        pattern_match::rewrite(&mut statement);
         text_in::table_function_literals(&mut statement);
         make_interval::positional_arguments(&mut statement)?;
-        varchar_cast::rewrite(&mut statement);
+        varchar_cast::rewrite(&mut statement)?;
         numeric::rewrite(&mut statement);
         srf_columns::rewrite(&mut statement)?;
         query_forms::rewrite(&mut statement)?;
@@ -532,6 +533,7 @@ impl QueryEngine {
         };
         // PostgreSQL's types, settled before the statement is described.
         let plan = bigint_sums_as_numeric(narrow_int_literals(plan)?)?;
+        let plan = date_fields::truncate_dates_as_timestamptz(plan)?;
         let plan = numeric::settle_numerics(plan)?;
         let plan = lateral::hide_helper_columns(plan)?;
         let DfStatement::Statement(ast) = &statement else {

@@ -38,6 +38,8 @@ pub enum Error {
     DatetimeOutOfRange,
     #[error("interval out of range")]
     IntervalOutOfRange,
+    #[error("date out of range")]
+    DateOutOfRange,
     #[error("unrecognized parameter \"{name}\"")]
     UnknownTableOption { name: String },
     #[error("{message}")]
@@ -97,6 +99,9 @@ pub enum Error {
     /// words.
     #[error("{message}")]
     InvalidWidthBucketArgument { message: &'static str },
+    /// An `ntile` of no buckets (22014).
+    #[error("argument of ntile must be greater than zero")]
+    InvalidNtileArgument,
     /// A value too wide for `numeric(precision, scale)` (22003).
     #[error("numeric field overflow")]
     NumericFieldOverflow { precision: u8, scale: i8 },

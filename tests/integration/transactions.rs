@@ -192,7 +192,7 @@ async fn a_portal_returns_its_rows_in_pieces() {
     let mut pieces = Vec::new();
     for _ in 0..4 {
         let rows = tx.query_portal(&portal, 2).await.unwrap();
-        pieces.push(rows.iter().map(|r| r.get(0)).collect::<Vec<i64>>());
+        pieces.push(rows.iter().map(|r| r.get(0)).collect::<Vec<i32>>());
     }
     assert_eq!(pieces, vec![vec![1, 2], vec![3, 4], vec![5], vec![]]);
     tx.commit().await.unwrap();

@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, ArrayElemTypeDef, CastKind, DataType, Expr, Ident, OrderByKind, Query, SelectItem,
-    SetExpr, Statement, Value,
+    AccessExpr, ArrayElemTypeDef, CastKind, DataType, ExactNumberInfo, Expr, Ident, OrderByKind,
+    Query, SelectItem, SetExpr, Statement, Value,
 };
 
 use crate::query::error::{Error, Result};
@@ -233,6 +233,7 @@ fn named(expr: &Expr) -> Option<(String, Strength)> {
         Expr::Exists { .. } => strong("exists"),
         Expr::Array(_) => strong("array"),
         Expr::Extract { .. } => strong("extract"),
+        Expr::AtTimeZone { .. } => strong("timezone"),
         Expr::Substring {
             shorthand: true, ..
         } => strong("substr"),
@@ -264,6 +265,7 @@ fn type_name(data_type: &DataType) -> String {
         DataType::BigInt(_) | DataType::Int8(_) => "int8",
         DataType::Real | DataType::Float4 => "float4",
         DataType::DoublePrecision | DataType::Float8 | DataType::Double(_) => "float8",
+        DataType::Float(ExactNumberInfo::Precision(1..=24)) => "float4",
         DataType::Float(_) => "float8",
         DataType::Boolean | DataType::Bool => "bool",
         DataType::Text => "text",

@@ -15,6 +15,8 @@
 //! - `date_trunc(field, timestamptz, zone)`: truncated as a wall time in
 //!   `zone`, as PostgreSQL does (a unit of a day or more starts at that
 //!   day's midnight there; a smaller one keeps the instant's offset).
+//! - `date_trunc` of a `date`, which PostgreSQL truncates as a
+//!   `timestamptz` ([`truncate_dates_as_timestamptz`]).
 
 use std::sync::Arc;
 
@@ -28,20 +30,22 @@ use datafusion::arrow::datatypes::{
     DataType, Date32Type, Field, FieldRef, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
     TimestampMicrosecondType,
 };
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::types::{NativeType, logical_string};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::preimage::PreimageResult;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
-    Coercion, ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, TypeSignature, TypeSignatureClass,
+    Coercion, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, TypeSignatureClass, cast as cast_expr,
 };
 use datafusion::sql::sqlparser::ast::{self, DateTimeField};
 
 use super::at_time_zone::{ZoneCache, function_call, session_zone};
 use super::columnar::columnar;
 use super::extract::{EXTRACT, Exact, duration_as_interval, exact_as_double};
+use super::plan_exprs::{input_schema, retype_nodes, rewrite_node};
 use crate::pgtype;
 use crate::query::error::{Error, Result as QueryResult};
 
@@ -549,6 +553,32 @@ impl ScalarUDFImpl for DateTrunc {
     fn preserves_lex_ordering(&self, inputs: &[ExprProperties]) -> Result<bool> {
         self.inner.preserves_lex_ordering(inputs)
     }
+}
+
+/// `plan` with each `date_trunc` of a `date` made one of the date as a
+/// `timestamptz` (midnight in the session's zone), as PostgreSQL resolves
+/// it; DataFusion's truncates a `timestamp` and returns one. Run before
+/// type coercion.
+pub(crate) fn truncate_dates_as_timestamptz(plan: LogicalPlan) -> Result<LogicalPlan> {
+    retype_nodes(plan, |node| {
+        let schema = input_schema(&node);
+        rewrite_node(node, |expr| match expr {
+            Expr::ScalarFunction(mut call)
+                if call.func.name() == "date_trunc"
+                    && call.args.len() == 2
+                    && call.args[1].get_type(&schema)? == DataType::Date32 =>
+            {
+                let date =
+                    std::mem::replace(&mut call.args[1], Expr::Literal(ScalarValue::Null, None));
+                call.args[1] = cast_expr(
+                    date,
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                );
+                Ok(Transformed::yes(Expr::ScalarFunction(call)))
+            }
+            expr => Ok(Transformed::no(expr)),
+        })
+    })
 }
 
 #[cfg(test)]

@@ -171,6 +171,8 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     }
     ctx.register_udf(super::age::udf());
     ctx.register_udf(super::regexp_split::udf());
+    ctx.register_udf(super::pattern_match::udf());
+    super::int4_results::register(ctx);
     ctx.register_udtf(
         "regexp_split_to_table",
         Arc::new(super::regexp_split::RegexpSplitTable),

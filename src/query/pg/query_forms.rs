@@ -25,14 +25,14 @@ use std::ops::ControlFlow;
 
 use crate::query::pg::dialect::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Fetch, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Interval,
-    LimitClause, ObjectName, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
-    ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType, Expr, Fetch, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, Interval, LimitClause, ObjectName, Query, SelectItem, SetExpr,
+    Statement, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
-use super::{clock, date_fields, interval_scale, numeric};
+use super::{clock, date_fields, interval_scale, numeric, srf_columns};
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -163,8 +163,21 @@ fn expand_series(body: &mut SetExpr) -> Result<()> {
                         *expr = numeric;
                         continue;
                     }
+                    let int4 = matches!(&*expr, Expr::Function(f)
+                        if matches!(&f.args, FunctionArguments::List(list)
+                            if srf_columns::int4_series(&list.args)));
                     let series = std::mem::replace(expr, Expr::value(Value::Null));
                     *expr = function_call("unnest", vec![series]);
+                    if int4 {
+                        let values = std::mem::replace(expr, Expr::value(Value::Null));
+                        *expr = Expr::Cast {
+                            kind: CastKind::Cast,
+                            expr: Box::new(values),
+                            data_type: DataType::Integer(None),
+                            array: false,
+                            format: None,
+                        };
+                    }
                 }
             }
             Ok(())

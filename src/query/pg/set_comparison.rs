@@ -14,17 +14,27 @@
 //!   which is PostgreSQL's definition of IN and keeps three-valued logic. A
 //!   whole condition of WHERE that tests a column stays, where DataFusion's
 //!   null-aware anti join answers it exactly.
+//! - `[NOT] EXISTS (SELECT ... FROM f WHERE w)` in a select list, where
+//!   DataFusion cannot run it: `(SELECT count(*) > 0 FROM f WHERE w)`, a
+//!   scalar subquery DataFusion runs, correlated or not. A subquery whose
+//!   rows are not simply those of its FROM and WHERE (with HAVING, DISTINCT,
+//!   LIMIT, OFFSET or set operations, or no FROM) is counted whole, as
+//!   `(SELECT count(*) > 0 FROM (subquery) AS s)`, which DataFusion runs
+//!   when it is not correlated and refuses when it is.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Query, Select, SelectItem, SetExpr, Statement,
-    UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut,
+    FunctionArguments, GroupByExpr, Ident, ObjectName, Query, Select, SelectItem, SetExpr,
+    Statement, UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
+use datafusion::sql::sqlparser::parser::Parser;
+
 use super::array_in::ARRAY_OF;
+use super::dialect::PostgresDialect;
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -139,9 +149,62 @@ impl VisitorMut for Rewriter {
     }
 }
 
+/// `EXISTS (subquery)` as a count of the subquery's rows (see the module
+/// documentation).
+fn exists_as_count(subquery: &Query) -> Option<Query> {
+    let plain = match subquery.body.as_ref() {
+        SetExpr::Select(select)
+            if subquery.limit_clause.is_none()
+                && subquery.fetch.is_none()
+                && select.having.is_none()
+                && select.distinct.is_none()
+                && select.top.is_none()
+                && select.qualify.is_none()
+                && !select.from.is_empty() =>
+        {
+            Some(select)
+        }
+        _ => None,
+    };
+    let Some(select) = plain else {
+        let whole = format!("SELECT count(*) > 0 FROM ({subquery}) AS __epochdb_exists");
+        return Parser::new(&PostgresDialect::default())
+            .try_with_sql(&whole)
+            .and_then(|mut p| p.parse_query())
+            .ok()
+            .map(|q| *q);
+    };
+    let counted = Parser::new(&PostgresDialect::default())
+        .try_with_sql("count(*) > 0")
+        .and_then(|mut p| p.parse_expr())
+        .ok()?;
+    let mut select = select.clone();
+    select.projection = vec![SelectItem::UnnamedExpr(counted)];
+    // Grouped or not, there are rows exactly when the FROM and WHERE give some.
+    select.group_by = GroupByExpr::Expressions(vec![], vec![]);
+    select.named_window.clear();
+    let mut counting = subquery.clone();
+    counting.body = Box::new(SetExpr::Select(select));
+    counting.order_by = None;
+    Some(counting)
+}
+
 impl Rewriter {
     fn compare(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         match expr {
+            Expr::Exists { subquery, negated } if self.in_projection() => {
+                if let Some(counting) = exists_as_count(subquery) {
+                    let count = Expr::Subquery(Box::new(counting));
+                    *expr = if *negated {
+                        Expr::UnaryOp {
+                            op: UnaryOperator::Not,
+                            expr: Box::new(count),
+                        }
+                    } else {
+                        count
+                    };
+                }
+            }
             Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. }
                 if is_parameter(right) =>
             {

@@ -9,7 +9,8 @@ use std::ops::ControlFlow;
 
 use crate::query::pg::dialect::PostgresDialect;
 use datafusion::sql::sqlparser::ast::{
-    Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
+    DataType, Expr, FunctionArg, FunctionArgExpr, Ident, Statement, TableAlias,
+    TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -73,8 +74,13 @@ fn numeric_series_table(
         "SELECT {}(s) * {unit} FROM generate_series({start}, {stop}, {step}) AS series(s)",
         numeric::NUMERIC_CAST
     );
+    derived_table(&sql, alias)
+}
+
+/// The query `sql` as a table under `alias`.
+fn derived_table(sql: &str, alias: Option<TableAlias>) -> Option<TableFactor> {
     let subquery = Parser::new(&PostgresDialect::default())
-        .try_with_sql(&sql)
+        .try_with_sql(sql)
         .and_then(|mut p| p.parse_query())
         .ok()?;
     Some(TableFactor::Derived {
@@ -83,6 +89,57 @@ fn numeric_series_table(
         alias,
         sample: None,
     })
+}
+
+/// Whether a `generate_series` of `args` is PostgreSQL's `integer` form:
+/// two or three arguments, each an integer literal that fits an `integer`
+/// or a cast to `integer` or `smallint`. DataFusion's series is of
+/// `bigint`s, which drivers hand applications otherwise (node-postgres as
+/// strings).
+pub(crate) fn int4_series(args: &[FunctionArg]) -> bool {
+    fn int4(expr: &Expr) -> bool {
+        match expr {
+            Expr::Value(v) => match &v.value {
+                Value::Number(text, _) => text.parse::<i32>().is_ok(),
+                _ => false,
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr,
+            } => match expr.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(text, _) => format!("-{text}").parse::<i32>().is_ok(),
+                    _ => false,
+                },
+                _ => false,
+            },
+            Expr::Nested(inner) => int4(inner),
+            Expr::Cast { data_type, .. } => matches!(
+                data_type,
+                DataType::Int(None)
+                    | DataType::Integer(None)
+                    | DataType::Int4(None)
+                    | DataType::SmallInt(None)
+                    | DataType::Int2(None)
+            ),
+            _ => false,
+        }
+    }
+    matches!(args.len(), 2 | 3)
+        && args
+            .iter()
+            .all(|arg| matches!(arg, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if int4(e)))
+}
+
+/// An `integer` `generate_series` in FROM as a derived table over
+/// DataFusion's, its values cast back, under the call's alias.
+fn int4_series_table(args: &[FunctionArg], alias: Option<TableAlias>) -> Option<TableFactor> {
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    let sql = format!(
+        "SELECT CAST(s AS INTEGER) FROM generate_series({}) AS series(s)",
+        args.join(", ")
+    );
+    derived_table(&sql, alias)
 }
 
 impl VisitorMut for Namer {
@@ -115,6 +172,11 @@ impl VisitorMut for Namer {
                         Ok(Some((whole, unit))) => {
                             if let Some(derived) = numeric_series_table(&whole, &unit, alias.take())
                             {
+                                *factor = derived;
+                            }
+                        }
+                        Ok(None) if int4_series(&args.args) => {
+                            if let Some(derived) = int4_series_table(&args.args, alias.take()) {
                                 *factor = derived;
                             }
                         }

@@ -3,21 +3,47 @@
 //! text type and drops the length, so the statement's cast becomes
 //! `left(CAST(x AS varchar), n)` before planning. (A `varchar(n)` column
 //! checks its length when a value is stored: storage's `fit_text`.)
+//!
+//! A cast to `float` is PostgreSQL's `double precision`, and to `float(p)`
+//! a `real` for 1 to 24 bits and a `double precision` for 25 to 53 (other
+//! precisions are 22023); DataFusion reads every `float` as a `real`.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    self, CharacterLength, DataType, Expr, VisitMut, VisitorMut,
+    self, CharacterLength, DataType, ExactNumberInfo, Expr, VisitMut, VisitorMut,
 };
 
 use super::at_time_zone::function_call;
+use crate::query::error::{Error, Result};
 
-/// Turns every `CAST(x AS varchar(n))` of `statement` into the truncation.
-pub(crate) fn rewrite(statement: &mut ast::Statement) {
-    let _ = statement.visit(&mut Rewriter);
+/// Turns every `CAST(x AS varchar(n))` of `statement` into the truncation,
+/// and every cast to `float` into one to the type PostgreSQL means.
+pub(crate) fn rewrite(statement: &mut ast::Statement) -> Result<()> {
+    match statement.visit(&mut Rewriter) {
+        ControlFlow::Break(error) => Err(error),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 struct Rewriter;
+
+/// The type PostgreSQL reads `float(p)` as.
+fn float_type(precision: &ExactNumberInfo) -> Result<DataType> {
+    match precision {
+        ExactNumberInfo::None => Ok(DataType::DoublePrecision),
+        ExactNumberInfo::Precision(0) | ExactNumberInfo::PrecisionAndScale(0, _) => {
+            Err(Error::InvalidParameterValue {
+                message: "precision for type float must be at least 1 bit".into(),
+            })
+        }
+        ExactNumberInfo::Precision(1..=24) => Ok(DataType::Real),
+        ExactNumberInfo::Precision(25..=53) => Ok(DataType::DoublePrecision),
+        _ => Err(Error::InvalidParameterValue {
+            message: "precision for type float must be less than 54 bits".into(),
+        }),
+    }
+}
 
 /// The length of `varchar(n)`, if `data_type` is one.
 fn length(data_type: &DataType) -> Option<u64> {
@@ -31,9 +57,18 @@ fn length(data_type: &DataType) -> Option<u64> {
 }
 
 impl VisitorMut for Rewriter {
-    type Break = ();
+    type Break = Error;
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+        if let Expr::Cast { data_type, .. } | Expr::TypedString(ast::TypedString { data_type, .. }) =
+            expr
+            && let DataType::Float(precision) = data_type
+        {
+            match float_type(precision) {
+                Ok(float) => *data_type = float,
+                Err(error) => return ControlFlow::Break(error),
+            }
+        }
         let Expr::Cast { data_type, .. } = expr else {
             return ControlFlow::Continue(());
         };

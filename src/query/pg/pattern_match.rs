@@ -1,0 +1,273 @@
+//! The regular-expression operators `~`, `~*`, `!~`, `!~*` and
+//! `SIMILAR TO`, with PostgreSQL's meaning.
+//!
+//! PostgreSQL matches without newline sensitivity by default: `.` and a
+//! bracket expression match a newline. DataFusion's operators compile the
+//! pattern as it is, where `.` stops at one, so `E'a\nb' ~ 'a.b'` would be
+//! false. [`rewrite`] makes each operator `regexp_like(x, p, flags)` with the
+//! `s` flag (and `i` for the case-insensitive ones), under `NOT` for the
+//! negated ones.
+//!
+//! DataFusion reads a `SIMILAR TO` pattern as a regular expression, so
+//! `'abc' SIMILAR TO 'a%'` would be false. PostgreSQL turns the pattern into
+//! one with `similar_to_escape`, which this module also provides as the
+//! function users can call: `%` and `_` become `.*` and `.`, `(` becomes a
+//! group that captures nothing, `.`, `^`, `$` and `\` are literal, the
+//! escape character (`\` unless `ESCAPE` names another, none when it names
+//! '') makes the next character literal, and the whole must match.
+
+use std::ops::ControlFlow;
+
+use datafusion::arrow::array::{Array, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Statement, UnaryOperator, Value, visit_expressions_mut,
+};
+
+use super::at_time_zone::function_call;
+
+use super::columnar::{columnar, no_such_function, unknown};
+use crate::query::error::Error;
+
+/// Rewrites the pattern-matching operators of `statement` (see the module
+/// documentation).
+pub(crate) fn rewrite(statement: &mut Statement) {
+    let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+        let rewritten = match expr {
+            Expr::BinaryOp { left, op, right } => {
+                let (flags, negated) = match op {
+                    BinaryOperator::PGRegexMatch => ("s", false),
+                    BinaryOperator::PGRegexIMatch => ("si", false),
+                    BinaryOperator::PGRegexNotMatch => ("s", true),
+                    BinaryOperator::PGRegexNotIMatch => ("si", true),
+                    _ => return ControlFlow::<()>::Continue(()),
+                };
+                let value = std::mem::replace(left.as_mut(), placeholder());
+                let pattern = std::mem::replace(right.as_mut(), placeholder());
+                regexp_like(value, pattern, flags, negated)
+            }
+            Expr::SimilarTo {
+                negated,
+                expr: value,
+                pattern,
+                escape_char,
+            } => {
+                let value = std::mem::replace(value.as_mut(), placeholder());
+                let pattern = std::mem::replace(pattern.as_mut(), placeholder());
+                let mut escape_args = vec![pattern];
+                if let Some(escape) = escape_char.take() {
+                    escape_args.push(Expr::Value(escape));
+                }
+                let regex = function_call("similar_to_escape", escape_args);
+                regexp_like(value, regex, "s", *negated)
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        *expr = rewritten;
+        ControlFlow::Continue(())
+    });
+}
+
+/// What stands in an operand's place while it is moved.
+fn placeholder() -> Expr {
+    Expr::Value(Value::Null.into())
+}
+
+/// `[NOT] regexp_like(value, pattern, flags)`, in parentheses.
+fn regexp_like(value: Expr, pattern: Expr, flags: &str, negated: bool) -> Expr {
+    let flags = Expr::Value(Value::SingleQuotedString(flags.into()).into());
+    let matched = function_call("regexp_like", vec![value, pattern, flags]);
+    let matched = if negated {
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: Box::new(matched),
+        }
+    } else {
+        matched
+    };
+    Expr::Nested(Box::new(matched))
+}
+
+/// The regular expression PostgreSQL matches for the `SIMILAR TO` pattern
+/// `pattern` with the escape character `escape` (`None`: no escape).
+/// `Err` for a pattern with more than two escaped double quotes, which
+/// only `SUBSTRING ... SIMILAR` gives a meaning.
+pub(crate) fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, Error> {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    out.push_str("^(?:");
+    let mut after_escape = false;
+    // Inside a bracket expression: how many members it has so far, and
+    // whether it is negated (a `]` right after `[` or `[^` is a member, not
+    // the end).
+    let mut in_class: Option<(usize, bool)> = None;
+    let mut quotes = 0;
+    for c in pattern.chars() {
+        if after_escape {
+            after_escape = false;
+            if c == '"' && in_class.is_none() {
+                // The separators of SUBSTRING's three parts, as PostgreSQL
+                // writes them.
+                match quotes {
+                    0 => out.push_str("){1,1}?("),
+                    1 => out.push_str("){1,1}(?:"),
+                    _ => {
+                        return Err(Error::InvalidParameterValue {
+                            message: "SQL regular expression may not contain more than two \
+                                      escape-double-quote separators"
+                                .into(),
+                        });
+                    }
+                }
+                quotes += 1;
+            } else {
+                out.push('\\');
+                out.push(c);
+            }
+        } else if escape == Some(c) {
+            after_escape = true;
+        } else if let Some((members, negated)) = in_class {
+            if c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+            in_class = match c {
+                ']' if members > 0 => None,
+                '^' if members == 0 && !negated => Some((0, true)),
+                _ => Some((members + 1, negated)),
+            };
+        } else {
+            match c {
+                '[' => {
+                    out.push('[');
+                    in_class = Some((0, false));
+                }
+                '%' => out.push_str(".*"),
+                '_' => out.push('.'),
+                '(' => out.push_str("(?:"),
+                '\\' | '.' | '^' | '$' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                other => out.push(other),
+            }
+        }
+    }
+    out.push_str(")$");
+    Ok(out)
+}
+
+/// `similar_to_escape(pattern [, escape])`.
+pub(crate) fn udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(SimilarToEscape {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SimilarToEscape {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for SimilarToEscape {
+    fn name(&self) -> &str {
+        "similar_to_escape"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if matches!(arg_types.len(), 1 | 2) && arg_types.iter().all(unknown) {
+            return Ok(vec![DataType::Utf8; arg_types.len()]);
+        }
+        Err(no_such_function("similar_to_escape", arg_types))
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (Some(patterns), escapes) = (arrays.first(), arrays.get(1)) else {
+            return exec_err!("similar_to_escape takes one or two arguments");
+        };
+        let patterns = patterns.as_string::<i32>();
+        let escapes = escapes.map(|e| e.as_string::<i32>());
+        let mut out = StringBuilder::with_capacity(patterns.len(), patterns.len() * 8);
+        for row in 0..patterns.len() {
+            let escape = match escapes {
+                None => Some(Some('\\')),
+                Some(escapes) if escapes.is_null(row) => None,
+                Some(escapes) => {
+                    let text = escapes.value(row);
+                    let mut chars = text.chars();
+                    match (chars.next(), chars.next()) {
+                        (None, _) => Some(None),
+                        (Some(c), None) => Some(Some(c)),
+                        _ => return Err(Error::InvalidEscapeSequence.into()),
+                    }
+                }
+            };
+            match escape {
+                Some(escape) if patterns.is_valid(row) => {
+                    out.append_value(similar_to_regex(patterns.value(row), escape)?);
+                }
+                _ => out.append_null(),
+            }
+        }
+        columnar(std::sync::Arc::new(out.finish()), scalar)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::pg::rewritten_by;
+
+    #[test]
+    fn patterns_become_postgres_regular_expressions() {
+        let regex = |p: &str| similar_to_regex(p, Some('\\')).unwrap();
+        // PostgreSQL 15's similar_to_escape for the same patterns.
+        assert_eq!(
+            regex("a%_\\.x(b|c)[^]x]$^"),
+            "^(?:a.*.\\.x(?:b|c)[^]x]\\$\\^)$"
+        );
+        assert_eq!(regex("[]a]+"), "^(?:[]a]+)$");
+        assert_eq!(regex("[a\\]"), "^(?:[a\\])$");
+        assert_eq!(similar_to_regex("[a\\]", None).unwrap(), "^(?:[a\\\\])$");
+        assert_eq!(similar_to_regex("a#%", Some('#')).unwrap(), "^(?:a\\%)$");
+        assert_eq!(similar_to_regex("a\\%", None).unwrap(), "^(?:a\\\\.*)$");
+        assert_eq!(regex("a\\\"b\\\"c"), "^(?:a){1,1}?(b){1,1}(?:c)$");
+        assert!(similar_to_regex("\\\"a\\\"b\\\"c", Some('\\')).is_err());
+    }
+
+    #[test]
+    fn operators_become_regexp_like_with_newlines_matched() {
+        assert_eq!(
+            rewritten_by("SELECT a ~ 'x', a !~* b", rewrite),
+            "SELECT (regexp_like(a, 'x', 's')), (NOT regexp_like(a, b, 'si'))"
+        );
+        assert_eq!(
+            rewritten_by("SELECT a NOT SIMILAR TO 'x%' ESCAPE '#'", rewrite),
+            "SELECT (NOT regexp_like(a, similar_to_escape('x%', '#'), 's'))"
+        );
+    }
+
+    #[test]
+    fn the_rewrite_leaves_other_operators_alone() {
+        assert_eq!(
+            rewritten_by("SELECT a LIKE 'x%', a = b", rewrite),
+            "SELECT a LIKE 'x%', a = b"
+        );
+    }
+}
