@@ -182,6 +182,11 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
         ),
         Type::TIMESTAMP => show(row.get::<_, Option<NaiveDateTime>>(i).map(clock)),
         Type::DATE => show(row.get::<_, Option<NaiveDate>>(i).map(date_text)),
+        Type::TIME => show(row.get::<_, Option<TimeText>>(i).map(|t| t.0)),
+        Type::BYTEA => show(
+            row.get::<_, Option<Vec<u8>>>(i)
+                .map(|bytes| format!("\\x{}", hex::encode(bytes))),
+        ),
         Type::NUMERIC => show(row.get::<_, Option<NumericText>>(i).map(|n| n.0)),
         Type::NUMERIC_ARRAY => array(
             row.get::<_, Option<Vec<Option<NumericText>>>>(i)
@@ -223,6 +228,31 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
 /// A binary `numeric` (PostgreSQL's numeric_send: digit count, weight,
 /// sign and display scale, then base-10000 digits) as numeric_out prints it.
 struct NumericText(String);
+
+/// A `time` in binary (microseconds since midnight, 24:00:00 included), as
+/// PostgreSQL prints it.
+struct TimeText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for TimeText {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let bytes: [u8; 8] = raw.try_into()?;
+        let micros = i64::from_be_bytes(bytes);
+        let (secs, fraction) = (micros / 1_000_000, micros % 1_000_000);
+        let mut text = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+        if fraction > 0 {
+            let digits = format!(".{fraction:06}");
+            text.push_str(digits.trim_end_matches('0'));
+        }
+        Ok(TimeText(text))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIME
+    }
+}
 
 impl<'a> tokio_postgres::types::FromSql<'a> for NumericText {
     fn from_sql(

@@ -596,7 +596,6 @@ const PLAN_MESSAGES: &[MessageRule] = &[
         &["cannot get result type for temporal operation"],
         UNDEFINED_FUNCTION,
     ),
-    (&["does not support the", "option"], INVALID_PARAMETER_VALUE),
     // Grouping.
     (&["must be in group by"], GROUPING_ERROR),
     (

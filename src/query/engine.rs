@@ -52,7 +52,7 @@ use super::pg::sum::bigint_sums_as_numeric;
 use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{
     at_time_zone, in_lists, insert_columns, lateral, numeric, pattern_match, placeholders,
-    query_forms, set_comparison, srf_columns, text_in, varchar_cast,
+    query_forms, set_comparison, set_operations, srf_columns, text_in, varchar_cast,
 };
 use super::pg::{column_names, date_arithmetic, date_fields, functions, make_interval};
 use super::planner::EpochQueryPlanner;
@@ -449,8 +449,9 @@ impl QueryEngine {
         insert_columns::rewrite(&state, &mut statement).await?;
         placeholders::declare_types(&mut statement, declared);
         set_comparison::rewrite(&mut statement)?;
+        set_operations::rewrite(&mut statement)?;
         at_time_zone::rewrite(&mut statement);
-        pattern_match::rewrite(&mut statement);
+        pattern_match::rewrite(&mut statement)?;
         text_in::table_function_literals(&mut statement);
         make_interval::positional_arguments(&mut statement)?;
         varchar_cast::rewrite(&mut statement)?;

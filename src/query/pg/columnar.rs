@@ -10,6 +10,13 @@ use datafusion::logical_expr::ColumnarValue;
 use crate::pgtype;
 use crate::query::error::Error;
 
+/// A function's arguments as arrays, and whether every one was a single
+/// value (so that the result is one too).
+pub(crate) fn arguments(args: &[ColumnarValue]) -> Result<(Vec<ArrayRef>, bool)> {
+    let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    Ok((ColumnarValue::values_to_arrays(args)?, scalar))
+}
+
 /// `array` as a function's result: its one value if `scalar`.
 pub(crate) fn columnar(array: ArrayRef, scalar: bool) -> Result<ColumnarValue> {
     Ok(if scalar {

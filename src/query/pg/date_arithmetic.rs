@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
-use super::columnar::columnar;
+use super::columnar::{arguments, columnar};
 use crate::query::error::Error;
 
 /// The days from 1970-01-01 of PostgreSQL's first date (4714-11-24 BC) and
@@ -75,11 +75,7 @@ impl ScalarUDFImpl for AddDays {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = arguments(&args.args)?;
         let [dates, days] = arrays.as_slice() else {
             return exec_err!("epochdb_date_add_days takes two arguments");
         };

@@ -173,6 +173,15 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     ctx.register_udf(super::regexp_split::udf());
     ctx.register_udf(super::pattern_match::udf());
     super::int4_results::register(ctx);
+    for udf in super::array_edit::udfs() {
+        ctx.register_udf(udf);
+    }
+    for udf in super::binary_text::udfs() {
+        ctx.register_udf(udf);
+    }
+    for udf in super::number_text::udfs() {
+        ctx.register_udf(udf);
+    }
     ctx.register_udtf(
         "regexp_split_to_table",
         Arc::new(super::regexp_split::RegexpSplitTable),

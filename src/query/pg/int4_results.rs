@@ -1,6 +1,6 @@
 //! Functions whose result PostgreSQL types `integer` where DataFusion's
-//! are 64-bit: `ntile`, `array_length`, `cardinality`, `array_position`
-//! and `array_ndims` always, `gcd` and `lcm` of integers (or smallints).
+//! are 64-bit: `ntile`, `array_length`, `cardinality`, `array_position`,
+//! `array_ndims` and `regexp_count` always, `gcd` and `lcm` of integers (or smallints).
 //! Drivers hand an application a `bigint` otherwise (node-postgres as a
 //! string). Each is DataFusion's function, wrapped: the wrapper computes
 //! with it and casts its result, an overflow being PostgreSQL's
@@ -41,6 +41,7 @@ pub(crate) fn register(ctx: &SessionContext) {
         ("cardinality", false),
         ("array_position", false),
         ("array_ndims", true),
+        ("regexp_count", false),
     ] {
         if let Some(inner) = state.scalar_functions().get(name) {
             ctx.register_udf(ScalarUDF::new_from_impl(Int4Scalar {

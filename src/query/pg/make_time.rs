@@ -1,4 +1,5 @@
-//! `make_date(year, month, day)`, `make_timestamp(year, month, day, hour,
+//! `make_date(year, month, day)`, `make_time(hour, min, sec)`,
+//! `make_timestamp(year, month, day, hour,
 //! min, sec)` and `make_timestamptz(..., [zone])`: a date or timestamp from
 //! its fields, checked as PostgreSQL checks them (22008, in its words).
 //! A negative year is BC, as in PostgreSQL 15. `make_timestamptz` reads the fields as a
@@ -7,7 +8,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Builder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, Date32Builder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, TimeUnit};
@@ -184,13 +185,14 @@ fn make_timestamp(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Make {
     Date,
+    Time,
     Timestamp,
     Timestamptz,
 }
 
-/// The three functions.
-pub(crate) fn udfs() -> [ScalarUDF; 3] {
-    [Make::Date, Make::Timestamp, Make::Timestamptz].map(|make| {
+/// The four functions.
+pub(crate) fn udfs() -> [ScalarUDF; 4] {
+    [Make::Date, Make::Time, Make::Timestamp, Make::Timestamptz].map(|make| {
         ScalarUDF::new_from_impl(MakeUdf {
             make,
             signature: Signature::user_defined(Volatility::Stable),
@@ -218,6 +220,7 @@ impl ScalarUDFImpl for MakeUdf {
     fn name(&self) -> &str {
         match self.make {
             Make::Date => "make_date",
+            Make::Time => "make_time",
             Make::Timestamp => "make_timestamp",
             Make::Timestamptz => "make_timestamptz",
         }
@@ -229,11 +232,14 @@ impl ScalarUDFImpl for MakeUdf {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let arity_ok = match self.make {
-            Make::Date => arg_types.len() == 3,
+            Make::Date | Make::Time => arg_types.len() == 3,
             Make::Timestamp => arg_types.len() == 6,
             Make::Timestamptz => matches!(arg_types.len(), 6 | 7),
         };
+        // `make_time`'s seconds are its third argument.
+        let seconds = if self.make == Make::Time { 2 } else { 5 };
         let types_ok = arg_types.iter().enumerate().all(|(i, t)| match i {
+            i if i == seconds => t.is_numeric() || t.is_null() || text_like(t),
             0..=4 => integer_like(t),
             5 => t.is_numeric() || t.is_null() || text_like(t),
             _ => text_like(t) || t.is_null(),
@@ -253,6 +259,7 @@ impl ScalarUDFImpl for MakeUdf {
             .iter()
             .enumerate()
             .map(|(i, _)| match i {
+                i if i == seconds => DataType::Float64,
                 0..=4 => DataType::Int32,
                 5 => DataType::Float64,
                 _ => DataType::Utf8,
@@ -263,6 +270,7 @@ impl ScalarUDFImpl for MakeUdf {
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(match self.make {
             Make::Date => DataType::Date32,
+            Make::Time => DataType::Time64(TimeUnit::Microsecond),
             Make::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Make::Timestamptz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         })
@@ -290,6 +298,33 @@ impl ScalarUDFImpl for MakeUdf {
             let a = ints.get(i)?;
             (!a.is_null(row)).then(|| a.value(row))
         };
+        if self.make == Make::Time {
+            let Some(secs) = arrays.get(2) else {
+                return exec_err!("make_time takes three fields");
+            };
+            let secs = cast(secs, &DataType::Float64)?;
+            let secs = secs.as_primitive::<Float64Type>();
+            let mut out = Time64MicrosecondBuilder::with_capacity(rows);
+            for row in 0..rows {
+                let sec = (!secs.is_null(row)).then(|| secs.value(row));
+                let (Some(h), Some(m), Some(sec)) = (int(0, row), int(1, row), sec) else {
+                    out.append_null();
+                    continue;
+                };
+                if time_overflows(h, m, sec) {
+                    return Err(overflow(format!(
+                        "time field value out of range: {h}:{m:02}:{}",
+                        seconds_text(sec)
+                    ))
+                    .into());
+                }
+                let micros = (i64::from(h) * 60 + i64::from(m)) * 60_000_000
+                    + (sec * MICROS_PER_SEC).round_ties_even() as i64;
+                out.append_value(micros);
+            }
+            let array: ArrayRef = Arc::new(out.finish());
+            return columnar(array, is_scalar);
+        }
         if self.make == Make::Date {
             let mut out = Date32Builder::with_capacity(rows);
             for row in 0..rows {

@@ -15,6 +15,19 @@
 //! group that captures nothing, `.`, `^`, `$` and `\` are literal, the
 //! escape character (`\` unless `ESCAPE` names another, none when it names
 //! '') makes the next character literal, and the whole must match.
+//!
+//! The functions `regexp_replace`, `regexp_match`, `regexp_like` and
+//! `regexp_count` take PostgreSQL's flags, which [`rewrite`] turns into
+//! Rust's for DataFusion's functions of those names: newline-insensitive
+//! matching unless `n`, `p` or `w` says otherwise, `i`/`c` for case, `x` for
+//! expanded syntax, `g` where PostgreSQL takes it. Flags other than a
+//! constant are refused (0A000), and so are constant patterns with an
+//! escape Rust reads otherwise (`\b`, `\y`, back references).
+//!
+//! `substring(text FROM pattern)` with a text pattern is PostgreSQL's
+//! regular-expression form: the part matched by the first parenthesized
+//! subexpression, or by the whole pattern when it has none, which is the
+//! first element of `regexp_match`'s answer.
 
 use std::ops::ControlFlow;
 
@@ -25,27 +38,179 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Statement, UnaryOperator, Value, visit_expressions_mut,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
+    UnaryOperator, Value, visit_expressions_mut,
 };
 
-use super::at_time_zone::function_call;
+use datafusion::sql::sqlparser::parser::Parser;
 
-use super::columnar::{columnar, no_such_function, unknown};
+use super::at_time_zone::function_call;
+use super::dialect::PostgresDialect;
+use super::regexp_split::refuse_differing_escapes;
+
+use super::columnar::{arguments, columnar, no_such_function, unknown};
 use crate::query::error::Error;
 
-/// Rewrites the pattern-matching operators of `statement` (see the module
-/// documentation).
-pub(crate) fn rewrite(statement: &mut Statement) {
-    let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+/// The regular-expression functions whose flags are rewritten: the
+/// position of the flags, the default of each argument before them, and
+/// whether `g` is taken.
+const FLAGGED: &[(&str, usize, &[&str], bool)] = &[
+    ("regexp_replace", 3, &[], true),
+    ("regexp_match", 2, &[], false),
+    ("regexp_like", 2, &[], false),
+    ("regexp_count", 3, &["1"], false),
+];
+
+/// Rust's flags for PostgreSQL's `flags` of `function` (`None`: no flags).
+pub(crate) fn rust_flags(
+    flags: &str,
+    function: &str,
+    global: bool,
+) -> Result<Option<String>, Error> {
+    let (mut case_insensitive, mut dot_newline, mut multi_line, mut extended, mut all) =
+        (false, true, false, false, false);
+    for flag in flags.chars() {
+        match flag {
+            'i' => case_insensitive = true,
+            'c' => case_insensitive = false,
+            'n' | 'm' => (dot_newline, multi_line) = (false, true),
+            'p' => (dot_newline, multi_line) = (false, false),
+            'w' => (dot_newline, multi_line) = (true, true),
+            's' => (dot_newline, multi_line) = (true, false),
+            'x' => extended = true,
+            't' => extended = false,
+            'g' if global => all = true,
+            'g' => {
+                return Err(Error::InvalidParameterValue {
+                    message: format!("{function}() does not support the \"global\" option"),
+                });
+            }
+            'b' | 'e' | 'q' => {
+                return Err(Error::Unsupported {
+                    what: format!("regular expression option \"{flag}\""),
+                });
+            }
+            other => {
+                return Err(Error::InvalidParameterValue {
+                    message: format!("invalid regular expression option: \"{other}\""),
+                });
+            }
+        }
+    }
+    let rust: String = [
+        (case_insensitive, 'i'),
+        (dot_newline, 's'),
+        (multi_line, 'm'),
+        (extended, 'x'),
+        (all, 'g'),
+    ]
+    .iter()
+    .filter_map(|(on, letter)| on.then_some(*letter))
+    .collect();
+    Ok((!rust.is_empty()).then_some(rust))
+}
+
+/// A call of one of [`FLAGGED`] with its flags made Rust's.
+fn rewrite_flags(function: &mut Function) -> Result<(), Error> {
+    let name = match function.name.0.as_slice() {
+        [part] => part.as_ident().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    let Some(&(name, at, defaults, global)) = FLAGGED.iter().find(|f| Some(f.0) == name.as_deref())
+    else {
+        return Ok(());
+    };
+    let FunctionArguments::List(list) = &mut function.args else {
+        return Ok(());
+    };
+    let given = list.args.len();
+    // Too few arguments to have flags, or too many: DataFusion's function
+    // answers (or refuses) them as they are.
+    if given < at - defaults.len() || given > at + 1 {
+        return Ok(());
+    }
+    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(pattern))) = list.args.get(1) {
+        check_pattern(pattern)?;
+    }
+    let flags = match list.args.get(at) {
+        None => String::new(),
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => match &v.value {
+            Value::SingleQuotedString(text) => text.clone(),
+            _ => return Err(flags_not_constant()),
+        },
+        Some(_) => return Err(flags_not_constant()),
+    };
+    let rust = rust_flags(&flags, name, global)?;
+    list.args.truncate(at);
+    if let Some(rust) = rust {
+        for default in &defaults[defaults.len() - (at - list.args.len())..] {
+            let value = Expr::Value(Value::Number((*default).into(), false).into());
+            list.args
+                .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(value)));
+        }
+        let rust = Expr::Value(Value::SingleQuotedString(rust).into());
+        list.args
+            .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(rust)));
+    }
+    Ok(())
+}
+
+/// Refuses a constant pattern with an escape Rust reads otherwise.
+fn check_pattern(pattern: &Expr) -> Result<(), Error> {
+    match pattern {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(text) => refuse_differing_escapes(text),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn flags_not_constant() -> Error {
+    Error::Unsupported {
+        what: "regular expression flags other than a constant".into(),
+    }
+}
+
+/// Rewrites the pattern-matching operators and functions of `statement`
+/// (see the module documentation).
+pub(crate) fn rewrite(statement: &mut Statement) -> Result<(), Error> {
+    let flow = visit_expressions_mut(statement, |expr: &mut Expr| {
+        if let Expr::Function(function) = expr {
+            return match rewrite_flags(function) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(error) => ControlFlow::Break(error),
+            };
+        }
         let rewritten = match expr {
+            Expr::Substring {
+                expr: text,
+                substring_from: Some(pattern),
+                substring_for: None,
+                ..
+            } if matches!(pattern.as_ref(), Expr::Value(v)
+                if matches!(v.value, Value::SingleQuotedString(_))) =>
+            {
+                let sql = format!("(regexp_match({text}, {pattern}, 's'))[1]");
+                match Parser::new(&PostgresDialect::default())
+                    .try_with_sql(&sql)
+                    .and_then(|mut p| p.parse_expr())
+                {
+                    Ok(matched) => matched,
+                    Err(_) => return ControlFlow::Continue(()),
+                }
+            }
             Expr::BinaryOp { left, op, right } => {
                 let (flags, negated) = match op {
                     BinaryOperator::PGRegexMatch => ("s", false),
                     BinaryOperator::PGRegexIMatch => ("si", false),
                     BinaryOperator::PGRegexNotMatch => ("s", true),
                     BinaryOperator::PGRegexNotIMatch => ("si", true),
-                    _ => return ControlFlow::<()>::Continue(()),
+                    _ => return ControlFlow::Continue(()),
                 };
+                if let Err(error) = check_pattern(right) {
+                    return ControlFlow::Break(error);
+                }
                 let value = std::mem::replace(left.as_mut(), placeholder());
                 let pattern = std::mem::replace(right.as_mut(), placeholder());
                 regexp_like(value, pattern, flags, negated)
@@ -70,6 +235,10 @@ pub(crate) fn rewrite(statement: &mut Statement) {
         *expr = rewritten;
         ControlFlow::Continue(())
     });
+    match flow {
+        ControlFlow::Break(error) => Err(error),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// What stands in an operand's place while it is moved.
@@ -193,11 +362,7 @@ impl ScalarUDFImpl for SimilarToEscape {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (arrays, scalar) = arguments(&args.args)?;
         let (Some(patterns), escapes) = (arrays.first(), arrays.get(1)) else {
             return exec_err!("similar_to_escape takes one or two arguments");
         };
@@ -252,13 +417,48 @@ mod tests {
     }
 
     #[test]
+    fn postgres_flags_become_rust_flags() {
+        let flags = |f: &str| rust_flags(f, "regexp_replace", true).unwrap();
+        assert_eq!(flags(""), Some("s".into()));
+        assert_eq!(flags("gi"), Some("isg".into()));
+        assert_eq!(flags("n"), Some("m".into()));
+        assert_eq!(flags("p"), None);
+        assert_eq!(flags("pg"), Some("g".into()));
+        assert_eq!(flags("ic"), Some("s".into()));
+        assert!(rust_flags("g", "regexp_match", false).is_err());
+        assert!(rust_flags("z", "regexp_match", false).is_err());
+        assert_eq!(
+            rewritten_by(
+                "SELECT regexp_count(a, 'x'), regexp_count(a, 'x', 2, 'i')",
+                |s| {
+                    let _ = rewrite(s);
+                }
+            ),
+            "SELECT regexp_count(a, 'x', 1, 's'), regexp_count(a, 'x', 2, 'is')"
+        );
+        assert_eq!(
+            rewritten_by(
+                "SELECT regexp_replace(a, 'x', 'y', 'p'), regexp_match(a, b)",
+                |s| {
+                    let _ = rewrite(s);
+                }
+            ),
+            "SELECT regexp_replace(a, 'x', 'y'), regexp_match(a, b, 's')"
+        );
+    }
+
+    #[test]
     fn operators_become_regexp_like_with_newlines_matched() {
         assert_eq!(
-            rewritten_by("SELECT a ~ 'x', a !~* b", rewrite),
+            rewritten_by("SELECT a ~ 'x', a !~* b", |s| {
+                let _ = rewrite(s);
+            }),
             "SELECT (regexp_like(a, 'x', 's')), (NOT regexp_like(a, b, 'si'))"
         );
         assert_eq!(
-            rewritten_by("SELECT a NOT SIMILAR TO 'x%' ESCAPE '#'", rewrite),
+            rewritten_by("SELECT a NOT SIMILAR TO 'x%' ESCAPE '#'", |s| {
+                let _ = rewrite(s);
+            }),
             "SELECT (NOT regexp_like(a, similar_to_escape('x%', '#'), 's'))"
         );
     }
@@ -266,7 +466,9 @@ mod tests {
     #[test]
     fn the_rewrite_leaves_other_operators_alone() {
         assert_eq!(
-            rewritten_by("SELECT a LIKE 'x%', a = b", rewrite),
+            rewritten_by("SELECT a LIKE 'x%', a = b", |s| {
+                let _ = rewrite(s);
+            }),
             "SELECT a LIKE 'x%', a = b"
         );
     }

@@ -20,6 +20,7 @@
 //!   `date_part`.
 //! - `TABLESAMPLE`, which DataFusion would ignore and so return every row,
 //!   is refused.
+//! - Operators and functions DataFusion spells otherwise are [`respell`]ed.
 
 use std::ops::ControlFlow;
 
@@ -32,7 +33,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
-use super::{clock, date_fields, interval_scale, numeric, srf_columns};
+use super::{clock, date_fields, interval_scale, numeric, respell, srf_columns};
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -87,6 +88,7 @@ impl VisitorMut for Respeller {
             *value = Value::SingleQuotedString(std::mem::take(text));
         }
         mod_as_operator(expr);
+        respell::rewrite(expr);
         if let Expr::Interval(Interval {
             value,
             leading_field: None,

@@ -67,6 +67,17 @@ fn compile(pattern: &str, flags: &str) -> Result<Regex, Error> {
             }
         };
     }
+    refuse_differing_escapes(pattern)?;
+    builder.build().map_err(|e| Error::InvalidParameterValue {
+        message: format!("invalid regular expression: {e}"),
+    })
+}
+
+/// Refuses the escapes whose meaning differs between PostgreSQL's regular
+/// expressions and Rust's (`\b` is a backspace in PostgreSQL and a word
+/// boundary in Rust; `\m`, `\M`, `\y`, `\Y`, `\Z` and back references
+/// Rust does not have), rather than match otherwise.
+pub(crate) fn refuse_differing_escapes(pattern: &str) -> Result<(), Error> {
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
         if c == '\\'
@@ -78,9 +89,7 @@ fn compile(pattern: &str, flags: &str) -> Result<Regex, Error> {
             });
         }
     }
-    builder.build().map_err(|e| Error::InvalidParameterValue {
-        message: format!("invalid regular expression: {e}"),
-    })
+    Ok(())
 }
 
 /// The pieces of `text` between the matches of `regex` that split it.

@@ -36,6 +36,7 @@ use datafusion::optimizer::AnalyzerRule;
 use super::super::error::Error;
 use super::arithmetic::{Checked, Op};
 use super::array_in::array_in;
+use super::binary_text::bytea_in;
 use super::epoch_range::epoch_in_range;
 use super::float_key::float_key;
 use super::int_cast::{Rounding, round_for_int};
@@ -396,12 +397,13 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
             )))
         }
         // Text read where Arrow's cast reads it otherwise: an array literal
-        // as its elements (not the whole text as one element), and a
-        // timestamp without time zone ignoring an offset.
+        // as its elements (not the whole text as one element), a timestamp
+        // without time zone ignoring an offset, and a bytea in its hex or
+        // escape form (not as the text's own bytes).
         Expr::Cast(cast)
             if matches!(
                 cast.field.data_type(),
-                DataType::List(_) | DataType::Timestamp(_, None)
+                DataType::List(_) | DataType::Timestamp(_, None) | DataType::Binary
             ) && matches!(
                 cast.expr.get_type(schema)?,
                 DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
@@ -409,6 +411,7 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
         {
             let read = match cast.field.data_type() {
                 DataType::List(_) => array_in,
+                DataType::Binary => bytea_in,
                 _ => timestamp_in,
             };
             Ok(Transformed::yes(Expr::Cast(

@@ -4,7 +4,8 @@
 //! [`semantics`](super::semantics) rule sends casts of those types to text
 //! here, where [`crate::pgtype`]'s output functions print them, the same
 //! ones the protocol uses for results. A `timestamptz` is printed in the
-//! session's time zone.
+//! session's time zone. Arrays print as `array_out` prints them (`{1,2}`;
+//! Arrow's cast gives `[1, 2]`).
 
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ pub(crate) fn prints_differently(data_type: &DataType) -> bool {
             | DataType::Timestamp(..)
             | DataType::Interval(_)
             | DataType::Duration(_)
+            | DataType::List(_)
+            | DataType::LargeList(_)
     )
 }
 
@@ -145,9 +148,69 @@ pub(crate) fn print(array: &ArrayRef, time_zone: Option<&Tz>) -> Result<ArrayRef
                 }));
             }
         }
+        DataType::List(_) | DataType::LargeList(_) => print_arrays(array, time_zone, &mut out)?,
         other => return exec_err!("pg_text cannot print {other}"),
     }
     Ok(Arc::new(out.finish()))
+}
+
+/// Each list of `array` as `array_out` prints it: `{1,2}`, `{a,"b c",NULL}`,
+/// a nested list as a sub-array `{{1,2},{3}}`.
+fn print_arrays(array: &ArrayRef, time_zone: Option<&Tz>, out: &mut StringBuilder) -> Result<()> {
+    let (values, bounds): (&ArrayRef, Vec<(usize, usize)>) = match array.data_type() {
+        DataType::List(_) => {
+            let list = array.as_list::<i32>();
+            let offsets = list.value_offsets();
+            let bounds = offsets.windows(2).map(|w| (w[0] as usize, w[1] as usize));
+            (list.values(), bounds.collect())
+        }
+        _ => {
+            let list = array.as_list::<i64>();
+            let offsets = list.value_offsets();
+            let bounds = offsets.windows(2).map(|w| (w[0] as usize, w[1] as usize));
+            (list.values(), bounds.collect())
+        }
+    };
+    let nested = matches!(
+        values.data_type(),
+        DataType::List(_) | DataType::LargeList(_)
+    );
+    let texts = match values.data_type() {
+        t if prints_differently(t) => print(values, time_zone)?,
+        DataType::Boolean => {
+            let mut texts = StringBuilder::with_capacity(values.len(), values.len());
+            for v in values.as_boolean().iter() {
+                texts.append_option(v.map(|v| if v { "t" } else { "f" }));
+            }
+            Arc::new(texts.finish())
+        }
+        _ => cast(values, &DataType::Utf8)?,
+    };
+    let texts = texts.as_string::<i32>();
+    let mut text = Vec::new();
+    for (row, (start, end)) in bounds.into_iter().enumerate() {
+        if array.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        text.clear();
+        text.push(b'{');
+        for (n, i) in (start..end).enumerate() {
+            if n > 0 {
+                text.push(b',');
+            }
+            if texts.is_null(i) {
+                text.extend_from_slice(b"NULL");
+            } else if nested {
+                text.extend_from_slice(texts.value(i).as_bytes());
+            } else {
+                pgtype::quote_array_element(texts.value(i).as_bytes(), &mut text);
+            }
+        }
+        text.push(b'}');
+        out.append_value(String::from_utf8_lossy(&text));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

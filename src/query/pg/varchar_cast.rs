@@ -69,6 +69,12 @@ impl VisitorMut for Rewriter {
                 Err(error) => return ControlFlow::Break(error),
             }
         }
+        // `character varying` is `varchar`, which DataFusion reads.
+        if let Expr::Cast { data_type, .. } = expr
+            && matches!(data_type, DataType::CharacterVarying(None))
+        {
+            *data_type = DataType::Varchar(None);
+        }
         let Expr::Cast { data_type, .. } = expr else {
             return ControlFlow::Continue(());
         };
