@@ -183,6 +183,7 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
         Type::TIMESTAMP => show(row.get::<_, Option<NaiveDateTime>>(i).map(clock)),
         Type::DATE => show(row.get::<_, Option<NaiveDate>>(i).map(date_text)),
         Type::TIME => show(row.get::<_, Option<TimeText>>(i).map(|t| t.0)),
+        Type::REGTYPE => show(row.get::<_, Option<RegtypeText>>(i).map(|t| t.0)),
         Type::BYTEA => show(
             row.get::<_, Option<Vec<u8>>>(i)
                 .map(|bytes| format!("\\x{}", hex::encode(bytes))),
@@ -228,6 +229,29 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
 /// A binary `numeric` (PostgreSQL's numeric_send: digit count, weight,
 /// sign and display scale, then base-10000 digits) as numeric_out prints it.
 struct NumericText(String);
+
+/// A `regtype` in binary (the type's oid), as PostgreSQL prints it.
+struct RegtypeText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RegtypeText {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let bytes: [u8; 4] = raw.try_into()?;
+        let oid = u32::from_be_bytes(bytes);
+        let t = Type::from_oid(oid).ok_or("unknown type oid")?;
+        let name = match epochdb::pgtype::element_type(&t) {
+            Some(element) => format!("{}[]", epochdb::pgtype::type_name(&element)),
+            None => epochdb::pgtype::type_name(&t).to_owned(),
+        };
+        Ok(RegtypeText(name))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::REGTYPE
+    }
+}
 
 /// A `time` in binary (microseconds since midnight, 24:00:00 included), as
 /// PostgreSQL prints it.

@@ -43,8 +43,8 @@ pub use numeric::{
     numeric_text_scale, rescale,
 };
 pub use types::{
-    array_type, arrow_type, arrow_type_name, element_type, has_dedicated_encoding, pg_type,
-    type_name,
+    REGTYPE_TEXT_KEY, array_type, arrow_type, arrow_type_name, element_type,
+    has_dedicated_encoding, pg_type, type_name, type_oid,
 };
 
 #[cfg(test)]

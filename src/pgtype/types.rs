@@ -10,6 +10,10 @@ use pgwire::api::Type;
 const OID_ALIAS_KEY: &str = "pg.oid_alias";
 /// Field metadata marking PostgreSQL's internal one-byte `"char"` type.
 const CHAR_KEY: &str = "pg.char";
+/// Field metadata marking a text column of type names as PostgreSQL's
+/// `regtype` (what `pg_typeof` returns): sent as the name, or in binary as
+/// the type's oid.
+pub const REGTYPE_TEXT_KEY: &str = "pg.regtype_text";
 
 /// The PostgreSQL type a result column is reported as.
 pub fn pg_type(field: &Field) -> Type {
@@ -37,6 +41,8 @@ pub fn pg_type(field: &Field) -> Type {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             if field.metadata().contains_key(CHAR_KEY) {
                 Type::CHAR
+            } else if field.metadata().contains_key(REGTYPE_TEXT_KEY) {
+                Type::REGTYPE
             } else {
                 Type::TEXT
             }
@@ -171,6 +177,25 @@ pub fn arrow_type_name(data_type: &DataType) -> String {
         // An untyped NULL.
         DataType::Null => "unknown".to_owned(),
         other => type_name(&pg_type(&Field::new("", other.clone(), true))).to_owned(),
+    }
+}
+
+/// The oid of the type `format_type` names `name` (`integer`, `text[]`),
+/// for the types [`type_name`] names and their arrays.
+pub fn type_oid(name: &str) -> Option<u32> {
+    let (element, array) = match name.strip_suffix("[]") {
+        Some(element) => (element, true),
+        None => (name, false),
+    };
+    let found = ARRAY_TYPES
+        .iter()
+        .map(|(element, _)| element)
+        .chain([Type::NAME, Type::BPCHAR, Type::UNKNOWN].iter())
+        .find(|t| type_name(t) == element)?;
+    if array {
+        array_type(found).map(|t| t.oid())
+    } else {
+        Some(found.oid())
     }
 }
 

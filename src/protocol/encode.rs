@@ -261,9 +261,9 @@ impl<'a> ColumnEncoder<'a> {
                     buf.put_slice(pgtype::numeric_out(v, *scale).as_bytes());
                 }
             }
-            DataType::Utf8 => self.text(a.as_string::<i32>().value(row), buf),
-            DataType::LargeUtf8 => self.text(a.as_string::<i64>().value(row), buf),
-            DataType::Utf8View => self.text(a.as_string_view().value(row), buf),
+            DataType::Utf8 => self.text(a.as_string::<i32>().value(row), buf)?,
+            DataType::LargeUtf8 => self.text(a.as_string::<i64>().value(row), buf)?,
+            DataType::Utf8View => self.text(a.as_string_view().value(row), buf)?,
             DataType::Binary => self.bytea(a.as_binary::<i32>().value(row), buf),
             DataType::LargeBinary => self.bytea(a.as_binary::<i64>().value(row), buf),
             DataType::BinaryView => self.bytea(a.as_binary_view().value(row), buf),
@@ -405,12 +405,20 @@ impl<'a> ColumnEncoder<'a> {
         }
     }
 
-    fn text(&self, v: &str, buf: &mut BytesMut) {
+    fn text(&self, v: &str, buf: &mut BytesMut) -> Result<(), EncodeError> {
         if self.pg_type == Type::CHAR && self.binary {
             buf.put_u8(v.as_bytes().first().copied().unwrap_or(0));
+        } else if self.pg_type == Type::REGTYPE && self.binary {
+            // A `regtype` is its oid on the wire.
+            let oid = pgtype::type_oid(v).ok_or_else(|| ValueError::OutOfRange {
+                type_name: "regtype",
+                value: v.to_owned(),
+            })?;
+            buf.put_u32(oid);
         } else {
             buf.put_slice(v.as_bytes());
         }
+        Ok(())
     }
 
     fn bytea(&self, v: &[u8], buf: &mut BytesMut) {

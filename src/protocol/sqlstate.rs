@@ -626,7 +626,6 @@ const EXECUTION_MESSAGES: &[MessageRule] = &[
         CARDINALITY_VIOLATION,
     ),
     (&["error parsing"], INVALID_DATETIME_FORMAT),
-    (&["value", "is out of range"], DATETIME_FIELD_OVERFLOW),
     (&["overflow"], NUMERIC_VALUE_OUT_OF_RANGE),
     (&["exceeds the representable"], NUMERIC_VALUE_OUT_OF_RANGE),
     (&["invalid"], INVALID_PARAMETER_VALUE),

@@ -91,6 +91,52 @@ async fn extended_protocol_round_trips_every_field_type() {
 }
 
 #[tokio::test]
+async fn results_postgres_types_as_integer_or_regtype_arrive_so() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let statement = client
+        .prepare(
+            "SELECT g, ntile(2) OVER (ORDER BY g), array_length(ARRAY[g], 1), pg_typeof(g), \
+             pg_typeof(g)::text, 1::float FROM generate_series(1, 3) g",
+        )
+        .await
+        .unwrap();
+    let types: Vec<_> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().name().to_owned())
+        .collect();
+    assert_eq!(types, ["int4", "int4", "int4", "regtype", "text", "float8"]);
+    // A regtype in binary is the type's oid.
+    let row = client
+        .query_one(
+            "SELECT pg_typeof(1), pg_typeof(now()), pg_typeof(ARRAY['a'])",
+            &[],
+        )
+        .await
+        .unwrap();
+    let oids: Vec<u32> = (0..3).map(|i| row.get::<_, Oid>(i).0).collect();
+    assert_eq!(oids, [23, 1184, 1009]);
+    server.stop().await;
+}
+
+/// An oid of any of the `reg*` types, as sent in binary.
+struct Oid(u32);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Oid {
+    fn from_sql(
+        _ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Oid(u32::from_be_bytes(raw.try_into()?)))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::REGTYPE
+    }
+}
+
+#[tokio::test]
 async fn result_columns_carry_postgres_types_and_names() {
     let server = TestServer::start().await;
     let client = server.connect().await;

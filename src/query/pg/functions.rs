@@ -77,7 +77,9 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         ctx.register_udf(udf);
     }
     ctx.register_udtf("pg_get_keywords", static_tables.pg_get_keywords.clone());
-    ctx.register_udf(super::type_of::udf());
+    for udf in super::type_of::udfs() {
+        ctx.register_udf(udf);
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(super::numeric::NumericCast::new()));
     ctx.register_udf(super::array_in::array_of());
     for udf in super::interval_scale::udfs() {

@@ -4,6 +4,9 @@
 //! `left(CAST(x AS varchar), n)` before planning. (A `varchar(n)` column
 //! checks its length when a value is stored: storage's `fit_text`.)
 //!
+//! `pg_typeof(x)::text` calls the plain-text form of `pg_typeof`, whose
+//! result is otherwise a `regtype`.
+//!
 //! A cast to `float` is PostgreSQL's `double precision`, and to `float(p)`
 //! a `real` for 1 to 24 bits and a `double precision` for 25 to 53 (other
 //! precisions are 22023); DataFusion reads every `float` as a `real`.
@@ -15,6 +18,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::at_time_zone::function_call;
+use super::type_of::PG_TYPEOF_TEXT;
 use crate::query::error::{Error, Result};
 
 /// Turns every `CAST(x AS varchar(n))` of `statement` into the truncation,
@@ -68,6 +72,22 @@ impl VisitorMut for Rewriter {
                 Ok(float) => *data_type = float,
                 Err(error) => return ControlFlow::Break(error),
             }
+        }
+        // `pg_typeof(x)::text` is the name as text, no longer a `regtype`.
+        if let Expr::Cast {
+            expr: inner,
+            data_type: DataType::Text | DataType::Varchar(None) | DataType::CharacterVarying(None),
+            ..
+        } = expr
+            && let Expr::Function(function) = inner.as_mut()
+            && let [part] = function.name.0.as_slice()
+            && part
+                .as_ident()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_typeof"))
+        {
+            function.name = ast::ObjectName::from(vec![ast::Ident::new(PG_TYPEOF_TEXT)]);
+            let call = std::mem::replace(inner.as_mut(), Expr::Value(ast::Value::Null.into()));
+            *expr = call;
         }
         // `character varying` is `varchar`, which DataFusion reads.
         if let Expr::Cast { data_type, .. } = expr
