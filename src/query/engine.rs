@@ -49,7 +49,7 @@ use super::pg::int_literals::narrow_int_literals;
 use super::pg::relation_oids::{TableIsVisible, ViewDefinition};
 use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
-use super::pg::zone_tags::{UnifyZoneTags, UtcTimestampTypes};
+use super::pg::zone_tags::{MicrosecondSeries, UnifyZoneTags, UtcTimestampTypes};
 use super::pg::{
     at_time_zone, in_lists, insert_columns, lateral, numeric, pattern_match, placeholders,
     query_forms, set_comparison, set_operations, srf_columns, text_in, varchar_cast,
@@ -163,6 +163,7 @@ impl QueryEngine {
         timeseries::register(&ctx);
         functions::register_date_trunc_zone(&ctx);
         CoerceIntArgsToBigInt::widen(&ctx);
+        MicrosecondSeries::wrap(&ctx);
         Ok(Self {
             storage,
             catalogs,

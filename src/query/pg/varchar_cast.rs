@@ -4,6 +4,8 @@
 //! `left(CAST(x AS varchar), n)` before planning. (A `varchar(n)` column
 //! checks its length when a value is stored: storage's `fit_text`.)
 //!
+//! A cast to `char(n)` (blank-padded `character`) is refused (0A000).
+//!
 //! `pg_typeof(x)::text` calls the plain-text form of `pg_typeof`, whose
 //! result is otherwise a `regtype`.
 //!
@@ -88,6 +90,16 @@ impl VisitorMut for Rewriter {
             function.name = ast::ObjectName::from(vec![ast::Ident::new(PG_TYPEOF_TEXT)]);
             let call = std::mem::replace(inner.as_mut(), Expr::Value(ast::Value::Null.into()));
             *expr = call;
+        }
+        // `char(n)` pads and cuts to n characters and is a type of its own
+        // (`bpchar`); DataFusion reads it as text, so it is refused.
+        if let Expr::Cast { data_type, .. } | Expr::TypedString(ast::TypedString { data_type, .. }) =
+            expr
+            && matches!(data_type, DataType::Char(_) | DataType::Character(_))
+        {
+            return ControlFlow::Break(Error::Unsupported {
+                what: "the type character (char(n), blank-padded); use varchar(n) or text".into(),
+            });
         }
         // `character varying` is `varchar`, which DataFusion reads.
         if let Expr::Cast { data_type, .. } = expr

@@ -5,9 +5,11 @@
 //! then fails to plan. The tag changes only how Arrow would print the
 //! instant, and EpochDB prints in the session's zone itself, so:
 //!
-//! - [`UtcTimestampTypes`] plans the SQL types `timestamptz` and `timestamp
-//!   with time zone` as DataFusion does (nanoseconds, which its table
-//!   functions such as `generate_series` expect), but tagged UTC;
+//! - [`UtcTimestampTypes`] plans the SQL types `timestamp` and
+//!   `timestamptz` in PostgreSQL's microseconds (DataFusion's are
+//!   nanoseconds, whose range ends in 2262), a `timestamptz` tagged UTC;
+//!   [`MicrosecondSeries`] hands DataFusion's `generate_series` the
+//!   nanoseconds it reads;
 //! - [`UtcNow`] is `now()` and `current_timestamp`, tagged UTC;
 //! - [`UnifyZoneTags`] retags, before type coercion, both sides of a
 //!   difference of timestamps that still differ in tag.
@@ -32,7 +34,12 @@ use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{DataType as SqlType, TimezoneInfo};
 use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::prelude::SessionContext;
+
 use super::plan_exprs::rewrite_expressions;
+use crate::query::error::Error;
 
 const UTC: &str = "UTC";
 
@@ -50,13 +57,21 @@ pub(crate) struct UtcTimestampTypes {
 impl TypePlanner for UtcTimestampTypes {
     fn plan_type_field(&self, sql_type: &SqlType) -> Result<Option<FieldRef>> {
         match sql_type {
-            SqlType::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => {
+            SqlType::Timestamp(None | Some(6), TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => {
                 Ok(Some(Arc::new(Field::new(
                     "",
-                    DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into())),
+                    DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
                     true,
                 ))))
             }
+            SqlType::Timestamp(
+                None | Some(6),
+                TimezoneInfo::None | TimezoneInfo::WithoutTimeZone,
+            ) => Ok(Some(Arc::new(Field::new(
+                "",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                true,
+            )))),
             other => self.pg.plan_type_field(other),
         }
     }
@@ -165,4 +180,53 @@ fn unify(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         op: Operator::Minus,
         right,
     })))
+}
+
+/// DataFusion's `generate_series` and `range` in FROM, wrapped to take
+/// timestamps of PostgreSQL's microseconds: DataFusion's read only
+/// nanosecond literals. A bound beyond nanoseconds' range (after 2262) is
+/// refused with PostgreSQL's `timestamp out of range`.
+#[derive(Debug)]
+pub(crate) struct MicrosecondSeries {
+    inner: Arc<dyn TableFunctionImpl>,
+}
+
+impl MicrosecondSeries {
+    /// Wraps the session's `generate_series` and `range`.
+    pub(crate) fn wrap(ctx: &SessionContext) {
+        for name in ["generate_series", "range"] {
+            let Some(inner) = ctx
+                .state()
+                .table_functions()
+                .get(name)
+                .map(|f| Arc::clone(f.function()))
+            else {
+                continue;
+            };
+            ctx.register_udtf(name, Arc::new(Self { inner }));
+        }
+    }
+}
+
+impl TableFunctionImpl for MicrosecondSeries {
+    fn call_with_args(&self, args: TableFunctionArgs<'_, '_>) -> Result<Arc<dyn TableProvider>> {
+        let exprs = args
+            .exprs()
+            .iter()
+            .map(|e| match e {
+                Expr::Literal(ScalarValue::TimestampMicrosecond(v, tz), meta) => {
+                    let nanos = v
+                        .map(|v| v.checked_mul(1_000).ok_or(Error::DatetimeOutOfRange))
+                        .transpose()?;
+                    Ok(Expr::Literal(
+                        ScalarValue::TimestampNanosecond(nanos, tz.clone()),
+                        meta.clone(),
+                    ))
+                }
+                other => Ok(other.clone()),
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.inner
+            .call_with_args(TableFunctionArgs::new(&exprs, args.session()))
+    }
 }
