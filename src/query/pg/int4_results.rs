@@ -102,7 +102,7 @@ struct Int4Scalar {
 /// `values` with NULL where `arrays` holds an empty array.
 fn null_where_empty(values: ArrayRef, arrays: &ColumnarValue) -> Result<ArrayRef> {
     let arrays = arrays.to_array(values.len())?;
-    let lengths: Vec<bool> = match arrays.data_type() {
+    let non_empty: Vec<bool> = match arrays.data_type() {
         DataType::List(_) => (arrays.as_list::<i32>().offsets().windows(2))
             .map(|w| w[1] > w[0])
             .collect(),
@@ -111,7 +111,7 @@ fn null_where_empty(values: ArrayRef, arrays: &ColumnarValue) -> Result<ArrayRef
             .collect(),
         _ => return Ok(values),
     };
-    let keep = BooleanArray::from(lengths);
+    let keep = BooleanArray::from(non_empty);
     Ok(nullif(&values, &not(&keep)?)?)
 }
 

@@ -129,7 +129,8 @@ fn numeric_typmod(data_type: &SqlType) -> Option<Option<(u64, i64)>> {
     }
 }
 
-fn number(n: i64) -> ast::Expr {
+/// The integer `n` as a literal (under a minus when negative).
+pub(crate) fn number(n: i64) -> ast::Expr {
     let text = n.unsigned_abs().to_string();
     let literal = ast::Expr::Value(ast::Value::Number(text, false).into());
     if n < 0 {

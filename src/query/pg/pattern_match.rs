@@ -47,6 +47,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use super::at_time_zone::function_call;
 use super::dialect::PostgresDialect;
 use super::regexp_split::refuse_differing_escapes;
+use super::respell::take;
 
 use super::columnar::{arguments, columnar, no_such_function, unknown};
 use crate::query::error::Error;
@@ -211,8 +212,8 @@ pub(crate) fn rewrite(statement: &mut Statement) -> Result<(), Error> {
                 if let Err(error) = check_pattern(right) {
                     return ControlFlow::Break(error);
                 }
-                let value = std::mem::replace(left.as_mut(), placeholder());
-                let pattern = std::mem::replace(right.as_mut(), placeholder());
+                let value = take(left);
+                let pattern = take(right);
                 regexp_like(value, pattern, flags, negated)
             }
             Expr::SimilarTo {
@@ -221,8 +222,8 @@ pub(crate) fn rewrite(statement: &mut Statement) -> Result<(), Error> {
                 pattern,
                 escape_char,
             } => {
-                let value = std::mem::replace(value.as_mut(), placeholder());
-                let pattern = std::mem::replace(pattern.as_mut(), placeholder());
+                let value = take(value);
+                let pattern = take(pattern);
                 let mut escape_args = vec![pattern];
                 if let Some(escape) = escape_char.take() {
                     escape_args.push(Expr::Value(escape));
@@ -239,11 +240,6 @@ pub(crate) fn rewrite(statement: &mut Statement) -> Result<(), Error> {
         ControlFlow::Break(error) => Err(error),
         ControlFlow::Continue(()) => Ok(()),
     }
-}
-
-/// What stands in an operand's place while it is moved.
-fn placeholder() -> Expr {
-    Expr::Value(Value::Null.into())
 }
 
 /// `[NOT] regexp_like(value, pattern, flags)`, in parentheses.

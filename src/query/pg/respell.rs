@@ -22,10 +22,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
 use super::dialect::PostgresDialect;
-
-fn number(n: i64) -> Expr {
-    Expr::Value(Value::Number(n.to_string(), false).into())
-}
+use super::numeric::number;
 
 fn cast(expr: Expr, data_type: DataType) -> Expr {
     Expr::Cast {
@@ -37,7 +34,8 @@ fn cast(expr: Expr, data_type: DataType) -> Expr {
     }
 }
 
-fn take(expr: &mut Expr) -> Expr {
+/// `expr`, moved out, a NULL left in its place.
+pub(crate) fn take(expr: &mut Expr) -> Expr {
     std::mem::replace(expr, Expr::Value(Value::Null.into()))
 }
 
@@ -100,10 +98,7 @@ pub(crate) fn rewrite(expr: &mut Expr) {
             *expr = Expr::Nested(Box::new(Expr::BinaryOp {
                 left: Box::new(Expr::Nested(Box::new(operand))),
                 op: BinaryOperator::PGBitwiseXor,
-                right: Box::new(Expr::UnaryOp {
-                    op: UnaryOperator::Minus,
-                    expr: Box::new(number(1)),
-                }),
+                right: Box::new(number(-1)),
             }));
         }
         Expr::BinaryOp {
