@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use proptest::prelude::*;
@@ -17,6 +17,9 @@ pub(crate) struct MemFs {
     pub(crate) fail_sync: AtomicBool,
     /// Set by a crash: the process is gone, so nothing more reaches the files.
     frozen: AtomicBool,
+    /// Bumped by each crash. A handle opened before a crash belongs to the
+    /// process that died, so it never writes again, even after a restart.
+    generation: AtomicU64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -29,12 +32,21 @@ struct MemFile {
 struct Handle {
     fs: Arc<MemFs>,
     path: PathBuf,
+    generation: u64,
+}
+
+impl Handle {
+    /// Whether the process that opened this handle has crashed.
+    fn dead(&self) -> bool {
+        self.fs.frozen.load(Ordering::SeqCst)
+            || self.fs.generation.load(Ordering::SeqCst) != self.generation
+    }
 }
 
 impl WalFile for Handle {
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         let mut files = self.fs.files.lock();
-        if self.fs.frozen.load(Ordering::SeqCst) {
+        if self.dead() {
             return Err(io::Error::other("crashed"));
         }
         let file = files.entry(self.path.clone()).or_default();
@@ -47,7 +59,7 @@ impl WalFile for Handle {
             return Err(io::Error::other("injected fsync failure"));
         }
         let mut files = self.fs.files.lock();
-        if self.fs.frozen.load(Ordering::SeqCst) {
+        if self.dead() {
             return Err(io::Error::other("crashed"));
         }
         let file = files.entry(self.path.clone()).or_default();
@@ -70,6 +82,7 @@ impl FileSystem for SharedMemFs {
         Ok(Box::new(Handle {
             fs: self.0.clone(),
             path: path.to_owned(),
+            generation: self.0.generation.load(Ordering::SeqCst),
         }))
     }
 
@@ -131,6 +144,7 @@ impl MemFs {
     /// `keep(unsynced bytes)` bytes of the rest.
     pub(crate) fn crash(&self, mut keep: impl FnMut(usize) -> usize) {
         self.frozen.store(true, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         let mut files = self.files.lock();
         for file in files.values_mut() {
             let unsynced = file.data.len() - file.synced;
@@ -241,6 +255,24 @@ fn records_come_back_in_order_across_segments() {
     drop(wal);
     let (after, _) = read_all(&fs, ends[29]);
     assert_eq!(after, later);
+}
+
+#[test]
+fn a_handle_of_a_crashed_process_never_writes_again() {
+    // A WAL still held when the crash comes (an Arc a table keeps) must not
+    // append after the restart: a real dead process cannot.
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let mut old = fs.create(&dir().join("f")).unwrap();
+    old.write_all(b"before").unwrap();
+    old.sync().unwrap();
+    mem.crash(|_| 0);
+    mem.restart();
+    assert!(old.write_all(b"after").is_err());
+    assert!(old.sync().is_err());
+    assert_eq!(fs.read(&dir().join("f")).unwrap(), b"before");
+    let mut new = fs.create(&dir().join("g")).unwrap();
+    assert!(new.write_all(b"new").is_ok());
 }
 
 #[test]
