@@ -53,6 +53,31 @@ pub fn date_send(days: i32) -> ValueResult<i32> {
         .ok_or_else(date_out_of_range)
 }
 
+/// Days since the Unix epoch of a date's text, in the forms
+/// [`iso_datetime_text`] reads (a time of day is read and dropped, as
+/// PostgreSQL's `date_in` drops it).
+pub fn date_in(s: &str) -> ValueResult<i32> {
+    let invalid = || ValueError::InvalidText {
+        type_name: "date",
+        value: s.to_owned(),
+    };
+    let Some(iso) = iso_datetime_text(s, DatetimeTarget::Date) else {
+        // Fields that read as numbers but name no day, as `2024-02-30`.
+        let fields: Vec<&str> = trim_space(s).splitn(3, '-').collect();
+        let numeric = |f: &&str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit());
+        return Err(if fields.len() == 3 && fields.iter().all(numeric) {
+            ValueError::DatetimeField {
+                value: s.to_owned(),
+            }
+        } else {
+            invalid()
+        });
+    };
+    let date = NaiveDate::parse_from_str(&iso, "%Y-%m-%d").map_err(|_| invalid())?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(date_out_of_range)?;
+    i32::try_from((date - epoch).num_days()).map_err(|_| date_out_of_range())
+}
+
 /// Microseconds since the Unix epoch of a timestamp's text. The common ISO
 /// 8601 forms take [`iso_timestamp`]'s fast path, PostgreSQL's other forms
 /// are first rewritten to ISO ([`iso_datetime_text`]); others are read by Arrow's

@@ -4,7 +4,7 @@
 /// messages are PostgreSQL's; the protocol edge gives each its SQLSTATE.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    /// 22P02.
+    /// 22P02, and 22007 for dates, times and intervals.
     #[error("invalid input syntax for type {type_name}: \"{value}\"")]
     InvalidText {
         type_name: &'static str,
@@ -20,6 +20,9 @@ pub enum ValueError {
     /// stores them, `infinity`).
     #[error("{what} out of range")]
     DatetimeOutOfRange { what: &'static str },
+    /// 22008: a date whose fields read but name no day (`2024-02-30`).
+    #[error("date/time field value out of range: \"{value}\"")]
+    DatetimeField { value: String },
     /// 22P03: a binary value of the wrong size.
     #[error("incorrect binary data format")]
     InvalidBinary {

@@ -27,9 +27,9 @@ pub use array::{array_elements, quote_array_element};
 pub use boolean::{bool_in, bool_out};
 pub use bytea::{bytea_in, bytea_out};
 pub use datetime::{
-    PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS, date_out, date_recv, date_send, instant_of_wall,
-    interval_out, iso_timestamp, time_out, timestamp_in, timestamp_out, timestamp_recv,
-    timestamp_send, timestamptz_out, wall_micros, zone_offset,
+    PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS, date_in, date_out, date_recv, date_send,
+    instant_of_wall, interval_out, iso_timestamp, time_out, timestamp_in, timestamp_out,
+    timestamp_recv, timestamp_send, timestamptz_out, wall_micros, zone_offset,
 };
 pub use datetime_text::{DatetimeTarget, iso_datetime_text};
 pub use error::{ValueError, ValueResult};

@@ -194,7 +194,15 @@ pub(super) fn parameter_error(index: usize, error: &ValueError) -> PgWireError {
 /// The SQLSTATE of a value that does not read as, or fit, its type.
 fn value_code(error: &ValueError) -> &'static str {
     match error {
+        ValueError::InvalidText { type_name, .. }
+            if type_name.starts_with("date")
+                || type_name.starts_with("time")
+                || *type_name == "interval" =>
+        {
+            INVALID_DATETIME_FORMAT
+        }
         ValueError::InvalidText { .. } => INVALID_TEXT_REPRESENTATION,
+        ValueError::DatetimeField { .. } => DATETIME_FIELD_OVERFLOW,
         ValueError::OutOfRange { .. } => NUMERIC_VALUE_OUT_OF_RANGE,
         ValueError::DatetimeOutOfRange { .. } => DATETIME_FIELD_OVERFLOW,
         ValueError::InvalidBinary { .. } => INVALID_BINARY_REPRESENTATION,
@@ -442,6 +450,13 @@ fn arrow_message(error: &ArrowError) -> String {
 fn cast_message(message: &str) -> Option<String> {
     let rest = message.strip_prefix("Cannot cast string '")?;
     let (value, arrow_type) = rest.rsplit_once("' to value of ")?;
+    if arrow_type == "Date32 type" {
+        return Some(if date_field_overflow(value) {
+            format!("date/time field value out of range: \"{value}\"")
+        } else {
+            format!("invalid input syntax for type date: \"{value}\"")
+        });
+    }
     let pg_type = match arrow_type.strip_suffix(" type")? {
         "Int16" => "smallint",
         "Int32" => "integer",
@@ -470,9 +485,30 @@ fn out_of_range_integer(value: &str, pg_type: &str) -> bool {
         && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether a date's text that Arrow could not read has the shape of an
+/// ISO date (`2024-02-30`), which PostgreSQL reads and then finds a field
+/// out of range.
+fn date_field_overflow(value: &str) -> bool {
+    let parts: Vec<&str> = value.trim().splitn(3, '-').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The code of an Arrow cast error: 22003 for an integer too large for
-/// its type, 22P02 (or a rule's code) otherwise.
+/// its type, 22007 or 22008 for a date, 22P02 (or a rule's code) otherwise.
 fn cast_code(message: &str) -> &'static str {
+    if let Some(value) = message
+        .strip_prefix("Cannot cast string '")
+        .and_then(|rest| rest.strip_suffix("' to value of Date32 type"))
+    {
+        return if date_field_overflow(value) {
+            DATETIME_FIELD_OVERFLOW
+        } else {
+            INVALID_DATETIME_FORMAT
+        };
+    }
     let out_of_range = message
         .strip_prefix("Cannot cast string '")
         .and_then(|rest| rest.rsplit_once("' to value of "))

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
-    StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array, Int32Array,
+    Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 
@@ -200,6 +200,10 @@ fn encode_column(column: &FieldColumn) -> SealedColumn {
             dense(v, column).into_iter().map(i64::from).collect(),
             &mut data,
         ),
+        Values::Date(v) => int_column(
+            dense(v, column).into_iter().map(i64::from).collect(),
+            &mut data,
+        ),
         Values::Timestamp { values, .. } => int_column(dense(values, column), &mut data),
         Values::Boolean(v) => {
             let dense: Vec<bool> = dense(v, column);
@@ -339,6 +343,12 @@ fn decode_column(
                 .map(|v| i16::try_from(v).map_err(|_| corrupt("integer out of range")))
                 .collect::<Result<Vec<_>>>()?;
             Arc::new(Int16Array::new(values.into(), nulls))
+        }
+        ColumnType::Date => {
+            let values = narrow(ints(&column.data)?)
+                .map(|v| i32::try_from(v).map_err(|_| corrupt("date out of range")))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(Date32Array::new(values.into(), nulls))
         }
         ColumnType::Timestamp { with_time_zone } => Arc::new(
             TimestampMicrosecondArray::new(ints(&column.data)?.into(), nulls)
@@ -518,6 +528,16 @@ mod tests {
 
     use super::*;
     use crate::storage::head::HeadBlock;
+
+    #[test]
+    fn a_sealed_date_column_decodes_to_its_days() {
+        let mut head = HeadBlock::new(&[ColumnType::Date]);
+        let days = Date32Array::from(vec![Some(-719_162), None, Some(19_723), Some(2_932_896)]);
+        head.extend(&[1, 2, 3, 4], &[&days], 0..4).unwrap();
+        let block = head.seal().unwrap();
+        let back = block.decode_field(0, ColumnType::Date).unwrap();
+        assert_eq!(back.to_data(), days.to_data());
+    }
 
     #[test]
     fn a_sealed_block_decodes_to_what_was_written_with_stats() {

@@ -5,12 +5,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array,
-    Int64Array, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
-    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
 };
 
 use super::error::{Error, Result};
@@ -27,6 +27,8 @@ pub(crate) enum Values {
     Int16(Vec<i16>),
     Boolean(Vec<bool>),
     Utf8(Vec<Box<str>>),
+    /// Days since 1970-01-01.
+    Date(Vec<i32>),
     /// Microseconds; `with_time_zone` picks TIMESTAMPTZ over TIMESTAMP.
     Timestamp {
         values: Vec<i64>,
@@ -54,6 +56,7 @@ impl FieldColumn {
             ColumnType::Int16 => Values::Int16(Vec::new()),
             ColumnType::Boolean => Values::Boolean(Vec::new()),
             ColumnType::Utf8 => Values::Utf8(Vec::new()),
+            ColumnType::Date => Values::Date(Vec::new()),
             ColumnType::Timestamp { with_time_zone } => Values::Timestamp {
                 values: Vec::new(),
                 with_time_zone,
@@ -86,6 +89,7 @@ impl FieldColumn {
             Values::Int64(values) => extend_primitive!(values, Int64Type),
             Values::Int32(values) => extend_primitive!(values, Int32Type),
             Values::Int16(values) => extend_primitive!(values, Int16Type),
+            Values::Date(values) => extend_primitive!(values, Date32Type),
             Values::Timestamp { values, .. } => {
                 extend_primitive!(values, TimestampMicrosecondType)
             }
@@ -125,6 +129,7 @@ impl FieldColumn {
             Values::Int16(v) => v.len(),
             Values::Boolean(v) => v.len(),
             Values::Utf8(v) => v.len(),
+            Values::Date(v) => v.len(),
             Values::Timestamp { values, .. } => values.len(),
         }
     }
@@ -147,6 +152,7 @@ impl FieldColumn {
             Values::Int16(v) => Values::Int16(pick(v, order)),
             Values::Boolean(v) => Values::Boolean(pick(v, order)),
             Values::Utf8(v) => Values::Utf8(pick(v, order)),
+            Values::Date(v) => Values::Date(pick(v, order)),
             Values::Timestamp {
                 values,
                 with_time_zone,
@@ -183,6 +189,7 @@ impl FieldColumn {
             Values::Int32(v) => Arc::new(Int32Array::new(v[rows].to_vec().into(), nulls)),
             Values::Int16(v) => Arc::new(Int16Array::new(v[rows].to_vec().into(), nulls)),
             Values::Boolean(v) => Arc::new(BooleanArray::new(v[rows].into(), nulls)),
+            Values::Date(v) => Arc::new(Date32Array::new(v[rows].to_vec().into(), nulls)),
             Values::Utf8(v) => Arc::new(
                 rows.map(|i| self.is_valid(i).then_some(v[i].as_ref()))
                     .collect::<StringArray>(),
@@ -223,6 +230,7 @@ impl FieldColumn {
             Values::Int32(_) => Arc::new(Int32Array::new(pick!(Int32).into(), nulls)),
             Values::Int16(_) => Arc::new(Int16Array::new(pick!(Int16).into(), nulls)),
             Values::Boolean(_) => Arc::new(BooleanArray::new(pick!(Boolean).into(), nulls)),
+            Values::Date(_) => Arc::new(Date32Array::new(pick!(Date).into(), nulls)),
             Values::Utf8(_) => {
                 let values = (picks.iter())
                     .map(|(c, r)| match &c.values {
@@ -257,7 +265,7 @@ impl FieldColumn {
             Values::Float64(v) => v.capacity() * 8,
             Values::Float32(v) => v.capacity() * 4,
             Values::Int64(v) => v.capacity() * 8,
-            Values::Int32(v) => v.capacity() * 4,
+            Values::Int32(v) | Values::Date(v) => v.capacity() * 4,
             Values::Int16(v) => v.capacity() * 2,
             Values::Boolean(v) => v.capacity(),
             Values::Timestamp { values, .. } => values.capacity() * 8,
@@ -285,6 +293,7 @@ impl Values {
             Values::Int16(_) => ColumnType::Int16,
             Values::Boolean(_) => ColumnType::Boolean,
             Values::Utf8(_) => ColumnType::Utf8,
+            Values::Date(_) => ColumnType::Date,
             Values::Timestamp { with_time_zone, .. } => ColumnType::Timestamp {
                 with_time_zone: *with_time_zone,
             },

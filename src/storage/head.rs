@@ -195,7 +195,7 @@ impl HeadBlock {
                     .for_each(|x| w.bytes.extend_from_slice(&x.to_le_bytes())),
                 Values::Int64(v) => v.iter().for_each(|x| w.i64(*x)),
                 Values::Timestamp { values, .. } => values.iter().for_each(|x| w.i64(*x)),
-                Values::Int32(v) => v
+                Values::Int32(v) | Values::Date(v) => v
                     .iter()
                     .for_each(|x| w.bytes.extend_from_slice(&x.to_le_bytes())),
                 Values::Int16(v) => v
@@ -261,6 +261,9 @@ impl HeadBlock {
                 ColumnType::Int16 => {
                     Values::Int16(fixed::<2>(r, rows)?.map(i16::from_le_bytes).collect())
                 }
+                ColumnType::Date => {
+                    Values::Date(fixed::<4>(r, rows)?.map(i32::from_le_bytes).collect())
+                }
                 ColumnType::Timestamp { with_time_zone } => Values::Timestamp {
                     values: fixed::<8>(r, rows)?.map(i64::from_le_bytes).collect(),
                     with_time_zone,
@@ -296,8 +299,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array,
-        Int64Array, StringArray, TimestampMicrosecondArray,
+        ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
+        Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
     };
     use arrow::datatypes::Int64Type;
 
@@ -336,6 +339,7 @@ mod tests {
             ColumnType::Timestamp {
                 with_time_zone: true,
             },
+            ColumnType::Date,
         ];
         let arrays: Vec<ArrayRef> = vec![
             Arc::new(Float64Array::from(vec![Some(f64::NAN), None, Some(-0.0)])),
@@ -348,6 +352,11 @@ mod tests {
             Arc::new(
                 TimestampMicrosecondArray::from(vec![Some(5), None, Some(-5)]).with_timezone(UTC),
             ),
+            Arc::new(Date32Array::from(vec![
+                None,
+                Some(-719_162),
+                Some(2_932_896),
+            ])),
         ];
         let fields: Vec<&dyn Array> = arrays.iter().map(AsRef::as_ref).collect();
         let mut head = HeadBlock::new(&types);
@@ -371,7 +380,7 @@ mod tests {
             assert!(HeadBlock::read_raw(&mut Reader::new(&w.bytes[..cut]), 3, &types).is_err());
         }
         // The wrong column types are refused.
-        let wrong = [ColumnType::Int64; 8];
+        let wrong = [ColumnType::Int64; 9];
         assert!(HeadBlock::read_raw(&mut Reader::new(&w.bytes), 3, &wrong).is_err());
     }
 }

@@ -28,6 +28,8 @@ pub enum ColumnType {
     Int16,
     Boolean,
     Utf8,
+    /// Days since 1970-01-01, PostgreSQL's `DATE`.
+    Date,
 }
 
 impl ColumnType {
@@ -45,6 +47,7 @@ impl ColumnType {
             ColumnType::Int16 => DataType::Int16,
             ColumnType::Boolean => DataType::Boolean,
             ColumnType::Utf8 => DataType::Utf8,
+            ColumnType::Date => DataType::Date32,
         }
     }
 
@@ -64,6 +67,7 @@ impl ColumnType {
             ColumnType::Int16 => 7,
             ColumnType::Boolean => 8,
             ColumnType::Utf8 => 9,
+            ColumnType::Date => 10,
         }
     }
 
@@ -83,6 +87,7 @@ impl ColumnType {
             7 => ColumnType::Int16,
             8 => ColumnType::Boolean,
             9 => ColumnType::Utf8,
+            10 => ColumnType::Date,
             other => return Err(corrupt(format!("unknown column type tag {other}"))),
         })
     }

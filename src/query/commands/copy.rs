@@ -21,8 +21,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    Schema, TimeUnit,
+    ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, Schema, TimeUnit,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
@@ -1000,6 +1000,9 @@ fn text_array<'a>(
             let (parsed, nulls) = parse_each(values, context, |_| None, pgtype::bool_in)?;
             Arc::new(BooleanArray::new(parsed.into(), nulls))
         }
+        ColumnType::Date => {
+            primitive::<Date32Type>(parse_each(values, context, |_| None, pgtype::date_in)?)
+        }
         ColumnType::Timestamp { with_time_zone } => {
             let (micros, nulls) = parse_each(
                 values,
@@ -1077,6 +1080,7 @@ fn binary_array<'a>(
             let (parsed, nulls) = fixed(values, context, "boolean", |[b]: [u8; 1]| b != 0)?;
             Arc::new(BooleanArray::new(parsed.into(), nulls))
         }
+        ColumnType::Date => primitive::<Date32Type>(each(values, context, pgtype::date_recv)?),
         ColumnType::Timestamp { with_time_zone } => {
             let type_name = if with_time_zone {
                 "timestamp with time zone"

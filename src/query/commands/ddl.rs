@@ -1407,6 +1407,7 @@ fn column_type(data_type: &SqlType) -> Result<ColumnType> {
         }
         SqlType::SmallInt(_) | SqlType::Int2(_) | SqlType::Int16 => ColumnType::Int16,
         SqlType::Boolean | SqlType::Bool => ColumnType::Boolean,
+        SqlType::Date => ColumnType::Date,
         SqlType::Text
         | SqlType::Varchar(_)
         | SqlType::CharacterVarying(_)

@@ -354,11 +354,14 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 _ => Ok(Transformed::no(now)),
             }
         }
-        // PostgreSQL has no cast from an integer to a timestamp (nor does
-        // assignment make one): Arrow's would read it as a count of units.
+        // PostgreSQL has no cast from an integer to a timestamp or a date
+        // (nor does assignment make one): Arrow's would read it as a count
+        // of units.
         Expr::Cast(cast)
-            if matches!(cast.field.data_type(), DataType::Timestamp(..))
-                && cast.expr.get_type(schema)?.is_integer() =>
+            if matches!(
+                cast.field.data_type(),
+                DataType::Timestamp(..) | DataType::Date32
+            ) && cast.expr.get_type(schema)?.is_integer() =>
         {
             let from = pg_type_name(&cast.expr.get_type(schema)?);
             let to = pg_type_name(cast.field.data_type());
