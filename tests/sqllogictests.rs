@@ -184,6 +184,7 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
         Type::DATE => show(row.get::<_, Option<NaiveDate>>(i).map(date_text)),
         Type::TIME => show(row.get::<_, Option<TimeText>>(i).map(|t| t.0)),
         Type::REGTYPE => show(row.get::<_, Option<RegtypeText>>(i).map(|t| t.0)),
+        Type::JSON | Type::JSONB => show(row.get::<_, Option<JsonText>>(i).map(|t| t.0)),
         Type::BYTEA => show(
             row.get::<_, Option<Vec<u8>>>(i)
                 .map(|bytes| format!("\\x{}", hex::encode(bytes))),
@@ -229,6 +230,28 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
 /// A binary `numeric` (PostgreSQL's numeric_send: digit count, weight,
 /// sign and display scale, then base-10000 digits) as numeric_out prints it.
 struct NumericText(String);
+
+/// A `json` (its text) or `jsonb` (a version byte, 1, then its text) in
+/// binary, as PostgreSQL prints it.
+struct JsonText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonText {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let text = match (ty, raw.split_first()) {
+            (&Type::JSONB, Some((1, text))) => text,
+            (&Type::JSONB, _) => return Err("jsonb without version 1".into()),
+            _ => raw,
+        };
+        Ok(JsonText(std::str::from_utf8(text)?.to_owned()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::JSONB
+    }
+}
 
 /// A `regtype` in binary (the type's oid), as PostgreSQL prints it.
 struct RegtypeText(String);

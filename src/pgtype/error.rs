@@ -36,6 +36,15 @@ pub enum ValueError {
     /// 22P02: text that is not an array literal.
     #[error("malformed array literal: \"{value}\"")]
     MalformedArray { value: String },
+    /// 22P02: text that is not JSON.
+    #[error("invalid input syntax for type json")]
+    InvalidJson { detail: String },
+    /// 22P05: `\u0000` in a `jsonb` string.
+    #[error("unsupported Unicode escape sequence")]
+    UnsupportedUnicodeEscape,
+    /// 54001: a value nested deeper than EpochDB reads.
+    #[error("stack depth limit exceeded")]
+    TooDeep,
     /// 0A000: a form PostgreSQL reads that EpochDB does not.
     #[error("{what} are not supported")]
     NotSupported { what: &'static str },

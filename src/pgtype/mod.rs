@@ -19,6 +19,7 @@ mod float;
 mod input;
 mod int;
 mod interval_text;
+pub mod json;
 mod numeric;
 mod types;
 mod zone_abbrevs;
@@ -37,6 +38,7 @@ pub use float::{float4_in, float4_out, float8_in, float8_out, short_decimal};
 pub use input::{fixed, trim_space, utf8};
 pub use int::{int_in, short_integer};
 pub use interval_text::interval_text;
+pub use json::{json_in, jsonb_in, jsonb_recv};
 pub use numeric::{
     DivisionError, MAX_DIGITS, fits_precision, float8_numeric_text, is_special_numeric_text,
     numeric_div, numeric_in, numeric_in_own_scale, numeric_out, numeric_recv, numeric_send,
@@ -44,7 +46,7 @@ pub use numeric::{
 };
 pub use types::{
     REGTYPE_TEXT_KEY, array_type, arrow_type, arrow_type_name, element_type,
-    has_dedicated_encoding, pg_type, type_name, type_oid,
+    has_dedicated_encoding, pg_type, pg_type_metadata, pg_type_of_metadata, type_name, type_oid,
 };
 
 #[cfg(test)]

@@ -14,6 +14,27 @@ const CHAR_KEY: &str = "pg.char";
 /// `regtype` (what `pg_typeof` returns): sent as the name, or in binary as
 /// the type's oid.
 pub const REGTYPE_TEXT_KEY: &str = "pg.regtype_text";
+/// Field metadata naming the PostgreSQL type of a column whose Arrow type
+/// says less: `json` and `jsonb`, held as text. It is Arrow's extension
+/// type key, which DataFusion drops when a value is cast (`meta::text` is
+/// text), as PostgreSQL's cast does.
+const PG_TYPE_KEY: &str = "ARROW:extension:name";
+/// The prefix of EpochDB's extension type names (`epochdb.jsonb`).
+const PG_TYPE_PREFIX: &str = "epochdb.";
+
+/// Field metadata saying a text field holds values of PostgreSQL type
+/// `name` (`json`, `jsonb`).
+pub fn pg_type_metadata(name: &str) -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([(PG_TYPE_KEY.to_owned(), format!("{PG_TYPE_PREFIX}{name}"))])
+}
+
+/// The PostgreSQL type a field's [`pg_type_metadata`] names, if any.
+pub fn pg_type_of_metadata(field: &Field) -> Option<&str> {
+    field
+        .metadata()
+        .get(PG_TYPE_KEY)?
+        .strip_prefix(PG_TYPE_PREFIX)
+}
 
 /// The PostgreSQL type a result column is reported as.
 pub fn pg_type(field: &Field) -> Type {
@@ -41,6 +62,12 @@ pub fn pg_type(field: &Field) -> Type {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             if field.metadata().contains_key(CHAR_KEY) {
                 Type::CHAR
+            } else if let Some(name) = pg_type_of_metadata(field) {
+                match name {
+                    "json" => Type::JSON,
+                    "jsonb" => Type::JSONB,
+                    _ => Type::TEXT,
+                }
             } else if field.metadata().contains_key(REGTYPE_TEXT_KEY) {
                 Type::REGTYPE
             } else {
@@ -153,7 +180,13 @@ pub fn arrow_type(pg_type: &Type) -> Option<DataType> {
         Type::OID => DataType::Int32,
         Type::FLOAT4 => DataType::Float32,
         Type::FLOAT8 => DataType::Float64,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => DataType::Utf8,
+        Type::TEXT
+        | Type::VARCHAR
+        | Type::BPCHAR
+        | Type::NAME
+        | Type::UNKNOWN
+        | Type::JSON
+        | Type::JSONB => DataType::Utf8,
         Type::BYTEA => DataType::Binary,
         Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
         Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))),

@@ -415,6 +415,10 @@ impl<'a> ColumnEncoder<'a> {
                 value: v.to_owned(),
             })?;
             buf.put_u32(oid);
+        } else if self.pg_type == Type::JSONB && self.binary {
+            // `jsonb`'s binary form: a version byte, then the text.
+            buf.put_u8(1);
+            buf.put_slice(v.as_bytes());
         } else {
             buf.put_slice(v.as_bytes());
         }

@@ -201,6 +201,7 @@ fn decode_binary(bytes: &[u8], pg_type: &Type) -> ValueResult<ScalarValue> {
             let (value, scale) = pgtype::numeric_recv(bytes)?;
             ScalarValue::Decimal128(Some(value), pgtype::MAX_DIGITS, scale)
         }
+        Type::JSONB => ScalarValue::Utf8(Some(pgtype::jsonb_recv(bytes)?)),
         // Text-like types have their text as their binary form.
         _ => ScalarValue::Utf8(Some(pgtype::utf8(bytes)?.to_owned())),
     })

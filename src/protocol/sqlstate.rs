@@ -85,6 +85,7 @@ pub(super) const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 pub(super) const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 pub(super) const TOO_MANY_CONNECTIONS: &str = "53300";
 pub(super) const STATEMENT_TOO_COMPLEX: &str = "54001";
+pub(super) const UNTRANSLATABLE_CHARACTER: &str = "22P05";
 pub(super) const ADMIN_SHUTDOWN: &str = "57P01";
 pub(super) const IO_ERROR: &str = "58030";
 pub(super) const INTERNAL_ERROR: &str = "XX000";
@@ -203,6 +204,9 @@ fn value_code(error: &ValueError) -> &'static str {
         }
         ValueError::InvalidText { .. } => INVALID_TEXT_REPRESENTATION,
         ValueError::DatetimeField { .. } => DATETIME_FIELD_OVERFLOW,
+        ValueError::InvalidJson { .. } => INVALID_TEXT_REPRESENTATION,
+        ValueError::UnsupportedUnicodeEscape => UNTRANSLATABLE_CHARACTER,
+        ValueError::TooDeep => STATEMENT_TOO_COMPLEX,
         ValueError::OutOfRange { .. } => NUMERIC_VALUE_OUT_OF_RANGE,
         ValueError::DatetimeOutOfRange { .. } => DATETIME_FIELD_OVERFLOW,
         ValueError::InvalidBinary { .. } => INVALID_BINARY_REPRESENTATION,
@@ -337,6 +341,7 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         E::TableExists { .. } => (DUPLICATE_TABLE, Blame::Client),
         E::TableNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
         E::DuplicateColumn { .. } => (DUPLICATE_COLUMN, Blame::Client),
+        E::Value(e) => (value_code(e), Blame::Client),
         E::Unsupported { .. } => (FEATURE_NOT_SUPPORTED, Blame::Client),
         E::UniqueViolation { .. } => (UNIQUE_VIOLATION, Blame::Client),
         E::ConcurrentUpdate | E::TableAltered { .. } => (SERIALIZATION_FAILURE, Blame::Client),

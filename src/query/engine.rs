@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, FieldRef, SchemaRef, UInt64Type};
 use datafusion::common::ParamValues;
 use datafusion::common::{SchemaError, TableReference};
 use datafusion::datasource::source_as_provider;
@@ -54,7 +54,7 @@ use super::pg::{
     at_time_zone, in_lists, insert_columns, lateral, numeric, pattern_match, placeholders,
     query_forms, set_comparison, set_operations, srf_columns, text_in, varchar_cast,
 };
-use super::pg::{column_names, date_arithmetic, date_fields, functions, make_interval};
+use super::pg::{column_names, date_arithmetic, date_fields, functions, json, make_interval};
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, dml_tag, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
@@ -155,6 +155,10 @@ impl QueryEngine {
             .expr_planners()
             .get_or_insert_default()
             .insert(0, Arc::new(date_arithmetic::DateArithmetic));
+        builder
+            .expr_planners()
+            .get_or_insert_default()
+            .insert(0, Arc::new(json::JsonOperators));
         let state = builder.build();
         // The pg-catalog helpers are written against a SessionContext; apply them
         // once to the base state.
@@ -629,7 +633,10 @@ impl QueryEngine {
                 message: format!("there is no parameter {parameter}"),
             });
         }
-        let view = views::define(&database, &statement, text, output_columns(&planned))?;
+        let columns = (output_columns(&planned).into_iter())
+            .map(|(name, field)| (name, field.data_type().clone()))
+            .collect();
+        let view = views::define(&database, &statement, text, columns)?;
         Ok(Prepared::Ddl(Ddl::CreateView {
             schema: statement.schema,
             view,
@@ -1009,14 +1016,14 @@ impl QueryEngine {
 }
 
 /// The columns a planned query returns: PostgreSQL's names, and types.
-fn output_columns(planned: &PlannedQuery) -> Vec<(String, DataType)> {
+fn output_columns(planned: &PlannedQuery) -> Vec<(String, FieldRef)> {
     let fields = planned.plan.schema().fields();
     (fields.iter().enumerate())
         .map(|(i, field)| {
             let name = (planned.names.as_ref())
                 .and_then(|names| names.get(i).cloned().flatten())
                 .unwrap_or_else(|| field.name().clone());
-            (name, field.data_type().clone())
+            (name, field.clone())
         })
         .collect()
 }

@@ -322,7 +322,7 @@ fn decode_column(
     let ints =
         |data: &[u8]| -> Result<Vec<i64>> { spread(codec::integer::decode(data)?, validity, rows) };
     let narrow = |values: Vec<i64>| values.into_iter();
-    Ok(match column.column_type {
+    Ok(match column.column_type.physical() {
         ColumnType::Float64 => {
             let values = spread(codec::float::decode(&column.data)?, validity, rows)?;
             Arc::new(Float64Array::new(values.into(), nulls))
@@ -358,7 +358,7 @@ fn decode_column(
             let values = spread(codec::boolean::decode(&column.data)?, validity, rows)?;
             Arc::new(BooleanArray::new(values.as_slice().into(), nulls))
         }
-        ColumnType::Utf8 => {
+        ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb => {
             let dense = codec::text::decode(&column.data)?;
             let values = match validity {
                 None => {
@@ -464,7 +464,7 @@ impl SealedBlock {
         let mut fields = Vec::with_capacity(count);
         for &expected in &field_types[..count] {
             let column_type = ColumnType::from_tag(r.u8()?)?;
-            if column_type != expected {
+            if column_type != expected.physical() {
                 return Err(corrupt_record("block column has the wrong type"));
             }
             let data = r.bytes()?.to_vec();

@@ -48,7 +48,7 @@ pub(crate) struct FieldColumn {
 
 impl FieldColumn {
     pub(crate) fn new(column_type: ColumnType) -> Self {
-        let values = match column_type {
+        let values = match column_type.physical() {
             ColumnType::Float64 => Values::Float64(Vec::new()),
             ColumnType::Float32 => Values::Float32(Vec::new()),
             ColumnType::Int64 => Values::Int64(Vec::new()),
@@ -57,6 +57,7 @@ impl FieldColumn {
             ColumnType::Boolean => Values::Boolean(Vec::new()),
             ColumnType::Utf8 => Values::Utf8(Vec::new()),
             ColumnType::Date => Values::Date(Vec::new()),
+            ColumnType::Json | ColumnType::Jsonb => Values::Utf8(Vec::new()),
             ColumnType::Timestamp { with_time_zone } => Values::Timestamp {
                 values: Vec::new(),
                 with_time_zone,

@@ -64,6 +64,9 @@ pub enum Error {
     },
     #[error("value too long for type character varying({max_chars})")]
     StringTooLong { max_chars: u32 },
+    /// A value that does not read as its column's type (`json`).
+    #[error(transparent)]
+    Value(#[from] crate::pgtype::ValueError),
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("corrupt block: {0}")]

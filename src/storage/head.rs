@@ -231,6 +231,7 @@ impl HeadBlock {
         let times: Vec<i64> = fixed::<8>(r, rows)?.map(i64::from_le_bytes).collect();
         let mut fields = Vec::with_capacity(field_types.len());
         for &expected in field_types {
+            let expected = expected.physical();
             if ColumnType::from_tag(r.u8()?)? != expected {
                 return Err(corrupt("head column has the wrong type"));
             }
@@ -271,7 +272,7 @@ impl HeadBlock {
                 ColumnType::Boolean => {
                     Values::Boolean(r.exact(rows)?.iter().map(|&b| b != 0).collect())
                 }
-                ColumnType::Utf8 => {
+                ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb => {
                     let mut values = Vec::with_capacity(rows.min(r.remaining()));
                     for _ in 0..rows {
                         values.push(Box::from(r.str()?));

@@ -9,6 +9,7 @@ use arrow::array::{ArrayRef, AsArray, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::error::{Error, Result, corrupt};
+use crate::pgtype;
 
 /// The time zone given to `TIMESTAMPTZ` columns. Instants are stored in UTC; the
 /// session's `TimeZone` only changes how they are rendered.
@@ -30,6 +31,10 @@ pub enum ColumnType {
     Utf8,
     /// Days since 1970-01-01, PostgreSQL's `DATE`.
     Date,
+    /// `JSON`: the text as written, checked.
+    Json,
+    /// `JSONB`: the text as `jsonb_out` prints it (normalized when stored).
+    Jsonb,
 }
 
 impl ColumnType {
@@ -48,6 +53,35 @@ impl ColumnType {
             ColumnType::Boolean => DataType::Boolean,
             ColumnType::Utf8 => DataType::Utf8,
             ColumnType::Date => DataType::Date32,
+            ColumnType::Json | ColumnType::Jsonb => DataType::Utf8,
+        }
+    }
+
+    /// The type the values are held as: JSON is held as text.
+    pub fn physical(self) -> Self {
+        match self {
+            ColumnType::Json | ColumnType::Jsonb => ColumnType::Utf8,
+            other => other,
+        }
+    }
+
+    /// The PostgreSQL type name a column of this type reports through Arrow
+    /// field metadata ([`pgtype::pg_type_metadata`]), where its Arrow type
+    /// says less.
+    pub fn pg_type_name(self) -> Option<&'static str> {
+        match self {
+            ColumnType::Json => Some("json"),
+            ColumnType::Jsonb => Some("jsonb"),
+            _ => None,
+        }
+    }
+
+    /// The Arrow field of a column of this type.
+    pub fn arrow_field(self, name: &str, nullable: bool) -> Field {
+        let field = Field::new(name, self.arrow_type(), nullable);
+        match self.pg_type_name() {
+            Some(pg_type) => field.with_metadata(pgtype::pg_type_metadata(pg_type)),
+            None => field,
         }
     }
 
@@ -68,6 +102,8 @@ impl ColumnType {
             ColumnType::Boolean => 8,
             ColumnType::Utf8 => 9,
             ColumnType::Date => 10,
+            ColumnType::Json => 11,
+            ColumnType::Jsonb => 12,
         }
     }
 
@@ -88,6 +124,8 @@ impl ColumnType {
             8 => ColumnType::Boolean,
             9 => ColumnType::Utf8,
             10 => ColumnType::Date,
+            11 => ColumnType::Json,
+            12 => ColumnType::Jsonb,
             other => return Err(corrupt(format!("unknown column type tag {other}"))),
         })
     }
@@ -172,15 +210,47 @@ impl ColumnSchema {
         }
     }
 
-    /// [`fit_text`](Self::fit_text) over a column of values; `None` when
-    /// every value already fits as it is (or the column is not text).
+    /// Whether values written to this column are checked or rewritten
+    /// first ([`fit_array`](Self::fit_array)).
+    pub(super) fn fits_values(&self) -> bool {
+        self.max_chars.is_some() || matches!(self.column_type, ColumnType::Json | ColumnType::Jsonb)
+    }
+
+    /// A column of values as this column stores them: `VARCHAR(n)` values
+    /// fitted ([`fit_text`](Self::fit_text)), `json` checked, `jsonb`
+    /// normalized. `None` when every value is stored as it is.
     pub(super) fn fit_array(&self, column: &ArrayRef) -> Result<Option<ArrayRef>> {
-        if self.max_chars.is_none() {
-            return Ok(None);
-        }
         let Some(strings) = column.as_string_opt::<i32>() else {
             return Ok(None);
         };
+        match self.column_type {
+            ColumnType::Json => {
+                for value in strings.iter().flatten() {
+                    pgtype::json_in(value)?;
+                }
+                return Ok(None);
+            }
+            ColumnType::Jsonb => {
+                let mut changed = false;
+                let normalized = strings
+                    .iter()
+                    .map(|value| {
+                        value
+                            .map(|v| {
+                                let n = pgtype::jsonb_in(v)?;
+                                changed |= n != v;
+                                Ok(n)
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<StringArray>>()?;
+                return Ok(changed.then(|| Arc::new(normalized) as ArrayRef));
+            }
+            _ => {}
+        }
+        if self.max_chars.is_none() {
+            return Ok(None);
+        }
         let mut cut = false;
         for value in strings.iter().flatten() {
             cut |= self.fit_text(value)?.len() != value.len();
@@ -289,7 +359,7 @@ impl TableSchema {
         let arrow = Arc::new(Schema::new(
             columns
                 .iter()
-                .map(|c| Field::new(&c.name, c.column_type.arrow_type(), c.nullable))
+                .map(|c| c.column_type.arrow_field(&c.name, c.nullable))
                 .collect::<Vec<_>>(),
         ));
         Ok(Self {
@@ -352,7 +422,7 @@ impl TableSchema {
         self.arrow = Arc::new(Schema::new(
             self.columns
                 .iter()
-                .map(|c| Field::new(&c.name, c.column_type.arrow_type(), c.nullable))
+                .map(|c| c.column_type.arrow_field(&c.name, c.nullable))
                 .collect::<Vec<_>>(),
         ));
         self.constraints = constraints;

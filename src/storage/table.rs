@@ -503,7 +503,7 @@ impl Table {
     /// length ([`ColumnSchema::fit_text`]); `None` when nothing changes.
     fn fit_lengths(&self, batches: &[RecordBatch]) -> Result<Option<Vec<RecordBatch>>> {
         let limited: Vec<usize> = (self.schema.columns().iter().enumerate())
-            .filter(|(_, c)| c.max_chars.is_some())
+            .filter(|(_, c)| c.fits_values())
             .map(|(i, _)| i)
             .collect();
         if limited.is_empty() {

@@ -968,7 +968,10 @@ fn text_array<'a>(
     context: &dyn Fn(usize) -> CopyContext<'a>,
 ) -> Result<ArrayRef> {
     Ok(match column_type {
-        ColumnType::Utf8 => Arc::new(values.strings(context)?),
+        // JSON is checked (and `jsonb` normalized) as storage takes it.
+        ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb => {
+            Arc::new(values.strings(context)?)
+        }
         ColumnType::Float64 => primitive::<Float64Type>(parse_each(
             values,
             context,
@@ -1057,7 +1060,16 @@ fn binary_array<'a>(
         })
     }
     Ok(match column_type {
-        ColumnType::Utf8 => Arc::new(values.strings(context)?),
+        ColumnType::Utf8 | ColumnType::Json => Arc::new(values.strings(context)?),
+        ColumnType::Jsonb => {
+            let (texts, nulls) = each(values, context, pgtype::jsonb_recv)?;
+            let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+            Arc::new(
+                (texts.iter().enumerate())
+                    .map(|(i, t)| valid(i).then_some(t.as_str()))
+                    .collect::<StringArray>(),
+            )
+        }
         ColumnType::Float64 => primitive::<Float64Type>(fixed(
             values,
             context,

@@ -7,7 +7,7 @@
 //! as in `CREATE TABLE`. As in PostgreSQL, no key, default or `NOT NULL`
 //! comes along.
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
     ColumnDef, CreateTable, DataType as SqlType, Ident, Query, SetExpr, Statement, TimezoneInfo,
 };
@@ -16,7 +16,7 @@ use datafusion::sql::sqlparser::tokenizer::Span;
 
 use super::ddl::Ddl;
 use super::names::normalize;
-use crate::pgtype::arrow_type_name;
+use crate::pgtype::{self, arrow_type_name};
 use crate::query::error::{Error, Result};
 use crate::query::pg::dialect::PostgresDialect;
 use crate::storage;
@@ -99,7 +99,7 @@ impl CreateAs {
     /// The table to make, given the query's output columns, named and
     /// typed; explicit column names (`CREATE TABLE t (a, b) AS`) come
     /// first.
-    pub(crate) fn table(&self, outputs: Vec<(String, DataType)>) -> Result<Ddl> {
+    pub(crate) fn table(&self, outputs: Vec<(String, FieldRef)>) -> Result<Ddl> {
         let given: Vec<String> = (self.create.columns.iter())
             .map(|c| normalize(&c.name))
             .collect();
@@ -109,16 +109,22 @@ impl CreateAs {
             });
         }
         let mut columns: Vec<ColumnDef> = Vec::with_capacity(outputs.len());
-        for (i, (name, data_type)) in outputs.into_iter().enumerate() {
+        for (i, (name, field)) in outputs.into_iter().enumerate() {
+            let data_type = field.data_type();
             let name = given.get(i).cloned().unwrap_or(name);
             if columns.iter().any(|c| c.name.value == name) {
                 return Err(storage::Error::DuplicateColumn { column: name }.into());
             }
-            let Some(sql_type) = sql_type(&data_type) else {
+            let sql_type = match pgtype::pg_type_of_metadata(&field) {
+                Some("json") => Some(SqlType::JSON),
+                Some("jsonb") => Some(SqlType::JSONB),
+                _ => sql_type(data_type),
+            };
+            let Some(sql_type) = sql_type else {
                 return Err(Error::Unsupported {
                     what: format!(
                         "column \"{name}\" of type {} in a table",
-                        arrow_type_name(&data_type)
+                        arrow_type_name(data_type)
                     ),
                 });
             };

@@ -1408,6 +1408,8 @@ fn column_type(data_type: &SqlType) -> Result<ColumnType> {
         SqlType::SmallInt(_) | SqlType::Int2(_) | SqlType::Int16 => ColumnType::Int16,
         SqlType::Boolean | SqlType::Bool => ColumnType::Boolean,
         SqlType::Date => ColumnType::Date,
+        SqlType::JSON => ColumnType::Json,
+        SqlType::JSONB => ColumnType::Jsonb,
         SqlType::Text
         | SqlType::Varchar(_)
         | SqlType::CharacterVarying(_)

@@ -649,9 +649,10 @@ impl BatchBuilder {
         let columns = (schema.columns().iter().enumerate())
             .map(|(i, c)| match c.column_type {
                 _ if i == time => Builder::Time,
-                ColumnType::Timestamp { .. } | ColumnType::Date => {
-                    Builder::Nulls(c.column_type.arrow_type())
-                }
+                ColumnType::Timestamp { .. }
+                | ColumnType::Date
+                | ColumnType::Json
+                | ColumnType::Jsonb => Builder::Nulls(c.column_type.arrow_type()),
                 ColumnType::Utf8 => Builder::Text(StringBuilder::new()),
                 ColumnType::Float64 => Builder::Float64(Float64Builder::new()),
                 ColumnType::Float32 => Builder::Float32(Float32Builder::new()),
@@ -855,5 +856,7 @@ fn influx_type_name(column_type: ColumnType) -> &'static str {
         ColumnType::Boolean => "boolean",
         ColumnType::Timestamp { .. } => "timestamp",
         ColumnType::Date => "date",
+        ColumnType::Json => "json",
+        ColumnType::Jsonb => "jsonb",
     }
 }

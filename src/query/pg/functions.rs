@@ -88,6 +88,9 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     for udf in super::justify::udfs() {
         ctx.register_udf(udf);
     }
+    for udf in super::json::udfs() {
+        ctx.register_udf(udf);
+    }
     for udf in super::quoting::udfs() {
         ctx.register_udf(udf);
     }

@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DFSchemaRef, Result};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan, Union, Values};
+use datafusion::logical_expr::{Expr, LogicalPlan, Operator, Union, Values};
 
 /// Rewrites `plan`'s expressions by `rewrite(expr, schema, in_values)`,
 /// where `schema` holds the columns the expression reads (its node's
@@ -57,6 +57,21 @@ pub(crate) fn input_schema(plan: &LogicalPlan) -> DFSchemaRef {
         [input] => input.schema().clone(),
         _ => plan.schema().clone(),
     }
+}
+
+/// Whether `op` compares its operands (`=`, `<`, `IS DISTINCT FROM`, ...).
+pub(crate) fn is_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
 }
 
 /// `plan` with each of its expressions rewritten bottom up by `rewrite`,

@@ -33,7 +33,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
-use super::{clock, date_fields, interval_scale, numeric, respell, srf_columns};
+use super::{clock, date_fields, interval_scale, json, numeric, respell, srf_columns};
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -89,6 +89,7 @@ impl VisitorMut for Respeller {
         }
         mod_as_operator(expr);
         respell::rewrite(expr);
+        json::rewrite_cast(expr);
         if let Expr::Interval(Interval {
             value,
             leading_field: None,

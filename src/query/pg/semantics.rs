@@ -84,6 +84,7 @@ impl AnalyzerRule for PgSemantics {
             },
         )?;
         numeric::check_scales(&plan)?;
+        super::json::refuse_orderings(&plan)?;
         Ok(plan)
     }
 }
@@ -232,6 +233,14 @@ fn checked_negation(inner: Expr) -> Expr {
 }
 
 fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed<Expr>> {
+    let expr = match super::json::rewrite_comparisons(expr, schema)? {
+        Transformed {
+            data,
+            transformed: true,
+            ..
+        } => return Ok(Transformed::yes(data)),
+        unchanged => unchanged.data,
+    };
     if let Expr::AggregateFunction(AggregateFunction { func, params }) = &expr
         && matches!(func.name(), "min" | "max")
         && let Some(arg) = params.args.first()
@@ -252,17 +261,8 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
                 Operator::Modulo => Some(Op::Rem),
                 _ => None,
             };
-            if matches!(
-                op,
-                Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::IsDistinctFrom
-                    | Operator::IsNotDistinctFrom
-            ) && is_interval(&left.get_type(schema)?)
+            if super::plan_exprs::is_comparison(op)
+                && is_interval(&left.get_type(schema)?)
                 && is_interval(&right.get_type(schema)?)
             {
                 return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {

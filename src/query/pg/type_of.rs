@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::pgtype::{REGTYPE_TEXT_KEY, arrow_type_name};
+use crate::pgtype::{REGTYPE_TEXT_KEY, arrow_type_name, pg_type_of_metadata};
 
 /// The function the statement's `pg_typeof(x)::text` calls instead: the
 /// same name as plain text.
@@ -67,7 +67,11 @@ impl ScalarUDFImpl for PgTypeof {
         let [field] = args.arg_fields.as_slice() else {
             return exec_err!("pg_typeof takes one argument");
         };
-        let name = ScalarValue::Utf8(Some(arrow_type_name(field.data_type())));
+        let name = match pg_type_of_metadata(field) {
+            Some(pg_type) => pg_type.to_owned(),
+            None => arrow_type_name(field.data_type()),
+        };
+        let name = ScalarValue::Utf8(Some(name));
         Ok(ColumnarValue::Scalar(name))
     }
 }

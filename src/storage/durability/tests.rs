@@ -104,6 +104,19 @@ fn model(writes: &[Write]) -> Vec<Row> {
     out
 }
 
+/// A nullable field column without a default.
+fn field(name: &str, column_type: ColumnType) -> ColumnSchema {
+    ColumnSchema {
+        name: name.into(),
+        column_type,
+        role: ColumnRole::Field,
+        nullable: true,
+        max_chars: None,
+        identity: None,
+        default: None,
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -452,47 +465,54 @@ fn arb_plain_op() -> impl Strategy<Value = PlainOp> {
 }
 
 fn plain_table(storage: &Storage, rt: &tokio::runtime::Runtime) -> Arc<Table> {
-    let column = |name: &str| ColumnSchema {
-        name: name.into(),
-        column_type: ColumnType::Int64,
-        role: ColumnRole::Field,
-        nullable: true,
-        max_chars: None,
-        identity: None,
-        default: None,
+    let schema = TableSchema::try_new(vec![
+        field("id", ColumnType::Int64),
+        field("version", ColumnType::Int64),
+    ])
+    .unwrap()
+    .with_constraints(vec![crate::storage::UniqueConstraint {
+        name: "devices_pkey".into(),
+        columns: vec![0],
+        primary: true,
+    }])
+    .unwrap();
+    create_public(storage, rt, "devices", schema)
+}
+
+/// Table `name` of `postgres.public`, created with small blocks.
+fn create_public(
+    storage: &Storage,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    schema: TableSchema,
+) -> Arc<Table> {
+    let small = TableOptions {
+        shard_interval: 1_000_000,
+        block_size: 4,
     };
-    let schema = TableSchema::try_new(vec![column("id"), column("version")])
-        .unwrap()
-        .with_constraints(vec![crate::storage::UniqueConstraint {
-            name: "devices_pkey".into(),
-            columns: vec![0],
-            primary: true,
-        }])
-        .unwrap();
     let ns = storage
         .database("postgres")
         .unwrap()
         .schema("public")
         .unwrap();
-    let small = TableOptions {
-        shard_interval: 1_000_000,
-        block_size: 4,
-    };
     rt.block_on(
-        ns.create_table("devices", schema, small, false)
+        ns.create_table(name, schema, small, false)
             .unwrap()
             .durable(),
     )
     .unwrap();
-    plain_of(storage)
+    public_table(storage, name)
+}
+
+fn public_table(storage: &Storage, name: &str) -> Arc<Table> {
+    (storage.database("postgres"))
+        .and_then(|db| db.schema("public"))
+        .and_then(|ns| ns.table(name))
+        .expect("table recovered")
 }
 
 fn plain_of(storage: &Storage) -> Arc<Table> {
-    (storage
-        .database("postgres")
-        .and_then(|db| db.schema("public")))
-    .and_then(|ns| ns.table("devices"))
-    .expect("plain table recovered")
+    public_table(storage, "devices")
 }
 
 /// The rows, in row order, as (id, version).
@@ -686,21 +706,12 @@ fn added_columns_read_null_in_old_rows_and_survive_snapshots_and_replay() {
                 storage.snapshot().unwrap();
             }
             let ns = storage.database("metrics").unwrap().schema("m").unwrap();
-            let added = |name: &str, column_type| ColumnSchema {
-                name: name.into(),
-                column_type,
-                role: ColumnRole::Field,
-                nullable: true,
-                max_chars: None,
-                identity: None,
-                default: None,
-            };
             let (table, logged) = ns
                 .add_columns(
                     "cpu",
                     vec![
-                        added("note", ColumnType::Utf8),
-                        added("n", ColumnType::Int32),
+                        field("note", ColumnType::Utf8),
+                        field("n", ColumnType::Int32),
                     ],
                 )
                 .unwrap();
@@ -722,10 +733,10 @@ fn added_columns_read_null_in_old_rows_and_survive_snapshots_and_replay() {
             rt.block_on(old.absorb(staged).unwrap().durable()).unwrap();
             // Refused: a column that exists, a key, a default.
             assert!(
-                ns.add_columns("cpu", vec![added("v", ColumnType::Int64)])
+                ns.add_columns("cpu", vec![field("v", ColumnType::Int64)])
                     .is_err()
             );
-            let mut defaulted = added("d", ColumnType::Int64);
+            let mut defaulted = field("d", ColumnType::Int64);
             defaulted.default = Some("1".into());
             assert!(ns.add_columns("cpu", vec![defaulted]).is_err());
             let new_rows = RecordBatch::try_new(
@@ -1158,4 +1169,72 @@ fn renamed_tables_and_altered_columns_survive_snapshots_and_replay() {
     let (storage, recovery) = Storage::open(&options(&fs)).unwrap();
     assert_eq!(recovery.wal_records, 0);
     check(&storage);
+}
+
+#[test]
+fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
+    use arrow::array::Date32Array;
+    // The snapshot: none, or after the first half of the rows.
+    for snapshot in [false, true] {
+        let mem = Arc::new(MemFs::default());
+        let fs = SharedMemFs(mem.clone());
+        let rt = runtime();
+        let schema = TableSchema::try_new(vec![
+            field("day", ColumnType::Date),
+            field("raw", ColumnType::Json),
+            field("doc", ColumnType::Jsonb),
+        ])
+        .unwrap();
+        let batch = |table: &Table, from: i32| {
+            let rows = from..from + 5;
+            RecordBatch::try_new(
+                table.arrow_schema().clone(),
+                vec![
+                    Arc::new(Date32Array::from_iter(
+                        rows.clone().map(|i| (i % 3 != 0).then_some(i * 1000)),
+                    )) as ArrayRef,
+                    Arc::new(StringArray::from_iter(
+                        rows.clone().map(|i| Some(format!("{{\"k\" :  {i}}}"))),
+                    )),
+                    Arc::new(StringArray::from_iter(rows.map(|i| {
+                        (i % 4 != 0).then(|| format!("{{\"b\":{i}, \"a\":1.50}}"))
+                    }))),
+                ],
+            )
+            .unwrap()
+        };
+        let expected = {
+            let (storage, _) = Storage::open(&options(&fs)).unwrap();
+            let table = create_public(&storage, &rt, "docs", schema.clone());
+            rt.block_on(table.write(&[batch(&table, 0)]).unwrap().durable())
+                .unwrap();
+            if snapshot {
+                storage.snapshot().unwrap();
+            }
+            rt.block_on(table.write(&[batch(&table, 5)]).unwrap().durable())
+                .unwrap();
+            let rows = rows_as_text(&table);
+            drop(storage);
+            rows
+        };
+        // jsonb is stored normalized, json as written.
+        assert!(expected.contains(&"1972-09-27|{\"k\" :  1}|{\"a\": 1.50, \"b\": 1}".to_owned()));
+        assert!(expected.contains(&"|{\"k\" :  0}|".to_owned()));
+        assert_eq!(expected.len(), 10);
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        let table = public_table(&storage, "docs");
+        assert_eq!(rows_as_text(&table), expected, "snapshot {snapshot}");
+        assert_eq!(table.schema().columns()[2].column_type, ColumnType::Jsonb);
+        // Bad JSON is refused as the rows are written.
+        let bad = RecordBatch::try_new(
+            table.arrow_schema().clone(),
+            vec![
+                Arc::new(Date32Array::from(vec![Some(1)])) as ArrayRef,
+                Arc::new(StringArray::from(vec![Some("{")])),
+                Arc::new(StringArray::from(vec![Some("{}")])),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(table.write(&[bad]), Err(Error::Value(_))));
+    }
 }
