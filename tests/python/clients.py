@@ -655,6 +655,41 @@ def plain_tables():
         assert sorted(deleted) == [1, 4], deleted
 
 
+def json_and_date_columns():
+    # psycopg adapts jsonb and json to Python objects and dates to dates,
+    # in text and binary; a bad document is refused with 22P02.
+    from psycopg.types.json import Json, Jsonb
+
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("CREATE TABLE py_docs (id INT PRIMARY KEY, day DATE, meta JSONB, raw JSON)")
+        conn.execute(
+            "INSERT INTO py_docs VALUES (%s, %s, %s, %s)",
+            (1, dt.date(2024, 2, 29), Jsonb({"b": [1, 2.5], "a": None}), Json({"k": "v"})),
+        )
+        conn.execute(
+            "INSERT INTO py_docs VALUES (%b, %b, %b, %b)",
+            (2, dt.date(1999, 12, 31), Jsonb({"site": "s2"}), Json([1])),
+        )
+        for binary in (False, True):
+            rows = conn.execute("SELECT * FROM py_docs ORDER BY id", binary=binary).fetchall()
+            assert rows == [
+                (1, dt.date(2024, 2, 29), {"a": None, "b": [1, 2.5]}, {"k": "v"}),
+                (2, dt.date(1999, 12, 31), {"site": "s2"}, [1]),
+            ], rows
+        text = conn.execute("SELECT meta::text FROM py_docs WHERE id = 1").fetchone()[0]
+        assert text == '{"a": null, "b": [1, 2.5]}', text
+        found = conn.execute(
+            "SELECT id FROM py_docs WHERE meta @> %s AND day < %s",
+            (Jsonb({"site": "s2"}), dt.date(2000, 1, 1)),
+        ).fetchall()
+        assert found == [(2,)], found
+        try:
+            conn.execute("INSERT INTO py_docs (id, meta) VALUES (3, %s)", ('{"bad"',))
+            raise AssertionError("must fail")
+        except errors.InvalidTextRepresentation:
+            pass
+
+
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)
 check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
@@ -663,6 +698,7 @@ check("psycopg: SUBSCRIBE streamed with cursor.stream(), snapshot and live rows 
 check("psycopg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)", psycopg_subscribe_cursor)
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
 check("psycopg and the SQLAlchemy ORM: plain tables, keys, UPDATE, DELETE", plain_tables)
+check("psycopg: DATE, JSON and JSONB columns in text and binary", json_and_date_columns)
 check("asyncpg: queries, prepared statements, COPY, transactions, pools, CRUD", lambda: asyncio.run(asyncpg_suite()))
 check(
     "asyncpg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)",
