@@ -185,6 +185,7 @@ fn render_binary(row: &tokio_postgres::Row, i: usize) -> String {
         Type::TIME => show(row.get::<_, Option<TimeText>>(i).map(|t| t.0)),
         Type::REGTYPE => show(row.get::<_, Option<RegtypeText>>(i).map(|t| t.0)),
         Type::JSON | Type::JSONB => show(row.get::<_, Option<JsonText>>(i).map(|t| t.0)),
+        Type::UUID => show(row.get::<_, Option<UuidText>>(i).map(|t| t.0)),
         Type::BYTEA => show(
             row.get::<_, Option<Vec<u8>>>(i)
                 .map(|bytes| format!("\\x{}", hex::encode(bytes))),
@@ -250,6 +251,33 @@ impl<'a> tokio_postgres::types::FromSql<'a> for JsonText {
 
     fn accepts(ty: &Type) -> bool {
         *ty == Type::JSON || *ty == Type::JSONB
+    }
+}
+
+/// A `uuid` in binary (its 16 bytes), as PostgreSQL prints it.
+struct UuidText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for UuidText {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let hex = hex::encode(raw);
+        if hex.len() != 32 {
+            return Err("a uuid has 16 bytes".into());
+        }
+        Ok(UuidText(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::UUID
     }
 }
 

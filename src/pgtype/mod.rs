@@ -22,6 +22,7 @@ mod interval_text;
 pub mod json;
 mod numeric;
 mod types;
+mod uuid;
 mod zone_abbrevs;
 
 pub use array::{array_elements, quote_array_element};
@@ -48,6 +49,7 @@ pub use types::{
     REGTYPE_TEXT_KEY, array_type, arrow_type, arrow_type_name, element_type,
     has_dedicated_encoding, pg_type, pg_type_metadata, pg_type_of_metadata, type_name, type_oid,
 };
+pub use uuid::{uuid_in, uuid_out, uuid_recv, uuid_send};
 
 #[cfg(test)]
 mod tests;

@@ -66,6 +66,7 @@ pub fn pg_type(field: &Field) -> Type {
                 match name {
                     "json" => Type::JSON,
                     "jsonb" => Type::JSONB,
+                    "uuid" => Type::UUID,
                     _ => Type::TEXT,
                 }
             } else if field.metadata().contains_key(REGTYPE_TEXT_KEY) {
@@ -186,7 +187,8 @@ pub fn arrow_type(pg_type: &Type) -> Option<DataType> {
         | Type::NAME
         | Type::UNKNOWN
         | Type::JSON
-        | Type::JSONB => DataType::Utf8,
+        | Type::JSONB
+        | Type::UUID => DataType::Utf8,
         Type::BYTEA => DataType::Binary,
         Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
         Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))),

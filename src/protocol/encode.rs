@@ -415,6 +415,8 @@ impl<'a> ColumnEncoder<'a> {
                 value: v.to_owned(),
             })?;
             buf.put_u32(oid);
+        } else if self.pg_type == Type::UUID && self.binary {
+            buf.put_slice(&pgtype::uuid_send(v)?);
         } else if self.pg_type == Type::JSONB && self.binary {
             // `jsonb`'s binary form: a version byte, then the text.
             buf.put_u8(1);

@@ -202,6 +202,7 @@ fn decode_binary(bytes: &[u8], pg_type: &Type) -> ValueResult<ScalarValue> {
             ScalarValue::Decimal128(Some(value), pgtype::MAX_DIGITS, scale)
         }
         Type::JSONB => ScalarValue::Utf8(Some(pgtype::jsonb_recv(bytes)?)),
+        Type::UUID => ScalarValue::Utf8(Some(pgtype::uuid_recv(bytes)?)),
         // Text-like types have their text as their binary form.
         _ => ScalarValue::Utf8(Some(pgtype::utf8(bytes)?.to_owned())),
     })

@@ -358,7 +358,7 @@ fn decode_column(
             let values = spread(codec::boolean::decode(&column.data)?, validity, rows)?;
             Arc::new(BooleanArray::new(values.as_slice().into(), nulls))
         }
-        ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb => {
+        ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => {
             let dense = codec::text::decode(&column.data)?;
             let values = match validity {
                 None => {

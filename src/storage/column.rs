@@ -57,7 +57,7 @@ impl FieldColumn {
             ColumnType::Boolean => Values::Boolean(Vec::new()),
             ColumnType::Utf8 => Values::Utf8(Vec::new()),
             ColumnType::Date => Values::Date(Vec::new()),
-            ColumnType::Json | ColumnType::Jsonb => Values::Utf8(Vec::new()),
+            ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => Values::Utf8(Vec::new()),
             ColumnType::Timestamp { with_time_zone } => Values::Timestamp {
                 values: Vec::new(),
                 with_time_zone,

@@ -272,7 +272,7 @@ impl HeadBlock {
                 ColumnType::Boolean => {
                     Values::Boolean(r.exact(rows)?.iter().map(|&b| b != 0).collect())
                 }
-                ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb => {
+                ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => {
                     let mut values = Vec::with_capacity(rows.min(r.remaining()));
                     for _ in 0..rows {
                         values.push(Box::from(r.str()?));

@@ -35,6 +35,8 @@ pub enum ColumnType {
     Json,
     /// `JSONB`: the text as `jsonb_out` prints it (normalized when stored).
     Jsonb,
+    /// `UUID`: its canonical text, which sorts as its bytes do.
+    Uuid,
 }
 
 impl ColumnType {
@@ -53,14 +55,14 @@ impl ColumnType {
             ColumnType::Boolean => DataType::Boolean,
             ColumnType::Utf8 => DataType::Utf8,
             ColumnType::Date => DataType::Date32,
-            ColumnType::Json | ColumnType::Jsonb => DataType::Utf8,
+            ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => DataType::Utf8,
         }
     }
 
-    /// The type the values are held as: JSON is held as text.
+    /// The type the values are held as: JSON and UUIDs are held as text.
     pub fn physical(self) -> Self {
         match self {
-            ColumnType::Json | ColumnType::Jsonb => ColumnType::Utf8,
+            ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => ColumnType::Utf8,
             other => other,
         }
     }
@@ -72,6 +74,7 @@ impl ColumnType {
         match self {
             ColumnType::Json => Some("json"),
             ColumnType::Jsonb => Some("jsonb"),
+            ColumnType::Uuid => Some("uuid"),
             _ => None,
         }
     }
@@ -104,6 +107,7 @@ impl ColumnType {
             ColumnType::Date => 10,
             ColumnType::Json => 11,
             ColumnType::Jsonb => 12,
+            ColumnType::Uuid => 13,
         }
     }
 
@@ -126,6 +130,7 @@ impl ColumnType {
             10 => ColumnType::Date,
             11 => ColumnType::Json,
             12 => ColumnType::Jsonb,
+            13 => ColumnType::Uuid,
             other => return Err(corrupt(format!("unknown column type tag {other}"))),
         })
     }
@@ -213,12 +218,16 @@ impl ColumnSchema {
     /// Whether values written to this column are checked or rewritten
     /// first ([`fit_array`](Self::fit_array)).
     pub(super) fn fits_values(&self) -> bool {
-        self.max_chars.is_some() || matches!(self.column_type, ColumnType::Json | ColumnType::Jsonb)
+        self.max_chars.is_some()
+            || matches!(
+                self.column_type,
+                ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid
+            )
     }
 
     /// A column of values as this column stores them: `VARCHAR(n)` values
-    /// fitted ([`fit_text`](Self::fit_text)), `json` checked, `jsonb`
-    /// normalized. `None` when every value is stored as it is.
+    /// fitted ([`fit_text`](Self::fit_text)), `json` checked, `jsonb` and
+    /// `uuid` normalized. `None` when every value is stored as it is.
     pub(super) fn fit_array(&self, column: &ArrayRef) -> Result<Option<ArrayRef>> {
         let Some(strings) = column.as_string_opt::<i32>() else {
             return Ok(None);
@@ -230,14 +239,18 @@ impl ColumnSchema {
                 }
                 return Ok(None);
             }
-            ColumnType::Jsonb => {
+            ColumnType::Jsonb | ColumnType::Uuid => {
+                let normalize = match self.column_type {
+                    ColumnType::Uuid => pgtype::uuid_in,
+                    _ => pgtype::jsonb_in,
+                };
                 let mut changed = false;
                 let normalized = strings
                     .iter()
                     .map(|value| {
                         value
                             .map(|v| {
-                                let n = pgtype::jsonb_in(v)?;
+                                let n = normalize(v)?;
                                 changed |= n != v;
                                 Ok(n)
                             })

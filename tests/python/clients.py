@@ -689,6 +689,22 @@ def json_and_date_columns():
         except errors.InvalidTextRepresentation:
             pass
 
+        # uuid keys, made by the server or sent as uuid.UUID, in a list too.
+        import uuid
+
+        conn.execute("CREATE TABLE py_users (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), name TEXT)")
+        made = conn.execute("INSERT INTO py_users (name) VALUES ('a') RETURNING id").fetchone()[0]
+        assert isinstance(made, uuid.UUID), made
+        sent = uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+        conn.execute("INSERT INTO py_users VALUES (%b, %b)", (sent, "b"))
+        for binary in (False, True):
+            names = conn.execute(
+                "SELECT name FROM py_users WHERE id = ANY(%s) ORDER BY name", ([made, sent],), binary=binary
+            ).fetchall()
+            assert names == [("a",), ("b",)], names
+        row = conn.execute("SELECT id FROM py_users WHERE id = %s", (str(sent).upper(),)).fetchone()
+        assert row == (sent,), row
+
 
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)

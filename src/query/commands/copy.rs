@@ -969,7 +969,7 @@ fn text_array<'a>(
 ) -> Result<ArrayRef> {
     Ok(match column_type {
         // JSON is checked (and `jsonb` normalized) as storage takes it.
-        ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb => {
+        ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => {
             Arc::new(values.strings(context)?)
         }
         ColumnType::Float64 => primitive::<Float64Type>(parse_each(
@@ -1061,8 +1061,12 @@ fn binary_array<'a>(
     }
     Ok(match column_type {
         ColumnType::Utf8 | ColumnType::Json => Arc::new(values.strings(context)?),
-        ColumnType::Jsonb => {
-            let (texts, nulls) = each(values, context, pgtype::jsonb_recv)?;
+        ColumnType::Jsonb | ColumnType::Uuid => {
+            let recv = match column_type {
+                ColumnType::Uuid => pgtype::uuid_recv,
+                _ => pgtype::jsonb_recv,
+            };
+            let (texts, nulls) = each(values, context, recv)?;
             let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
             Arc::new(
                 (texts.iter().enumerate())

@@ -118,6 +118,7 @@ impl CreateAs {
             let sql_type = match pgtype::pg_type_of_metadata(&field) {
                 Some("json") => Some(SqlType::JSON),
                 Some("jsonb") => Some(SqlType::JSONB),
+                Some("uuid") => Some(SqlType::Uuid),
                 _ => sql_type(data_type),
             };
             let Some(sql_type) = sql_type else {

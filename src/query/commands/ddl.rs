@@ -1410,6 +1410,7 @@ fn column_type(data_type: &SqlType) -> Result<ColumnType> {
         SqlType::Date => ColumnType::Date,
         SqlType::JSON => ColumnType::Json,
         SqlType::JSONB => ColumnType::Jsonb,
+        SqlType::Uuid => ColumnType::Uuid,
         SqlType::Text
         | SqlType::Varchar(_)
         | SqlType::CharacterVarying(_)

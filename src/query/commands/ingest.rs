@@ -652,7 +652,8 @@ impl BatchBuilder {
                 ColumnType::Timestamp { .. }
                 | ColumnType::Date
                 | ColumnType::Json
-                | ColumnType::Jsonb => Builder::Nulls(c.column_type.arrow_type()),
+                | ColumnType::Jsonb
+                | ColumnType::Uuid => Builder::Nulls(c.column_type.arrow_type()),
                 ColumnType::Utf8 => Builder::Text(StringBuilder::new()),
                 ColumnType::Float64 => Builder::Float64(Float64Builder::new()),
                 ColumnType::Float32 => Builder::Float32(Float32Builder::new()),
@@ -858,5 +859,6 @@ fn influx_type_name(column_type: ColumnType) -> &'static str {
         ColumnType::Date => "date",
         ColumnType::Json => "json",
         ColumnType::Jsonb => "jsonb",
+        ColumnType::Uuid => "uuid",
     }
 }

@@ -191,14 +191,9 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         "regexp_split_to_table",
         Arc::new(super::regexp_split::RegexpSplitTable),
     );
-    // PostgreSQL's name for DataFusion's `uuid()` (text here: EpochDB has
-    // no uuid type).
-    ctx.register_udf(
-        datafusion::functions::string::uuid()
-            .as_ref()
-            .clone()
-            .with_aliases(["gen_random_uuid"]),
-    );
+    for udf in super::uuid::udfs() {
+        ctx.register_udf(udf);
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(
         super::at_time_zone::Timezone::new(),
     ));

@@ -57,6 +57,7 @@ pub(crate) mod text_in;
 pub(crate) mod text_out;
 pub(crate) mod to_char;
 pub(crate) mod type_of;
+pub(crate) mod uuid;
 pub(crate) mod varchar_cast;
 pub(crate) mod views_catalog;
 pub(crate) mod width_bucket;

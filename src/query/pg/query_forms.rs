@@ -33,7 +33,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
-use super::{clock, date_fields, interval_scale, json, numeric, respell, srf_columns};
+use super::{clock, date_fields, interval_scale, json, numeric, respell, srf_columns, uuid};
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -90,6 +90,7 @@ impl VisitorMut for Respeller {
         mod_as_operator(expr);
         respell::rewrite(expr);
         json::rewrite_cast(expr);
+        uuid::rewrite_cast(expr);
         if let Expr::Interval(Interval {
             value,
             leading_field: None,

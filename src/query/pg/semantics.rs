@@ -233,14 +233,18 @@ fn checked_negation(inner: Expr) -> Expr {
 }
 
 fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed<Expr>> {
-    let expr = match super::json::rewrite_comparisons(expr, schema)? {
-        Transformed {
-            data,
-            transformed: true,
-            ..
-        } => return Ok(Transformed::yes(data)),
-        unchanged => unchanged.data,
-    };
+    // Comparisons of the types held as text compare as those types.
+    let mut expr = expr;
+    for compare in [
+        super::uuid::rewrite_comparisons,
+        super::json::rewrite_comparisons,
+    ] {
+        let rewritten = compare(expr, schema)?;
+        if rewritten.transformed {
+            return Ok(rewritten);
+        }
+        expr = rewritten.data;
+    }
     if let Expr::AggregateFunction(AggregateFunction { func, params }) = &expr
         && matches!(func.name(), "min" | "max")
         && let Some(arg) = params.args.first()

@@ -1183,6 +1183,7 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
             field("day", ColumnType::Date),
             field("raw", ColumnType::Json),
             field("doc", ColumnType::Jsonb),
+            field("key", ColumnType::Uuid),
         ])
         .unwrap();
         let batch = |table: &Table, from: i32| {
@@ -1196,8 +1197,11 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
                     Arc::new(StringArray::from_iter(
                         rows.clone().map(|i| Some(format!("{{\"k\" :  {i}}}"))),
                     )),
-                    Arc::new(StringArray::from_iter(rows.map(|i| {
+                    Arc::new(StringArray::from_iter(rows.clone().map(|i| {
                         (i % 4 != 0).then(|| format!("{{\"b\":{i}, \"a\":1.50}}"))
+                    }))),
+                    Arc::new(StringArray::from_iter(rows.map(|i| {
+                        Some(format!("{{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A{i:02}}}"))
                     }))),
                 ],
             )
@@ -1218,8 +1222,11 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
             rows
         };
         // jsonb is stored normalized, json as written.
-        assert!(expected.contains(&"1972-09-27|{\"k\" :  1}|{\"a\": 1.50, \"b\": 1}".to_owned()));
-        assert!(expected.contains(&"|{\"k\" :  0}|".to_owned()));
+        let row =
+            "1972-09-27|{\"k\" :  1}|{\"a\": 1.50, \"b\": 1}|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a01";
+        assert!(expected.contains(&row.to_owned()));
+        let row = "|{\"k\" :  0}||a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a00";
+        assert!(expected.contains(&row.to_owned()));
         assert_eq!(expected.len(), 10);
         let (storage, _) = Storage::open(&options(&fs)).unwrap();
         let table = public_table(&storage, "docs");
@@ -1232,6 +1239,7 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
                 Arc::new(Date32Array::from(vec![Some(1)])) as ArrayRef,
                 Arc::new(StringArray::from(vec![Some("{")])),
                 Arc::new(StringArray::from(vec![Some("{}")])),
+                Arc::new(StringArray::from(vec![None::<&str>])),
             ],
         )
         .unwrap();
