@@ -1,8 +1,9 @@
 //! Text columns: a sorted dictionary of the distinct strings, and each value's
-//! index into it, bit-packed.
+//! index into it, bit-packed. Byte strings (`bytea`) are written the same
+//! way under a tag of their own, without the UTF-8 check.
 //!
 //! ```text
-//! tag:        u8   0x50
+//! tag:        u8   0x50 (text) or 0x51 (bytes)
 //! count:      varint, the number of values
 //! entries:    varint, the number of distinct strings (0 only when count is 0)
 //! lengths:    frame-of-reference stream of the entries' byte lengths
@@ -21,16 +22,25 @@ use super::bits::{self, Reader};
 use super::{Error, Result};
 
 const TAG: u8 = 0x50;
+const BYTES_TAG: u8 = 0x51;
 
 /// Appends the encoding of `values` to `out`.
 pub fn encode<S: AsRef<str>>(values: &[S], out: &mut Vec<u8>) {
+    encode_tagged(values.iter().map(|v| v.as_ref().as_bytes()), TAG, out);
+}
+
+/// Appends the encoding of byte strings `values` to `out`.
+pub fn encode_bytes<S: AsRef<[u8]>>(values: &[S], out: &mut Vec<u8>) {
+    encode_tagged(values.iter().map(AsRef::as_ref), BYTES_TAG, out);
+}
+
+fn encode_tagged<'a>(values: impl ExactSizeIterator<Item = &'a [u8]>, tag: u8, out: &mut Vec<u8>) {
+    let count = values.len();
     // Number the distinct strings in order of appearance, then by rank.
-    let mut numbers: HashMap<&str, usize> = HashMap::new();
-    let mut distinct: Vec<&str> = Vec::new();
+    let mut numbers: HashMap<&[u8], usize> = HashMap::new();
+    let mut distinct: Vec<&[u8]> = Vec::new();
     let appearance: Vec<usize> = values
-        .iter()
         .map(|value| {
-            let value = value.as_ref();
             *numbers.entry(value).or_insert_with(|| {
                 distinct.push(value);
                 distinct.len() - 1
@@ -49,12 +59,12 @@ pub fn encode<S: AsRef<str>>(values: &[S], out: &mut Vec<u8>) {
         .collect();
     let indexes: Vec<i64> = appearance.iter().map(|&number| rank[number]).collect();
 
-    out.push(TAG);
-    bits::write_varint(values.len() as u64, out);
+    out.push(tag);
+    bits::write_varint(count as u64, out);
     bits::write_varint(distinct.len() as u64, out);
     bits::write_for_stream(&lengths, out);
     for &number in &order {
-        out.extend_from_slice(distinct[number].as_bytes());
+        out.extend_from_slice(distinct[number]);
     }
     bits::write_for_stream(&indexes, out);
 }
@@ -75,6 +85,21 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// Decodes a column written by [`encode_bytes`].
+pub fn decode_bytes(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let (entries, keys) = read_tagged(bytes, BYTES_TAG)?;
+    Ok(keys
+        .iter()
+        .map(|&key| entries[key as usize].to_vec())
+        .collect())
+}
+
+/// [`decode_dictionary`] for a column written by [`encode_bytes`].
+pub fn decode_bytes_dictionary(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<u32>)> {
+    let (entries, keys) = read_tagged(bytes, BYTES_TAG)?;
+    Ok((entries.into_iter().map(<[u8]>::to_vec).collect(), keys))
+}
+
 /// Decodes a column written by [`encode`] into its dictionary (distinct
 /// strings in increasing byte order) and each value's index into it, without
 /// copying a string per value.
@@ -86,8 +111,19 @@ pub fn decode_dictionary(bytes: &[u8]) -> Result<(Vec<String>, Vec<u32>)> {
 /// Reads and checks a whole column: its entries, and each value's index,
 /// which is below the number of entries.
 fn read(bytes: &[u8]) -> Result<(Vec<&str>, Vec<u32>)> {
+    let (entries, keys) = read_tagged(bytes, TAG)?;
+    let entries = (entries.into_iter().enumerate())
+        .map(|(entry, value)| {
+            std::str::from_utf8(value).map_err(|source| Error::InvalidUtf8 { entry, source })
+        })
+        .collect::<Result<Vec<&str>>>()?;
+    Ok((entries, keys))
+}
+
+/// [`read`] for either tag, the entries as bytes.
+fn read_tagged(bytes: &[u8], tag: u8) -> Result<(Vec<&[u8]>, Vec<u32>)> {
     let mut reader = Reader::new(bytes);
-    let (count, entries) = read_entries(&mut reader)?;
+    let (count, entries) = read_entries(&mut reader, tag)?;
     let len = entries.len();
     if u32::try_from(len).is_err() {
         return Err(Error::Corrupt {
@@ -114,8 +150,8 @@ fn read(bytes: &[u8]) -> Result<(Vec<&str>, Vec<u32>)> {
 
 /// Reads the header and the dictionary, checking them, and returns the value
 /// count and the entries. Leaves the reader at the indexes.
-fn read_entries<'a>(reader: &mut Reader<'a>) -> Result<(usize, Vec<&'a str>)> {
-    reader.tag("text", |tag| tag == TAG)?;
+fn read_entries<'a>(reader: &mut Reader<'a>, tag: u8) -> Result<(usize, Vec<&'a [u8]>)> {
+    reader.tag("text", |t| t == tag)?;
     let count = reader.count()?;
     let len = reader.count()?;
     if len > count || (len == 0) != (count == 0) {
@@ -135,8 +171,8 @@ fn read_entries<'a>(reader: &mut Reader<'a>) -> Result<(usize, Vec<&'a str>)> {
     })?;
     let total = usize::try_from(total).unwrap_or(usize::MAX);
     let mut bytes = reader.take(total)?;
-    let mut entries: Vec<&str> = Vec::with_capacity(len);
-    for (entry, &length) in lengths.iter().enumerate() {
+    let mut entries: Vec<&[u8]> = Vec::with_capacity(len);
+    for &length in &lengths {
         // The lengths sum to `bytes.len()`, so each fits.
         let (head, tail) = bytes
             .split_at_checked(length as usize)
@@ -144,8 +180,7 @@ fn read_entries<'a>(reader: &mut Reader<'a>) -> Result<(usize, Vec<&'a str>)> {
                 reason: "dictionary entry lengths overrun their bytes",
             })?;
         bytes = tail;
-        let value =
-            std::str::from_utf8(head).map_err(|source| Error::InvalidUtf8 { entry, source })?;
+        let value = head;
         if entries.last().is_some_and(|&previous| previous >= value) {
             return Err(Error::Corrupt {
                 reason: "dictionary entries not strictly increasing",
@@ -200,6 +235,20 @@ mod tests {
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes);
             let _ = decode_dictionary(&bytes);
+            let _ = decode_bytes(&bytes);
+        }
+
+        #[test]
+        fn byte_strings_round_trip_and_are_not_text(
+            values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..6), 0..300),
+        ) {
+            let mut out = Vec::new();
+            encode_bytes(&values, &mut out);
+            prop_assert_eq!(decode_bytes(&out).unwrap(), values);
+            prop_assert!(decode(&out).is_err());
+            let mut text = Vec::new();
+            encode(&["a"], &mut text);
+            prop_assert!(decode_bytes(&text).is_err());
         }
 
         #[test]

@@ -15,6 +15,36 @@ pub fn bytea_out(v: &[u8]) -> String {
     out
 }
 
+/// Pairs of hex digits, white space allowed between pairs, with
+/// PostgreSQL's errors.
+fn hex_in(hex: &str) -> ValueResult<Vec<u8>> {
+    let bytes = hex.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    let digit = |at: usize| -> ValueResult<u32> {
+        let c = hex[at..].chars().next().unwrap_or_default();
+        c.to_digit(16).ok_or_else(|| ValueError::InvalidHex {
+            message: format!("invalid hexadecimal digit: \"{c}\""),
+        })
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        if matches!(bytes[i], b' ' | b'\n' | b'\t' | b'\r') {
+            i += 1;
+            continue;
+        }
+        let high = digit(i)?;
+        if i + 1 >= bytes.len() {
+            return Err(ValueError::InvalidHex {
+                message: "invalid hexadecimal data: odd number of digits".to_owned(),
+            });
+        }
+        let low = digit(i + 1)?;
+        out.push((high * 16 + low) as u8);
+        i += 2;
+    }
+    Ok(out)
+}
+
 /// Both of PostgreSQL's input forms: hex (`\x` then pairs of hex digits,
 /// white space allowed between pairs), and escape (bytes as they are, `\\`
 /// for a backslash, `\ooo` in octal).
@@ -24,18 +54,7 @@ pub fn bytea_in(s: &str) -> ValueResult<Vec<u8>> {
         value: s.to_owned(),
     };
     if let Some(hex) = s.strip_prefix("\\x") {
-        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if !digits.len().is_multiple_of(2) {
-            return Err(invalid());
-        }
-        return digits
-            .chunks(2)
-            .map(|pair| {
-                let high = (pair[0] as char).to_digit(16).ok_or_else(invalid)?;
-                let low = (pair[1] as char).to_digit(16).ok_or_else(invalid)?;
-                Ok((high * 16 + low) as u8)
-            })
-            .collect();
+        return hex_in(hex);
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

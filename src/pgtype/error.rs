@@ -36,6 +36,9 @@ pub enum ValueError {
     /// 22P02: text that is not an array literal.
     #[error("malformed array literal: \"{value}\"")]
     MalformedArray { value: String },
+    /// 22023: `bytea` hex text with a bad digit, or an odd number of them.
+    #[error("{message}")]
+    InvalidHex { message: String },
     /// 22P02: text that is not JSON.
     #[error("invalid input syntax for type json")]
     InvalidJson { detail: String },

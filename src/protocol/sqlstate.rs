@@ -205,6 +205,7 @@ fn value_code(error: &ValueError) -> &'static str {
         ValueError::InvalidText { .. } => INVALID_TEXT_REPRESENTATION,
         ValueError::DatetimeField { .. } => DATETIME_FIELD_OVERFLOW,
         ValueError::InvalidJson { .. } => INVALID_TEXT_REPRESENTATION,
+        ValueError::InvalidHex { .. } => INVALID_PARAMETER_VALUE,
         ValueError::UnsupportedUnicodeEscape => UNTRANSLATABLE_CHARACTER,
         ValueError::TooDeep => STATEMENT_TOO_COMPLEX,
         ValueError::OutOfRange { .. } => NUMERIC_VALUE_OUT_OF_RANGE,

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array, Int32Array,
-    Int64Array, StringArray, TimestampMicrosecondArray,
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 
@@ -220,6 +220,14 @@ fn encode_column(column: &FieldColumn) -> SealedColumn {
             codec::text::encode(&dense, &mut data);
             ValueStats::None
         }
+        Values::Binary(v) => {
+            let dense: Vec<&[u8]> = (0..v.len())
+                .filter(|&i| valid(i))
+                .map(|i| v[i].as_ref())
+                .collect();
+            codec::text::encode_bytes(&dense, &mut data);
+            ValueStats::None
+        }
     };
     let validity = (column.null_count > 0).then(|| {
         let mut bytes = Vec::new();
@@ -360,38 +368,50 @@ fn decode_column(
         }
         ColumnType::Utf8 | ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => {
             let dense = codec::text::decode(&column.data)?;
-            let values = match validity {
-                None => {
-                    if dense.len() != rows {
-                        return Err(corrupt("value count does not match the block's row count"));
-                    }
-                    dense
-                        .iter()
-                        .map(|s| Some(s.as_str()))
-                        .collect::<StringArray>()
-                }
-                Some(validity) => {
-                    if validity.len() != rows
-                        || validity.iter().filter(|&&v| v).count() != dense.len()
-                    {
-                        return Err(corrupt("validity does not match the values"));
-                    }
-                    let mut values = dense.iter();
-                    validity
-                        .iter()
-                        .map(|&valid| {
-                            if valid {
-                                values.next().map(String::as_str)
-                            } else {
-                                None
-                            }
-                        })
-                        .collect::<StringArray>()
-                }
-            };
-            Arc::new(values)
+            let values = with_validity(&dense, validity, rows)?;
+            Arc::new(
+                (values.into_iter())
+                    .map(|v| v.map(String::as_str))
+                    .collect::<StringArray>(),
+            )
+        }
+        ColumnType::Bytea => {
+            let dense = codec::text::decode_bytes(&column.data)?;
+            let values = with_validity(&dense, validity, rows)?;
+            Arc::new(
+                (values.into_iter())
+                    .map(|v| v.map(Vec::as_slice))
+                    .collect::<BinaryArray>(),
+            )
         }
     })
+}
+
+/// The values of `rows` rows from the non-NULL ones, `dense`, and the rows'
+/// validity (all valid when `None`).
+fn with_validity<'a, T>(
+    dense: &'a [T],
+    validity: Option<&[bool]>,
+    rows: usize,
+) -> Result<Vec<Option<&'a T>>> {
+    match validity {
+        None if dense.len() != rows => {
+            Err(corrupt("value count does not match the block's row count"))
+        }
+        None => Ok(dense.iter().map(Some).collect()),
+        Some(validity)
+            if validity.len() != rows || validity.iter().filter(|&&v| v).count() != dense.len() =>
+        {
+            Err(corrupt("validity does not match the values"))
+        }
+        Some(validity) => {
+            let mut values = dense.iter();
+            Ok(validity
+                .iter()
+                .map(|&valid| if valid { values.next() } else { None })
+                .collect())
+        }
+    }
 }
 
 /// The one-byte tag of a column type in records and snapshots.

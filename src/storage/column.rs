@@ -5,8 +5,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
-    Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array,
+    Int16Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
@@ -27,6 +27,7 @@ pub(crate) enum Values {
     Int16(Vec<i16>),
     Boolean(Vec<bool>),
     Utf8(Vec<Box<str>>),
+    Binary(Vec<Box<[u8]>>),
     /// Days since 1970-01-01.
     Date(Vec<i32>),
     /// Microseconds; `with_time_zone` picks TIMESTAMPTZ over TIMESTAMP.
@@ -57,6 +58,7 @@ impl FieldColumn {
             ColumnType::Boolean => Values::Boolean(Vec::new()),
             ColumnType::Utf8 => Values::Utf8(Vec::new()),
             ColumnType::Date => Values::Date(Vec::new()),
+            ColumnType::Bytea => Values::Binary(Vec::new()),
             ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => Values::Utf8(Vec::new()),
             ColumnType::Timestamp { with_time_zone } => Values::Timestamp {
                 values: Vec::new(),
@@ -104,6 +106,12 @@ impl FieldColumn {
                     .ok_or_else(|| type_mismatch(array))?;
                 values.extend(range.clone().map(|i| Box::from(typed.value(i))));
             }
+            Values::Binary(values) => {
+                let typed = array
+                    .as_binary_opt::<i32>()
+                    .ok_or_else(|| type_mismatch(array))?;
+                values.extend(range.clone().map(|i| Box::from(typed.value(i))));
+            }
         }
         let nulls = array.nulls().map(|n| n.slice(start, len));
         let new_nulls = nulls.as_ref().map_or(0, NullBuffer::null_count);
@@ -130,6 +138,7 @@ impl FieldColumn {
             Values::Int16(v) => v.len(),
             Values::Boolean(v) => v.len(),
             Values::Utf8(v) => v.len(),
+            Values::Binary(v) => v.len(),
             Values::Date(v) => v.len(),
             Values::Timestamp { values, .. } => values.len(),
         }
@@ -153,6 +162,7 @@ impl FieldColumn {
             Values::Int16(v) => Values::Int16(pick(v, order)),
             Values::Boolean(v) => Values::Boolean(pick(v, order)),
             Values::Utf8(v) => Values::Utf8(pick(v, order)),
+            Values::Binary(v) => Values::Binary(pick(v, order)),
             Values::Date(v) => Values::Date(pick(v, order)),
             Values::Timestamp {
                 values,
@@ -195,6 +205,10 @@ impl FieldColumn {
                 rows.map(|i| self.is_valid(i).then_some(v[i].as_ref()))
                     .collect::<StringArray>(),
             ),
+            Values::Binary(v) => Arc::new(
+                rows.map(|i| self.is_valid(i).then_some(v[i].as_ref()))
+                    .collect::<BinaryArray>(),
+            ),
             Values::Timestamp {
                 values,
                 with_time_zone,
@@ -224,6 +238,20 @@ impl FieldColumn {
                     .collect::<Option<Vec<_>>>()?
             };
         }
+        // Boxed values (text, bytes), NULL where the row is.
+        macro_rules! pick_boxed {
+            ($variant:ident) => {
+                picks
+                    .iter()
+                    .map(|(c, r)| match &c.values {
+                        Values::$variant(v) => {
+                            Some(c.is_valid(*r).then(|| v.get(*r)).flatten().map(|b| &**b))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+            };
+        }
         Some(match &first.values {
             Values::Float64(_) => Arc::new(Float64Array::new(pick!(Float64).into(), nulls)),
             Values::Float32(_) => Arc::new(Float32Array::new(pick!(Float32).into(), nulls)),
@@ -232,20 +260,8 @@ impl FieldColumn {
             Values::Int16(_) => Arc::new(Int16Array::new(pick!(Int16).into(), nulls)),
             Values::Boolean(_) => Arc::new(BooleanArray::new(pick!(Boolean).into(), nulls)),
             Values::Date(_) => Arc::new(Date32Array::new(pick!(Date).into(), nulls)),
-            Values::Utf8(_) => {
-                let values = (picks.iter())
-                    .map(|(c, r)| match &c.values {
-                        Values::Utf8(v) => Some(c.is_valid(*r).then(|| v.get(*r)).flatten()),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()?;
-                Arc::new(
-                    values
-                        .into_iter()
-                        .map(|v| v.map(AsRef::as_ref))
-                        .collect::<StringArray>(),
-                )
-            }
+            Values::Utf8(_) => Arc::new(pick_boxed!(Utf8).into_iter().collect::<StringArray>()),
+            Values::Binary(_) => Arc::new(pick_boxed!(Binary).into_iter().collect::<BinaryArray>()),
             Values::Timestamp { with_time_zone, .. } => {
                 let values = (picks.iter())
                     .map(|(c, r)| match &c.values {
@@ -273,6 +289,9 @@ impl FieldColumn {
             Values::Utf8(v) => {
                 v.capacity() * size_of::<Box<str>>() + v.iter().map(|s| s.len()).sum::<usize>()
             }
+            Values::Binary(v) => {
+                v.capacity() * size_of::<Box<[u8]>>() + v.iter().map(|s| s.len()).sum::<usize>()
+            }
         };
         values + self.validity.capacity()
     }
@@ -294,6 +313,7 @@ impl Values {
             Values::Int16(_) => ColumnType::Int16,
             Values::Boolean(_) => ColumnType::Boolean,
             Values::Utf8(_) => ColumnType::Utf8,
+            Values::Binary(_) => ColumnType::Bytea,
             Values::Date(_) => ColumnType::Date,
             Values::Timestamp { with_time_zone, .. } => ColumnType::Timestamp {
                 with_time_zone: *with_time_zone,

@@ -203,6 +203,7 @@ impl HeadBlock {
                     .for_each(|x| w.bytes.extend_from_slice(&x.to_le_bytes())),
                 Values::Boolean(v) => w.bytes.extend(v.iter().map(|&b| u8::from(b))),
                 Values::Utf8(v) => v.iter().for_each(|s| w.str(s)),
+                Values::Binary(v) => v.iter().for_each(|s| w.bytes(s)),
             }
         }
     }
@@ -278,6 +279,13 @@ impl HeadBlock {
                         values.push(Box::from(r.str()?));
                     }
                     Values::Utf8(values)
+                }
+                ColumnType::Bytea => {
+                    let mut values = Vec::with_capacity(rows.min(r.remaining()));
+                    for _ in 0..rows {
+                        values.push(Box::from(r.bytes()?));
+                    }
+                    Values::Binary(values)
                 }
             };
             fields.push(FieldColumn {

@@ -37,6 +37,8 @@ pub enum ColumnType {
     Jsonb,
     /// `UUID`: its canonical text, which sorts as its bytes do.
     Uuid,
+    /// `BYTEA`: byte strings.
+    Bytea,
 }
 
 impl ColumnType {
@@ -56,6 +58,7 @@ impl ColumnType {
             ColumnType::Utf8 => DataType::Utf8,
             ColumnType::Date => DataType::Date32,
             ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => DataType::Utf8,
+            ColumnType::Bytea => DataType::Binary,
         }
     }
 
@@ -108,6 +111,7 @@ impl ColumnType {
             ColumnType::Json => 11,
             ColumnType::Jsonb => 12,
             ColumnType::Uuid => 13,
+            ColumnType::Bytea => 14,
         }
     }
 
@@ -131,6 +135,7 @@ impl ColumnType {
             11 => ColumnType::Json,
             12 => ColumnType::Jsonb,
             13 => ColumnType::Uuid,
+            14 => ColumnType::Bytea,
             other => return Err(corrupt(format!("unknown column type tag {other}"))),
         })
     }

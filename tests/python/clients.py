@@ -705,6 +705,18 @@ def json_and_date_columns():
         row = conn.execute("SELECT id FROM py_users WHERE id = %s", (str(sent).upper(),)).fetchone()
         assert row == (sent,), row
 
+        # bytea: bytes in, bytes out, through COPY too.
+        conn.execute("CREATE TABLE py_blobs (id INT PRIMARY KEY, data BYTEA)")
+        conn.execute("INSERT INTO py_blobs VALUES (%s, %s), (%b, %b)", (1, b"\x00\xffab", 2, b""))
+        with conn.cursor().copy("COPY py_blobs FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "bytea"])
+            copy.write_row((3, b"\x01\x02"))
+        with conn.cursor().copy("COPY py_blobs FROM STDIN") as copy:
+            copy.write_row((4, b"\\"))
+        for binary in (False, True):
+            rows = conn.execute("SELECT id, data, length(data) FROM py_blobs ORDER BY id", binary=binary).fetchall()
+            assert rows == [(1, b"\x00\xffab", 4), (2, b"", 0), (3, b"\x01\x02", 2), (4, b"\\", 1)], rows
+
 
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)
@@ -714,7 +726,7 @@ check("psycopg: SUBSCRIBE streamed with cursor.stream(), snapshot and live rows 
 check("psycopg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)", psycopg_subscribe_cursor)
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
 check("psycopg and the SQLAlchemy ORM: plain tables, keys, UPDATE, DELETE", plain_tables)
-check("psycopg: DATE, JSON and JSONB columns in text and binary", json_and_date_columns)
+check("psycopg: DATE, JSON, JSONB, UUID and BYTEA columns in text and binary", json_and_date_columns)
 check("asyncpg: queries, prepared statements, COPY, transactions, pools, CRUD", lambda: asyncio.run(asyncpg_suite()))
 check(
     "asyncpg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)",

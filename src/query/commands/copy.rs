@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 
 use crate::query::pg::dialect::PostgresDialect;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray,
-    TimestampMicrosecondArray, new_null_array,
+    Array, ArrayRef, BinaryArray, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions,
+    StringArray, TimestampMicrosecondArray, new_null_array,
 };
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{
@@ -1006,6 +1006,10 @@ fn text_array<'a>(
         ColumnType::Date => {
             primitive::<Date32Type>(parse_each(values, context, |_| None, pgtype::date_in)?)
         }
+        ColumnType::Bytea => {
+            let (bytes, nulls) = parse_each(values, context, |_| None, pgtype::bytea_in)?;
+            binary(bytes, nulls)
+        }
         ColumnType::Timestamp { with_time_zone } => {
             let (micros, nulls) = parse_each(
                 values,
@@ -1016,6 +1020,16 @@ fn text_array<'a>(
             timestamps(micros, nulls, with_time_zone)
         }
     })
+}
+
+/// A `bytea` column of `values`, NULL where `nulls` says.
+fn binary(values: Vec<Vec<u8>>, nulls: Option<NullBuffer>) -> ArrayRef {
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    Arc::new(
+        (values.iter().enumerate())
+            .map(|(i, v)| valid(i).then_some(v.as_slice()))
+            .collect::<BinaryArray>(),
+    )
 }
 
 /// A timestamp column of the table's type.
@@ -1097,6 +1111,10 @@ fn binary_array<'a>(
             Arc::new(BooleanArray::new(parsed.into(), nulls))
         }
         ColumnType::Date => primitive::<Date32Type>(each(values, context, pgtype::date_recv)?),
+        ColumnType::Bytea => {
+            let (bytes, nulls) = each(values, context, |raw| Ok(raw.to_vec()))?;
+            binary(bytes, nulls)
+        }
         ColumnType::Timestamp { with_time_zone } => {
             let type_name = if with_time_zone {
                 "timestamp with time zone"

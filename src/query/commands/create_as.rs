@@ -204,6 +204,7 @@ fn sql_type(data_type: &DataType) -> Option<SqlType> {
         DataType::Int16 => SqlType::SmallInt(None),
         DataType::Boolean => SqlType::Boolean,
         DataType::Date32 => SqlType::Date,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => SqlType::Bytea,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::Text,
         _ => return None,
     })

@@ -1411,6 +1411,7 @@ fn column_type(data_type: &SqlType) -> Result<ColumnType> {
         SqlType::JSON => ColumnType::Json,
         SqlType::JSONB => ColumnType::Jsonb,
         SqlType::Uuid => ColumnType::Uuid,
+        SqlType::Bytea => ColumnType::Bytea,
         SqlType::Text
         | SqlType::Varchar(_)
         | SqlType::CharacterVarying(_)

@@ -653,7 +653,8 @@ impl BatchBuilder {
                 | ColumnType::Date
                 | ColumnType::Json
                 | ColumnType::Jsonb
-                | ColumnType::Uuid => Builder::Nulls(c.column_type.arrow_type()),
+                | ColumnType::Uuid
+                | ColumnType::Bytea => Builder::Nulls(c.column_type.arrow_type()),
                 ColumnType::Utf8 => Builder::Text(StringBuilder::new()),
                 ColumnType::Float64 => Builder::Float64(Float64Builder::new()),
                 ColumnType::Float32 => Builder::Float32(Float32Builder::new()),
@@ -860,5 +861,6 @@ fn influx_type_name(column_type: ColumnType) -> &'static str {
         ColumnType::Json => "json",
         ColumnType::Jsonb => "jsonb",
         ColumnType::Uuid => "uuid",
+        ColumnType::Bytea => "bytea",
     }
 }

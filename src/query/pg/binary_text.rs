@@ -4,13 +4,13 @@
 //! (after every 76 characters), accept what PostgreSQL refuses, and have no
 //! `escape`. Also [`bytea_in`]: text cast to `bytea` read in PostgreSQL's
 //! hex (`\x0a0b`) or escape (`a\000b`) form, where Arrow's cast takes the
-//! text's own bytes.
+//! text's own bytes; and [`byte_length`], `length(bytea)`.
 
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use datafusion::arrow::array::{Array, AsArray, BinaryBuilder, StringBuilder};
+use datafusion::arrow::array::{Array, AsArray, BinaryBuilder, Int32Array, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -142,6 +142,47 @@ pub(crate) fn bytea_in(text: Expr) -> Expr {
     ))
 }
 
+/// `length(bytes)`: how many bytes, an `integer`.
+pub(crate) fn byte_length(bytes: Expr) -> Expr {
+    ScalarUDF::new_from_impl(ByteLength {
+        signature: Signature::exact(vec![DataType::Binary], Volatility::Immutable),
+    })
+    .call(vec![bytes])
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ByteLength {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ByteLength {
+    fn name(&self) -> &str {
+        "length"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (arrays, scalar) = arguments(&args.args)?;
+        let Some(bytes) = arrays.first().and_then(|a| a.as_binary_opt::<i32>()) else {
+            return exec_err!("length takes bytea");
+        };
+        let lengths: Int32Array = (bytes.iter())
+            .map(|b| b.map(|b| i32::try_from(b.len())).transpose())
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::NumericOutOfRange {
+                message: "integer out of range".into(),
+            })?;
+        columnar(Arc::new(lengths), scalar)
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ByteaIn {
     signature: Signature,
@@ -169,11 +210,7 @@ impl ScalarUDFImpl for ByteaIn {
         let mut out = BinaryBuilder::with_capacity(texts.len(), texts.len() * 8);
         for text in texts.iter() {
             match text {
-                Some(text) => out.append_value(pgtype::bytea_in(text).map_err(|e| {
-                    Error::InvalidTextRepresentation {
-                        message: e.to_string(),
-                    }
-                })?),
+                Some(text) => out.append_value(pgtype::bytea_in(text).map_err(Error::from)?),
                 None => out.append_null(),
             }
         }

@@ -340,6 +340,21 @@ fn rewrite(expr: Expr, schema: &DFSchema, in_values: bool) -> Result<Transformed
         }
         // PostgreSQL's clock has microseconds: now() keeps its type, its
         // value truncated to them (`now()::timestamp = localtimestamp`).
+        // `length(bytea)` counts bytes; type coercion made the bytes text.
+        Expr::ScalarFunction(ref call)
+            if call.func.name() == "character_length"
+                && let [Expr::Cast(cast)] = call.args.as_slice()
+                && matches!(
+                    cast.expr.get_type(schema)?,
+                    DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+                ) =>
+        {
+            let bytes = Expr::Cast(datafusion::logical_expr::Cast::new(
+                cast.expr.clone(),
+                DataType::Binary,
+            ));
+            Ok(Transformed::yes(super::binary_text::byte_length(bytes)))
+        }
         Expr::ScalarFunction(call) if call.func.name() == "now" && call.args.is_empty() => {
             let now = Expr::ScalarFunction(call);
             match now.get_type(schema)? {

@@ -1172,8 +1172,8 @@ fn renamed_tables_and_altered_columns_survive_snapshots_and_replay() {
 }
 
 #[test]
-fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
-    use arrow::array::Date32Array;
+fn date_json_uuid_and_bytea_columns_survive_sealing_snapshots_and_replay() {
+    use arrow::array::{BinaryArray, Date32Array};
     // The snapshot: none, or after the first half of the rows.
     for snapshot in [false, true] {
         let mem = Arc::new(MemFs::default());
@@ -1184,6 +1184,7 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
             field("raw", ColumnType::Json),
             field("doc", ColumnType::Jsonb),
             field("key", ColumnType::Uuid),
+            field("blob", ColumnType::Bytea),
         ])
         .unwrap();
         let batch = |table: &Table, from: i32| {
@@ -1200,9 +1201,12 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
                     Arc::new(StringArray::from_iter(rows.clone().map(|i| {
                         (i % 4 != 0).then(|| format!("{{\"b\":{i}, \"a\":1.50}}"))
                     }))),
-                    Arc::new(StringArray::from_iter(rows.map(|i| {
+                    Arc::new(StringArray::from_iter(rows.clone().map(|i| {
                         Some(format!("{{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A{i:02}}}"))
                     }))),
+                    Arc::new(BinaryArray::from_iter(
+                        rows.map(|i| (i % 2 == 0).then(|| vec![0xff, i as u8, 0])),
+                    )),
                 ],
             )
             .unwrap()
@@ -1222,10 +1226,10 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
             rows
         };
         // jsonb is stored normalized, json as written.
-        let row =
-            "1972-09-27|{\"k\" :  1}|{\"a\": 1.50, \"b\": 1}|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a01";
+        let row = "1972-09-27|{\"k\" :  1}|{\"a\": 1.50, \"b\": 1}|\
+                   a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a01|";
         assert!(expected.contains(&row.to_owned()));
-        let row = "|{\"k\" :  0}||a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a00";
+        let row = "|{\"k\" :  0}||a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a00|ff0000";
         assert!(expected.contains(&row.to_owned()));
         assert_eq!(expected.len(), 10);
         let (storage, _) = Storage::open(&options(&fs)).unwrap();
@@ -1240,6 +1244,7 @@ fn date_and_json_columns_survive_sealing_snapshots_and_replay() {
                 Arc::new(StringArray::from(vec![Some("{")])),
                 Arc::new(StringArray::from(vec![Some("{}")])),
                 Arc::new(StringArray::from(vec![None::<&str>])),
+                Arc::new(BinaryArray::from(vec![None::<&[u8]>])),
             ],
         )
         .unwrap();
