@@ -323,6 +323,54 @@ pub fn jsonb_in(text: &str) -> ValueResult<String> {
     Ok(out)
 }
 
+/// `a || b` of `jsonb` values (each of its text), normalized: objects
+/// merge (`b`'s members win), arrays concatenate, and any other value is
+/// an element of an array on the other side, or of a new array of both.
+pub fn concat(a: &Node, a_text: &str, b: &Node, b_text: &str) -> ValueResult<String> {
+    let mut out = String::with_capacity(a_text.len() + b_text.len());
+    if let (Kind::Object(a_members), Kind::Object(b_members)) = (&a.kind, &b.kind) {
+        let mut members: Vec<(&String, &Node, &str)> = unique_members(a_members)
+            .into_iter()
+            .filter(|(key, _)| !b_members.iter().any(|(k, _)| k == *key))
+            .map(|(key, value)| (key, value, a_text))
+            .collect();
+        members.extend(
+            unique_members(b_members)
+                .into_iter()
+                .map(|(key, value)| (key, value, b_text)),
+        );
+        members.sort_by(|x, y| key_order(x.0, y.0));
+        out.push('{');
+        for (i, (key, value, text)) in members.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            write_string(key, &mut out);
+            out.push_str(": ");
+            write_normalized(value, text, &mut out)?;
+        }
+        out.push('}');
+        return Ok(out);
+    }
+    let elements = |node: &'_ Node| -> Vec<Node> {
+        match &node.kind {
+            Kind::Array(elements) => elements.clone(),
+            _ => vec![node.clone()],
+        }
+    };
+    out.push('[');
+    let all = (elements(a).into_iter().map(|e| (e, a_text)))
+        .chain(elements(b).into_iter().map(|e| (e, b_text)));
+    for (i, (element, text)) in all.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_normalized(&element, text, &mut out)?;
+    }
+    out.push(']');
+    Ok(out)
+}
+
 /// Writes `node` (of `text`) normalized, as `jsonb_out` prints it.
 fn write_normalized(node: &Node, text: &str, out: &mut String) -> ValueResult<()> {
     match &node.kind {
@@ -696,6 +744,19 @@ mod tests {
         assert!(equal_text(r#"{"b":[1.0], "a":2}"#, r#"{"a":2.00,"b":[1]}"#));
         assert!(!equal_text("[1,2]", "[2,1]"));
         assert!(!equal_text(r#"{"a":1}"#, r#"{"a":1,"b":1}"#));
+        let concat_text = |a: &str, b: &str| {
+            let (x, y) = (parse(a, true).unwrap(), parse(b, true).unwrap());
+            concat(&x, a, &y, b).unwrap()
+        };
+        assert_eq!(
+            concat_text(r#"{"b":1,"a":2}"#, r#"{"a":3,"c":1.0}"#),
+            r#"{"a": 3, "b": 1, "c": 1.0}"#
+        );
+        assert_eq!(concat_text("[1,2]", "[3]"), "[1, 2, 3]");
+        assert_eq!(concat_text("[1]", r#"{"a":1}"#), r#"[1, {"a": 1}]"#);
+        assert_eq!(concat_text("1", "[2]"), "[1, 2]");
+        assert_eq!(concat_text(r#"{"a":1}"#, "2"), r#"[{"a": 1}, 2]"#);
+        assert_eq!(concat_text("1", "2"), "[1, 2]");
     }
 
     fn arb_json() -> impl Strategy<Value = String> {

@@ -6,11 +6,12 @@
 //! - `x::json`, `x::jsonb`, `jsonb '...'` call [`JSON_IN`]/[`JSONB_IN`]
 //!   (rewritten before planning): text checked, or normalized.
 //! - `->`, `->>`, `#>`, `#>>` look values up, `@>`, `<@`, `?`, `?|` and
-//!   `?&` test `jsonb` values, and `=`/`<>` compare `jsonb` values as
-//!   PostgreSQL does (numbers by value): planned here, by type, before
-//!   DataFusion's planners, which would take `@>` for arrays.
+//!   `?&` test `jsonb` values, `=`/`<>` compare them as PostgreSQL does
+//!   (numbers by value), and `||` joins them: planned here, by type, before
+//!   DataFusion's planners, which would take `@>` for arrays and `||` for
+//!   text.
 //! - What PostgreSQL orders or groups by `jsonb`'s own rules (`<`, `ORDER
-//!   BY`, `GROUP BY`, `DISTINCT`, `||`) is refused (0A000), and what
+//!   BY`, `GROUP BY`, `DISTINCT`) is refused (0A000), and what
 //!   `json` has no operator for, as PostgreSQL refuses it (42883).
 //! - `json_typeof`/`jsonb_typeof` and `json_array_length`/`jsonb_array_length`.
 
@@ -18,9 +19,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
-use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
     ColumnarValue, Distinct, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
@@ -243,6 +244,8 @@ enum Op {
     Equal {
         negated: bool,
     },
+    /// `||` of `jsonb` values.
+    Concat,
     TypeOf,
     ArrayLength,
 }
@@ -291,7 +294,7 @@ impl ScalarUDFImpl for JsonOp {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(match self.op {
-            Op::Get { .. } | Op::Path { .. } | Op::TypeOf => DataType::Utf8,
+            Op::Get { .. } | Op::Path { .. } | Op::TypeOf | Op::Concat => DataType::Utf8,
             Op::ArrayLength => DataType::Int32,
             Op::Contains | Op::HasKey | Op::HasKeys { .. } | Op::Equal { .. } => DataType::Boolean,
         })
@@ -308,7 +311,7 @@ impl ScalarUDFImpl for JsonOp {
             ));
         }
         Ok(match self.op {
-            Op::Get { as_text: false, .. } | Op::Path { as_text: false } => {
+            Op::Get { as_text: false, .. } | Op::Path { as_text: false } | Op::Concat => {
                 self.json.field(&self.name)
             }
             _ => Arc::new(Field::new(&self.name, self.return_type(&[])?, true)),
@@ -351,89 +354,68 @@ impl ScalarUDFImpl for JsonOp {
                 Arc::new(Int32Array::from(lengths))
             }
             Op::Get { as_text, by_index } => {
-                let right = &arrays[1];
-                let keys = cast(right, &DataType::Utf8)?;
-                let keys = keys.as_string::<i32>();
-                let indexes = cast(right, &DataType::Int64)?;
-                let indexes = indexes.as_primitive::<Int64Type>();
-                let mut out = Vec::with_capacity(rows);
-                for row in 0..rows {
-                    let (Some(node), false) = (parse(row)?, right.is_null(row)) else {
-                        out.push(None);
-                        continue;
-                    };
+                let found = per_row(texts, &arrays[1], for_jsonb, |node, text, key| {
                     let step = if by_index {
-                        Step::Index(indexes.value(row))
+                        let index = key.parse().map_err(|_| {
+                            DataFusionError::Internal(format!(
+                                "array index {key} is not an integer"
+                            ))
+                        })?;
+                        Step::Index(index)
                     } else {
-                        Step::Key(keys.value(row))
+                        Step::Key(key)
                     };
-                    out.push(lookup(value::child(&node, step), texts.value(row), as_text));
-                }
-                Arc::new(StringArray::from(out))
+                    Ok(lookup(value::child(node, step), text, as_text))
+                })?;
+                Arc::new(StringArray::from_iter(
+                    found.into_iter().map(Option::flatten),
+                ))
             }
             Op::Path { as_text } => {
-                let paths = cast(&arrays[1], &DataType::Utf8)?;
-                let paths = paths.as_string::<i32>();
-                let mut out = Vec::with_capacity(rows);
-                for row in 0..rows {
-                    let (Some(node), false) = (parse(row)?, paths.is_null(row)) else {
-                        out.push(None);
-                        continue;
-                    };
-                    let steps = path_steps(paths.value(row))?;
+                let found = per_row(texts, &arrays[1], for_jsonb, |node, text, path| {
+                    let steps = path_steps(path)?;
                     let steps: Option<Vec<&str>> = steps.iter().map(Option::as_deref).collect();
                     // A NULL step finds nothing.
-                    out.push(steps.and_then(|steps| {
-                        lookup(value::path_child(&node, &steps), texts.value(row), as_text)
-                    }));
-                }
-                Arc::new(StringArray::from(out))
+                    Ok(steps
+                        .and_then(|steps| lookup(value::path_child(node, &steps), text, as_text)))
+                })?;
+                Arc::new(StringArray::from_iter(
+                    found.into_iter().map(Option::flatten),
+                ))
             }
-            Op::Contains | Op::Equal { .. } => {
-                let others = cast(&arrays[1], &DataType::Utf8)?;
-                let others = others.as_string::<i32>();
-                let mut out = Vec::with_capacity(rows);
-                for row in 0..rows {
-                    let (Some(node), false) = (parse(row)?, others.is_null(row)) else {
-                        out.push(None);
-                        continue;
-                    };
-                    let other_text = others.value(row);
+            Op::Concat => {
+                let joined = per_row(texts, &arrays[1], for_jsonb, |node, text, other_text| {
                     let other = value::parse(other_text, true).map_err(Error::from)?;
-                    let text = texts.value(row);
-                    out.push(Some(match self.op {
-                        Op::Equal { negated } => {
-                            value::equal(&node, text, &other, other_text) != negated
-                        }
-                        _ => value::contains(&node, text, &other, other_text),
-                    }));
-                }
-                Arc::new(BooleanArray::from(out))
+                    Ok(value::concat(node, text, &other, other_text).map_err(Error::from)?)
+                })?;
+                Arc::new(StringArray::from(joined))
             }
-            Op::HasKey | Op::HasKeys { .. } => {
-                let keys = cast(&arrays[1], &DataType::Utf8)?;
-                let keys = keys.as_string::<i32>();
-                let mut out = Vec::with_capacity(rows);
-                for row in 0..rows {
-                    let (Some(node), false) = (parse(row)?, keys.is_null(row)) else {
-                        out.push(None);
-                        continue;
-                    };
-                    out.push(Some(match self.op {
+            Op::Contains | Op::Equal { .. } | Op::HasKey | Op::HasKeys { .. } => {
+                let tests = per_row(texts, &arrays[1], for_jsonb, |node, text, other_text| {
+                    Ok(match self.op {
+                        Op::HasKey => value::has_key(node, other_text),
                         Op::HasKeys { all } => {
                             // NULL elements of the array are skipped.
-                            let wanted = path_steps(keys.value(row))?;
+                            let wanted = path_steps(other_text)?;
                             let mut wanted = wanted.iter().flatten();
                             if all {
-                                wanted.all(|k| value::has_key(&node, k))
+                                wanted.all(|k| value::has_key(node, k))
                             } else {
-                                wanted.any(|k| value::has_key(&node, k))
+                                wanted.any(|k| value::has_key(node, k))
                             }
                         }
-                        _ => value::has_key(&node, keys.value(row)),
-                    }));
-                }
-                Arc::new(BooleanArray::from(out))
+                        op => {
+                            let other = value::parse(other_text, true).map_err(Error::from)?;
+                            match op {
+                                Op::Equal { negated } => {
+                                    value::equal(node, text, &other, other_text) != negated
+                                }
+                                _ => value::contains(node, text, &other, other_text),
+                            }
+                        }
+                    })
+                })?;
+                Arc::new(BooleanArray::from(tests))
             }
         };
         columnar(out, scalar)
@@ -441,12 +423,34 @@ impl ScalarUDFImpl for JsonOp {
 }
 
 impl JsonOp {
-    fn not_an_array(&self, what: &str) -> datafusion::error::DataFusionError {
+    fn not_an_array(&self, what: &str) -> DataFusionError {
         Error::InvalidParameterValue {
             message: format!("cannot get array length of {what}"),
         }
         .into()
     }
+}
+
+/// `f` of each row's JSON value (parsed, and its text) and the text of the
+/// other operand; NULL where either is.
+fn per_row<T>(
+    texts: &StringArray,
+    others: &ArrayRef,
+    for_jsonb: bool,
+    mut f: impl FnMut(&Node, &str, &str) -> Result<T>,
+) -> Result<Vec<Option<T>>> {
+    let others = cast(others, &DataType::Utf8)?;
+    let others = others.as_string::<i32>();
+    (0..texts.len())
+        .map(|row| {
+            if texts.is_null(row) || others.is_null(row) {
+                return Ok(None);
+            }
+            let text = texts.value(row);
+            let node = value::parse(text, for_jsonb).map_err(Error::from)?;
+            f(&node, text, others.value(row)).map(Some)
+        })
+        .collect()
 }
 
 /// A looked-up value as `->` (its text) or `->>` (a string's value, NULL
@@ -506,6 +510,12 @@ impl ExprPlanner for JsonOperators {
                 || e.get_type(schema)
                     .is_ok_and(|t| super::columnar::unknown(&t))
         };
+        // Both operands `jsonb`, or one `jsonb` and the other an untyped
+        // literal, which PostgreSQL reads as `jsonb`.
+        let both_jsonb = left_json.is_none_or(|j| j == JsonType::Jsonb)
+            && right_json.is_none_or(|j| j == JsonType::Jsonb)
+            && text_operand(&left)
+            && text_operand(&right);
         match op {
             B::Arrow | B::LongArrow if left_json.is_some() => {
                 if !integer && !text_operand(&right) {
@@ -535,19 +545,11 @@ impl ExprPlanner for JsonOperators {
             B::AtArrow if text_operand(&right) => {
                 jsonb_only(JsonOp::call(Op::Contains, json, vec![left, right]))
             }
-            B::ArrowAt
-                if json == JsonType::Jsonb
-                    && left_json.is_none_or(|j| j == JsonType::Jsonb)
-                    && right_json.is_none_or(|j| j == JsonType::Jsonb)
-                    && text_operand(&left)
-                    && text_operand(&right) =>
-            {
-                Ok(PlannerResult::Planned(JsonOp::call(
-                    Op::Contains,
-                    json,
-                    vec![right, left],
-                )))
-            }
+            B::ArrowAt if both_jsonb => Ok(PlannerResult::Planned(JsonOp::call(
+                Op::Contains,
+                json,
+                vec![right, left],
+            ))),
             B::Question if text_operand(&right) => {
                 jsonb_only(JsonOp::call(Op::HasKey, json, vec![left, right]))
             }
@@ -556,12 +558,7 @@ impl ExprPlanner for JsonOperators {
                 let right = as_text_array(right, schema)?;
                 jsonb_only(JsonOp::call(Op::HasKeys { all }, json, vec![left, right]))
             }
-            B::Eq | B::NotEq
-                if left_json.is_none_or(|j| j == JsonType::Jsonb)
-                    && right_json.is_none_or(|j| j == JsonType::Jsonb)
-                    && text_operand(&left)
-                    && text_operand(&right) =>
-            {
+            B::Eq | B::NotEq if both_jsonb => {
                 let (jsonb, other) = if left_json.is_some() {
                     (left, right)
                 } else {
@@ -574,6 +571,11 @@ impl ExprPlanner for JsonOperators {
                     vec![jsonb, other],
                 )))
             }
+            B::StringConcat if both_jsonb => Ok(PlannerResult::Planned(JsonOp::call(
+                Op::Concat,
+                json,
+                vec![left, right],
+            ))),
             B::Lt | B::LtEq | B::Gt | B::GtEq | B::StringConcat if json == JsonType::Jsonb => {
                 Err(Error::FeatureNotSupported {
                     message: format!("the operator {op} on jsonb values is not supported"),
@@ -691,7 +693,7 @@ pub(crate) fn rewrite_comparisons(expr: Expr, schema: &DFSchema) -> Result<Trans
 /// Refuses ordering, grouping and `DISTINCT` by JSON values: PostgreSQL
 /// orders `jsonb` by rules of its own, and `json` not at all.
 pub(crate) fn refuse_orderings(plan: &LogicalPlan) -> Result<()> {
-    let refuse = |json: JsonType, what: &str| -> datafusion::error::DataFusionError {
+    let refuse = |json: JsonType, what: &str| -> DataFusionError {
         match json {
             JsonType::Json => Error::UndefinedFunction {
                 message: format!("could not identify an {what} operator for type json"),
