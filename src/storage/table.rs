@@ -466,7 +466,7 @@ impl Table {
     /// the returned ticket is [durable](Durable::durable). With a log, the
     /// rows are staged and logged as an image, which replay absorbs the same way.
     pub fn write(&self, batches: &[RecordBatch]) -> Result<Durable<usize>> {
-        let fitted = self.fit_lengths(batches)?;
+        let fitted = self.fit_values(batches)?;
         let batches = fitted.as_deref().unwrap_or(batches);
         for batch in batches {
             self.check_batch(batch)?;
@@ -499,9 +499,11 @@ impl Table {
         }
     }
 
-    /// `batches` with the values of `VARCHAR(n)` columns fitted to their
-    /// length ([`ColumnSchema::fit_text`]); `None` when nothing changes.
-    fn fit_lengths(&self, batches: &[RecordBatch]) -> Result<Option<Vec<RecordBatch>>> {
+    /// `batches` with their values as the columns store them
+    /// ([`ColumnSchema::fit_array`]: `VARCHAR(n)` fitted to its length,
+    /// `json` checked, `jsonb` and `uuid` normalized); `None` when nothing
+    /// changes.
+    fn fit_values(&self, batches: &[RecordBatch]) -> Result<Option<Vec<RecordBatch>>> {
         let limited: Vec<usize> = (self.schema.columns().iter().enumerate())
             .filter(|(_, c)| c.fits_values())
             .map(|(i, _)| i)

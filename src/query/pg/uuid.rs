@@ -99,36 +99,50 @@ pub(crate) fn rewrite_comparisons(expr: Expr, schema: &DFSchema) -> Result<Trans
             let (right, right_read) = reread(&left, *right);
             let (left, left_read) = reread(&right, *left);
             let expr = Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right)));
-            if left_read || right_read {
-                Transformed::yes(expr)
-            } else {
-                Transformed::no(expr)
-            }
+            Transformed::new_transformed(expr, left_read || right_read)
         }
         Expr::InList(InList {
             expr: value,
             list,
             negated,
         }) if is_uuid(&value, schema) => {
-            let list = list
-                .into_iter()
-                .map(|item| reread(&value, item).0)
+            let mut changed = false;
+            let list = (list.into_iter())
+                .map(|item| {
+                    let (item, read) = reread(&value, item);
+                    changed |= read;
+                    item
+                })
                 .collect();
-            Transformed::yes(Expr::InList(InList::new(value, list, negated)))
+            Transformed::new_transformed(Expr::InList(InList::new(value, list, negated)), changed)
+        }
+        // Text sought among `uuid`s (`'A0EE...' = ANY(ARRAY[id, ref])`).
+        Expr::InList(InList {
+            expr: value,
+            list,
+            negated,
+        }) if plain_text(&value, schema) && list.iter().any(|item| is_uuid(item, schema)) => {
+            Transformed::yes(Expr::InList(InList::new(
+                Box::new(uuid_in(*value)),
+                list,
+                negated,
+            )))
         }
         Expr::Case(Case {
             expr: Some(value),
             when_then_expr,
             else_expr,
         }) if is_uuid(&value, schema) => {
+            let mut changed = false;
             let when_then_expr = (when_then_expr.into_iter())
-                .map(|(when, then)| (Box::new(reread(&value, *when).0), then))
+                .map(|(when, then)| {
+                    let (when, read) = reread(&value, *when);
+                    changed |= read;
+                    (Box::new(when), then)
+                })
                 .collect();
-            Transformed::yes(Expr::Case(Case::new(
-                Some(value),
-                when_then_expr,
-                else_expr,
-            )))
+            let case = Expr::Case(Case::new(Some(value), when_then_expr, else_expr));
+            Transformed::new_transformed(case, changed)
         }
         Expr::ScalarFunction(mut call) if call.func.name() == "nullif" => {
             let mut changed = false;
@@ -139,11 +153,7 @@ pub(crate) fn rewrite_comparisons(expr: Expr, schema: &DFSchema) -> Result<Trans
                 *first = new_first;
                 changed = first_read || second_read;
             }
-            if changed {
-                Transformed::yes(Expr::ScalarFunction(call))
-            } else {
-                Transformed::no(Expr::ScalarFunction(call))
-            }
+            Transformed::new_transformed(Expr::ScalarFunction(call), changed)
         }
         // `= ANY(array)`, `@>`, `&&`, `array_position`, ...: text and
         // arrays of text among `uuid`s are read as `uuid`s.
@@ -177,19 +187,27 @@ fn take_expr(expr: &mut Expr) -> Expr {
     )
 }
 
-/// Whether `expr` is a `uuid` or an array of them.
+/// Whether `expr` is a `uuid` or an array of them (an array built of
+/// them too: `make_array` does not keep its elements' type).
 fn holds_uuid(expr: &Expr, schema: &DFSchema) -> bool {
-    expr.to_field(schema).is_ok_and(|(_, field)| {
+    let marked = expr.to_field(schema).is_ok_and(|(_, field)| {
         let element = match field.data_type() {
             DataType::List(element) | DataType::LargeList(element) => element.clone(),
             _ => field,
         };
         pgtype::pg_type_of_metadata(&element) == Some("uuid")
-    })
+    });
+    marked
+        || matches!(expr, Expr::ScalarFunction(call)
+            if call.func.name() == "make_array" && call.args.iter().any(|a| is_uuid(a, schema)))
 }
 
-/// Whether `expr` is plain text or an array of it.
+/// Whether `expr` is plain text or an array of it (not one built of
+/// `uuid`s).
 fn holds_plain_text(expr: &Expr, schema: &DFSchema) -> bool {
+    if holds_uuid(expr, schema) {
+        return false;
+    }
     expr.to_field(schema).is_ok_and(|(_, field)| {
         let element = match field.data_type() {
             DataType::List(element) | DataType::LargeList(element) => element.clone(),
