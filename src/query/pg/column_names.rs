@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, ArrayElemTypeDef, CastKind, DataType, ExactNumberInfo, Expr, Ident, OrderByKind,
-    Query, SelectItem, SetExpr, Statement, Value,
+    Query, SelectItem, SetExpr, Statement, TrimWhereField, Value,
 };
 
 use crate::query::error::{Error, Result};
@@ -248,7 +248,12 @@ fn named(expr: &Expr) -> Option<(String, Strength)> {
             named(root)
         }
         Expr::Position { .. } => strong("position"),
-        Expr::Trim { .. } => strong("btrim"),
+        // PostgreSQL's grammar makes `trim` a call of the function it is.
+        Expr::Trim { trim_where, .. } => strong(match trim_where {
+            Some(TrimWhereField::Leading) => "ltrim",
+            Some(TrimWhereField::Trailing) => "rtrim",
+            Some(TrimWhereField::Both) | None => "btrim",
+        }),
         Expr::Ceil { .. } => strong("ceil"),
         Expr::Floor { .. } => strong("floor"),
         Expr::Overlay { .. } => strong("overlay"),

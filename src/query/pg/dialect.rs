@@ -13,12 +13,16 @@
 //! Every other behaviour is PostgreSQL's: the methods the PostgreSQL
 //! dialect overrides are forwarded, and [`Dialect::dialect`] answers its
 //! type, so the parser's own `dialect_of!(PostgreSqlDialect)` checks hold.
+//! One form sqlparser's grammar lacks is added: `trim(LEADING FROM x)`,
+//! a side without the characters to trim.
 
 use std::any::TypeId;
 
+use datafusion::sql::sqlparser::ast::{Expr, TrimWhereField};
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
 /// PostgreSQL's dialect, parsed in linear time.
 #[derive(Debug, Default, Clone, Copy)]
@@ -27,6 +31,38 @@ pub struct PostgresDialect(PostgreSqlDialect);
 impl Dialect for PostgresDialect {
     fn dialect(&self) -> TypeId {
         self.0.dialect()
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser<'_>) -> Option<Result<Expr, ParserError>> {
+        let keyword = |n: usize| match parser.peek_nth_token(n).token {
+            Token::Word(word) => Some(word.keyword),
+            _ => None,
+        };
+        let trim_where = match (keyword(0), keyword(2), keyword(3)) {
+            (Some(Keyword::TRIM), Some(side), Some(Keyword::FROM))
+                if parser.peek_nth_token(1).token == Token::LParen =>
+            {
+                match side {
+                    Keyword::LEADING => TrimWhereField::Leading,
+                    Keyword::TRAILING => TrimWhereField::Trailing,
+                    Keyword::BOTH => TrimWhereField::Both,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        for _ in 0..4 {
+            parser.next_token();
+        }
+        Some(parser.parse_expr().and_then(|expr| {
+            parser.expect_token(&Token::RParen)?;
+            Ok(Expr::Trim {
+                trim_where: Some(trim_where),
+                trim_what: None,
+                expr: Box::new(expr),
+                trim_characters: None,
+            })
+        }))
     }
 
     fn supports_named_fn_args_with_expr_name(&self) -> bool {
