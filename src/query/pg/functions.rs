@@ -123,7 +123,6 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         Arc::new(move |_| Ok(ColumnarValue::Scalar(version.clone()))),
     ));
 
-    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::new()));
     // PostgreSQL's order of floats in the grouped extremes.
     ctx.register_udaf(super::min_max::PgMinMax::max());
     ctx.register_udaf(super::min_max::PgMinMax::min());
@@ -676,88 +675,6 @@ impl ScalarUDFImpl for NullFunction {
     }
 }
 
-/// `json_build_object(key, value, ...)`: a JSON object, as text, written the
-/// way PostgreSQL writes it (`{"k" : v, ...}`). Numbers and booleans are
-/// written bare, NULL as `null`, everything else as a JSON string of its text.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct JsonBuildObject {
-    signature: Signature,
-}
-
-impl JsonBuildObject {
-    fn new() -> Self {
-        Self {
-            signature: Signature::one_of(
-                vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
-                Volatility::Immutable,
-            ),
-        }
-    }
-}
-
-impl ScalarUDFImpl for JsonBuildObject {
-    fn name(&self) -> &str {
-        "json_build_object"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if !args.args.len().is_multiple_of(2) {
-            return Err(Error::InvalidParameterValue {
-                message: "argument list must have even number of elements".into(),
-            }
-            .into());
-        }
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let texts = arrays
-            .iter()
-            .map(|a| cast(a, &DataType::Utf8))
-            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
-        let texts: Vec<&StringArray> = texts
-            .iter()
-            .map(|a| a.as_string::<i32>())
-            .collect::<Vec<_>>();
-        let mut out = StringBuilder::new();
-        let mut object = String::new();
-        for row in 0..args.number_rows {
-            object.clear();
-            object.push('{');
-            for pair in 0..arrays.len() / 2 {
-                let (key, value) = (texts[2 * pair], texts[2 * pair + 1]);
-                if key.is_null(row) {
-                    return Err(Error::InvalidParameterValue {
-                        message: format!("argument {} cannot be null", 2 * pair + 1),
-                    }
-                    .into());
-                }
-                if pair > 0 {
-                    object.push_str(", ");
-                }
-                write_json_string(&mut object, key.value(row));
-                object.push_str(" : ");
-                let kind = arrays[2 * pair + 1].data_type();
-                if value.is_null(row) {
-                    object.push_str("null");
-                } else if kind.is_numeric() || *kind == DataType::Boolean {
-                    object.push_str(value.value(row));
-                } else {
-                    write_json_string(&mut object, value.value(row));
-                }
-            }
-            object.push('}');
-            out.append_value(&object);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
-    }
-}
-
 /// `like_escape(pattern, escape)`: the LIKE pattern with `escape` as its
 /// escape character, rewritten to use the backslash.
 fn like_escape_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
@@ -804,25 +721,6 @@ fn like_escape(pattern: &str, escape: &str) -> Result<String> {
         }
     }
     Ok(out)
-}
-
-/// `text` as a JSON string literal.
-fn write_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //!   BY`, `GROUP BY`, `DISTINCT`) is refused (0A000), and what
 //!   `json` has no operator for, as PostgreSQL refuses it (42883).
 //! - `json_typeof`/`jsonb_typeof` and `json_array_length`/`jsonb_array_length`.
+//! - `to_json[b]`, `json[b]_build_object` and `json[b]_build_array` of text,
+//!   numbers, booleans and JSON values.
 
 use std::sync::Arc;
 
@@ -25,7 +27,7 @@ use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, exec_er
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
     ColumnarValue, Distinct, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::sql::sqlparser::ast;
 
@@ -152,6 +154,9 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         for op in [Op::TypeOf, Op::ArrayLength] {
             udfs.push(ScalarUDF::new_from_impl(JsonOp::new(op, json)));
         }
+        for shape in [Build::Value, Build::Array, Build::Object] {
+            udfs.push(ScalarUDF::new_from_impl(JsonBuild::new(shape, json)));
+        }
     }
     udfs
 }
@@ -216,6 +221,215 @@ impl ScalarUDFImpl for JsonIn {
             })
             .collect::<Result<_, Error>>()?;
         columnar(Arc::new(out), scalar)
+    }
+}
+
+/// What a [`JsonBuild`] makes of its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Build {
+    /// `to_json(x)`, `to_jsonb(x)`.
+    Value,
+    /// `json_build_array(...)`, `jsonb_build_array(...)`.
+    Array,
+    /// `json_build_object(k, v, ...)`, `jsonb_build_object(k, v, ...)`.
+    Object,
+}
+
+/// JSON built of SQL values: text as strings, numbers, booleans, NULL as
+/// null, and JSON as itself. `json` is written as PostgreSQL's `json`
+/// builders write it (`{"a" : 1}`), `jsonb` normalized.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuild {
+    signature: Signature,
+    shape: Build,
+    json: JsonType,
+    name: String,
+}
+
+impl JsonBuild {
+    fn new(shape: Build, json: JsonType) -> Self {
+        let (name, signature) = match shape {
+            Build::Value => (
+                format!("to_{}", json.name()),
+                Signature::any(1, Volatility::Stable),
+            ),
+            Build::Array => (format!("{}_build_array", json.name()), any_count()),
+            Build::Object => (format!("{}_build_object", json.name()), any_count()),
+        };
+        Self {
+            signature,
+            shape,
+            json,
+            name,
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonBuild {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        for field in args.arg_fields {
+            if JsonType::of_field(field).is_none() && !json_writable(field.data_type()) {
+                return Err(Error::FeatureNotSupported {
+                    message: format!(
+                        "{} of a value of type {} is not supported",
+                        self.name,
+                        pgtype::arrow_type_name(field.data_type())
+                    ),
+                }
+                .into());
+            }
+        }
+        if self.shape == Build::Object && !args.arg_fields.len().is_multiple_of(2) {
+            return Err(Error::InvalidParameterValue {
+                message: "argument list must have even number of elements".into(),
+            }
+            .into());
+        }
+        Ok(self.json.field(&self.name))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let embedded: Vec<bool> = (args.arg_fields.iter())
+            .map(|f| JsonType::of_field(f).is_some())
+            .collect();
+        let (arrays, scalar) = arguments(&args.args)?;
+        let rows = arrays.first().map_or(1, |a| a.len());
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let value = |i: usize| json_value(&arrays[i], row, embedded[i]);
+            let mut text = String::new();
+            match self.shape {
+                Build::Value => match value(0)? {
+                    None => {
+                        out.push(None);
+                        continue;
+                    }
+                    Some(v) => text = v,
+                },
+                Build::Array => {
+                    text.push('[');
+                    for i in 0..arrays.len() {
+                        if i > 0 {
+                            text.push_str(", ");
+                        }
+                        text.push_str(value(i)?.as_deref().unwrap_or("null"));
+                    }
+                    text.push(']');
+                }
+                Build::Object => {
+                    text.push('{');
+                    for i in (0..arrays.len()).step_by(2) {
+                        if null_at(&arrays[i], row) {
+                            return Err(Error::InvalidParameterValue {
+                                message: format!("argument {} cannot be null", i + 1),
+                            }
+                            .into());
+                        }
+                        let key = cast(&arrays[i].slice(row, 1), &DataType::Utf8)?;
+                        if i > 0 {
+                            text.push_str(", ");
+                        }
+                        value::write_string(key.as_string::<i32>().value(0), &mut text);
+                        text.push_str(" : ");
+                        text.push_str(value(i + 1)?.as_deref().unwrap_or("null"));
+                    }
+                    text.push('}');
+                }
+            }
+            if self.json == JsonType::Jsonb {
+                text = pgtype::jsonb_in(&text).map_err(Error::from)?;
+            }
+            out.push(Some(text));
+        }
+        columnar(Arc::new(StringArray::from(out)), scalar)
+    }
+}
+
+/// Any number of arguments of any types, none too.
+fn any_count() -> Signature {
+    Signature::one_of(
+        vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
+        Volatility::Stable,
+    )
+}
+
+/// Whether row `row` of `array` is NULL (every row of an untyped NULL,
+/// which has no validity of its own).
+fn null_at(array: &ArrayRef, row: usize) -> bool {
+    array.data_type().is_null() || array.is_null(row)
+}
+
+/// Whether values of `data_type` have a JSON form here.
+fn json_writable(data_type: &DataType) -> bool {
+    data_type.is_null()
+        || data_type.is_integer()
+        || matches!(
+            data_type,
+            DataType::Boolean
+                | DataType::Float32
+                | DataType::Float64
+                | DataType::Decimal128(..)
+                | DataType::Utf8
+                | DataType::Utf8View
+                | DataType::LargeUtf8
+        )
+}
+
+/// Row `row` of `array` as JSON text (`None` for NULL); `embedded` for a
+/// JSON value, which is written as it is.
+fn json_value(array: &ArrayRef, row: usize, embedded: bool) -> Result<Option<String>> {
+    if null_at(array, row) {
+        return Ok(None);
+    }
+    let value = ScalarValue::try_from_array(array, row)?;
+    let mut text = String::new();
+    match value {
+        ScalarValue::Boolean(Some(b)) => text.push_str(if b { "true" } else { "false" }),
+        ScalarValue::Float32(Some(v)) => float_json(f64::from(v), pgtype::float4_out(v), &mut text),
+        ScalarValue::Float64(Some(v)) => float_json(v, pgtype::float8_out(v), &mut text),
+        ScalarValue::Decimal128(Some(v), _, scale) => text.push_str(&pgtype::numeric_out(v, scale)),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => {
+            if embedded {
+                text = s;
+            } else {
+                value::write_string(&s, &mut text);
+            }
+        }
+        other if other.data_type().is_integer() => text = other.to_string(),
+        other => {
+            return Err(Error::FeatureNotSupported {
+                message: format!(
+                    "JSON of a value of type {} is not supported",
+                    pgtype::arrow_type_name(&other.data_type())
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(Some(text))
+}
+
+/// A float as JSON: a number, or a string for `NaN` and the infinities,
+/// as PostgreSQL writes them.
+fn float_json(v: f64, printed: String, out: &mut String) {
+    if v.is_finite() {
+        out.push_str(&printed);
+    } else {
+        value::write_string(&printed, out);
     }
 }
 
