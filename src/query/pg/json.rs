@@ -478,7 +478,38 @@ impl JsonOp {
         let name = match op {
             Op::TypeOf => format!("{}_typeof", json.name()),
             Op::ArrayLength => format!("{}_array_length", json.name()),
-            other => format!("epochdb_{}_{other:?}", json.name()).to_ascii_lowercase(),
+            // PostgreSQL's names for the functions behind the operators.
+            other => {
+                let function = match other {
+                    Op::Get {
+                        as_text: false,
+                        by_index: false,
+                    } => "object_field",
+                    Op::Get {
+                        as_text: true,
+                        by_index: false,
+                    } => "object_field_text",
+                    Op::Get {
+                        as_text: false,
+                        by_index: true,
+                    } => "array_element",
+                    Op::Get {
+                        as_text: true,
+                        by_index: true,
+                    } => "array_element_text",
+                    Op::Path { as_text: false } => "extract_path",
+                    Op::Path { as_text: true } => "extract_path_text",
+                    Op::Contains => "contains",
+                    Op::HasKey => "exists",
+                    Op::HasKeys { all: false } => "exists_any",
+                    Op::HasKeys { all: true } => "exists_all",
+                    Op::Equal { negated: false } => "eq",
+                    Op::Equal { negated: true } => "ne",
+                    Op::Concat => "concat",
+                    Op::TypeOf | Op::ArrayLength => "",
+                };
+                format!("{}_{function}", json.name())
+            }
         };
         let arity = match op {
             Op::TypeOf | Op::ArrayLength => 1,
