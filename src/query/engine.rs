@@ -5,8 +5,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, FieldRef, SchemaRef, UInt64Type};
 use datafusion::common::ParamValues;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{SchemaError, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::DataFusionError;
@@ -58,7 +60,7 @@ use super::pg::{column_names, date_arithmetic, date_fields, functions, json, mak
 use super::planner::EpochQueryPlanner;
 use super::prepared::{PlannedQuery, Prepared, dml_tag, is_insert, renamed};
 use super::timeseries::{self, AsofRule, GapFillRule, LatestPerSeries};
-use crate::storage::{self, Storage};
+use crate::storage::{self, ColumnFill, Storage};
 
 /// Settings of the query layer.
 #[derive(Debug, Clone)]
@@ -644,6 +646,56 @@ impl QueryEngine {
         }))
     }
 
+    /// What the rows a table holds take in the columns an `ALTER TABLE ...
+    /// ADD COLUMN` adds, one per column: NULL without a `DEFAULT`; else the
+    /// default computed once, as PostgreSQL computes one that is not
+    /// volatile. When any default is volatile (`random()`, `nextval`), every
+    /// defaulted column is `PerRow`, which only a table without rows takes,
+    /// and nothing is run (a sequence is not advanced).
+    async fn column_fills(&self, ctx: &SessionContext, ddl: &Ddl) -> Result<Vec<ColumnFill>> {
+        let internal = |what: &str| Error::DataFusion(DataFusionError::Internal(what.into()));
+        let Some((query, defaulted)) = ddl.fill_query() else {
+            return Ok(Vec::new());
+        };
+        let prepared = Box::pin(self.prepare(ctx, query.clone())).await?;
+        let Prepared::Plan(planned) = &prepared else {
+            return Err(internal("a column default planned as no query"));
+        };
+        let volatile = planned
+            .plan
+            .exists(|node| Ok(node.expressions().iter().any(|e| e.is_volatile())))?;
+        let mut values = Vec::new();
+        if !volatile {
+            let Output::Rows(stream) = Box::pin(self.execute(ctx, &prepared, None)).await? else {
+                return Err(internal("a column default ran as no query"));
+            };
+            let batches = datafusion::physical_plan::common::collect(stream).await?;
+            let batch = (batches.iter().find(|b| b.num_rows() > 0))
+                .ok_or_else(|| internal("a column default computed no row"))?;
+            values = batch.columns().iter().map(|c| c.slice(0, 1)).collect();
+        }
+        let mut values = values.into_iter();
+        let mut fills = Vec::with_capacity(defaulted.len());
+        for (has_default, (column, _)) in defaulted.into_iter().zip(ddl.added_columns()) {
+            fills.push(match (has_default, volatile) {
+                (false, _) => ColumnFill::Null,
+                (true, true) => ColumnFill::PerRow,
+                (true, false) => {
+                    let value = values
+                        .next()
+                        .ok_or_else(|| internal("a column default computed no value"))?;
+                    let arrow_type = column.column_type.arrow_type();
+                    let value = match value.data_type() == &arrow_type {
+                        true => value,
+                        false => cast(&value, &arrow_type).map_err(DataFusionError::from)?,
+                    };
+                    ColumnFill::Value(value)
+                }
+            });
+        }
+        Ok(fills)
+    }
+
     /// Plans `CREATE TABLE ... AS` and `SELECT ... INTO`: the query is
     /// planned as any query, for the table's columns.
     async fn plan_create_as(
@@ -829,7 +881,8 @@ impl QueryEngine {
                     let catalog = ctx.state().config_options().catalog.clone();
                     ddl.denied_message(&catalog.default_catalog, &catalog.default_schema)
                 })?;
-                ddl.execute(&self.storage, ctx).await
+                let fills = Box::pin(self.column_fills(ctx, ddl)).await?;
+                ddl.execute_filled(&self.storage, ctx, &fills).await
             }
             Prepared::Dcl(dcl) => dcl.execute(&self.storage, ctx).await,
             Prepared::CreateTableAs {

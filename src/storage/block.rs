@@ -16,7 +16,7 @@ use arrow::buffer::NullBuffer;
 use super::bytes::{Reader, Writer};
 use super::column::{FieldColumn, Values};
 use super::error::{Error, Result, corrupt as corrupt_record};
-use super::schema::{ColumnType, UTC};
+use super::schema::{ColumnType, UTC, repeated};
 use crate::codec;
 
 /// Statistics of one field column in one block.
@@ -81,7 +81,7 @@ impl ValueStats {
 }
 
 /// One compressed field column.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SealedColumn {
     column_type: ColumnType,
     data: Vec<u8>,
@@ -151,6 +151,61 @@ impl SealedBlock {
                 .map(|c| c.data.capacity() + c.validity.as_ref().map_or(0, Vec::capacity))
                 .collect(),
         )
+    }
+
+    /// A copy that holds field columns up to `field_types.len()` (the
+    /// table's), a column it lacks holding its `fills` value (by field
+    /// position) in every row; `None` when every column it lacks would be
+    /// NULL, which it reads as already.
+    pub(crate) fn with_fields(
+        &self,
+        field_types: &[ColumnType],
+        fills: &[Option<ArrayRef>],
+    ) -> Result<Option<Self>> {
+        let lacking = self.fields.len()..field_types.len();
+        if !lacking
+            .clone()
+            .any(|f| fills.get(f).is_some_and(Option::is_some))
+        {
+            return Ok(None);
+        }
+        let mut fields = self.fields.clone();
+        for f in lacking {
+            let column_type = field_types[f];
+            let values = repeated(
+                fills.get(f).and_then(Option::as_ref),
+                column_type,
+                self.rows,
+            )?;
+            let mut column = FieldColumn::new(column_type);
+            column.extend(values.as_ref(), 0..self.rows)?;
+            fields.push(encode_column(&column));
+        }
+        Ok(Some(Self {
+            rows: self.rows,
+            min_time: self.min_time,
+            max_time: self.max_time,
+            times: self.times.clone(),
+            fields,
+        }))
+    }
+
+    /// A copy without field column `field`, which later ones take the place
+    /// of; `None` when it does not hold it (it was sealed before the column
+    /// was added, and so holds none after it either).
+    pub(crate) fn without_field(&self, field: usize) -> Option<Self> {
+        if field >= self.fields.len() {
+            return None;
+        }
+        let mut fields = self.fields.clone();
+        fields.remove(field);
+        Some(Self {
+            rows: self.rows,
+            min_time: self.min_time,
+            max_time: self.max_time,
+            times: self.times.clone(),
+            fields,
+        })
     }
 
     /// Decodes the times.

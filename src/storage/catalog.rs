@@ -14,7 +14,10 @@ use super::files::Files;
 use super::journal::{Durable, Journal};
 use super::record::{Record, create_table_record};
 use super::roles::{RoleChange, Roles};
-use super::schema::{ColumnSchema, SequenceOptions, SequenceOwner, TableOptions, TableSchema};
+use super::schema::{
+    ColumnFill, ColumnSchema, SequenceOptions, SequenceOwner, TableOptions, TableSchema,
+    UniqueConstraint,
+};
 use super::sequence::Sequence;
 use super::table::Table;
 use super::view::View;
@@ -790,14 +793,16 @@ impl Namespace {
     }
 
     /// Adds `columns` to table `name`, after its own, as fields that its
-    /// existing rows hold as NULL (`ALTER TABLE ... ADD COLUMN`). The table
-    /// is replaced by one with the new schema that takes all of its rows; a
-    /// statement still holding the old one reads and writes the new one as
-    /// of the old columns. Returns the new table.
+    /// existing rows hold as `fills` says, one per column (NULL for those
+    /// past its end): `ALTER TABLE ... ADD COLUMN`. The table is replaced
+    /// by one with the new schema that takes all of its rows; a statement
+    /// still holding the old one reads and writes the new one as of the old
+    /// columns. Returns the new table.
     pub fn add_columns(
         &self,
         name: &str,
         columns: Vec<ColumnSchema>,
+        fills: &[ColumnFill],
     ) -> Result<(Arc<Table>, Durable<bool>)> {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
@@ -806,14 +811,75 @@ impl Namespace {
             .cloned()
             .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
         let schema = old.schema_with(&columns)?;
-        let record = Record::AddColumns {
+        let (table, logged) = old.retire_into(schema, fills, |fills| {
+            let record = Record::AddColumns {
+                database: self.database.clone(),
+                schema: self.name.clone(),
+                name: name.to_owned(),
+                id: old.id(),
+                columns,
+                fills: fills.to_vec(),
+            };
+            self.journal.log_catalog(&[record.encode()], true)
+        })?;
+        tables.insert(name.to_owned(), table.clone());
+        Ok((table, logged))
+    }
+
+    /// Drops field column `column` of table `name` (`ALTER TABLE ... DROP
+    /// COLUMN`): the table is replaced by one without it, which takes its
+    /// rows, and without the keys that include it, as PostgreSQL drops
+    /// them. Refused for the time column and tags (which make series) and
+    /// for a column that owns a sequence. Statements still holding the old
+    /// table fail (`TableAltered`). Returns the new table.
+    pub fn drop_column(&self, name: &str, column: &str) -> Result<(Arc<Table>, Durable<bool>)> {
+        let _change = self.journal.change();
+        let mut tables = self.tables.write();
+        let old = tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
+        let schema = old.schema();
+        let index = (schema.columns().iter())
+            .position(|c| c.name == column)
+            .ok_or_else(|| Error::Internal {
+                reason: format!("table \"{name}\" has no column \"{column}\""),
+            })?;
+        let refused = |why: &str| Error::Unsupported {
+            what: format!("dropping column \"{column}\", {why}"),
+        };
+        let field = (schema.field_indices().iter())
+            .position(|&i| i == index)
+            .ok_or_else(|| refused("the table's time column or a tag"))?;
+        let owns_sequence = (self.sequences.read().values())
+            .filter_map(|s| s.owner())
+            .any(|owner| owner.table == name && owner.column == column);
+        if owns_sequence {
+            return Err(refused("which owns a sequence (SERIAL or identity)"));
+        }
+        let mut columns = schema.columns().to_vec();
+        columns.remove(index);
+        let kept: Vec<bool> = (schema.constraints().iter())
+            .map(|c| !c.columns.contains(&index))
+            .collect();
+        let constraints = (schema.constraints().iter())
+            .filter(|c| !c.columns.contains(&index))
+            .map(|c| UniqueConstraint {
+                columns: (c.columns.iter())
+                    .map(|&i| if i > index { i - 1 } else { i })
+                    .collect(),
+                ..c.clone()
+            })
+            .collect();
+        let new_schema = TableSchema::try_new(columns)?.with_constraints(constraints)?;
+        let record = Record::DropColumn {
             database: self.database.clone(),
             schema: self.name.clone(),
             name: name.to_owned(),
             id: old.id(),
-            columns,
+            column: column.to_owned(),
         };
-        let (table, logged) = old.retire_into(schema, || {
+        let (table, logged) = old.retire_dropping(new_schema, field, &kept, || {
             self.journal.log_catalog(&[record.encode()], true)
         })?;
         tables.insert(name.to_owned(), table.clone());
@@ -866,7 +932,7 @@ impl Namespace {
             .filter(|(a, b)| a.name != b.name)
             .map(|(a, b)| (a.name.clone(), b.name.clone()))
             .collect();
-        let (table, logged) = old.retire_as(name, schema, &not_null, || {
+        let (table, logged) = old.retire_as(name, schema, &not_null, &[], |_| {
             self.journal.log_catalog(&[record.encode()], true)
         })?;
         for sequence in self.sequences.read().values() {
@@ -899,7 +965,7 @@ impl Namespace {
             id: old.id(),
             new_name: new_name.to_owned(),
         };
-        let (table, logged) = old.retire_as(new_name, schema, &[], || {
+        let (table, logged) = old.retire_as(new_name, schema, &[], &[], |_| {
             self.journal.log_catalog(&[record.encode()], true)
         })?;
         tables.remove(name);

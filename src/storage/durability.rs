@@ -27,7 +27,7 @@ use super::image::Heads;
 use super::journal::Journal;
 use super::record::{Record, create_table_record, data_record_header, mark_last};
 use super::scan::TimeRange;
-use super::schema::TableSchema;
+use super::schema::{ColumnFill, TableSchema};
 use super::sequence::{Sequence, SequenceState};
 use super::series::SeriesKey;
 use super::table::Table;
@@ -530,9 +530,13 @@ impl<'a> Replayer<'a> {
                 name,
                 id,
                 columns,
+                fills,
             } => {
                 if let Some(namespace) = holding(&db, &schema, &name, id) {
-                    let (table, _) = namespace.add_columns(&name, columns)?;
+                    let fills: Vec<ColumnFill> = (fills.into_iter())
+                        .map(|fill| fill.map_or(ColumnFill::Null, ColumnFill::Value))
+                        .collect();
+                    let (table, _) = namespace.add_columns(&name, columns, &fills)?;
                     self.tables.insert(id, Arc::downgrade(&table));
                 }
             }
@@ -545,6 +549,18 @@ impl<'a> Replayer<'a> {
             } => {
                 if let Some(namespace) = holding(&db, &schema, &name, id) {
                     let (table, _) = namespace.alter_columns(&name, columns)?;
+                    self.tables.insert(id, Arc::downgrade(&table));
+                }
+            }
+            Record::DropColumn {
+                database: db,
+                schema,
+                name,
+                id,
+                column,
+            } => {
+                if let Some(namespace) = holding(&db, &schema, &name, id) {
+                    let (table, _) = namespace.drop_column(&name, &column)?;
                     self.tables.insert(id, Arc::downgrade(&table));
                 }
             }

@@ -114,6 +114,8 @@ impl Written {
 pub enum Ended {
     /// The table was dropped.
     Dropped,
+    /// A column of the table was dropped.
+    Altered,
     /// More than `limit` rows waited for the subscriber.
     FellBehind { limit: usize },
 }

@@ -7,13 +7,13 @@
 
 use std::ops::Range;
 
-use arrow::array::Array;
+use arrow::array::{Array, ArrayRef};
 
 use super::block::SealedBlock;
 use super::bytes::{Reader, Writer};
 use super::column::{FieldColumn, Values};
 use super::error::{Result, corrupt};
-use super::schema::ColumnType;
+use super::schema::{ColumnType, repeated};
 
 /// The points of one series in one shard that have not been sealed yet.
 #[derive(Debug, Clone)]
@@ -109,17 +109,33 @@ impl HeadBlock {
         SealedBlock::encode(&times, &fields)
     }
 
-    /// A copy with field columns of `added` types after its own, NULL in
-    /// every row: the head of a table that gained columns.
-    pub(crate) fn with_fields(&self, added: &[ColumnType]) -> Result<Self> {
+    /// A copy with field columns of `added` types after its own, each
+    /// holding its `fills` value in every row (NULL where it has none): the
+    /// head of a table that gained columns.
+    pub(crate) fn with_fields(
+        &self,
+        added: &[ColumnType],
+        fills: &[Option<ArrayRef>],
+    ) -> Result<Self> {
         let mut head = self.clone();
-        for &column_type in added {
+        for (i, &column_type) in added.iter().enumerate() {
             let mut column = FieldColumn::new(column_type);
-            let nulls = arrow::array::new_null_array(&column_type.arrow_type(), self.len());
-            column.extend(nulls.as_ref(), 0..self.len())?;
+            let fill = fills.get(i).and_then(Option::as_ref);
+            let values = repeated(fill, column_type, self.len())?;
+            column.extend(values.as_ref(), 0..self.len())?;
             head.fields.push(column);
         }
         Ok(head)
+    }
+
+    /// A copy without field column `field` (a position among the field
+    /// columns): the head of a table that dropped it.
+    pub(crate) fn without_field(&self, field: usize) -> Self {
+        let mut head = self.clone();
+        if field < head.fields.len() {
+            head.fields.remove(field);
+        }
+        head
     }
 
     /// An empty head for the same field columns.

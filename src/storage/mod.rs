@@ -47,9 +47,9 @@ pub use journal::Durable;
 pub use roles::RoleChange;
 pub use scan::{FieldBound, ReadView, ScanRequest, ScanStats, TimeRange};
 pub use schema::{
-    ColumnRole, ColumnSchema, ColumnType, DEFAULT_BLOCK_SIZE, DEFAULT_SHARD_INTERVAL, Identity,
-    SequenceOptions, SequenceOwner, SequenceSpec, SequenceType, TableOptions, TableSchema,
-    UniqueConstraint,
+    ColumnFill, ColumnRole, ColumnSchema, ColumnType, DEFAULT_BLOCK_SIZE, DEFAULT_SHARD_INTERVAL,
+    Identity, SequenceOptions, SequenceOwner, SequenceSpec, SequenceType, TableOptions,
+    TableSchema, UniqueConstraint,
 };
 pub use sequence::{Sequence, SequenceState};
 pub use series::{SeriesId, SeriesKey};

@@ -3,9 +3,12 @@
 //! schemas and roles produce records; the [`journal`](super::journal) only
 //! frames and orders them.
 
+use arrow::array::{Array, ArrayRef, new_null_array};
+
 use super::acl::{AclObject, Role};
 use super::bytes::{Reader, Writer};
 use super::error::{Result, corrupt};
+use super::head::HeadBlock;
 use super::image::{read_key, write_key};
 use super::scan::TimeRange;
 use super::schema::{
@@ -48,13 +51,17 @@ pub(super) enum Record {
         schema: String,
         name: String,
     },
-    /// `columns` added to table `id` (named `name`), after its own.
+    /// `columns` added to table `id` (named `name`), after its own, its
+    /// rows holding `fills` in them: one value per column (NULL for `None`,
+    /// and for columns past its end). A record with a value is logged as
+    /// its own kind, so that one without reads as before fills existed.
     AddColumns {
         database: String,
         schema: String,
         name: String,
         id: u64,
         columns: Vec<ColumnSchema>,
+        fills: Vec<Option<ArrayRef>>,
     },
     /// Rows for table `table`, as a table image fragment (see `image`). The
     /// fragments of one write are contiguous; `last` closes the write, which
@@ -117,6 +124,14 @@ pub(super) enum Record {
         name: String,
         id: u64,
         columns: Vec<ColumnSchema>,
+    },
+    /// Field column `column` of table `id` (named `name`) dropped.
+    DropColumn {
+        database: String,
+        schema: String,
+        name: String,
+        id: u64,
+        column: String,
     },
     /// Table `id` (named `name`) renamed `new_name`.
     RenameTable {
@@ -194,6 +209,10 @@ mod kind {
     pub(super) const DROP_VIEW: u8 = 21;
     pub(super) const ALTER_COLUMNS: u8 = 22;
     pub(super) const RENAME_TABLE: u8 = 23;
+    /// `ADD_COLUMNS` followed by the added columns' fills, as one raw head
+    /// row.
+    pub(super) const ADD_FILLED_COLUMNS: u8 = 24;
+    pub(super) const DROP_COLUMN: u8 = 25;
 }
 
 impl Record {
@@ -257,13 +276,21 @@ impl Record {
                 name,
                 id,
                 columns,
+                fills,
             } => {
-                w.u8(kind::ADD_COLUMNS);
+                let filled = fills.iter().any(Option::is_some);
+                w.u8(match filled {
+                    true => kind::ADD_FILLED_COLUMNS,
+                    false => kind::ADD_COLUMNS,
+                });
                 w.str(database);
                 w.str(schema);
                 w.str(name);
                 w.u64(*id);
                 write_columns(&mut w, columns);
+                if filled {
+                    write_fills(&mut w, columns, fills);
+                }
             }
             Record::AlterColumns {
                 database,
@@ -278,6 +305,20 @@ impl Record {
                 w.str(name);
                 w.u64(*id);
                 write_columns(&mut w, columns);
+            }
+            Record::DropColumn {
+                database,
+                schema,
+                name,
+                id,
+                column,
+            } => {
+                w.u8(kind::DROP_COLUMN);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+                w.u64(*id);
+                w.str(column);
             }
             Record::RenameTable {
                 database,
@@ -533,19 +574,38 @@ impl Record {
                     constraints,
                 }
             }
-            kind::ADD_COLUMNS => Record::AddColumns {
-                database: name(&mut r)?,
-                schema: name(&mut r)?,
-                name: name(&mut r)?,
-                id: r.u64()?,
-                columns: read_columns(&mut r)?,
-            },
+            tag @ (kind::ADD_COLUMNS | kind::ADD_FILLED_COLUMNS) => {
+                let database = name(&mut r)?;
+                let schema = name(&mut r)?;
+                let table = name(&mut r)?;
+                let id = r.u64()?;
+                let columns = read_columns(&mut r)?;
+                let fills = match tag {
+                    kind::ADD_FILLED_COLUMNS => read_fills(&mut r, &columns)?,
+                    _ => Vec::new(),
+                };
+                Record::AddColumns {
+                    database,
+                    schema,
+                    name: table,
+                    id,
+                    columns,
+                    fills,
+                }
+            }
             kind::ALTER_COLUMNS => Record::AlterColumns {
                 database: name(&mut r)?,
                 schema: name(&mut r)?,
                 name: name(&mut r)?,
                 id: r.u64()?,
                 columns: read_columns(&mut r)?,
+            },
+            kind::DROP_COLUMN => Record::DropColumn {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+                id: r.u64()?,
+                column: name(&mut r)?,
             },
             kind::RENAME_TABLE => Record::RenameTable {
                 database: name(&mut r)?,
@@ -781,6 +841,42 @@ fn write_columns(w: &mut Writer, columns: &[ColumnSchema]) {
     }
 }
 
+/// The values of an `ADD_FILLED_COLUMNS` record: one raw head row of
+/// `columns`, NULL where `fills` has none.
+fn write_fills(w: &mut Writer, columns: &[ColumnSchema], fills: &[Option<ArrayRef>]) {
+    let types: Vec<ColumnType> = columns.iter().map(|c| c.column_type).collect();
+    let mut row = HeadBlock::new(&types);
+    let arrays: Vec<ArrayRef> = (types.iter().enumerate())
+        .map(|(i, &column_type)| match fills.get(i) {
+            Some(Some(value)) if value.len() == 1 => value.clone(),
+            _ => new_null_array(&column_type.arrow_type(), 1),
+        })
+        .collect();
+    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+    // The table checked each value against its column before logging it.
+    if row.extend(&[0], &refs, 0..1).is_err() {
+        row = HeadBlock::new(&types);
+        let nulls: Vec<ArrayRef> = (types.iter())
+            .map(|t| new_null_array(&t.arrow_type(), 1))
+            .collect();
+        let refs: Vec<&dyn Array> = nulls.iter().map(|a| a.as_ref()).collect();
+        let _ = row.extend(&[0], &refs, 0..1);
+    }
+    row.write_raw(w);
+}
+
+/// Reads what [`write_fills`] wrote.
+fn read_fills(r: &mut Reader<'_>, columns: &[ColumnSchema]) -> Result<Vec<Option<ArrayRef>>> {
+    let types: Vec<ColumnType> = columns.iter().map(|c| c.column_type).collect();
+    let row = HeadBlock::read_raw(r, 1, &types)?;
+    Ok((0..types.len())
+        .map(|i| {
+            let value = row.field(i).to_array();
+            (!value.is_null(0)).then_some(value)
+        })
+        .collect())
+}
+
 /// Reads what [`write_columns`] wrote.
 fn read_columns(r: &mut Reader<'_>) -> Result<Vec<ColumnSchema>> {
     let count = r.len()?;
@@ -829,6 +925,8 @@ fn read_columns(r: &mut Reader<'_>) -> Result<Vec<ColumnSchema>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -925,6 +1023,54 @@ mod tests {
                     identity: None,
                     default: None,
                 }],
+                fills: Vec::new(),
+            },
+            Record::AddColumns {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+                id: 10,
+                columns: vec![
+                    ColumnSchema {
+                        name: "n".into(),
+                        column_type: ColumnType::Int32,
+                        role: ColumnRole::Field,
+                        nullable: false,
+                        max_chars: None,
+                        identity: None,
+                        default: Some("7".into()),
+                    },
+                    ColumnSchema {
+                        name: "note".into(),
+                        column_type: ColumnType::Utf8,
+                        role: ColumnRole::Field,
+                        nullable: true,
+                        max_chars: None,
+                        identity: None,
+                        default: None,
+                    },
+                    ColumnSchema {
+                        name: "j".into(),
+                        column_type: ColumnType::Jsonb,
+                        role: ColumnRole::Field,
+                        nullable: true,
+                        max_chars: None,
+                        identity: None,
+                        default: Some("'{}'::jsonb".into()),
+                    },
+                ],
+                fills: vec![
+                    Some(Arc::new(arrow::array::Int32Array::from(vec![7])) as ArrayRef),
+                    None,
+                    Some(Arc::new(arrow::array::StringArray::from(vec!["{}"])) as ArrayRef),
+                ],
+            },
+            Record::DropColumn {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t".into(),
+                id: 9,
+                column: "note".into(),
             },
             Record::AlterColumns {
                 database: "db".into(),

@@ -284,6 +284,64 @@ impl ColumnSchema {
     }
 }
 
+/// The value that the rows a table already holds take in a column added
+/// to it (`ALTER TABLE ... ADD COLUMN`), as PostgreSQL gives them the
+/// column's default.
+#[derive(Debug, Clone)]
+pub enum ColumnFill {
+    /// NULL: the column has no default (or one that is NULL).
+    Null,
+    /// The default, computed once: one value of the column's Arrow type.
+    Value(ArrayRef),
+    /// A default that takes a new value in each row (`random()`): only a
+    /// table without rows can take it.
+    PerRow,
+}
+
+impl ColumnFill {
+    /// The one value `column`'s existing rows take, fitted as a write
+    /// would fit it (`None` for NULL); `PerRow` has none.
+    pub(super) fn value(&self, column: &ColumnSchema) -> Result<Option<ArrayRef>> {
+        let ColumnFill::Value(value) = self else {
+            return Ok(None);
+        };
+        let arrow_type = column.column_type.arrow_type();
+        if value.len() != 1 || value.data_type() != &arrow_type {
+            return Err(Error::Internal {
+                reason: format!(
+                    "the value added column \"{}\" takes is not one {arrow_type}",
+                    column.name
+                ),
+            });
+        }
+        if value.is_null(0) {
+            return Ok(None);
+        }
+        Ok(Some(
+            column.fit_array(value)?.unwrap_or_else(|| value.clone()),
+        ))
+    }
+}
+
+/// `value` (of one row, or `None` for NULL) in each of `rows` rows, as an
+/// array of `column_type`.
+pub(super) fn repeated(
+    value: Option<&ArrayRef>,
+    column_type: ColumnType,
+    rows: usize,
+) -> Result<ArrayRef> {
+    match value {
+        None => Ok(arrow::array::new_null_array(
+            &column_type.arrow_type(),
+            rows,
+        )),
+        Some(value) => {
+            let indices = arrow::array::UInt32Array::from(vec![0u32; rows]);
+            Ok(arrow::compute::take(value.as_ref(), &indices, None)?)
+        }
+    }
+}
+
 /// A `PRIMARY KEY` or `UNIQUE` constraint: no two rows hold the same
 /// values in `columns`, where a key with a NULL in it is equal to none (as
 /// in PostgreSQL, whose unique indexes treat NULLs as distinct).

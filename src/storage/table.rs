@@ -44,7 +44,9 @@ use super::image::{self, Capture, CapturedChunk, HeadImage, Heads};
 use super::journal::{Durable, Journal};
 use super::record::{data_record_header, mark_last};
 use super::scan::{Piece, ReadView, ScanRequest};
-use super::schema::{ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema};
+use super::schema::{
+    ColumnFill, ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema, repeated,
+};
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::{SeriesFilter, TagIndex};
 use super::unique::UniqueKeys;
@@ -76,6 +78,12 @@ pub struct Table {
     /// The table that took this one's rows when columns were added: reads
     /// and writes of this one go there, as of this table's own columns.
     successor: OnceLock<Arc<Table>>,
+    /// The value each field column (by position) that this table added to
+    /// its predecessor's gives the predecessor's rows; NULL past its end.
+    fills: Vec<Option<ArrayRef>>,
+    /// It dropped a column of its predecessor, whose statements then fail
+    /// (with `TableAltered`) rather than read or write it.
+    narrowed: bool,
     /// Live subscribers to its new rows, shared with its successors.
     feed: Arc<Feed>,
 }
@@ -206,15 +214,24 @@ impl Table {
             acl: RwLock::new(Acl::default()),
             state: RwLock::new(state),
             successor: OnceLock::new(),
+            fills: Vec::new(),
+            narrowed: false,
             feed: Arc::default(),
         }
     }
 
-    /// The table that replaced this retired one.
+    /// The table that replaced this retired one; `TableAltered` when it
+    /// dropped a column, which what still holds this one may read.
     fn successor(&self) -> Result<&Arc<Table>> {
-        self.successor.get().ok_or_else(|| Error::Internal {
+        let next = self.successor.get().ok_or_else(|| Error::Internal {
             reason: format!("table \"{}\" is retired without a successor", self.name),
-        })
+        })?;
+        if next.narrowed {
+            return Err(Error::TableAltered {
+                name: self.name.clone(),
+            });
+        }
+        Ok(next)
     }
 
     /// `request` as this table's own columns: what it asks of a successor,
@@ -228,19 +245,19 @@ impl Table {
         }
     }
 
-    /// `batches` of a table this one replaced, with NULL in the columns it
-    /// lacks.
+    /// `batches` of a table this one replaced, with the columns it lacks
+    /// (fields, after its own) holding their fills.
     fn widen_batches(&self, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
         let schema = self.arrow_schema();
         batches
             .iter()
             .map(|batch| {
                 let mut columns = batch.columns().to_vec();
-                for field in schema.fields().iter().skip(columns.len()) {
-                    columns.push(arrow::array::new_null_array(
-                        field.data_type(),
-                        batch.num_rows(),
-                    ));
+                let lacking = self.schema.columns().len().saturating_sub(columns.len());
+                let first_field = self.field_types.len().saturating_sub(lacking);
+                for f in first_field..self.field_types.len() {
+                    let fill = self.fills.get(f).and_then(Option::as_ref);
+                    columns.push(repeated(fill, self.field_types[f], batch.num_rows())?);
                 }
                 Ok(RecordBatch::try_new(schema.clone(), columns)?)
             })
@@ -248,8 +265,8 @@ impl Table {
     }
 
     /// `staged`, a staging table of a table this one replaced, with this
-    /// table's columns: its heads gain the added fields, NULL in every row
-    /// (its sealed blocks read them as NULL as they are).
+    /// table's columns: its heads and sealed blocks gain the added fields,
+    /// holding their fills.
     fn widen_staged(&self, staged: Table) -> Result<Table> {
         let added = match self.field_types.get(staged.field_types.len()..) {
             Some(added) if !added.is_empty() => added.to_vec(),
@@ -268,9 +285,10 @@ impl Table {
                             reason: "a staged chunk of an unknown series".into(),
                         })?;
                     let id = state.series_id_of_key(key)?;
-                    let head = chunk.head.with_fields(&added)?;
+                    let fills = self.fills.get(staged.field_types.len()..).unwrap_or(&[]);
+                    let head = chunk.head.with_fields(&added, fills)?;
                     let widened = state.chunk(shard, id, &self.field_types);
-                    widened.sealed = chunk.sealed;
+                    widened.sealed = self.filled_blocks(chunk.sealed)?;
                     widened.head = Arc::new(head);
                 }
             }
@@ -300,22 +318,13 @@ impl Table {
         Ok(state)
     }
 
-    /// The schema of this table with `columns` added after its own: field
-    /// columns that existing rows hold as NULL, so nullable and without a
-    /// default. Fails, changing nothing, when they cannot be added.
+    /// The schema of this table with `columns` added after its own, as
+    /// fields. Fails, changing nothing, when they cannot be added.
     pub(super) fn schema_with(&self, columns: &[ColumnSchema]) -> Result<TableSchema> {
         for column in columns {
             if column.role != ColumnRole::Field {
                 return Err(Error::Unsupported {
                     what: format!("adding \"{}\" as a tag or time column", column.name),
-                });
-            }
-            if !column.nullable || column.default.is_some() {
-                return Err(Error::Unsupported {
-                    what: format!(
-                        "adding column \"{}\" with NOT NULL or a DEFAULT (existing rows would need its value)",
-                        column.name
-                    ),
                 });
             }
         }
@@ -327,18 +336,20 @@ impl Table {
     /// A table with `schema` (from [`schema_with`](Self::schema_with)) that
     /// takes every row of this one, which is retired: a statement that
     /// still holds it reads and writes the new table, as of the old one's
-    /// columns. Sealed blocks move over as they are (a field they lack reads as
-    /// NULL); heads gain the new columns, NULL in every row.
+    /// columns. The rows gain the added columns holding `fills` (one per
+    /// added column), checked against the columns' `NOT NULL` first.
     ///
-    /// `log` logs the change, under this table's lock: a write that holds
-    /// the lock first is logged before it, and one that comes after finds
-    /// the table retired and is logged, by the successor, after it.
+    /// `log` logs the change, given the value each added column took (NULL
+    /// for `None`), under this table's lock: a write that holds the lock
+    /// first is logged before it, and one that comes after finds the table
+    /// retired and is logged, by the successor, after it.
     pub(super) fn retire_into<T>(
         &self,
         schema: TableSchema,
-        log: impl FnOnce() -> Result<Durable<T>>,
+        fills: &[ColumnFill],
+        log: impl FnOnce(&[Option<ArrayRef>]) -> Result<Durable<T>>,
     ) -> Result<(Arc<Table>, Durable<T>)> {
-        self.retire_as(&self.name, schema, &[], log)
+        self.retire_as(&self.name, schema, &[], fills, log)
     }
 
     /// [`retire_into`](Self::retire_into) a table named `name`, once no row
@@ -350,7 +361,8 @@ impl Table {
         name: &str,
         schema: TableSchema,
         not_null: &[usize],
-        log: impl FnOnce() -> Result<Durable<T>>,
+        fills: &[ColumnFill],
+        log: impl FnOnce(&[Option<ArrayRef>]) -> Result<Durable<T>>,
     ) -> Result<(Arc<Table>, Durable<T>)> {
         let mut table = Table::with_row_numbers(
             name.to_owned(),
@@ -361,7 +373,7 @@ impl Table {
             self.row_numbers.clone(),
         );
         table.feed = self.feed.clone();
-        let added = &table.field_types[self.field_types.len()..];
+        let added_columns = &table.schema.columns()[self.schema.columns().len()..];
         let mut state = self.write_state()?;
         for &column in not_null {
             if self.column_has_nulls(&state, column) {
@@ -373,13 +385,47 @@ impl Table {
                 });
             }
         }
+        let has_rows = (state.shards.values())
+            .flat_map(|shard| shard.chunks.values())
+            .any(|chunk| !chunk.head.is_empty() || !chunk.sealed.is_empty());
+        let mut added_fills = Vec::with_capacity(added_columns.len());
+        for (i, column) in added_columns.iter().enumerate() {
+            let fill = fills.get(i).unwrap_or(&ColumnFill::Null);
+            if has_rows && matches!(fill, ColumnFill::PerRow) {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "adding column \"{}\", whose DEFAULT takes a new value in each row, to a table with rows",
+                        column.name
+                    ),
+                });
+            }
+            let value = fill.value(column)?;
+            if has_rows && value.is_none() && !column.nullable {
+                return Err(Error::ColumnHasNulls {
+                    table: self.name.clone(),
+                    column: column.name.clone(),
+                });
+            }
+            added_fills.push(value);
+        }
+        table.fills = vec![None; self.field_types.len()];
+        table.fills.extend(added_fills.iter().cloned());
+        let added = &table.field_types[self.field_types.len()..];
         let mut heads = Vec::new();
+        let mut blocks = Vec::new();
         for (&shard, chunks) in &state.shards {
             for (&series, chunk) in &chunks.chunks {
-                heads.push((shard, series, Arc::new(chunk.head.with_fields(added)?)));
+                heads.push((
+                    shard,
+                    series,
+                    Arc::new(chunk.head.with_fields(added, &added_fills)?),
+                ));
+                if added_fills.iter().any(Option::is_some) {
+                    blocks.push((shard, series, table.filled_blocks(chunk.sealed.clone())?));
+                }
             }
         }
-        let logged = log()?;
+        let logged = log(&added_fills)?;
         let mut moved = std::mem::replace(&mut *state, TableState::new(&self.schema));
         state.retired = true;
         for (shard, series, head) in heads {
@@ -387,6 +433,13 @@ impl Table {
                 (moved.shards.get_mut(&shard)).and_then(|s| s.chunks.get_mut(&series))
             {
                 chunk.head = head;
+            }
+        }
+        for (shard, series, sealed) in blocks {
+            if let Some(chunk) =
+                (moved.shards.get_mut(&shard)).and_then(|s| s.chunks.get_mut(&series))
+            {
+                chunk.sealed = sealed;
             }
         }
         *table.state.write() = moved;
@@ -397,6 +450,69 @@ impl Table {
         // finds its successor.
         let _ = self.successor.set(table.clone());
         Ok((table, logged))
+    }
+
+    /// A table with `schema`, this table's without field column `field` (a
+    /// position among the fields) and without the constraints `kept` marks
+    /// false, that takes every row of this one without it; this one is
+    /// retired. What still holds this one fails from then on
+    /// (`TableAltered`), and its subscriptions end.
+    ///
+    /// `log` logs the change under this table's lock, as for
+    /// [`retire_into`](Self::retire_into).
+    pub(super) fn retire_dropping<T>(
+        &self,
+        schema: TableSchema,
+        field: usize,
+        kept: &[bool],
+        log: impl FnOnce() -> Result<Durable<T>>,
+    ) -> Result<(Arc<Table>, Durable<T>)> {
+        let mut table = Table::with_row_numbers(
+            self.name.clone(),
+            schema,
+            self.options,
+            self.id,
+            self.journal.clone(),
+            self.row_numbers.clone(),
+        );
+        table.narrowed = true;
+        let mut state = self.write_state()?;
+        let logged = log()?;
+        let mut moved = std::mem::replace(&mut *state, TableState::new(&self.schema));
+        state.retired = true;
+        moved.unique.retain(kept);
+        for chunks in moved.shards.values_mut() {
+            for chunk in chunks.chunks.values_mut() {
+                chunk.head = Arc::new(chunk.head.without_field(field));
+                for block in &mut chunk.sealed {
+                    if let Some(narrowed) = block.without_field(field) {
+                        *block = Arc::new(narrowed);
+                    }
+                }
+            }
+        }
+        *table.state.write() = moved;
+        *table.acl.write() = self.acl();
+        table.set_retention(self.retention());
+        let table = Arc::new(table);
+        let _ = self.successor.set(table.clone());
+        // Subscribers read the old columns by position.
+        self.feed.end(Ended::Altered);
+        Ok((table, logged))
+    }
+
+    /// `blocks` of a table this one replaced, holding this table's fills in
+    /// the field columns they lack.
+    fn filled_blocks(&self, blocks: Vec<Arc<SealedBlock>>) -> Result<Vec<Arc<SealedBlock>>> {
+        blocks
+            .into_iter()
+            .map(|block| {
+                Ok(match block.with_fields(&self.field_types, &self.fills)? {
+                    Some(filled) => Arc::new(filled),
+                    None => block,
+                })
+            })
+            .collect()
     }
 
     /// Whether any row holds NULL in column `index` of the schema.

@@ -48,6 +48,16 @@ impl UniqueKeys {
         }
     }
 
+    /// Keeps the keys of the constraints `kept` marks true (by position),
+    /// for a table whose schema dropped the others.
+    pub(super) fn retain(&mut self, kept: &[bool]) {
+        let mut position = 0;
+        self.sets.retain(|_| {
+            position += 1;
+            kept.get(position - 1).copied().unwrap_or(true)
+        });
+    }
+
     /// The keys of `batches` (rows of the table's columns, in order),
     /// checked against the keys held and against each other: the first
     /// duplicate is PostgreSQL's unique violation, with its detail.

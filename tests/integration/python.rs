@@ -54,7 +54,7 @@ async fn psycopg_asyncpg_and_sqlalchemy_pass_their_suite() {
     let server = TestServer::start_with(|config| config.subscribe_queue_rows = 50).await;
     let mut suite = Command::new(python);
     suite.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py"));
-    run_client_suite(&server, suite, 11).await;
+    run_client_suite(&server, suite, 12).await;
     server.stop().await;
 }
 

@@ -718,6 +718,161 @@ def json_and_date_columns():
             assert rows == [(1, b"\x00\xffab", 4), (2, b"", 0), (3, b"\x01\x02", 2), (4, b"\\", 1)], rows
 
 
+# Alembic: two revisions of a small model, run with `alembic upgrade` and
+# `downgrade` from a script directory written here, as a project has one.
+ALEMBIC_ENV = """
+from alembic import context
+import sqlalchemy as sa
+
+engine = sa.create_engine(context.config.get_main_option("sqlalchemy.url"))
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+"""
+
+ALEMBIC_REVISIONS = {
+    "0001_users.py": """
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade():
+    op.create_table(
+        "al_users",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.Text, nullable=False, unique=True),
+        sa.Column("born", sa.Date),
+        sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    )
+
+
+def downgrade():
+    op.drop_table("al_users")
+""",
+    "0002_score.py": """
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade():
+    op.add_column("al_users", sa.Column("score", sa.Integer, nullable=False, server_default="0"))
+    op.add_column("al_users", sa.Column("nickname", sa.String(20)))
+    op.alter_column("al_users", "score", server_default=None)
+
+
+def downgrade():
+    op.drop_column("al_users", "nickname")
+    op.drop_column("al_users", "score")
+""",
+}
+
+
+def alembic_suite():
+    import pathlib
+    import tempfile
+
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"postgresql+psycopg://tester@127.0.0.1:{PORT}/postgres"
+    engine = sa.create_engine(url)
+    with tempfile.TemporaryDirectory() as scripts:
+        root = pathlib.Path(scripts)
+        (root / "env.py").write_text(ALEMBIC_ENV)
+        (root / "versions").mkdir()
+        for name, text in ALEMBIC_REVISIONS.items():
+            (root / "versions" / name).write_text(text)
+        config = Config()
+        config.set_main_option("script_location", scripts)
+        config.set_main_option("sqlalchemy.url", url)
+
+        def version():
+            with engine.connect() as conn:
+                return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+
+        def columns():
+            return [c["name"] for c in sa.inspect(engine).get_columns("al_users")]
+
+        command.upgrade(config, "0001")
+        assert version() == ["0001"], version()
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO al_users (name, born) VALUES ('ada', '1815-12-10'), ('bob', NULL)")
+            )
+        # The rows already there take the new NOT NULL column's default.
+        command.upgrade(config, "head")
+        assert version() == ["0002"], version()
+        assert columns() == ["id", "name", "born", "active", "created", "score", "nickname"], columns()
+
+        # CRUD through the ORM, with the model the migrations build.
+        class Base(orm.DeclarativeBase):
+            pass
+
+        class User(Base):
+            __tablename__ = "al_users"
+            id = sa.Column(sa.Integer, primary_key=True)
+            name = sa.Column(sa.Text, nullable=False, unique=True)
+            born = sa.Column(sa.Date)
+            active = sa.Column(sa.Boolean, nullable=False, server_default=sa.true())
+            created = sa.Column(sa.DateTime(timezone=True), server_default=sa.func.now())
+            score = sa.Column(sa.Integer, nullable=False)
+            nickname = sa.Column(sa.String(20))
+
+        with orm.Session(engine) as session:
+            users = session.scalars(sa.select(User).order_by(User.id)).all()
+            assert [(u.id, u.name, u.born, u.active, u.score, u.nickname) for u in users] == [
+                (1, "ada", dt.date(1815, 12, 10), True, 0, None),
+                (2, "bob", None, True, 0, None),
+            ], users
+            assert all(u.created is not None for u in users)
+            session.add(User(name="cy", score=5, nickname="c"))
+            users[1].score = 3
+            session.delete(users[0])
+            session.commit()
+            rows = session.execute(sa.select(User.id, User.name, User.score).order_by(User.id)).all()
+            assert rows == [(2, "bob", 3), (3, "cy", 5)], rows
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text("INSERT INTO al_users (name, score) VALUES ('cy', 1)"))
+            raise AssertionError("must fail")
+        except sa.exc.IntegrityError as e:
+            assert isinstance(e.orig, errors.UniqueViolation), e
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text("INSERT INTO al_users (name, score) VALUES ('dee', NULL)"))
+            raise AssertionError("must fail")
+        except sa.exc.IntegrityError as e:
+            assert isinstance(e.orig, errors.NotNullViolation), e
+
+        # Down one revision (DROP COLUMN), to the base (DROP TABLE), and up again.
+        command.downgrade(config, "-1")
+        assert version() == ["0001"], version()
+        assert columns() == ["id", "name", "born", "active", "created"], columns()
+        with engine.connect() as conn:
+            names = conn.execute(sa.text("SELECT name FROM al_users ORDER BY id")).scalars().all()
+            assert names == ["bob", "cy"], names
+        command.downgrade(config, "base")
+        assert version() == [], version()
+        assert not sa.inspect(engine).has_table("al_users")
+        command.upgrade(config, "head")
+        assert version() == ["0002"], version()
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO al_users (name, score) VALUES ('eve', 1)"))
+            row = conn.execute(sa.text("SELECT id, name, score FROM al_users")).one()
+            assert tuple(row) == (1, "eve", 1), row
+            conn.execute(sa.text("DROP TABLE al_users"))
+            conn.execute(sa.text("DROP TABLE alembic_version"))
+    engine.dispose()
+
+
 check("psycopg: types, parameters, binary results, errors", psycopg_basics)
 check("psycopg: transactions and savepoints", psycopg_transactions)
 check("psycopg: COPY in text and binary, COPY out", psycopg_copy)
@@ -727,6 +882,7 @@ check("psycopg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (
 check("SQLAlchemy: dialect initialization, inspector, Core and ORM", sqlalchemy_suite)
 check("psycopg and the SQLAlchemy ORM: plain tables, keys, UPDATE, DELETE", plain_tables)
 check("psycopg: DATE, JSON, JSONB, UUID and BYTEA columns in text and binary", json_and_date_columns)
+check("Alembic: upgrade and downgrade of a small model, then ORM CRUD", alembic_suite)
 check("asyncpg: queries, prepared statements, COPY, transactions, pools, CRUD", lambda: asyncio.run(asyncpg_suite()))
 check(
     "asyncpg: SUBSCRIBE in a cursor, a FETCH loop, a slow subscriber cut off (53400)",

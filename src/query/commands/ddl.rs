@@ -6,10 +6,11 @@
 //! a field. `WITH (time_column = 'c', tags = 'a, b')` overrides the defaults.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    AlterColumnOperation, AlterTable, AlterTableOperation, CharacterLength, ColumnDef,
+    AlterColumnOperation, AlterTable, AlterTableOperation, CastKind, CharacterLength, ColumnDef,
     ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName,
     ObjectType, RenameTableNameKind, SchemaName, SqlOption, Statement, TimezoneInfo,
     TruncateIdentityOption, Value, visit_expressions,
@@ -26,10 +27,11 @@ use super::transaction::PendingWrites;
 use super::views;
 use crate::query::error::{Error, Result};
 use crate::query::output::Output;
-use crate::query::pg::defaults::nextval_argument;
+use crate::query::pg::defaults::{default_expr, nextval_argument};
+use crate::query::pg::dialect::PostgresDialect;
 use crate::storage::{
-    self, ColumnRole, ColumnSchema, ColumnType, OwnedSequence, SequenceOptions, SequenceSpec,
-    Storage, TableOptions, TableSchema, UniqueConstraint,
+    self, ColumnFill, ColumnRole, ColumnSchema, ColumnType, OwnedSequence, SequenceOptions,
+    SequenceSpec, Storage, TableOptions, TableSchema, UniqueConstraint,
 };
 
 /// A DDL statement, resolved enough to run against storage.
@@ -68,6 +70,10 @@ pub enum Ddl {
         if_exists: bool,
         /// Each column, and whether it was `IF NOT EXISTS`.
         columns: Vec<(ColumnSchema, bool)>,
+        /// `SELECT` of the `DEFAULT` of each column that has one, in order,
+        /// cast to its type: the value the table's rows take in it (see
+        /// [`fill_query`](Ddl::fill_query)).
+        fill_query: Option<Box<Statement>>,
     },
     /// `ALTER TABLE t ALTER [COLUMN] c SET DEFAULT ... | DROP DEFAULT | SET
     /// NOT NULL | DROP NOT NULL` and `RENAME [COLUMN] a TO b`, in order.
@@ -75,6 +81,13 @@ pub enum Ddl {
         name: ObjectName,
         if_exists: bool,
         changes: Vec<ColumnChange>,
+    },
+    /// `ALTER TABLE [IF EXISTS] t DROP [COLUMN] [IF EXISTS] c, ...`: each
+    /// column, and whether it was `IF EXISTS`.
+    DropColumns {
+        name: ObjectName,
+        if_exists: bool,
+        columns: Vec<(String, bool)>,
     },
     /// `ALTER TABLE t RENAME TO u`.
     RenameTable {
@@ -294,6 +307,7 @@ impl Ddl {
             Ddl::AddColumns { name, .. }
             | Ddl::SetRetention { name, .. }
             | Ddl::AlterColumns { name, .. }
+            | Ddl::DropColumns { name, .. }
             | Ddl::RenameTable { name, .. } => {
                 let table = qualified(name, current_database, current_schema)
                     .map_or_else(|_| String::new(), |(_, table)| table);
@@ -320,7 +334,46 @@ impl Ddl {
     /// Runs the DDL. `ctx` supplies the current database and schema.
     /// Returns once the change is durable.
     pub(crate) async fn execute(&self, storage: &Storage, ctx: &SessionContext) -> Result<Output> {
-        let (tag, change) = self.apply(storage, ctx)?;
+        self.execute_filled(storage, ctx, &[]).await
+    }
+
+    /// The query that computes what the rows a table holds take in the
+    /// columns an `ALTER TABLE ... ADD COLUMN` adds: one output column per
+    /// added column with a `DEFAULT`, in order; with them, whether each
+    /// added column has one.
+    pub(crate) fn fill_query(&self) -> Option<(&Statement, Vec<bool>)> {
+        match self {
+            Ddl::AddColumns {
+                columns,
+                fill_query: Some(query),
+                ..
+            } => Some((
+                query,
+                columns.iter().map(|(c, _)| c.default.is_some()).collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The columns of an `ALTER TABLE ... ADD COLUMN`, each with whether
+    /// it was `IF NOT EXISTS`; none for other DDL.
+    pub(crate) fn added_columns(&self) -> &[(ColumnSchema, bool)] {
+        match self {
+            Ddl::AddColumns { columns, .. } => columns,
+            _ => &[],
+        }
+    }
+
+    /// [`execute`](Self::execute), with `fills` (one per column of an
+    /// `ALTER TABLE ... ADD COLUMN`; NULL for those past its end) the
+    /// values its rows take in the added columns.
+    pub(crate) async fn execute_filled(
+        &self,
+        storage: &Storage,
+        ctx: &SessionContext,
+        fills: &[ColumnFill],
+    ) -> Result<Output> {
+        let (tag, change) = self.apply(storage, ctx, fills)?;
         for durable in change {
             durable.durable().await?;
         }
@@ -332,10 +385,12 @@ impl Ddl {
         &self,
         storage: &Storage,
         ctx: &SessionContext,
+        fills: &[ColumnFill],
     ) -> Result<(&'static str, Vec<storage::Durable<bool>>)> {
         let state = ctx.state();
         let current_database = state.config_options().catalog.default_catalog.clone();
         let current_schema = state.config_options().catalog.default_schema.clone();
+        let names = (current_database.as_str(), current_schema.as_str());
         let database = || {
             storage
                 .database(&current_database)
@@ -508,6 +563,7 @@ impl Ddl {
                 name,
                 if_exists,
                 columns,
+                ..
             } => {
                 let (schema, table) = qualified(name, &current_database, &current_schema)?;
                 let namespace = database()?.schema(&schema);
@@ -519,13 +575,17 @@ impl Ddl {
                     }
                     return Err(storage::Error::TableNotFound { name: table }.into());
                 };
-                let mut added = Vec::with_capacity(columns.len());
-                for (column, if_not_exists) in columns {
+                let mut added: Vec<ColumnSchema> = Vec::with_capacity(columns.len());
+                let mut added_fills = Vec::with_capacity(columns.len());
+                for (i, (column, if_not_exists)) in columns.iter().enumerate() {
                     let exists = (existing.schema().columns().iter())
                         .chain(added.iter())
                         .any(|c| c.name == column.name);
                     match (exists, if_not_exists) {
-                        (false, _) => added.push(column.clone()),
+                        (false, _) => {
+                            added.push(column.clone());
+                            added_fills.push(fills.get(i).cloned().unwrap_or(ColumnFill::Null));
+                        }
                         (true, true) => {}
                         (true, false) => {
                             return Err(Error::DuplicateColumn {
@@ -538,7 +598,7 @@ impl Ddl {
                 if added.is_empty() {
                     return Ok(("ALTER TABLE", Vec::new()));
                 }
-                let (_, logged) = namespace.add_columns(&table, added)?;
+                let (_, logged) = namespace.add_columns(&table, added, &added_fills)?;
                 ("ALTER TABLE", vec![logged])
             }
             Ddl::AlterColumns {
@@ -546,16 +606,10 @@ impl Ddl {
                 if_exists,
                 changes,
             } => {
-                let (schema, table) = qualified(name, &current_database, &current_schema)?;
                 let db = database()?;
-                let Some((namespace, existing)) = db
-                    .schema(&schema)
-                    .and_then(|ns| Some((ns.clone(), ns.table(&table)?)))
+                let Some((table, namespace, existing)) = altered(&db, name, *if_exists, names)?
                 else {
-                    if *if_exists {
-                        return Ok(("ALTER TABLE", Vec::new()));
-                    }
-                    return Err(storage::Error::TableNotFound { name: table }.into());
+                    return Ok(("ALTER TABLE", Vec::new()));
                 };
                 let columns = changed_columns(&db, &namespace, &existing, changes)?;
                 let (_, logged) = namespace.alter_columns(&table, columns)?;
@@ -566,18 +620,30 @@ impl Ddl {
                 if_exists,
                 new_name,
             } => {
-                let (schema, table) = qualified(name, &current_database, &current_schema)?;
                 let db = database()?;
-                let Some(namespace) = db.schema(&schema).filter(|ns| ns.table(&table).is_some())
-                else {
-                    if *if_exists {
-                        return Ok(("ALTER TABLE", Vec::new()));
-                    }
-                    return Err(storage::Error::TableNotFound { name: table }.into());
+                let Some((table, namespace, _)) = altered(&db, name, *if_exists, names)? else {
+                    return Ok(("ALTER TABLE", Vec::new()));
                 };
                 refuse_renaming(&db, &namespace, &table)?;
                 let (_, logged) = namespace.rename_table(&table, new_name)?;
                 ("ALTER TABLE", vec![logged])
+            }
+            Ddl::DropColumns {
+                name,
+                if_exists,
+                columns,
+            } => {
+                let db = database()?;
+                let Some((table, namespace, existing)) = altered(&db, name, *if_exists, names)?
+                else {
+                    return Ok(("ALTER TABLE", Vec::new()));
+                };
+                let dropped = dropped_columns(&db, &namespace, &existing, columns)?;
+                let mut logged = Vec::with_capacity(dropped.len());
+                for column in dropped {
+                    logged.push(namespace.drop_column(&table, &column)?.1);
+                }
+                ("ALTER TABLE", logged)
             }
             Ddl::Truncate {
                 names,
@@ -768,6 +834,66 @@ fn changed_columns(
 /// Refuses to rename table `table` (or its `column`) that views read: a
 /// view keeps the names it reads. (The sequences its columns own follow
 /// the rename.)
+/// A table an `ALTER TABLE` names: its name, its schema and itself.
+type Altered = (String, Arc<storage::Namespace>, Arc<storage::Table>);
+
+/// The table an `ALTER TABLE` names (given the current database and
+/// schema): `None` when there is none and the statement said `IF EXISTS`.
+fn altered(
+    database: &storage::Database,
+    name: &ObjectName,
+    if_exists: bool,
+    (current_database, current_schema): (&str, &str),
+) -> Result<Option<Altered>> {
+    let (schema, table) = qualified(name, current_database, current_schema)?;
+    match (database.schema(&schema)).and_then(|ns| Some((ns.clone(), ns.table(&table)?))) {
+        Some((namespace, existing)) => Ok(Some((table, namespace, existing))),
+        None if if_exists => Ok(None),
+        None => Err(storage::Error::TableNotFound { name: table }.into()),
+    }
+}
+
+/// The columns an `ALTER TABLE ... DROP COLUMN` drops, in order, checked:
+/// fields of `table` that no view reads.
+fn dropped_columns(
+    database: &storage::Database,
+    namespace: &storage::Namespace,
+    table: &storage::Table,
+    columns: &[(String, bool)],
+) -> Result<Vec<String>> {
+    let schema = table.schema();
+    let mut dropped: Vec<String> = Vec::with_capacity(columns.len());
+    for (column, if_exists) in columns {
+        let index = schema.columns().iter().position(|c| &c.name == column);
+        let Some(index) = index.filter(|_| !dropped.contains(column)) else {
+            if *if_exists {
+                continue;
+            }
+            return Err(Error::UndefinedColumnOf {
+                column: column.clone(),
+                table: table.name().to_owned(),
+            });
+        };
+        let refused = |why: &str| Error::Unsupported {
+            what: format!("dropping column \"{column}\", {why}"),
+        };
+        if !schema.field_indices().contains(&index) {
+            return Err(refused("the table's time column or a tag"));
+        }
+        dropped.push(column.clone());
+    }
+    let relation = (namespace.name().to_owned(), table.name().to_owned());
+    if !dropped.is_empty() && !views::readers(database, &relation).is_empty() {
+        return Err(Error::Unsupported {
+            what: format!(
+                "dropping a column of table \"{}\" while views read it",
+                table.name()
+            ),
+        });
+    }
+    Ok(dropped)
+}
+
 fn refuse_renaming(
     database: &storage::Database,
     namespace: &storage::Namespace,
@@ -1024,6 +1150,8 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
         });
     }
     let mut columns = Vec::with_capacity(alter.operations.len());
+    let mut defaults = Vec::new();
+    let mut dropped = Vec::new();
     let mut retention = None;
     let mut changes = Vec::new();
     for operation in &alter.operations {
@@ -1056,12 +1184,25 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
                     retention = Some(retention_option(option)?);
                 }
             }
+            // CASCADE drops what reads the column outside the table: views,
+            // which refuse the drop either way (see `dropped_columns`).
+            AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                ..
+            } => dropped.extend(column_names.iter().map(|c| (normalize(c), *if_exists))),
             AlterTableOperation::AddColumn {
                 if_not_exists,
                 column_def,
                 column_position: None,
                 ..
-            } => columns.push((column_schema(column_def, false)?.0, *if_not_exists)),
+            } => {
+                let column = column_schema(column_def, false)?.0;
+                if let Some(default) = &column.default {
+                    defaults.push(fill_expr(default, &column_def.data_type)?);
+                }
+                columns.push((column, *if_not_exists));
+            }
             other => {
                 return Err(Error::Unsupported {
                     what: format!(
@@ -1076,6 +1217,18 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
                 });
             }
         }
+    }
+    if !dropped.is_empty() {
+        if !columns.is_empty() || !changes.is_empty() || retention.is_some() {
+            return Err(Error::Unsupported {
+                what: "ALTER TABLE that both drops columns and makes other changes".into(),
+            });
+        }
+        return Ok(Ddl::DropColumns {
+            name: alter.name.clone(),
+            if_exists: alter.if_exists,
+            columns: dropped,
+        });
     }
     if !changes.is_empty() {
         if !columns.is_empty() || retention.is_some() {
@@ -1094,6 +1247,7 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
             name: alter.name.clone(),
             if_exists: alter.if_exists,
             columns,
+            fill_query: fill_select(defaults)?,
         }),
         Some(retention) if columns.is_empty() => Ok(Ddl::SetRetention {
             name: alter.name.clone(),
@@ -1104,6 +1258,42 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
             what: "ALTER TABLE that both adds columns and sets options".into(),
         }),
     }
+}
+
+/// A column's `DEFAULT` (its stored text) cast to the column's type, as
+/// an `INSERT` that leaves the column out would store it; a `VARCHAR(n)` is
+/// cast to `text`, its length checked where the value is stored.
+fn fill_expr(default: &str, data_type: &SqlType) -> Result<Expr> {
+    let data_type = match data_type {
+        SqlType::Varchar(_) | SqlType::CharacterVarying(_) | SqlType::CharVarying(_) => {
+            SqlType::Text
+        }
+        other => other.clone(),
+    };
+    Ok(Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(Expr::Nested(Box::new(default_expr(Some(default))?))),
+        data_type,
+        array: false,
+        format: None,
+    })
+}
+
+/// `SELECT e1, e2, ...`: `None` without expressions.
+fn fill_select(exprs: Vec<Expr>) -> Result<Option<Box<Statement>>> {
+    if exprs.is_empty() {
+        return Ok(None);
+    }
+    let items = (exprs.iter().map(ToString::to_string))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = Parser::new(&PostgresDialect::default())
+        .try_with_sql(&format!("SELECT {items}"))
+        .and_then(|mut parser| parser.parse_statement())
+        .map_err(|e| Error::InvalidParameterValue {
+            message: format!("the defaults {items} do not parse: {e}"),
+        })?;
+    Ok(Some(Box::new(statement)))
 }
 
 /// The retention an `ALTER TABLE ... SET (...)` option sets: `NULL` (what

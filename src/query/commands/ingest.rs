@@ -517,7 +517,7 @@ fn add_missing_columns(
         if missing.is_empty() {
             return Ok(table);
         }
-        match namespace.add_columns(name, missing) {
+        match namespace.add_columns(name, missing, &[]) {
             Ok((altered, _)) => return Ok(altered),
             Err(storage::Error::DuplicateColumn { .. }) => {
                 table = namespace.table(name).ok_or_else(|| Error::UndefinedTable {

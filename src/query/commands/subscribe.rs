@@ -382,6 +382,9 @@ impl Live {
                 Ended::Dropped => Error::SubscribedTableDropped {
                     name: self.table.clone(),
                 },
+                Ended::Altered => Error::Storage(crate::storage::Error::TableAltered {
+                    name: self.table.clone(),
+                }),
                 Ended::FellBehind { limit } => Error::SubscriptionFellBehind { limit },
             })?;
             let (lsn, rows) = delivery.durable().await?;

@@ -681,17 +681,18 @@ fn rows_as_text(table: &Table) -> Vec<String> {
     out
 }
 
-#[test]
-fn added_columns_read_null_in_old_rows_and_survive_snapshots_and_replay() {
-    // The snapshot: none, before the columns are added, or after.
+/// Runs `change` on the `cpu` table holding ten rows (two hosts, in sealed
+/// blocks of four and in heads), with a snapshot taken never, before the
+/// change, or where `change` calls its last argument; then checks that
+/// recovery reads back the rows `change` left (`rows_as_text`).
+fn survives_recovery(change: impl Fn(&Storage, Arc<Table>, &tokio::runtime::Runtime, &dyn Fn())) {
     for snapshot_at in [None, Some(0), Some(1)] {
         let mem = Arc::new(MemFs::default());
         let fs = SharedMemFs(mem.clone());
         let rt = runtime();
-        let expected = {
+        let (expected, columns) = {
             let (storage, _) = Storage::open(&options(&fs)).unwrap();
             let old = create(&storage, &rt);
-            // Ten rows: two sealed blocks of four, two rows in the heads.
             let rows: Write = (0..10)
                 .map(|i| {
                     (
@@ -705,83 +706,165 @@ fn added_columns_read_null_in_old_rows_and_survive_snapshots_and_replay() {
             if snapshot_at == Some(0) {
                 storage.snapshot().unwrap();
             }
-            let ns = storage.database("metrics").unwrap().schema("m").unwrap();
-            let (table, logged) = ns
-                .add_columns(
-                    "cpu",
-                    vec![
-                        field("note", ColumnType::Utf8),
-                        field("n", ColumnType::Int32),
-                    ],
-                )
-                .unwrap();
-            rt.block_on(logged.durable()).unwrap();
-            // What still holds the old table writes and reads the new one,
-            // as of the old columns.
-            let late: Write = vec![(30, Some("a".into()), Some(30.0))];
-            rt.block_on(old.write(&[batch(&old, 1, &late)]).unwrap().durable())
-                .unwrap();
-            let view = old
-                .snapshot(&crate::storage::ScanRequest::default())
-                .unwrap();
-            assert_eq!(view.schema().fields().len(), 4);
-            let staged = old.staging();
-            staged
-                .write(&[batch(&old, 2, &vec![(31, None, None)])])
-                .unwrap()
-                .without_waiting();
-            rt.block_on(old.absorb(staged).unwrap().durable()).unwrap();
-            // Refused: a column that exists, a key, a default.
-            assert!(
-                ns.add_columns("cpu", vec![field("v", ColumnType::Int64)])
-                    .is_err()
-            );
-            let mut defaulted = field("d", ColumnType::Int64);
-            defaulted.default = Some("1".into());
-            assert!(ns.add_columns("cpu", vec![defaulted]).is_err());
-            let new_rows = RecordBatch::try_new(
-                table.arrow_schema().clone(),
-                vec![
-                    Arc::new(TimestampMicrosecondArray::from(vec![20, 21]).with_timezone("UTC")),
-                    Arc::new(StringArray::from(vec!["a", "c"])),
-                    Arc::new(Float64Array::from(vec![Some(1.5), None])),
-                    Arc::new(Int64Array::from(vec![7, 8])),
-                    Arc::new(StringArray::from(vec![Some("x"), None])),
-                    Arc::new(arrow::array::Int32Array::from(vec![None, Some(-3)])),
-                ],
-            )
-            .unwrap();
-            rt.block_on(table.write(&[new_rows]).unwrap().durable())
-                .unwrap();
-            if snapshot_at == Some(1) {
-                storage.snapshot().unwrap();
-            }
-            let text = rows_as_text(&table);
-            assert_eq!(text.len(), 14);
-            assert!(
-                text.iter().filter(|r| r.ends_with("||")).count() == 12,
-                "{text:?}"
-            );
-            assert!(
-                text.contains(&"1970-01-01T00:00:00.000020Z|a|1.5|7|x|".to_owned()),
-                "{text:?}"
-            );
-            assert!(
-                text.contains(&"1970-01-01T00:00:00.000021Z|c||8||-3".to_owned()),
-                "{text:?}"
-            );
+            let snapshot = || {
+                if snapshot_at == Some(1) {
+                    storage.snapshot().unwrap();
+                }
+            };
+            change(&storage, old, &rt, &snapshot);
+            let table = table_of(&storage);
+            let found = (rows_as_text(&table), table.schema().columns().len());
             storage.close().unwrap();
-            text
+            found
         };
         let (storage, _) = Storage::open(&options(&fs)).unwrap();
         let table = table_of(&storage);
-        assert_eq!(table.schema().columns().len(), 6);
+        assert_eq!(table.schema().columns().len(), columns);
         assert_eq!(
             rows_as_text(&table),
             expected,
             "snapshot at {snapshot_at:?}"
         );
     }
+}
+
+#[test]
+fn added_columns_hold_their_fills_in_old_rows_and_survive_snapshots_and_replay() {
+    survives_recovery(|storage, old, rt, snapshot| {
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        // Refused, changing nothing: a NOT NULL column without a value
+        // for the rows there are, a value per row for them.
+        let mut required = field("r", ColumnType::Int64);
+        required.nullable = false;
+        let refused = ns.add_columns("cpu", vec![required], &[ColumnFill::Null]);
+        assert!(matches!(refused, Err(Error::ColumnHasNulls { .. })));
+        let random = ns.add_columns(
+            "cpu",
+            vec![field("r", ColumnType::Float64)],
+            &[ColumnFill::PerRow],
+        );
+        assert!(matches!(random, Err(Error::Unsupported { .. })));
+        assert_eq!(ns.table("cpu").unwrap().schema().columns().len(), 4);
+        // `n` is NOT NULL DEFAULT 5: the rows there are take 5, as do the
+        // rows written later through the old table.
+        let mut n = field("n", ColumnType::Int32);
+        n.nullable = false;
+        n.default = Some("5".into());
+        let five: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![5]));
+        let (table, logged) = ns
+            .add_columns(
+                "cpu",
+                vec![field("note", ColumnType::Utf8), n],
+                &[ColumnFill::Null, ColumnFill::Value(five)],
+            )
+            .unwrap();
+        rt.block_on(logged.durable()).unwrap();
+        // What still holds the old table writes and reads the new one,
+        // as of the old columns.
+        let late: Write = vec![(30, Some("a".into()), Some(30.0))];
+        rt.block_on(old.write(&[batch(&old, 1, &late)]).unwrap().durable())
+            .unwrap();
+        let view = old
+            .snapshot(&crate::storage::ScanRequest::default())
+            .unwrap();
+        assert_eq!(view.schema().fields().len(), 4);
+        let staged = old.staging();
+        staged
+            .write(&[batch(&old, 2, &vec![(31, None, None)])])
+            .unwrap()
+            .without_waiting();
+        rt.block_on(old.absorb(staged).unwrap().durable()).unwrap();
+        // Refused: a column that exists.
+        assert!(
+            ns.add_columns("cpu", vec![field("v", ColumnType::Int64)], &[])
+                .is_err()
+        );
+        let new_rows = RecordBatch::try_new(
+            table.arrow_schema().clone(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![20, 21]).with_timezone("UTC")),
+                Arc::new(StringArray::from(vec!["a", "c"])),
+                Arc::new(Float64Array::from(vec![Some(1.5), None])),
+                Arc::new(Int64Array::from(vec![7, 8])),
+                Arc::new(StringArray::from(vec![Some("x"), None])),
+                Arc::new(arrow::array::Int32Array::from(vec![9, -3])),
+            ],
+        )
+        .unwrap();
+        rt.block_on(table.write(&[new_rows]).unwrap().durable())
+            .unwrap();
+        snapshot();
+        let text = rows_as_text(&table);
+        assert_eq!(text.len(), 14);
+        assert!(
+            text.iter().filter(|r| r.ends_with("||5")).count() == 12,
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"1970-01-01T00:00:00.000020Z|a|1.5|7|x|9".to_owned()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"1970-01-01T00:00:00.000021Z|c||8||-3".to_owned()),
+            "{text:?}"
+        );
+    });
+}
+
+#[test]
+fn dropped_columns_leave_blocks_heads_and_keys_and_survive_snapshots_and_replay() {
+    survives_recovery(|storage, old, rt, snapshot| {
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        // Refused: the time column and a tag.
+        assert!(ns.drop_column("cpu", "time").is_err());
+        assert!(ns.drop_column("cpu", "host").is_err());
+        let seven: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![7]));
+        let (_, logged) = ns
+            .add_columns(
+                "cpu",
+                vec![field("n", ColumnType::Int32)],
+                &[ColumnFill::Value(seven)],
+            )
+            .unwrap();
+        rt.block_on(logged.durable()).unwrap();
+        // `v`, the first field: the others take its place.
+        let (table, logged) = ns.drop_column("cpu", "v").unwrap();
+        rt.block_on(logged.durable()).unwrap();
+        assert_eq!(table.schema().columns().len(), 4);
+        // What still holds the old table can neither read nor write it.
+        let late: Write = vec![(30, Some("a".into()), Some(30.0))];
+        assert!(matches!(
+            old.write(&[batch(&old, 1, &late)]),
+            Err(Error::TableAltered { .. })
+        ));
+        assert!(matches!(
+            old.snapshot(&crate::storage::ScanRequest::default()),
+            Err(Error::TableAltered { .. })
+        ));
+        let new_rows = RecordBatch::try_new(
+            table.arrow_schema().clone(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![20, 21]).with_timezone("UTC")),
+                Arc::new(StringArray::from(vec!["a", "c"])),
+                Arc::new(Int64Array::from(vec![7, 8])),
+                Arc::new(arrow::array::Int32Array::from(vec![Some(1), None])),
+            ],
+        )
+        .unwrap();
+        rt.block_on(table.write(&[new_rows]).unwrap().durable())
+            .unwrap();
+        snapshot();
+        let text = rows_as_text(&table);
+        assert_eq!(text.len(), 12);
+        assert!(
+            text.contains(&"1970-01-01T00:00:00.000003Z|b|0|7".to_owned()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"1970-01-01T00:00:00.000021Z|c|8|".to_owned()),
+            "{text:?}"
+        );
+    });
 }
 
 /// A change to the `cpu` table: rows written, a region deleted (of one
