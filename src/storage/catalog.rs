@@ -828,10 +828,10 @@ impl Namespace {
 
     /// Drops field column `column` of table `name` (`ALTER TABLE ... DROP
     /// COLUMN`): the table is replaced by one without it, which takes its
-    /// rows, and without the keys that include it, as PostgreSQL drops
-    /// them. Refused for the time column and tags (which make series) and
-    /// for a column that owns a sequence. Statements still holding the old
-    /// table fail (`TableAltered`). Returns the new table.
+    /// rows, and without the keys that include it and the sequence it owns
+    /// (`SERIAL`, identity), as PostgreSQL drops them. Refused for the time
+    /// column and tags (which make series). Statements still holding the
+    /// old table fail (`TableAltered`). Returns the new table.
     pub fn drop_column(&self, name: &str, column: &str) -> Result<(Arc<Table>, Durable<bool>)> {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
@@ -851,12 +851,14 @@ impl Namespace {
         let field = (schema.field_indices().iter())
             .position(|&i| i == index)
             .ok_or_else(|| refused("the table's time column or a tag"))?;
-        let owns_sequence = (self.sequences.read().values())
-            .filter_map(|s| s.owner())
-            .any(|owner| owner.table == name && owner.column == column);
-        if owns_sequence {
-            return Err(refused("which owns a sequence (SERIAL or identity)"));
-        }
+        let mut sequences = self.sequences.write();
+        let owned: Vec<String> = (sequences.values())
+            .filter(|s| {
+                s.owner()
+                    .is_some_and(|o| o.table == name && o.column == column)
+            })
+            .map(|s| s.name().to_owned())
+            .collect();
         let mut columns = schema.columns().to_vec();
         columns.remove(index);
         let kept: Vec<bool> = (schema.constraints().iter())
@@ -872,17 +874,33 @@ impl Namespace {
             })
             .collect();
         let new_schema = TableSchema::try_new(columns)?.with_constraints(constraints)?;
-        let record = Record::DropColumn {
-            database: self.database.clone(),
-            schema: self.name.clone(),
-            name: name.to_owned(),
-            id: old.id(),
-            column: column.to_owned(),
-        };
+        let mut records: Vec<Vec<u8>> = (owned.iter())
+            .map(|sequence| {
+                Record::DropSequence {
+                    database: self.database.clone(),
+                    schema: self.name.clone(),
+                    name: sequence.clone(),
+                }
+                .encode()
+            })
+            .collect();
+        records.push(
+            Record::DropColumn {
+                database: self.database.clone(),
+                schema: self.name.clone(),
+                name: name.to_owned(),
+                id: old.id(),
+                column: column.to_owned(),
+            }
+            .encode(),
+        );
         let (table, logged) = old.retire_dropping(new_schema, field, &kept, || {
-            self.journal.log_catalog(&[record.encode()], true)
+            self.journal.log_catalog(&records, true)
         })?;
         tables.insert(name.to_owned(), table.clone());
+        for sequence in owned {
+            sequences.remove(&sequence);
+        }
         Ok((table, logged))
     }
 
