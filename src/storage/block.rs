@@ -190,21 +190,25 @@ impl SealedBlock {
         }))
     }
 
-    /// A copy without field column `field`, which later ones take the place
-    /// of; `None` when it does not hold it (it was sealed before the column
-    /// was added, and so holds none after it either).
-    pub(crate) fn without_field(&self, field: usize) -> Option<Self> {
-        if field >= self.fields.len() {
+    /// A copy without the field columns `fields`, which later ones take
+    /// the place of; `None` when it holds none of them (it was sealed before
+    /// they were added).
+    pub(crate) fn without_fields(&self, fields: &[usize]) -> Option<Self> {
+        if !fields.iter().any(|&f| f < self.fields.len()) {
             return None;
         }
-        let mut fields = self.fields.clone();
-        fields.remove(field);
+        let mut position = 0;
+        let mut kept = self.fields.clone();
+        kept.retain(|_| {
+            position += 1;
+            !fields.contains(&(position - 1))
+        });
         Some(Self {
             rows: self.rows,
             min_time: self.min_time,
             max_time: self.max_time,
             times: self.times.clone(),
-            fields,
+            fields: kept,
         })
     }
 

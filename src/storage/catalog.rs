@@ -12,11 +12,11 @@ use super::acl::{Acl, AclObject, Privileges, Role};
 use super::error::{Error, Result};
 use super::files::Files;
 use super::journal::{Durable, Journal};
-use super::record::{Record, create_table_record};
+use super::record::{self, Record, create_table_record};
 use super::roles::{RoleChange, Roles};
 use super::schema::{
-    ColumnFill, ColumnSchema, SequenceOptions, SequenceOwner, TableOptions, TableSchema,
-    UniqueConstraint,
+    ColumnCheck, ColumnFill, ColumnSchema, SequenceOptions, SequenceOwner, TableOptions,
+    TableSchema, UniqueConstraint,
 };
 use super::sequence::Sequence;
 use super::table::Table;
@@ -812,6 +812,7 @@ impl Namespace {
             .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
         let schema = old.schema_with(&columns)?;
         let (table, logged) = old.retire_into(schema, fills, |fills| {
+            record::fill_row(&columns, fills)?;
             let record = Record::AddColumns {
                 database: self.database.clone(),
                 schema: self.name.clone(),
@@ -826,13 +827,17 @@ impl Namespace {
         Ok((table, logged))
     }
 
-    /// Drops field column `column` of table `name` (`ALTER TABLE ... DROP
-    /// COLUMN`): the table is replaced by one without it, which takes its
-    /// rows, and without the keys that include it and the sequence it owns
-    /// (`SERIAL`, identity), as PostgreSQL drops them. Refused for the time
+    /// Drops field columns `dropped` of table `name` (`ALTER TABLE ... DROP
+    /// COLUMN`), as one change: the table is replaced by one without them,
+    /// which takes its rows, and without the keys that include them and the
+    /// sequences they own (`SERIAL`, identity), as PostgreSQL drops them. Refused for the time
     /// column and tags (which make series). Statements still holding the
     /// old table fail (`TableAltered`). Returns the new table.
-    pub fn drop_column(&self, name: &str, column: &str) -> Result<(Arc<Table>, Durable<bool>)> {
+    pub fn drop_columns(
+        &self,
+        name: &str,
+        dropped: &[String],
+    ) -> Result<(Arc<Table>, Durable<bool>)> {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
         let old = tables
@@ -840,35 +845,43 @@ impl Namespace {
             .cloned()
             .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
         let schema = old.schema();
-        let index = (schema.columns().iter())
-            .position(|c| c.name == column)
-            .ok_or_else(|| Error::Internal {
-                reason: format!("table \"{name}\" has no column \"{column}\""),
-            })?;
-        let refused = |why: &str| Error::Unsupported {
-            what: format!("dropping column \"{column}\", {why}"),
-        };
-        let field = (schema.field_indices().iter())
-            .position(|&i| i == index)
-            .ok_or_else(|| refused("the table's time column or a tag"))?;
+        let mut indices = Vec::with_capacity(dropped.len());
+        let mut fields = Vec::with_capacity(dropped.len());
+        for column in dropped {
+            let index = (schema.columns().iter())
+                .position(|c| &c.name == column)
+                .filter(|i| !indices.contains(i))
+                .ok_or_else(|| Error::Internal {
+                    reason: format!("table \"{name}\" has no column \"{column}\" to drop"),
+                })?;
+            let field = (schema.field_indices().iter())
+                .position(|&i| i == index)
+                .ok_or_else(|| Error::Unsupported {
+                    what: format!("dropping column \"{column}\", the table's time column or a tag"),
+                })?;
+            indices.push(index);
+            fields.push(field);
+        }
         let mut sequences = self.sequences.write();
         let owned: Vec<String> = (sequences.values())
             .filter(|s| {
                 s.owner()
-                    .is_some_and(|o| o.table == name && o.column == column)
+                    .is_some_and(|o| o.table == name && dropped.contains(&o.column))
             })
             .map(|s| s.name().to_owned())
             .collect();
-        let mut columns = schema.columns().to_vec();
-        columns.remove(index);
-        let kept: Vec<bool> = (schema.constraints().iter())
-            .map(|c| !c.columns.contains(&index))
+        let columns = (schema.columns().iter().enumerate())
+            .filter(|(i, _)| !indices.contains(i))
+            .map(|(_, c)| c.clone())
             .collect();
-        let constraints = (schema.constraints().iter())
-            .filter(|c| !c.columns.contains(&index))
-            .map(|c| UniqueConstraint {
+        let kept: Vec<bool> = (schema.constraints().iter())
+            .map(|c| !c.columns.iter().any(|i| indices.contains(i)))
+            .collect();
+        let constraints = (schema.constraints().iter().zip(&kept))
+            .filter(|(_, kept)| **kept)
+            .map(|(c, _)| UniqueConstraint {
                 columns: (c.columns.iter())
-                    .map(|&i| if i > index { i - 1 } else { i })
+                    .map(|&i| i - indices.iter().filter(|&&d| d < i).count())
                     .collect(),
                 ..c.clone()
             })
@@ -884,17 +897,17 @@ impl Namespace {
                 .encode()
             })
             .collect();
-        records.push(
+        records.extend(dropped.iter().map(|column| {
             Record::DropColumn {
                 database: self.database.clone(),
                 schema: self.name.clone(),
                 name: name.to_owned(),
                 id: old.id(),
-                column: column.to_owned(),
+                column: column.clone(),
             }
-            .encode(),
-        );
-        let (table, logged) = old.retire_dropping(new_schema, field, &kept, || {
+            .encode()
+        }));
+        let (table, logged) = old.retire_dropping(new_schema, &fields, &kept, || {
             self.journal.log_catalog(&records, true)
         })?;
         tables.insert(name.to_owned(), table.clone());
@@ -905,9 +918,11 @@ impl Namespace {
     }
 
     /// Changes what `ALTER TABLE` changes of table `name`'s columns, given
-    /// as the whole new list: names, defaults and `NOT NULL`, never types,
-    /// roles or order. A column made `NOT NULL` is checked to hold no NULL
-    /// first (`ColumnHasNulls` otherwise). Returns the new table.
+    /// as the whole new list: names, defaults, `NOT NULL` and `VARCHAR(n)`
+    /// lengths, never types, roles or order. A column made `NOT NULL` is
+    /// checked to hold no NULL first (`ColumnHasNulls` otherwise), and one
+    /// given a shorter length to hold no longer value (`StringTooLong`).
+    /// Returns the new table.
     pub fn alter_columns(
         &self,
         name: &str,
@@ -922,20 +937,26 @@ impl Namespace {
         let before = old.schema().columns();
         let same_shape = before.len() == columns.len()
             && before.iter().zip(&columns).all(|(a, b)| {
-                a.column_type == b.column_type
-                    && a.role == b.role
-                    && a.max_chars == b.max_chars
-                    && a.identity == b.identity
+                a.column_type == b.column_type && a.role == b.role && a.identity == b.identity
             });
         if !same_shape {
             return Err(Error::Internal {
                 reason: "ALTER TABLE changed a column's type, role or place".into(),
             });
         }
-        let not_null: Vec<usize> = (before.iter().zip(&columns).enumerate())
+        let mut checks: Vec<(usize, ColumnCheck)> = (before.iter().zip(&columns).enumerate())
             .filter(|(_, (a, b))| a.nullable && !b.nullable)
-            .map(|(i, _)| i)
+            .map(|(i, _)| (i, ColumnCheck::NotNull))
             .collect();
+        checks.extend(
+            (before.iter().zip(&columns).enumerate())
+                .filter(|(_, (a, b))| match (a.max_chars, b.max_chars) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(was), Some(is)) => is < was,
+                })
+                .map(|(i, _)| (i, ColumnCheck::Fits)),
+        );
         let schema = TableSchema::try_new(columns.clone())?
             .with_constraints(old.schema().constraints().to_vec())?;
         let columns_after = columns.clone();
@@ -950,7 +971,7 @@ impl Namespace {
             .filter(|(a, b)| a.name != b.name)
             .map(|(a, b)| (a.name.clone(), b.name.clone()))
             .collect();
-        let (table, logged) = old.retire_as(name, schema, &not_null, &[], |_| {
+        let (table, logged) = old.retire_as(name, schema, &checks, &[], |_| {
             self.journal.log_catalog(&[record.encode()], true)
         })?;
         for sequence in self.sequences.read().values() {

@@ -560,7 +560,7 @@ impl<'a> Replayer<'a> {
                 column,
             } => {
                 if let Some(namespace) = holding(&db, &schema, &name, id) {
-                    let (table, _) = namespace.drop_column(&name, &column)?;
+                    let (table, _) = namespace.drop_columns(&name, &[column])?;
                     self.tables.insert(id, Arc::downgrade(&table));
                 }
             }

@@ -128,13 +128,15 @@ impl HeadBlock {
         Ok(head)
     }
 
-    /// A copy without field column `field` (a position among the field
-    /// columns): the head of a table that dropped it.
-    pub(crate) fn without_field(&self, field: usize) -> Self {
+    /// A copy without the field columns `fields` (positions among the
+    /// field columns): the head of a table that dropped them.
+    pub(crate) fn without_fields(&self, fields: &[usize]) -> Self {
         let mut head = self.clone();
-        if field < head.fields.len() {
-            head.fields.remove(field);
-        }
+        let mut position = 0;
+        head.fields.retain(|_| {
+            position += 1;
+            !fields.contains(&(position - 1))
+        });
         head
     }
 

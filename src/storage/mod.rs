@@ -53,7 +53,7 @@ pub use schema::{
 };
 pub use sequence::{Sequence, SequenceState};
 pub use series::{SeriesId, SeriesKey};
-pub use table::delete::{Region, RowPredicate};
+pub use table::delete::{Region, RowPredicate, RowRewrite};
 pub use table::{ColumnUsage, Table};
 pub use tag_index::{SeriesFilter, SeriesSet, TagPredicate};
 pub use unique::KeyMatch;

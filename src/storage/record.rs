@@ -841,28 +841,36 @@ fn write_columns(w: &mut Writer, columns: &[ColumnSchema]) {
     }
 }
 
-/// The values of an `ADD_FILLED_COLUMNS` record: one raw head row of
-/// `columns`, NULL where `fills` has none.
-fn write_fills(w: &mut Writer, columns: &[ColumnSchema], fills: &[Option<ArrayRef>]) {
+/// The values of an `ADD_FILLED_COLUMNS` record as one head row of
+/// `columns`, NULL where `fills` has none; fails when a value is not one of
+/// its column's type. [`Record::encode`] writes what this builds, so a
+/// record is checked with it before it is logged.
+pub(super) fn fill_row(columns: &[ColumnSchema], fills: &[Option<ArrayRef>]) -> Result<HeadBlock> {
     let types: Vec<ColumnType> = columns.iter().map(|c| c.column_type).collect();
     let mut row = HeadBlock::new(&types);
     let arrays: Vec<ArrayRef> = (types.iter().enumerate())
         .map(|(i, &column_type)| match fills.get(i) {
-            Some(Some(value)) if value.len() == 1 => value.clone(),
+            Some(Some(value)) => value.clone(),
             _ => new_null_array(&column_type.arrow_type(), 1),
         })
         .collect();
-    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-    // The table checked each value against its column before logging it.
-    if row.extend(&[0], &refs, 0..1).is_err() {
-        row = HeadBlock::new(&types);
-        let nulls: Vec<ArrayRef> = (types.iter())
-            .map(|t| new_null_array(&t.arrow_type(), 1))
-            .collect();
-        let refs: Vec<&dyn Array> = nulls.iter().map(|a| a.as_ref()).collect();
-        let _ = row.extend(&[0], &refs, 0..1);
+    if arrays.iter().any(|a| a.len() != 1) {
+        return Err(corrupt("a column's fill is not one value"));
     }
-    row.write_raw(w);
+    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+    row.extend(&[0], &refs, 0..1)?;
+    Ok(row)
+}
+
+/// Writes what [`fill_row`] builds, checked before the record is logged;
+/// NULLs, should it fail nonetheless.
+fn write_fills(w: &mut Writer, columns: &[ColumnSchema], fills: &[Option<ArrayRef>]) {
+    match fill_row(columns, fills) {
+        Ok(row) => row.write_raw(w),
+        Err(_) => fill_row(columns, &[])
+            .unwrap_or_else(|_| HeadBlock::new(&[]))
+            .write_raw(w),
+    }
 }
 
 /// Reads what [`write_fills`] wrote.

@@ -70,6 +70,30 @@ impl ColumnType {
         }
     }
 
+    /// PostgreSQL's name for the type, as its messages spell it.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            ColumnType::Timestamp {
+                with_time_zone: false,
+            } => "timestamp without time zone",
+            ColumnType::Timestamp {
+                with_time_zone: true,
+            } => "timestamp with time zone",
+            ColumnType::Float64 => "double precision",
+            ColumnType::Float32 => "real",
+            ColumnType::Int64 => "bigint",
+            ColumnType::Int32 => "integer",
+            ColumnType::Int16 => "smallint",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Utf8 => "text",
+            ColumnType::Date => "date",
+            ColumnType::Json => "json",
+            ColumnType::Jsonb => "jsonb",
+            ColumnType::Uuid => "uuid",
+            ColumnType::Bytea => "bytea",
+        }
+    }
+
     /// The PostgreSQL type name a column of this type reports through Arrow
     /// field metadata ([`pgtype::pg_type_metadata`]), where its Arrow type
     /// says less.
@@ -282,6 +306,16 @@ impl ColumnSchema {
             .collect::<Result<StringArray>>()?;
         Ok(Some(Arc::new(fitted)))
     }
+}
+
+/// What an `ALTER TABLE` checks of a column's values before it changes the
+/// column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ColumnCheck {
+    /// No NULL (`SET NOT NULL`).
+    NotNull,
+    /// Every value fits the column's new length (`TYPE varchar(n)`).
+    Fits,
 }
 
 /// The value that the rows a table already holds take in a column added

@@ -45,7 +45,8 @@ use super::journal::{Durable, Journal};
 use super::record::{data_record_header, mark_last};
 use super::scan::{Piece, ReadView, ScanRequest};
 use super::schema::{
-    ColumnFill, ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema, repeated,
+    ColumnCheck, ColumnFill, ColumnRole, ColumnSchema, ColumnType, TableOptions, TableSchema,
+    repeated,
 };
 use super::series::{Interner, SeriesId, SeriesKey, row_fingerprint};
 use super::tag_index::{SeriesFilter, TagIndex};
@@ -81,6 +82,11 @@ pub struct Table {
     /// The value each field column (by position) that this table added to
     /// its predecessor's gives the predecessor's rows; NULL past its end.
     fills: Vec<Option<ArrayRef>>,
+    /// A column it added has no value for rows written before it: `NOT
+    /// NULL` without a default, or a default that changes per row (taken
+    /// only because the table had no rows). Rows its predecessor staged and
+    /// brings later fail with `TableAltered` rather than take NULL.
+    unfilled: bool,
     /// It dropped a column of its predecessor, whose statements then fail
     /// (with `TableAltered`) rather than read or write it.
     narrowed: bool,
@@ -215,6 +221,7 @@ impl Table {
             state: RwLock::new(state),
             successor: OnceLock::new(),
             fills: Vec::new(),
+            unfilled: false,
             narrowed: false,
             feed: Arc::default(),
         }
@@ -248,6 +255,7 @@ impl Table {
     /// `batches` of a table this one replaced, with the columns it lacks
     /// (fields, after its own) holding their fills.
     fn widen_batches(&self, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        self.refuse_unfilled()?;
         let schema = self.arrow_schema();
         batches
             .iter()
@@ -268,6 +276,7 @@ impl Table {
     /// table's columns: its heads and sealed blocks gain the added fields,
     /// holding their fills.
     fn widen_staged(&self, staged: Table) -> Result<Table> {
+        self.refuse_unfilled()?;
         let added = match self.field_types.get(staged.field_types.len()..) {
             Some(added) if !added.is_empty() => added.to_vec(),
             _ => return Ok(staged),
@@ -352,15 +361,15 @@ impl Table {
         self.retire_as(&self.name, schema, &[], fills, log)
     }
 
-    /// [`retire_into`](Self::retire_into) a table named `name`, once no row
-    /// holds NULL in the columns `not_null` (indices of the schema; checked
-    /// under the lock that the change is made under, so no write slips
-    /// between).
+    /// [`retire_into`](Self::retire_into) a table named `name`, once every
+    /// row passes `checks` (by index of the schema: no NULL, or values that
+    /// fit the new schema's column; checked under the lock that the change
+    /// is made under, so no write slips between).
     pub(super) fn retire_as<T>(
         &self,
         name: &str,
         schema: TableSchema,
-        not_null: &[usize],
+        checks: &[(usize, ColumnCheck)],
         fills: &[ColumnFill],
         log: impl FnOnce(&[Option<ArrayRef>]) -> Result<Durable<T>>,
     ) -> Result<(Arc<Table>, Durable<T>)> {
@@ -375,14 +384,24 @@ impl Table {
         table.feed = self.feed.clone();
         let added_columns = &table.schema.columns()[self.schema.columns().len()..];
         let mut state = self.write_state()?;
-        for &column in not_null {
-            if self.column_has_nulls(&state, column) {
-                return Err(Error::ColumnHasNulls {
-                    table: self.name.clone(),
-                    column: (self.schema.columns().get(column))
-                        .map(|c| c.name.clone())
-                        .unwrap_or_default(),
-                });
+        for &(column, check) in checks {
+            match check {
+                ColumnCheck::NotNull if self.column_has_nulls(&state, column) => {
+                    return Err(Error::ColumnHasNulls {
+                        table: self.name.clone(),
+                        column: (self.schema.columns().get(column))
+                            .map(|c| c.name.clone())
+                            .unwrap_or_default(),
+                    });
+                }
+                ColumnCheck::NotNull => {}
+                ColumnCheck::Fits => {
+                    let new =
+                        (table.schema.columns().get(column)).ok_or_else(|| Error::Internal {
+                            reason: format!("no column {column} to check"),
+                        })?;
+                    self.check_fits(&state, column, new)?;
+                }
             }
         }
         let has_rows = (state.shards.values())
@@ -400,12 +419,15 @@ impl Table {
                 });
             }
             let value = fill.value(column)?;
-            if has_rows && value.is_none() && !column.nullable {
+            let unfilled =
+                matches!(fill, ColumnFill::PerRow) || (value.is_none() && !column.nullable);
+            if has_rows && unfilled {
                 return Err(Error::ColumnHasNulls {
                     table: self.name.clone(),
                     column: column.name.clone(),
                 });
             }
+            table.unfilled |= unfilled;
             added_fills.push(value);
         }
         table.fills = vec![None; self.field_types.len()];
@@ -452,10 +474,10 @@ impl Table {
         Ok((table, logged))
     }
 
-    /// A table with `schema`, this table's without field column `field` (a
-    /// position among the fields) and without the constraints `kept` marks
-    /// false, that takes every row of this one without it; this one is
-    /// retired. What still holds this one fails from then on
+    /// A table with `schema`, this table's without the field columns
+    /// `fields` (positions among the fields) and without the constraints
+    /// `kept` marks false, that takes every row of this one without them;
+    /// this one is retired. What still holds this one fails from then on
     /// (`TableAltered`), and its subscriptions end.
     ///
     /// `log` logs the change under this table's lock, as for
@@ -463,7 +485,7 @@ impl Table {
     pub(super) fn retire_dropping<T>(
         &self,
         schema: TableSchema,
-        field: usize,
+        fields: &[usize],
         kept: &[bool],
         log: impl FnOnce() -> Result<Durable<T>>,
     ) -> Result<(Arc<Table>, Durable<T>)> {
@@ -483,9 +505,9 @@ impl Table {
         moved.unique.retain(kept);
         for chunks in moved.shards.values_mut() {
             for chunk in chunks.chunks.values_mut() {
-                chunk.head = Arc::new(chunk.head.without_field(field));
+                chunk.head = Arc::new(chunk.head.without_fields(fields));
                 for block in &mut chunk.sealed {
-                    if let Some(narrowed) = block.without_field(field) {
+                    if let Some(narrowed) = block.without_fields(fields) {
                         *block = Arc::new(narrowed);
                     }
                 }
@@ -501,6 +523,17 @@ impl Table {
         Ok((table, logged))
     }
 
+    /// Fails with `TableAltered` when rows of the table this one replaced
+    /// cannot come in: a column this one added has no value for them.
+    fn refuse_unfilled(&self) -> Result<()> {
+        if self.unfilled {
+            return Err(Error::TableAltered {
+                name: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// `blocks` of a table this one replaced, holding this table's fills in
     /// the field columns they lack.
     fn filled_blocks(&self, blocks: Vec<Arc<SealedBlock>>) -> Result<Vec<Arc<SealedBlock>>> {
@@ -513,6 +546,52 @@ impl Table {
                 })
             })
             .collect()
+    }
+
+    /// Fails unless every value of text column `index` fits `column` (its
+    /// new form) as it is: `StringTooLong` for one too long, and a refusal
+    /// for one that only trailing spaces make too long (PostgreSQL cuts
+    /// those, which would rewrite the rows).
+    fn check_fits(&self, state: &TableState, index: usize, column: &ColumnSchema) -> Result<()> {
+        let fits = |value: &str| -> Result<()> {
+            if column.fit_text(value)?.len() != value.len() {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "shortening column \"{}\" that holds values with trailing spaces past the new length",
+                        column.name
+                    ),
+                });
+            }
+            Ok(())
+        };
+        let schema = &self.schema;
+        if let Some(tag) = schema.tag_indices().iter().position(|&i| i == index) {
+            for key in &state.keys {
+                if let Some(Some(value)) = key.values().get(tag) {
+                    fits(value)?;
+                }
+            }
+            return Ok(());
+        }
+        let Some(field) = schema.field_indices().iter().position(|&i| i == index) else {
+            return Ok(());
+        };
+        let column_type = self.field_types[field];
+        let check = |array: ArrayRef| -> Result<()> {
+            if let Some(strings) = array.as_string_opt::<i32>() {
+                strings.iter().flatten().try_for_each(fits)?;
+            }
+            Ok(())
+        };
+        for chunks in state.shards.values() {
+            for chunk in chunks.chunks.values() {
+                check(chunk.head.field(field).to_array())?;
+                for block in &chunk.sealed {
+                    check(block.decode_field(field, column_type)?)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether any row holds NULL in column `index` of the schema.

@@ -146,6 +146,9 @@ pub enum ColumnChange {
     SetNotNull(String),
     DropNotNull(String),
     Rename(String, String),
+    /// `TYPE t`: the column's type, which must be stored as the one it
+    /// has, and its `VARCHAR(n)` length (`None`: unlimited).
+    SetType(String, ColumnType, Option<u32>),
 }
 
 impl Ddl {
@@ -639,11 +642,11 @@ impl Ddl {
                     return Ok(("ALTER TABLE", Vec::new()));
                 };
                 let dropped = dropped_columns(&db, &namespace, &existing, columns)?;
-                let mut logged = Vec::with_capacity(dropped.len());
-                for column in dropped {
-                    logged.push(namespace.drop_column(&table, &column)?.1);
+                if dropped.is_empty() {
+                    return Ok(("ALTER TABLE", Vec::new()));
                 }
-                ("ALTER TABLE", logged)
+                let (_, logged) = namespace.drop_columns(&table, &dropped)?;
+                ("ALTER TABLE", vec![logged])
             }
             Ddl::Truncate {
                 names,
@@ -787,6 +790,20 @@ fn changed_columns(
                 }
                 refuse_renaming(database, namespace, relation)?;
                 columns[at].name = to.clone();
+            }
+            ColumnChange::SetType(column, column_type, max_chars) => {
+                let at = find(&columns, column).map_err(|_| missing(column))?;
+                let target = &mut columns[at];
+                if target.column_type != *column_type {
+                    return Err(Error::Unsupported {
+                        what: format!(
+                            "ALTER COLUMN ... TYPE changing column \"{column}\" from {} to {}",
+                            target.column_type.sql_name(),
+                            column_type.sql_name()
+                        ),
+                    });
+                }
+                target.max_chars = *max_chars;
             }
             ColumnChange::SetDefault(column, _)
             | ColumnChange::DropDefault(column)
@@ -1165,6 +1182,15 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
                     AlterColumnOperation::DropDefault => ColumnChange::DropDefault(column),
                     AlterColumnOperation::SetNotNull => ColumnChange::SetNotNull(column),
                     AlterColumnOperation::DropNotNull => ColumnChange::DropNotNull(column),
+                    AlterColumnOperation::SetDataType {
+                        data_type,
+                        using: None,
+                        ..
+                    } => ColumnChange::SetType(
+                        column,
+                        column_type(data_type)?,
+                        max_chars(data_type)?,
+                    ),
                     other => {
                         return Err(Error::Unsupported {
                             what: format!("ALTER TABLE ... ALTER COLUMN ... {other}"),

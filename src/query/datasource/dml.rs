@@ -1,6 +1,5 @@
-//! `DELETE` and `UPDATE` of a plain table, and `DELETE` of a time-series
-//! table, planned from the statement's optimized plan and run by
-//! [`DmlExec`].
+//! `DELETE` and `UPDATE` of plain and time-series tables, planned from the
+//! statement's optimized plan and run by [`DmlExec`].
 //!
 //! A plain table's rows are chosen by number. A time-series table's are
 //! chosen by region: the time range and the series that the pushed-down
@@ -94,9 +93,6 @@ pub(crate) fn plan(
             exact,
         }
     });
-    if region.is_some() && update {
-        return Err(unsupported("UPDATE of a table with a time column"));
-    }
     let assignments = shape
         .assignments
         .iter()
@@ -233,6 +229,35 @@ impl Shape {
 }
 
 /// `expr` with its columns named as the table's schema names them.
+/// `table`'s schema with every column nullable: new rows may hold a NULL
+/// where the column allows none, which the write refuses in PostgreSQL's
+/// words, not the batch in Arrow's.
+fn loose_schema(table: &Table) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        (table.arrow_schema().fields().iter())
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The new versions of `old` rows: each column's new value (`None`:
+/// unchanged).
+fn new_versions(
+    old: &RecordBatch,
+    assignments: &[Option<Arc<dyn PhysicalExpr>>],
+    loose: &Arc<Schema>,
+) -> Result<RecordBatch> {
+    let columns = assignments
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match value {
+            None => Ok(old.column(i).clone()),
+            Some(expr) => expr.evaluate(old)?.into_array(old.num_rows()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(loose.clone(), columns)?)
+}
+
 fn unqualified(expr: Expr) -> Result<Expr> {
     expr.transform(|e| match &e {
         Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(
@@ -396,13 +421,7 @@ impl DmlExec {
         if self.empty {
             return Ok(chosen);
         }
-        // New rows may hold a NULL where the column allows none: the write
-        // refuses them in PostgreSQL's words, not the batch in Arrow's.
-        let loose = Arc::new(Schema::new(
-            (self.table.arrow_schema().fields().iter())
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ));
+        let loose = loose_schema(&self.table);
         for (batch, times) in rows {
             let mask = self.passing(&batch)?;
             chosen.numbers.extend(
@@ -423,27 +442,57 @@ impl DmlExec {
             if old.num_rows() == 0 {
                 continue;
             }
-            let columns = assignments
-                .iter()
-                .enumerate()
-                .map(|(i, value)| match value {
-                    None => Ok(old.column(i).clone()),
-                    Some(expr) => expr.evaluate(&old)?.into_array(old.num_rows()),
-                })
-                .collect::<Result<Vec<_>>>()?;
             chosen
                 .new_rows
-                .push(RecordBatch::try_new(loose.clone(), columns)?);
+                .push(new_versions(&old, assignments, &loose)?);
             chosen.old_rows.push(old);
         }
         Ok(chosen)
     }
 
+    /// Updates the rows of a time-series table's region that pass every
+    /// predicate, now, as [`delete_region`](Self::delete_region) deletes
+    /// them: the region's rows go and come back, the chosen ones as their
+    /// new versions.
+    fn update_region(
+        &self,
+        region: &SeriesRegion,
+        assignments: &[Option<Arc<dyn PhysicalExpr>>],
+    ) -> Result<Applied> {
+        if self.pending.as_ref().is_some_and(|p| p.in_block()) {
+            return Err(unsupported(
+                "UPDATE of a table with a time column inside a transaction block",
+            ));
+        }
+        if self.empty {
+            return Ok(Applied::Ready(0));
+        }
+        let loose = loose_schema(&self.table);
+        let predicate = |batch: &RecordBatch| -> std::result::Result<BooleanArray, Error> {
+            Ok(self.passing(batch)?)
+        };
+        let rewrite = |old: &RecordBatch| -> std::result::Result<RecordBatch, Error> {
+            let new = new_versions(old, assignments, &loose)?;
+            if let Some(returned) = &self.returned {
+                returned.keep(self.table.arrow_schema(), std::slice::from_ref(&new))?;
+            }
+            Ok(new)
+        };
+        let ticket =
+            (self.table.update(&region.region, &predicate, &rewrite)).map_err(|e| match e {
+                Error::DataFusion(e) => e,
+                other => DataFusionError::External(Box::new(other)),
+            })?;
+        Ok(Applied::Now(ticket))
+    }
+
     /// Applies the change now (outside a transaction block), or records it
     /// in the block; returns how many rows it changes.
     fn apply(&self) -> Result<Applied> {
-        if let Some(region) = &self.region {
-            return self.delete_region(region);
+        match (&self.region, &self.assignments) {
+            (Some(region), None) => return self.delete_region(region),
+            (Some(region), Some(assignments)) => return self.update_region(region, assignments),
+            (None, _) => {}
         }
         let Some(pending) = self.pending.as_ref().filter(|p| p.in_block()) else {
             let rows = (self.table.numbered_rows_by_key(None, self.key())).map_err(external)?;

@@ -812,12 +812,44 @@ fn added_columns_hold_their_fills_in_old_rows_and_survive_snapshots_and_replay()
 }
 
 #[test]
+fn rows_staged_before_a_column_without_a_value_was_added_fail_rather_than_hold_null() {
+    let mem = Arc::new(MemFs::default());
+    let fs = SharedMemFs(mem.clone());
+    let rt = runtime();
+    let (storage, _) = Storage::open(&options(&fs)).unwrap();
+    let old = create(&storage, &rt);
+    // Staged while the table is empty, brought in after the ALTER.
+    let staged = old.staging();
+    staged
+        .write(&[batch(&old, 0, &vec![(1, Some("a".into()), Some(1.0))])])
+        .unwrap()
+        .without_waiting();
+    let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+    let mut required = field("r", ColumnType::Int64);
+    required.nullable = false;
+    let (table, logged) = ns
+        .add_columns("cpu", vec![required], &[ColumnFill::Null])
+        .unwrap();
+    rt.block_on(logged.durable()).unwrap();
+    assert!(matches!(
+        old.absorb(staged),
+        Err(Error::TableAltered { .. })
+    ));
+    let late: Write = vec![(2, Some("a".into()), Some(2.0))];
+    assert!(matches!(
+        old.write(&[batch(&old, 1, &late)]),
+        Err(Error::TableAltered { .. })
+    ));
+    assert!(rows_as_text(&table).is_empty());
+}
+
+#[test]
 fn dropped_columns_leave_blocks_heads_and_keys_and_survive_snapshots_and_replay() {
     survives_recovery(|storage, old, rt, snapshot| {
         let ns = storage.database("metrics").unwrap().schema("m").unwrap();
         // Refused: the time column and a tag.
-        assert!(ns.drop_column("cpu", "time").is_err());
-        assert!(ns.drop_column("cpu", "host").is_err());
+        assert!(ns.drop_columns("cpu", &["time".into()]).is_err());
+        assert!(ns.drop_columns("cpu", &["host".into()]).is_err());
         let seven: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![7]));
         let (_, logged) = ns
             .add_columns(
@@ -828,7 +860,7 @@ fn dropped_columns_leave_blocks_heads_and_keys_and_survive_snapshots_and_replay(
             .unwrap();
         rt.block_on(logged.durable()).unwrap();
         // `v`, the first field: the others take its place.
-        let (table, logged) = ns.drop_column("cpu", "v").unwrap();
+        let (table, logged) = ns.drop_columns("cpu", &["v".into()]).unwrap();
         rt.block_on(logged.durable()).unwrap();
         assert_eq!(table.schema().columns().len(), 4);
         // What still holds the old table can neither read nor write it.
@@ -868,8 +900,9 @@ fn dropped_columns_leave_blocks_heads_and_keys_and_survive_snapshots_and_replay(
 }
 
 /// A change to the `cpu` table: rows written, a region deleted (of one
-/// host, or of all; only rows with `v` above a bound, or all), or the table
-/// emptied.
+/// host, or of all; only rows with `v` above a bound, or all), the rows a
+/// delete would take updated instead (moved by `shift` in time, to host
+/// `to`, `v` plus one), or the table emptied.
 #[derive(Debug, Clone)]
 enum RegionOp {
     Write(Write),
@@ -879,7 +912,22 @@ enum RegionOp {
         host: Option<Option<&'static str>>,
         above: Option<f64>,
     },
+    Update {
+        delete: Box<RegionOp>,
+        shift: i64,
+        to: Option<&'static str>,
+    },
     Truncate,
+}
+
+/// A row as an update of `op` leaves it.
+fn updated(shift: i64, to: Option<&'static str>, row: &Row) -> Row {
+    (
+        row.0,
+        row.1 + shift,
+        to.map(str::to_owned),
+        row.3.map(|v| (f64::from_bits(v) + 1.0).to_bits()),
+    )
 }
 
 fn arb_region_op() -> impl Strategy<Value = RegionOp> {
@@ -899,12 +947,29 @@ fn arb_region_op() -> impl Strategy<Value = RegionOp> {
             }),
         1 => Just(RegionOp::Truncate),
     ]
+    .prop_flat_map(|op| {
+        let delete = op.clone();
+        (
+            Just(op),
+            any::<bool>(),
+            -500i64..500,
+            prop::option::of(prop::sample::select(vec!["a", "b", "d"])),
+        )
+            .prop_map(move |(op, update, shift, to)| match (&delete, update) {
+                (RegionOp::Delete { .. }, true) => RegionOp::Update {
+                    delete: Box::new(op),
+                    shift,
+                    to,
+                },
+                _ => op,
+            })
+    })
 }
 
 /// Whether a region delete takes a row of the model.
 fn deletes(op: &RegionOp, row: &Row) -> bool {
     match op {
-        RegionOp::Write(_) => false,
+        RegionOp::Write(_) | RegionOp::Update { .. } => false,
         RegionOp::Truncate => true,
         RegionOp::Delete {
             start,
@@ -930,6 +995,13 @@ fn region_model(ops: &[RegionOp]) -> Vec<Row> {
             RegionOp::Write(write) => rows.extend(
                 (write.iter()).map(|r| (i as i64, r.0, r.1.clone(), r.2.map(f64::to_bits))),
             ),
+            RegionOp::Update { delete, shift, to } => {
+                for row in &mut rows {
+                    if deletes(delete, row) {
+                        *row = updated(*shift, *to, row);
+                    }
+                }
+            }
             other => rows.retain(|row| !deletes(other, row)),
         }
     }
@@ -937,41 +1009,83 @@ fn region_model(ops: &[RegionOp]) -> Vec<Row> {
     rows
 }
 
+/// The region of a delete: times `start..=end` of one host (or NULL), or
+/// of every host.
+fn op_region(start: i64, end: i64, host: Option<Option<&'static str>>) -> Region {
+    Region {
+        time_range: TimeRange { start, end },
+        series: match host {
+            None => SeriesFilter::All,
+            Some(host) => SeriesFilter::Tag {
+                tag: 0,
+                predicate: match host {
+                    Some(h) => TagPredicate::Eq(h.into()),
+                    None => TagPredicate::IsNull,
+                },
+            },
+        },
+    }
+}
+
+/// Which rows of `batch` have `v` above `bound` (all of them without one).
+fn above_bound(batch: &RecordBatch, bound: Option<f64>) -> arrow::array::BooleanArray {
+    let values = batch.column(2).as_primitive::<Float64Type>();
+    (values.iter())
+        .map(|v| match bound {
+            None => Some(true),
+            Some(bound) => v.map(|v| v.total_cmp(&bound).is_gt()),
+        })
+        .collect()
+}
+
 /// Applies operation `i`; its ticket says how many rows it wrote or took.
 fn apply_region_op(table: &Table, i: usize, op: &RegionOp) -> Durable<usize> {
     match op {
         RegionOp::Write(rows) => apply(table, i, rows),
         RegionOp::Truncate => table.truncate().unwrap(),
+        RegionOp::Update { delete, shift, to } => {
+            let RegionOp::Delete {
+                start,
+                end,
+                host,
+                above,
+            } = delete.as_ref()
+            else {
+                unreachable!("an update of something other than a delete's rows");
+            };
+            let region = op_region(*start, *end, *host);
+            let predicate = |batch: &RecordBatch| Ok(above_bound(batch, *above));
+            let rewrite = |batch: &RecordBatch| -> Result<RecordBatch> {
+                let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+                let values = batch.column(2).as_primitive::<Float64Type>();
+                let columns: Vec<ArrayRef> = vec![
+                    Arc::new(
+                        TimestampMicrosecondArray::from_iter(
+                            times.iter().map(|t| t.map(|t| t + shift)),
+                        )
+                        .with_timezone("UTC"),
+                    ),
+                    Arc::new(StringArray::from(vec![*to; batch.num_rows()])),
+                    Arc::new(
+                        values
+                            .iter()
+                            .map(|v| v.map(|v| v + 1.0))
+                            .collect::<Float64Array>(),
+                    ),
+                    batch.column(3).clone(),
+                ];
+                Ok(RecordBatch::try_new(batch.schema(), columns)?)
+            };
+            table.update(&region, &predicate, &rewrite).unwrap()
+        }
         RegionOp::Delete {
             start,
             end,
             host,
             above,
         } => {
-            let region = Region {
-                time_range: TimeRange {
-                    start: *start,
-                    end: *end,
-                },
-                series: match host {
-                    None => SeriesFilter::All,
-                    Some(host) => SeriesFilter::Tag {
-                        tag: 0,
-                        predicate: match host {
-                            Some(h) => TagPredicate::Eq((*h).into()),
-                            None => TagPredicate::IsNull,
-                        },
-                    },
-                },
-            };
-            let predicate = |batch: &RecordBatch| -> Result<arrow::array::BooleanArray> {
-                let bound = above.unwrap_or_default();
-                let values = batch.column(2).as_primitive::<Float64Type>();
-                Ok(values
-                    .iter()
-                    .map(|v| v.map(|v| v.total_cmp(&bound).is_gt()))
-                    .collect())
-            };
+            let region = op_region(*start, *end, *host);
+            let predicate = |batch: &RecordBatch| Ok(above_bound(batch, *above));
             let predicate: Option<&RowPredicate<'_, Error>> = match above {
                 Some(_) => Some(&predicate),
                 None => None,
@@ -984,7 +1098,8 @@ fn apply_region_op(table: &Table, i: usize, op: &RegionOp) -> Durable<usize> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Deletes by region, with and without a predicate, and truncation:
+    /// Deletes by region, with and without a predicate, updates of a
+    /// region's rows, and truncation:
     /// each says how many rows it took, a restart after a crash at any
     /// point yields the model after some prefix of the operations holding
     /// every acknowledged one, and a second restart agrees.
@@ -1006,8 +1121,15 @@ proptest! {
                 let before = region_model(&ops[..i]).len();
                 let after = region_model(&ops[..=i]);
                 prop_assert_eq!(contents(table), after.clone(), "after operation {}", i);
-                if !matches!(ops[i], RegionOp::Write(_)) {
-                    prop_assert_eq!(count, before - after.len(), "count of operation {}", i);
+                match &ops[i] {
+                    RegionOp::Write(_) => {}
+                    RegionOp::Update { delete, .. } => {
+                        let taken = (region_model(&ops[..i]).iter())
+                            .filter(|row| deletes(delete, row))
+                            .count();
+                        prop_assert_eq!(count, taken, "count of operation {}", i);
+                    }
+                    _ => prop_assert_eq!(count, before - after.len(), "count of operation {}", i),
                 }
                 Ok(())
             },

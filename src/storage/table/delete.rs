@@ -52,6 +52,10 @@ impl Region {
 /// `true` takes the row, `false` and NULL keep it.
 pub type RowPredicate<'a, E> = dyn Fn(&RecordBatch) -> std::result::Result<BooleanArray, E> + 'a;
 
+/// The new versions of rows an update takes, given them (every column of
+/// the table): as many rows, in their order.
+pub type RowRewrite<'a, E> = dyn Fn(&RecordBatch) -> std::result::Result<RecordBatch, E> + 'a;
+
 /// What removing a region changes: each chunk it touches, as it will be
 /// (`None`: gone), and the shards it drops whole. Nothing is changed yet.
 struct RegionRemoval {
@@ -85,24 +89,57 @@ impl Table {
             }
             .into());
         }
-        match self.delete_here(region, predicate)? {
+        match self.delete_here(region, predicate, None)? {
             Target::Here(deleted) => Ok(deleted),
             Target::Retired => self.successor()?.delete(region, predicate),
         }
     }
 
+    /// Replaces the rows of `region` that `predicate` takes by their new
+    /// versions from `rewrite` (which may lie in other series or at other
+    /// times), as one change: the region is removed and every row of it
+    /// goes back, rewritten or not, as a `DELETE` with a predicate puts back
+    /// the rows it keeps. Returns how many rows it replaced, once durable.
+    /// Refused for a table with keys (the new rows are not checked against
+    /// the rows outside the region), and with `TableAltered` once the
+    /// table is replaced (`rewrite` gives this table's columns).
+    pub fn update<E: From<Error>>(
+        &self,
+        region: &Region,
+        predicate: &RowPredicate<'_, E>,
+        rewrite: &RowRewrite<'_, E>,
+    ) -> std::result::Result<Durable<usize>, E> {
+        if self.schema.is_plain() || !self.schema.constraints().is_empty() {
+            return Err(Error::Unsupported {
+                what: "updating a region of a table without a time column or with keys".into(),
+            }
+            .into());
+        }
+        match self.delete_here(region, Some(predicate), Some(rewrite))? {
+            Target::Here(updated) => Ok(updated),
+            Target::Retired => Err(Error::TableAltered {
+                name: self.name.clone(),
+            }
+            .into()),
+        }
+    }
+
     /// Deletes every row, of a time-series table or a plain one.
     pub fn truncate(&self) -> Result<Durable<usize>> {
-        match self.delete_here::<Error>(&Region::ALL, None)? {
+        match self.delete_here::<Error>(&Region::ALL, None, None)? {
             Target::Here(deleted) => Ok(deleted),
             Target::Retired => self.successor()?.truncate(),
         }
     }
 
+    /// Removes the rows of `region` that `predicate` takes (all of them
+    /// without one), putting back the new versions `rewrite` gives of them
+    /// when there is one.
     fn delete_here<E: From<Error>>(
         &self,
         region: &Region,
         predicate: Option<&RowPredicate<'_, E>>,
+        rewrite: Option<&RowRewrite<'_, E>>,
     ) -> std::result::Result<Target<Durable<usize>>, E> {
         let journal = self.journal.as_ref().filter(|j| j.wal().is_some());
         let change = journal.map(|j| j.change());
@@ -135,9 +172,15 @@ impl Table {
                 let takes = predicate(&batch)?;
                 let keep: BooleanArray = takes.iter().map(|t| Some(t != Some(true))).collect();
                 let rows = filter_record_batch(&batch, &keep).map_err(Error::from)?;
-                taken += batch.num_rows() - rows.num_rows();
+                let taken_here = batch.num_rows() - rows.num_rows();
+                taken += taken_here;
                 if rows.num_rows() > 0 {
                     kept_rows.push(rows);
+                }
+                if let Some(rewrite) = rewrite.filter(|_| taken_here > 0) {
+                    let take: BooleanArray = takes.iter().map(|t| Some(t == Some(true))).collect();
+                    let old = filter_record_batch(&batch, &take).map_err(Error::from)?;
+                    kept_rows.push(rewrite(&old)?);
                 }
             }
             if taken == 0 {
