@@ -225,7 +225,17 @@ pub fn type_oid(name: &str) -> Option<u32> {
     let found = ARRAY_TYPES
         .iter()
         .map(|(element, _)| element)
-        .chain([Type::NAME, Type::BPCHAR, Type::UNKNOWN].iter())
+        .chain(
+            [
+                Type::NAME,
+                Type::BPCHAR,
+                Type::UNKNOWN,
+                Type::JSON,
+                Type::JSONB,
+                Type::UUID,
+            ]
+            .iter(),
+        )
         .find(|t| type_name(t) == element)?;
     if array {
         array_type(found).map(|t| t.oid())
@@ -256,6 +266,9 @@ pub fn type_name(pg_type: &Type) -> &'static str {
         Type::INTERVAL => "interval",
         Type::OID => "oid",
         Type::CHAR => "\"char\"",
+        Type::JSON => "json",
+        Type::JSONB => "jsonb",
+        Type::UUID => "uuid",
         _ => "unknown",
     }
 }

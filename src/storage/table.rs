@@ -82,11 +82,13 @@ pub struct Table {
     /// The value each field column (by position) that this table added to
     /// its predecessor's gives the predecessor's rows; NULL past its end.
     fills: Vec<Option<ArrayRef>>,
-    /// A column it added has no value for rows written before it: `NOT
-    /// NULL` without a default, or a default that changes per row (taken
-    /// only because the table had no rows). Rows its predecessor staged and
-    /// brings later fail with `TableAltered` rather than take NULL.
-    unfilled: bool,
+    /// Rows its predecessor staged and brings later fail with
+    /// `TableAltered`: a column it added has no value for them (`NOT NULL`
+    /// without a default, or a default that changes per row, taken only
+    /// because the table had no rows), or it checked its rows when it
+    /// changed a column (`SET NOT NULL`, a shorter `varchar(n)`), which
+    /// those rows were not.
+    refuses_older: bool,
     /// It dropped a column of its predecessor, whose statements then fail
     /// (with `TableAltered`) rather than read or write it.
     narrowed: bool,
@@ -221,7 +223,7 @@ impl Table {
             state: RwLock::new(state),
             successor: OnceLock::new(),
             fills: Vec::new(),
-            unfilled: false,
+            refuses_older: false,
             narrowed: false,
             feed: Arc::default(),
         }
@@ -255,7 +257,7 @@ impl Table {
     /// `batches` of a table this one replaced, with the columns it lacks
     /// (fields, after its own) holding their fills.
     fn widen_batches(&self, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-        self.refuse_unfilled()?;
+        self.refuse_older_rows()?;
         let schema = self.arrow_schema();
         batches
             .iter()
@@ -276,7 +278,7 @@ impl Table {
     /// table's columns: its heads and sealed blocks gain the added fields,
     /// holding their fills.
     fn widen_staged(&self, staged: Table) -> Result<Table> {
-        self.refuse_unfilled()?;
+        self.refuse_older_rows()?;
         let added = match self.field_types.get(staged.field_types.len()..) {
             Some(added) if !added.is_empty() => added.to_vec(),
             _ => return Ok(staged),
@@ -384,6 +386,7 @@ impl Table {
         table.feed = self.feed.clone();
         let added_columns = &table.schema.columns()[self.schema.columns().len()..];
         let mut state = self.write_state()?;
+        table.refuses_older = !checks.is_empty();
         for &(column, check) in checks {
             match check {
                 ColumnCheck::NotNull if self.column_has_nulls(&state, column) => {
@@ -427,7 +430,7 @@ impl Table {
                     column: column.name.clone(),
                 });
             }
-            table.unfilled |= unfilled;
+            table.refuses_older |= unfilled;
             added_fills.push(value);
         }
         table.fills = vec![None; self.field_types.len()];
@@ -524,9 +527,9 @@ impl Table {
     }
 
     /// Fails with `TableAltered` when rows of the table this one replaced
-    /// cannot come in: a column this one added has no value for them.
-    fn refuse_unfilled(&self) -> Result<()> {
-        if self.unfilled {
+    /// cannot come in (see `refuses_older`).
+    fn refuse_older_rows(&self) -> Result<()> {
+        if self.refuses_older {
             return Err(Error::TableAltered {
                 name: self.name.clone(),
             });
@@ -566,8 +569,13 @@ impl Table {
         };
         let schema = &self.schema;
         if let Some(tag) = schema.tag_indices().iter().position(|&i| i == index) {
-            for key in &state.keys {
-                if let Some(Some(value)) = key.values().get(tag) {
+            // Only series with rows: a key stays when its rows go.
+            let held = (state.shards.values())
+                .flat_map(|shard| shard.chunks.iter())
+                .filter(|(_, chunk)| !chunk.head.is_empty() || !chunk.sealed.is_empty());
+            for (series, _) in held {
+                let key = state.keys.get(series.0 as usize);
+                if let Some(Some(value)) = key.and_then(|k| k.values().get(tag)) {
                     fits(value)?;
                 }
             }

@@ -93,6 +93,23 @@ pub(crate) fn plan(
             exact,
         }
     });
+    // A sequence function would take the log's lock that a region's change
+    // already holds while it evaluates the statement's expressions.
+    let calls_sequence = |expr: &Expr| {
+        expr.exists(|e| {
+            Ok(matches!(e, Expr::ScalarFunction(f)
+                if SEQUENCE_FUNCTIONS.contains(&f.func.name())))
+        })
+    };
+    if region.is_some() {
+        for expr in (shape.predicates.iter()).chain(shape.assignments.iter().flatten()) {
+            if calls_sequence(expr)? {
+                return Err(unsupported(
+                    "nextval and setval in UPDATE or DELETE of a table with a time column",
+                ));
+            }
+        }
+    }
     let assignments = shape
         .assignments
         .iter()
@@ -111,6 +128,9 @@ pub(crate) fn plan(
         .returning(session.config().get_extension::<ReturnedRows>()),
     )))
 }
+
+/// The functions that change a sequence, and log it.
+const SEQUENCE_FUNCTIONS: [&str; 2] = ["nextval", "setval"];
 
 /// The rows of a time-series table a `DELETE` may take, and whether its
 /// filters say no more than that (so no row needs to be looked at).
@@ -471,10 +491,12 @@ impl DmlExec {
         let predicate = |batch: &RecordBatch| -> std::result::Result<BooleanArray, Error> {
             Ok(self.passing(batch)?)
         };
+        // Kept for `RETURNING` once the write has checked them.
+        let new_rows = std::cell::RefCell::new(Vec::new());
         let rewrite = |old: &RecordBatch| -> std::result::Result<RecordBatch, Error> {
             let new = new_versions(old, assignments, &loose)?;
-            if let Some(returned) = &self.returned {
-                returned.keep(self.table.arrow_schema(), std::slice::from_ref(&new))?;
+            if self.returned.is_some() {
+                new_rows.borrow_mut().push(new.clone());
             }
             Ok(new)
         };
@@ -483,6 +505,7 @@ impl DmlExec {
                 Error::DataFusion(e) => e,
                 other => DataFusionError::External(Box::new(other)),
             })?;
+        self.keep_returned(&[], &new_rows.into_inner())?;
         Ok(Applied::Now(ticket))
     }
 

@@ -91,6 +91,9 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
     for udf in super::json::udfs() {
         ctx.register_udf(udf);
     }
+    for udf in super::json_agg::udfs() {
+        ctx.register_udf(udf);
+    }
     for udf in super::quoting::udfs() {
         ctx.register_udf(udf);
     }

@@ -51,7 +51,7 @@ pub(crate) enum JsonType {
 }
 
 impl JsonType {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             JsonType::Json => "json",
             JsonType::Jsonb => "jsonb",
@@ -66,7 +66,7 @@ impl JsonType {
         }
     }
 
-    fn field(self, name: &str) -> FieldRef {
+    pub(crate) fn field(self, name: &str) -> FieldRef {
         let metadata = pgtype::pg_type_metadata(self.name());
         Arc::new(Field::new(name, DataType::Utf8, true).with_metadata(metadata))
     }

@@ -29,6 +29,7 @@ pub(crate) mod int_literals;
 pub(crate) mod interval_key;
 pub(crate) mod interval_scale;
 pub(crate) mod json;
+pub(crate) mod json_agg;
 pub(crate) mod justify;
 pub(crate) mod lateral;
 pub(crate) mod make_interval;

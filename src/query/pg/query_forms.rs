@@ -33,7 +33,9 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::at_time_zone::function_call;
-use super::{clock, date_fields, interval_scale, json, numeric, respell, srf_columns, uuid};
+use super::{
+    clock, date_fields, interval_scale, json, json_agg, numeric, respell, srf_columns, uuid,
+};
 use crate::pgtype;
 use crate::query::error::{Error, Result};
 
@@ -90,6 +92,9 @@ impl VisitorMut for Respeller {
         mod_as_operator(expr);
         respell::rewrite(expr);
         json::rewrite_cast(expr);
+        if let Err(error) = json_agg::rewrite(expr) {
+            return ControlFlow::Break(error);
+        }
         uuid::rewrite_cast(expr);
         if let Expr::Interval(Interval {
             value,
