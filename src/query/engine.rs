@@ -654,10 +654,10 @@ impl QueryEngine {
     /// and nothing is run (a sequence is not advanced).
     async fn column_fills(&self, ctx: &SessionContext, ddl: &Ddl) -> Result<Vec<ColumnFill>> {
         let internal = |what: &str| Error::DataFusion(DataFusionError::Internal(what.into()));
-        let Some((query, defaulted)) = ddl.fill_query() else {
+        let Some((query, defaulted)) = ddl.fill_query(&self.storage, ctx)? else {
             return Ok(Vec::new());
         };
-        let prepared = Box::pin(self.prepare(ctx, query.clone())).await?;
+        let prepared = Box::pin(self.prepare(ctx, query)).await?;
         let Prepared::Plan(planned) = &prepared else {
             return Err(internal("a column default planned as no query"));
         };

@@ -70,10 +70,9 @@ pub enum Ddl {
         if_exists: bool,
         /// Each column, and whether it was `IF NOT EXISTS`.
         columns: Vec<(ColumnSchema, bool)>,
-        /// `SELECT` of the `DEFAULT` of each column that has one, in order,
-        /// cast to its type: the value the table's rows take in it (see
-        /// [`fill_query`](Ddl::fill_query)).
-        fill_query: Option<Box<Statement>>,
+        /// Each column's `DEFAULT` cast to its type, if it has one: what the
+        /// table's rows take in it (see [`fill_query`](Ddl::fill_query)).
+        fill_exprs: Vec<Option<Expr>>,
     },
     /// `ALTER TABLE t ALTER [COLUMN] c SET DEFAULT ... | DROP DEFAULT | SET
     /// NOT NULL | DROP NOT NULL` and `RENAME [COLUMN] a TO b`, in order.
@@ -342,20 +341,44 @@ impl Ddl {
 
     /// The query that computes what the rows a table holds take in the
     /// columns an `ALTER TABLE ... ADD COLUMN` adds: one output column per
-    /// added column with a `DEFAULT`, in order; with them, whether each
-    /// added column has one.
-    pub(crate) fn fill_query(&self) -> Option<(&Statement, Vec<bool>)> {
-        match self {
-            Ddl::AddColumns {
-                columns,
-                fill_query: Some(query),
-                ..
-            } => Some((
-                query,
-                columns.iter().map(|(c, _)| c.default.is_some()).collect(),
-            )),
-            _ => None,
-        }
+    /// added column with a `DEFAULT` that `storage` does not hold already
+    /// (`IF NOT EXISTS`), in order; with them, whether the query computes
+    /// each column's. `None` when it computes none, or the table is not
+    /// there.
+    pub(crate) fn fill_query(
+        &self,
+        storage: &Storage,
+        ctx: &SessionContext,
+    ) -> Result<Option<(Statement, Vec<bool>)>> {
+        let Ddl::AddColumns {
+            name, fill_exprs, ..
+        } = self
+        else {
+            return Ok(None);
+        };
+        let catalog = ctx.state().config_options().catalog.clone();
+        let (schema, table) = qualified(name, &catalog.default_catalog, &catalog.default_schema)?;
+        let Some(table) = (storage.database(&catalog.default_catalog))
+            .and_then(|db| db.schema(&schema))
+            .and_then(|ns| ns.table(&table))
+        else {
+            return Ok(None);
+        };
+        let held = |column: &ColumnSchema| {
+            table
+                .schema()
+                .columns()
+                .iter()
+                .any(|c| c.name == column.name)
+        };
+        let computed: Vec<bool> = (self.added_columns().iter().zip(fill_exprs))
+            .map(|((column, _), expr)| expr.is_some() && !held(column))
+            .collect();
+        let exprs = (fill_exprs.iter().zip(&computed))
+            .filter(|(_, computed)| **computed)
+            .filter_map(|(expr, _)| expr.clone())
+            .collect();
+        Ok(fill_select(exprs)?.map(|query| (*query, computed)))
     }
 
     /// The columns of an `ALTER TABLE ... ADD COLUMN`, each with whether
@@ -1167,7 +1190,7 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
         });
     }
     let mut columns = Vec::with_capacity(alter.operations.len());
-    let mut defaults = Vec::new();
+    let mut fill_exprs = Vec::new();
     let mut dropped = Vec::new();
     let mut retention = None;
     let mut changes = Vec::new();
@@ -1224,9 +1247,10 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
                 ..
             } => {
                 let column = column_schema(column_def, false)?.0;
-                if let Some(default) = &column.default {
-                    defaults.push(fill_expr(default, &column_def.data_type)?);
-                }
+                fill_exprs.push(match &column.default {
+                    Some(default) => Some(fill_expr(default, &column_def.data_type)?),
+                    None => None,
+                });
                 columns.push((column, *if_not_exists));
             }
             other => {
@@ -1273,7 +1297,7 @@ fn alter_table(alter: &AlterTable) -> Result<Ddl> {
             name: alter.name.clone(),
             if_exists: alter.if_exists,
             columns,
-            fill_query: fill_select(defaults)?,
+            fill_exprs,
         }),
         Some(retention) if columns.is_empty() => Ok(Ddl::SetRetention {
             name: alter.name.clone(),
