@@ -827,6 +827,20 @@ impl Namespace {
         Ok((table, logged))
     }
 
+    /// The records that drop sequences `owned` of this schema.
+    fn drop_sequence_records(&self, owned: &[String]) -> Vec<Vec<u8>> {
+        (owned.iter())
+            .map(|sequence| {
+                Record::DropSequence {
+                    database: self.database.clone(),
+                    schema: self.name.clone(),
+                    name: sequence.clone(),
+                }
+                .encode()
+            })
+            .collect()
+    }
+
     /// Drops field columns `dropped` of table `name` (`ALTER TABLE ... DROP
     /// COLUMN`), as one change: the table is replaced by one without them,
     /// which takes its rows, and without the keys that include them and the
@@ -887,16 +901,7 @@ impl Namespace {
             })
             .collect();
         let new_schema = TableSchema::try_new(columns)?.with_constraints(constraints)?;
-        let mut records: Vec<Vec<u8>> = (owned.iter())
-            .map(|sequence| {
-                Record::DropSequence {
-                    database: self.database.clone(),
-                    schema: self.name.clone(),
-                    name: sequence.clone(),
-                }
-                .encode()
-            })
-            .collect();
+        let mut records = self.drop_sequence_records(&owned);
         records.extend(dropped.iter().map(|column| {
             Record::DropColumn {
                 database: self.database.clone(),
@@ -1064,16 +1069,7 @@ impl Namespace {
             .filter(|s| s.owner().is_some_and(|o| o.table == name))
             .map(|s| s.name().to_owned())
             .collect();
-        let mut records: Vec<Vec<u8>> = (owned.iter())
-            .map(|sequence| {
-                Record::DropSequence {
-                    database: self.database.clone(),
-                    schema: self.name.clone(),
-                    name: sequence.clone(),
-                }
-                .encode()
-            })
-            .collect();
+        let mut records = self.drop_sequence_records(&owned);
         records.push(
             Record::DropTable {
                 database: self.database.clone(),
