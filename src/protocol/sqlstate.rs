@@ -658,6 +658,8 @@ const PLAN_MESSAGES: &[MessageRule] = &[
     (&["not found", "table"], UNDEFINED_TABLE),
     (&["not supported"], FEATURE_NOT_SUPPORTED),
     (&["unsupported"], FEATURE_NOT_SUPPORTED),
+    // `json_agg(x ORDER BY y) OVER ()`, as PostgreSQL words it too.
+    (&["is not implemented"], FEATURE_NOT_SUPPORTED),
     (&["frame offsets for range"], INVALID_COLUMN_REFERENCE),
 ];
 

@@ -105,7 +105,15 @@ pub(super) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
 /// A statement that is too deep is emptied (without recursion) before the
 /// error returns, so dropping it cannot overflow the stack either.
 pub(super) fn make_shallow(statement: &mut Statement) -> Result<(), TooComplex> {
-    let mut walker = Walker::default();
+    let mut walker = Walker {
+        // A column default refuses subqueries, as PostgreSQL does: it must
+        // see them as written.
+        keep_subqueries: matches!(
+            statement,
+            Statement::CreateTable(_) | Statement::AlterTable(_)
+        ),
+        ..Walker::default()
+    };
     if statement.visit(&mut walker).is_continue() {
         let mut nesting = SubqueryNesting::default();
         return match statement.visit(&mut nesting) {
@@ -142,6 +150,8 @@ struct Walker {
     deep_work: usize,
     /// Whether the expressions were found to expand beyond the limit.
     too_large: bool,
+    /// Subqueries stay as written (DDL), not replaced by their expression.
+    keep_subqueries: bool,
 }
 
 /// What an expression's children expand to, as they are visited in order.
@@ -245,7 +255,8 @@ impl VisitorMut for Walker {
         }
         if let Expr::Subquery(query) = expr {
             let without_functions = self.subqueries.pop() == Some(self.functions);
-            if let Some(inner) = without_functions.then(|| only_expression(query)).flatten() {
+            let inline = without_functions && !self.keep_subqueries;
+            if let Some(inner) = inline.then(|| only_expression(query)).flatten() {
                 *expr = Expr::Nested(Box::new(inner));
             }
         }
