@@ -181,13 +181,7 @@ impl SealedBlock {
             column.extend(values.as_ref(), 0..self.rows)?;
             fields.push(encode_column(&column));
         }
-        Ok(Some(Self {
-            rows: self.rows,
-            min_time: self.min_time,
-            max_time: self.max_time,
-            times: self.times.clone(),
-            fields,
-        }))
+        Ok(Some(self.with_columns(fields)))
     }
 
     /// A copy without the field columns `fields`, which later ones take
@@ -203,13 +197,38 @@ impl SealedBlock {
             position += 1;
             !fields.contains(&(position - 1))
         });
-        Some(Self {
+        Some(self.with_columns(kept))
+    }
+
+    /// A copy whose field columns `retypes` (position, new type) are encoded
+    /// again as the new types; `None` when it holds none of them.
+    pub(crate) fn retyped(&self, retypes: &[(usize, ColumnType)]) -> Result<Option<Self>> {
+        if !retypes.iter().any(|&(f, _)| f < self.fields.len()) {
+            return Ok(None);
+        }
+        let mut fields = self.fields.clone();
+        for &(field, to) in retypes {
+            let Some(old) = self.fields.get(field) else {
+                continue;
+            };
+            let values = self.decode_field(field, old.column_type)?;
+            let values = arrow::compute::cast(&values, &to.arrow_type())?;
+            let mut column = FieldColumn::new(to);
+            column.extend(values.as_ref(), 0..self.rows)?;
+            fields[field] = encode_column(&column);
+        }
+        Ok(Some(self.with_columns(fields)))
+    }
+
+    /// A copy with the same rows and times and field columns `fields`.
+    fn with_columns(&self, fields: Vec<SealedColumn>) -> Self {
+        Self {
             rows: self.rows,
             min_time: self.min_time,
             max_time: self.max_time,
             times: self.times.clone(),
-            fields: kept,
-        })
+            fields,
+        }
     }
 
     /// Decodes the times.

@@ -15,8 +15,8 @@ use super::journal::{Durable, Journal};
 use super::record::{self, Record, create_table_record};
 use super::roles::{RoleChange, Roles};
 use super::schema::{
-    ColumnCheck, ColumnFill, ColumnSchema, SequenceOptions, SequenceOwner, TableOptions,
-    TableSchema, UniqueConstraint,
+    ColumnCheck, ColumnFill, ColumnRole, ColumnSchema, SequenceOptions, SequenceOwner,
+    TableOptions, TableSchema, UniqueConstraint,
 };
 use super::sequence::Sequence;
 use super::table::Table;
@@ -924,7 +924,8 @@ impl Namespace {
 
     /// Changes what `ALTER TABLE` changes of table `name`'s columns, given
     /// as the whole new list: names, defaults, `NOT NULL` and `VARCHAR(n)`
-    /// lengths, never types, roles or order. A column made `NOT NULL` is
+    /// lengths, and types that widen (`integer` to `bigint`: the values are
+    /// encoded again), never roles or order. A column made `NOT NULL` is
     /// checked to hold no NULL first (`ColumnHasNulls` otherwise), and one
     /// given a shorter length to hold no longer value (`StringTooLong`).
     /// Returns the new table.
@@ -941,8 +942,16 @@ impl Namespace {
             .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
         let before = old.schema().columns();
         let same_shape = before.len() == columns.len()
-            && before.iter().zip(&columns).all(|(a, b)| {
-                a.column_type == b.column_type && a.role == b.role && a.identity == b.identity
+            && (before.iter().zip(&columns).enumerate()).all(|(i, (a, b))| {
+                // A key's map holds its values encoded by type: not retyped.
+                let keyed = (old.schema().constraints().iter()).any(|k| k.columns.contains(&i));
+                let retyped = a.column_type != b.column_type;
+                (!retyped
+                    || (a.role == ColumnRole::Field
+                        && !keyed
+                        && a.column_type.widens_to(b.column_type)))
+                    && a.role == b.role
+                    && a.identity == b.identity
             });
         if !same_shape {
             return Err(Error::Internal {
@@ -953,6 +962,11 @@ impl Namespace {
             .filter(|(_, (a, b))| a.nullable && !b.nullable)
             .map(|(i, _)| (i, ColumnCheck::NotNull))
             .collect();
+        checks.extend(
+            (before.iter().zip(&columns).enumerate())
+                .filter(|(_, (a, b))| a.column_type != b.column_type)
+                .map(|(i, (_, b))| (i, ColumnCheck::Retype(b.column_type))),
+        );
         checks.extend(
             (before.iter().zip(&columns).enumerate())
                 .filter(|(_, (a, b))| match (a.max_chars, b.max_chars) {

@@ -129,6 +129,15 @@ impl FieldColumn {
         Ok(())
     }
 
+    /// The values as type `to`, converted as Arrow casts them (used for
+    /// widening, where every value converts exactly).
+    pub(crate) fn retyped(&self, to: ColumnType) -> Result<FieldColumn> {
+        let values = arrow::compute::cast(&self.to_array(), &to.arrow_type())?;
+        let mut column = FieldColumn::new(to);
+        column.extend(values.as_ref(), 0..values.len())?;
+        Ok(column)
+    }
+
     pub(crate) fn len(&self) -> usize {
         match &self.values {
             Values::Float64(v) => v.len(),

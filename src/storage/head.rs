@@ -140,6 +140,18 @@ impl HeadBlock {
         head
     }
 
+    /// A copy whose field columns `retypes` (position, new type) hold their
+    /// values as the new types: the head of a table whose columns widened.
+    pub(crate) fn retyped(&self, retypes: &[(usize, ColumnType)]) -> Result<Self> {
+        let mut head = self.clone();
+        for &(field, to) in retypes {
+            if let Some(column) = head.fields.get_mut(field) {
+                *column = column.retyped(to)?;
+            }
+        }
+        Ok(head)
+    }
+
     /// An empty head for the same field columns.
     pub(crate) fn empty_like(&self) -> Self {
         Self {

@@ -70,6 +70,20 @@ impl ColumnType {
         }
     }
 
+    /// Whether every value of this type is a value of `to`, exactly
+    /// (`smallint` to `integer` or `bigint`, `integer` to `bigint` or
+    /// `double precision`, `real` to `double precision`): a column can
+    /// change to it without a check.
+    pub fn widens_to(self, to: ColumnType) -> bool {
+        use ColumnType::{Float32, Float64, Int16, Int32, Int64};
+        matches!(
+            (self, to),
+            (Int16, Int32 | Int64 | Float32 | Float64)
+                | (Int32, Int64 | Float64)
+                | (Float32, Float64)
+        )
+    }
+
     /// PostgreSQL's name for the type, as its messages spell it.
     pub fn sql_name(self) -> &'static str {
         match self {
@@ -316,6 +330,9 @@ pub(super) enum ColumnCheck {
     NotNull,
     /// Every value fits the column's new length (`TYPE varchar(n)`).
     Fits,
+    /// The values take a wider type (`TYPE bigint` of an `integer`
+    /// field): not a check, a conversion, made under the same lock.
+    Retype(ColumnType),
 }
 
 /// The value that the rows a table already holds take in a column added

@@ -397,7 +397,7 @@ impl Table {
                             .unwrap_or_default(),
                     });
                 }
-                ColumnCheck::NotNull => {}
+                ColumnCheck::NotNull | ColumnCheck::Retype(_) => {}
                 ColumnCheck::Fits => {
                     let new =
                         (table.schema.columns().get(column)).ok_or_else(|| Error::Internal {
@@ -435,18 +435,44 @@ impl Table {
         }
         table.fills = vec![None; self.field_types.len()];
         table.fills.extend(added_fills.iter().cloned());
+        // Fields whose values change type: what still holds this table, or
+        // reads its feed, would meet values of the old type.
+        let retypes: Vec<(usize, ColumnType)> = (checks.iter())
+            .filter_map(|&(column, check)| match check {
+                ColumnCheck::Retype(to) => {
+                    let field = self
+                        .schema
+                        .field_indices()
+                        .iter()
+                        .position(|&i| i == column)?;
+                    Some((field, to))
+                }
+                _ => None,
+            })
+            .collect();
+        if !retypes.is_empty() {
+            table.narrowed = true;
+            table.feed = Arc::default();
+        }
         let added = &table.field_types[self.field_types.len()..];
+        let filled = added_fills.iter().any(Option::is_some);
         let mut heads = Vec::new();
         let mut blocks = Vec::new();
         for (&shard, chunks) in &state.shards {
             for (&series, chunk) in &chunks.chunks {
-                heads.push((
-                    shard,
-                    series,
-                    Arc::new(chunk.head.with_fields(added, &added_fills)?),
-                ));
-                if added_fills.iter().any(Option::is_some) {
-                    blocks.push((shard, series, table.filled_blocks(chunk.sealed.clone())?));
+                let head = chunk.head.with_fields(added, &added_fills)?;
+                heads.push((shard, series, Arc::new(head.retyped(&retypes)?)));
+                if filled || !retypes.is_empty() {
+                    let mut sealed = chunk.sealed.clone();
+                    if filled {
+                        sealed = table.filled_blocks(sealed)?;
+                    }
+                    for block in &mut sealed {
+                        if let Some(retyped) = block.retyped(&retypes)? {
+                            *block = Arc::new(retyped);
+                        }
+                    }
+                    blocks.push((shard, series, sealed));
                 }
             }
         }
@@ -470,10 +496,14 @@ impl Table {
         *table.state.write() = moved;
         *table.acl.write() = self.acl();
         table.set_retention(self.retention());
+        let retyped = table.narrowed;
         let table = Arc::new(table);
         // Set before the lock is released: whoever finds this table retired
         // finds its successor.
         let _ = self.successor.set(table.clone());
+        if retyped {
+            self.feed.end(Ended::Altered);
+        }
         Ok((table, logged))
     }
 

@@ -107,6 +107,10 @@ const STATEMENTS: &[(&str, &str)] = &[
     ),
     ("SELECT 'a' ~ ANY(ARRAY['a'])", FEATURE_NOT_SUPPORTED),
     (
+        "SELECT array_agg(v ORDER BY v) OVER () FROM t",
+        FEATURE_NOT_SUPPORTED,
+    ),
+    (
         "SELECT sum(v) OVER (ORDER BY v RANGE BETWEEN v PRECEDING AND CURRENT ROW) FROM t",
         INVALID_COLUMN_REFERENCE,
     ),

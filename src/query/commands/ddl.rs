@@ -816,8 +816,13 @@ fn changed_columns(
             }
             ColumnChange::SetType(column, column_type, max_chars) => {
                 let at = find(&columns, column).map_err(|_| missing(column))?;
+                let in_key = (schema.constraints().iter()).any(|k| k.columns.contains(&at));
                 let target = &mut columns[at];
-                if target.column_type != *column_type {
+                let widened = target.role == ColumnRole::Field
+                    && target.identity.is_none()
+                    && !in_key
+                    && target.column_type.widens_to(*column_type);
+                if target.column_type != *column_type && !widened {
                     return Err(Error::Unsupported {
                         what: format!(
                             "ALTER COLUMN ... TYPE changing column \"{column}\" from {} to {}",
@@ -826,6 +831,17 @@ fn changed_columns(
                         ),
                     });
                 }
+                let view_relation = (namespace.name().to_owned(), relation.to_owned());
+                if target.column_type != *column_type
+                    && !views::readers(database, &view_relation).is_empty()
+                {
+                    return Err(Error::Unsupported {
+                        what: format!(
+                            "ALTER COLUMN ... TYPE of a column of table \"{relation}\", which views read"
+                        ),
+                    });
+                }
+                target.column_type = *column_type;
                 target.max_chars = *max_chars;
             }
             ColumnChange::SetDefault(column, _)

@@ -844,6 +844,50 @@ fn rows_staged_before_a_column_without_a_value_was_added_fail_rather_than_hold_n
 }
 
 #[test]
+fn widened_columns_are_encoded_again_and_survive_snapshots_and_replay() {
+    survives_recovery(|storage, old, rt, snapshot| {
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        let seven: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![7]));
+        let (narrow, logged) = ns
+            .add_columns(
+                "cpu",
+                vec![field("n", ColumnType::Int32)],
+                &[ColumnFill::Value(seven)],
+            )
+            .unwrap();
+        rt.block_on(logged.durable()).unwrap();
+        let mut columns = narrow.schema().columns().to_vec();
+        // Refused: a narrower type.
+        columns[4].column_type = ColumnType::Int16;
+        assert!(ns.alter_columns("cpu", columns.clone()).is_err());
+        columns[4].column_type = ColumnType::Int64;
+        let (table, logged) = ns.alter_columns("cpu", columns).unwrap();
+        rt.block_on(logged.durable()).unwrap();
+        // What still holds an older table can no longer write it.
+        let late: Write = vec![(30, Some("a".into()), Some(30.0))];
+        assert!(old.write(&[batch(&old, 1, &late)]).is_err());
+        let new_rows = RecordBatch::try_new(
+            table.arrow_schema().clone(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![20]).with_timezone("UTC")),
+                Arc::new(StringArray::from(vec!["a"])),
+                Arc::new(Float64Array::from(vec![1.5])),
+                Arc::new(Int64Array::from(vec![2])),
+                Arc::new(Int64Array::from(vec![5_000_000_000])),
+            ],
+        )
+        .unwrap();
+        rt.block_on(table.write(&[new_rows]).unwrap().durable())
+            .unwrap();
+        snapshot();
+        let text = rows_as_text(&table);
+        assert_eq!(text.len(), 11);
+        assert_eq!(text.iter().filter(|r| r.ends_with("|7")).count(), 10);
+        assert!(text.iter().any(|r| r.ends_with("|5000000000")), "{text:?}");
+    });
+}
+
+#[test]
 fn dropped_columns_leave_blocks_heads_and_keys_and_survive_snapshots_and_replay() {
     survives_recovery(|storage, old, rt, snapshot| {
         let ns = storage.database("metrics").unwrap().schema("m").unwrap();
