@@ -107,11 +107,13 @@ pub(super) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
 pub(super) fn make_shallow(statement: &mut Statement) -> Result<(), TooComplex> {
     let mut walker = Walker {
         // A column default refuses subqueries, as PostgreSQL does: it must
-        // see them as written.
-        keep_subqueries: matches!(
-            statement,
-            Statement::CreateTable(_) | Statement::AlterTable(_)
-        ),
+        // see them as written. (`CREATE TABLE ... AS` plans its query as
+        // any query.)
+        keep_subqueries: match statement {
+            Statement::CreateTable(create) => create.query.is_none(),
+            Statement::AlterTable(_) => true,
+            _ => false,
+        },
         ..Walker::default()
     };
     if statement.visit(&mut walker).is_continue() {
