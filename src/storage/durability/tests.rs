@@ -843,19 +843,25 @@ fn rows_staged_before_a_column_without_a_value_was_added_fail_rather_than_hold_n
     assert!(rows_as_text(&table).is_empty());
 }
 
+/// Adds `n integer DEFAULT 7` to table `cpu`: its rows hold 7 in it.
+fn add_seven(ns: &crate::storage::Namespace, rt: &tokio::runtime::Runtime) -> Arc<Table> {
+    let seven: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![7]));
+    let (table, logged) = ns
+        .add_columns(
+            "cpu",
+            vec![field("n", ColumnType::Int32)],
+            &[ColumnFill::Value(seven)],
+        )
+        .unwrap();
+    rt.block_on(logged.durable()).unwrap();
+    table
+}
+
 #[test]
 fn widened_columns_are_encoded_again_and_survive_snapshots_and_replay() {
     survives_recovery(|storage, old, rt, snapshot| {
         let ns = storage.database("metrics").unwrap().schema("m").unwrap();
-        let seven: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![7]));
-        let (narrow, logged) = ns
-            .add_columns(
-                "cpu",
-                vec![field("n", ColumnType::Int32)],
-                &[ColumnFill::Value(seven)],
-            )
-            .unwrap();
-        rt.block_on(logged.durable()).unwrap();
+        let narrow = add_seven(&ns, rt);
         let mut columns = narrow.schema().columns().to_vec();
         // Refused: a narrower type.
         columns[4].column_type = ColumnType::Int16;
@@ -888,21 +894,13 @@ fn widened_columns_are_encoded_again_and_survive_snapshots_and_replay() {
 }
 
 #[test]
-fn dropped_columns_leave_blocks_heads_and_keys_and_survive_snapshots_and_replay() {
+fn dropped_columns_leave_blocks_and_heads_and_survive_snapshots_and_replay() {
     survives_recovery(|storage, old, rt, snapshot| {
         let ns = storage.database("metrics").unwrap().schema("m").unwrap();
         // Refused: the time column and a tag.
         assert!(ns.drop_columns("cpu", &["time".into()]).is_err());
         assert!(ns.drop_columns("cpu", &["host".into()]).is_err());
-        let seven: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![7]));
-        let (_, logged) = ns
-            .add_columns(
-                "cpu",
-                vec![field("n", ColumnType::Int32)],
-                &[ColumnFill::Value(seven)],
-            )
-            .unwrap();
-        rt.block_on(logged.durable()).unwrap();
+        add_seven(&ns, rt);
         // `v`, the first field: the others take its place.
         let (table, logged) = ns.drop_columns("cpu", &["v".into()]).unwrap();
         rt.block_on(logged.durable()).unwrap();
