@@ -48,6 +48,7 @@ use super::heavy;
 use super::output::Output;
 use super::pg::insert_source::{self, InsertSource};
 use super::pg::int_literals::narrow_int_literals;
+use super::pg::keys_catalog::{ColumnFact, KeyDefinition};
 use super::pg::relation_oids::{TableIsVisible, ViewDefinition};
 use super::pg::semantics::PgSemantics;
 use super::pg::sum::bigint_sums_as_numeric;
@@ -348,7 +349,13 @@ impl QueryEngine {
         functions::register_for_database(&ctx, database);
         if let Some(db) = self.storage.database(database) {
             let oids = self.catalogs.relation_oids(&db)?;
-            ctx.register_udf(ViewDefinition::udf(db, oids.clone()));
+            ctx.register_udf(ViewDefinition::udf(db.clone(), oids.clone()));
+            for udf in KeyDefinition::udfs(db.clone(), oids.clone()) {
+                ctx.register_udf(udf);
+            }
+            for udf in ColumnFact::udfs(db) {
+                ctx.register_udf(udf);
+            }
             ctx.register_udf(TableIsVisible::udf(oids));
         }
         for udf in retention::udfs(self.storage.clone(), principal.clone()) {

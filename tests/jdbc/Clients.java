@@ -83,9 +83,24 @@ public class Clients {
                     "ok bool " + Types.BIT + " YES 5"), "columns");
             }
 
-            // EpochDB tables have no keys or indexes: empty, not an error.
+            // A time-series table without keys: empty, not an error.
             check(!md.getPrimaryKeys(null, "public", "jdbc_cpu").next(), "primary keys");
             check(!md.getIndexInfo(null, "public", "jdbc_cpu", false, true).next(), "indexes");
+
+            // A plain table's key, the unique indexes behind its keys, and a
+            // column's default, as PostgreSQL lists them.
+            s.execute("CREATE TABLE jdbc_sites (id INT PRIMARY KEY, code TEXT UNIQUE, "
+                + "name TEXT DEFAULT 'x')");
+            try (ResultSet rs = md.getPrimaryKeys(null, "public", "jdbc_sites")) {
+                check(rs.next(), "a primary key");
+                equal(rs.getString("COLUMN_NAME") + " " + rs.getString("PK_NAME"),
+                    "id jdbc_sites_pkey", "primary key");
+                check(!rs.next(), "one primary key column");
+            }
+            equal(column(md.getIndexInfo(null, "public", "jdbc_sites", true, true), "INDEX_NAME"),
+                List.of("jdbc_sites_code_key", "jdbc_sites_pkey"), "unique indexes");
+            equal(column(md.getColumns(null, "public", "jdbc_sites", "name"), "COLUMN_DEF"),
+                List.of("'x'::text"), "column default");
 
             List<String> typeNames = column(md.getTypeInfo(), "TYPE_NAME");
             check(typeNames.contains("int4") && typeNames.contains("timestamptz")

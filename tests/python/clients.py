@@ -595,6 +595,14 @@ def plain_tables():
         active = sa.Column(sa.Boolean, default=True)
 
     Base.metadata.create_all(engine)
+    # The inspector finds the keys create_all made, as on PostgreSQL.
+    inspector = sa.inspect(engine)
+    key = inspector.get_pk_constraint("sa_sites")
+    assert (key["name"], key["constrained_columns"]) == ("sa_sites_pkey", ["id"]), key
+    uniques = [(u["name"], u["column_names"]) for u in inspector.get_unique_constraints("sa_sites")]
+    assert uniques == [("sa_sites_name_key", ["name"])], uniques
+    indexes = [(i["name"], i["unique"], i["column_names"]) for i in inspector.get_indexes("sa_sites")]
+    assert indexes == [("sa_sites_name_key", True, ["name"])], indexes
     with orm.Session(engine) as session:
         session.add_all([Site(id=1, name="north"), Site(id=2, name="south")])
         session.commit()
@@ -839,6 +847,17 @@ def alembic_suite():
             session.commit()
             rows = session.execute(sa.select(User.id, User.name, User.score).order_by(User.id)).all()
             assert rows == [(2, "bob", 3), (3, "cy", 5)], rows
+        # What `alembic check` and autogenerate compare: the model against
+        # the keys, defaults and types reflected from the database. Nothing
+        # differs.
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        with engine.connect() as conn:
+            opts = {"compare_type": True, "compare_server_default": True}
+            context = MigrationContext.configure(conn, opts=opts)
+            diffs = [d for d in compare_metadata(context, Base.metadata) if "al_users" in str(d)]
+        assert diffs == [], diffs
         try:
             with engine.begin() as conn:
                 conn.execute(sa.text("INSERT INTO al_users (name, score) VALUES ('cy', 1)"))

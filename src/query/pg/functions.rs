@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::{
     self as pg, PgCatalogStaticTables, array_bounds_udf, format_type, has_privilege_udf,
-    pg_get_expr_udf, quote_ident_udf,
+    quote_ident_udf,
 };
 
 use crate::query::error::Error;
@@ -59,7 +59,7 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
         pg::create_pg_table_is_visible(),
         format_type::create_format_type_udf(),
         pg::create_session_user_udf(),
-        pg_get_expr_udf::create_pg_get_expr_udf(),
+        super::keys_catalog::ExpressionText::udf(),
         pg::create_pg_get_partkeydef_udf(),
         pg::create_pg_relation_is_publishable_udf(),
         pg::create_pg_get_statisticsobjdef_columns_udf(),
@@ -256,8 +256,8 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
             arities.into_iter().map(TypeSignature::Any).collect(),
         )));
     }
-    // EpochDB's tables have no indexes: no oid names one it could describe.
-    // SQLAlchemy's inspector asks for index expressions.
+    // Outside a database no oid names an index; in one, the keys' indexes
+    // are described by `keys_catalog`'s own `pg_get_indexdef`.
     ctx.register_udf(ScalarUDF::new_from_impl(NullFunction::new(
         "pg_get_indexdef",
         vec![TypeSignature::Any(1), TypeSignature::Any(3)],

@@ -37,8 +37,13 @@ pub(crate) struct RelationOids {
 }
 
 impl RelationOids {
-    fn get(&self, oid: i64) -> Option<(String, String)> {
+    pub(super) fn get(&self, oid: i64) -> Option<(String, String)> {
         self.names.read().get(&oid).cloned()
+    }
+
+    /// Notes what each of `relations`' oids names.
+    pub(super) fn note(&self, relations: impl IntoIterator<Item = (i64, (String, String))>) {
+        self.names.write().extend(relations);
     }
 }
 
@@ -65,24 +70,24 @@ impl RecordingClass {
 }
 
 /// All rows of `table`.
-async fn rows(table: &dyn TableProvider, state: &dyn Session) -> Result<RecordBatch> {
+pub(super) async fn rows(table: &dyn TableProvider, state: &dyn Session) -> Result<RecordBatch> {
     let plan = table.scan(state, None, &[], None).await?;
     let batches = collect(plan, state.task_ctx()).await?;
     Ok(concat_batches(&table.schema(), &batches)?)
 }
 
 /// Column `name` of `batch` as 64-bit integers (oids) or text.
-fn ints(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
+pub(super) fn ints(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
     let Some(column) = batch.column_by_name(name) else {
-        return exec_err!("pg_class has no column {name}");
+        return exec_err!("the catalog has no column {name}");
     };
     let column = cast(column, &DataType::Int64)?;
     Ok(column.as_primitive::<Int64Type>().iter().collect())
 }
 
-fn texts(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+pub(super) fn texts(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
     let Some(column) = batch.column_by_name(name) else {
-        return exec_err!("pg_class has no column {name}");
+        return exec_err!("the catalog has no column {name}");
     };
     let column = cast(column, &DataType::Utf8)?;
     Ok(column
@@ -121,7 +126,7 @@ impl TableProvider for RecordingClass {
             .filter_map(|((oid, schema), name)| {
                 Some((oid?, (schemas.get(&schema?)?.clone(), name?)))
             });
-        self.oids.names.write().extend(relations);
+        self.oids.note(relations);
         scan_batch(class, projection)
     }
 }
@@ -129,7 +134,7 @@ impl TableProvider for RecordingClass {
 /// A shared value that two functions hold alike when they hold the same
 /// one (what a UDF's equality asks).
 #[derive(Debug)]
-struct Shared<T>(Arc<T>);
+pub(super) struct Shared<T>(pub(super) Arc<T>);
 
 impl<T> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {

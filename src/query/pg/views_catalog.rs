@@ -1,5 +1,6 @@
 //! `pg_views` from the database's views, in place of pg-catalog's (which
-//! lists none), and `pg_class` read through
+//! lists none), the catalogs of keys and defaults from the tables'
+//! ([`keyed_catalog`]), and `pg_class` read through
 //! [`RecordingClass`](super::relation_oids::RecordingClass).
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 
+use super::keys_catalog::keyed_catalog;
 use super::relation_oids::{RecordingClass, RelationOids};
 use crate::query::datasource::system::ComputedTable;
 use crate::storage::Database;
@@ -20,7 +22,8 @@ const PG_VIEWS: &str = "pg_views";
 /// keeps no owners, and only superusers create relations.
 const OWNER: &str = "postgres";
 
-/// A `pg_catalog` whose `pg_views` lists the views of `database`.
+/// A `pg_catalog` whose `pg_views` lists the views of `database`, and whose
+/// catalogs list its tables' keys and defaults.
 #[derive(Debug)]
 pub(crate) struct WithViews {
     inner: Arc<dyn SchemaProvider>,
@@ -56,11 +59,10 @@ impl SchemaProvider for WithViews {
                 pg_views,
             ))));
         }
+        let table = keyed_catalog(self.inner.as_ref(), name, &self.database, &self.oids).await?;
         if name == "pg_class"
-            && let (Some(class), Some(namespaces)) = (
-                self.inner.table(name).await?,
-                self.inner.table("pg_namespace").await?,
-            )
+            && let (Some(class), Some(namespaces)) =
+                (table.clone(), self.inner.table("pg_namespace").await?)
         {
             return Ok(Some(Arc::new(RecordingClass::new(
                 class,
@@ -68,7 +70,7 @@ impl SchemaProvider for WithViews {
                 self.oids.clone(),
             ))));
         }
-        self.inner.table(name).await
+        Ok(table)
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -11,8 +11,8 @@
 //!   wrapped in `max()` (a scalar subquery yields at most one row, so this is
 //!   the same value), and conditions that read only the outer query's columns
 //!   move out of it into a CASE around it.
-//! - A scalar subquery that reads a catalog EpochDB always leaves empty (there
-//!   are no sequences and no column defaults) is NULL, whatever else it reads.
+//! - A scalar subquery that reads a catalog EpochDB always leaves empty
+//!   (`pg_sequence`) is NULL, whatever else it reads.
 //! - `pg_class.reloptions`, which pg-catalog lacks, is NULL.
 //! - `pg_get_function_result(p.oid)` and `pg_get_function_arguments(p.oid)`
 //!   (psql's `\df`): the types of the pg_proc row's own columns, formatted.
@@ -45,7 +45,7 @@ const VECTOR_COLUMNS: &[&str] = &["indkey", "indclass", "indcollation", "indopti
 const NULL_COLUMNS: &[&str] = &["reloptions"];
 
 /// Catalog tables that are empty in every EpochDB database.
-const EMPTY_CATALOGS: &[&str] = &["pg_sequence", "pg_attrdef"];
+const EMPTY_CATALOGS: &[&str] = &["pg_sequence"];
 
 /// Aggregate functions: a subquery that projects one of these already yields
 /// one row.
@@ -66,6 +66,60 @@ const AGGREGATES: &[&str] = &[
     "first_value",
     "last_value",
 ];
+
+/// `sql` with each scalar subquery that a select list reads `pg_attrdef`
+/// with (psql's `\d` reads a column's default so) in parentheses of its
+/// own, or `None` when it has none. pg-catalog's parser replaces a
+/// correlated subquery in a select list by NULL, which would hide every
+/// default; a parenthesized one it leaves to [`rewrite`], which makes it
+/// plannable.
+pub(super) fn shield_default_subqueries(sql: &str) -> Option<String> {
+    if !sql.to_ascii_lowercase().contains("pg_attrdef") {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgresDialect::default(), sql).ok()?;
+    let mut shield = ShieldDefaultSubqueries { shielded: false };
+    let _ = statements.visit(&mut shield);
+    shield.shielded.then(|| {
+        let texts: Vec<String> = statements.iter().map(ToString::to_string).collect();
+        texts.join("; ")
+    })
+}
+
+struct ShieldDefaultSubqueries {
+    shielded: bool,
+}
+
+impl VisitorMut for ShieldDefaultSubqueries {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        for item in &mut select.projection {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item
+            else {
+                continue;
+            };
+            let Expr::Subquery(subquery) = expr else {
+                continue;
+            };
+            let SetExpr::Select(inner) = subquery.body.as_ref() else {
+                continue;
+            };
+            let reads_defaults = inner.from.iter().any(|table| {
+                matches!(&table.relation, TableFactor::Table { name, .. }
+                    if name_parts(name).last().is_some_and(|t| t == "pg_attrdef"))
+            });
+            if reads_defaults {
+                *expr = Expr::Nested(Box::new(expr.clone()));
+                self.shielded = true;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
 
 /// Applies every rewrite of this module to `statement`.
 pub(super) fn rewrite(statement: &mut Statement) {
@@ -111,12 +165,21 @@ impl VisitorMut for QualifyOurCatalogTables {
 /// The columns of DataFusion's `information_schema.columns`, in order, with
 /// `data_type` (which DataFusion writes as Arrow's type) as PostgreSQL names
 /// it, `ordinal_position` counted from 1 (DataFusion counts from 0), and
-/// PostgreSQL's `udt_name` added.
+/// PostgreSQL's `udt_name` added. A table column's default, and the declared
+/// type of a column held as text (`jsonb`, `varchar(n)`), come from the
+/// table (the `epochdb_column_*` functions).
 const INFORMATION_SCHEMA_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, \
-     column_name, ordinal_position + 1 AS ordinal_position, column_default, is_nullable, \
-     epochdb_sql_type(data_type) AS data_type, character_maximum_length, \
+     column_name, ordinal_position + 1 AS ordinal_position, \
+     epochdb_column_default(table_schema, table_name, column_name) AS column_default, \
+     is_nullable, \
+     coalesce(epochdb_column_data_type(table_schema, table_name, column_name), \
+       epochdb_sql_type(data_type)) AS data_type, \
+     coalesce(epochdb_column_max_chars(table_schema, table_name, column_name), \
+       character_maximum_length) AS character_maximum_length, \
      character_octet_length, numeric_precision, numeric_precision_radix, numeric_scale, \
-     datetime_precision, interval_type, epochdb_udt_name(data_type) AS udt_name \
+     datetime_precision, interval_type, \
+     coalesce(epochdb_column_udt_name(table_schema, table_name, column_name), \
+       epochdb_udt_name(data_type)) AS udt_name \
      FROM information_schema.columns";
 
 /// Replaces `information_schema.columns` (Grafana's column list reads its
@@ -800,6 +863,28 @@ mod tests {
     }
 
     #[test]
+    fn default_subqueries_in_a_select_list_are_parenthesized() {
+        let psql = "SELECT a.attname, (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true) \
+             FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             AND a.atthasdef), (SELECT c.collname FROM pg_catalog.pg_collation c \
+             WHERE c.oid = a.attcollation) FROM pg_catalog.pg_attribute a";
+        let shielded = shield_default_subqueries(psql).expect("shielded");
+        assert!(
+            shielded.starts_with("SELECT a.attname, ((SELECT pg_catalog.pg_get_expr("),
+            "{shielded}"
+        );
+        assert!(shielded.contains(", (SELECT c.collname FROM"), "{shielded}");
+        // A join with pg_attrdef (pgJDBC's) is left as it was written.
+        assert_eq!(
+            shield_default_subqueries(
+                "SELECT a.attname FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adnum = a.attnum"
+            ),
+            None
+        );
+        assert_eq!(shield_default_subqueries("SELECT 1"), None);
+    }
+
+    #[test]
     fn information_schema_columns_names_postgres_types() {
         let sql = rewritten(
             "SELECT c.data_type FROM information_schema.columns c WHERE c.table_name = 'cpu'",
@@ -809,7 +894,7 @@ mod tests {
             "{sql}"
         );
         assert!(
-            sql.contains("epochdb_sql_type(data_type) AS data_type"),
+            sql.contains("epochdb_sql_type(data_type)) AS data_type"),
             "{sql}"
         );
         assert!(

@@ -106,7 +106,9 @@ pub(super) fn parse(sql: &str, search_path: impl Fn() -> Vec<String>) -> Result<
         let without_toast = drop_toast_options(text);
         let text = without_toast.as_deref().unwrap_or(text);
         let named = regproc_literals_as_names(text);
-        match CATALOG_PARSER.parse(named.as_deref().unwrap_or(text)) {
+        let text = named.as_deref().unwrap_or(text);
+        let shielded = catalog_rewrite::shield_default_subqueries(text);
+        match CATALOG_PARSER.parse(shielded.as_deref().unwrap_or(text)) {
             Ok(mut statements) => {
                 statements.iter_mut().for_each(catalog_rewrite::rewrite);
                 statements
