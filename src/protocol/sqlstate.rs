@@ -352,6 +352,8 @@ fn storage_code(error: &storage::Error) -> (&'static str, Blame) {
         }
         E::StringTooLong { .. } => (STRING_DATA_RIGHT_TRUNCATION, Blame::Client),
         E::SequenceNotFound { .. } | E::ViewNotFound { .. } => (UNDEFINED_TABLE, Blame::Client),
+        E::IndexNotFound { .. } => (UNDEFINED_OBJECT, Blame::Client),
+        E::IndexOfConstraint { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),
         E::SequenceInUse { .. } => (DEPENDENT_OBJECTS_STILL_EXIST, Blame::Client),
         E::InvalidSequence { .. } => (INVALID_PARAMETER_VALUE, Blame::Client),
         E::SequenceLimit { .. } => (SEQUENCE_GENERATOR_LIMIT_EXCEEDED, Blame::Client),

@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use super::acl::{Acl, AclObject, Privileges, Role};
 use super::error::{Error, Result};
 use super::files::Files;
+use super::index::Index;
 use super::journal::{Durable, Journal};
 use super::record::{self, Record, create_table_record};
 use super::roles::{RoleChange, Roles};
@@ -397,6 +398,39 @@ pub struct OwnedSequence {
     pub options: SequenceOptions,
 }
 
+/// Whether `index` may be made on a table of schema `schema`: on its time
+/// and tag columns only, each once (see [`Index`]).
+fn check_index(schema: &TableSchema, index: &Index) -> Result<()> {
+    if schema.is_plain() {
+        return Err(Error::Unsupported {
+            what: "CREATE INDEX on a table without a time column".into(),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for column in &index.columns {
+        let Some(found) = schema.columns().iter().find(|c| c.name == column.name) else {
+            return Err(Error::InvalidSchema {
+                reason: format!("column \"{}\" does not exist", column.name),
+            });
+        };
+        if found.role == ColumnRole::Field {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "CREATE INDEX on column \"{}\", a field (only tag and time columns are indexed)",
+                    column.name
+                ),
+            });
+        }
+        seen.insert(column.name.as_str());
+    }
+    if index.columns.is_empty() || seen.len() != index.columns.len() {
+        return Err(Error::InvalidSchema {
+            reason: "an index names each of its columns once".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The default of a column that owns sequence `name` of schema `schema`,
 /// as PostgreSQL shows it (qualified outside `public`).
 fn nextval_text(schema: &str, name: &str) -> String {
@@ -424,9 +458,13 @@ fn taken(
     tables: &BTreeMap<String, Arc<Table>>,
     sequences: &BTreeMap<String, Arc<Sequence>>,
     views: &BTreeMap<String, Arc<View>>,
+    indexes: &BTreeMap<String, Arc<Index>>,
     name: &str,
 ) -> bool {
-    tables.contains_key(name) || sequences.contains_key(name) || views.contains_key(name)
+    tables.contains_key(name)
+        || sequences.contains_key(name)
+        || views.contains_key(name)
+        || indexes.contains_key(name)
 }
 
 /// A schema (PostgreSQL's namespace): a set of tables.
@@ -440,6 +478,8 @@ pub struct Namespace {
     pub(super) sequences: RwLock<BTreeMap<String, Arc<Sequence>>>,
     /// Views share the names too. Locked after `sequences`.
     pub(super) views: RwLock<BTreeMap<String, Arc<View>>>,
+    /// Indexes share the names too. Locked after `views`.
+    pub(super) indexes: RwLock<BTreeMap<String, Arc<Index>>>,
     /// PUBLIC may use each database's `public` schema, as in PostgreSQL 15.
     pub(super) acl: RwLock<Acl>,
     journal: Arc<Journal>,
@@ -458,6 +498,7 @@ impl Namespace {
             tables: RwLock::new(BTreeMap::new()),
             sequences: RwLock::new(BTreeMap::new()),
             views: RwLock::new(BTreeMap::new()),
+            indexes: RwLock::new(BTreeMap::new()),
             acl: RwLock::new(acl),
             journal,
         }
@@ -507,7 +548,13 @@ impl Namespace {
         let _change = self.journal.change();
         let mut tables = self.tables.write();
         let mut sequences = self.sequences.write();
-        if taken(&tables, &sequences, &self.views.read(), name) {
+        if taken(
+            &tables,
+            &sequences,
+            &self.views.read(),
+            &self.indexes.read(),
+            name,
+        ) {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {
@@ -524,7 +571,13 @@ impl Namespace {
         for sequence in owned {
             let taken = |candidate: &str| {
                 candidate == name
-                    || taken(&tables, &sequences, &self.views.read(), candidate)
+                    || taken(
+                        &tables,
+                        &sequences,
+                        &self.views.read(),
+                        &self.indexes.read(),
+                        candidate,
+                    )
                     || created.iter().any(|s: &Sequence| s.name() == candidate)
             };
             let mut chosen = sequence.preferred.clone();
@@ -591,7 +644,13 @@ impl Namespace {
         let _change = self.journal.change();
         let tables = self.tables.read();
         let mut sequences = self.sequences.write();
-        if taken(&tables, &sequences, &self.views.read(), name) {
+        if taken(
+            &tables,
+            &sequences,
+            &self.views.read(),
+            &self.indexes.read(),
+            name,
+        ) {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {
@@ -703,7 +762,9 @@ impl Namespace {
         let mut views = self.views.write();
         let name = view.name.clone();
         let current = views.get(&name);
-        let free = !tables.contains_key(&name) && !sequences.contains_key(&name);
+        let free = !tables.contains_key(&name)
+            && !sequences.contains_key(&name)
+            && !self.indexes.read().contains_key(&name);
         let expected = match (current, replacing) {
             (None, None) => true,
             (Some(current), Some(replacing)) => Arc::ptr_eq(current, replacing),
@@ -747,6 +808,107 @@ impl Namespace {
     /// Removes view `name` as replay finds it dropped.
     pub(super) fn forget_view(&self, name: &str) {
         self.views.write().remove(name);
+    }
+
+    pub fn index(&self, name: &str) -> Option<Arc<Index>> {
+        self.indexes.read().get(name).cloned()
+    }
+
+    /// The schema's indexes, by name.
+    pub fn indexes(&self) -> Vec<Arc<Index>> {
+        self.indexes.read().values().cloned().collect()
+    }
+
+    /// `CREATE INDEX` on a time-series table's tag and time columns, which
+    /// its tag index and time-ordered blocks already serve (see
+    /// [`Index`]). Returns `false` when the name was taken and
+    /// `if_not_exists` was set.
+    pub fn create_index(&self, index: Index, if_not_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let tables = self.tables.read();
+        let sequences = self.sequences.read();
+        let views = self.views.read();
+        let mut indexes = self.indexes.write();
+        let key_named = |name: &str| {
+            (tables.values()).any(|t| (t.schema().constraints().iter()).any(|k| k.name == name))
+        };
+        if taken(&tables, &sequences, &views, &indexes, &index.name) || key_named(&index.name) {
+            return if if_not_exists {
+                Ok(Durable::new(false, None))
+            } else {
+                Err(Error::TableExists { name: index.name })
+            };
+        }
+        let table = (tables.get(&index.table)).ok_or_else(|| Error::TableNotFound {
+            name: index.table.clone(),
+        })?;
+        check_index(table.schema(), &index)?;
+        let record = Record::CreateIndex {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            index: index.clone(),
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        indexes.insert(index.name.clone(), Arc::new(index));
+        Ok(logged)
+    }
+
+    /// `DROP INDEX`. Returns `false` when there was none and `if_exists`
+    /// was set. The index behind a key goes only with its key.
+    pub fn drop_index(&self, name: &str, if_exists: bool) -> Result<Durable<bool>> {
+        let _change = self.journal.change();
+        let tables = self.tables.read();
+        let mut indexes = self.indexes.write();
+        if !indexes.contains_key(name) {
+            let keyed = (tables.values())
+                .find(|t| (t.schema().constraints().iter()).any(|k| k.name == name));
+            return match keyed {
+                Some(table) => Err(Error::IndexOfConstraint {
+                    name: name.into(),
+                    table: table.name().into(),
+                }),
+                None if if_exists => Ok(Durable::new(false, None)),
+                None => Err(Error::IndexNotFound { name: name.into() }),
+            };
+        }
+        let record = Record::DropIndex {
+            database: self.database.clone(),
+            schema: self.name.clone(),
+            name: name.into(),
+        };
+        let logged = self.journal.log_catalog(&[record.encode()], true)?;
+        indexes.remove(name);
+        Ok(logged)
+    }
+
+    /// Index `index` as recovery found it.
+    pub(super) fn restore_index(&self, index: Index) {
+        self.indexes
+            .write()
+            .insert(index.name.clone(), Arc::new(index));
+    }
+
+    /// Removes index `name` as replay finds it dropped.
+    pub(super) fn forget_index(&self, name: &str) {
+        self.indexes.write().remove(name);
+    }
+
+    /// Points the indexes of table `table` at `new_name` (when it is
+    /// renamed), with their columns renamed as `renamed` says.
+    fn follow_table(&self, table: &str, new_name: &str, renamed: &[(String, String)]) {
+        for index in self.indexes.write().values_mut() {
+            if index.table != table {
+                continue;
+            }
+            let mut moved = Index::clone(index);
+            moved.table = new_name.to_owned();
+            for column in &mut moved.columns {
+                if let Some((_, to)) = renamed.iter().find(|(from, _)| *from == column.name) {
+                    column.name = to.clone();
+                }
+            }
+            *index = Arc::new(moved);
+        }
     }
 
     /// Creates table `id` under the lock of the table map, logging it after
@@ -996,6 +1158,7 @@ impl Namespace {
         for sequence in self.sequences.read().values() {
             sequence.rename_owner(name, name, &renamed);
         }
+        self.follow_table(name, name, &renamed);
         tables.insert(name.to_owned(), table.clone());
         Ok((table, logged))
     }
@@ -1010,7 +1173,7 @@ impl Namespace {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::TableNotFound { name: name.into() })?;
-        if taken(&tables, &sequences, &views, new_name) {
+        if taken(&tables, &sequences, &views, &self.indexes.read(), new_name) {
             return Err(Error::TableExists {
                 name: new_name.into(),
             });
@@ -1031,6 +1194,7 @@ impl Namespace {
         for sequence in sequences.values() {
             sequence.rename_owner(name, new_name, &[]);
         }
+        self.follow_table(name, new_name, &[]);
         Ok((table, logged))
     }
 
@@ -1099,6 +1263,8 @@ impl Namespace {
         for sequence in owned {
             sequences.remove(&sequence);
         }
+        // Its indexes go with it, as replaying the drop drops them.
+        self.indexes.write().retain(|_, index| index.table != name);
         Ok(logged)
     }
 }

@@ -24,6 +24,7 @@ use super::files::{
     DurabilityOptions, Files, SNAPSHOT_MAGIC, io, parse_snapshot_name, snapshot_name,
 };
 use super::image::Heads;
+use super::index::Index;
 use super::journal::Journal;
 use super::record::{Record, create_table_record, data_record_header, mark_last};
 use super::scan::TimeRange;
@@ -300,6 +301,13 @@ impl Storage {
                             database: database.name.clone(),
                             schema: namespace.name.clone(),
                             view: View::clone(view),
+                        });
+                    }
+                    for index in namespace.indexes.read().values() {
+                        records.push(Record::CreateIndex {
+                            database: database.name.clone(),
+                            schema: namespace.name.clone(),
+                            index: Index::clone(index),
                         });
                     }
                 }
@@ -635,6 +643,24 @@ impl<'a> Replayer<'a> {
             } => {
                 if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
                     namespace.restore_view(view);
+                }
+            }
+            Record::CreateIndex {
+                database: db,
+                schema,
+                index,
+            } => {
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    namespace.restore_index(index);
+                }
+            }
+            Record::DropIndex {
+                database: db,
+                schema,
+                name,
+            } => {
+                if let Some(namespace) = database(&db).and_then(|db| db.schema(&schema)) {
+                    namespace.forget_index(&name);
                 }
             }
             Record::DropView {

@@ -40,6 +40,10 @@ pub enum Error {
     ColumnHasNulls { table: String, column: String },
     #[error("view \"{name}\" does not exist")]
     ViewNotFound { name: String },
+    #[error("index \"{name}\" does not exist")]
+    IndexNotFound { name: String },
+    #[error("cannot drop index {name} because constraint {name} on table {table} requires it")]
+    IndexOfConstraint { name: String, table: String },
     #[error("sequence \"{name}\" does not exist")]
     SequenceNotFound { name: String },
     #[error("cannot drop sequence {name} because other objects depend on it")]

@@ -10,6 +10,7 @@ use super::bytes::{Reader, Writer};
 use super::error::{Result, corrupt};
 use super::head::HeadBlock;
 use super::image::{read_key, write_key};
+use super::index::Index;
 use super::scan::TimeRange;
 use super::schema::{
     ColumnRole, ColumnSchema, ColumnType, Identity, SequenceOptions, SequenceOwner, SequenceType,
@@ -152,6 +153,17 @@ pub(super) enum Record {
         schema: String,
         name: String,
     },
+    /// Index `index.name` created in a schema (on `index.table`).
+    CreateIndex {
+        database: String,
+        schema: String,
+        index: Index,
+    },
+    DropIndex {
+        database: String,
+        schema: String,
+        name: String,
+    },
     /// The last record of a snapshot file: how many came before it.
     SnapshotEnd {
         records: u64,
@@ -213,6 +225,8 @@ mod kind {
     /// row.
     pub(super) const ADD_FILLED_COLUMNS: u8 = 24;
     pub(super) const DROP_COLUMN: u8 = 25;
+    pub(super) const CREATE_INDEX: u8 = 26;
+    pub(super) const DROP_INDEX: u8 = 27;
 }
 
 impl Record {
@@ -433,6 +447,26 @@ impl Record {
                 name,
             } => {
                 w.u8(kind::DROP_VIEW);
+                w.str(database);
+                w.str(schema);
+                w.str(name);
+            }
+            Record::CreateIndex {
+                database,
+                schema,
+                index,
+            } => {
+                w.u8(kind::CREATE_INDEX);
+                w.str(database);
+                w.str(schema);
+                index.encode(&mut w);
+            }
+            Record::DropIndex {
+                database,
+                schema,
+                name,
+            } => {
+                w.u8(kind::DROP_INDEX);
                 w.str(database);
                 w.str(schema);
                 w.str(name);
@@ -725,6 +759,16 @@ impl Record {
                 view: View::decode(&mut r)?,
             },
             kind::DROP_VIEW => Record::DropView {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                name: name(&mut r)?,
+            },
+            kind::CREATE_INDEX => Record::CreateIndex {
+                database: name(&mut r)?,
+                schema: name(&mut r)?,
+                index: Index::decode(&mut r)?,
+            },
+            kind::DROP_INDEX => Record::DropIndex {
                 database: name(&mut r)?,
                 schema: name(&mut r)?,
                 name: name(&mut r)?,
@@ -1196,6 +1240,31 @@ mod tests {
                 database: "db".into(),
                 schema: "s".into(),
                 name: "v".into(),
+            },
+            Record::CreateIndex {
+                database: "db".into(),
+                schema: "s".into(),
+                index: Index {
+                    name: "t_host_time_idx".into(),
+                    table: "t".into(),
+                    columns: vec![
+                        crate::storage::IndexColumn {
+                            name: "host".into(),
+                            descending: false,
+                            nulls_first: false,
+                        },
+                        crate::storage::IndexColumn {
+                            name: "time".into(),
+                            descending: true,
+                            nulls_first: true,
+                        },
+                    ],
+                },
+            },
+            Record::DropIndex {
+                database: "db".into(),
+                schema: "s".into(),
+                name: "t_host_time_idx".into(),
             },
             Record::Data {
                 table: 3,

@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::constraints::unique_constraints;
+use super::indexes::{self, IndexRequest};
 use super::names::{normalize, qualified, schema_name, single_name};
 use super::sequences::{
     self, ColumnSequence, identity_option, identity_type, sequence_spec, sequence_type, serial_type,
@@ -117,6 +118,12 @@ pub enum Ddl {
         names: Vec<ObjectName>,
         if_exists: bool,
     },
+    /// `CREATE INDEX` over a time-series table's tags and time.
+    CreateIndex(IndexRequest),
+    DropIndexes {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+    },
     CreateSchema {
         name: ObjectName,
         if_not_exists: bool,
@@ -155,6 +162,7 @@ impl Ddl {
     pub(crate) fn from_statement(statement: &Statement) -> Result<Option<Self>> {
         Ok(Some(match statement {
             Statement::CreateTable(create) => create_table(create)?,
+            Statement::CreateIndex(create) => Ddl::CreateIndex(indexes::request(create)?),
             Statement::AlterTable(alter) => alter_table(alter)?,
             Statement::Truncate(truncate) => {
                 if truncate.partitions.is_some() || truncate.on_cluster.is_some() {
@@ -252,6 +260,11 @@ impl Ddl {
                     names: names.clone(),
                     if_exists: *if_exists,
                 },
+                // Nothing depends on an index, so CASCADE drops no more.
+                ObjectType::Index => Ddl::DropIndexes {
+                    names: names.clone(),
+                    if_exists: *if_exists,
+                },
                 ObjectType::Schema => Ddl::DropSchemas {
                     names: names.clone(),
                     if_exists: *if_exists,
@@ -302,6 +315,15 @@ impl Ddl {
             }
             Ddl::DropSequences { names, .. } => {
                 format!("must be owner of sequence {}", first(names))
+            }
+            Ddl::DropIndexes { names, .. } => {
+                format!("must be owner of index {}", first(names))
+            }
+            Ddl::CreateIndex(request) => {
+                format!(
+                    "must be owner of table {}",
+                    first(std::slice::from_ref(&request.table))
+                )
             }
             Ddl::DropTables { names, .. } => {
                 format!("must be owner of table {}", first(names))
@@ -690,6 +712,21 @@ impl Ddl {
                     .ok_or(storage::Error::SchemaNotFound { name: schema })?;
                 let created = namespace.create_sequence(&sequence, *options, *if_not_exists)?;
                 ("CREATE SEQUENCE", vec![created])
+            }
+            Ddl::CreateIndex(request) => {
+                let db = database()?;
+                let created = indexes::create(&db, request, names)?;
+                ("CREATE INDEX", vec![created])
+            }
+            Ddl::DropIndexes {
+                names: dropped,
+                if_exists,
+            } => {
+                let db = database()?;
+                (
+                    "DROP INDEX",
+                    indexes::drop(&db, dropped, *if_exists, names)?,
+                )
             }
             Ddl::DropSequences { names, if_exists } => {
                 let db = database()?;

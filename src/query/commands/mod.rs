@@ -7,6 +7,7 @@ mod constraints;
 pub(crate) mod copy;
 pub(crate) mod create_as;
 pub(crate) mod ddl;
+mod indexes;
 pub(crate) mod ingest;
 pub(crate) mod names;
 pub(crate) mod retention;

@@ -26,7 +26,7 @@ use datafusion::arrow::array::{
     new_null_array,
 };
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::datasource::TableType;
@@ -40,7 +40,9 @@ use super::quoting::quote_ident;
 use super::relation_oids::{RelationOids, Shared, ints, rows, texts};
 use super::shown_default::shown_default;
 use crate::query::datasource::system::scan_batch;
-use crate::storage::{ColumnSchema, ColumnType, Database, Identity, TableSchema, UniqueConstraint};
+use crate::storage::{
+    ColumnSchema, ColumnType, Database, Identity, Index, Namespace, TableSchema, UniqueConstraint,
+};
 
 /// The catalogs [`keyed_catalog`] adds rows to or corrects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,11 +143,13 @@ impl TableProvider for KeyedCatalog {
     }
 }
 
-/// A table of the database as `pg_class` lists it.
+/// A table of the database as `pg_class` lists it, with its indexes made
+/// with `CREATE INDEX`, by name.
 struct Relation {
     oid: i64,
     namespace: i64,
     table: Arc<TableSchema>,
+    indexes: Vec<Arc<Index>>,
 }
 
 /// The database's tables among `class`'s rows. Every row's oid is noted
@@ -177,13 +181,16 @@ fn relations(
         if kind.as_deref() != Some("r") {
             continue;
         }
-        let Some(table) = database.schema(schema).and_then(|n| n.table(&name)) else {
+        let Some((namespace_of, table)) =
+            (database.schema(schema)).and_then(|n| Some((n.clone(), n.table(&name)?)))
+        else {
             continue;
         };
         found.push(Relation {
             oid,
             namespace,
             table: table.schema().clone(),
+            indexes: indexes_of(&namespace_of, &name),
         });
     }
     oids.note(noted);
@@ -194,10 +201,12 @@ fn relations(
 const FIRST_TABLE_OID: i64 = 16384;
 /// Where the oids of keys, indexes and defaults start: far past any table's.
 const OBJECT_OID_BASE: i64 = 1 << 30;
-/// Oids set aside per table: indexes and constraints take the even and odd
-/// ones below [`DEFAULT_SLOTS`], defaults one per column above it.
-const SLOTS_PER_TABLE: i64 = 4096;
+/// Oids set aside per table: keys' indexes and the keys take the even and
+/// odd ones below [`DEFAULT_SLOTS`], defaults one per column from there,
+/// and indexes made with `CREATE INDEX` one each from [`NAMED_SLOTS`].
+const SLOTS_PER_TABLE: i64 = 8192;
 const DEFAULT_SLOTS: i64 = 2048;
+const NAMED_SLOTS: i64 = 4096;
 
 /// An object of a table that has an oid of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +217,8 @@ enum Object {
     Constraint(usize),
     /// The default of column number (`attnum`) `n`.
     Default(usize),
+    /// The table's `i`th index made with `CREATE INDEX`, by name.
+    Named(usize),
 }
 
 /// The oid of `object` of the table with oid `table`; `None` past the
@@ -217,7 +228,8 @@ fn object_oid(table: i64, object: Object) -> Option<i64> {
     let (slot, limit) = match object {
         Object::Index(i) => (2 * i64::try_from(i).ok()?, DEFAULT_SLOTS),
         Object::Constraint(i) => (2 * i64::try_from(i).ok()? + 1, DEFAULT_SLOTS),
-        Object::Default(n) => (DEFAULT_SLOTS + i64::try_from(n).ok()?, SLOTS_PER_TABLE),
+        Object::Default(n) => (DEFAULT_SLOTS + i64::try_from(n).ok()?, NAMED_SLOTS),
+        Object::Named(i) => (NAMED_SLOTS + i64::try_from(i).ok()?, SLOTS_PER_TABLE),
     };
     let ordinal = table.checked_sub(FIRST_TABLE_OID)?;
     let oid = OBJECT_OID_BASE
@@ -234,7 +246,9 @@ fn object_of(oid: i64) -> Option<(i64, Object)> {
     }
     let table = FIRST_TABLE_OID + offset / SLOTS_PER_TABLE;
     let slot = offset % SLOTS_PER_TABLE;
-    let object = if slot >= DEFAULT_SLOTS {
+    let object = if slot >= NAMED_SLOTS {
+        Object::Named(usize::try_from(slot - NAMED_SLOTS).ok()?)
+    } else if slot >= DEFAULT_SLOTS {
         Object::Default(usize::try_from(slot - DEFAULT_SLOTS).ok()?)
     } else if slot % 2 == 0 {
         Object::Index(usize::try_from(slot / 2).ok()?)
@@ -381,18 +395,115 @@ fn keys(relations: &[Relation]) -> impl Iterator<Item = (&Relation, &UniqueConst
     })
 }
 
-/// Column numbers of `key`, space-separated as an `int2vector` prints.
-fn vector(key: &UniqueConstraint, value: impl Fn(usize) -> i64) -> String {
-    let values: Vec<String> = (key.columns.iter())
-        .map(|&c| value(c).to_string())
-        .collect();
+/// The indexes of table `table` made with `CREATE INDEX`, by name.
+fn indexes_of(namespace: &Namespace, table: &str) -> Vec<Arc<Index>> {
+    let mut indexes = namespace.indexes();
+    indexes.retain(|index| index.table == table);
+    indexes
+}
+
+/// An index as the catalogs list it: the unique one behind a key, or one
+/// made with `CREATE INDEX`.
+struct Listed {
+    oid: i64,
+    name: String,
+    /// The table's columns, by position, in the index's order.
+    columns: Vec<usize>,
+    /// `indoption` of each column: 1 for `DESC`, 2 for `NULLS FIRST`.
+    options: Vec<i64>,
+    /// For the index behind a key: whether it is the primary key.
+    primary: Option<bool>,
+}
+
+/// The indexes of the table with oid `oid`, schema `table` and indexes
+/// made with `CREATE INDEX` `indexes`: its keys' first, in order.
+fn listed(oid: i64, table: &TableSchema, indexes: &[Arc<Index>]) -> Vec<Listed> {
+    let mut listed = Vec::new();
+    for (i, key) in table.constraints().iter().enumerate() {
+        if let Some(oid) = object_oid(oid, Object::Index(i)) {
+            listed.push(Listed {
+                oid,
+                name: key.name.clone(),
+                columns: key.columns.clone(),
+                options: vec![0; key.columns.len()],
+                primary: Some(key.primary),
+            });
+        }
+    }
+    for (i, index) in indexes.iter().enumerate() {
+        let positions: Option<Vec<usize>> = (index.columns.iter())
+            .map(|c| table.columns().iter().position(|t| t.name == c.name))
+            .collect();
+        if let (Some(oid), Some(columns)) = (object_oid(oid, Object::Named(i)), positions) {
+            listed.push(Listed {
+                oid,
+                name: index.name.clone(),
+                columns,
+                options: (index.columns.iter())
+                    .map(|c| i64::from(c.descending) | i64::from(c.nulls_first) << 1)
+                    .collect(),
+                primary: None,
+            });
+        }
+    }
+    listed
+}
+
+/// Each index of each table.
+fn all_listed(relations: &[Relation]) -> impl Iterator<Item = (&Relation, Listed)> {
+    relations.iter().flat_map(|relation| {
+        let indexes = listed(relation.oid, &relation.table, &relation.indexes);
+        indexes.into_iter().map(move |index| (relation, index))
+    })
+}
+
+/// `values`, space-separated as an `int2vector` or `oidvector` prints.
+fn vector(values: impl Iterator<Item = i64>) -> String {
+    let values: Vec<String> = values.map(|v| v.to_string()).collect();
     values.join(" ")
 }
 
-/// `pg_class` with `relhasindex` set for tables with keys, and a row per
+/// How `pg_get_indexdef` prints `index` of table `table` of schema
+/// `schema` (`columns` its columns): the table qualified unless
+/// `visible_in` names its schema.
+fn index_definition(
+    index: &Listed,
+    columns: &[ColumnSchema],
+    (schema, table): (&str, &str),
+    visible_in: Option<&str>,
+) -> String {
+    let parts: Vec<String> = (index.columns.iter().zip(&index.options))
+        .map(|(&c, &option)| {
+            let mut part = quote_ident(&columns[c].name);
+            match (option & 1 != 0, option & 2 != 0) {
+                (true, true) => part.push_str(" DESC"),
+                (true, false) => part.push_str(" DESC NULLS LAST"),
+                (false, true) => part.push_str(" NULLS FIRST"),
+                (false, false) => {}
+            }
+            part
+        })
+        .collect();
+    let table = match visible_in {
+        Some(current) if current == schema => quote_ident(table),
+        _ => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+    };
+    format!(
+        "CREATE {}INDEX {} ON {table} USING btree ({})",
+        if index.primary.is_some() {
+            "UNIQUE "
+        } else {
+            ""
+        },
+        quote_ident(&index.name),
+        parts.join(", ")
+    )
+}
+
+/// `pg_class` with `relhasindex` set for tables with indexes, and a row per
 /// index.
 fn with_indexes(class: RecordBatch, relations: &[Relation]) -> Result<RecordBatch> {
-    let keyed: HashSet<i64> = keys(relations).map(|(r, ..)| r.oid).collect();
+    let indexed: HashSet<i64> = all_listed(relations).map(|(r, _)| r.oid).collect();
     let had = class
         .column_by_name("relhasindex")
         .and_then(|c| c.as_boolean_opt().cloned());
@@ -401,22 +512,22 @@ fn with_indexes(class: RecordBatch, relations: &[Relation]) -> Result<RecordBatc
             let had = had
                 .as_ref()
                 .is_some_and(|h| h.is_valid(row) && h.value(row));
-            Some(had || oid.is_some_and(|o| keyed.contains(&o)))
+            Some(had || oid.is_some_and(|o| indexed.contains(&o)))
         })
         .collect();
     let class = with_column(class, "relhasindex", Arc::new(has_index))?;
-    let rows: Vec<Row> = keys(relations)
-        .map(|(relation, key, index, _)| {
+    let rows: Vec<Row> = all_listed(relations)
+        .map(|(relation, index)| {
             vec![
-                ("oid", Cell::Int(index)),
-                ("relname", text(&key.name)),
+                ("oid", Cell::Int(index.oid)),
+                ("relname", text(&index.name)),
                 ("relnamespace", Cell::Int(relation.namespace)),
                 ("relam", Cell::Int(BTREE)),
-                ("relfilenode", Cell::Int(index)),
+                ("relfilenode", Cell::Int(index.oid)),
                 ("relpages", Cell::Int(1)),
                 ("relpersistence", text("p")),
                 ("relkind", text("i")),
-                ("relnatts", int(key.columns.len())),
+                ("relnatts", int(index.columns.len())),
                 ("relispopulated", Cell::Bool(true)),
                 ("relreplident", text("n")),
             ]
@@ -426,21 +537,21 @@ fn with_indexes(class: RecordBatch, relations: &[Relation]) -> Result<RecordBatc
 }
 
 fn index_rows(relations: &[Relation]) -> Vec<Row> {
-    keys(relations)
-        .map(|(relation, key, index, _)| {
+    all_listed(relations)
+        .map(|(relation, index)| {
             let columns = relation.table.columns();
-            let collation = |c: usize| match columns[c].column_type {
+            let collation = |&c: &usize| match columns[c].column_type {
                 ColumnType::Utf8 => DEFAULT_COLLATION,
                 _ => 0,
             };
             vec![
-                ("indexrelid", Cell::Int(index)),
+                ("indexrelid", Cell::Int(index.oid)),
                 ("indrelid", Cell::Int(relation.oid)),
-                ("indnatts", int(key.columns.len())),
-                ("indnkeyatts", int(key.columns.len())),
-                ("indisunique", Cell::Bool(true)),
+                ("indnatts", int(index.columns.len())),
+                ("indnkeyatts", int(index.columns.len())),
+                ("indisunique", Cell::Bool(index.primary.is_some())),
                 ("indnullsnotdistinct", Cell::Bool(false)),
-                ("indisprimary", Cell::Bool(key.primary)),
+                ("indisprimary", Cell::Bool(index.primary == Some(true))),
                 ("indisexclusion", Cell::Bool(false)),
                 ("indimmediate", Cell::Bool(true)),
                 ("indisclustered", Cell::Bool(false)),
@@ -449,13 +560,21 @@ fn index_rows(relations: &[Relation]) -> Vec<Row> {
                 ("indisready", Cell::Bool(true)),
                 ("indislive", Cell::Bool(true)),
                 ("indisreplident", Cell::Bool(false)),
-                ("indkey", text(vector(key, |c| c as i64 + 1))),
-                ("indcollation", text(vector(key, collation))),
+                (
+                    "indkey",
+                    text(vector(index.columns.iter().map(|&c| c as i64 + 1))),
+                ),
+                (
+                    "indcollation",
+                    text(vector(index.columns.iter().map(collation))),
+                ),
                 (
                     "indclass",
-                    text(vector(key, |c| operator_class(&columns[c]))),
+                    text(vector(
+                        index.columns.iter().map(|&c| operator_class(&columns[c])),
+                    )),
                 ),
-                ("indoption", text(vector(key, |_| 0))),
+                ("indoption", text(vector(index.options.iter().copied()))),
             ]
         })
         .collect()
@@ -594,47 +713,82 @@ impl KeyDefinition {
         })
     }
 
-    /// The key `oid` names, with its table's schema and name.
-    fn key(&self, oid: i64) -> Option<(String, String, Arc<TableSchema>, usize)> {
-        let (table, i) = match object_of(oid)? {
-            (table, Object::Index(i)) if self.index => (table, i),
-            (table, Object::Constraint(i)) if !self.index => (table, i),
-            _ => return None,
-        };
-        let (schema, name) = self.oids.0.get(table)?;
-        let found = self.database.0.schema(&schema)?.table(&name)?;
-        let table_schema = found.schema().clone();
-        (i < table_schema.constraints().len()).then_some((schema, name, table_schema, i))
-    }
-
-    /// The definition of the key `oid` names; with `column` > 0, that
-    /// column's name. The table is named with its schema unless
-    /// `visible_in` names that schema (pretty printing, as psql asks,
-    /// leaves out a schema on the search path).
+    /// The definition of the key or index `oid` names; for an index with
+    /// `column` > 0, that column's name. The table is named with its schema
+    /// unless `visible_in` names that schema (pretty printing, as psql
+    /// asks, leaves out a schema on the search path).
     fn definition(&self, oid: i64, column: i64, visible_in: Option<&str>) -> Option<String> {
-        let (schema, table, table_schema, i) = self.key(oid)?;
-        let key = &table_schema.constraints()[i];
+        let (table_oid, object) = object_of(oid)?;
+        let (schema, table) = self.oids.0.get(table_oid)?;
+        let namespace = self.database.0.schema(&schema)?;
+        let table_schema = namespace.table(&table)?.schema().clone();
         let columns = table_schema.columns();
-        let names: Vec<String> = (key.columns.iter())
-            .map(|&c| quote_ident(&columns[c].name))
-            .collect();
-        if !self.index {
-            let kind = if key.primary { "PRIMARY KEY" } else { "UNIQUE" };
-            return Some(format!("{kind} ({})", names.join(", ")));
+        match object {
+            Object::Constraint(i) if !self.index => {
+                let key = table_schema.constraints().get(i)?;
+                let names: Vec<String> = (key.columns.iter())
+                    .map(|&c| quote_ident(&columns[c].name))
+                    .collect();
+                let kind = if key.primary { "PRIMARY KEY" } else { "UNIQUE" };
+                Some(format!("{kind} ({})", names.join(", ")))
+            }
+            Object::Index(_) | Object::Named(_) if self.index => {
+                let indexes = indexes_of(&namespace, &table);
+                let listed = listed(table_oid, &table_schema, &indexes);
+                let index = listed.into_iter().find(|index| index.oid == oid)?;
+                if column > 0 {
+                    let at = *index.columns.get(usize::try_from(column - 1).ok()?)?;
+                    return Some(quote_ident(&columns[at].name));
+                }
+                let names = (schema.as_str(), table.as_str());
+                Some(index_definition(&index, columns, names, visible_in))
+            }
+            _ => None,
         }
-        if column > 0 {
-            return names.get(usize::try_from(column - 1).ok()?).cloned();
-        }
-        let table = match visible_in {
-            Some(current) if current == schema => quote_ident(&table),
-            _ => format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
-        };
-        Some(format!(
-            "CREATE UNIQUE INDEX {} ON {table} USING btree ({})",
-            quote_ident(&key.name),
-            names.join(", ")
-        ))
     }
+}
+
+/// `pg_indexes`: each index of each table, with its definition.
+pub(crate) fn pg_indexes_schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        text("schemaname"),
+        text("tablename"),
+        text("indexname"),
+        text("tablespace"),
+        text("indexdef"),
+    ]))
+}
+
+pub(crate) fn pg_indexes(database: &Database) -> Result<RecordBatch> {
+    let mut rows: Vec<[Option<String>; 5]> = Vec::new();
+    for schema in database.schema_names() {
+        let Some(namespace) = database.schema(&schema) else {
+            continue;
+        };
+        for table in namespace.table_names() {
+            let Some(found) = namespace.table(&table) else {
+                continue;
+            };
+            let table_schema = found.schema();
+            let indexes = indexes_of(&namespace, &table);
+            for index in listed(FIRST_TABLE_OID, table_schema, &indexes) {
+                let names = (schema.as_str(), table.as_str());
+                let definition = index_definition(&index, table_schema.columns(), names, None);
+                rows.push([
+                    Some(schema.clone()),
+                    Some(table.clone()),
+                    Some(index.name),
+                    None,
+                    Some(definition),
+                ]);
+            }
+        }
+    }
+    let columns = (0..5)
+        .map(|i| Arc::new(rows.iter().map(|r| r[i].clone()).collect::<StringArray>()) as ArrayRef)
+        .collect();
+    Ok(RecordBatch::try_new(pg_indexes_schema(), columns)?)
 }
 
 impl ScalarUDFImpl for KeyDefinition {

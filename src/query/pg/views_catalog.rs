@@ -1,5 +1,5 @@
 //! `pg_views` from the database's views, in place of pg-catalog's (which
-//! lists none), the catalogs of keys and defaults from the tables'
+//! lists none), `pg_indexes` (which pg-catalog lacks), the catalogs of keys and defaults from the tables'
 //! ([`keyed_catalog`]), and `pg_class` read through
 //! [`RecordingClass`](super::relation_oids::RecordingClass).
 
@@ -11,12 +11,13 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 
-use super::keys_catalog::keyed_catalog;
+use super::keys_catalog::{keyed_catalog, pg_indexes, pg_indexes_schema};
 use super::relation_oids::{RecordingClass, RelationOids};
 use crate::query::datasource::system::ComputedTable;
 use crate::storage::Database;
 
 const PG_VIEWS: &str = "pg_views";
+const PG_INDEXES: &str = "pg_indexes";
 
 /// The owner every relation shows (`pg_tables` shows the same): EpochDB
 /// keeps no owners, and only superusers create relations.
@@ -59,6 +60,13 @@ impl SchemaProvider for WithViews {
                 pg_views,
             ))));
         }
+        if name == PG_INDEXES {
+            return Ok(Some(Arc::new(ComputedTable::new(
+                self.database.clone(),
+                pg_indexes_schema,
+                pg_indexes,
+            ))));
+        }
         let table = keyed_catalog(self.inner.as_ref(), name, &self.database, &self.oids).await?;
         if name == "pg_class"
             && let (Some(class), Some(namespaces)) =
@@ -74,7 +82,7 @@ impl SchemaProvider for WithViews {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == PG_VIEWS || self.inner.table_exist(name)
+        name == PG_VIEWS || name == PG_INDEXES || self.inner.table_exist(name)
     }
 }
 

@@ -136,7 +136,7 @@ pub(super) fn rewrite(statement: &mut Statement) {
 
 /// Catalog tables EpochDB adds to pg-catalog's, which pg-catalog's rewrite
 /// does not know to qualify with `pg_catalog`.
-const OUR_CATALOG_TABLES: &[&str] = &["pg_user"];
+const OUR_CATALOG_TABLES: &[&str] = &["pg_user", "pg_indexes"];
 
 /// Qualifies a bare [`OUR_CATALOG_TABLES`] name with `pg_catalog`, as
 /// pg-catalog does its own: `pg_catalog` is on every search path.

@@ -11,8 +11,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::storage::{
-    ColumnRole, ColumnSchema, ColumnType, Durable, Region, RowPredicate, SeriesFilter,
-    TableOptions, TagPredicate, TimeRange,
+    ColumnRole, ColumnSchema, ColumnType, Durable, Index, IndexColumn, Region, RowPredicate,
+    SeriesFilter, TableOptions, TagPredicate, TimeRange,
 };
 use crate::wal::tests::{MemFs, SharedMemFs};
 use crate::wal::{OnCorruption, SyncMode};
@@ -1496,5 +1496,82 @@ fn date_json_uuid_and_bytea_columns_survive_sealing_snapshots_and_replay() {
         )
         .unwrap();
         assert!(matches!(table.write(&[bad]), Err(Error::Value(_))));
+    }
+}
+
+#[test]
+fn indexes_follow_their_table_and_survive_snapshots_and_replay() {
+    let index = |name: &str, columns: &[(&str, bool)]| Index {
+        name: name.into(),
+        table: "cpu".into(),
+        columns: (columns.iter())
+            .map(|&(name, descending)| IndexColumn {
+                name: name.into(),
+                descending,
+                nulls_first: descending,
+            })
+            .collect(),
+    };
+    let listed = |storage: &Storage| -> Vec<Index> {
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        ns.indexes().iter().map(|i| Index::clone(i)).collect()
+    };
+    for snapshot_at in [None, Some(0), Some(1), Some(2)] {
+        let mem = Arc::new(MemFs::default());
+        let fs = SharedMemFs(mem.clone());
+        let rt = runtime();
+        let expected = {
+            let (storage, _) = Storage::open(&options(&fs)).unwrap();
+            create(&storage, &rt);
+            let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+            let snapshot = |at| {
+                if snapshot_at == Some(at) {
+                    storage.snapshot().unwrap();
+                }
+            };
+            let made = ns.create_index(index("by_host", &[("host", false), ("time", true)]), false);
+            rt.block_on(made.unwrap().durable()).unwrap();
+            let made = ns.create_index(index("by_time", &[("time", false)]), false);
+            rt.block_on(made.unwrap().durable()).unwrap();
+            // A name taken, a field, a column not there: refused.
+            let taken = ns.create_index(index("cpu", &[("time", false)]), false);
+            assert!(matches!(taken, Err(Error::TableExists { .. })));
+            let field = ns.create_index(index("by_value", &[("v", false)]), false);
+            assert!(matches!(field, Err(Error::Unsupported { .. })));
+            let missing = ns.create_index(index("by_nope", &[("nope", false)]), false);
+            assert!(matches!(missing, Err(Error::InvalidSchema { .. })));
+            snapshot(0);
+            // A renamed column and table take their indexes along.
+            let mut columns = ns.table("cpu").unwrap().schema().columns().to_vec();
+            columns[1].name = "hostname".into();
+            rt.block_on(ns.alter_columns("cpu", columns).unwrap().1.durable())
+                .unwrap();
+            rt.block_on(ns.rename_table("cpu", "cpu2").unwrap().1.durable())
+                .unwrap();
+            snapshot(1);
+            rt.block_on(ns.drop_index("by_time", false).unwrap().durable())
+                .unwrap();
+            assert!(matches!(
+                ns.drop_index("by_time", false),
+                Err(Error::IndexNotFound { .. })
+            ));
+            snapshot(2);
+            let found = listed(&storage);
+            storage.close().unwrap();
+            found
+        };
+        let mut by_host = index("by_host", &[("hostname", false), ("time", true)]);
+        by_host.table = "cpu2".into();
+        assert_eq!(expected, vec![by_host], "snapshot at {snapshot_at:?}");
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        assert_eq!(listed(&storage), expected, "snapshot at {snapshot_at:?}");
+        // Dropping the table drops its indexes, after recovery too.
+        let ns = storage.database("metrics").unwrap().schema("m").unwrap();
+        rt.block_on(ns.drop_table("cpu2", false).unwrap().durable())
+            .unwrap();
+        assert!(listed(&storage).is_empty());
+        storage.close().unwrap();
+        let (storage, _) = Storage::open(&options(&fs)).unwrap();
+        assert!(listed(&storage).is_empty());
     }
 }

@@ -1,0 +1,231 @@
+//! `CREATE INDEX` and `DROP INDEX`.
+//!
+//! A time-series table is indexed by its tags and time already (see
+//! storage's `Index`), so an index over those columns is kept as its
+//! definition, listed by the catalogs. Anything that would need an index
+//! structure of its own is refused with 0A000 rather than accepted and
+//! ignored: `UNIQUE`, a field or an expression, a plain table's columns, a
+//! partial index, `INCLUDE`, and access methods other than btree.
+
+use datafusion::sql::sqlparser::ast::{CreateIndex, Expr, IndexType, ObjectName, ObjectNamePart};
+
+use super::names::{normalize, qualified};
+use crate::query::error::{Error, Result};
+use crate::storage::{self, Index, IndexColumn, Namespace};
+
+/// What `CREATE INDEX` asks for, checked for what EpochDB can build.
+#[derive(Debug, Clone)]
+pub struct IndexRequest {
+    /// `None`: named as PostgreSQL names it ([`default_name`]).
+    pub name: Option<String>,
+    pub table: ObjectName,
+    pub columns: Vec<IndexColumn>,
+    pub if_not_exists: bool,
+}
+
+/// Reads `CREATE INDEX`, refusing what would need an index structure.
+pub(super) fn request(create: &CreateIndex) -> Result<IndexRequest> {
+    let unsupported = |what: &str| Error::Unsupported { what: what.into() };
+    if create.unique {
+        return Err(unsupported(
+            "CREATE UNIQUE INDEX (declare PRIMARY KEY or UNIQUE with the table)",
+        ));
+    }
+    if create.predicate.is_some() {
+        return Err(unsupported("a partial index (CREATE INDEX ... WHERE)"));
+    }
+    if !create.include.is_empty() {
+        return Err(unsupported("CREATE INDEX ... INCLUDE"));
+    }
+    if !create.with.is_empty() || !create.index_options.is_empty() {
+        return Err(unsupported("index storage parameters"));
+    }
+    if create.nulls_distinct == Some(false) {
+        return Err(unsupported("NULLS NOT DISTINCT"));
+    }
+    match &create.using {
+        None | Some(IndexType::BTree) => {}
+        Some(other) => {
+            return Err(unsupported(&format!("index access method {other}")));
+        }
+    }
+    let name = match &create.name {
+        None => None,
+        Some(name) => match name.0.as_slice() {
+            [ObjectNamePart::Identifier(ident)] => Some(normalize(ident)),
+            [_] => return Err(unsupported("this index name")),
+            _ => {
+                return Err(Error::SyntaxError {
+                    message: format!(
+                        "an index is made in its table's schema: \"{name}\" cannot be qualified"
+                    ),
+                });
+            }
+        },
+    };
+    let mut columns = Vec::with_capacity(create.columns.len());
+    for column in &create.columns {
+        if column.operator_class.is_some() {
+            return Err(unsupported("an index operator class"));
+        }
+        let Expr::Identifier(ident) = &column.column.expr else {
+            return Err(unsupported("an index on an expression"));
+        };
+        let descending = column.column.options.asc == Some(false);
+        columns.push(IndexColumn {
+            name: normalize(ident),
+            descending,
+            // PostgreSQL's default: NULLS LAST ascending, NULLS FIRST descending.
+            nulls_first: column.column.options.nulls_first.unwrap_or(descending),
+        });
+    }
+    Ok(IndexRequest {
+        name,
+        table: create.table_name.clone(),
+        columns,
+        if_not_exists: create.if_not_exists,
+    })
+}
+
+/// Creates the index `request` describes in the current database.
+pub(super) fn create(
+    database: &storage::Database,
+    request: &IndexRequest,
+    (current_database, current_schema): (&str, &str),
+) -> Result<storage::Durable<bool>> {
+    let (schema, table) = qualified(&request.table, current_database, current_schema)?;
+    let found = database
+        .schema(&schema)
+        .and_then(|ns| Some((ns.clone(), ns.table(&table)?)));
+    let Some((namespace, existing)) = found else {
+        return Err(Error::UndefinedTable { name: table });
+    };
+    let table_schema = existing.schema();
+    for column in &request.columns {
+        if !(table_schema.columns().iter()).any(|c| c.name == column.name) {
+            return Err(Error::UndefinedColumn {
+                name: column.name.clone(),
+            });
+        }
+    }
+    let name = match &request.name {
+        Some(name) => name.clone(),
+        None => default_name(&namespace, &table, &request.columns),
+    };
+    let index = Index {
+        name,
+        table,
+        columns: request.columns.clone(),
+    };
+    Ok(namespace.create_index(index, request.if_not_exists)?)
+}
+
+/// Drops the indexes `names` names.
+pub(super) fn drop(
+    database: &storage::Database,
+    names: &[ObjectName],
+    if_exists: bool,
+    (current_database, current_schema): (&str, &str),
+) -> Result<Vec<storage::Durable<bool>>> {
+    let mut dropped = Vec::with_capacity(names.len());
+    for name in names {
+        let (schema, index) = qualified(name, current_database, current_schema)?;
+        let Some(namespace) = database.schema(&schema) else {
+            if if_exists {
+                continue;
+            }
+            return Err(storage::Error::IndexNotFound { name: index }.into());
+        };
+        let hint = if namespace.table(&index).is_some() {
+            Some("Use DROP TABLE to remove a table.")
+        } else if namespace.view(&index).is_some() {
+            Some("Use DROP VIEW to remove a view.")
+        } else if namespace.sequence(&index).is_some() {
+            Some("Use DROP SEQUENCE to remove a sequence.")
+        } else {
+            None
+        };
+        if let Some(hint) = hint {
+            return Err(Error::WrongKindOfRelation {
+                message: format!("\"{index}\" is not an index"),
+                hint,
+            });
+        }
+        dropped.push(namespace.drop_index(&index, if_exists)?);
+    }
+    Ok(dropped)
+}
+
+/// PostgreSQL's longest name, in bytes (`NAMEDATALEN - 1`).
+const MAX_NAME_BYTES: usize = 63;
+
+/// The name PostgreSQL gives an unnamed index: `table_col1_col2_idx`, cut
+/// to 63 bytes (the longer part first), with a number after `idx` when the
+/// name is taken.
+fn default_name(namespace: &Namespace, table: &str, columns: &[IndexColumn]) -> String {
+    let columns: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let columns = columns.join("_");
+    let taken = |name: &str| {
+        namespace.table(name).is_some()
+            || namespace.view(name).is_some()
+            || namespace.sequence(name).is_some()
+            || namespace.index(name).is_some()
+            || (namespace.table_names().iter())
+                .filter_map(|t| namespace.table(t))
+                .any(|t| t.schema().constraints().iter().any(|k| k.name == name))
+    };
+    let mut pass = 0u32;
+    loop {
+        let label = match pass {
+            0 => "idx".to_owned(),
+            n => format!("idx{n}"),
+        };
+        let name = object_name(table, &columns, &label);
+        if !taken(&name) {
+            return name;
+        }
+        pass += 1;
+    }
+}
+
+/// `first_second_label`, its first two parts cut (the longer one, a byte
+/// at a time, on character boundaries) until it fits in 63 bytes.
+fn object_name(first: &str, second: &str, label: &str) -> String {
+    let available = MAX_NAME_BYTES.saturating_sub(label.len() + 2);
+    let (mut a, mut b) = (first.len(), second.len());
+    while a + b > available {
+        if a > b {
+            a = floor_char_boundary(first, a - 1);
+        } else {
+            b = floor_char_boundary(second, b - 1);
+        }
+    }
+    format!("{}_{}_{label}", &first[..a], &second[..b])
+}
+
+/// The largest character boundary of `text` at or before `at`.
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut_as_postgres_cuts_them() {
+        assert_eq!(
+            object_name("cpu", "hostname_time", "idx"),
+            "cpu_hostname_time_idx"
+        );
+        let long = "a".repeat(70);
+        let name = object_name(&long, "host", "idx");
+        assert_eq!(name.len(), 63);
+        assert!(name.ends_with("_host_idx"), "{name}");
+        let name = object_name("t", &"é".repeat(40), "idx1");
+        assert!(name.len() <= 63 && name.ends_with("_idx1"), "{name}");
+    }
+}
