@@ -465,6 +465,13 @@ fn taken(
         || sequences.contains_key(name)
         || views.contains_key(name)
         || indexes.contains_key(name)
+        || key_named(tables, name)
+}
+
+/// Whether a key of one of `tables` has name `name`: the index behind it is
+/// a relation of the schema, as in PostgreSQL.
+fn key_named(tables: &BTreeMap<String, Arc<Table>>, name: &str) -> bool {
+    (tables.values()).any(|t| (t.schema().constraints().iter()).any(|k| k.name == name))
 }
 
 /// A schema (PostgreSQL's namespace): a set of tables.
@@ -561,6 +568,17 @@ impl Namespace {
                 Err(Error::TableExists { name: name.into() })
             };
         }
+        // The indexes behind its keys are relations of the schema too.
+        let views = self.views.read();
+        let indexes = self.indexes.read();
+        for key in schema.constraints() {
+            if key.name == name || taken(&tables, &sequences, &views, &indexes, &key.name) {
+                return Err(Error::TableExists {
+                    name: key.name.clone(),
+                });
+            }
+        }
+        drop((views, indexes));
         if options.shard_interval <= 0 || options.block_size == 0 {
             return Err(Error::InvalidSchema {
                 reason: "shard_interval and block_size must be positive".into(),
@@ -764,7 +782,8 @@ impl Namespace {
         let current = views.get(&name);
         let free = !tables.contains_key(&name)
             && !sequences.contains_key(&name)
-            && !self.indexes.read().contains_key(&name);
+            && !self.indexes.read().contains_key(&name)
+            && !key_named(&tables, &name);
         let expected = match (current, replacing) {
             (None, None) => true,
             (Some(current), Some(replacing)) => Arc::ptr_eq(current, replacing),
@@ -829,10 +848,7 @@ impl Namespace {
         let sequences = self.sequences.read();
         let views = self.views.read();
         let mut indexes = self.indexes.write();
-        let key_named = |name: &str| {
-            (tables.values()).any(|t| (t.schema().constraints().iter()).any(|k| k.name == name))
-        };
-        if taken(&tables, &sequences, &views, &indexes, &index.name) || key_named(&index.name) {
+        if taken(&tables, &sequences, &views, &indexes, &index.name) {
             return if if_not_exists {
                 Ok(Durable::new(false, None))
             } else {

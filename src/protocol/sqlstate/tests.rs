@@ -115,7 +115,11 @@ const STATEMENTS: &[(&str, &str)] = &[
         INVALID_COLUMN_REFERENCE,
     ),
     ("SELECT (SELECT v FROM t)", CARDINALITY_VIOLATION),
-    ("SELECT to_timestamp('abc', '%Y')", INVALID_DATETIME_FORMAT),
+    // DataFusion's own function (PostgreSQL has none by this name).
+    (
+        "SELECT to_timestamp_seconds('abc', '%Y')",
+        INVALID_DATETIME_FORMAT,
+    ),
     ("SELECT make_date(2024, 13, 1)", DATETIME_FIELD_OVERFLOW),
     ("SELECT make_time(25, 0, 0)", DATETIME_FIELD_OVERFLOW),
     ("SELECT factorial(30)", NUMERIC_VALUE_OUT_OF_RANGE),

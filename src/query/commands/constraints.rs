@@ -187,7 +187,7 @@ fn choose_name(table: &str, columns: &str, label: &str, taken: &[UniqueConstrain
 }
 
 /// PostgreSQL's `makeObjectName`.
-fn object_name(first: &str, second: &str, label: &str) -> String {
+pub(super) fn object_name(first: &str, second: &str, label: &str) -> String {
     let overhead = label.len() + 1 + usize::from(!second.is_empty());
     let available = MAX_IDENTIFIER_BYTES.saturating_sub(overhead);
     let (mut first_len, mut second_len) = (first.len(), second.len());

@@ -9,6 +9,7 @@
 
 use datafusion::sql::sqlparser::ast::{CreateIndex, Expr, IndexType, ObjectName, ObjectNamePart};
 
+use super::constraints::object_name;
 use super::names::{normalize, qualified};
 use crate::query::error::{Error, Result};
 use crate::storage::{self, Index, IndexColumn, Namespace};
@@ -63,7 +64,7 @@ pub(super) fn request(create: &CreateIndex) -> Result<IndexRequest> {
             }
         },
     };
-    let mut columns = Vec::with_capacity(create.columns.len());
+    let mut columns: Vec<IndexColumn> = Vec::with_capacity(create.columns.len());
     for column in &create.columns {
         if column.operator_class.is_some() {
             return Err(unsupported("an index operator class"));
@@ -72,6 +73,9 @@ pub(super) fn request(create: &CreateIndex) -> Result<IndexRequest> {
             return Err(unsupported("an index on an expression"));
         };
         let descending = column.column.options.asc == Some(false);
+        if columns.iter().any(|c| c.name == normalize(ident)) {
+            return Err(unsupported("an index that names a column twice"));
+        }
         columns.push(IndexColumn {
             name: normalize(ident),
             descending,
@@ -98,7 +102,17 @@ pub(super) fn create(
         .schema(&schema)
         .and_then(|ns| Some((ns.clone(), ns.table(&table)?)));
     let Some((namespace, existing)) = found else {
-        return Err(Error::UndefinedTable { name: table });
+        let namespace = database.schema(&schema);
+        let kind = match namespace {
+            Some(ns) if ns.view(&table).is_some() => "views",
+            Some(ns) if ns.sequence(&table).is_some() => "sequences",
+            _ => return Err(Error::UndefinedTable { name: table }),
+        };
+        return Err(Error::WrongObjectType {
+            message: format!(
+                "cannot create index on relation \"{table}\": this operation is not supported for {kind}"
+            ),
+        });
     };
     let table_schema = existing.schema();
     for column in &request.columns {
@@ -120,22 +134,20 @@ pub(super) fn create(
     Ok(namespace.create_index(index, request.if_not_exists)?)
 }
 
-/// Drops the indexes `names` names.
+/// Drops the indexes `names` names: all of them, or none when one is
+/// missing (and not `if_exists`).
 pub(super) fn drop(
     database: &storage::Database,
     names: &[ObjectName],
     if_exists: bool,
     (current_database, current_schema): (&str, &str),
 ) -> Result<Vec<storage::Durable<bool>>> {
-    let mut dropped = Vec::with_capacity(names.len());
+    let mut targets = Vec::with_capacity(names.len());
     for name in names {
         let (schema, index) = qualified(name, current_database, current_schema)?;
-        let Some(namespace) = database.schema(&schema) else {
-            if if_exists {
-                continue;
-            }
-            return Err(storage::Error::IndexNotFound { name: index }.into());
-        };
+        let namespace = database
+            .schema(&schema)
+            .ok_or(storage::Error::SchemaNotFound { name: schema })?;
         let hint = if namespace.table(&index).is_some() {
             Some("Use DROP TABLE to remove a table.")
         } else if namespace.view(&index).is_some() {
@@ -151,17 +163,35 @@ pub(super) fn drop(
                 hint,
             });
         }
-        dropped.push(namespace.drop_index(&index, if_exists)?);
+        if namespace.index(&index).is_some() {
+            targets.push((namespace, index));
+            continue;
+        }
+        let keyed = (namespace.table_names().into_iter())
+            .filter_map(|t| namespace.table(&t))
+            .find(|t| t.schema().constraints().iter().any(|k| k.name == index));
+        match keyed {
+            Some(table) => {
+                return Err(storage::Error::IndexOfConstraint {
+                    name: index,
+                    table: table.name().to_owned(),
+                }
+                .into());
+            }
+            None if if_exists => {}
+            None => return Err(storage::Error::IndexNotFound { name: index }.into()),
+        }
+    }
+    let mut dropped = Vec::with_capacity(targets.len());
+    for (namespace, index) in &targets {
+        dropped.push(namespace.drop_index(index, true)?);
     }
     Ok(dropped)
 }
 
-/// PostgreSQL's longest name, in bytes (`NAMEDATALEN - 1`).
-const MAX_NAME_BYTES: usize = 63;
-
 /// The name PostgreSQL gives an unnamed index: `table_col1_col2_idx`, cut
-/// to 63 bytes (the longer part first), with a number after `idx` when the
-/// name is taken.
+/// to 63 bytes as `makeObjectName` cuts it, with a number after `idx` when
+/// the name is taken.
 fn default_name(namespace: &Namespace, table: &str, columns: &[IndexColumn]) -> String {
     let columns: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let columns = columns.join("_");
@@ -188,29 +218,6 @@ fn default_name(namespace: &Namespace, table: &str, columns: &[IndexColumn]) -> 
     }
 }
 
-/// `first_second_label`, its first two parts cut (the longer one, a byte
-/// at a time, on character boundaries) until it fits in 63 bytes.
-fn object_name(first: &str, second: &str, label: &str) -> String {
-    let available = MAX_NAME_BYTES.saturating_sub(label.len() + 2);
-    let (mut a, mut b) = (first.len(), second.len());
-    while a + b > available {
-        if a > b {
-            a = floor_char_boundary(first, a - 1);
-        } else {
-            b = floor_char_boundary(second, b - 1);
-        }
-    }
-    format!("{}_{}_{label}", &first[..a], &second[..b])
-}
-
-/// The largest character boundary of `text` at or before `at`.
-fn floor_char_boundary(text: &str, mut at: usize) -> usize {
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,7 +232,11 @@ mod tests {
         let name = object_name(&long, "host", "idx");
         assert_eq!(name.len(), 63);
         assert!(name.ends_with("_host_idx"), "{name}");
-        let name = object_name("t", &"é".repeat(40), "idx1");
-        assert!(name.len() <= 63 && name.ends_with("_idx1"), "{name}");
+        // PostgreSQL counts bytes, then cuts each part to a character.
+        let e = "é".repeat(31);
+        assert_eq!(
+            object_name(&e, &e, "idx"),
+            format!("{}_{}_idx", "é".repeat(14), "é".repeat(14))
+        );
     }
 }

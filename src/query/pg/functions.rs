@@ -279,7 +279,9 @@ pub(crate) fn register(ctx: &SessionContext, static_tables: &PgCatalogStaticTabl
 }
 
 /// Adds PostgreSQL's `date_trunc(field, timestamptz, zone)` to the
-/// `date_trunc` registered by now (the time-series layer's).
+/// `date_trunc` registered by now (the time-series layer's), and its
+/// `to_timestamp(text, template)` to DataFusion's `to_timestamp`, with
+/// `to_date(text, template)` in place of DataFusion's.
 pub(crate) fn register_date_trunc_zone(ctx: &SessionContext) {
     use datafusion::execution::FunctionRegistry;
     if let Ok(existing) = ctx.udf("date_trunc") {
@@ -287,6 +289,14 @@ pub(crate) fn register_date_trunc_zone(ctx: &SessionContext) {
             super::date_fields::DateTrunc::wrapping(existing.as_ref().clone()),
         ));
     }
+    if let Ok(existing) = ctx.udf("to_timestamp") {
+        ctx.register_udf(ScalarUDF::new_from_impl(
+            super::from_char::FromChar::to_timestamp(existing.as_ref().clone()),
+        ));
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(
+        super::from_char::FromChar::to_date(),
+    ));
 }
 
 /// Registers the functions whose answer depends on the session's database.

@@ -19,6 +19,7 @@ pub(crate) mod epoch_range;
 pub(crate) mod extract;
 pub(crate) mod float_key;
 pub(crate) mod format;
+pub(crate) mod from_char;
 pub(crate) mod functions;
 pub(crate) mod in_lists;
 pub(crate) mod insert_columns;

@@ -28,7 +28,7 @@ const VALUE_FUNCTIONS: &[(&str, &str)] = &[
     ("localtimestamp", "LOCALTIMESTAMP"),
     ("localtime", "LOCALTIME"),
     ("current_user", "CURRENT_USER"),
-    ("user", "CURRENT_USER"),
+    ("user", "USER"),
     ("session_user", "SESSION_USER"),
     ("current_role", "CURRENT_ROLE"),
     ("current_catalog", "CURRENT_CATALOG"),
@@ -160,28 +160,38 @@ fn sql_type_is(data_type: &SqlType, column: &ColumnSchema) -> bool {
     expected.contains(&name.as_str())
 }
 
-/// A number literal: an `integer` when it fits one, else a `bigint`, else a
-/// `numeric` (always, with a point). PostgreSQL prints a positive `integer`
-/// or `numeric` bare and anything else quoted with its type.
+/// A number literal, with its sign: an `integer` when it fits one, else a
+/// `bigint`, else a `numeric` (always, with a point). PostgreSQL prints an
+/// `integer` that is not negative, or such a `numeric` with a point, bare,
+/// and anything else quoted with its type.
 fn number(digits: &str, negative: bool) -> Option<String> {
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
     let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if !plain(whole) || !plain(fraction) || (whole.is_empty() && fraction.is_empty()) {
         return None;
     }
-    let type_name = if digits.contains('.') {
-        "numeric"
-    } else if whole.parse::<i32>().is_ok() {
-        "integer"
-    } else if whole.parse::<i64>().is_ok() {
-        "bigint"
+    let signed = if negative {
+        format!("-{digits}")
     } else {
-        "numeric"
+        digits.to_owned()
     };
-    Some(match (negative, type_name) {
-        (false, "integer" | "numeric") => digits.to_owned(),
-        (false, _) => format!("'{digits}'::{type_name}"),
-        (true, _) => format!("'-{digits}'::{type_name}"),
+    if digits.contains('.') {
+        return Some(if negative {
+            format!("'{signed}'::numeric")
+        } else {
+            digits.to_owned()
+        });
+    }
+    Some(if let Ok(n) = signed.parse::<i32>() {
+        if n >= 0 {
+            n.to_string()
+        } else {
+            format!("'{n}'::integer")
+        }
+    } else if let Ok(n) = signed.parse::<i64>() {
+        format!("'{n}'::bigint")
+    } else {
+        format!("'{signed}'::numeric")
     })
 }
 
@@ -195,11 +205,19 @@ fn string_in(s: &str, column: &ColumnSchema) -> Option<String> {
         ColumnType::Json => pgtype::json_in(s).ok().map(|()| quoted(s, "json")),
         ColumnType::Jsonb => pgtype::jsonb_in(s).ok().map(|j| quoted(&j, "jsonb")),
         ColumnType::Uuid => pgtype::uuid_in(s).ok().map(|u| quoted(&u, "uuid")),
-        ColumnType::Boolean => match s.trim().to_ascii_lowercase().as_str() {
-            "t" | "true" | "yes" | "on" | "1" => Some("true".into()),
-            "f" | "false" | "no" | "off" | "0" => Some("false".into()),
-            _ => None,
-        },
+        ColumnType::Boolean => pgtype::bool_in(s).ok().map(|b| b.to_string()),
+        ColumnType::Float64 => {
+            let value = pgtype::float8_in(s).ok()?;
+            Some(quoted(&pgtype::float8_out(value), "double precision"))
+        }
+        ColumnType::Bytea => {
+            let bytes = pgtype::bytea_in(s).ok()?;
+            Some(quoted(&pgtype::bytea_out(&bytes), "bytea"))
+        }
+        ColumnType::Float32 => {
+            let value = pgtype::float4_in(s).ok()?;
+            Some(quoted(&pgtype::float4_out(value), "real"))
+        }
         ColumnType::Int32 => {
             let n: i32 = s.trim().parse().ok()?;
             Some(if n < 0 {
@@ -296,6 +314,20 @@ mod tests {
                 "nextval('devices_id_seq'::regclass)",
             ),
             (ColumnType::Int64, "nextval('s')", "nextval('s'::regclass)"),
+            (ColumnType::Int32, "-2147483648", "'-2147483648'::integer"),
+            (
+                ColumnType::Int64,
+                "9223372036854775808",
+                "'9223372036854775808'::numeric",
+            ),
+            (ColumnType::Int32, "-0", "0"),
+            (ColumnType::Float64, "'-1.5'", "'-1.5'::double precision"),
+            (ColumnType::Float64, "'1e20'", "'1e+20'::double precision"),
+            (ColumnType::Float32, "'1.5'", "'1.5'::real"),
+            (ColumnType::Boolean, "'y'", "true"),
+            (ColumnType::Utf8, "user", "USER"),
+            (ColumnType::Int64, "'007'", "'7'::bigint"),
+            (ColumnType::Bytea, r"'\x00'", r"'\x00'::bytea"),
         ];
         for (column_type, default, expected) in cases {
             let shown = shown_default(&column(column_type, default));

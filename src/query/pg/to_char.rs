@@ -135,8 +135,11 @@ impl ScalarUDFImpl for ToChar {
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq)]
-enum Node {
+pub(super) enum Node {
     Literal(String),
+    /// Double-quoted text: printed as it is, and in `to_timestamp` a
+    /// character of input skipped for each of its characters.
+    Quoted(String),
     Field {
         field: Field,
         /// `FM`: no padding.
@@ -148,14 +151,14 @@ enum Node {
 
 /// Letter case of a name field: `MONTH`, `Month` or `month`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Case {
+pub(super) enum Case {
     Upper,
     Capitalized,
     Lower,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Field {
+pub(super) enum Field {
     Hour12,
     Hour24,
     Minute,
@@ -407,7 +410,7 @@ const KEYWORDS: &[(&str, Field)] = {
 /// The template as PostgreSQL reads it: keywords with their `FM` prefix
 /// and `TH` suffix, double-quoted text, a backslash escaping the next
 /// character, and every other character as itself.
-fn parse(template: &str) -> Vec<Node> {
+pub(super) fn parse(template: &str) -> Vec<Node> {
     let mut nodes = Vec::new();
     let mut literal = String::new();
     let mut rest = template;
@@ -461,19 +464,24 @@ fn parse(template: &str) -> Vec<Node> {
         rest = &rest[c.len_utf8()..];
         match c {
             '"' => {
+                if !literal.is_empty() {
+                    nodes.push(Node::Literal(std::mem::take(&mut literal)));
+                }
+                let mut quoted = String::new();
                 while let Some(q) = rest.chars().next() {
                     rest = &rest[q.len_utf8()..];
                     match q {
                         '"' => break,
                         '\\' => {
                             if let Some(e) = rest.chars().next() {
-                                literal.push(e);
+                                quoted.push(e);
                                 rest = &rest[e.len_utf8()..];
                             }
                         }
-                        other => literal.push(other),
+                        other => quoted.push(other),
                     }
                 }
+                nodes.push(Node::Quoted(quoted));
             }
             '\\' if rest.starts_with('"') => {
                 literal.push('"');
@@ -529,7 +537,7 @@ fn format_offset(seconds: i32, minutes_if_any: bool) -> String {
     }
 }
 
-const MONTHS: [&str; 12] = [
+pub(super) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -543,7 +551,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
+pub(super) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
@@ -560,7 +568,7 @@ fn render(nodes: &[Node], moment: &Moment) -> String {
     let mut out = String::new();
     for node in nodes {
         match node {
-            Node::Literal(text) => out.push_str(text),
+            Node::Literal(text) | Node::Quoted(text) => out.push_str(text),
             Node::Field {
                 field,
                 fill,
