@@ -8,20 +8,24 @@
 //!   of the input or nothing;
 //! - any other template character, and each character of double-quoted
 //!   text, skips one character of input, whatever it is;
-//! - a number is read to its field's width when a number field follows
-//!   with nothing between them (`YYYYMMDD`), and otherwise for as long as
-//!   there are digits; a year of fewer than four digits is put near 2020;
+//! - a number is read to its field's width when a number field or a digit
+//!   of the template follows with nothing between them (`YYYYMMDD`), unless
+//!   `FM` or a `TH` suffix says otherwise, and else for as long as there
+//!   are digits; a `YYY`, `YY` or `Y` year of fewer than four characters
+//!   is put near 2020; `MS` and `US` add up; `AM`/`PM` make the hour one of
+//!   a 12-hour clock; a day of the year fills a month or day not given;
 //! - the input may end before the template; what the template leaves
 //!   unread is ignored.
 //!
 //! Fields PostgreSQL reads but EpochDB does not (`FX`, `J`, ISO weeks,
 //! week numbers, centuries, roman months, `SSSS`, zone names) are refused
+//! (as is the text `FX` anywhere in the template, even quoted)
 //! with 0A000, as are BC dates and years after 9999, which EpochDB's
 //! timestamps do not hold.
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Builder, TimestampMicrosecondBuilder,
@@ -65,9 +69,15 @@ struct Parsed {
 enum Piece {
     /// A space or separator: matches one of the input, or nothing.
     Separator,
-    /// Skips one character of input.
-    Skip,
-    Field(Field),
+    /// Skips one character of input: the template's character.
+    Skip(char),
+    /// A field, whether `FM` makes it read every digit, and whether a `TH`
+    /// suffix follows (which does too, and skips two characters after).
+    Field {
+        field: Field,
+        fill: bool,
+        ordinal: bool,
+    },
 }
 
 fn pieces(template: &str) -> std::result::Result<Vec<Piece>, Error> {
@@ -75,14 +85,22 @@ fn pieces(template: &str) -> std::result::Result<Vec<Piece>, Error> {
     for node in parse(template) {
         match node {
             Node::Literal(text) => pieces.extend(text.chars().map(|c| {
-                if c.is_ascii_punctuation() || c.is_whitespace() {
+                if c.is_ascii_punctuation() || c.is_ascii_whitespace() {
                     Piece::Separator
                 } else {
-                    Piece::Skip
+                    Piece::Skip(c)
                 }
             })),
-            Node::Quoted(text) => pieces.extend(text.chars().map(|_| Piece::Skip)),
-            Node::Field { field, .. } => pieces.push(Piece::Field(field)),
+            Node::Quoted(text) => pieces.extend(text.chars().map(Piece::Skip)),
+            Node::Field {
+                field,
+                fill,
+                ordinal,
+            } => pieces.push(Piece::Field {
+                field,
+                fill,
+                ordinal: ordinal.is_some(),
+            }),
         }
     }
     Ok(pieces)
@@ -96,7 +114,8 @@ fn format_error(message: String) -> Error {
 fn is_digits(field: Field) -> bool {
     !matches!(
         field,
-        Field::Meridiem { .. }
+        Field::ZoneHours
+            | Field::Meridiem { .. }
             | Field::Era { .. }
             | Field::MonthName(..)
             | Field::DayName(..)
@@ -162,8 +181,8 @@ fn read(input: &str, template: &str) -> std::result::Result<Parsed, Error> {
         if rest.is_empty() {
             break;
         }
-        if at == 0 || matches!(piece, Piece::Field(_)) {
-            let trimmed = rest.trim_start();
+        if at == 0 || matches!(piece, Piece::Field { .. }) {
+            let trimmed = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
             extra_skip += skipped(rest, trimmed);
             rest = trimmed;
         }
@@ -171,14 +190,14 @@ fn read(input: &str, template: &str) -> std::result::Result<Parsed, Error> {
             Piece::Separator => {
                 extra_skip -= 1;
                 if let Some(c) = rest.chars().next()
-                    && (c.is_whitespace() || c.is_ascii_punctuation())
+                    && (c.is_ascii_whitespace() || c.is_ascii_punctuation())
                 {
                     rest = &rest[c.len_utf8()..];
                     extra_skip += 1;
                 }
                 continue;
             }
-            Piece::Skip => {
+            Piece::Skip(_) => {
                 if extra_skip > 0 {
                     extra_skip -= 1;
                 } else if let Some(c) = rest.chars().next() {
@@ -186,11 +205,19 @@ fn read(input: &str, template: &str) -> std::result::Result<Parsed, Error> {
                 }
                 continue;
             }
-            Piece::Field(field) => {
+            Piece::Field {
+                field,
+                fill,
+                ordinal,
+            } => {
+                // A number field is read to its width when a digit field or
+                // a digit of the template follows with nothing between.
                 let next_is_digits = match pieces.get(at + 1) {
-                    Some(Piece::Field(next)) => is_digits(*next),
+                    Some(Piece::Field { field: next, .. }) => is_digits(*next),
+                    Some(Piece::Skip(c)) => c.is_ascii_digit(),
                     _ => false,
                 };
+                let next_is_digits = next_is_digits && !fill && !ordinal;
                 if *field == Field::ZoneHours {
                     // Its sign, which a separator before it may have taken.
                     let before = input[..input.len() - rest.len()].chars().next_back();
@@ -206,9 +233,15 @@ fn read(input: &str, template: &str) -> std::result::Result<Parsed, Error> {
                     };
                 }
                 rest = read_field(*field, rest, next_is_digits, &mut parsed)?;
+                if *ordinal {
+                    // The suffix (`th`, `nd`, ...) after the number.
+                    let letters = rest.chars().take(2).take_while(char::is_ascii_alphabetic);
+                    let cut: usize = letters.map(char::len_utf8).sum();
+                    rest = &rest[cut..];
+                }
             }
         }
-        let trimmed = rest.trim_start();
+        let trimmed = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
         extra_skip = skipped(rest, trimmed);
         rest = trimmed;
     }
@@ -227,7 +260,7 @@ fn width(field: Field) -> usize {
         Field::Year(n) | Field::Fraction(n) => usize::from(n),
         Field::DayOfYear | Field::Millis => 3,
         Field::Micros => 6,
-        Field::Quarter => 1,
+        Field::Quarter | Field::DayOfWeek => 1,
         _ => 2,
     }
 }
@@ -279,7 +312,8 @@ fn number(field: Field, rest: &str, exact: bool) -> std::result::Result<(i64, us
             message: format!("value for \"{name}\" in source string is out of range"),
         });
     }
-    Ok((value, read, after))
+    // PostgreSQL counts the sign among the characters a field took.
+    Ok((value, text.chars().count(), after))
 }
 
 /// The index of the name in `names` (compared without case, the longest
@@ -321,8 +355,10 @@ fn read_field<'a>(
     let exact = next_is_digits;
     Ok(match field {
         Field::Year(_) => {
-            let (year, read, rest) = number(field, rest, exact)?;
-            parsed.year = Some(if read < 4 { near_2020(year) } else { year });
+            let (year, taken, rest) = number(field, rest, exact)?;
+            // Only YYY, YY and Y put a short year near 2020.
+            let short = matches!(field, Field::Year(digits) if digits < 4) && taken < 4;
+            parsed.year = Some(if short { near_2020(year) } else { year });
             rest
         }
         Field::Month => {
@@ -380,7 +416,8 @@ fn read_field<'a>(
                 });
             }
             let scale = 10_i64.pow(6 - u32::try_from(read).unwrap_or(6).min(6));
-            parsed.micros = value * scale;
+            // MS and US add up, as in PostgreSQL.
+            parsed.micros += value * scale;
             rest
         }
         Field::Meridiem { dotted, .. } => {
@@ -415,8 +452,8 @@ fn read_field<'a>(
             parsed.zone_minutes = minutes;
             rest
         }
-        // PostgreSQL reads a quarter and ignores it.
-        Field::Quarter => number(field, rest, exact)?.2,
+        // PostgreSQL reads a quarter and a day of the week and ignores them.
+        Field::Quarter | Field::DayOfWeek => number(field, rest, exact)?.2,
         Field::ZoneName { .. } | Field::ZoneOffset => {
             return Err(Error::FeatureNotSupported {
                 message: "formatting field \"TZ\" is only supported in to_char".into(),
@@ -437,8 +474,7 @@ fn read_field<'a>(
 /// puts it: 1 digit in 2000-2009, 2 in 1970-2069, 3 in 1100-2099.
 fn near_2020(year: i64) -> i64 {
     match year {
-        0..10 => year + 2000,
-        10..70 => year + 2000,
+        ..70 => year + 2000,
         70..100 => year + 1900,
         100..520 => year + 2000,
         520..1000 => year + 1000,
@@ -461,9 +497,15 @@ fn wall_time(
     let out_of_range = || Error::DatetimeFieldOverflow {
         message: format!("date/time field value out of range: \"{input}\""),
     };
+    // AM or PM makes the hour one of a 12-hour clock.
     let hour = match parsed.hour {
+        None if parsed.pm.is_some() => {
+            return Err(format_error(
+                "hour \"0\" is invalid for the 12-hour clock".into(),
+            ));
+        }
         None => 0,
-        Some((hour, true)) => {
+        Some((hour, twelve)) if twelve || parsed.pm.is_some() => {
             if !(1..=12).contains(&hour) {
                 return Err(format_error(format!(
                     "hour \"{hour}\" is invalid for the 12-hour clock"
@@ -471,7 +513,7 @@ fn wall_time(
             }
             hour % 12
         }
-        Some((hour, false)) => hour,
+        Some((hour, _)) => hour,
     };
     let hour = match parsed.pm {
         Some(true) if hour < 12 => hour + 12,
@@ -497,20 +539,33 @@ fn wall_time(
         });
     }
     let year = i32::try_from(year).map_err(|_| out_of_range())?;
-    let date = match (parsed.day_of_year, parsed.month, parsed.day) {
-        (Some(day), None, None) => {
-            let day = u32::try_from(day).map_err(|_| out_of_range())?;
-            NaiveDate::from_yo_opt(year, day)
+    // A month or day of 0 is one not given; the day of the year gives
+    // whichever of them is not past the first.
+    let mut month = parsed.month.filter(|&m| m != 0).unwrap_or(1);
+    let mut day = parsed.day.filter(|&d| d != 0).unwrap_or(1);
+    if let Some(ordinal) = parsed.day_of_year.filter(|&d| d != 0)
+        && (month <= 1 || day <= 1)
+    {
+        let ordinal = u32::try_from(ordinal).map_err(|_| out_of_range())?;
+        let from_ordinal = NaiveDate::from_yo_opt(year, ordinal).ok_or_else(out_of_range)?;
+        if month <= 1 {
+            month = i64::from(from_ordinal.month());
         }
-        (_, month, day) => {
-            let month = u32::try_from(month.unwrap_or(1)).map_err(|_| out_of_range())?;
-            let day = u32::try_from(day.unwrap_or(1)).map_err(|_| out_of_range())?;
-            NaiveDate::from_ymd_opt(year, month, day)
+        if day <= 1 {
+            day = i64::from(from_ordinal.day());
         }
     }
+    let date = NaiveDate::from_ymd_opt(
+        year,
+        u32::try_from(month).map_err(|_| out_of_range())?,
+        u32::try_from(day).map_err(|_| out_of_range())?,
+    )
     .ok_or_else(out_of_range)?;
     // PostgreSQL's zones are within 15:59 of UTC.
-    let offset = match parsed.zone_hours {
+    let offset = match parsed
+        .zone_hours
+        .or((parsed.zone_minutes != 0).then_some(0))
+    {
         None => None,
         Some(hours) if (0..=15).contains(&hours) && (0..60).contains(&parsed.zone_minutes) => {
             let seconds = hours * 3600 + parsed.zone_minutes * 60;
@@ -556,12 +611,14 @@ impl FromChar {
         Self {
             reading: Reading::Date,
             inner: None,
-            signature: Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Stable),
+            signature: Signature::user_defined(Volatility::Stable),
         }
     }
 
+    /// Whether a call with `arg_count` arguments is this module's: every
+    /// `to_date`, and `to_timestamp` of more than the one number.
     fn templated(&self, arg_count: usize) -> bool {
-        self.reading == Reading::Date || arg_count == 2
+        self.reading == Reading::Date || arg_count >= 2
     }
 
     fn output_type(&self) -> DataType {
@@ -586,7 +643,26 @@ impl ScalarUDFImpl for FromChar {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if self.templated(arg_types.len()) {
-            return Ok(vec![DataType::Utf8; arg_types.len()]);
+            // PostgreSQL's forms take two texts; a number or a date is no
+            // text (42883), where a cast to text would read it.
+            let texts = arg_types.iter().all(|t| {
+                matches!(
+                    t,
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+                )
+            });
+            if arg_types.len() != 2 || !texts {
+                let types: Vec<String> = arg_types.iter().map(ToString::to_string).collect();
+                return Err(Error::UndefinedFunction {
+                    message: format!(
+                        "function {}({}) does not exist",
+                        self.name(),
+                        types.join(", ")
+                    ),
+                }
+                .into());
+            }
+            return Ok(vec![DataType::Utf8; 2]);
         }
         // PostgreSQL's one-argument form takes a `double precision`: text
         // is read as one (`to_timestamp('abc')` is 22P02).

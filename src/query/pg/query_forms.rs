@@ -153,12 +153,7 @@ fn expand_series(body: &mut SetExpr) -> Result<()> {
                 else {
                     continue;
                 };
-                let named = |expr: &Expr, name: &str| {
-                    matches!(expr, Expr::Function(f)
-                        if f.name.0.len() == 1
-                            && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case(name)))
-                };
-                if named(expr, "regexp_split_to_table")
+                if calls(expr, "regexp_split_to_table")
                     && let Expr::Function(f) = expr
                 {
                     f.name = ObjectName::from(vec![Ident::new("regexp_split_to_array")]);
@@ -166,28 +161,20 @@ fn expand_series(body: &mut SetExpr) -> Result<()> {
                     *expr = function_call("unnest", vec![split]);
                     continue;
                 }
-                let is_series = named(expr, "generate_series");
-                if is_series {
+                if calls(expr, "generate_series") {
                     if let Some(numeric) = numeric_series_expr(expr)? {
                         *expr = numeric;
                         continue;
                     }
-                    let int4 = matches!(&*expr, Expr::Function(f)
-                        if matches!(&f.args, FunctionArguments::List(list)
-                            if srf_columns::int4_series(&list.args)));
-                    let series = std::mem::replace(expr, Expr::value(Value::Null));
-                    *expr = function_call("unnest", vec![series]);
-                    if int4 {
-                        let values = std::mem::replace(expr, Expr::value(Value::Null));
-                        *expr = Expr::Cast {
-                            kind: CastKind::Cast,
-                            expr: Box::new(values),
-                            data_type: DataType::Integer(None),
-                            array: false,
-                            format: None,
-                        };
-                    }
+                    *expr = series_rows(std::mem::replace(expr, Expr::value(Value::Null)));
+                    continue;
                 }
+                // A series inside an expression (`generate_series(1, 3)::text`,
+                // `generate_series(...) + 1`) gives rows there too.
+                let _ = expr.visit(&mut NestedSeries {
+                    queries: 0,
+                    unnests: 0,
+                });
             }
             Ok(())
         }
@@ -230,6 +217,79 @@ fn mod_as_operator(expr: &mut Expr) {
         op: BinaryOperator::Modulo,
         right: Box::new(b.clone()),
     }));
+}
+
+/// Turns the `generate_series(...)` calls of an expression into the rows
+/// they give ([`series_rows`]), outside the subqueries in it (which had
+/// their own select lists expanded already) and outside `unnest` (the
+/// catalog rewrites unnest series themselves). A call is replaced after
+/// its arguments are visited, so a replacement is not visited again.
+struct NestedSeries {
+    /// How many subqueries deep the visit is.
+    queries: usize,
+    /// How many `unnest` calls deep.
+    unnests: usize,
+}
+
+/// Whether `expr` calls function `name`.
+fn calls(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Function(f)
+        if f.name.0.len() == 1
+            && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case(name)))
+}
+
+impl VisitorMut for NestedSeries {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.queries += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.queries -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if calls(expr, "unnest") {
+            self.unnests += 1;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if calls(expr, "unnest") {
+            self.unnests -= 1;
+        } else if self.queries == 0 && self.unnests == 0 && calls(expr, "generate_series") {
+            *expr = series_rows(std::mem::replace(expr, Expr::value(Value::Null)));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A select-list `generate_series(...)` call as the rows it gives:
+/// `unnest` of it, typed `integer` for PostgreSQL's `integer` form, with
+/// date literals read as the `timestamptz` ones PostgreSQL's form takes.
+fn series_rows(mut series: Expr) -> Expr {
+    let mut int4 = false;
+    if let Expr::Function(f) = &mut series
+        && let FunctionArguments::List(list) = &mut f.args
+    {
+        super::text_in::date_literals_as_timestamptz(&mut list.args);
+        int4 = srf_columns::int4_series(&list.args);
+    }
+    let rows = function_call("unnest", vec![series]);
+    if !int4 {
+        return rows;
+    }
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(rows),
+        data_type: DataType::Integer(None),
+        array: false,
+        format: None,
+    }
 }
 
 /// A select-list `generate_series` of numeric constants, as the integer

@@ -182,7 +182,13 @@ fn dates_as_timestamptz(factor: &mut TableFactor) {
     else {
         return;
     };
-    for arg in &mut args.args {
+    date_literals_as_timestamptz(&mut args.args);
+}
+
+/// The date literals among `args` as `timestamptz` ones: what PostgreSQL's
+/// `generate_series` of dates (in FROM or a select list) reads them as.
+pub(crate) fn date_literals_as_timestamptz(args: &mut [FunctionArg]) {
+    for arg in args {
         let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
             continue;
         };
