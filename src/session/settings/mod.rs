@@ -69,6 +69,13 @@ fn validate(p: &Parameter, value: &str) -> Result<String> {
             let tz = value.trim();
             if tz.eq_ignore_ascii_case("utc") || tz.eq_ignore_ascii_case("gmt") || tz == "Z" {
                 "UTC".to_owned()
+            } else if posix_offset(tz) {
+                // PostgreSQL reads `+05:30` as a POSIX zone, hours west of
+                // Greenwich (UTC-05:30), where Arrow reads it east.
+                return Err(Error::UnsupportedSettingValue {
+                    name: p.display.to_owned(),
+                    value: tz.to_owned(),
+                });
             } else if tz.parse::<Tz>().is_ok() {
                 // Checked with the parser DataFusion renders time zones with.
                 tz.to_owned()
@@ -102,6 +109,17 @@ fn validate(p: &Parameter, value: &str) -> Result<String> {
         });
     }
     Ok(normalized)
+}
+
+/// Whether `tz` is an offset that PostgreSQL reads as a POSIX zone (signs
+/// reversed) rather than as a number of hours: a sign and more than the
+/// hours (`+05:30`, `-0530`). `-03` and `+5` are hours, read alike.
+fn posix_offset(tz: &str) -> bool {
+    let Some(rest) = tz.strip_prefix(['+', '-']) else {
+        return false;
+    };
+    let digits = rest.bytes().all(|b| b.is_ascii_digit());
+    !(digits && rest.len() <= 2) && rest.bytes().all(|b| b.is_ascii_digit() || b == b':')
 }
 
 /// A `DateStyle` value in PostgreSQL's normal form: the output style, then
