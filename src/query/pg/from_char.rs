@@ -80,7 +80,7 @@ enum Piece {
     },
 }
 
-fn pieces(template: &str) -> std::result::Result<Vec<Piece>, Error> {
+fn pieces(template: &str) -> Vec<Piece> {
     let mut pieces = Vec::new();
     for node in parse(template) {
         match node {
@@ -103,7 +103,7 @@ fn pieces(template: &str) -> std::result::Result<Vec<Piece>, Error> {
             }),
         }
     }
-    Ok(pieces)
+    pieces
 }
 
 fn format_error(message: String) -> Error {
@@ -148,6 +148,10 @@ fn field_name(field: Field) -> &'static str {
         Field::ZoneHours => "TZH",
         Field::ZoneMinutes => "TZM",
         Field::Quarter => "Q",
+        Field::Meridiem { dotted: false, .. } => "AM",
+        Field::Meridiem { dotted: true, .. } => "A.M.",
+        Field::Era { dotted: false, .. } => "AD",
+        Field::Era { dotted: true, .. } => "A.D.",
         Field::IsoYear(_) => "IYYY",
         Field::IsoWeek => "IW",
         Field::IsoDayOfWeek => "ID",
@@ -171,7 +175,7 @@ fn read(input: &str, template: &str) -> std::result::Result<Parsed, Error> {
             message: "the FX template modifier is not supported".into(),
         });
     }
-    let pieces = pieces(template)?;
+    let pieces = pieces(template);
     let mut parsed = Parsed::default();
     let mut rest = input;
     // Spaces and separators skipped beyond what the template had: a
